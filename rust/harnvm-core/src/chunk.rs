@@ -1,0 +1,527 @@
+//! Bytecode: the opcode table, `Chunk` and `FunctionProto`, and the disassembler.
+//!
+//! Every opcode is defined once, in `define_ops!`: that one table yields the
+//! `Op` enum, its mnemonic, its operand layout (and so its size) and the
+//! disassembler. Operands follow the opcode byte inline, little-endian.
+//! Cold data (source lines, names) lives in side tables that the dispatch
+//! loop never touches.
+
+use std::fmt::Write as _;
+use std::rc::Rc;
+
+use crate::value::Value;
+
+/// The kinds of inline operands. The width of each is fixed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operand {
+    /// An immediate byte (argument counts, small flags).
+    U8,
+    /// An immediate u16 (element counts).
+    U16,
+    /// Index into the chunk's constant pool.
+    Const,
+    /// Index into the constant pool naming a string (property, method, variable).
+    Name,
+    /// A frame-local slot.
+    Local,
+    /// A captured value of the running closure.
+    Capture,
+    /// A module-global slot.
+    Global,
+    /// A builtin function id.
+    Builtin,
+    /// Index into the chunk's nested functions.
+    Func,
+    /// An absolute code offset (u32).
+    Jump,
+}
+
+impl Operand {
+    pub const fn width(self) -> usize {
+        match self {
+            Operand::U8 => 1,
+            Operand::Jump => 4,
+            _ => 2,
+        }
+    }
+}
+
+macro_rules! define_ops {
+    ($( $(#[doc = $doc:literal])* $name:ident = $mnemonic:literal [$($operand:ident),*]; )*) => {
+        /// One-byte opcodes. See the table in `define_ops!` for operands and stack effects.
+        #[repr(u8)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Op {
+            $( $(#[doc = $doc])* $name, )*
+        }
+
+        impl Op {
+            pub const ALL: &'static [Op] = &[$(Op::$name),*];
+            pub const COUNT: usize = Op::ALL.len();
+
+            /// The mnemonic used by the disassembler and `harnvm.internals.Op`.
+            pub const fn name(self) -> &'static str {
+                match self { $(Op::$name => $mnemonic,)* }
+            }
+
+            /// Operand kinds, in encoding order.
+            pub const fn operands(self) -> &'static [Operand] {
+                match self { $(Op::$name => &[$(Operand::$operand),*],)* }
+            }
+
+            #[inline(always)]
+            pub fn from_byte(b: u8) -> Option<Op> {
+                Op::ALL.get(b as usize).copied()
+            }
+
+            pub fn from_name(name: &str) -> Option<Op> {
+                Op::ALL.iter().copied().find(|op| op.name() == name)
+            }
+
+            /// Instruction length in bytes, opcode included.
+            pub const fn size(self) -> usize {
+                let ops = self.operands();
+                let mut n = 1;
+                let mut i = 0;
+                while i < ops.len() {
+                    n += ops[i].width();
+                    i += 1;
+                }
+                n
+            }
+        }
+    };
+}
+
+define_ops! {
+    /// `-- const`
+    Const = "CONST" [Const];
+    /// `-- nil`
+    Nil = "NIL" [];
+    /// `-- true`
+    True = "TRUE" [];
+    /// `-- false`
+    False = "FALSE" [];
+    /// `v --`
+    Pop = "POP" [];
+    /// `v -- v v`
+    Dup = "DUP" [];
+    /// `a b -- b a`
+    Swap = "SWAP" [];
+
+    /// `-- local`
+    GetLocal = "GET_LOCAL" [Local];
+    /// `v --` store into a local slot
+    SetLocal = "SET_LOCAL" [Local];
+    /// `-- capture` read a captured (snapshot) value of the running closure
+    GetCapture = "GET_CAPTURE" [Capture];
+    /// `-- closure` the running closure itself (a fn referring to its own name)
+    GetSelf = "GET_SELF" [];
+    /// `-- global`; an unset global is `Undefined variable: <name>`
+    GetGlobal = "GET_GLOBAL" [Global];
+    /// `v --`
+    SetGlobal = "SET_GLOBAL" [Global];
+    /// `-- v` read through the cell held in a local slot (forward-referenced fn decl)
+    GetLocalCell = "GET_LOCAL_CELL" [Local];
+    /// `v --` write through the cell held in a local slot
+    SetLocalCell = "SET_LOCAL_CELL" [Local];
+    /// `--` put a fresh empty cell into a local slot
+    NewCell = "NEW_CELL" [Local];
+    /// `-- v` read through a captured cell
+    GetCaptureCell = "GET_CAPTURE_CELL" [Capture];
+    /// `-- builtin` a builtin used as a value
+    GetBuiltin = "GET_BUILTIN" [Builtin];
+    /// `--` raise `Undefined variable: <name>`
+    ThrowUndefined = "THROW_UNDEFINED" [Name];
+    /// `--` raise `Cannot assign to immutable binding: <name>`
+    ThrowImmutable = "THROW_IMMUTABLE" [Name];
+    /// `--` raise `Cannot redeclare immutable variable '<name>' in the same scope ...`
+    ThrowRedeclare = "THROW_REDECLARE" [Name];
+
+    /// `a b -- a+b`
+    Add = "ADD" [];
+    /// `a b -- a-b`
+    Sub = "SUB" [];
+    /// `a b -- a*b`
+    Mul = "MUL" [];
+    /// `a b -- a/b`
+    Div = "DIV" [];
+    /// `a b -- a%b`
+    Mod = "MOD" [];
+    /// `a b -- a**b`
+    Pow = "POW" [];
+    /// `a -- -a`
+    Neg = "NEG" [];
+    /// `a -- !a`
+    Not = "NOT" [];
+    /// `a b -- a==b`
+    Eq = "EQ" [];
+    /// `a b -- a!=b`
+    Ne = "NE" [];
+    /// `a b -- a<b`
+    Lt = "LT" [];
+    /// `a b -- a>b`
+    Gt = "GT" [];
+    /// `a b -- a<=b`
+    Le = "LE" [];
+    /// `a b -- a>=b`
+    Ge = "GE" [];
+    /// `item coll -- bool`
+    In = "IN" [];
+    /// `item coll -- bool`
+    NotIn = "NOT_IN" [];
+    /// `v -- bool` normalize to a bool (`&&`, `||`)
+    ToBool = "TO_BOOL" [];
+    /// `start end -- range` (flag: 1 = inclusive)
+    BuildRange = "BUILD_RANGE" [U8];
+
+    /// `--` jump
+    Jump = "JUMP" [Jump];
+    /// `cond --` jump if falsy
+    JumpIfFalse = "JUMP_IF_FALSE" [Jump];
+    /// `cond --` jump if truthy
+    JumpIfTrue = "JUMP_IF_TRUE" [Jump];
+    /// `v -- v` jump (keeping v) if v is not nil; else pop v and fall through (`??`)
+    JumpIfNotNil = "JUMP_IF_NOT_NIL" [Jump];
+    /// `v -- v` jump (keeping v) if v is nil (optional chaining short-cut)
+    JumpIfNil = "JUMP_IF_NIL" [Jump];
+
+    /// `callee a1..an -- result`
+    Call = "CALL" [U8];
+    /// `callee a1..an --` call reusing the current frame (`return f(x)`)
+    TailCall = "TAIL_CALL" [U8];
+    /// `a1..an -- result` call a builtin by id
+    CallBuiltin = "CALL_BUILTIN" [Builtin, U8];
+    /// `callee args_list -- result`
+    CallSpread = "CALL_SPREAD" [];
+    /// `v --` return from the current function
+    Return = "RETURN" [];
+    /// `-- closure` build a closure from a nested function, capturing per its capture list
+    Closure = "CLOSURE" [Func];
+    /// `--` jump past a default-value initializer when argument `U8` was passed
+    JumpIfArg = "JUMP_IF_ARG" [U8, Jump];
+
+    /// `recv a1..an -- result`
+    CallMethod = "CALL_METHOD" [Name, U8];
+    /// `recv a1..an -- result`; nil receiver gives nil
+    CallMethodOpt = "CALL_METHOD_OPT" [Name, U8];
+    /// `recv args_list -- result`
+    CallMethodSpread = "CALL_METHOD_SPREAD" [Name];
+
+    /// `a1..an -- list`
+    BuildList = "BUILD_LIST" [U16];
+    /// `list v -- list` append
+    ListAppend = "LIST_APPEND" [];
+    /// `list other -- list` spread `...other` into list
+    ListExtend = "LIST_EXTEND" [];
+    /// `k1 v1..kn vn -- dict`
+    BuildDict = "BUILD_DICT" [U16];
+    /// `dict k v -- dict`
+    DictInsert = "DICT_INSERT" [];
+    /// `dict other -- dict` spread `...other` into dict
+    DictExtend = "DICT_EXTEND" [];
+    /// `p1..pn -- string` concatenate the display of n parts (interpolation)
+    Concat = "CONCAT" [U16];
+    /// `f1..fn -- enum` build `Enum.Variant(f...)`: name const is "Enum.Variant"
+    BuildEnum = "BUILD_ENUM" [Name, U8];
+    /// `fields_dict -- struct` build a struct of the declared struct named by the constant
+    BuildStruct = "BUILD_STRUCT" [Name];
+
+    /// `obj -- obj.name`
+    GetProp = "GET_PROP" [Name];
+    /// `obj -- obj?.name`
+    GetPropOpt = "GET_PROP_OPT" [Name];
+    /// `obj idx -- obj[idx]`
+    Index = "INDEX" [];
+    /// `obj idx -- obj?[idx]`
+    IndexOpt = "INDEX_OPT" [];
+    /// `obj start end -- obj[start:end]` (nil bounds are open)
+    Slice = "SLICE" [];
+    /// `k1..kn v --` assign `local.k1...kn = v` in place (copy-on-write)
+    SetPathLocal = "SET_PATH_LOCAL" [Local, U8];
+    /// `k1..kn v --` the same for a module global
+    SetPathGlobal = "SET_PATH_GLOBAL" [Global, U8];
+
+    /// `iterable -- iter` start a `for` loop
+    IterInit = "ITER_INIT" [];
+    /// `iter -- iter item` or pop iter and jump when exhausted
+    IterNext = "ITER_NEXT" [Jump];
+
+    /// `--` push an exception handler whose catch code is at Jump
+    TryBegin = "TRY_BEGIN" [Jump];
+    /// `--` pop the innermost exception handler
+    TryEnd = "TRY_END" [];
+    /// `v --` throw v
+    Throw = "THROW" [];
+    /// `err --` re-raise a caught error object unchanged
+    Rethrow = "RETHROW" [];
+    /// `err -- value` turn a caught error object into what `catch (e)` binds
+    ErrValue = "ERR_VALUE" [];
+    /// `err -- err bool` does the caught error carry an enum value of the named enum?
+    ErrIs = "ERR_IS" [Name];
+    /// `v -- Result` wrap for bare `try { }`: Ok(v) unless v already is a Result
+    WrapOk = "WRAP_OK" [];
+    /// `err -- Result.Err(value)`
+    WrapErr = "WRAP_ERR" [];
+    /// `v -- inner` postfix `?`: unwrap Ok, return Err from the function
+    TryUnwrap = "TRY_UNWRAP" [];
+    /// `--` save the stack height into a local (loops, for break/continue from nested expressions)
+    SaveHeight = "SAVE_HEIGHT" [Local];
+    /// `--` truncate the stack to the height saved in a local
+    RestoreHeight = "RESTORE_HEIGHT" [Local];
+
+    /// `v -- bool` does v match `Enum.Variant` (name const)?
+    IsVariant = "IS_VARIANT" [Name];
+    /// `v -- bool` is v of the Harn type named by the constant (`dict`, `list`, ...)?
+    IsType = "IS_TYPE" [Name];
+    /// `v -- v` raise the destructuring type error unless v is a dict (U8=0) / list (U8=1)
+    CheckDestructure = "CHECK_DESTRUCTURE" [U8];
+    /// `dict keys_list -- dict` the entries of dict whose keys are not in keys_list
+    DictRest = "DICT_REST" [];
+    /// `v schema --` check a typed parameter (name const) against a schema value
+    CheckParam = "CHECK_PARAM" [Name];
+}
+
+/// A constant-pool entry.
+pub type Constant = Value;
+
+/// Source position of one instruction (cold data).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pos {
+    pub line: u32,
+    pub column: u32,
+}
+
+/// Compiled code of one function body.
+#[derive(Default)]
+pub struct Chunk {
+    pub code: Vec<u8>,
+    pub constants: Vec<Constant>,
+    /// Parallel to instruction starts: (offset, position), sorted by offset.
+    pub positions: Vec<(u32, Pos)>,
+    /// Nested functions, referenced by `Closure`.
+    pub functions: Vec<Rc<FunctionProto>>,
+}
+
+/// How a closure obtains one captured value when it is created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaptureSource {
+    /// From a local slot of the creating frame.
+    Local(u16),
+    /// From a capture of the creating closure.
+    Capture(u16),
+    /// The creating closure itself.
+    SelfClosure,
+}
+
+#[derive(Clone, Debug)]
+pub struct Param {
+    pub name: String,
+    pub has_default: bool,
+    pub rest: bool,
+}
+
+/// A compiled function: code plus what calls need to know.
+#[derive(Default)]
+pub struct FunctionProto {
+    pub name: String,
+    pub params: Vec<Param>,
+    /// Local slots including parameters.
+    pub num_locals: u16,
+    pub captures: Vec<CaptureSource>,
+    /// Names of the captures (for the disassembler and error hints).
+    pub capture_names: Vec<String>,
+    /// Names of the local slots (cold; for the disassembler and error hints).
+    pub local_names: Vec<String>,
+    pub has_rest: bool,
+    pub is_generator: bool,
+    pub chunk: Chunk,
+    pub file: Rc<str>,
+}
+
+impl FunctionProto {
+    pub fn num_params(&self) -> usize {
+        self.params.len()
+    }
+}
+
+impl Chunk {
+    pub fn add_constant(&mut self, v: Value) -> u16 {
+        // Dedup strings and ints; floats by bit pattern.
+        let found = self.constants.iter().position(|c| match (c, &v) {
+            (Value::Str(a), Value::Str(b)) => a == b,
+            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::Float(a), Value::Float(b)) => a.to_bits() == b.to_bits(),
+            (Value::Duration(a), Value::Duration(b)) => a == b,
+            _ => false,
+        });
+        let idx = found.unwrap_or_else(|| {
+            self.constants.push(v);
+            self.constants.len() - 1
+        });
+        u16::try_from(idx).expect("constant pool overflow is checked by the compiler")
+    }
+
+    /// Emits an opcode with its operands (each given as a u32 and encoded per its kind).
+    pub fn emit(&mut self, op: Op, operands: &[u32], pos: Pos) -> usize {
+        let at = self.code.len();
+        debug_assert_eq!(op.operands().len(), operands.len(), "{op:?}");
+        if self.positions.last().map_or(true, |(_, p)| *p != pos) {
+            self.positions.push((at as u32, pos));
+        }
+        self.code.push(op as u8);
+        for (kind, &v) in op.operands().iter().zip(operands) {
+            match kind.width() {
+                1 => self.code.push(v as u8),
+                2 => self.code.extend_from_slice(&(v as u16).to_le_bytes()),
+                _ => self.code.extend_from_slice(&v.to_le_bytes()),
+            }
+        }
+        at
+    }
+
+    /// Rewrites the jump operand at operand-offset `at` to `target`.
+    pub fn patch_u32(&mut self, at: usize, target: u32) {
+        self.code[at..at + 4].copy_from_slice(&target.to_le_bytes());
+    }
+
+    #[inline(always)]
+    pub fn read_u16(&self, at: usize) -> u16 {
+        u16::from_le_bytes([self.code[at], self.code[at + 1]])
+    }
+
+    #[inline(always)]
+    pub fn read_u32(&self, at: usize) -> u32 {
+        u32::from_le_bytes([self.code[at], self.code[at + 1], self.code[at + 2], self.code[at + 3]])
+    }
+
+    /// Source position of the instruction at `offset` (cold path).
+    #[cold]
+    pub fn pos_at(&self, offset: usize) -> Pos {
+        match self.positions.binary_search_by_key(&(offset as u32), |(o, _)| *o) {
+            Ok(i) => self.positions[i].1,
+            Err(0) => Pos::default(),
+            Err(i) => self.positions[i - 1].1,
+        }
+    }
+
+    /// Decodes the operands of the instruction at `offset`.
+    pub fn decode(&self, offset: usize) -> Option<(Op, Vec<u32>)> {
+        let op = Op::from_byte(*self.code.get(offset)?)?;
+        let mut at = offset + 1;
+        let mut vals = Vec::new();
+        for kind in op.operands() {
+            let v = match kind.width() {
+                1 => *self.code.get(at)? as u32,
+                2 => u16::from_le_bytes([*self.code.get(at)?, *self.code.get(at + 1)?]) as u32,
+                _ => u32::from_le_bytes(self.code.get(at..at + 4)?.try_into().ok()?),
+            };
+            vals.push(v);
+            at += kind.width();
+        }
+        Some((op, vals))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Disassembler
+
+/// Readable listing of a function and, recursively, its nested functions.
+pub fn disassemble(proto: &FunctionProto) -> String {
+    let mut out = String::new();
+    disassemble_into(proto, &mut out);
+    out
+}
+
+fn disassemble_into(proto: &FunctionProto, out: &mut String) {
+    let params: Vec<&str> = proto.params.iter().map(|p| p.name.as_str()).collect();
+    let _ = writeln!(
+        out,
+        "== {}({}) locals={} captures={} ==",
+        proto.name,
+        params.join(", "),
+        proto.num_locals,
+        proto.captures.len()
+    );
+    let chunk = &proto.chunk;
+    let mut offset = 0;
+    let mut last_line = 0;
+    while offset < chunk.code.len() {
+        let Some((op, vals)) = chunk.decode(offset) else {
+            let _ = writeln!(out, "{offset:05}      <bad opcode {}>", chunk.code[offset]);
+            break;
+        };
+        let line = chunk.pos_at(offset).line;
+        let line_col = if line != last_line { format!("{line:4}") } else { "   |".to_string() };
+        last_line = line;
+        let mut text = format!("{offset:05} {line_col}  {:<20}", op.name());
+        for (kind, v) in op.operands().iter().zip(&vals) {
+            let _ = write!(text, " {}", describe_operand(proto, *kind, *v));
+        }
+        let _ = writeln!(out, "{}", text.trim_end());
+        offset += op.size();
+    }
+    for f in &chunk.functions {
+        out.push('\n');
+        disassemble_into(f, out);
+    }
+}
+
+fn describe_operand(proto: &FunctionProto, kind: Operand, v: u32) -> String {
+    let chunk = &proto.chunk;
+    match kind {
+        Operand::Const => match chunk.constants.get(v as usize) {
+            Some(Value::Str(s)) => format!("{v} ({:?})", s.as_str()),
+            Some(c) => format!("{v} ({})", c.display()),
+            None => format!("{v} (?)"),
+        },
+        Operand::Name => match chunk.constants.get(v as usize) {
+            Some(c) => format!("{v} '{}'", c.display()),
+            None => format!("{v} '?'"),
+        },
+        Operand::Local => match proto.local_names.get(v as usize) {
+            Some(n) => format!("{v} ({n})"),
+            None => v.to_string(),
+        },
+        Operand::Capture => match proto.capture_names.get(v as usize) {
+            Some(n) => format!("{v} ({n})"),
+            None => v.to_string(),
+        },
+        Operand::Builtin => format!("{v} ({})", crate::builtins::builtin_name(v)),
+        Operand::Func => match chunk.functions.get(v as usize) {
+            Some(f) => format!("{v} <fn {}>", f.name),
+            None => v.to_string(),
+        },
+        Operand::Jump => format!("-> {v:05}"),
+        Operand::U8 | Operand::U16 | Operand::Global => v.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opcode_table_is_consistent() {
+        for (i, op) in Op::ALL.iter().enumerate() {
+            assert_eq!(*op as usize, i);
+            assert_eq!(Op::from_byte(i as u8), Some(*op));
+            assert_eq!(Op::from_name(op.name()), Some(*op));
+        }
+        assert!(Op::COUNT < 256);
+        assert_eq!(Op::Jump.size(), 5);
+        assert_eq!(Op::CallMethod.size(), 4);
+    }
+
+    #[test]
+    fn emit_and_decode_roundtrip() {
+        let mut c = Chunk::default();
+        let k = c.add_constant(Value::Int(7));
+        c.emit(Op::Const, &[k as u32], Pos { line: 1, column: 1 });
+        c.emit(Op::Jump, &[123456], Pos { line: 2, column: 1 });
+        assert_eq!(c.decode(0), Some((Op::Const, vec![k as u32])));
+        assert_eq!(c.decode(3), Some((Op::Jump, vec![123456])));
+        assert_eq!(c.pos_at(3).line, 2);
+        assert_eq!(c.pos_at(1).line, 1);
+    }
+}

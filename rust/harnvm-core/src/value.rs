@@ -1,0 +1,638 @@
+//! Runtime values.
+//!
+//! `Value` is 16 bytes: a tag plus one word. Scalars (nil, bool, int, float,
+//! duration) are immediates; everything else is an `Rc` to immutable data.
+//! Harn has value semantics: "mutation" builds a new value, so sharing an
+//! `Rc` is always safe and `Rc::make_mut` gives in-place updates when the
+//! value is not aliased.
+
+use std::cell::{Cell, RefCell};
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+use std::rc::Rc;
+
+use crate::chunk::FunctionProto;
+
+/// A shared immutable string. `Rc<String>` keeps `Value` at 16 bytes (one
+/// thin pointer) at the cost of one extra indirection on reads.
+pub type HStr = Rc<String>;
+
+/// Dicts are ordered by key (byte order), as Harn displays and iterates them.
+pub type DictMap = BTreeMap<HStr, Value>;
+
+#[derive(Clone, Default)]
+pub enum Value {
+    #[default]
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    /// Milliseconds.
+    Duration(i64),
+    Str(HStr),
+    Bytes(Rc<Vec<u8>>),
+    List(Rc<Vec<Value>>),
+    Dict(Rc<DictMap>),
+    /// Insertion-ordered, structurally de-duplicated.
+    Set(Rc<Vec<Value>>),
+    Range(Rc<RangeVal>),
+    Pair(Rc<(Value, Value)>),
+    Enum(Rc<EnumVal>),
+    Struct(Rc<StructVal>),
+    Closure(Rc<Closure>),
+    /// A builtin function used as a value (`xs.map(to_string)`); index into the builtin table.
+    Builtin(u32),
+    /// Everything stateful or rare: iterators, generators, channels, atomics, tasks, ...
+    Object(Rc<Object>),
+}
+
+const _: () = assert!(std::mem::size_of::<Value>() <= 16);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RangeVal {
+    pub start: i64,
+    pub end: i64,
+    pub inclusive: bool,
+}
+
+impl RangeVal {
+    /// Number of ints in the range (0 when empty).
+    pub fn len(&self) -> i64 {
+        let stop = if self.inclusive { self.end.saturating_add(1) } else { self.end };
+        if stop <= self.start {
+            0
+        } else {
+            stop.saturating_sub(self.start)
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn contains(&self, n: i64) -> bool {
+        n >= self.start && if self.inclusive { n <= self.end } else { n < self.end }
+    }
+    pub fn get(&self, i: i64) -> Option<i64> {
+        if i >= 0 && i < self.len() {
+            Some(self.start + i)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct EnumVal {
+    pub enum_name: HStr,
+    pub variant: HStr,
+    pub fields: Vec<Value>,
+}
+
+/// Field names of a struct in declaration order. Instances share one layout
+/// so a field read can be cached as (layout pointer, index).
+#[derive(Debug, PartialEq, Eq)]
+pub struct StructLayout {
+    pub name: HStr,
+    pub fields: Vec<HStr>,
+}
+
+impl StructLayout {
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f.as_str() == name)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct StructVal {
+    pub layout: Rc<StructLayout>,
+    /// Parallel to `layout.fields`; `Nil` for declared-but-unset fields.
+    pub values: Vec<Value>,
+}
+
+impl StructVal {
+    pub fn name(&self) -> &str {
+        &self.layout.name
+    }
+    pub fn get(&self, field: &str) -> Option<&Value> {
+        self.layout.index_of(field).map(|i| &self.values[i])
+    }
+}
+
+/// A function value: compiled code plus the values it captured when it was
+/// created (Harn captures by value: a snapshot).
+pub struct Closure {
+    pub proto: Rc<FunctionProto>,
+    pub captures: Box<[Value]>,
+    /// Index of the module whose globals this closure reads.
+    pub module: u32,
+}
+
+impl fmt::Debug for Closure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<fn {}>", self.proto.name)
+    }
+}
+
+/// Stateful and rarely-hot values live behind one extra pointer so `Value`
+/// stays small. Later subsystems (iterators, async) add their variants here.
+pub enum Object {
+    Atomic(Cell<i64>, RefCell<Value>),
+    /// Generic host-extension payload: a type name, display text and data.
+    Opaque { type_name: &'static str, display: String, data: RefCell<Box<dyn std::any::Any>> },
+}
+
+impl Object {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Object::Atomic(..) => "atomic",
+            Object::Opaque { type_name, .. } => type_name,
+        }
+    }
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Str(s) => write!(f, "{:?}", s.as_str()),
+            other => write!(f, "{}", other.display()),
+        }
+    }
+}
+
+/// A `'static` nil, for "argument or nil" lookups without cloning.
+pub fn nil_ref() -> &'static Value {
+    struct SyncNil(Value);
+    // SAFETY: `Value::Nil` owns no `Rc`, so sharing it across threads is sound.
+    unsafe impl Sync for SyncNil {}
+    static NIL: SyncNil = SyncNil(Value::Nil);
+    &NIL.0
+}
+
+/// Argument `i`, or nil when missing (Harn does not check arity).
+#[inline]
+pub fn arg(args: &[Value], i: usize) -> &Value {
+    args.get(i).unwrap_or_else(|| nil_ref())
+}
+
+// ---------------------------------------------------------------------------
+// Construction helpers
+
+impl Value {
+    pub fn str(s: impl Into<String>) -> Value {
+        Value::Str(Rc::new(s.into()))
+    }
+    pub fn list(items: Vec<Value>) -> Value {
+        Value::List(Rc::new(items))
+    }
+    pub fn dict(map: DictMap) -> Value {
+        Value::Dict(Rc::new(map))
+    }
+    pub fn dict_from<I: IntoIterator<Item = (&'static str, Value)>>(entries: I) -> Value {
+        Value::Dict(Rc::new(entries.into_iter().map(|(k, v)| (Rc::new(k.to_string()), v)).collect()))
+    }
+    pub fn pair(a: Value, b: Value) -> Value {
+        Value::Pair(Rc::new((a, b)))
+    }
+    pub fn range(start: i64, end: i64, inclusive: bool) -> Value {
+        Value::Range(Rc::new(RangeVal { start, end, inclusive }))
+    }
+    pub fn enum_val(enum_name: &str, variant: &str, fields: Vec<Value>) -> Value {
+        Value::Enum(Rc::new(EnumVal {
+            enum_name: Rc::new(enum_name.to_string()),
+            variant: Rc::new(variant.to_string()),
+            fields,
+        }))
+    }
+    pub fn ok(v: Value) -> Value {
+        Value::enum_val("Result", "Ok", vec![v])
+    }
+    pub fn err(v: Value) -> Value {
+        Value::enum_val("Result", "Err", vec![v])
+    }
+    /// Builds a set from items, keeping the first of structurally equal items.
+    pub fn set_from(items: impl IntoIterator<Item = Value>) -> Value {
+        let mut out: Vec<Value> = Vec::new();
+        for it in items {
+            if !out.iter().any(|x| values_equal(x, &it)) {
+                out.push(it);
+            }
+        }
+        Value::Set(Rc::new(out))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Classification
+
+impl Value {
+    /// The name `type_of` reports.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Nil => "nil",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Duration(_) => "duration",
+            Value::Str(_) => "string",
+            Value::Bytes(_) => "bytes",
+            Value::List(_) => "list",
+            Value::Dict(_) => "dict",
+            Value::Set(_) => "set",
+            Value::Range(_) => "range",
+            Value::Pair(_) => "pair",
+            Value::Enum(_) => "enum",
+            Value::Struct(_) => "struct",
+            Value::Closure(_) => "closure",
+            Value::Builtin(_) => "builtin",
+            Value::Object(o) => o.type_name(),
+        }
+    }
+
+    pub fn is_truthy(&self) -> bool {
+        match self {
+            Value::Nil => false,
+            Value::Bool(b) => *b,
+            Value::Int(i) => *i != 0,
+            Value::Float(f) => *f != 0.0,
+            Value::Duration(d) => *d != 0,
+            Value::Str(s) => !s.is_empty(),
+            Value::Bytes(b) => !b.is_empty(),
+            Value::List(l) => !l.is_empty(),
+            Value::Dict(d) => !d.is_empty(),
+            Value::Set(s) => !s.is_empty(),
+            _ => true,
+        }
+    }
+
+    pub fn is_nil(&self) -> bool {
+        matches!(self, Value::Nil)
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// Int or float as f64.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    pub fn is_callable(&self) -> bool {
+        matches!(self, Value::Closure(_) | Value::Builtin(_))
+    }
+
+    /// Rc identity for reference types, structural for scalars (`is_same`).
+    pub fn is_same(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::List(a), Value::List(b)) => Rc::ptr_eq(a, b),
+            (Value::Dict(a), Value::Dict(b)) => Rc::ptr_eq(a, b),
+            (Value::Set(a), Value::Set(b)) => Rc::ptr_eq(a, b),
+            (Value::Closure(a), Value::Closure(b)) => Rc::ptr_eq(a, b),
+            (Value::Object(a), Value::Object(b)) => Rc::ptr_eq(a, b),
+            _ => values_equal(self, other),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Equality and ordering (Harn's `values_equal` / `compare_values`)
+
+/// Harn `==`: structural, same-type; int and float compare numerically.
+/// Durations are never equal (a quirk of the reference), closures never.
+pub fn values_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Nil, Value::Nil) => true,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Float(x), Value::Float(y)) => x == y,
+        (Value::Int(x), Value::Float(y)) | (Value::Float(y), Value::Int(x)) => (*x as f64) == *y,
+        (Value::Str(x), Value::Str(y)) => Rc::ptr_eq(x, y) || x == y,
+        (Value::Bytes(x), Value::Bytes(y)) => x == y,
+        (Value::List(x), Value::List(y)) => {
+            Rc::ptr_eq(x, y) || (x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| values_equal(p, q)))
+        }
+        (Value::Dict(x), Value::Dict(y)) => {
+            Rc::ptr_eq(x, y)
+                || (x.len() == y.len()
+                    && x.iter().zip(y.iter()).all(|((k1, v1), (k2, v2))| k1 == k2 && values_equal(v1, v2)))
+        }
+        (Value::Set(x), Value::Set(y)) => {
+            x.len() == y.len() && x.iter().all(|p| y.iter().any(|q| values_equal(p, q)))
+        }
+        (Value::Range(x), Value::Range(y)) => x == y,
+        (Value::Pair(x), Value::Pair(y)) => values_equal(&x.0, &y.0) && values_equal(&x.1, &y.1),
+        (Value::Enum(x), Value::Enum(y)) => {
+            x.enum_name == y.enum_name
+                && x.variant == y.variant
+                && x.fields.len() == y.fields.len()
+                && x.fields.iter().zip(y.fields.iter()).all(|(p, q)| values_equal(p, q))
+        }
+        (Value::Struct(x), Value::Struct(y)) => {
+            if x.name() != y.name() {
+                return false;
+            }
+            // Compare as field maps (ignoring unset fields' order of declaration).
+            let fx: BTreeMap<&str, &Value> = x.layout.fields.iter().map(|f| f.as_str()).zip(x.values.iter()).collect();
+            let fy: BTreeMap<&str, &Value> = y.layout.fields.iter().map(|f| f.as_str()).zip(y.values.iter()).collect();
+            fx.len() == fy.len() && fx.iter().zip(fy.iter()).all(|((k1, v1), (k2, v2))| k1 == k2 && values_equal(v1, v2))
+        }
+        (Value::Builtin(x), Value::Builtin(y)) => x == y,
+        (Value::Object(x), Value::Object(y)) => match (&**x, &**y) {
+            (Object::Atomic(p, _), Object::Atomic(q, _)) => p.get() == q.get(),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Harn ordering: numbers numerically, strings by bytes, pairs
+/// lexicographically; every other combination compares as equal.
+pub fn compare_values(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => x.cmp(y),
+        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+            let (x, y) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+            x.partial_cmp(&y).unwrap_or(Ordering::Equal)
+        }
+        (Value::Str(x), Value::Str(y)) => x.as_bytes().cmp(y.as_bytes()),
+        (Value::Pair(x), Value::Pair(y)) => compare_values(&x.0, &y.0).then_with(|| compare_values(&x.1, &y.1)),
+        _ => Ordering::Equal,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Display
+
+/// Formats a float as Harn does: integral values below 1e15 get one decimal
+/// (`3.0`); everything else is the shortest round-trip form, never exponent.
+pub fn format_float(f: f64, out: &mut String) {
+    if f.is_nan() {
+        out.push_str("NaN");
+    } else if f.is_infinite() {
+        out.push_str(if f > 0.0 { "inf" } else { "-inf" });
+    } else if f.fract() == 0.0 && f.abs() < 1e15 {
+        let _ = write!(out, "{:.1}", f);
+    } else {
+        // Rust's `{}` for f64 is shortest round-trip and never uses an exponent.
+        let _ = write!(out, "{}", f);
+    }
+}
+
+pub fn format_duration(ms: i64, out: &mut String) {
+    const UNITS: [(i64, &str); 3] = [(3_600_000, "h"), (60_000, "m"), (1000, "s")];
+    if ms != 0 {
+        for (size, unit) in UNITS {
+            if ms % size == 0 {
+                let _ = write!(out, "{}{}", ms / size, unit);
+                return;
+            }
+        }
+    }
+    let _ = write!(out, "{}ms", ms);
+}
+
+impl Value {
+    /// The text `log`, `println`, `to_string` and interpolation produce.
+    pub fn display(&self) -> String {
+        match self {
+            Value::Str(s) => s.as_str().to_owned(),
+            _ => {
+                let mut out = String::new();
+                self.write_display(&mut out);
+                out
+            }
+        }
+    }
+
+    pub fn write_display(&self, out: &mut String) {
+        match self {
+            Value::Nil => out.push_str("nil"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Int(i) => {
+                let _ = write!(out, "{}", i);
+            }
+            Value::Float(f) => format_float(*f, out),
+            Value::Duration(ms) => format_duration(*ms, out),
+            Value::Str(s) => out.push_str(s),
+            Value::Bytes(b) => {
+                out.push_str("b\"");
+                for byte in b.iter().take(32) {
+                    let _ = write!(out, "{:02x}", byte);
+                }
+                out.push('"');
+                if b.len() > 32 {
+                    let _ = write!(out, "...+{}", b.len() - 32);
+                }
+            }
+            Value::List(items) => {
+                out.push('[');
+                write_joined(out, items.iter());
+                out.push(']');
+            }
+            Value::Dict(map) => {
+                out.push('{');
+                for (i, (k, v)) in map.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    out.push_str(k);
+                    out.push_str(": ");
+                    v.write_display(out);
+                }
+                out.push('}');
+            }
+            Value::Set(items) => {
+                out.push_str("set(");
+                write_joined(out, items.iter());
+                out.push(')');
+            }
+            Value::Range(r) => {
+                let _ = write!(out, "{} to {}", r.start, r.end);
+                if !r.inclusive {
+                    out.push_str(" exclusive");
+                }
+            }
+            Value::Pair(p) => {
+                out.push('(');
+                p.0.write_display(out);
+                out.push_str(", ");
+                p.1.write_display(out);
+                out.push(')');
+            }
+            Value::Enum(e) => {
+                out.push_str(&e.enum_name);
+                out.push('.');
+                out.push_str(&e.variant);
+                if !e.fields.is_empty() {
+                    out.push('(');
+                    write_joined(out, e.fields.iter());
+                    out.push(')');
+                }
+            }
+            Value::Struct(s) => {
+                out.push_str(s.name());
+                out.push_str(" {");
+                let mut fields: Vec<(&HStr, &Value)> = s.layout.fields.iter().zip(s.values.iter()).collect();
+                fields.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+                for (i, (k, v)) in fields.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    out.push_str(k);
+                    out.push_str(": ");
+                    v.write_display(out);
+                }
+                out.push('}');
+            }
+            Value::Closure(c) => {
+                out.push_str("<fn(");
+                for (i, p) in c.proto.params.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    out.push_str(&p.name);
+                }
+                out.push_str(")>");
+            }
+            Value::Builtin(id) => {
+                let _ = write!(out, "<builtin {}>", crate::builtins::builtin_name(*id));
+            }
+            Value::Object(o) => match &**o {
+                Object::Atomic(v, _) => {
+                    let _ = write!(out, "<atomic:{}>", v.get());
+                }
+                Object::Opaque { display, .. } => out.push_str(display),
+            },
+        }
+    }
+}
+
+fn write_joined<'a>(out: &mut String, items: impl Iterator<Item = &'a Value>) {
+    for (i, v) in items.enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        v.write_display(out);
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.display())
+    }
+}
+
+impl Drop for Value {
+    /// Dismantle deep containers iteratively so dropping a huge nested list
+    /// cannot overflow the native stack.
+    fn drop(&mut self) {
+        let is_container = matches!(self, Value::List(_) | Value::Dict(_) | Value::Set(_));
+        if !is_container {
+            return;
+        }
+        let mut pending: Vec<Value> = Vec::new();
+        take_children(self, &mut pending);
+        while let Some(mut v) = pending.pop() {
+            take_children(&mut v, &mut pending);
+            // `v` now has no children left to recurse into; dropping it is shallow.
+        }
+    }
+}
+
+/// Moves the children of a uniquely owned container into `pending`.
+fn take_children(v: &mut Value, pending: &mut Vec<Value>) {
+    match v {
+        Value::List(items) | Value::Set(items) => {
+            if let Some(items) = Rc::get_mut(items) {
+                if items.iter().any(|x| matches!(x, Value::List(_) | Value::Dict(_) | Value::Set(_))) {
+                    pending.append(items);
+                }
+            }
+        }
+        Value::Dict(map) => {
+            if let Some(map) = Rc::get_mut(map) {
+                if map.values().any(|x| matches!(x, Value::List(_) | Value::Dict(_) | Value::Set(_))) {
+                    let taken = std::mem::take(map);
+                    pending.extend(taken.into_values());
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_is_two_words() {
+        assert!(std::mem::size_of::<Value>() <= 16);
+    }
+
+    #[test]
+    fn float_display() {
+        let f = |x: f64| Value::Float(x).display();
+        assert_eq!(f(3.0), "3.0");
+        assert_eq!(f(-1.0), "-1.0");
+        assert_eq!(f(0.1), "0.1");
+        assert_eq!(f(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(f(1e21), "1000000000000000000000");
+        assert_eq!(f(1e-7), "0.0000001");
+        assert_eq!(f(f64::NAN), "NaN");
+        assert_eq!(f(f64::NEG_INFINITY), "-inf");
+    }
+
+    #[test]
+    fn duration_display() {
+        let d = |ms: i64| Value::Duration(ms).display();
+        assert_eq!(d(500), "500ms");
+        assert_eq!(d(5000), "5s");
+        assert_eq!(d(120_000), "2m");
+        assert_eq!(d(86_400_000), "24h");
+        assert_eq!(d(90_000), "90s");
+        assert_eq!(d(-1000), "-1s");
+        assert_eq!(d(0), "0ms");
+    }
+
+    #[test]
+    fn collections_display() {
+        let v = Value::list(vec![Value::Int(1), Value::str("a"), Value::Nil]);
+        assert_eq!(v.display(), "[1, a, nil]");
+        let d = Value::dict_from([("b", Value::Int(2)), ("a", Value::list(vec![]))]);
+        assert_eq!(d.display(), "{a: [], b: 2}");
+        assert_eq!(Value::range(0, 3, false).display(), "0 to 3 exclusive");
+        assert_eq!(Value::ok(Value::Int(42)).display(), "Result.Ok(42)");
+    }
+
+    #[test]
+    fn equality_quirks() {
+        assert!(values_equal(&Value::Int(3), &Value::Float(3.0)));
+        assert!(!values_equal(&Value::Duration(5), &Value::Duration(5)));
+        assert!(!values_equal(&Value::Int(1), &Value::str("1")));
+        assert_eq!(compare_values(&Value::Int(1), &Value::str("a")), Ordering::Equal);
+    }
+
+    #[test]
+    fn deep_list_drop_does_not_overflow() {
+        let mut v = Value::list(vec![]);
+        for _ in 0..1_000_000 {
+            v = Value::list(vec![v]);
+        }
+        drop(v);
+    }
+}

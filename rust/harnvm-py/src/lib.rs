@@ -1,0 +1,1 @@
+//! Placeholder for the PyO3 binding crate.
