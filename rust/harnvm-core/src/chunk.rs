@@ -133,6 +133,8 @@ define_ops! {
     GetBuiltin = "GET_BUILTIN" [Builtin];
     /// `--` raise `Undefined variable: <name>`
     ThrowUndefined = "THROW_UNDEFINED" [Name];
+    /// `--` raise `Undefined builtin: <text>` (the constant holds name and hint)
+    ThrowUndefinedBuiltin = "THROW_UNDEFINED_BUILTIN" [Name];
     /// `--` raise `Cannot assign to immutable binding: <name>`
     ThrowImmutable = "THROW_IMMUTABLE" [Name];
     /// `--` raise `Cannot redeclare immutable variable '<name>' in the same scope ...`
@@ -242,10 +244,16 @@ define_ops! {
     /// `k1..kn v --` the same for a module global
     SetPathGlobal = "SET_PATH_GLOBAL" [Global, U8];
 
-    /// `iterable -- iter` start a `for` loop
-    IterInit = "ITER_INIT" [];
-    /// `iter -- iter item` or pop iter and jump when exhausted
-    IterNext = "ITER_NEXT" [Jump];
+    /// `iterable --` start a `for` loop, keeping the iterator in a hidden local
+    IterInit = "ITER_INIT" [Local];
+    /// `-- item`, or jump when the iterator in the local is exhausted
+    IterNext = "ITER_NEXT" [Local, Jump];
+    /// `value callee -- result` the pipe operator `value |> callee`
+    Pipe = "PIPE" [];
+    /// `methods_dict --` register the methods of `impl Name`
+    DefineImpl = "DEFINE_IMPL" [Name];
+    /// `field_names_list --` declare `struct Name`
+    DefineStruct = "DEFINE_STRUCT" [Name];
 
     /// `--` push an exception handler whose catch code is at Jump
     TryBegin = "TRY_BEGIN" [Jump];

@@ -1,6 +1,1685 @@
-//! Placeholder.
+//! The compiler: AST → `FunctionProto`s.
+//!
+//! Names are resolved here, once: a local becomes a frame slot, a variable of
+//! an enclosing function becomes a capture (Harn captures by value, at
+//! closure creation), a top-level fn becomes a module-global slot, and
+//! anything else a builtin id. The VM never looks a name up in a map.
+//!
+//! `finally` and `defer` bodies are inlined on every exit path (normal end,
+//! `return`, `break`, `continue`) and run from a catch-all handler on a
+//! throw, which gives exactly-once semantics.
+
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
+
+use crate::ast::*;
+use crate::builtins;
+use crate::chunk::{CaptureSource, Chunk, FunctionProto, Op, Param as ProtoParam, Pos};
 use crate::error::{Phase, VmError, VmResult};
-pub fn compile_program(_ast: &crate::ast::Program, _source: &str, _file: &str) -> VmResult<Rc<crate::Program>> {
-    Err(VmError::syntax(Phase::Compile, "compiler not built yet", 1, 1))
+use crate::value::Value;
+use crate::Program as CompiledProgram;
+
+/// Compiles a parsed file into a runnable program.
+pub fn compile_program(program: &crate::ast::Program, source: &str, file: &str) -> VmResult<Rc<CompiledProgram>> {
+    let mut c = Compiler::new(file);
+    c.prescan(&program.items);
+    c.begin_function("<main>".to_string(), None, Pos { line: 1, column: 1 });
+    c.compile_entry(&program.items)?;
+    let main = c.end_function();
+    Ok(Rc::new(CompiledProgram {
+        main: Rc::new(main),
+        file: file.to_string(),
+        source: Rc::from(source),
+        globals: c.globals.clone(),
+    }))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LocalKind {
+    /// A value in the slot.
+    Plain,
+    /// A cell in the slot (fn declarations, so earlier closures see them).
+    Cell,
+}
+
+struct Local {
+    name: String,
+    slot: u16,
+    mutable: bool,
+    kind: LocalKind,
+}
+
+/// What crossing out of a construct requires on `return`/`break`/`continue`.
+enum Exit {
+    /// An exception handler to pop (`TryEnd`).
+    Handler,
+    /// A handler to pop and then a `finally`/`defer` body to inline.
+    Finally(Block),
+    /// A loop boundary: `break`/`continue` stop here.
+    Loop { break_jumps: Vec<usize>, continue_target: Option<usize>, height_slot: u16 },
+}
+
+struct FnState {
+    proto: FunctionProto,
+    scopes: Vec<Vec<Local>>,
+    captures: Vec<(String, CaptureSource, LocalKind, bool)>,
+    self_name: Option<String>,
+    exits: Vec<Exit>,
+    next_slot: u16,
+    /// Inside a fn, tool or pipeline body (where `try*` is allowed).
+    is_function_body: bool,
+}
+
+enum Resolved {
+    Local { slot: u16, mutable: bool, kind: LocalKind },
+    Capture { index: u16, mutable: bool, kind: LocalKind },
+    SelfRef,
+    Global(u16),
+    Builtin(u32),
+    Unknown,
+}
+
+struct Compiler {
+    file: Rc<str>,
+    fns: Vec<FnState>,
+    globals: Vec<String>,
+    global_index: HashMap<String, u16>,
+    structs: HashSet<String>,
+    pos: Pos,
+}
+
+type CResult<T = ()> = VmResult<T>;
+
+impl Compiler {
+    fn new(file: &str) -> Compiler {
+        Compiler {
+            file: Rc::from(file),
+            fns: Vec::new(),
+            globals: Vec::new(),
+            global_index: HashMap::new(),
+            structs: HashSet::new(),
+            pos: Pos { line: 1, column: 1 },
+        }
+    }
+
+    fn error(&self, msg: impl Into<String>) -> VmError {
+        VmError::syntax(Phase::Compile, msg, self.pos.line, self.pos.column)
+    }
+
+    /// Records top-level fn names (module globals) and every struct name.
+    fn prescan(&mut self, items: &[Stmt]) {
+        for s in items {
+            if let StmtKind::FnDecl(f) = &s.kind {
+                if !self.global_index.contains_key(&f.name) {
+                    self.global_index.insert(f.name.clone(), self.globals.len() as u16);
+                    self.globals.push(f.name.clone());
+                }
+            }
+        }
+        fn walk_structs(stmts: &[Stmt], out: &mut HashSet<String>) {
+            for s in stmts {
+                match &s.kind {
+                    StmtKind::Struct(d) => {
+                        out.insert(d.name.clone());
+                    }
+                    StmtKind::FnDecl(f) => walk_structs(&f.body, out),
+                    StmtKind::Pipeline(p) => walk_structs(&p.body, out),
+                    _ => {}
+                }
+            }
+        }
+        walk_structs(items, &mut self.structs);
+    }
+
+    // -----------------------------------------------------------------------
+    // Functions and scopes
+
+    fn begin_function(&mut self, name: String, self_name: Option<String>, pos: Pos) {
+        let proto = FunctionProto { name, file: self.file.clone(), ..Default::default() };
+        self.pos = pos;
+        self.fns.push(FnState {
+            proto,
+            scopes: vec![Vec::new()],
+            captures: Vec::new(),
+            self_name,
+            exits: Vec::new(),
+            next_slot: 0,
+            is_function_body: false,
+        });
+    }
+
+    fn end_function(&mut self) -> FunctionProto {
+        let mut st = self.fns.pop().expect("function state");
+        // Falling off the end returns the value on the stack (the block value).
+        st.proto.chunk.emit(Op::Return, &[], self.pos);
+        st.proto.num_locals = st.next_slot;
+        st.proto.captures = st.captures.iter().map(|c| c.1).collect();
+        st.proto.capture_names = st.captures.iter().map(|c| c.0.clone()).collect();
+        st.proto
+    }
+
+    fn f(&mut self) -> &mut FnState {
+        self.fns.last_mut().expect("inside a function")
+    }
+
+    fn chunk(&mut self) -> &mut Chunk {
+        &mut self.f().proto.chunk
+    }
+
+    fn push_scope(&mut self) {
+        self.f().scopes.push(Vec::new());
+    }
+
+    fn pop_scope(&mut self) {
+        self.f().scopes.pop();
+    }
+
+    fn new_slot(&mut self, name: &str) -> CResult<u16> {
+        let st = self.f();
+        let slot = st.next_slot;
+        if slot == u16::MAX {
+            return Err(self.error("too many local variables in one function"));
+        }
+        let st = self.f();
+        st.next_slot += 1;
+        st.proto.local_names.push(name.to_string());
+        Ok(slot)
+    }
+
+    /// A slot for compiler temporaries, invisible to name resolution.
+    fn hidden_slot(&mut self, what: &str) -> CResult<u16> {
+        self.new_slot(&format!("<{what}>"))
+    }
+
+    fn declare(&mut self, name: &str, mutable: bool, kind: LocalKind) -> CResult<u16> {
+        let slot = self.new_slot(name)?;
+        self.f().scopes.last_mut().expect("scope").push(Local { name: name.to_string(), slot, mutable, kind });
+        Ok(slot)
+    }
+
+    /// The immutable binding of `name` in the innermost scope, if any (redeclaration check).
+    fn immutable_in_current_scope(&mut self, name: &str) -> bool {
+        self.f().scopes.last().expect("scope").iter().any(|l| l.name == name && !l.mutable)
+    }
+
+    fn resolve(&mut self, name: &str) -> Resolved {
+        let depth = self.fns.len() - 1;
+        if let Some(r) = self.resolve_in(depth, name) {
+            return r;
+        }
+        if let Some(&g) = self.global_index.get(name) {
+            return Resolved::Global(g);
+        }
+        match builtins::builtin_id(name) {
+            Some(id) => Resolved::Builtin(id),
+            None => Resolved::Unknown,
+        }
+    }
+
+    /// Resolves `name` as a local, self reference or capture of function `depth`.
+    fn resolve_in(&mut self, depth: usize, name: &str) -> Option<Resolved> {
+        let st = &self.fns[depth];
+        for scope in st.scopes.iter().rev() {
+            if let Some(l) = scope.iter().rev().find(|l| l.name == name) {
+                return Some(Resolved::Local { slot: l.slot, mutable: l.mutable, kind: l.kind });
+            }
+        }
+        if st.self_name.as_deref() == Some(name) {
+            return Some(Resolved::SelfRef);
+        }
+        if let Some(i) = st.captures.iter().position(|c| c.0 == name) {
+            let (_, _, kind, mutable) = st.captures[i];
+            return Some(Resolved::Capture { index: i as u16, mutable, kind });
+        }
+        if depth == 0 {
+            return None;
+        }
+        let (source, kind, mutable) = match self.resolve_in(depth - 1, name)? {
+            Resolved::Local { slot, mutable, kind } => (CaptureSource::Local(slot), kind, mutable),
+            Resolved::Capture { index, mutable, kind } => (CaptureSource::Capture(index), kind, mutable),
+            Resolved::SelfRef => (CaptureSource::SelfClosure, LocalKind::Plain, false),
+            other => return Some(other),
+        };
+        let st = &mut self.fns[depth];
+        st.captures.push((name.to_string(), source, kind, mutable));
+        Some(Resolved::Capture { index: (st.captures.len() - 1) as u16, mutable, kind })
+    }
+
+    // -----------------------------------------------------------------------
+    // Emitting
+
+    fn emit(&mut self, op: Op, operands: &[u32]) -> usize {
+        let pos = self.pos;
+        self.chunk().emit(op, operands, pos)
+    }
+
+    fn here(&mut self) -> usize {
+        self.chunk().code.len()
+    }
+
+    /// Emits a jump-like op whose last operand is a target to patch later;
+    /// returns the position of that operand.
+    fn emit_jump(&mut self, op: Op, leading: &[u32]) -> usize {
+        let mut operands = leading.to_vec();
+        operands.push(u32::MAX);
+        let at = self.emit(op, &operands);
+        at + op.size() - 4
+    }
+
+    fn patch(&mut self, operand_at: usize) {
+        let target = self.here() as u32;
+        self.chunk().patch_u32(operand_at, target);
+    }
+
+    fn patch_to(&mut self, operand_at: usize, target: usize) {
+        self.chunk().patch_u32(operand_at, target as u32);
+    }
+
+    fn constant(&mut self, v: Value) -> CResult<u32> {
+        if self.chunk().constants.len() >= u16::MAX as usize {
+            return Err(self.error("too many constants in one function"));
+        }
+        Ok(self.chunk().add_constant(v) as u32)
+    }
+
+    fn name_const(&mut self, name: &str) -> CResult<u32> {
+        self.constant(Value::str(name))
+    }
+
+    fn emit_const(&mut self, v: Value) -> CResult {
+        let k = self.constant(v)?;
+        self.emit(Op::Const, &[k]);
+        Ok(())
+    }
+
+    fn emit_named(&mut self, op: Op, name: &str) -> CResult {
+        let k = self.name_const(name)?;
+        self.emit(op, &[k]);
+        Ok(())
+    }
+
+    fn emit_get_local(&mut self, slot: u16, kind: LocalKind) {
+        match kind {
+            LocalKind::Plain => self.emit(Op::GetLocal, &[slot as u32]),
+            LocalKind::Cell => self.emit(Op::GetLocalCell, &[slot as u32]),
+        };
+    }
+
+    // -----------------------------------------------------------------------
+    // Program entry
+
+    fn compile_entry(&mut self, items: &[Stmt]) -> CResult {
+        let pipelines: Vec<&PipelineDecl> = items
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StmtKind::Pipeline(p) => Some(&**p),
+                _ => None,
+            })
+            .collect();
+        if pipelines.is_empty() {
+            // Script mode: everything in order.
+            return self.compile_block_value(items);
+        }
+        let entry = pipelines.iter().find(|p| p.name == "default").copied().unwrap_or(pipelines[0]);
+        self.f().is_function_body = true;
+        // Imports, then top-level bindings, then declarations, then the entry body.
+        for s in items {
+            if matches!(s.kind, StmtKind::Import(_)) {
+                self.compile_stmt(s)?;
+            }
+        }
+        for s in items {
+            if matches!(s.kind, StmtKind::Let { .. } | StmtKind::Var { .. }) {
+                self.compile_stmt(s)?;
+            }
+        }
+        for s in items {
+            if is_declaration(&s.kind) {
+                self.compile_stmt(s)?;
+            }
+        }
+        // `extends` chains run the parents' bodies first.
+        let mut chain = vec![entry];
+        let mut seen = HashSet::new();
+        while let Some(parent) = chain.last().and_then(|p| p.extends.clone()) {
+            if !seen.insert(parent.clone()) {
+                break;
+            }
+            match pipelines.iter().find(|p| p.name == parent) {
+                Some(p) => chain.push(p),
+                None => break,
+            }
+        }
+        for parent in chain.iter().skip(1).rev() {
+            self.push_scope();
+            self.compile_block_stmts(&parent.body)?;
+            self.pop_scope();
+        }
+        self.push_scope();
+        self.compile_block_value(&entry.body)?;
+        self.pop_scope();
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------
+    // Blocks and statements
+
+    /// Compiles a block leaving its value (last expression statement, else nil).
+    fn compile_block_value(&mut self, stmts: &[Stmt]) -> CResult {
+        self.predeclare_fns(stmts)?;
+        for (i, s) in stmts.iter().enumerate() {
+            if let StmtKind::Defer(body) = &s.kind {
+                // The rest of the block runs under a `finally` of the deferred body.
+                return self.compile_protected(&stmts[i + 1..], body, true);
+            }
+            let last = i + 1 == stmts.len();
+            match (&s.kind, last) {
+                (StmtKind::Expr(e), true) => {
+                    self.pos = s.pos;
+                    self.compile_expr(e)?;
+                }
+                _ => {
+                    self.compile_stmt(s)?;
+                    if last {
+                        self.emit(Op::Nil, &[]);
+                    }
+                }
+            }
+        }
+        if stmts.is_empty() {
+            self.emit(Op::Nil, &[]);
+        }
+        Ok(())
+    }
+
+    /// Compiles a block for effect only.
+    fn compile_block_stmts(&mut self, stmts: &[Stmt]) -> CResult {
+        self.compile_block_value(stmts)?;
+        self.emit(Op::Pop, &[]);
+        Ok(())
+    }
+
+    /// `fn` declarations inside a block are visible to every closure in the
+    /// block, even ones created before the declaration runs: they live in cells.
+    fn predeclare_fns(&mut self, stmts: &[Stmt]) -> CResult {
+        if self.fns.len() == 1 && self.f().scopes.len() == 1 {
+            // Top level of the entry file: fns are module globals.
+            return Ok(());
+        }
+        for s in stmts {
+            if let StmtKind::FnDecl(f) = &s.kind {
+                let slot = self.declare(&f.name, false, LocalKind::Cell)?;
+                self.emit(Op::NewCell, &[slot as u32]);
+            }
+        }
+        Ok(())
+    }
+
+    fn compile_stmt(&mut self, s: &Stmt) -> CResult {
+        self.pos = s.pos;
+        match &s.kind {
+            StmtKind::Let { pattern, value, .. } => self.compile_binding(pattern, value, false),
+            StmtKind::Var { pattern, value, .. } => self.compile_binding(pattern, value, true),
+            StmtKind::Assign { target, op, value } => self.compile_assign(target, *op, value),
+            StmtKind::Expr(e) => {
+                self.compile_expr(e)?;
+                self.emit(Op::Pop, &[]);
+                Ok(())
+            }
+            StmtKind::While { cond, body } => self.compile_while(cond, body),
+            StmtKind::For { pattern, iterable, body } => self.compile_for(pattern, iterable, body),
+            StmtKind::Break => self.compile_break_continue(true),
+            StmtKind::Continue => self.compile_break_continue(false),
+            StmtKind::Return(e) => self.compile_return(e.as_ref()),
+            StmtKind::Throw(e) => {
+                self.compile_expr(e)?;
+                self.emit(Op::Throw, &[]);
+                Ok(())
+            }
+            StmtKind::FnDecl(f) => self.compile_fn_decl(f),
+            StmtKind::Struct(d) => {
+                for field in &d.fields {
+                    self.emit_const(Value::str(field.name.clone()))?;
+                }
+                self.emit(Op::BuildList, &[d.fields.len() as u32]);
+                self.emit_named(Op::DefineStruct, &d.name)
+            }
+            StmtKind::Impl(d) => {
+                for m in &d.methods {
+                    self.emit_const(Value::str(m.name.clone()))?;
+                    self.compile_function(&m.name, &m.params, &m.body, None, m.pos)?;
+                }
+                self.emit(Op::BuildDict, &[d.methods.len() as u32]);
+                self.emit_named(Op::DefineImpl, &d.type_name)
+            }
+            StmtKind::Enum(_) | StmtKind::Interface(_) | StmtKind::TypeAlias(_) | StmtKind::Pipeline(_) => Ok(()),
+            StmtKind::Unsupported { .. } => Ok(()),
+            StmtKind::Import(_) => Err(self.error("imports are not supported yet")),
+            StmtKind::Guard { cond, else_body } => {
+                self.compile_expr(cond)?;
+                let end = self.emit_jump(Op::JumpIfTrue, &[]);
+                self.push_scope();
+                self.compile_block_stmts(else_body)?;
+                self.pop_scope();
+                self.patch(end);
+                Ok(())
+            }
+            StmtKind::Require { cond, message } => {
+                self.compile_expr(cond)?;
+                let end = self.emit_jump(Op::JumpIfTrue, &[]);
+                match message {
+                    Some(m) => self.compile_expr(m)?,
+                    None => self.emit_const(Value::str("require condition failed"))?,
+                }
+                self.emit(Op::Throw, &[]);
+                self.patch(end);
+                Ok(())
+            }
+            StmtKind::Defer(body) => {
+                // Only reached when `defer` is not directly in a block (handled there).
+                self.compile_protected(&[], body, false)?;
+                self.emit(Op::Pop, &[]);
+                Ok(())
+            }
+            StmtKind::Mutex(_) | StmtKind::Yield(_) | StmtKind::Emit(_) | StmtKind::Select(_) => {
+                Err(self.error(format!("{} is not supported by this VM yet", stmt_keyword(&s.kind))))
+            }
+        }
+    }
+
+    fn compile_fn_decl(&mut self, f: &FnDecl) -> CResult {
+        if f.is_generator || f.is_stream {
+            return Err(self.error("generators and streams are not supported by this VM yet"));
+        }
+        let target = self.resolve(&f.name);
+        self.compile_function(&f.name, &f.params, &f.body, Some(f.name.clone()), f.pos)?;
+        match target {
+            Resolved::Local { slot, kind: LocalKind::Cell, .. } => {
+                self.emit(Op::SetLocalCell, &[slot as u32]);
+            }
+            Resolved::Global(g) if self.fns.len() == 1 => {
+                self.emit(Op::SetGlobal, &[g as u32]);
+            }
+            _ => {
+                let slot = self.declare(&f.name, false, LocalKind::Plain)?;
+                self.emit(Op::SetLocal, &[slot as u32]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Compiles a nested function and emits `Closure` to create it.
+    fn compile_function(&mut self, name: &str, params: &[crate::ast::Param], body: &Block, self_name: Option<String>, pos: Pos) -> CResult {
+        let outer_pos = self.pos;
+        self.begin_function(name.to_string(), self_name, pos);
+        self.f().is_function_body = true;
+        let mut seen_default = false;
+        for p in params {
+            if p.rest && !std::ptr::eq(p, params.last().expect("non-empty")) {
+                return Err(self.error("Rest parameter must be the last parameter"));
+            }
+            if p.default.is_some() {
+                seen_default = true;
+            } else if seen_default && !p.rest {
+                return Err(self.error("Required parameter cannot follow a parameter with a default value"));
+            }
+            self.declare(&p.name, true, LocalKind::Plain)?;
+            self.f().proto.params.push(ProtoParam { name: p.name.clone(), has_default: p.default.is_some(), rest: p.rest });
+        }
+        self.f().proto.has_rest = params.last().is_some_and(|p| p.rest);
+        for (i, p) in params.iter().enumerate() {
+            if let Some(d) = &p.default {
+                self.pos = p.pos;
+                let skip = self.emit_jump(Op::JumpIfArg, &[i as u32]);
+                self.compile_expr(d)?;
+                self.emit(Op::SetLocal, &[i as u32]);
+                self.patch(skip);
+            }
+        }
+        self.localize_assigned_captures(body)?;
+        self.push_scope();
+        self.compile_block_value(body)?;
+        self.pop_scope();
+        let proto = self.end_function();
+        self.pos = outer_pos;
+        let idx = self.chunk().functions.len();
+        if idx >= u16::MAX as usize {
+            return Err(self.error("too many nested functions"));
+        }
+        self.chunk().functions.push(Rc::new(proto));
+        self.emit(Op::Closure, &[idx as u32]);
+        Ok(())
+    }
+
+    /// A closure's writes to captured variables stay local to the call: such
+    /// captures are copied into fresh local slots on entry.
+    fn localize_assigned_captures(&mut self, body: &Block) -> CResult {
+        let mut assigned = Vec::new();
+        collect_assigned(body, &mut assigned);
+        for name in assigned {
+            if self.f().scopes.iter().any(|s| s.iter().any(|l| l.name == name)) {
+                continue;
+            }
+            let depth = self.fns.len() - 1;
+            if let Some(Resolved::Capture { index, mutable, kind }) = self.resolve_in(depth, &name) {
+                match kind {
+                    LocalKind::Plain => self.emit(Op::GetCapture, &[index as u32]),
+                    LocalKind::Cell => self.emit(Op::GetCaptureCell, &[index as u32]),
+                };
+                let slot = self.declare(&name, mutable, LocalKind::Plain)?;
+                self.emit(Op::SetLocal, &[slot as u32]);
+            }
+        }
+        Ok(())
+    }
+
+    // --- bindings and assignment
+
+    fn compile_binding(&mut self, pattern: &Pattern, value: &Expr, mutable: bool) -> CResult {
+        self.compile_expr(value)?;
+        self.bind_pattern(pattern, mutable)
+    }
+
+    /// Binds the value on top of the stack to `pattern` (consuming it).
+    fn bind_pattern(&mut self, pattern: &Pattern, mutable: bool) -> CResult {
+        match pattern {
+            Pattern::Ident(name) => self.bind_name(name, mutable),
+            Pattern::Wildcard => {
+                self.emit(Op::Pop, &[]);
+                Ok(())
+            }
+            Pattern::Dict { entries, rest } => {
+                self.emit(Op::CheckDestructure, &[0]);
+                let tmp = self.hidden_slot("destructure")?;
+                self.emit(Op::SetLocal, &[tmp as u32]);
+                for e in entries {
+                    self.emit(Op::GetLocal, &[tmp as u32]);
+                    self.emit_const(Value::str(e.key.clone()))?;
+                    self.emit(Op::Index, &[]);
+                    self.apply_default(e.default.as_ref())?;
+                    match &e.binding {
+                        Some(b) => self.bind_name(b, mutable)?,
+                        None => {
+                            self.emit(Op::Pop, &[]);
+                        }
+                    }
+                }
+                if let Some(r) = rest {
+                    self.emit(Op::GetLocal, &[tmp as u32]);
+                    for e in entries {
+                        self.emit_const(Value::str(e.key.clone()))?;
+                    }
+                    self.emit(Op::BuildList, &[entries.len() as u32]);
+                    self.emit(Op::DictRest, &[]);
+                    self.bind_name(r, mutable)?;
+                }
+                Ok(())
+            }
+            Pattern::List { elements, rest } => {
+                self.emit(Op::CheckDestructure, &[1]);
+                let tmp = self.hidden_slot("destructure")?;
+                self.emit(Op::SetLocal, &[tmp as u32]);
+                for (i, e) in elements.iter().enumerate() {
+                    self.emit(Op::GetLocal, &[tmp as u32]);
+                    self.emit_const(Value::Int(i as i64))?;
+                    self.emit(Op::Index, &[]);
+                    self.apply_default(e.default.as_ref())?;
+                    match &e.binding {
+                        Some(b) => self.bind_name(b, mutable)?,
+                        None => {
+                            self.emit(Op::Pop, &[]);
+                        }
+                    }
+                }
+                if let Some(r) = rest {
+                    self.emit(Op::GetLocal, &[tmp as u32]);
+                    self.emit_const(Value::Int(elements.len() as i64))?;
+                    self.emit(Op::Nil, &[]);
+                    self.emit(Op::Slice, &[]);
+                    self.bind_name(r, mutable)?;
+                }
+                Ok(())
+            }
+            Pattern::Pair(a, b) => {
+                let tmp = self.hidden_slot("pair")?;
+                self.emit(Op::SetLocal, &[tmp as u32]);
+                for (name, prop) in [(a, "first"), (b, "second")] {
+                    self.emit(Op::GetLocal, &[tmp as u32]);
+                    self.emit_named(Op::GetProp, prop)?;
+                    match name {
+                        Some(n) => self.bind_name(n, mutable)?,
+                        None => {
+                            self.emit(Op::Pop, &[]);
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Replaces a nil on top of the stack with the default (evaluated lazily).
+    fn apply_default(&mut self, default: Option<&Expr>) -> CResult {
+        if let Some(d) = default {
+            let end = self.emit_jump(Op::JumpIfNotNil, &[]);
+            self.compile_expr(d)?;
+            self.patch(end);
+        }
+        Ok(())
+    }
+
+    fn bind_name(&mut self, name: &str, mutable: bool) -> CResult {
+        if self.immutable_in_current_scope(name) {
+            self.emit_named(Op::ThrowRedeclare, name)?;
+        }
+        let slot = self.declare(name, mutable, LocalKind::Plain)?;
+        self.emit(Op::SetLocal, &[slot as u32]);
+        Ok(())
+    }
+
+    fn compile_assign(&mut self, target: &Expr, op: Option<BinOp>, value: &Expr) -> CResult {
+        match &target.kind {
+            ExprKind::Ident(name) => {
+                let resolved = self.resolve(name);
+                self.compile_assigned_value(target, op, value)?;
+                self.pos = target.pos;
+                match resolved {
+                    Resolved::Local { slot, mutable: true, kind: LocalKind::Plain } => {
+                        self.emit(Op::SetLocal, &[slot as u32]);
+                    }
+                    Resolved::Local { .. } | Resolved::Capture { .. } | Resolved::SelfRef | Resolved::Global(_) => {
+                        self.emit_named(Op::ThrowImmutable, name)?;
+                    }
+                    Resolved::Builtin(_) | Resolved::Unknown => {
+                        self.emit_named(Op::ThrowUndefined, name)?;
+                    }
+                }
+                Ok(())
+            }
+            ExprKind::Property { .. } | ExprKind::Index { .. } => {
+                let mut keys = Vec::new();
+                let root = assignment_root(target, &mut keys);
+                let Some(root_name) = root else {
+                    // Not rooted at a variable: evaluate for effect, nothing to assign.
+                    self.compile_expr(value)?;
+                    self.emit(Op::Pop, &[]);
+                    return Ok(());
+                };
+                let resolved = self.resolve(root_name);
+                for k in &keys {
+                    match k {
+                        PathKey::Name(n) => self.emit_const(Value::str(n.clone()))?,
+                        PathKey::Expr(e) => self.compile_expr(e)?,
+                    }
+                }
+                self.compile_assigned_value(target, op, value)?;
+                self.pos = target.pos;
+                let n = keys.len();
+                if n > u8::MAX as usize {
+                    return Err(self.error("assignment target nested too deeply"));
+                }
+                match resolved {
+                    Resolved::Local { slot, mutable: true, kind: LocalKind::Plain } => {
+                        self.emit(Op::SetPathLocal, &[slot as u32, n as u32]);
+                    }
+                    Resolved::Builtin(_) | Resolved::Unknown => {
+                        self.emit_named(Op::ThrowUndefined, root_name)?;
+                    }
+                    _ => {
+                        self.emit_named(Op::ThrowImmutable, root_name)?;
+                    }
+                }
+                Ok(())
+            }
+            _ => Err(self.error("invalid assignment target")),
+        }
+    }
+
+    fn compile_assigned_value(&mut self, target: &Expr, op: Option<BinOp>, value: &Expr) -> CResult {
+        match op {
+            None => self.compile_expr(value),
+            Some(op) => {
+                self.compile_expr(target)?;
+                self.compile_expr(value)?;
+                self.emit(binop_opcode(op), &[]);
+                Ok(())
+            }
+        }
+    }
+
+    // --- loops and non-local exits
+
+    fn compile_while(&mut self, cond: &Expr, body: &Block) -> CResult {
+        let height_slot = self.hidden_slot("height")?;
+        self.emit(Op::SaveHeight, &[height_slot as u32]);
+        let top = self.here();
+        self.compile_expr(cond)?;
+        let exit = self.emit_jump(Op::JumpIfFalse, &[]);
+        self.f().exits.push(Exit::Loop { break_jumps: vec![], continue_target: Some(top), height_slot });
+        self.push_scope();
+        self.compile_block_stmts(body)?;
+        self.pop_scope();
+        self.emit_loop_jump(top);
+        self.finish_loop(exit)
+    }
+
+    fn compile_for(&mut self, pattern: &Pattern, iterable: &Expr, body: &Block) -> CResult {
+        self.compile_expr(iterable)?;
+        let iter_slot = self.hidden_slot("iter")?;
+        self.emit(Op::IterInit, &[iter_slot as u32]);
+        let height_slot = self.hidden_slot("height")?;
+        self.emit(Op::SaveHeight, &[height_slot as u32]);
+        let top = self.here();
+        let exit = self.emit_jump(Op::IterNext, &[iter_slot as u32]);
+        self.f().exits.push(Exit::Loop { break_jumps: vec![], continue_target: Some(top), height_slot });
+        self.push_scope();
+        self.bind_pattern(pattern, true)?;
+        self.compile_block_stmts(body)?;
+        self.pop_scope();
+        self.emit_loop_jump(top);
+        self.finish_loop(exit)
+    }
+
+    fn emit_loop_jump(&mut self, top: usize) {
+        self.emit(Op::Jump, &[top as u32]);
+    }
+
+    /// Pops the loop's exit record and patches its `break` jumps (and `exit`) to here.
+    fn finish_loop(&mut self, exit: usize) -> CResult {
+        self.patch(exit);
+        if let Some(Exit::Loop { break_jumps, .. }) = self.f().exits.pop() {
+            for j in break_jumps {
+                self.patch(j);
+            }
+        }
+        Ok(())
+    }
+
+    fn compile_break_continue(&mut self, is_break: bool) -> CResult {
+        let word = if is_break { "break" } else { "continue" };
+        let Some(loop_at) = self.f().exits.iter().rposition(|e| matches!(e, Exit::Loop { .. })) else {
+            return Err(self.error(format!("`{word}` outside of a loop")));
+        };
+        self.unwind_exits(loop_at + 1)?;
+        let Exit::Loop { height_slot, .. } = self.f().exits[loop_at] else { unreachable!() };
+        self.emit(Op::RestoreHeight, &[height_slot as u32]);
+        let j = self.emit_jump(Op::Jump, &[]);
+        match &mut self.f().exits[loop_at] {
+            Exit::Loop { break_jumps, continue_target, .. } => {
+                if is_break {
+                    break_jumps.push(j);
+                } else if let Some(t) = continue_target {
+                    let t = *t;
+                    self.patch_to(j, t);
+                }
+            }
+            _ => unreachable!(),
+        }
+        Ok(())
+    }
+
+    /// Emits what leaving every exit record above `keep` requires, innermost first.
+    fn unwind_exits(&mut self, keep: usize) -> CResult {
+        let mut i = self.f().exits.len();
+        while i > keep {
+            i -= 1;
+            match &self.f().exits[i] {
+                Exit::Handler => {
+                    self.emit(Op::TryEnd, &[]);
+                }
+                Exit::Finally(body) => {
+                    let body = body.clone();
+                    self.emit(Op::TryEnd, &[]);
+                    // The finally body runs outside its own protection.
+                    let saved: Vec<Exit> = self.f().exits.drain(i..).collect();
+                    self.push_scope();
+                    let r = self.compile_block_stmts(&body);
+                    self.pop_scope();
+                    self.f().exits.extend(saved);
+                    r?;
+                }
+                Exit::Loop { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn compile_return(&mut self, e: Option<&Expr>) -> CResult {
+        let crosses_handlers = self.f().exits.iter().any(|x| !matches!(x, Exit::Loop { .. }));
+        if let Some(e) = e {
+            if !crosses_handlers && self.compile_tail_call(e)? {
+                return Ok(());
+            }
+            self.compile_expr(e)?;
+        } else {
+            self.emit(Op::Nil, &[]);
+        }
+        self.unwind_exits(0)?;
+        self.emit(Op::Return, &[]);
+        Ok(())
+    }
+
+    /// `return f(x)` and `return x |> f` reuse the frame. Returns false when
+    /// `e` is not such a call.
+    fn compile_tail_call(&mut self, e: &Expr) -> CResult<bool> {
+        match &e.kind {
+            ExprKind::Call { name, args, .. } if args.len() < 256 && args.iter().all(|a| matches!(a, Arg::Positional(_))) => {
+                match self.resolve(name) {
+                    r @ (Resolved::Local { .. } | Resolved::Capture { .. } | Resolved::SelfRef | Resolved::Global(_)) => {
+                        self.emit_resolved_get(name, r)?;
+                        for a in args {
+                            if let Arg::Positional(x) = a {
+                                self.compile_expr(x)?;
+                            }
+                        }
+                        self.pos = e.pos;
+                        self.emit(Op::TailCall, &[args.len() as u32]);
+                        Ok(true)
+                    }
+                    _ => Ok(false),
+                }
+            }
+            ExprKind::Binary { op: BinOp::Pipe, lhs, rhs } => {
+                self.compile_expr(lhs)?;
+                self.compile_expr(rhs)?;
+                self.emit(Op::Swap, &[]);
+                self.pos = e.pos;
+                self.emit(Op::TailCall, &[1]);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// `try { body } finally { fin }` shape, also used for `defer`: leaves the
+    /// body's value. With `scoped`, body statements get their own scope.
+    fn compile_protected(&mut self, body: &[Stmt], fin: &Block, scoped: bool) -> CResult {
+        let handler = self.emit_jump(Op::TryBegin, &[]);
+        self.f().exits.push(Exit::Finally(fin.clone()));
+        if scoped {
+            self.push_scope();
+        }
+        self.compile_block_value(body)?;
+        if scoped {
+            self.pop_scope();
+        }
+        self.f().exits.pop();
+        self.emit(Op::TryEnd, &[]);
+        self.run_finally_keeping_value(fin)?;
+        let end = self.emit_jump(Op::Jump, &[]);
+        self.patch(handler);
+        self.run_finally_then_rethrow(fin)?;
+        self.patch(end);
+        Ok(())
+    }
+
+    fn run_finally_keeping_value(&mut self, fin: &Block) -> CResult {
+        let tmp = self.hidden_slot("result")?;
+        self.emit(Op::SetLocal, &[tmp as u32]);
+        self.push_scope();
+        self.compile_block_stmts(fin)?;
+        self.pop_scope();
+        self.emit(Op::GetLocal, &[tmp as u32]);
+        Ok(())
+    }
+
+    fn run_finally_then_rethrow(&mut self, fin: &Block) -> CResult {
+        let tmp = self.hidden_slot("error")?;
+        self.emit(Op::SetLocal, &[tmp as u32]);
+        self.push_scope();
+        self.compile_block_stmts(fin)?;
+        self.pop_scope();
+        self.emit(Op::GetLocal, &[tmp as u32]);
+        self.emit(Op::Rethrow, &[]);
+        Ok(())
+    }
+
+    fn compile_try(&mut self, body: &Block, catch: Option<&CatchClause>, finally: Option<&Block>) -> CResult {
+        if catch.is_none() && finally.is_none() {
+            // Bare `try { }`: a Result.
+            let handler = self.emit_jump(Op::TryBegin, &[]);
+            self.f().exits.push(Exit::Handler);
+            self.push_scope();
+            self.compile_block_value(body)?;
+            self.pop_scope();
+            self.f().exits.pop();
+            self.emit(Op::TryEnd, &[]);
+            self.emit(Op::WrapOk, &[]);
+            let end = self.emit_jump(Op::Jump, &[]);
+            self.patch(handler);
+            self.emit(Op::WrapErr, &[]);
+            self.patch(end);
+            return Ok(());
+        }
+        let fin_handler = match finally {
+            Some(fin) => {
+                let h = self.emit_jump(Op::TryBegin, &[]);
+                self.f().exits.push(Exit::Finally(fin.clone()));
+                Some(h)
+            }
+            None => None,
+        };
+        match catch {
+            Some(c) => {
+                let handler = self.emit_jump(Op::TryBegin, &[]);
+                self.f().exits.push(Exit::Handler);
+                self.push_scope();
+                self.compile_block_value(body)?;
+                self.pop_scope();
+                self.f().exits.pop();
+                self.emit(Op::TryEnd, &[]);
+                let end = self.emit_jump(Op::Jump, &[]);
+                self.patch(handler);
+                if let Some(t) = &c.type_name {
+                    self.emit_named(Op::ErrIs, t)?;
+                    let ok = self.emit_jump(Op::JumpIfTrue, &[]);
+                    self.emit(Op::Rethrow, &[]);
+                    self.patch(ok);
+                }
+                self.emit(Op::ErrValue, &[]);
+                self.push_scope();
+                match &c.binding {
+                    Some(name) => {
+                        let slot = self.declare(name, true, LocalKind::Plain)?;
+                        self.emit(Op::SetLocal, &[slot as u32]);
+                    }
+                    None => {
+                        self.emit(Op::Pop, &[]);
+                    }
+                }
+                self.compile_block_value(&c.body)?;
+                self.pop_scope();
+                self.patch(end);
+            }
+            None => {
+                self.push_scope();
+                self.compile_block_value(body)?;
+                self.pop_scope();
+            }
+        }
+        if let (Some(h), Some(fin)) = (fin_handler, finally) {
+            self.f().exits.pop();
+            self.emit(Op::TryEnd, &[]);
+            self.run_finally_keeping_value(fin)?;
+            let end = self.emit_jump(Op::Jump, &[]);
+            self.patch(h);
+            self.run_finally_then_rethrow(fin)?;
+            self.patch(end);
+        }
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------
+    // Expressions
+
+    fn emit_resolved_get(&mut self, name: &str, r: Resolved) -> CResult {
+        match r {
+            Resolved::Local { slot, kind, .. } => self.emit_get_local(slot, kind),
+            Resolved::Capture { index, kind, .. } => {
+                match kind {
+                    LocalKind::Plain => self.emit(Op::GetCapture, &[index as u32]),
+                    LocalKind::Cell => self.emit(Op::GetCaptureCell, &[index as u32]),
+                };
+            }
+            Resolved::SelfRef => {
+                self.emit(Op::GetSelf, &[]);
+            }
+            Resolved::Global(g) => {
+                self.emit(Op::GetGlobal, &[g as u32]);
+            }
+            Resolved::Builtin(id) => {
+                self.emit(Op::GetBuiltin, &[id]);
+            }
+            Resolved::Unknown => match name {
+                "pi" => self.emit_const(Value::Float(std::f64::consts::PI))?,
+                "e" => self.emit_const(Value::Float(std::f64::consts::E))?,
+                _ => {
+                    self.emit_named(Op::ThrowUndefined, name)?;
+                }
+            },
+        }
+        Ok(())
+    }
+
+    fn compile_expr(&mut self, e: &Expr) -> CResult {
+        self.pos = e.pos;
+        match &e.kind {
+            ExprKind::Int(i) => self.emit_const(Value::Int(*i)),
+            ExprKind::Float(f) => self.emit_const(Value::Float(*f)),
+            ExprKind::Duration(ms) => self.emit_const(Value::Duration(*ms)),
+            ExprKind::Str(s) => self.emit_const(Value::str(s.clone())),
+            ExprKind::Bool(true) => {
+                self.emit(Op::True, &[]);
+                Ok(())
+            }
+            ExprKind::Bool(false) => {
+                self.emit(Op::False, &[]);
+                Ok(())
+            }
+            ExprKind::Nil => {
+                self.emit(Op::Nil, &[]);
+                Ok(())
+            }
+            ExprKind::InterpolatedStr(segments) => {
+                for seg in segments {
+                    match seg {
+                        StrSegment::Lit(s) => self.emit_const(Value::str(s.clone()))?,
+                        StrSegment::Expr(x) => self.compile_expr(x)?,
+                    }
+                }
+                self.emit(Op::Concat, &[segments.len() as u32]);
+                Ok(())
+            }
+            ExprKind::Ident(name) => {
+                let r = self.resolve(name);
+                self.emit_resolved_get(name, r)
+            }
+            ExprKind::List(elems) => self.compile_list(elems),
+            ExprKind::Dict(entries) => self.compile_dict(entries),
+            ExprKind::Closure(c) => {
+                if c.is_generator {
+                    return Err(self.error("generators are not supported by this VM yet"));
+                }
+                self.compile_function("<closure>", &c.params, &c.body, None, e.pos)
+            }
+            ExprKind::Call { name, args, .. } => self.compile_call(name, args, e.pos),
+            ExprKind::MethodCall { object, name, args, optional } => {
+                self.compile_expr(object)?;
+                let k = self.name_const(name)?;
+                if args.iter().any(|a| matches!(a, Arg::Spread(_))) || args.len() > 255 {
+                    self.compile_args_list(args)?;
+                    self.pos = e.pos;
+                    if *optional {
+                        // `nil?.m(...xs)`: evaluate args, then nil.
+                        self.emit(Op::Swap, &[]);
+                        let skip = self.emit_jump(Op::JumpIfNil, &[]);
+                        self.emit(Op::Swap, &[]);
+                        self.emit(Op::CallMethodSpread, &[k]);
+                        let end = self.emit_jump(Op::Jump, &[]);
+                        self.patch(skip);
+                        self.emit(Op::Swap, &[]);
+                        self.emit(Op::Pop, &[]);
+                        self.patch(end);
+                    } else {
+                        self.emit(Op::CallMethodSpread, &[k]);
+                    }
+                } else {
+                    for a in args {
+                        if let Arg::Positional(x) = a {
+                            self.compile_expr(x)?;
+                        }
+                    }
+                    self.pos = e.pos;
+                    let op = if *optional { Op::CallMethodOpt } else { Op::CallMethod };
+                    self.emit(op, &[k, args.len() as u32]);
+                }
+                Ok(())
+            }
+            ExprKind::Property { object, name, optional } => {
+                self.compile_expr(object)?;
+                self.pos = e.pos;
+                self.emit_named(if *optional { Op::GetPropOpt } else { Op::GetProp }, name)
+            }
+            ExprKind::Index { object, index, optional } => {
+                self.compile_expr(object)?;
+                self.compile_expr(index)?;
+                self.pos = e.pos;
+                self.emit(if *optional { Op::IndexOpt } else { Op::Index }, &[]);
+                Ok(())
+            }
+            ExprKind::Slice { object, start, end, optional } => {
+                self.compile_expr(object)?;
+                let skip = if *optional { Some(self.emit_jump(Op::JumpIfNil, &[])) } else { None };
+                for bound in [start, end] {
+                    match bound {
+                        Some(b) => self.compile_expr(b)?,
+                        None => {
+                            self.emit(Op::Nil, &[]);
+                        }
+                    }
+                }
+                self.pos = e.pos;
+                self.emit(Op::Slice, &[]);
+                if let Some(s) = skip {
+                    self.patch(s);
+                }
+                Ok(())
+            }
+            ExprKind::Binary { op, lhs, rhs } => self.compile_binary(*op, lhs, rhs, e.pos),
+            ExprKind::Unary { op, operand } => {
+                self.compile_expr(operand)?;
+                self.pos = e.pos;
+                self.emit(if *op == UnaryOp::Neg { Op::Neg } else { Op::Not }, &[]);
+                Ok(())
+            }
+            ExprKind::Ternary { cond, then, else_ } => {
+                self.compile_expr(cond)?;
+                let other = self.emit_jump(Op::JumpIfFalse, &[]);
+                self.compile_expr(then)?;
+                let end = self.emit_jump(Op::Jump, &[]);
+                self.patch(other);
+                self.compile_expr(else_)?;
+                self.patch(end);
+                Ok(())
+            }
+            ExprKind::Range { start, end, inclusive } => {
+                self.compile_expr(start)?;
+                self.compile_expr(end)?;
+                self.pos = e.pos;
+                self.emit(Op::BuildRange, &[*inclusive as u32]);
+                Ok(())
+            }
+            ExprKind::TryOp(inner) => {
+                self.compile_expr(inner)?;
+                self.pos = e.pos;
+                self.emit(Op::TryUnwrap, &[]);
+                Ok(())
+            }
+            ExprKind::TryStar(inner) => {
+                if !self.fns.iter().any(|f| f.is_function_body) {
+                    return Err(self.error(
+                        "try* requires an enclosing function (fn, tool, or pipeline) so the rethrow has a target",
+                    ));
+                }
+                // A throw already unwinds through pending finally blocks to the innermost catch.
+                self.compile_expr(inner)
+            }
+            ExprKind::TryCatch { body, catch, finally } => self.compile_try(body, catch.as_deref(), finally.as_ref()),
+            ExprKind::If { cond, then, else_ } => {
+                self.compile_expr(cond)?;
+                let other = self.emit_jump(Op::JumpIfFalse, &[]);
+                self.push_scope();
+                self.compile_block_value(then)?;
+                self.pop_scope();
+                let end = self.emit_jump(Op::Jump, &[]);
+                self.patch(other);
+                match else_ {
+                    Some(ElseBranch::Block(b)) => {
+                        self.push_scope();
+                        self.compile_block_value(b)?;
+                        self.pop_scope();
+                    }
+                    Some(ElseBranch::If(x)) => self.compile_expr(x)?,
+                    None => {
+                        self.emit(Op::Nil, &[]);
+                    }
+                }
+                self.patch(end);
+                Ok(())
+            }
+            ExprKind::Match { subject, arms } => self.compile_match(subject, arms),
+            ExprKind::EnumConstruct { enum_name, variant, args } => {
+                if args.iter().any(|a| matches!(a, Arg::Spread(_))) || args.len() > 255 {
+                    return Err(self.error("spread arguments are not supported in enum construction"));
+                }
+                for a in args {
+                    if let Arg::Positional(x) = a {
+                        self.compile_expr(x)?;
+                    }
+                }
+                self.pos = e.pos;
+                let k = self.name_const(&format!("{enum_name}.{variant}"))?;
+                self.emit(Op::BuildEnum, &[k, args.len() as u32]);
+                Ok(())
+            }
+            ExprKind::StructConstruct { name, fields } => {
+                for (k, v) in fields {
+                    self.emit_const(Value::str(k.clone()))?;
+                    self.compile_expr(v)?;
+                }
+                self.emit(Op::BuildDict, &[fields.len() as u32]);
+                self.pos = e.pos;
+                self.emit_named(Op::BuildStruct, name)
+            }
+            ExprKind::Retry { count, body } => self.compile_retry(count, body),
+            ExprKind::Spawn(_) | ExprKind::Parallel(_) | ExprKind::Deadline { .. } => {
+                Err(self.error("concurrency forms (spawn, parallel, deadline) are not supported by this VM yet"))
+            }
+        }
+    }
+
+    fn compile_list(&mut self, elems: &[ListElem]) -> CResult {
+        let simple = elems.len() <= u16::MAX as usize && elems.iter().all(|x| matches!(x, ListElem::Item(_)));
+        if simple {
+            for x in elems {
+                if let ListElem::Item(v) = x {
+                    self.compile_expr(v)?;
+                }
+            }
+            self.emit(Op::BuildList, &[elems.len() as u32]);
+            return Ok(());
+        }
+        self.emit(Op::BuildList, &[0]);
+        for x in elems {
+            match x {
+                ListElem::Item(v) => {
+                    self.compile_expr(v)?;
+                    self.emit(Op::ListAppend, &[]);
+                }
+                ListElem::Spread(v) => {
+                    self.compile_expr(v)?;
+                    self.emit(Op::ListExtend, &[]);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn compile_dict(&mut self, entries: &[DictEntry]) -> CResult {
+        let simple = entries.len() <= u16::MAX as usize && entries.iter().all(|x| matches!(x, DictEntry::Pair { .. }));
+        let emit_key = |c: &mut Compiler, key: &DictKey| -> CResult {
+            match key {
+                DictKey::Name(n) => c.emit_const(Value::str(n.clone())),
+                DictKey::Computed(x) => c.compile_expr(x),
+            }
+        };
+        if simple {
+            for x in entries {
+                if let DictEntry::Pair { key, value } = x {
+                    emit_key(self, key)?;
+                    self.compile_expr(value)?;
+                }
+            }
+            self.emit(Op::BuildDict, &[entries.len() as u32]);
+            return Ok(());
+        }
+        self.emit(Op::BuildDict, &[0]);
+        for x in entries {
+            match x {
+                DictEntry::Pair { key, value } => {
+                    emit_key(self, key)?;
+                    self.compile_expr(value)?;
+                    self.emit(Op::DictInsert, &[]);
+                }
+                DictEntry::Spread(v) => {
+                    self.compile_expr(v)?;
+                    self.emit(Op::DictExtend, &[]);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Pushes one list holding all arguments (for spread calls).
+    fn compile_args_list(&mut self, args: &[Arg]) -> CResult {
+        self.emit(Op::BuildList, &[0]);
+        for a in args {
+            match a {
+                Arg::Positional(x) => {
+                    self.compile_expr(x)?;
+                    self.emit(Op::ListAppend, &[]);
+                }
+                Arg::Spread(x) => {
+                    self.compile_expr(x)?;
+                    self.emit(Op::ListExtend, &[]);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn compile_call(&mut self, name: &str, args: &[Arg], pos: Pos) -> CResult {
+        let resolved = self.resolve(name);
+        let spread = args.iter().any(|a| matches!(a, Arg::Spread(_))) || args.len() > 255;
+        match resolved {
+            Resolved::Builtin(id) if !spread => {
+                for a in args {
+                    if let Arg::Positional(x) = a {
+                        self.compile_expr(x)?;
+                    }
+                }
+                self.pos = pos;
+                self.emit(Op::CallBuiltin, &[id, args.len() as u32]);
+                return Ok(());
+            }
+            Resolved::Unknown if self.structs.contains(name) => {
+                // `Point({x: 1})`: the struct constructor.
+                match args.first() {
+                    Some(Arg::Positional(x)) => self.compile_expr(x)?,
+                    _ => {
+                        self.emit(Op::BuildDict, &[0]);
+                    }
+                }
+                self.pos = pos;
+                return self.emit_named(Op::BuildStruct, name);
+            }
+            Resolved::Unknown => {
+                self.pos = pos;
+                let hint = crate::error::closest_match(name, builtins::builtin_names());
+                let msg = match hint {
+                    Some(h) => format!("{name} (did you mean `{h}`?)"),
+                    None => name.to_string(),
+                };
+                // Harn reports this when the call runs, not at compile time.
+                let k = self.name_const(&msg)?;
+                self.emit(Op::ThrowUndefinedBuiltin, &[k]);
+                self.emit(Op::Nil, &[]);
+                return Ok(());
+            }
+            r => self.emit_resolved_get(name, r)?,
+        }
+        if spread {
+            self.compile_args_list(args)?;
+            self.pos = pos;
+            self.emit(Op::CallSpread, &[]);
+        } else {
+            for a in args {
+                if let Arg::Positional(x) = a {
+                    self.compile_expr(x)?;
+                }
+            }
+            self.pos = pos;
+            self.emit(Op::Call, &[args.len() as u32]);
+        }
+        Ok(())
+    }
+
+    fn compile_binary(&mut self, op: BinOp, lhs: &Expr, rhs: &Expr, pos: Pos) -> CResult {
+        match op {
+            BinOp::And | BinOp::Or => {
+                self.compile_expr(lhs)?;
+                let short = self.emit_jump(if op == BinOp::And { Op::JumpIfFalse } else { Op::JumpIfTrue }, &[]);
+                self.compile_expr(rhs)?;
+                self.emit(Op::ToBool, &[]);
+                let end = self.emit_jump(Op::Jump, &[]);
+                self.patch(short);
+                self.emit(if op == BinOp::And { Op::False } else { Op::True }, &[]);
+                self.patch(end);
+            }
+            BinOp::NullCoalesce => {
+                self.compile_expr(lhs)?;
+                let end = self.emit_jump(Op::JumpIfNotNil, &[]);
+                self.compile_expr(rhs)?;
+                self.patch(end);
+            }
+            BinOp::Pipe => {
+                self.compile_expr(lhs)?;
+                self.compile_expr(rhs)?;
+                self.pos = pos;
+                self.emit(Op::Pipe, &[]);
+            }
+            _ => {
+                self.compile_expr(lhs)?;
+                self.compile_expr(rhs)?;
+                self.pos = pos;
+                self.emit(binop_opcode(op), &[]);
+            }
+        }
+        Ok(())
+    }
+
+    fn compile_retry(&mut self, count: &Expr, body: &Block) -> CResult {
+        // Run the body; on a throw, try again until `count` attempts are used,
+        // then re-throw the last error.
+        let left = self.hidden_slot("attempts")?;
+        self.compile_expr(count)?;
+        self.emit(Op::SetLocal, &[left as u32]);
+        let top = self.here();
+        let handler = self.emit_jump(Op::TryBegin, &[]);
+        self.f().exits.push(Exit::Handler);
+        self.push_scope();
+        self.compile_block_stmts(body)?;
+        self.pop_scope();
+        self.f().exits.pop();
+        self.emit(Op::TryEnd, &[]);
+        let end = self.emit_jump(Op::Jump, &[]);
+        self.patch(handler);
+        self.emit(Op::GetLocal, &[left as u32]);
+        self.emit_const(Value::Int(1))?;
+        self.emit(Op::Sub, &[]);
+        self.emit(Op::Dup, &[]);
+        self.emit(Op::SetLocal, &[left as u32]);
+        self.emit_const(Value::Int(0))?;
+        self.emit(Op::Gt, &[]);
+        let give_up = self.emit_jump(Op::JumpIfFalse, &[]);
+        self.emit(Op::Pop, &[]);
+        self.emit(Op::Jump, &[top as u32]);
+        self.patch(give_up);
+        self.emit(Op::Rethrow, &[]);
+        self.patch(end);
+        self.emit(Op::Nil, &[]);
+        Ok(())
+    }
+
+    // --- match
+
+    fn compile_match(&mut self, subject: &Expr, arms: &[MatchArm]) -> CResult {
+        self.compile_expr(subject)?;
+        let subj = self.hidden_slot("match")?;
+        self.emit(Op::SetLocal, &[subj as u32]);
+        let mut ends = Vec::new();
+        for arm in arms {
+            self.pos = arm.pos;
+            self.push_scope();
+            let mut to_body = Vec::new();
+            let mut next_alt: Vec<usize> = Vec::new();
+            for (i, p) in arm.patterns.iter().enumerate() {
+                for j in next_alt.drain(..) {
+                    self.patch(j);
+                }
+                self.compile_pattern_test(p, subj, &mut next_alt)?;
+                if i + 1 < arm.patterns.len() {
+                    to_body.push(self.emit_jump(Op::Jump, &[]));
+                }
+            }
+            for j in to_body {
+                self.patch(j);
+            }
+            if let Some(g) = &arm.guard {
+                self.compile_expr(g)?;
+                next_alt.push(self.emit_jump(Op::JumpIfFalse, &[]));
+            }
+            self.compile_block_value(&arm.body)?;
+            ends.push(self.emit_jump(Op::Jump, &[]));
+            for j in next_alt {
+                self.patch(j);
+            }
+            self.pop_scope();
+        }
+        self.emit_const(Value::str("No match arm matched the value"))?;
+        self.emit(Op::Throw, &[]);
+        for j in ends {
+            self.patch(j);
+        }
+        Ok(())
+    }
+
+    /// Emits a test of the match subject against `p`: falls through on a
+    /// match (with bindings stored), jumps via `fails` otherwise.
+    fn compile_pattern_test(&mut self, p: &MatchPattern, subj: u16, fails: &mut Vec<usize>) -> CResult {
+        match p {
+            MatchPattern::Wildcard => {}
+            MatchPattern::Binding(name) => {
+                self.emit(Op::GetLocal, &[subj as u32]);
+                let slot = self.declare(name, true, LocalKind::Plain)?;
+                self.emit(Op::SetLocal, &[slot as u32]);
+            }
+            MatchPattern::Value(x) => {
+                self.emit(Op::GetLocal, &[subj as u32]);
+                self.compile_expr(x)?;
+                self.emit(Op::Eq, &[]);
+                fails.push(self.emit_jump(Op::JumpIfFalse, &[]));
+            }
+            MatchPattern::EnumVariant { enum_name, variant, bindings } => {
+                self.emit(Op::GetLocal, &[subj as u32]);
+                self.emit_named(Op::IsVariant, &format!("{enum_name}.{variant}"))?;
+                fails.push(self.emit_jump(Op::JumpIfFalse, &[]));
+                for (i, b) in bindings.iter().flatten().enumerate() {
+                    if let Some(name) = b {
+                        self.emit(Op::GetLocal, &[subj as u32]);
+                        self.emit_named(Op::GetProp, "fields")?;
+                        self.emit_const(Value::Int(i as i64))?;
+                        self.emit(Op::Index, &[]);
+                        let slot = self.declare(name, true, LocalKind::Plain)?;
+                        self.emit(Op::SetLocal, &[slot as u32]);
+                    }
+                }
+            }
+            MatchPattern::Dict(entries) => {
+                self.emit(Op::GetLocal, &[subj as u32]);
+                self.emit_named(Op::IsType, "dict")?;
+                fails.push(self.emit_jump(Op::JumpIfFalse, &[]));
+                for (key, sub) in entries {
+                    self.emit_sub_pattern(sub, subj, Value::str(key.clone()), fails)?;
+                }
+            }
+            MatchPattern::List(elems) => {
+                self.emit(Op::GetLocal, &[subj as u32]);
+                self.emit_named(Op::IsType, "list")?;
+                fails.push(self.emit_jump(Op::JumpIfFalse, &[]));
+                let len_id = builtins::builtin_id("len").expect("len is a builtin");
+                self.emit(Op::GetLocal, &[subj as u32]);
+                self.emit(Op::CallBuiltin, &[len_id, 1]);
+                self.emit_const(Value::Int(elems.len() as i64))?;
+                self.emit(Op::Ge, &[]);
+                fails.push(self.emit_jump(Op::JumpIfFalse, &[]));
+                for (i, sub) in elems.iter().enumerate() {
+                    self.emit_sub_pattern(sub, subj, Value::Int(i as i64), fails)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn emit_sub_pattern(&mut self, sub: &MatchPattern, subj: u16, key: Value, fails: &mut Vec<usize>) -> CResult {
+        match sub {
+            MatchPattern::Wildcard => Ok(()),
+            MatchPattern::Binding(name) => {
+                self.emit(Op::GetLocal, &[subj as u32]);
+                self.emit_const(key)?;
+                self.emit(Op::Index, &[]);
+                let slot = self.declare(name, true, LocalKind::Plain)?;
+                self.emit(Op::SetLocal, &[slot as u32]);
+                Ok(())
+            }
+            MatchPattern::Value(x) => {
+                self.emit(Op::GetLocal, &[subj as u32]);
+                self.emit_const(key)?;
+                self.emit(Op::Index, &[]);
+                self.compile_expr(x)?;
+                self.emit(Op::Eq, &[]);
+                fails.push(self.emit_jump(Op::JumpIfFalse, &[]));
+                Ok(())
+            }
+            _ => Err(self.error("nested patterns are not supported inside dict or list patterns")),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+fn is_declaration(k: &StmtKind) -> bool {
+    matches!(
+        k,
+        StmtKind::FnDecl(_)
+            | StmtKind::Struct(_)
+            | StmtKind::Enum(_)
+            | StmtKind::Impl(_)
+            | StmtKind::Interface(_)
+            | StmtKind::TypeAlias(_)
+            | StmtKind::Unsupported { .. }
+    )
+}
+
+fn stmt_keyword(k: &StmtKind) -> &'static str {
+    match k {
+        StmtKind::Mutex(_) => "`mutex`",
+        StmtKind::Yield(_) => "`yield`",
+        StmtKind::Emit(_) => "`emit`",
+        StmtKind::Select(_) => "`select`",
+        _ => "this statement",
+    }
+}
+
+fn binop_opcode(op: BinOp) -> Op {
+    match op {
+        BinOp::Add => Op::Add,
+        BinOp::Sub => Op::Sub,
+        BinOp::Mul => Op::Mul,
+        BinOp::Div => Op::Div,
+        BinOp::Mod => Op::Mod,
+        BinOp::Pow => Op::Pow,
+        BinOp::Eq => Op::Eq,
+        BinOp::Ne => Op::Ne,
+        BinOp::Lt => Op::Lt,
+        BinOp::Gt => Op::Gt,
+        BinOp::Le => Op::Le,
+        BinOp::Ge => Op::Ge,
+        BinOp::In => Op::In,
+        BinOp::NotIn => Op::NotIn,
+        BinOp::And | BinOp::Or | BinOp::NullCoalesce | BinOp::Pipe => unreachable!("compiled with jumps"),
+    }
+}
+
+enum PathKey<'a> {
+    Name(String),
+    Expr(&'a Expr),
+}
+
+/// For `a.b[c].d`, returns `a` and pushes the keys `b`, `c`, `d`.
+fn assignment_root<'a>(e: &'a Expr, keys: &mut Vec<PathKey<'a>>) -> Option<&'a str> {
+    match &e.kind {
+        ExprKind::Ident(name) => Some(name),
+        ExprKind::Property { object, name, .. } => {
+            let root = assignment_root(object, keys)?;
+            keys.push(PathKey::Name(name.clone()));
+            Some(root)
+        }
+        ExprKind::Index { object, index, .. } => {
+            let root = assignment_root(object, keys)?;
+            keys.push(PathKey::Expr(index));
+            Some(root)
+        }
+        _ => None,
+    }
+}
+
+/// Root names of assignment targets in a function body (not nested functions).
+fn collect_assigned(stmts: &[Stmt], out: &mut Vec<String>) {
+    fn push(out: &mut Vec<String>, name: &str) {
+        if !out.iter().any(|n| n == name) {
+            out.push(name.to_string());
+        }
+    }
+    fn in_expr(e: &Expr, out: &mut Vec<String>) {
+        match &e.kind {
+            ExprKind::If { then, else_, .. } => {
+                collect_assigned(then, out);
+                match else_ {
+                    Some(ElseBranch::Block(b)) => collect_assigned(b, out),
+                    Some(ElseBranch::If(x)) => in_expr(x, out),
+                    None => {}
+                }
+            }
+            ExprKind::Match { arms, .. } => arms.iter().for_each(|a| collect_assigned(&a.body, out)),
+            ExprKind::TryCatch { body, catch, finally } => {
+                collect_assigned(body, out);
+                if let Some(c) = catch {
+                    collect_assigned(&c.body, out);
+                }
+                if let Some(f) = finally {
+                    collect_assigned(f, out);
+                }
+            }
+            ExprKind::Retry { body, .. } | ExprKind::Deadline { body, .. } => collect_assigned(body, out),
+            _ => {}
+        }
+    }
+    for s in stmts {
+        match &s.kind {
+            StmtKind::Assign { target, .. } => {
+                let mut keys = Vec::new();
+                if let Some(root) = assignment_root(target, &mut keys) {
+                    push(out, root);
+                }
+            }
+            StmtKind::Expr(e) => in_expr(e, out),
+            StmtKind::While { body, .. } | StmtKind::For { body, .. } => collect_assigned(body, out),
+            StmtKind::Guard { else_body, .. } => collect_assigned(else_body, out),
+            StmtKind::Defer(b) | StmtKind::Mutex(b) => collect_assigned(b, out),
+            StmtKind::Let { value, .. } | StmtKind::Var { value, .. } => in_expr(value, out),
+            _ => {}
+        }
+    }
 }

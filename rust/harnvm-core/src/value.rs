@@ -137,6 +137,12 @@ impl fmt::Debug for Closure {
 /// stays small. Later subsystems (iterators, async) add their variants here.
 pub enum Object {
     Atomic(Cell<i64>, RefCell<Value>),
+    /// A mutable box: the binding of a fn declaration referenced before it runs.
+    Cell(RefCell<Value>),
+    /// A caught error on its way into a `catch` block (keeps the kind for rethrow).
+    Error(crate::error::VmError),
+    /// The state of a running `for` loop.
+    Iter(RefCell<crate::vm::IterState>),
     /// Generic host-extension payload: a type name, display text and data.
     Opaque { type_name: &'static str, display: String, data: RefCell<Box<dyn std::any::Any>> },
 }
@@ -145,6 +151,9 @@ impl Object {
     pub fn type_name(&self) -> &'static str {
         match self {
             Object::Atomic(..) => "atomic",
+            Object::Cell(_) => "cell",
+            Object::Error(_) => "error",
+            Object::Iter(_) => "iter",
             Object::Opaque { type_name, .. } => type_name,
         }
     }
@@ -314,6 +323,17 @@ impl Value {
 /// Harn `==`: structural, same-type; int and float compare numerically.
 /// Durations are never equal (a quirk of the reference), closures never.
 pub fn values_equal(a: &Value, b: &Value) -> bool {
+    equal_at(a, b, 0)
+}
+
+/// Beyond this nesting, structures compare unequal instead of exhausting the native stack.
+const MAX_COMPARE_DEPTH: usize = 1000;
+
+fn equal_at(a: &Value, b: &Value, depth: usize) -> bool {
+    if depth > MAX_COMPARE_DEPTH {
+        return false;
+    }
+    let values_equal = |x: &Value, y: &Value| equal_at(x, y, depth + 1);
     match (a, b) {
         (Value::Nil, Value::Nil) => true,
         (Value::Bool(x), Value::Bool(y)) => x == y,
@@ -419,6 +439,18 @@ impl Value {
     }
 
     pub fn write_display(&self, out: &mut String) {
+        self.write_display_at(out, 0)
+    }
+
+    /// Display with a nesting guard: absurdly deep values print `...`
+    /// rather than exhausting the native stack.
+    fn write_display_at(&self, out: &mut String, depth: usize) {
+        const MAX_DEPTH: usize = 1000;
+        if depth > MAX_DEPTH {
+            out.push_str("...");
+            return;
+        }
+        let d = depth + 1;
         match self {
             Value::Nil => out.push_str("nil"),
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -440,7 +472,7 @@ impl Value {
             }
             Value::List(items) => {
                 out.push('[');
-                write_joined(out, items.iter());
+                write_joined(out, items.iter(), d);
                 out.push(']');
             }
             Value::Dict(map) => {
@@ -451,13 +483,13 @@ impl Value {
                     }
                     out.push_str(k);
                     out.push_str(": ");
-                    v.write_display(out);
+                    v.write_display_at(out, d);
                 }
                 out.push('}');
             }
             Value::Set(items) => {
                 out.push_str("set(");
-                write_joined(out, items.iter());
+                write_joined(out, items.iter(), d);
                 out.push(')');
             }
             Value::Range(r) => {
@@ -468,9 +500,9 @@ impl Value {
             }
             Value::Pair(p) => {
                 out.push('(');
-                p.0.write_display(out);
+                p.0.write_display_at(out, d);
                 out.push_str(", ");
-                p.1.write_display(out);
+                p.1.write_display_at(out, d);
                 out.push(')');
             }
             Value::Enum(e) => {
@@ -479,7 +511,7 @@ impl Value {
                 out.push_str(&e.variant);
                 if !e.fields.is_empty() {
                     out.push('(');
-                    write_joined(out, e.fields.iter());
+                    write_joined(out, e.fields.iter(), d);
                     out.push(')');
                 }
             }
@@ -494,7 +526,7 @@ impl Value {
                     }
                     out.push_str(k);
                     out.push_str(": ");
-                    v.write_display(out);
+                    v.write_display_at(out, d);
                 }
                 out.push('}');
             }
@@ -516,17 +548,20 @@ impl Value {
                     let _ = write!(out, "<atomic:{}>", v.get());
                 }
                 Object::Opaque { display, .. } => out.push_str(display),
+                Object::Cell(v) => v.borrow().write_display_at(out, d),
+                Object::Error(e) => out.push_str(&e.message()),
+                Object::Iter(_) => out.push_str("<iter>"),
             },
         }
     }
 }
 
-fn write_joined<'a>(out: &mut String, items: impl Iterator<Item = &'a Value>) {
+fn write_joined<'a>(out: &mut String, items: impl Iterator<Item = &'a Value>, depth: usize) {
     for (i, v) in items.enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
-        v.write_display(out);
+        v.write_display_at(out, depth);
     }
 }
 

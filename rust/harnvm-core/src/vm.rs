@@ -1,13 +1,1254 @@
-//! Placeholder.
+//! The virtual machine: frames on an explicit stack and the dispatch loop.
+//!
+//! A Harn call never recurses on the Rust stack: calling a closure pushes a
+//! `Frame` and the dispatch loop switches to it; `Return` pops it. Builtins
+//! that call back into Harn (`xs.map(f)`) return `Flow::Call` and the callee
+//! frame carries the builtin's continuation. All execution state of one Harn
+//! task lives in a `Fiber`, so a task can be suspended between instructions
+//! and resumed later.
+
+use std::collections::HashMap;
+use std::ops::Bound;
 use std::rc::Rc;
-use crate::error::{VmError, VmResult};
-use crate::value::Value;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::builtins::{self, Continuation, Ctx, Flow, Limits};
+use crate::chunk::{CaptureSource, FunctionProto, Op};
+use crate::error::{closest_match, ErrorKind, StackEntry, VmError, VmResult};
+use crate::value::{compare_values, values_equal, Closure, DictMap, HStr, Object, StructLayout, StructVal, Value};
+use crate::{methods, ops, Program};
+
 #[derive(Clone, Debug)]
-pub struct VmOptions { pub max_frames: usize, pub inline_caches: bool, pub time_limit_ms: Option<u64> }
-impl Default for VmOptions { fn default() -> Self { VmOptions { max_frames: 512, inline_caches: true, time_limit_ms: None } } }
-pub struct Vm { pub options: VmOptions, output: Option<Box<dyn FnMut(&str)>> }
+pub struct VmOptions {
+    /// Maximum Harn call depth (`Stack overflow: too many nested calls` beyond it).
+    pub max_frames: usize,
+    /// Inline caches on or off; results never depend on them.
+    pub inline_caches: bool,
+    /// Wall-clock budget for one `run`, in milliseconds.
+    pub time_limit_ms: Option<u64>,
+    pub limits: Limits,
+}
+
+impl Default for VmOptions {
+    fn default() -> Self {
+        VmOptions { max_frames: 512, inline_caches: true, time_limit_ms: None, limits: Limits::default() }
+    }
+}
+
+/// The iteration state of one `for` loop.
+pub enum IterState {
+    Seq(Rc<Vec<Value>>, usize),
+    Range { next: i64, end: i64 },
+    Dict { map: Rc<DictMap>, last: Option<HStr> },
+    Empty,
+}
+
+impl IterState {
+    fn next(&mut self) -> Option<Value> {
+        match self {
+            IterState::Seq(items, i) => {
+                let v = items.get(*i)?.clone();
+                *i += 1;
+                Some(v)
+            }
+            IterState::Range { next, end } => {
+                if *next < *end {
+                    let v = *next;
+                    *next += 1;
+                    Some(Value::Int(v))
+                } else {
+                    None
+                }
+            }
+            IterState::Dict { map, last } => {
+                let entry = match last {
+                    None => map.iter().next(),
+                    Some(k) => map.range::<HStr, _>((Bound::Excluded(&*k), Bound::Unbounded)).next(),
+                };
+                let (k, v) = entry?;
+                let item = Value::dict_from([("key", Value::Str(k.clone())), ("value", v.clone())]);
+                *last = Some(k.clone());
+                Some(item)
+            }
+            IterState::Empty => None,
+        }
+    }
+}
+
+struct Frame {
+    closure: Rc<Closure>,
+    /// Saved instruction pointer while another frame runs.
+    ip: usize,
+    /// Stack index of local slot 0; the callee value sits at `base - 1`.
+    base: usize,
+    argc: u32,
+    /// Where the return value goes when a builtin made this call.
+    cont: Option<Box<dyn Continuation>>,
+}
+
+struct Handler {
+    /// `frames.len()` when the handler was installed.
+    frame_depth: usize,
+    stack_len: usize,
+    catch_ip: usize,
+}
+
+/// The execution state of one Harn task.
+#[derive(Default)]
+pub struct Fiber {
+    stack: Vec<Value>,
+    frames: Vec<Frame>,
+    handlers: Vec<Handler>,
+    /// Output not yet handed to the host (or, for child tasks, to the parent).
+    output: String,
+}
+
+/// Globals of one loaded module (top-level fns; module-level vars of imported modules).
+struct ModuleInstance {
+    names: Vec<String>,
+    globals: Vec<Value>,
+    defined: Vec<bool>,
+}
+
+pub struct Vm {
+    pub options: VmOptions,
+    fiber: Fiber,
+    modules: Vec<ModuleInstance>,
+    structs: HashMap<String, Rc<StructLayout>>,
+    impls: HashMap<String, Rc<DictMap>>,
+    output_sink: Option<Box<dyn FnMut(&str)>>,
+    interrupt: Arc<AtomicBool>,
+    deadline: Option<Instant>,
+    /// Calls and backward jumps left before the next interrupt/deadline check.
+    budget: u32,
+}
+
+const CHECK_INTERVAL: u32 = 4096;
+
+/// Why the inner dispatch loop stopped.
+enum Exit {
+    /// The current frame changed (call or return); reload and go on.
+    Switch,
+    /// The outermost frame of this run returned.
+    Done(Value),
+    /// An op failed at this code offset.
+    Error(VmError, usize),
+}
+
 impl Vm {
-    pub fn new(options: VmOptions) -> Vm { Vm { options, output: None } }
-    pub fn set_output(&mut self, sink: Box<dyn FnMut(&str)>) { self.output = Some(sink); }
-    pub fn run(&mut self, _program: &Rc<crate::Program>) -> VmResult<Value> { Err(VmError::runtime("vm not built yet")) }
+    pub fn new(options: VmOptions) -> Vm {
+        Vm {
+            options,
+            fiber: Fiber::default(),
+            modules: Vec::new(),
+            structs: HashMap::new(),
+            impls: HashMap::new(),
+            output_sink: None,
+            interrupt: Arc::new(AtomicBool::new(false)),
+            deadline: None,
+            budget: CHECK_INTERVAL,
+        }
+    }
+
+    /// Where `log`/`print` output goes. Without a sink it accumulates and
+    /// can be read with `take_output`.
+    pub fn set_output(&mut self, sink: Box<dyn FnMut(&str)>) {
+        self.output_sink = Some(sink);
+    }
+
+    pub fn take_output(&mut self) -> String {
+        std::mem::take(&mut self.fiber.output)
+    }
+
+    /// A flag another thread may set to stop the running program.
+    pub fn interrupt_handle(&self) -> Arc<AtomicBool> {
+        self.interrupt.clone()
+    }
+
+    /// Runs a program's entry code and returns the entry pipeline's value.
+    pub fn run(&mut self, program: &Rc<Program>) -> VmResult<Value> {
+        self.interrupt.store(false, AtomicOrdering::Relaxed);
+        self.deadline = self.options.time_limit_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
+        let module = self.modules.len() as u32;
+        self.modules.push(ModuleInstance {
+            names: program.globals.clone(),
+            globals: vec![Value::Nil; program.globals.len()],
+            defined: vec![false; program.globals.len()],
+        });
+        let main = Rc::new(Closure { proto: program.main.clone(), captures: Box::new([]), module });
+        let result = self.call_closure(main, Vec::new());
+        self.flush_output();
+        result
+    }
+
+    /// Calls a Harn closure from the host and runs it to completion.
+    pub fn call_closure(&mut self, closure: Rc<Closure>, args: Vec<Value>) -> VmResult<Value> {
+        let stop_depth = self.fiber.frames.len();
+        let stack_len = self.fiber.stack.len();
+        let handlers_len = self.fiber.handlers.len();
+        let argc = args.len() as u32;
+        self.fiber.stack.push(Value::Closure(closure.clone()));
+        self.fiber.stack.extend(args);
+        let result = self.enter_closure(closure, argc, None).and_then(|_| self.execute(stop_depth));
+        if result.is_err() {
+            // Leave the fiber as it was before the call.
+            self.fiber.frames.truncate(stop_depth);
+            self.fiber.stack.truncate(stack_len);
+            self.fiber.handlers.truncate(handlers_len);
+        }
+        result
+    }
+
+    fn flush_output(&mut self) {
+        if let Some(sink) = self.output_sink.as_mut() {
+            if !self.fiber.output.is_empty() {
+                sink(&self.fiber.output);
+                self.fiber.output.clear();
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------
+    // Calls
+
+    /// Pushes a frame for `closure`, whose callee value and `argc` arguments
+    /// are on top of the stack. Adapts arguments to the parameter list
+    /// (Harn does not check arity: missing → nil, extra → dropped or rest).
+    fn enter_closure(&mut self, closure: Rc<Closure>, argc: u32, cont: Option<Box<dyn Continuation>>) -> VmResult<()> {
+        if self.fiber.frames.len() >= self.options.max_frames {
+            return Err(VmError::new(ErrorKind::StackOverflow));
+        }
+        let proto = &closure.proto;
+        let stack = &mut self.fiber.stack;
+        let base = stack.len() - argc as usize;
+        let nparams = proto.params.len();
+        if proto.has_rest {
+            let rest_at = base + nparams - 1;
+            let rest: Vec<Value> = if stack.len() > rest_at { stack.drain(rest_at..).collect() } else { Vec::new() };
+            stack.resize(rest_at, Value::Nil);
+            stack.push(Value::list(rest));
+        } else if argc as usize > nparams {
+            stack.truncate(base + nparams);
+        }
+        stack.resize(base + proto.num_locals as usize, Value::Nil);
+        self.fiber.frames.push(Frame { closure, ip: 0, base, argc, cont });
+        self.tick()
+    }
+
+    /// Counts calls and backward jumps; every so often checks the host
+    /// interrupt flag and the time limit.
+    #[inline(always)]
+    fn tick(&mut self) -> VmResult<()> {
+        self.budget -= 1;
+        if self.budget == 0 {
+            return self.check_interrupts();
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn check_interrupts(&mut self) -> VmResult<()> {
+        self.budget = CHECK_INTERVAL;
+        if self.interrupt.load(AtomicOrdering::Relaxed) {
+            return Err(VmError::new(ErrorKind::Interrupted));
+        }
+        if let Some(deadline) = self.deadline {
+            if Instant::now() >= deadline {
+                return Err(VmError::limit(format!(
+                    "time limit of {} ms exceeded",
+                    self.options.time_limit_ms.unwrap_or_default()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls `callee` with `argc` arguments on the stack (callee below them).
+    /// Returns true when a new frame was pushed.
+    fn call_value(&mut self, argc: usize) -> VmResult<bool> {
+        let callee_at = self.fiber.stack.len() - argc - 1;
+        match &self.fiber.stack[callee_at] {
+            Value::Closure(c) => {
+                let c = c.clone();
+                self.enter_closure(c, argc as u32, None)?;
+                Ok(true)
+            }
+            Value::Builtin(id) => {
+                let id = *id;
+                let flow = self.invoke_builtin(id, callee_at + 1)?;
+                self.fiber.stack.truncate(callee_at);
+                self.finish_native(flow)
+            }
+            other => Err(VmError::type_error(format!("Cannot call {}", other.display()))),
+        }
+    }
+
+    /// Runs builtin `id` on the stack values from `args_at` to the top.
+    fn invoke_builtin(&mut self, id: u32, args_at: usize) -> VmResult<Flow> {
+        let Fiber { stack, output, .. } = &mut self.fiber;
+        let mut ctx = Ctx { output, limits: &self.options.limits };
+        builtins::call_builtin(&mut ctx, id, &stack[args_at..])
+    }
+
+    /// Completes a native call: pushes its value, or starts the Harn call it
+    /// asked for. Returns true when a new frame was pushed.
+    fn finish_native(&mut self, mut flow: Flow) -> VmResult<bool> {
+        if !self.fiber.output.is_empty() && self.fiber.frames.len() > 0 {
+            self.flush_output();
+        }
+        loop {
+            match flow {
+                Flow::Done(v) => {
+                    self.fiber.stack.push(v);
+                    return Ok(false);
+                }
+                Flow::Call { callee, args, then } => match &callee {
+                    Value::Closure(c) => {
+                        let argc = args.len() as u32;
+                        self.fiber.stack.push(Value::Closure(c.clone()));
+                        self.fiber.stack.extend(args);
+                        self.enter_closure(c.clone(), argc, Some(then))?;
+                        return Ok(true);
+                    }
+                    &Value::Builtin(id) => {
+                        let at = self.fiber.stack.len();
+                        self.fiber.stack.extend(args);
+                        let inner = self.invoke_builtin(id, at);
+                        self.fiber.stack.truncate(at);
+                        flow = match inner? {
+                            Flow::Done(r) => self.resume(then, r)?,
+                            Flow::Call { callee, args, then: first } => {
+                                Flow::Call { callee, args, then: Box::new(Chain { first, second: then }) }
+                            }
+                        };
+                    }
+                    other => return Err(VmError::type_error(format!("Cannot call {}", other.display()))),
+                },
+            }
+        }
+    }
+
+    fn resume(&mut self, cont: Box<dyn Continuation>, result: Value) -> VmResult<Flow> {
+        let mut ctx = Ctx { output: &mut self.fiber.output, limits: &self.options.limits };
+        cont.resume(&mut ctx, result)
+    }
+
+    /// `recv.name(args)`: struct impl methods, then builtin methods.
+    fn call_method(&mut self, name: &HStr, argc: usize) -> VmResult<bool> {
+        let recv_at = self.fiber.stack.len() - argc - 1;
+        if let Value::Struct(s) = &self.fiber.stack[recv_at] {
+            let method = self.impls.get(s.name()).and_then(|m| m.get(name)).cloned();
+            if let Some(callee) = method {
+                // The receiver becomes the first argument (`self`).
+                self.fiber.stack.insert(recv_at, callee);
+                return self.call_value(argc + 1);
+            }
+        }
+        let flow = {
+            let Fiber { stack, output, .. } = &mut self.fiber;
+            let mut ctx = Ctx { output, limits: &self.options.limits };
+            let (recv, args) = stack[recv_at..].split_first().expect("receiver is on the stack");
+            methods::call_method(&mut ctx, recv, name, args)?
+        };
+        self.fiber.stack.truncate(recv_at);
+        self.finish_native(flow)
+    }
+
+    // -----------------------------------------------------------------------
+    // Errors
+
+    /// Unwinds to the innermost handler of this run, or returns the error
+    /// (with its Harn stack) when none can catch it.
+    fn handle_error(&mut self, mut err: VmError, op_at: usize, stop_depth: usize) -> VmResult<()> {
+        if let Some(frame) = self.fiber.frames.last() {
+            let proto = &frame.closure.proto;
+            err.set_location_if_unset(&proto.file, proto.chunk.pos_at(op_at).line);
+        }
+        if err.is_catchable() {
+            if let Some(h) = self.fiber.handlers.last() {
+                if h.frame_depth > stop_depth {
+                    let h = self.fiber.handlers.pop().expect("checked above");
+                    self.fiber.frames.truncate(h.frame_depth);
+                    self.fiber.stack.truncate(h.stack_len);
+                    self.fiber.stack.push(Value::Object(Rc::new(Object::Error(err))));
+                    self.fiber.frames.last_mut().expect("handler frame exists").ip = h.catch_ip;
+                    return Ok(());
+                }
+            }
+        }
+        if err.0.stack.is_empty() {
+            err.0.stack = self.stack_trace(op_at);
+        }
+        Err(err)
+    }
+
+    /// The Harn call stack, innermost first.
+    fn stack_trace(&self, op_at: usize) -> Vec<StackEntry> {
+        let n = self.fiber.frames.len();
+        self.fiber
+            .frames
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, f)| {
+                let at = if i + 1 == n { op_at } else { f.ip.saturating_sub(1) };
+                let proto = &f.closure.proto;
+                StackEntry { function: proto.name.clone(), file: proto.file.to_string(), line: proto.chunk.pos_at(at).line }
+            })
+            .collect()
+    }
+
+    fn undefined_variable(&self, name: &str) -> VmError {
+        let mut candidates: Vec<&str> = builtins::builtin_names().collect();
+        if let Some(frame) = self.fiber.frames.last() {
+            candidates.extend(frame.closure.proto.local_names.iter().map(String::as_str));
+            candidates.extend(frame.closure.proto.capture_names.iter().map(String::as_str));
+            if let Some(m) = self.modules.get(frame.closure.module as usize) {
+                candidates.extend(m.names.iter().map(String::as_str));
+            }
+        }
+        VmError::new(ErrorKind::UndefinedVariable(name.to_string(), closest_match(name, candidates)))
+    }
+
+    // -----------------------------------------------------------------------
+    // The dispatch loop
+
+    /// Runs until the frame at depth `stop_depth` returns.
+    fn execute(&mut self, stop_depth: usize) -> VmResult<Value> {
+        loop {
+            match self.run_frame(stop_depth) {
+                Exit::Switch => {}
+                Exit::Done(v) => return Ok(v),
+                Exit::Error(e, op_at) => self.handle_error(e, op_at, stop_depth)?,
+            }
+        }
+    }
+
+    /// Executes instructions of the current frame until it calls, returns or fails.
+    fn run_frame(&mut self, stop_depth: usize) -> Exit {
+        let frame_index = self.fiber.frames.len() - 1;
+        let closure = self.fiber.frames[frame_index].closure.clone();
+        let proto: &FunctionProto = &closure.proto;
+        let code: &[u8] = &proto.chunk.code;
+        let consts = &proto.chunk.constants;
+        let base = self.fiber.frames[frame_index].base;
+        let mut ip = self.fiber.frames[frame_index].ip;
+
+        macro_rules! u8_at {
+            () => {{
+                let v = code[ip];
+                ip += 1;
+                v as usize
+            }};
+        }
+        macro_rules! u16_at {
+            () => {{
+                let v = u16::from_le_bytes([code[ip], code[ip + 1]]);
+                ip += 2;
+                v as usize
+            }};
+        }
+        macro_rules! u32_at {
+            () => {{
+                let v = u32::from_le_bytes([code[ip], code[ip + 1], code[ip + 2], code[ip + 3]]);
+                ip += 4;
+                v as usize
+            }};
+        }
+        macro_rules! name_at {
+            () => {{
+                let i = u16_at!();
+                match &consts[i] {
+                    Value::Str(s) => s.clone(),
+                    _ => unreachable!("name operand must be a string constant"),
+                }
+            }};
+        }
+        macro_rules! stack {
+            () => {
+                self.fiber.stack
+            };
+        }
+        macro_rules! pop {
+            () => {
+                stack!().pop().expect("stack underflow")
+            };
+        }
+        macro_rules! top {
+            () => {
+                stack!().last_mut().expect("stack underflow")
+            };
+        }
+        macro_rules! save_ip {
+            () => {
+                self.fiber.frames[frame_index].ip = ip
+            };
+        }
+
+        let mut op_at;
+        // Each op evaluates to `Ok(())` or an error; `try_op!` routes errors out.
+        macro_rules! try_op {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(err) => {
+                        save_ip!();
+                        return Exit::Error(err, op_at);
+                    }
+                }
+            };
+        }
+        macro_rules! binary {
+            ($int_fast:expr, $slow:path) => {{
+                let b = pop!();
+                let a = top!();
+                let fast = match (&*a, &b) {
+                    (Value::Int(x), Value::Int(y)) => $int_fast(*x, *y),
+                    _ => None,
+                };
+                *a = match fast {
+                    Some(v) => v,
+                    None => try_op!($slow(a, &b)),
+                };
+            }};
+        }
+        macro_rules! compare {
+            ($pred:expr) => {{
+                let b = pop!();
+                let a = top!();
+                let ord = match (&*a, &b) {
+                    (Value::Int(x), Value::Int(y)) => x.cmp(y),
+                    _ => compare_values(a, &b),
+                };
+                *a = Value::Bool($pred(ord));
+            }};
+        }
+
+        loop {
+            op_at = ip;
+            let op = Op::from_byte(code[ip]).expect("compiler emits valid opcodes");
+            ip += 1;
+            match op {
+                Op::Const => {
+                    let k = u16_at!();
+                    stack!().push(consts[k].clone());
+                }
+                Op::Nil => stack!().push(Value::Nil),
+                Op::True => stack!().push(Value::Bool(true)),
+                Op::False => stack!().push(Value::Bool(false)),
+                Op::Pop => {
+                    pop!();
+                }
+                Op::Dup => {
+                    let v = top!().clone();
+                    stack!().push(v);
+                }
+                Op::Swap => {
+                    let n = stack!().len();
+                    stack!().swap(n - 1, n - 2);
+                }
+
+                Op::GetLocal => {
+                    let slot = u16_at!();
+                    let v = stack!()[base + slot].clone();
+                    stack!().push(v);
+                }
+                Op::SetLocal => {
+                    let slot = u16_at!();
+                    let v = pop!();
+                    stack!()[base + slot] = v;
+                }
+                Op::GetCapture => {
+                    let i = u16_at!();
+                    stack!().push(closure.captures[i].clone());
+                }
+                Op::GetSelf => stack!().push(Value::Closure(closure.clone())),
+                Op::GetGlobal => {
+                    let g = u16_at!();
+                    let module = &self.modules[closure.module as usize];
+                    let v = module.globals[g].clone();
+                    if v.is_nil() && !module.defined[g] {
+                        let name = module.names[g].clone();
+                        try_op!(Err(self.undefined_variable(&name)));
+                    }
+                    stack!().push(v);
+                }
+                Op::SetGlobal => {
+                    let g = u16_at!();
+                    let v = pop!();
+                    let module = &mut self.modules[closure.module as usize];
+                    module.globals[g] = v;
+                    module.defined[g] = true;
+                }
+                Op::GetLocalCell => {
+                    let slot = u16_at!();
+                    let v = match &stack!()[base + slot] {
+                        Value::Object(o) => match &**o {
+                            Object::Cell(c) => c.borrow().clone(),
+                            _ => Value::Nil,
+                        },
+                        _ => Value::Nil,
+                    };
+                    stack!().push(v);
+                }
+                Op::SetLocalCell => {
+                    let slot = u16_at!();
+                    let v = pop!();
+                    if let Value::Object(o) = &stack!()[base + slot] {
+                        if let Object::Cell(c) = &**o {
+                            *c.borrow_mut() = v;
+                        }
+                    }
+                }
+                Op::NewCell => {
+                    let slot = u16_at!();
+                    stack!()[base + slot] = Value::Object(Rc::new(Object::Cell(Default::default())));
+                }
+                Op::GetCaptureCell => {
+                    let i = u16_at!();
+                    let v = match &closure.captures[i] {
+                        Value::Object(o) => match &**o {
+                            Object::Cell(c) => c.borrow().clone(),
+                            _ => Value::Nil,
+                        },
+                        other => other.clone(),
+                    };
+                    stack!().push(v);
+                }
+                Op::GetBuiltin => {
+                    let id = u16_at!();
+                    stack!().push(Value::Builtin(id as u32));
+                }
+                Op::ThrowUndefined => {
+                    let name = name_at!();
+                    try_op!(Err(self.undefined_variable(&name)));
+                }
+                Op::ThrowUndefinedBuiltin => {
+                    let text = name_at!();
+                    try_op!(Err(VmError::new(ErrorKind::UndefinedBuiltin(text.to_string(), None))));
+                }
+                Op::ThrowImmutable => {
+                    let name = name_at!();
+                    try_op!(Err(VmError::new(ErrorKind::ImmutableAssignment(name.to_string()))));
+                }
+                Op::ThrowRedeclare => {
+                    let name = name_at!();
+                    try_op!(Err(VmError::runtime(format!(
+                        "Cannot redeclare immutable variable '{name}' in the same scope (use 'var' for mutable bindings)"
+                    ))));
+                }
+
+                Op::Add => binary!(|x: i64, y: i64| x.checked_add(y).map(Value::Int), ops::add),
+                Op::Sub => binary!(|x: i64, y: i64| x.checked_sub(y).map(Value::Int), ops::sub),
+                Op::Mul => binary!(|x: i64, y: i64| x.checked_mul(y).map(Value::Int), ops::mul),
+                Op::Div => binary!(|x: i64, y: i64| if y != 0 { x.checked_div(y).map(Value::Int) } else { None }, ops::div),
+                Op::Mod => binary!(|x: i64, y: i64| if y != 0 { x.checked_rem(y).map(Value::Int) } else { None }, ops::rem),
+                Op::Pow => {
+                    let b = pop!();
+                    let a = top!();
+                    *a = try_op!(ops::pow(a, &b));
+                }
+                Op::Neg => {
+                    let a = top!();
+                    *a = match &*a {
+                        Value::Int(x) if *x != i64::MIN => Value::Int(-x),
+                        _ => try_op!(ops::neg(a)),
+                    };
+                }
+                Op::Not => {
+                    let a = top!();
+                    *a = Value::Bool(!a.is_truthy());
+                }
+                Op::Eq => {
+                    let b = pop!();
+                    let a = top!();
+                    *a = Value::Bool(values_equal(a, &b));
+                }
+                Op::Ne => {
+                    let b = pop!();
+                    let a = top!();
+                    *a = Value::Bool(!values_equal(a, &b));
+                }
+                Op::Lt => compare!(|o: std::cmp::Ordering| o.is_lt()),
+                Op::Gt => compare!(|o: std::cmp::Ordering| o.is_gt()),
+                Op::Le => compare!(|o: std::cmp::Ordering| o.is_le()),
+                Op::Ge => compare!(|o: std::cmp::Ordering| o.is_ge()),
+                Op::In | Op::NotIn => {
+                    let coll = pop!();
+                    let item = top!();
+                    let found = ops::contains(item, &coll);
+                    *item = Value::Bool(found == (op == Op::In));
+                }
+                Op::ToBool => {
+                    let a = top!();
+                    *a = Value::Bool(a.is_truthy());
+                }
+                Op::BuildRange => {
+                    let inclusive = u8_at!() == 1;
+                    let end = pop!();
+                    let start = top!();
+                    *start = match (&*start, &end) {
+                        (Value::Int(s), Value::Int(e)) => Value::range(*s, *e, inclusive),
+                        (s, e) => try_op!(Err(VmError::type_error(format!(
+                            "range bounds must be integers, got {} and {}",
+                            s.type_name(),
+                            e.type_name()
+                        )))),
+                    };
+                }
+
+                Op::Jump => {
+                    let target = u32_at!();
+                    if target < op_at {
+                        try_op!(self.tick());
+                    }
+                    ip = target;
+                }
+                Op::JumpIfFalse => {
+                    let target = u32_at!();
+                    if !pop!().is_truthy() {
+                        ip = target;
+                    }
+                }
+                Op::JumpIfTrue => {
+                    let target = u32_at!();
+                    if pop!().is_truthy() {
+                        ip = target;
+                    }
+                }
+                Op::JumpIfNotNil => {
+                    let target = u32_at!();
+                    if top!().is_nil() {
+                        pop!();
+                    } else {
+                        ip = target;
+                    }
+                }
+                Op::JumpIfNil => {
+                    let target = u32_at!();
+                    if top!().is_nil() {
+                        ip = target;
+                    }
+                }
+
+                Op::Call => {
+                    let argc = u8_at!();
+                    save_ip!();
+                    if try_op!(self.call_value(argc)) {
+                        return Exit::Switch;
+                    }
+                }
+                Op::CallBuiltin => {
+                    let id = u16_at!() as u32;
+                    let argc = u8_at!();
+                    save_ip!();
+                    let args_at = stack!().len() - argc;
+                    let flow = try_op!(self.invoke_builtin(id, args_at));
+                    stack!().truncate(args_at);
+                    if try_op!(self.finish_native(flow)) {
+                        return Exit::Switch;
+                    }
+                }
+                Op::CallSpread => {
+                    let args = pop!();
+                    let Value::List(items) = &args else {
+                        try_op!(Err(VmError::type_error(format!(
+                            "cannot destructure {} with [...] pattern — expected list",
+                            args.type_name()
+                        ))));
+                        unreachable!()
+                    };
+                    let argc = items.len();
+                    stack!().extend(items.iter().cloned());
+                    save_ip!();
+                    if try_op!(self.call_value(argc)) {
+                        return Exit::Switch;
+                    }
+                }
+                Op::Pipe => {
+                    let callee = pop!();
+                    if !callee.is_callable() {
+                        try_op!(Err(VmError::type_error(format!("cannot pipe into {}", callee.type_name()))));
+                    }
+                    let arg = pop!();
+                    stack!().push(callee);
+                    stack!().push(arg);
+                    save_ip!();
+                    if try_op!(self.call_value(1)) {
+                        return Exit::Switch;
+                    }
+                }
+                Op::TailCall => {
+                    let argc = u8_at!();
+                    let callee_at = stack!().len() - argc - 1;
+                    if let Value::Closure(target) = &stack!()[callee_at] {
+                        // Reuse this frame: move callee and args down over it.
+                        let target = target.clone();
+                        let frame = self.fiber.frames.pop().expect("current frame");
+                        stack!().drain(frame.base - 1..callee_at);
+                        if let Err(e) = self.enter_closure(target, argc as u32, frame.cont) {
+                            // Restore a frame so the error has a location to unwind from.
+                            self.fiber.frames.push(Frame { closure: closure.clone(), ip, base, argc: 0, cont: None });
+                            return Exit::Error(e, op_at);
+                        }
+                        return Exit::Switch;
+                    }
+                    save_ip!();
+                    if try_op!(self.call_value(argc)) {
+                        return Exit::Switch;
+                    }
+                }
+                Op::Return => {
+                    let value = pop!();
+                    return self.return_from_frame(value, stop_depth);
+                }
+                Op::Closure => {
+                    let f = u16_at!();
+                    let child = proto.chunk.functions[f].clone();
+                    let captures: Box<[Value]> = child
+                        .captures
+                        .iter()
+                        .map(|src| match *src {
+                            CaptureSource::Local(slot) => self.fiber.stack[base + slot as usize].clone(),
+                            CaptureSource::Capture(i) => closure.captures[i as usize].clone(),
+                            CaptureSource::SelfClosure => Value::Closure(closure.clone()),
+                        })
+                        .collect();
+                    stack!().push(Value::Closure(Rc::new(Closure { proto: child, captures, module: closure.module })));
+                }
+                Op::JumpIfArg => {
+                    let index = u8_at!();
+                    let target = u32_at!();
+                    if (index as u32) < self.fiber.frames[frame_index].argc {
+                        ip = target;
+                    }
+                }
+
+                Op::CallMethod | Op::CallMethodOpt => {
+                    let name = name_at!();
+                    let argc = u8_at!();
+                    let recv_at = stack!().len() - argc - 1;
+                    if op == Op::CallMethodOpt && stack!()[recv_at].is_nil() {
+                        stack!().truncate(recv_at);
+                        stack!().push(Value::Nil);
+                        continue;
+                    }
+                    save_ip!();
+                    if try_op!(self.call_method(&name, argc)) {
+                        return Exit::Switch;
+                    }
+                }
+                Op::CallMethodSpread => {
+                    let name = name_at!();
+                    let args = pop!();
+                    let Value::List(items) = &args else {
+                        try_op!(Err(VmError::type_error(format!(
+                            "cannot destructure {} with [...] pattern — expected list",
+                            args.type_name()
+                        ))));
+                        unreachable!()
+                    };
+                    let argc = items.len();
+                    stack!().extend(items.iter().cloned());
+                    save_ip!();
+                    if try_op!(self.call_method(&name, argc)) {
+                        return Exit::Switch;
+                    }
+                }
+
+                Op::BuildList => {
+                    let n = u16_at!();
+                    let at = stack!().len() - n;
+                    let items: Vec<Value> = stack!().drain(at..).collect();
+                    stack!().push(Value::list(items));
+                }
+                Op::ListAppend => {
+                    let v = pop!();
+                    if let Value::List(items) = top!() {
+                        Rc::make_mut(items).push(v);
+                    }
+                }
+                Op::ListExtend => {
+                    let other = pop!();
+                    let Value::List(more) = &other else {
+                        try_op!(Err(VmError::type_error(format!(
+                            "cannot destructure {} with [...] pattern — expected list",
+                            other.type_name()
+                        ))));
+                        unreachable!()
+                    };
+                    if let Value::List(items) = top!() {
+                        Rc::make_mut(items).extend(more.iter().cloned());
+                    }
+                }
+                Op::BuildDict => {
+                    let n = u16_at!();
+                    let at = stack!().len() - 2 * n;
+                    let mut map = DictMap::new();
+                    let mut pairs = stack!().drain(at..);
+                    while let (Some(k), Some(v)) = (pairs.next(), pairs.next()) {
+                        map.insert(dict_key(&k), v);
+                    }
+                    drop(pairs);
+                    stack!().push(Value::dict(map));
+                }
+                Op::DictInsert => {
+                    let v = pop!();
+                    let k = pop!();
+                    if let Value::Dict(map) = top!() {
+                        Rc::make_mut(map).insert(dict_key(&k), v);
+                    }
+                }
+                Op::DictExtend => {
+                    let other = pop!();
+                    let entries: Vec<(HStr, Value)> = match &other {
+                        Value::Dict(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                        Value::Struct(s) => s.layout.fields.iter().cloned().zip(s.values.iter().cloned()).collect(),
+                        _ => try_op!(Err(VmError::type_error(format!(
+                            "cannot destructure {} with {{...}} pattern — expected dict",
+                            other.type_name()
+                        )))),
+                    };
+                    if let Value::Dict(map) = top!() {
+                        Rc::make_mut(map).extend(entries);
+                    }
+                }
+                Op::Concat => {
+                    let n = u16_at!();
+                    let at = stack!().len() - n;
+                    let mut s = String::new();
+                    for v in &stack!()[at..] {
+                        v.write_display(&mut s);
+                    }
+                    stack!().truncate(at);
+                    stack!().push(Value::str(s));
+                }
+                Op::BuildEnum => {
+                    let name = name_at!();
+                    let n = u8_at!();
+                    let at = stack!().len() - n;
+                    let fields: Vec<Value> = stack!().drain(at..).collect();
+                    let (enum_name, variant) = name.split_once('.').unwrap_or(("", name.as_str()));
+                    stack!().push(Value::enum_val(enum_name, variant, fields));
+                }
+                Op::BuildStruct => {
+                    let name = name_at!();
+                    let fields = pop!();
+                    let v = try_op!(self.build_struct(&name, &fields));
+                    stack!().push(v);
+                }
+                Op::DefineStruct => {
+                    let name = name_at!();
+                    let fields = pop!();
+                    let names: Vec<HStr> = match &fields {
+                        Value::List(items) => items.iter().filter_map(|f| f.as_str().map(|s| Rc::new(s.to_string()))).collect(),
+                        _ => Vec::new(),
+                    };
+                    self.structs.insert(name.to_string(), Rc::new(StructLayout { name: name.clone(), fields: names }));
+                }
+                Op::DefineImpl => {
+                    let name = name_at!();
+                    let methods = pop!();
+                    if let Value::Dict(m) = &methods {
+                        let merged = match self.impls.get(name.as_str()) {
+                            Some(existing) => {
+                                let mut all = (**existing).clone();
+                                all.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
+                                Rc::new(all)
+                            }
+                            None => m.clone(),
+                        };
+                        self.impls.insert(name.to_string(), merged);
+                    }
+                }
+
+                Op::GetProp | Op::GetPropOpt => {
+                    let name = name_at!();
+                    let obj = top!();
+                    *obj = try_op!(ops::get_property(obj, &name, op == Op::GetPropOpt));
+                }
+                Op::Index | Op::IndexOpt => {
+                    let idx = pop!();
+                    let obj = top!();
+                    *obj = try_op!(ops::index(obj, &idx, op == Op::IndexOpt));
+                }
+                Op::Slice => {
+                    let end = pop!();
+                    let start = pop!();
+                    let obj = top!();
+                    *obj = try_op!(ops::slice(obj, &start, &end));
+                }
+                Op::SetPathLocal => {
+                    let slot = u16_at!();
+                    let n = u8_at!();
+                    let v = pop!();
+                    let at = stack!().len() - n;
+                    let keys: Vec<Value> = stack!().drain(at..).collect();
+                    try_op!(ops::set_path(&mut self.fiber.stack[base + slot], &keys, v));
+                }
+                Op::SetPathGlobal => {
+                    let g = u16_at!();
+                    let n = u8_at!();
+                    let v = pop!();
+                    let at = stack!().len() - n;
+                    let keys: Vec<Value> = stack!().drain(at..).collect();
+                    let module = &mut self.modules[closure.module as usize];
+                    try_op!(ops::set_path(&mut module.globals[g], &keys, v));
+                }
+
+                Op::IterInit => {
+                    let slot = u16_at!();
+                    let iterable = pop!();
+                    let state = match &iterable {
+                        Value::List(items) | Value::Set(items) => IterState::Seq(items.clone(), 0),
+                        Value::Range(r) => {
+                            let end = if r.inclusive { r.end.saturating_add(1) } else { r.end };
+                            IterState::Range { next: r.start, end }
+                        }
+                        Value::Dict(map) => IterState::Dict { map: map.clone(), last: None },
+                        _ => IterState::Empty,
+                    };
+                    stack!()[base + slot] = Value::Object(Rc::new(Object::Iter(std::cell::RefCell::new(state))));
+                }
+                Op::IterNext => {
+                    let slot = u16_at!();
+                    let target = u32_at!();
+                    let next = match &stack!()[base + slot] {
+                        Value::Object(o) => match &**o {
+                            Object::Iter(state) => state.borrow_mut().next(),
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    match next {
+                        Some(v) => stack!().push(v),
+                        None => {
+                            stack!()[base + slot] = Value::Nil;
+                            ip = target;
+                        }
+                    }
+                    try_op!(self.tick());
+                }
+
+                Op::TryBegin => {
+                    let catch_ip = u32_at!();
+                    let frame_depth = self.fiber.frames.len();
+                    let stack_len = stack!().len();
+                    self.fiber.handlers.push(Handler { frame_depth, stack_len, catch_ip });
+                }
+                Op::TryEnd => {
+                    self.fiber.handlers.pop();
+                }
+                Op::Throw => {
+                    let v = pop!();
+                    try_op!(Err(VmError::thrown(v)));
+                }
+                Op::Rethrow => {
+                    let v = pop!();
+                    let err = match &v {
+                        Value::Object(o) => match &**o {
+                            Object::Error(e) => e.clone(),
+                            _ => VmError::thrown(v.clone()),
+                        },
+                        _ => VmError::thrown(v.clone()),
+                    };
+                    try_op!(Err(err));
+                }
+                Op::ErrValue => {
+                    let v = top!();
+                    if let Value::Object(o) = &*v {
+                        if let Object::Error(e) = &**o {
+                            let caught = e.catch_value();
+                            *v = caught;
+                        }
+                    }
+                }
+                Op::ErrIs => {
+                    let name = name_at!();
+                    let matches = match top!() {
+                        Value::Object(o) => match &**o {
+                            Object::Error(e) => match e.thrown_value() {
+                                Some(Value::Enum(ev)) => *ev.enum_name == *name,
+                                _ => false,
+                            },
+                            _ => false,
+                        },
+                        _ => false,
+                    };
+                    stack!().push(Value::Bool(matches));
+                }
+                Op::WrapOk => {
+                    let v = top!();
+                    let is_result = matches!(&*v, Value::Enum(e) if e.enum_name.as_str() == "Result");
+                    if !is_result {
+                        let inner = std::mem::take(v);
+                        *v = Value::ok(inner);
+                    }
+                }
+                Op::WrapErr => {
+                    let v = top!();
+                    let caught = match &*v {
+                        Value::Object(o) => match &**o {
+                            Object::Error(e) => e.catch_value(),
+                            _ => v.clone(),
+                        },
+                        other => other.clone(),
+                    };
+                    *v = Value::err(caught);
+                }
+                Op::TryUnwrap => {
+                    let v = pop!();
+                    match &v {
+                        Value::Enum(e) if e.enum_name.as_str() == "Result" && e.variant.as_str() == "Ok" => {
+                            stack!().push(e.fields.first().cloned().unwrap_or_default());
+                        }
+                        Value::Enum(e) if e.enum_name.as_str() == "Result" && e.variant.as_str() == "Err" => {
+                            // Propagate the Err out of the current function.
+                            return self.return_from_frame(v.clone(), stop_depth);
+                        }
+                        other => try_op!(Err(VmError::type_error(format!(
+                            "? operator requires a Result value, got {}",
+                            other.type_name()
+                        )))),
+                    }
+                }
+                Op::SaveHeight => {
+                    let slot = u16_at!();
+                    let h = stack!().len() as i64;
+                    stack!()[base + slot] = Value::Int(h);
+                }
+                Op::RestoreHeight => {
+                    let slot = u16_at!();
+                    if let Value::Int(h) = stack!()[base + slot] {
+                        stack!().truncate(h as usize);
+                    }
+                }
+
+                Op::IsVariant => {
+                    let name = name_at!();
+                    let (enum_name, variant) = name.split_once('.').unwrap_or(("", name.as_str()));
+                    let v = top!();
+                    let m = matches!(&*v, Value::Enum(e) if e.enum_name.as_str() == enum_name && e.variant.as_str() == variant);
+                    *v = Value::Bool(m);
+                }
+                Op::IsType => {
+                    let name = name_at!();
+                    let v = top!();
+                    let m = v.type_name() == name.as_str();
+                    *v = Value::Bool(m);
+                }
+                Op::CheckDestructure => {
+                    let want_list = u8_at!() == 1;
+                    let v = &stack!()[stack!().len() - 1];
+                    let ok = if want_list { matches!(v, Value::List(_)) } else { matches!(v, Value::Dict(_) | Value::Struct(_)) };
+                    if !ok {
+                        let msg = if want_list {
+                            format!("cannot destructure {} with [...] pattern — expected list", v.type_name())
+                        } else {
+                            format!("cannot destructure {} with {{...}} pattern — expected dict", v.type_name())
+                        };
+                        try_op!(Err(VmError::type_error(msg)));
+                    }
+                }
+                Op::DictRest => {
+                    let keys = pop!();
+                    let d = top!();
+                    let taken: Vec<String> = match &keys {
+                        Value::List(ks) => ks.iter().map(|k| k.display()).collect(),
+                        _ => Vec::new(),
+                    };
+                    let rest: DictMap = match &*d {
+                        Value::Dict(m) => m.iter().filter(|(k, _)| !taken.iter().any(|t| t == k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect(),
+                        Value::Struct(s) => s
+                            .layout
+                            .fields
+                            .iter()
+                            .zip(s.values.iter())
+                            .filter(|(k, _)| !taken.iter().any(|t| t == k.as_str()))
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                        _ => DictMap::new(),
+                    };
+                    *d = Value::dict(rest);
+                }
+                Op::CheckParam => {
+                    let _name = name_at!();
+                    let _schema = pop!();
+                    let _v = pop!();
+                }
+            }
+        }
+    }
+
+    /// Pops the current frame and delivers `value` to its caller.
+    fn return_from_frame(&mut self, value: Value, stop_depth: usize) -> Exit {
+        let frame = self.fiber.frames.pop().expect("returning frame");
+        self.fiber.stack.truncate(frame.base - 1);
+        let depth = self.fiber.frames.len();
+        while self.fiber.handlers.last().is_some_and(|h| h.frame_depth > depth) {
+            self.fiber.handlers.pop();
+        }
+        if depth == stop_depth {
+            return Exit::Done(value);
+        }
+        let flow = match frame.cont {
+            Some(cont) => match self.resume(cont, value) {
+                Ok(flow) => flow,
+                Err(e) => return self.native_error(e),
+            },
+            None => Flow::Done(value),
+        };
+        match self.finish_native(flow) {
+            Ok(_) => Exit::Switch,
+            Err(e) => self.native_error(e),
+        }
+    }
+
+    /// An error raised by a builtin continuation: it belongs to the call
+    /// instruction of the frame that is now on top.
+    fn native_error(&mut self, e: VmError) -> Exit {
+        let at = self.fiber.frames.last().map_or(0, |f| f.ip.saturating_sub(1));
+        Exit::Error(e, at)
+    }
+
+    fn build_struct(&self, name: &str, fields: &Value) -> VmResult<Value> {
+        let layout = match self.structs.get(name) {
+            Some(l) => l.clone(),
+            None => return Err(VmError::runtime(format!("Unknown struct: {name}"))),
+        };
+        let values = match fields {
+            Value::Dict(m) => layout.fields.iter().map(|f| m.get(f).cloned().unwrap_or_default()).collect(),
+            Value::Struct(s) => layout.fields.iter().map(|f| s.get(f).cloned().unwrap_or_default()).collect(),
+            _ => vec![Value::Nil; layout.fields.len()],
+        };
+        Ok(Value::Struct(Rc::new(StructVal { layout, values })))
+    }
+}
+
+/// Dict keys are strings: any other key value is displayed.
+fn dict_key(k: &Value) -> HStr {
+    match k {
+        Value::Str(s) => s.clone(),
+        other => Rc::new(other.display()),
+    }
+}
+
+/// Runs `first`, then feeds its final value to `second` (a builtin whose
+/// callback is itself a builtin that needs a callback).
+struct Chain {
+    first: Box<dyn Continuation>,
+    second: Box<dyn Continuation>,
+}
+
+impl Continuation for Chain {
+    fn resume(self: Box<Self>, ctx: &mut Ctx, result: Value) -> VmResult<Flow> {
+        match self.first.resume(ctx, result)? {
+            Flow::Done(v) => self.second.resume(ctx, v),
+            Flow::Call { callee, args, then } => {
+                Ok(Flow::Call { callee, args, then: Box::new(Chain { first: then, second: self.second }) })
+            }
+        }
+    }
 }
