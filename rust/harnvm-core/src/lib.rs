@@ -10,6 +10,8 @@ pub mod chunk;
 pub mod compiler;
 pub mod error;
 pub mod lexer;
+pub mod methods;
+pub mod ops;
 pub mod parser;
 pub mod value;
 pub mod vm;

@@ -6,6 +6,13 @@
 //! Harn callable and hand the result to a continuation (`Flow::Call`). That
 //! keeps the VM free of Rust recursion: the VM pushes the callee as an
 //! ordinary frame and resumes the continuation when it returns.
+//!
+//! The table is the concatenation of one static table per module, in the
+//! fixed order of `MODULE_TABLES`, so ids are stable within a build.
+
+use std::sync::LazyLock;
+
+use rustc_hash::FxHashMap;
 
 use crate::error::VmResult;
 use crate::value::Value;
@@ -51,13 +58,39 @@ pub struct BuiltinDef {
     pub func: BuiltinFn,
 }
 
+pub mod args;
+pub mod callback;
+pub mod collections;
 mod core;
+pub mod json;
+mod math;
+mod regexp;
+pub mod strings;
+mod testing;
+pub mod types;
+
+/// Per-module tables; their concatenation (in this order) is `BUILTINS`.
+static MODULE_TABLES: &[&[BuiltinDef]] = &[
+    core::TABLE,
+    types::TABLE,
+    strings::TABLE,
+    math::TABLE,
+    collections::TABLE,
+    testing::TABLE,
+    json::TABLE,
+    regexp::TABLE,
+];
 
 /// The table of all builtins; the index is the builtin id.
-pub static BUILTINS: &[BuiltinDef] = core::TABLE;
+pub static BUILTINS: LazyLock<Vec<&'static BuiltinDef>> =
+    LazyLock::new(|| MODULE_TABLES.iter().flat_map(|table| table.iter()).collect());
+
+/// Name → id, built once.
+static IDS_BY_NAME: LazyLock<FxHashMap<&'static str, u32>> =
+    LazyLock::new(|| BUILTINS.iter().enumerate().map(|(id, def)| (def.name, id as u32)).collect());
 
 pub fn builtin_id(name: &str) -> Option<u32> {
-    BUILTINS.iter().position(|b| b.name == name).map(|i| i as u32)
+    IDS_BY_NAME.get(name).copied()
 }
 
 pub fn builtin_name(id: u32) -> &'static str {
@@ -71,4 +104,20 @@ pub fn builtin_names() -> impl Iterator<Item = &'static str> {
 #[inline]
 pub fn call_builtin(ctx: &mut Ctx, id: u32, args: &[Value]) -> VmResult<Flow> {
     (BUILTINS[id as usize].func)(ctx, args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_ids_round_trip() {
+        let mut seen = std::collections::HashSet::new();
+        for (id, name) in builtin_names().enumerate() {
+            assert!(seen.insert(name), "duplicate builtin name {name}");
+            assert_eq!(builtin_id(name), Some(id as u32));
+            assert_eq!(builtin_name(id as u32), name);
+        }
+        assert_eq!(builtin_id("no_such_builtin"), None);
+    }
 }

@@ -1,0 +1,103 @@
+//! Argument helpers shared by builtins and methods.
+//!
+//! Harn does not check arity: a missing argument reads as `nil`. Builtins that
+//! need a particular type throw a plain string naming the builtin, e.g.
+//! `abs: expected a number, got string`, which is how the reference reports
+//! builtin argument errors.
+
+use std::rc::Rc;
+
+use super::{Flow, Limits};
+use crate::error::{VmError, VmResult};
+use crate::value::{arg, HStr, Value};
+
+/// Shorthand for a builtin that finished with `v`.
+#[inline]
+pub fn done(v: Value) -> VmResult<Flow> {
+    Ok(Flow::Done(v))
+}
+
+/// `"{builtin}: expected {what}, got {type}"` as a thrown string.
+#[cold]
+pub fn expected(builtin: &str, what: &str, got: &Value) -> VmError {
+    VmError::throw_msg(format!("{builtin}: expected {what}, got {}", got.type_name()))
+}
+
+/// Argument `i` as a list (or set) slice.
+pub fn list_arg<'a>(args: &'a [Value], i: usize, builtin: &str) -> VmResult<&'a Rc<Vec<Value>>> {
+    match arg(args, i) {
+        Value::List(items) | Value::Set(items) => Ok(items),
+        other => Err(expected(builtin, "a list", other)),
+    }
+}
+
+/// Argument `i` as an int.
+pub fn int_arg(args: &[Value], i: usize, builtin: &str) -> VmResult<i64> {
+    match arg(args, i) {
+        Value::Int(n) => Ok(*n),
+        other => Err(expected(builtin, "an int", other)),
+    }
+}
+
+/// Argument `i` as a number (int or float, widened to f64).
+pub fn number_arg(args: &[Value], i: usize, builtin: &str) -> VmResult<f64> {
+    let v = arg(args, i);
+    v.as_f64().ok_or_else(|| expected(builtin, "a number", v))
+}
+
+/// Argument `i` as a callable (closure or builtin reference).
+pub fn callable_arg<'a>(args: &'a [Value], i: usize, builtin: &str) -> VmResult<&'a Value> {
+    match arg(args, i) {
+        v if v.is_callable() => Ok(v),
+        other => Err(expected(builtin, "a callable", other)),
+    }
+}
+
+/// Argument `i` as text: strings as they are, anything else displayed (the
+/// reference's string builtins coerce this way).
+pub fn text_arg(args: &[Value], i: usize) -> std::borrow::Cow<'_, str> {
+    match arg(args, i) {
+        Value::Str(s) => std::borrow::Cow::Borrowed(s.as_str()),
+        Value::Nil if i >= args.len() => std::borrow::Cow::Borrowed(""),
+        other => std::borrow::Cow::Owned(other.display()),
+    }
+}
+
+/// Argument `i` as text, or `None` when missing or nil.
+pub fn opt_text_arg(args: &[Value], i: usize) -> Option<std::borrow::Cow<'_, str>> {
+    match arg(args, i) {
+        Value::Nil => None,
+        _ => Some(text_arg(args, i)),
+    }
+}
+
+/// A dict key for a value: strings as they are, anything else displayed.
+pub fn key_of(v: &Value) -> HStr {
+    match v {
+        Value::Str(s) => s.clone(),
+        other => Rc::new(other.display()),
+    }
+}
+
+/// Fails with a resource-limit error when a builtin is about to build a
+/// string or list of `size` bytes/elements beyond `limits.max_alloc`.
+pub fn check_alloc(size: usize, limits: &Limits, what: &str) -> VmResult<()> {
+    if size > limits.max_alloc {
+        return Err(alloc_error(size as u128, limits, what));
+    }
+    Ok(())
+}
+
+/// Like `check_alloc` for a size computed as `count * unit`, which may overflow.
+pub fn check_alloc_product(count: u128, unit: u128, limits: &Limits, what: &str) -> VmResult<()> {
+    let size = count.saturating_mul(unit);
+    if size > limits.max_alloc as u128 {
+        return Err(alloc_error(size, limits, what));
+    }
+    Ok(())
+}
+
+#[cold]
+fn alloc_error(size: u128, limits: &Limits, what: &str) -> VmError {
+    VmError::limit(format!("{what} would allocate {size} units (limit {})", limits.max_alloc))
+}

@@ -1,0 +1,289 @@
+//! Math builtins.
+//!
+//! Ints stay ints where the operation is exact (`abs`, `min`, `max`, `sign`,
+//! `pow` when the result fits); rounding (`floor`, `ceil`, `round`) turns
+//! floats into ints; everything transcendental returns a float. A non-number
+//! argument throws `<name>: expected a number, got <type>`.
+//!
+//! `pi` and `e` are global names in Harn, not calls; they are exposed as the
+//! zero-argument builtins `__const_pi` / `__const_e` for the compiler to call
+//! when it resolves those names.
+
+use super::args::{done, expected, int_arg, number_arg};
+use super::{BuiltinDef, Ctx, Flow};
+use crate::error::{VmError, VmResult};
+use crate::value::{arg, Value};
+
+pub(super) static TABLE: &[BuiltinDef] = &[
+    BuiltinDef { name: "abs", func: abs },
+    BuiltinDef { name: "min", func: min },
+    BuiltinDef { name: "max", func: max },
+    BuiltinDef { name: "floor", func: floor },
+    BuiltinDef { name: "ceil", func: ceil },
+    BuiltinDef { name: "round", func: round },
+    BuiltinDef { name: "sqrt", func: sqrt },
+    BuiltinDef { name: "pow", func: pow },
+    BuiltinDef { name: "sin", func: sin },
+    BuiltinDef { name: "cos", func: cos },
+    BuiltinDef { name: "tan", func: tan },
+    BuiltinDef { name: "asin", func: asin },
+    BuiltinDef { name: "acos", func: acos },
+    BuiltinDef { name: "atan", func: atan },
+    BuiltinDef { name: "atan2", func: atan2 },
+    BuiltinDef { name: "exp", func: exp },
+    BuiltinDef { name: "ln", func: ln },
+    BuiltinDef { name: "log2", func: log2 },
+    BuiltinDef { name: "log10", func: log10 },
+    BuiltinDef { name: "sign", func: sign },
+    BuiltinDef { name: "is_nan", func: is_nan },
+    BuiltinDef { name: "is_infinite", func: is_infinite },
+    BuiltinDef { name: "__const_pi", func: const_pi },
+    BuiltinDef { name: "__const_e", func: const_e },
+];
+
+fn abs(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    match arg(args, 0) {
+        // |i64::MIN| does not fit an int; the reference answers with a float.
+        Value::Int(i64::MIN) => done(Value::Float(-(i64::MIN as f64))),
+        Value::Int(n) => done(Value::Int(n.abs())),
+        Value::Float(f) => done(Value::Float(f.abs())),
+        other => Err(expected("abs", "a number", other)),
+    }
+}
+
+/// `min(a, b)` / `max(a, b)`: int when both are ints, else float.
+fn min_max(args: &[Value], name: &str, pick_max: bool) -> VmResult<Flow> {
+    match (arg(args, 0), arg(args, 1)) {
+        (Value::Int(a), Value::Int(b)) => done(Value::Int(if pick_max { *a.max(b) } else { *a.min(b) })),
+        _ => {
+            let (a, b) = (number_arg(args, 0, name)?, number_arg(args, 1, name)?);
+            done(Value::Float(if pick_max { a.max(b) } else { a.min(b) }))
+        }
+    }
+}
+
+fn min(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    min_max(args, "min", false)
+}
+
+fn max(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    min_max(args, "max", true)
+}
+
+/// A float that must become an int: errors when not finite or out of range.
+fn float_to_int(f: f64, name: &str) -> VmResult<i64> {
+    if !f.is_finite() {
+        return Err(VmError::throw_msg(format!("{name}: cannot convert {f} to int")));
+    }
+    if !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f) {
+        return Err(VmError::throw_msg(format!("{name}: {f} is outside the int range")));
+    }
+    Ok(f as i64)
+}
+
+/// floor / ceil / 1-argument round: ints pass through, floats become ints.
+fn to_integral(args: &[Value], name: &str, op: fn(f64) -> f64) -> VmResult<Flow> {
+    match arg(args, 0) {
+        Value::Int(n) => done(Value::Int(*n)),
+        Value::Float(f) => done(Value::Int(float_to_int(op(*f), name)?)),
+        other => Err(expected(name, "a number", other)),
+    }
+}
+
+fn floor(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    to_integral(args, "floor", f64::floor)
+}
+
+fn ceil(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    to_integral(args, "ceil", f64::ceil)
+}
+
+/// `round(x)` → int (halves away from zero); `round(x, digits)` keeps the
+/// type and rounds to `digits` decimal places (negative digits round to tens,
+/// hundreds, ...).
+fn round(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    if arg(args, 1).is_nil() {
+        return to_integral(args, "round", f64::round);
+    }
+    let digits = int_arg(args, 1, "round")?;
+    match arg(args, 0) {
+        Value::Float(f) => done(Value::Float(round_to_digits(*f, digits))),
+        Value::Int(n) if digits >= 0 => done(Value::Int(*n)),
+        Value::Int(n) => {
+            let rounded = round_to_digits(*n as f64, digits);
+            done(float_to_int(rounded, "round").map_or(Value::Float(rounded), Value::Int))
+        }
+        other => Err(expected("round", "a number", other)),
+    }
+}
+
+fn round_to_digits(x: f64, digits: i64) -> f64 {
+    if !x.is_finite() || digits > 308 {
+        return x;
+    }
+    if digits < -308 {
+        return 0.0;
+    }
+    let factor = 10f64.powi(digits as i32);
+    let scaled = x * factor;
+    if scaled.is_finite() {
+        scaled.round() / factor
+    } else {
+        x
+    }
+}
+
+fn sqrt(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    done(Value::Float(number_arg(args, 0, "sqrt")?.sqrt()))
+}
+
+/// `pow(a, b)`: an int when both are ints, the exponent is non-negative and
+/// the result fits; a float otherwise.
+fn pow(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    if let (Value::Int(base), Value::Int(exp)) = (arg(args, 0), arg(args, 1)) {
+        if let Some(v) = u32::try_from(*exp).ok().and_then(|e| base.checked_pow(e)) {
+            return done(Value::Int(v));
+        }
+    }
+    let (base, exp) = (number_arg(args, 0, "pow")?, number_arg(args, 1, "pow")?);
+    done(Value::Float(base.powf(exp)))
+}
+
+/// A float function of one number.
+fn unary(args: &[Value], name: &str, f: fn(f64) -> f64) -> VmResult<Flow> {
+    done(Value::Float(f(number_arg(args, 0, name)?)))
+}
+
+fn sin(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    unary(args, "sin", f64::sin)
+}
+fn cos(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    unary(args, "cos", f64::cos)
+}
+fn tan(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    unary(args, "tan", f64::tan)
+}
+fn asin(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    unary(args, "asin", f64::asin)
+}
+fn acos(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    unary(args, "acos", f64::acos)
+}
+fn atan(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    unary(args, "atan", f64::atan)
+}
+fn exp(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    unary(args, "exp", f64::exp)
+}
+fn ln(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    unary(args, "ln", f64::ln)
+}
+fn log2(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    unary(args, "log2", f64::log2)
+}
+fn log10(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    unary(args, "log10", f64::log10)
+}
+
+fn atan2(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let (y, x) = (number_arg(args, 0, "atan2")?, number_arg(args, 1, "atan2")?);
+    done(Value::Float(y.atan2(x)))
+}
+
+/// -1, 0 or 1 as an int (NaN stays NaN).
+fn sign(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    match arg(args, 0) {
+        Value::Int(n) => done(Value::Int(n.signum())),
+        Value::Float(f) if f.is_nan() => done(Value::Float(f64::NAN)),
+        Value::Float(f) => done(Value::Int(if *f > 0.0 {
+            1
+        } else if *f < 0.0 {
+            -1
+        } else {
+            0
+        })),
+        other => Err(expected("sign", "a number", other)),
+    }
+}
+
+/// False for anything that is not a NaN float.
+fn is_nan(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    done(Value::Bool(matches!(arg(args, 0), Value::Float(f) if f.is_nan())))
+}
+
+fn is_infinite(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    done(Value::Bool(matches!(arg(args, 0), Value::Float(f) if f.is_infinite())))
+}
+
+fn const_pi(_: &mut Ctx, _: &[Value]) -> VmResult<Flow> {
+    done(Value::Float(std::f64::consts::PI))
+}
+
+fn const_e(_: &mut Ctx, _: &[Value]) -> VmResult<Flow> {
+    done(Value::Float(std::f64::consts::E))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{builtin_id, call_builtin, Ctx, Flow, Limits};
+    use crate::value::Value;
+
+    fn call(name: &str, args: &[Value]) -> Result<String, String> {
+        let mut out = String::new();
+        let limits = Limits::default();
+        let mut ctx = Ctx { output: &mut out, limits: &limits };
+        match call_builtin(&mut ctx, builtin_id(name).expect(name), args) {
+            Ok(Flow::Done(v)) => Ok(format!("{}:{}", v.type_name(), v.display())),
+            Ok(Flow::Call { .. }) => panic!("unexpected callback"),
+            Err(e) => Err(e.message()),
+        }
+    }
+
+    #[test]
+    fn integral_results() {
+        assert_eq!(call("abs", &[Value::Int(-3)]), Ok("int:3".into()));
+        assert_eq!(call("abs", &[Value::Int(i64::MIN)]), Ok("float:9223372036854776000".into()));
+        assert_eq!(call("floor", &[Value::Float(-2.5)]), Ok("int:-3".into()));
+        assert_eq!(call("ceil", &[Value::Float(2.1)]), Ok("int:3".into()));
+        assert_eq!(call("round", &[Value::Float(2.5)]), Ok("int:3".into()));
+        assert_eq!(call("round", &[Value::Float(-2.5)]), Ok("int:-3".into()));
+        assert_eq!(call("round", &[Value::Float(2.567), Value::Int(2)]), Ok("float:2.57".into()));
+        assert_eq!(call("round", &[Value::Int(1250), Value::Int(-2)]), Ok("int:1300".into()));
+        assert_eq!(call("min", &[Value::Int(2), Value::Int(5)]), Ok("int:2".into()));
+        assert_eq!(call("max", &[Value::Int(2), Value::Float(5.5)]), Ok("float:5.5".into()));
+        assert_eq!(call("pow", &[Value::Int(5), Value::Int(2)]), Ok("int:25".into()));
+        assert_eq!(call("pow", &[Value::Int(2), Value::Int(-1)]), Ok("float:0.5".into()));
+        assert_eq!(call("pow", &[Value::Int(2), Value::Int(64)]), Ok("float:18446744073709552000".into()));
+        assert_eq!(call("sign", &[Value::Float(-2.5)]), Ok("int:-1".into()));
+        assert_eq!(call("sign", &[Value::Int(0)]), Ok("int:0".into()));
+    }
+
+    #[test]
+    fn float_results() {
+        assert_eq!(call("sqrt", &[Value::Int(16)]), Ok("float:4.0".into()));
+        assert_eq!(call("sin", &[Value::Int(0)]), Ok("float:0.0".into()));
+        assert_eq!(call("log2", &[Value::Int(8)]), Ok("float:3.0".into()));
+        assert_eq!(call("log10", &[Value::Int(100)]), Ok("float:2.0".into()));
+        assert_eq!(call("exp", &[Value::Int(0)]), Ok("float:1.0".into()));
+        assert_eq!(call("is_nan", &[Value::Float(f64::NAN)]), Ok("bool:true".into()));
+        assert_eq!(call("is_nan", &[Value::str("x")]), Ok("bool:false".into()));
+        assert_eq!(call("is_infinite", &[Value::Float(f64::INFINITY)]), Ok("bool:true".into()));
+        assert!(call("__const_pi", &[]).unwrap().starts_with("float:3.14159"));
+        assert!(call("__const_e", &[]).unwrap().starts_with("float:2.718"));
+    }
+
+    #[test]
+    fn argument_errors_are_thrown_strings() {
+        assert_eq!(call("abs", &[Value::str("x")]), Err("Thrown: abs: expected a number, got string".into()));
+        assert_eq!(call("sqrt", &[]), Err("Thrown: sqrt: expected a number, got nil".into()));
+        assert_eq!(call("atan2", &[Value::Int(1)]), Err("Thrown: atan2: expected a number, got nil".into()));
+        assert_eq!(
+            call("floor", &[Value::Float(f64::INFINITY)]),
+            Err("Thrown: floor: cannot convert inf to int".into())
+        );
+        assert_eq!(
+            call("round", &[Value::Int(1), Value::str("2")]),
+            Err("Thrown: round: expected an int, got string".into())
+        );
+    }
+}

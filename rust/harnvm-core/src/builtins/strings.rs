@@ -1,0 +1,415 @@
+//! String builtins and the string helpers shared with string methods.
+//!
+//! Indices and lengths are in chars (Unicode scalar values). The string
+//! builtins coerce non-string arguments by displaying them, as the reference
+//! does (`trim(42)` is `"42"`). Operations whose output can grow far beyond
+//! their input (repeat, replace, pad, join) check `Limits` first.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::args::{check_alloc, check_alloc_product, done, opt_text_arg, text_arg};
+use super::{BuiltinDef, Ctx, Flow, Limits};
+use crate::error::{VmError, VmResult};
+use crate::value::{arg, values_equal, Value};
+
+pub(super) static TABLE: &[BuiltinDef] = &[
+    BuiltinDef { name: "contains", func: contains },
+    BuiltinDef { name: "split", func: split },
+    BuiltinDef { name: "join", func: join },
+    BuiltinDef { name: "replace", func: replace },
+    BuiltinDef { name: "trim", func: trim },
+    BuiltinDef { name: "lowercase", func: lowercase },
+    BuiltinDef { name: "uppercase", func: uppercase },
+    BuiltinDef { name: "starts_with", func: starts_with },
+    BuiltinDef { name: "ends_with", func: ends_with },
+    BuiltinDef { name: "substring", func: substring },
+    BuiltinDef { name: "format", func: format },
+    BuiltinDef { name: "str_pad", func: str_pad },
+    BuiltinDef { name: "snake_to_camel", func: snake_to_camel },
+    BuiltinDef { name: "snake_to_pascal", func: snake_to_pascal },
+    BuiltinDef { name: "snake_to_kebab", func: snake_to_kebab },
+    BuiltinDef { name: "camel_to_snake", func: camel_to_snake },
+    BuiltinDef { name: "camel_to_kebab", func: camel_to_kebab },
+    BuiltinDef { name: "pascal_to_snake", func: pascal_to_snake },
+    BuiltinDef { name: "kebab_to_snake", func: kebab_to_snake },
+    BuiltinDef { name: "kebab_to_camel", func: kebab_to_camel },
+    BuiltinDef { name: "uppercase_first", func: uppercase_first },
+    BuiltinDef { name: "lowercase_first", func: lowercase_first },
+    BuiltinDef { name: "title_case", func: title_case },
+    BuiltinDef { name: "basename", func: basename },
+    BuiltinDef { name: "dirname", func: dirname },
+    BuiltinDef { name: "extname", func: extname },
+];
+
+// ---------------------------------------------------------------------------
+// Shared helpers
+
+/// Number of chars.
+pub fn char_len(s: &str) -> usize {
+    if s.is_ascii() {
+        s.len()
+    } else {
+        s.chars().count()
+    }
+}
+
+/// Byte offset of char index `i` (the end of the string when `i` is past it).
+fn byte_offset(s: &str, i: usize) -> usize {
+    if s.is_ascii() {
+        return i.min(s.len());
+    }
+    s.char_indices().nth(i).map_or(s.len(), |(b, _)| b)
+}
+
+/// Resolves a possibly negative char index against `len`: negative counts
+/// from the end; the result is clamped to `0..=len`.
+pub fn clamp_index(i: i64, len: usize) -> usize {
+    let len = len as i64;
+    (if i < 0 { len.saturating_add(i) } else { i }).clamp(0, len) as usize
+}
+
+/// Chars `[start, end)` with negative indices counting from the end, clamped.
+pub fn char_slice(s: &str, start: i64, end: Option<i64>) -> &str {
+    let len = char_len(s);
+    let start = clamp_index(start, len);
+    let end = end.map_or(len, |e| clamp_index(e, len)).max(start);
+    &s[byte_offset(s, start)..byte_offset(s, end)]
+}
+
+/// The char at index `i` (negative counts from the end), as a 1-char string.
+pub fn char_at(s: &str, i: i64) -> Option<Value> {
+    let c = if i < 0 {
+        let back = usize::try_from(i.checked_neg()? - 1).ok()?;
+        s.chars().rev().nth(back)?
+    } else {
+        s.chars().nth(usize::try_from(i).ok()?)?
+    };
+    Some(Value::str(c.to_string()))
+}
+
+/// Char index of the first (or last) occurrence of `needle`, or -1.
+pub fn char_index_of(s: &str, needle: &str, last: bool) -> i64 {
+    let found = if last { s.rfind(needle) } else { s.find(needle) };
+    found.map_or(-1, |b| char_len(&s[..b]) as i64)
+}
+
+/// The chars of `s` as 1-char strings.
+pub fn chars(s: &str) -> Vec<Value> {
+    s.chars().map(|c| Value::str(c.to_string())).collect()
+}
+
+/// `str::split` pieces (empty pieces kept).
+pub fn split_on(s: &str, sep: &str) -> Vec<Value> {
+    s.split(sep).map(Value::str).collect()
+}
+
+/// `s` repeated `n` times (`""` for n <= 0), within the allocation limit.
+pub fn repeat(s: &str, n: i64, limits: &Limits) -> VmResult<String> {
+    if n <= 0 || s.is_empty() {
+        return Ok(String::new());
+    }
+    check_alloc_product(n as u128, s.len() as u128, limits, "string repeat")?;
+    Ok(s.repeat(n as usize))
+}
+
+/// Every occurrence of `old` replaced, within the allocation limit.
+pub fn replace_all(s: &str, old: &str, new: &str, limits: &Limits) -> VmResult<String> {
+    if new.len() > old.len() {
+        // An empty `old` matches between every char (and at both ends).
+        let count = if old.is_empty() { char_len(s) + 1 } else { s.matches(old).count() };
+        let growth = (count as u128).saturating_mul((new.len() - old.len()) as u128);
+        check_alloc((s.len() as u128).saturating_add(growth).min(usize::MAX as u128) as usize, limits, "replace")?;
+    }
+    Ok(s.replace(old, new))
+}
+
+/// Where padding goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum PadSide {
+    Left,
+    Right,
+    Both,
+}
+
+/// `s` padded with `fill` to `width` chars (unchanged when already that wide).
+/// `Both` puts the odd char on the right.
+pub fn pad(s: &str, width: i64, fill: char, side: PadSide, limits: &Limits) -> VmResult<String> {
+    let len = char_len(s) as i64;
+    if width <= len {
+        return Ok(s.to_string());
+    }
+    let missing = (width - len) as u128;
+    check_alloc_product(missing, fill.len_utf8() as u128, limits, "string pad")?;
+    let missing = missing as usize;
+    let (left, right) = match side {
+        PadSide::Left => (missing, 0),
+        PadSide::Right => (0, missing),
+        PadSide::Both => (missing / 2, missing - missing / 2),
+    };
+    let mut out = String::with_capacity(s.len() + missing * fill.len_utf8());
+    out.extend(std::iter::repeat_n(fill, left));
+    out.push_str(s);
+    out.extend(std::iter::repeat_n(fill, right));
+    Ok(out)
+}
+
+/// The displayed items joined with `sep`, within the allocation limit.
+pub fn join_display(items: &[Value], sep: &str, limits: &Limits) -> VmResult<String> {
+    let mut out = String::new();
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(sep);
+        }
+        match item {
+            Value::Str(s) => out.push_str(s),
+            other => other.write_display(&mut out),
+        }
+        check_alloc(out.len(), limits, "join")?;
+    }
+    Ok(out)
+}
+
+/// Splits an identifier into words at `_`, `-`, whitespace, lower→upper
+/// changes, and before the last capital of an acronym followed by lowercase
+/// (`HTTPServer` → `HTTP`, `Server`).
+fn words(s: &str) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if c == '_' || c == '-' || c.is_whitespace() {
+            if !cur.is_empty() {
+                words.push(std::mem::take(&mut cur));
+            }
+            continue;
+        }
+        if c.is_uppercase() && !cur.is_empty() {
+            let prev = chars[i - 1];
+            let next_is_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            if prev.is_lowercase() || prev.is_numeric() || (prev.is_uppercase() && next_is_lower) {
+                words.push(std::mem::take(&mut cur));
+            }
+        }
+        cur.push(c);
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    words
+}
+
+/// First char upper-cased, the rest lower-cased.
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map_or(String::new(), |first| first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect())
+}
+
+/// First char mapped by `f`, the rest unchanged.
+fn map_first(s: &str, f: impl Fn(char) -> String) -> String {
+    let mut chars = s.chars();
+    chars.next().map_or(String::new(), |first| f(first) + chars.as_str())
+}
+
+/// Identifier case styles.
+#[derive(Clone, Copy)]
+enum Case {
+    Snake,
+    Kebab,
+    Camel,
+    Pascal,
+}
+
+fn convert_case(s: &str, case: Case) -> String {
+    let words = words(s);
+    match case {
+        Case::Snake | Case::Kebab => {
+            let sep = if matches!(case, Case::Snake) { "_" } else { "-" };
+            words.iter().map(|w| w.to_lowercase()).collect::<Vec<_>>().join(sep)
+        }
+        Case::Camel | Case::Pascal => words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| if i == 0 && matches!(case, Case::Camel) { w.to_lowercase() } else { capitalized(w) })
+            .collect(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Builtins
+
+fn string_result(s: impl Into<String>) -> VmResult<Flow> {
+    done(Value::str(s))
+}
+
+/// `contains(s, sub)` substring test, or `contains(list, x)` membership.
+fn contains(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let found = match arg(args, 0) {
+        Value::Str(s) => s.contains(text_arg(args, 1).as_ref()),
+        Value::List(items) | Value::Set(items) => items.iter().any(|v| values_equal(v, arg(args, 1))),
+        _ => false,
+    };
+    done(Value::Bool(found))
+}
+
+fn split(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let sep = opt_text_arg(args, 1).unwrap_or(Cow::Borrowed(" "));
+    done(Value::list(split_on(&text_arg(args, 0), &sep)))
+}
+
+fn join(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    match arg(args, 0) {
+        Value::List(items) | Value::Set(items) => string_result(join_display(items, &text_arg(args, 1), ctx.limits)?),
+        _ => string_result(""),
+    }
+}
+
+fn replace(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    string_result(replace_all(&text_arg(args, 0), &text_arg(args, 1), &text_arg(args, 2), ctx.limits)?)
+}
+
+fn trim(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    string_result(text_arg(args, 0).trim())
+}
+
+fn lowercase(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    string_result(text_arg(args, 0).to_lowercase())
+}
+
+fn uppercase(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    string_result(text_arg(args, 0).to_uppercase())
+}
+
+fn starts_with(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    done(Value::Bool(text_arg(args, 0).starts_with(text_arg(args, 1).as_ref())))
+}
+
+fn ends_with(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    done(Value::Bool(text_arg(args, 0).ends_with(text_arg(args, 1).as_ref())))
+}
+
+/// `substring(s, start, length?)`: unlike the method, the third argument is
+/// a LENGTH. A negative start is clamped to 0.
+fn substring(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let s = text_arg(args, 0);
+    let start = arg(args, 1).as_int().unwrap_or(0).max(0);
+    let end = arg(args, 2).as_int().map(|length| start.saturating_add(length.max(0)));
+    string_result(char_slice(&s, start, end))
+}
+
+/// `format(template, args...)`: each `{}` takes the next argument; with a
+/// dict as the only argument, `{name}` takes `dict.name`. Placeholders with
+/// nothing to fill them stay verbatim.
+fn format(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let template = text_arg(args, 0);
+    let named = match args {
+        [_, Value::Dict(map)] => Some(map),
+        _ => None,
+    };
+    let mut positional = args.iter().skip(1);
+    let mut out = String::with_capacity(template.len());
+    let mut rest: &str = &template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let close = after.find('}').filter(|&c| after[..c].chars().all(|ch| ch.is_alphanumeric() || ch == '_'));
+        match close {
+            Some(0) => match positional.next() {
+                Some(v) => v.write_display(&mut out),
+                None => out.push_str("{}"),
+            },
+            Some(c) => {
+                let name = &after[..c];
+                match named.and_then(|map| map.get(&name.to_string())) {
+                    Some(v) => v.write_display(&mut out),
+                    None => {
+                        let _ = write!(out, "{{{name}}}");
+                    }
+                }
+            }
+            None => {
+                out.push('{');
+                rest = after;
+                continue;
+            }
+        }
+        rest = &after[close.unwrap_or(0) + 1..];
+    }
+    out.push_str(rest);
+    string_result(out)
+}
+
+/// `str_pad(s, width, fill = " ", side = "right")`, side one of
+/// `"left"`, `"right"`, `"both"`.
+fn str_pad(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let s = text_arg(args, 0);
+    let width = arg(args, 1).as_int().unwrap_or(0);
+    let fill = opt_text_arg(args, 2).and_then(|f| f.chars().next()).unwrap_or(' ');
+    let side = match opt_text_arg(args, 3).as_deref() {
+        None | Some("right") => PadSide::Right,
+        Some("left") => PadSide::Left,
+        Some("both") => PadSide::Both,
+        Some(other) => {
+            return Err(VmError::throw_msg(format!(
+                "str_pad: side must be \"left\", \"right\" or \"both\", got \"{other}\""
+            )))
+        }
+    };
+    string_result(pad(&s, width, fill, side, ctx.limits)?)
+}
+
+fn snake_to_camel(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    string_result(convert_case(&text_arg(args, 0), Case::Camel))
+}
+fn kebab_to_camel(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    string_result(convert_case(&text_arg(args, 0), Case::Camel))
+}
+fn snake_to_pascal(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    string_result(convert_case(&text_arg(args, 0), Case::Pascal))
+}
+fn camel_to_snake(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    string_result(convert_case(&text_arg(args, 0), Case::Snake))
+}
+fn pascal_to_snake(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    string_result(convert_case(&text_arg(args, 0), Case::Snake))
+}
+fn kebab_to_snake(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    string_result(convert_case(&text_arg(args, 0), Case::Snake))
+}
+fn snake_to_kebab(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    string_result(convert_case(&text_arg(args, 0), Case::Kebab))
+}
+fn camel_to_kebab(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    string_result(convert_case(&text_arg(args, 0), Case::Kebab))
+}
+
+fn uppercase_first(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    string_result(map_first(&text_arg(args, 0), |c| c.to_uppercase().collect()))
+}
+
+fn lowercase_first(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    string_result(map_first(&text_arg(args, 0), |c| c.to_lowercase().collect()))
+}
+
+/// Upper-cases the first letter of every space-separated word.
+fn title_case(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let s = text_arg(args, 0);
+    let titled: Vec<String> = s.split(' ').map(|w| map_first(w, |c| c.to_uppercase().collect())).collect();
+    string_result(titled.join(" "))
+}
+
+fn basename(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let path = text_arg(args, 0);
+    string_result(Path::new(path.as_ref()).file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned()))
+}
+
+fn dirname(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let path = text_arg(args, 0);
+    string_result(Path::new(path.as_ref()).parent().map_or(String::new(), |p| p.to_string_lossy().into_owned()))
+}
+
+fn extname(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let path = text_arg(args, 0);
+    string_result(Path::new(path.as_ref()).extension().map_or(String::new(), |e| format!(".{}", e.to_string_lossy())))
+}
