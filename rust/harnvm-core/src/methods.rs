@@ -410,10 +410,40 @@ fn range_method(ctx: &mut Ctx, recv: &Value, r: &RangeVal, name: &str, args: &[V
         "first" if args.is_empty() => done(r.get(0).map_or(Value::Nil, Value::Int)),
         "last" if args.is_empty() => done(r.get(r.len() - 1).map_or(Value::Nil, Value::Int)),
         "to_string" => done(Value::str(recv.display())),
+        "sum" => done(range_sum(r)),
         _ => {
-            let items = Rc::new(range_items(r, ctx.limits)?);
+            // Materialize only the prefix a prefix-taking method can use.
+            let needed = match name {
+                "take" | "first" => Some(int_or(args, 0, 0).max(0)),
+                "zip" => Some(sequence_len(arg(args, 0))),
+                _ => None,
+            };
+            let prefix =
+                needed.map_or(*r, |n| RangeVal { end: r.start.saturating_add(n.min(r.len())), inclusive: false, ..*r });
+            let items = Rc::new(range_items(&prefix, ctx.limits)?);
             iter_method(ctx, items, name, args)
         }
+    }
+}
+
+/// `(a to b).sum()` in closed form (wrapping like int addition).
+fn range_sum(r: &RangeVal) -> Value {
+    let n = r.len() as i128;
+    let first_plus_last = 2 * r.start as i128 + n - 1;
+    // One of the two factors is even; halve it first so the product is exact
+    // modulo 2^64 even when it overflows i128.
+    let total = if n % 2 == 0 { (n / 2).wrapping_mul(first_plus_last) } else { n.wrapping_mul(first_plus_last / 2) };
+    Value::Int(total as i64)
+}
+
+/// Number of items `sequence_items` would give, without building them.
+fn sequence_len(v: &Value) -> i64 {
+    match v {
+        Value::List(items) | Value::Set(items) => items.len() as i64,
+        Value::Range(r) => r.len(),
+        Value::Str(s) => char_len(s) as i64,
+        Value::Dict(map) => map.len() as i64,
+        _ => 0,
     }
 }
 
@@ -452,8 +482,7 @@ fn iter_method(ctx: &mut Ctx, items: Rc<Vec<Value>>, name: &str, args: &[Value])
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::builtins::callback::test_driver::{callee, drive};
-    use crate::builtins::Limits;
+    use crate::builtins::callback::test_driver::{callee, drive, no_callback, TEST_LIMITS};
     use crate::error::VmError;
 
     fn int(n: i64) -> Value {
@@ -473,8 +502,7 @@ mod tests {
     /// result, or the error message.
     fn call_with(recv: &Value, name: &str, args: &[Value], f: &dyn Fn(&[Value]) -> VmResult<Value>) -> String {
         let mut out = String::new();
-        let limits = Limits { max_alloc: 1 << 20 };
-        let mut ctx = Ctx { output: &mut out, limits: &limits };
+        let mut ctx = Ctx { output: &mut out, limits: &TEST_LIMITS };
         let flow = call_method(&mut ctx, recv, name, args);
         match drive(flow, f) {
             Ok(v) => v.display(),
@@ -482,7 +510,7 @@ mod tests {
         }
     }
     fn call(recv: &Value, name: &str, args: &[Value]) -> String {
-        call_with(recv, name, args, &|_| panic!("no callback expected"))
+        call_with(recv, name, args, &no_callback)
     }
 
     #[test]
@@ -713,6 +741,17 @@ mod tests {
         // Lifted methods (eager for now).
         assert_eq!(call(&Value::range(1, 4, true), "to_list", &[]), "[1, 2, 3, 4]");
         assert_eq!(call(&inc, "sum", &[]), "15");
+        assert_eq!(call(&Value::range(-3, 0, false), "sum", &[]), "-6");
+        assert_eq!(call(&empty, "sum", &[]), "0");
+        assert_eq!(
+            call(&Value::range(i64::MAX - 2, i64::MAX, false), "sum", &[]),
+            ((i64::MAX - 2).wrapping_add(i64::MAX - 1)).to_string()
+        );
+        // Prefix-taking methods do not materialize the whole range.
+        let huge = Value::range(1, i64::MAX, true);
+        assert_eq!(call(&huge, "take", &[int(3)]), "[1, 2, 3]");
+        assert_eq!(call(&huge, "first", &[int(2)]), "[1, 2]");
+        assert_eq!(call(&huge, "zip", &[ints(&[10, 20])]), "[(1, 10), (2, 20)]");
         assert_eq!(call(&Value::range(1, 3, true), "enumerate", &[]), "[(0, 1), (1, 2), (2, 3)]");
         assert_eq!(call(&Value::range(1, 3, true), "zip", &[strs(&["a", "b"])]), "[(1, a), (2, b)]");
         assert_eq!(call(&Value::range(1, 2, true), "chain", &[s("xy")]), "[1, 2, x, y]");
@@ -735,7 +774,7 @@ mod tests {
 
     #[test]
     fn sequence_items_shapes() {
-        let limits = Limits::default();
+        let limits = TEST_LIMITS;
         let d = Value::dict_from([("k", int(1))]);
         assert_eq!(Value::list(sequence_items(&d, &limits).unwrap().to_vec()).display(), "[(k, 1)]");
         assert_eq!(Value::list(sequence_items(&s("ab"), &limits).unwrap().to_vec()).display(), "[a, b]");

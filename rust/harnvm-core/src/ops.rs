@@ -177,7 +177,11 @@ pub fn contains(item: &Value, coll: &Value) -> bool {
 
 /// A dict entry by string key.
 pub fn dict_get<'a>(map: &'a DictMap, key: &str) -> Option<&'a Value> {
-    // `DictMap` keys are `Rc<String>`, which only borrow as `String`.
+    // `DictMap` keys are `Rc<String>`, which only borrow as `String`, so a
+    // tree lookup needs an owned key; small dicts are scanned instead.
+    if map.len() <= 8 {
+        return map.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v);
+    }
     map.get(&key.to_string())
 }
 

@@ -113,15 +113,17 @@ impl Continuation for ReturnResult {
 /// Rust closure playing the Harn callee.
 #[cfg(test)]
 pub(crate) mod test_driver {
-    use super::super::{Ctx, Flow, Limits};
+    use super::super::{builtin_id, call_builtin, Ctx, Flow, Limits};
     use crate::error::VmResult;
     use crate::value::Value;
+
+    /// Small enough that limit errors are cheap to provoke in tests.
+    pub const TEST_LIMITS: Limits = Limits { max_alloc: 1 << 20 };
 
     /// Runs `flow` to completion, answering each call with `callee(args)`.
     pub fn drive(flow: VmResult<Flow>, callee: &dyn Fn(&[Value]) -> VmResult<Value>) -> VmResult<Value> {
         let mut out = String::new();
-        let limits = Limits::default();
-        let mut ctx = Ctx { output: &mut out, limits: &limits };
+        let mut ctx = Ctx { output: &mut out, limits: &TEST_LIMITS };
         let mut flow = flow?;
         loop {
             match flow {
@@ -137,6 +139,24 @@ pub(crate) mod test_driver {
     /// A callable placeholder (the driver ignores which callee is named).
     pub fn callee() -> Value {
         Value::Builtin(0)
+    }
+
+    /// For flows that must not call back.
+    pub fn no_callback(_: &[Value]) -> VmResult<Value> {
+        panic!("no callback expected")
+    }
+
+    /// Calls builtin `name` and drives it to completion; the result or the
+    /// error message.
+    pub fn run_builtin(
+        name: &str,
+        args: &[Value],
+        callee: &dyn Fn(&[Value]) -> VmResult<Value>,
+    ) -> Result<Value, String> {
+        let mut out = String::new();
+        let mut ctx = Ctx { output: &mut out, limits: &TEST_LIMITS };
+        let flow = call_builtin(&mut ctx, builtin_id(name).expect(name), args);
+        drive(flow, callee).map_err(|e| e.message())
     }
 }
 

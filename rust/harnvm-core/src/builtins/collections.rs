@@ -756,3 +756,101 @@ fn set_is_disjoint(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let (a, b) = two_sets(args, "set_is_disjoint")?;
     done(Value::Bool(is_disjoint(a, b)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::callback::test_driver::{callee, no_callback, run_builtin};
+    use super::*;
+
+    fn int(n: i64) -> Value {
+        Value::Int(n)
+    }
+    fn ints(items: &[i64]) -> Value {
+        Value::list(items.iter().map(|n| Value::Int(*n)).collect())
+    }
+    fn call(name: &str, args: &[Value]) -> String {
+        call_with(name, args, &no_callback)
+    }
+    fn call_with(name: &str, args: &[Value], f: &dyn Fn(&[Value]) -> VmResult<Value>) -> String {
+        run_builtin(name, args, f).map_or_else(|e| e, |v| v.display())
+    }
+
+    #[test]
+    fn list_shapes() {
+        assert_eq!(call("chunk", &[ints(&[1, 2, 3, 4, 5]), int(2)]), "[[1, 2], [3, 4], [5]]");
+        assert_eq!(call("chunk", &[ints(&[]), int(2)]), "[]");
+        assert_eq!(call("window", &[ints(&[1, 2, 3, 4, 5]), int(3), int(2)]), "[[1, 2, 3], [3, 4, 5]]");
+        assert_eq!(call("window", &[ints(&[1, 2])]), "[[1, 2]]");
+        assert_eq!(call("chunk", &[int(3)]), "Thrown: chunk: expected a list, got int");
+    }
+
+    #[test]
+    fn callback_builtins() {
+        let parity = |a: &[Value]| Ok(int(a[0].as_int().unwrap() % 2));
+        let even = |a: &[Value]| Ok(Value::Bool(a[0].as_int().unwrap() % 2 == 0));
+        let grouped = call_with("group_by", &[ints(&[1, 2, 3, 4]), callee()], &parity);
+        assert_eq!(grouped, "{0: [2, 4], 1: [1, 3]}");
+        let parts = call_with("partition", &[ints(&[1, 2, 3, 4]), callee()], &even);
+        assert_eq!(parts, "{match: [2, 4], no_match: [1, 3]}");
+        let lower = |a: &[Value]| Ok(Value::str(a[0].as_str().unwrap().to_lowercase()));
+        let words = Value::list(["a", "A", "bb", "BB"].iter().map(|w| Value::str(*w)).collect());
+        assert_eq!(call_with("dedup_by", &[words, callee()], &lower), "[a, bb]");
+        let pair = |a: &[Value]| Ok(Value::list(vec![a[0].clone(), int(a[0].as_int().unwrap() * 10)]));
+        assert_eq!(call_with("flat_map", &[ints(&[1, 2, 3]), callee()], &pair), "[1, 10, 2, 20, 3, 30]");
+        assert_eq!(call("group_by", &[ints(&[1]), int(5)]), "Thrown: group_by: expected a callable, got int");
+    }
+
+    #[test]
+    fn dict_views_and_sets() {
+        let d = Value::dict_from([("b", int(2)), ("a", int(1))]);
+        assert_eq!(call("keys", std::slice::from_ref(&d)), "[a, b]");
+        assert_eq!(call("values", std::slice::from_ref(&d)), "[1, 2]");
+        assert_eq!(call("entries", &[d]), "[{key: a, value: 1}, {key: b, value: 2}]");
+        assert_eq!(call("keys", &[int(1)]), "Thrown: keys: expected a dict, got int");
+        assert_eq!(call("set", &[]), "set()");
+        assert_eq!(call("set", &[int(1), int(1), int(2)]), "set(1, 2)");
+        assert_eq!(call("set", &[ints(&[4, 5, 5, 6])]), "set(4, 5, 6)");
+        let nested = Value::list(vec![ints(&[1, 2]), ints(&[3, 4]), ints(&[1, 2])]);
+        assert_eq!(call("set", &[nested]), "set([1, 2], [3, 4])");
+        let mixed = [int(1), Value::str("1"), Value::Bool(true), Value::Nil, Value::Nil];
+        assert_eq!(call("set", &mixed), "set(1, 1, true, nil)");
+        let a = set_value(&[int(1), int(2), int(3), int(4)]);
+        let b = set_value(&[int(3), int(4), int(5), int(6)]);
+        assert_eq!(call("set_union", &[a.clone(), b.clone()]), "set(1, 2, 3, 4, 5, 6)");
+        assert_eq!(call("set_intersect", &[a.clone(), b.clone()]), "set(3, 4)");
+        assert_eq!(call("set_difference", &[a.clone(), b.clone()]), "set(1, 2)");
+        assert_eq!(call("set_symmetric_difference", &[a.clone(), b.clone()]), "set(1, 2, 5, 6)");
+        assert_eq!(call("set_contains", &[a.clone(), int(2)]), "true");
+        assert_eq!(call("set_add", &[a.clone(), int(1)]), "set(1, 2, 3, 4)");
+        assert_eq!(call("set_remove", &[a.clone(), int(2)]), "set(1, 3, 4)");
+        let empty = set_value([]);
+        assert_eq!(call("set_is_subset", &[empty.clone(), a.clone()]), "true");
+        assert_eq!(call("set_is_superset", &[a.clone(), empty.clone()]), "true");
+        assert_eq!(call("set_is_disjoint", &[empty.clone(), empty]), "true");
+        assert_eq!(call("set_is_disjoint", &[a.clone(), b]), "false");
+        assert_eq!(call("to_list", &[a]), "[1, 2, 3, 4]");
+        assert_eq!(call("to_list", &[Value::range(1, 3, true)]), "[1, 2, 3]");
+        assert_eq!(call("to_list", &[int(7)]), "[7]");
+    }
+
+    #[test]
+    fn value_set_dedupes_structurally() {
+        let mut set = ValueSet::default();
+        assert!(set.insert(int(1)));
+        assert!(!set.insert(Value::Float(1.0)));
+        assert!(set.insert(Value::str("1")));
+        assert!(set.insert(Value::dict_from([("a", int(1))])));
+        assert!(!set.insert(Value::dict_from([("a", int(1))])));
+        assert!(set.contains(&Value::dict_from([("a", int(1))])));
+        assert_eq!(set.into_vec().len(), 3);
+        let big: Vec<Value> = (0..10_000).map(|i| int(i % 100)).collect();
+        assert_eq!(dedupe(&big).len(), 100);
+    }
+
+    #[test]
+    fn stable_sort_keeps_equal_items_in_order() {
+        let mut items: Vec<(i64, usize)> = (0..100).map(|i| ((i * 7 % 5) as i64, i)).collect();
+        stable_sort_by(&mut items, |a, b| a.0.cmp(&b.0));
+        assert!(items.windows(2).all(|w| w[0].0 < w[1].0 || (w[0].0 == w[1].0 && w[0].1 < w[1].1)));
+    }
+}

@@ -225,18 +225,12 @@ fn const_e(_: &mut Ctx, _: &[Value]) -> VmResult<Flow> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{builtin_id, call_builtin, Ctx, Flow, Limits};
+    use super::super::callback::test_driver::{no_callback, run_builtin};
     use crate::value::Value;
 
+    /// `type:display` of the result, or the error message.
     fn call(name: &str, args: &[Value]) -> Result<String, String> {
-        let mut out = String::new();
-        let limits = Limits::default();
-        let mut ctx = Ctx { output: &mut out, limits: &limits };
-        match call_builtin(&mut ctx, builtin_id(name).expect(name), args) {
-            Ok(Flow::Done(v)) => Ok(format!("{}:{}", v.type_name(), v.display())),
-            Ok(Flow::Call { .. }) => panic!("unexpected callback"),
-            Err(e) => Err(e.message()),
-        }
+        run_builtin(name, args, &no_callback).map(|v| format!("{}:{}", v.type_name(), v.display()))
     }
 
     #[test]

@@ -142,19 +142,12 @@ fn regex_split(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{builtin_id, call_builtin, Ctx, Flow, Limits};
+    use super::super::callback::test_driver::{no_callback, run_builtin};
     use crate::value::Value;
 
     fn call(name: &str, args: &[&str]) -> Result<String, String> {
         let args: Vec<Value> = args.iter().map(|a| Value::str(*a)).collect();
-        let mut out = String::new();
-        let limits = Limits { max_alloc: 1 << 20 };
-        let mut ctx = Ctx { output: &mut out, limits: &limits };
-        match call_builtin(&mut ctx, builtin_id(name).unwrap(), &args) {
-            Ok(Flow::Done(v)) => Ok(v.display()),
-            Ok(Flow::Call { .. }) => panic!("unexpected callback"),
-            Err(e) => Err(e.message()),
-        }
+        run_builtin(name, &args, &no_callback).map(|v| v.display())
     }
 
     #[test]

@@ -413,3 +413,100 @@ fn extname(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let path = text_arg(args, 0);
     string_result(Path::new(path.as_ref()).extension().map_or(String::new(), |e| format!(".{}", e.to_string_lossy())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::callback::test_driver::{no_callback, run_builtin};
+    use crate::value::Value;
+
+    fn call(name: &str, args: &[Value]) -> String {
+        run_builtin(name, args, &no_callback).map_or_else(|e| e, |v| v.display())
+    }
+    fn s(x: &str) -> Value {
+        Value::str(x)
+    }
+
+    #[test]
+    fn basic_string_builtins() {
+        assert_eq!(call("contains", &[s("hello world"), s("lo wo")]), "true");
+        assert_eq!(call("contains", &[Value::list(vec![Value::Int(1), Value::Int(2)]), Value::Int(2)]), "true");
+        assert_eq!(call("contains", &[Value::Int(5), Value::Int(5)]), "false");
+        assert_eq!(call("split", &[s("a,b,c"), s(",")]), "[a, b, c]");
+        assert_eq!(call("split", &[s("a b")]), "[a, b]");
+        assert_eq!(call("join", &[Value::list(vec![s("a"), Value::Int(1)]), s(", ")]), "a, 1");
+        assert_eq!(call("join", &[s("not a list")]), "");
+        assert_eq!(call("replace", &[s("hello world"), s("world"), s("harn")]), "hello harn");
+        assert_eq!(call("trim", &[s("  hi  ")]), "hi");
+        assert_eq!(call("trim", &[Value::Int(42)]), "42");
+        assert_eq!(call("lowercase", &[s("HeLLo")]), "hello");
+        assert_eq!(call("uppercase", &[s("héllo")]), "HÉLLO");
+        assert_eq!(call("starts_with", &[s("hello"), s("he")]), "true");
+        assert_eq!(call("ends_with", &[s("hello"), s("he")]), "false");
+    }
+
+    #[test]
+    fn substring_takes_a_length() {
+        assert_eq!(call("substring", &[s("hello world"), Value::Int(0), Value::Int(5)]), "hello");
+        assert_eq!(call("substring", &[s("hello world"), Value::Int(6)]), "world");
+        assert_eq!(call("substring", &[s("hello world"), Value::Int(6), Value::Int(3)]), "wor");
+        assert_eq!(call("substring", &[s("héllo"), Value::Int(-3), Value::Int(2)]), "hé");
+        assert_eq!(call("substring", &[s("héllo"), Value::Int(3), Value::Int(99)]), "lo");
+        assert_eq!(call("substring", &[s("abc"), Value::Int(9)]), "");
+    }
+
+    #[test]
+    fn format_placeholders() {
+        assert_eq!(call("format", &[s("Hello, {}!"), s("world")]), "Hello, world!");
+        assert_eq!(call("format", &[s("{} + {} = {}"), Value::Int(1), Value::Int(2), Value::Int(3)]), "1 + 2 = 3");
+        assert_eq!(call("format", &[s("{} and {}"), Value::Int(1)]), "1 and {}");
+        assert_eq!(call("format", &[s("no placeholders")]), "no placeholders");
+        let d = Value::dict_from([("name", s("Alice")), ("city", s("NYC"))]);
+        assert_eq!(call("format", &[s("Hello {name} from {city}"), d.clone()]), "Hello Alice from NYC");
+        assert_eq!(call("format", &[s("{name} {missing} {a b} {"), d]), "Alice {missing} {a b} {");
+    }
+
+    #[test]
+    fn padding() {
+        assert_eq!(call("str_pad", &[s("ha"), Value::Int(5), s("."), s("left")]), "...ha");
+        assert_eq!(call("str_pad", &[s("ha"), Value::Int(5), s("."), s("right")]), "ha...");
+        assert_eq!(call("str_pad", &[s("é"), Value::Int(3), s("."), s("both")]), ".é.");
+        assert_eq!(call("str_pad", &[s("ab"), Value::Int(5), s("*"), s("both")]), "*ab**");
+        assert_eq!(call("str_pad", &[s("abc"), Value::Int(2)]), "abc");
+        assert_eq!(
+            call("str_pad", &[s("a"), Value::Int(3), s("."), s("middle")]),
+            "Thrown: str_pad: side must be \"left\", \"right\" or \"both\", got \"middle\""
+        );
+        assert!(call("str_pad", &[s("a"), Value::Int(i64::MAX)]).starts_with("Resource limit exceeded: string pad"));
+    }
+
+    #[test]
+    fn case_conversion() {
+        let conv = |name: &str, x: &str| call(name, &[s(x)]);
+        assert_eq!(conv("snake_to_camel", "test_file_patterns"), "testFilePatterns");
+        assert_eq!(conv("snake_to_camel", "a"), "a");
+        assert_eq!(conv("snake_to_camel", ""), "");
+        assert_eq!(conv("camel_to_snake", "testFilePatterns"), "test_file_patterns");
+        assert_eq!(conv("camel_to_snake", "HTTPServer"), "http_server");
+        assert_eq!(conv("camel_to_snake", "already_snake"), "already_snake");
+        assert_eq!(conv("snake_to_pascal", "test_file_patterns"), "TestFilePatterns");
+        assert_eq!(conv("pascal_to_snake", "TestFilePatterns"), "test_file_patterns");
+        assert_eq!(conv("kebab_to_camel", "test-file-patterns"), "testFilePatterns");
+        assert_eq!(conv("camel_to_kebab", "testFilePatterns"), "test-file-patterns");
+        assert_eq!(conv("snake_to_kebab", "test_file_patterns"), "test-file-patterns");
+        assert_eq!(conv("kebab_to_snake", "test-file-patterns"), "test_file_patterns");
+        assert_eq!(conv("uppercase_first", "hello"), "Hello");
+        assert_eq!(conv("lowercase_first", "Hello"), "hello");
+        assert_eq!(conv("title_case", "hello world from harn"), "Hello World From Harn");
+        assert_eq!(conv("camel_to_snake", "version2Api"), "version2_api");
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(call("dirname", &[s("/usr/local/bin/harn")]), "/usr/local/bin");
+        assert_eq!(call("basename", &[s("/usr/local/bin/harn")]), "harn");
+        assert_eq!(call("extname", &[s("file.txt")]), ".txt");
+        assert_eq!(call("extname", &[s("archive.tar.gz")]), ".gz");
+        assert_eq!(call("extname", &[s("noext")]), "");
+        assert_eq!(call("dirname", &[s("file")]), "");
+    }
+}

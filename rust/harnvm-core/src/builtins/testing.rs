@@ -124,13 +124,12 @@ fn is_rate_limited(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::callback::test_driver::TEST_LIMITS;
     use super::*;
-    use crate::builtins::Limits;
 
     fn caught(args: &[Value]) -> Value {
         let mut out = String::new();
-        let limits = Limits::default();
-        let mut ctx = Ctx { output: &mut out, limits: &limits };
+        let mut ctx = Ctx { output: &mut out, limits: &TEST_LIMITS };
         match throw_error(&mut ctx, args) {
             Err(e) => e.catch_value(),
             Ok(_) => panic!("throw_error must throw"),

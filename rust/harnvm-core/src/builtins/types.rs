@@ -167,18 +167,11 @@ fn pair(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{builtin_id, call_builtin, Ctx, Flow, Limits};
+    use super::super::callback::test_driver::{no_callback, run_builtin};
     use crate::value::Value;
 
     fn call(name: &str, args: &[Value]) -> Result<Value, String> {
-        let mut out = String::new();
-        let limits = Limits::default();
-        let mut ctx = Ctx { output: &mut out, limits: &limits };
-        match call_builtin(&mut ctx, builtin_id(name).expect(name), args) {
-            Ok(Flow::Done(v)) => Ok(v),
-            Ok(Flow::Call { .. }) => panic!("unexpected callback"),
-            Err(e) => Err(e.message()),
-        }
+        run_builtin(name, args, &no_callback)
     }
     fn shown(name: &str, args: &[Value]) -> String {
         call(name, args).map(|v| v.display()).unwrap_or_else(|e| e)
