@@ -1,1 +1,62 @@
-//! Placeholder for the PyO3 binding crate.
+//! `harnvm._native`: the thin PyO3 layer over `harnvm-core`.
+//!
+//! * `vm.rs`: the `Program` and `Vm` classes;
+//! * `convert.rs`: every Harn ↔ Python value conversion;
+//! * `errors.rs`: every core error → Python exception mapping, and the panic guard.
+//!
+//! The public API is re-exported (and documented) by `python/harnvm/__init__.py`.
+
+mod convert;
+mod errors;
+mod vm;
+
+use pyo3::prelude::*;
+
+/// Compiles Harn source text into a `Program`.
+#[pyfunction]
+#[pyo3(signature = (source, filename = "<string>"))]
+fn compile(py: Python<'_>, source: &str, filename: &str) -> PyResult<vm::Program> {
+    Ok(vm::Program { inner: vm::compile_source(py, source, filename)? })
+}
+
+/// Readable bytecode listing of a `Program` or of source text.
+#[pyfunction]
+#[pyo3(signature = (program, *, filename = "<string>"))]
+fn disassemble(py: Python<'_>, program: &Bound<'_, PyAny>, filename: &str) -> PyResult<String> {
+    let program = vm::program_arg(py, program, filename)?;
+    errors::guard(py, || Ok(harnvm_core::disassemble(&program)))
+}
+
+/// Harn's display text (what `println` would print) for a Python value.
+#[pyfunction]
+fn display(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<String> {
+    errors::guard(py, || Ok(convert::from_py(value)?.display()))
+}
+
+/// Converts a Python value to Harn and back (for tests of the marshalling).
+#[pyfunction]
+fn _roundtrip<'py>(py: Python<'py>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    errors::guard(py, || convert::to_py(py, &convert::from_py(value)?))
+}
+
+/// Panics inside the guard (for tests that no panic escapes as `PanicException`).
+#[pyfunction]
+fn _panic(py: Python<'_>, message: &str) -> PyResult<()> {
+    errors::guard(py, || panic!("{message}"))
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("MAX_CONVERSION_DEPTH", convert::MAX_DEPTH)?;
+    m.add_class::<vm::Program>()?;
+    m.add_class::<vm::Vm>()?;
+    m.add_class::<convert::HarnFunction>()?;
+    m.add_class::<convert::HarnObject>()?;
+    m.add_function(wrap_pyfunction!(compile, m)?)?;
+    m.add_function(wrap_pyfunction!(disassemble, m)?)?;
+    m.add_function(wrap_pyfunction!(display, m)?)?;
+    m.add_function(wrap_pyfunction!(_roundtrip, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic, m)?)?;
+    Ok(())
+}

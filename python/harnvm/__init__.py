@@ -1,0 +1,99 @@
+"""harnvm: a fast bytecode VM for the Harn language, embeddable in Python.
+
+Quick tour::
+
+    import harnvm
+
+    harnvm.run('pipeline default() { println("hi") }')        # prints "hi"
+    program = harnvm.compile(source, "main.harn")             # HarnSyntaxError on bad input
+    vm = harnvm.Vm(output=chunks.append, time_limit=5.0)      # capture output, cap wall time
+    value = vm.run(program)                                   # the entry pipeline's value, as Python
+
+Errors are ``HarnError`` subclasses (see ``harnvm._errors`` for the tree);
+value conversions are documented in the README and in
+``rust/harnvm-py/src/convert.rs``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from harnvm._errors import (
+    HarnConversionError,
+    HarnError,
+    HarnFrame,
+    HarnInternalError,
+    HarnLimitError,
+    HarnRuntimeError,
+    HarnStackOverflowError,
+    HarnSyntaxError,
+    HarnTimeoutError,
+)
+from harnvm._native import (
+    HarnFunction,
+    HarnObject,
+    Program,
+    Vm,
+    __version__,
+    compile,
+    disassemble,
+    display,
+)
+from harnvm._values import HarnEnum, HarnStruct
+
+__all__ = [
+    "HarnConversionError",
+    "HarnEnum",
+    "HarnError",
+    "HarnFrame",
+    "HarnFunction",
+    "HarnInternalError",
+    "HarnLimitError",
+    "HarnObject",
+    "HarnRuntimeError",
+    "HarnStackOverflowError",
+    "HarnStruct",
+    "HarnSyntaxError",
+    "HarnTimeoutError",
+    "Program",
+    "Vm",
+    "__version__",
+    "compile",
+    "disassemble",
+    "display",
+    "run",
+    "run_file",
+]
+
+
+def run(
+    source: str | Program,
+    *,
+    filename: str = "<string>",
+    output: Callable[[str], object] | None = None,
+    inline_caches: bool = True,
+    max_frames: int = 512,
+    time_limit: float | None = None,
+) -> Any:
+    """Compiles and runs ``source`` (or a ``Program``) on a fresh ``Vm``.
+
+    Returns the entry pipeline's value converted to Python. The keyword
+    arguments other than ``filename`` are ``Vm``'s.
+    """
+    vm = Vm(output=output, inline_caches=inline_caches, max_frames=max_frames, time_limit=time_limit)
+    return vm.run(source, filename=filename)
+
+
+def run_file(
+    path: str | os.PathLike[str],
+    *,
+    output: Callable[[str], object] | None = None,
+    inline_caches: bool = True,
+    max_frames: int = 512,
+    time_limit: float | None = None,
+) -> Any:
+    """Reads, compiles and runs a ``.harn`` file on a fresh ``Vm``."""
+    vm = Vm(output=output, inline_caches=inline_caches, max_frames=max_frames, time_limit=time_limit)
+    return vm.run_file(path)

@@ -1,0 +1,171 @@
+"""Command line: ``python -m harnvm`` (also installed as ``harnvm``).
+
+    harnvm run FILE [--time-limit SEC] [--max-frames N] [--no-inline-caches]
+    harnvm dis FILE
+    harnvm conformance DIR [--filter PAT] [--timeout SEC] [-v] [--write-known-failures FILE]
+
+Exit status: 0 on success; 1 when the program fails (uncaught error, syntax
+error) or a conformance case fails; 2 for usage errors (bad arguments, a
+file that cannot be read).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import harnvm
+
+    parser = argparse.ArgumentParser(
+        prog="harnvm",
+        description="Run Harn programs on harnvm, a fast bytecode VM.",
+    )
+    parser.add_argument("--version", action="version", version=f"harnvm {harnvm.__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a .harn file", description="Run a .harn file.")
+    run.add_argument("file", metavar="FILE", help="the .harn file to run")
+    run.add_argument("--time-limit", type=_positive_float, metavar="SEC", help="stop the program after SEC seconds")
+    run.add_argument("--max-frames", type=_positive_int, default=512, metavar="N", help="call depth limit (default 512)")
+    run.add_argument("--no-inline-caches", action="store_true", help="disable the VM's inline caches")
+
+    dis = commands.add_parser("dis", help="disassemble a .harn file", description="Print a .harn file's bytecode.")
+    dis.add_argument("file", metavar="FILE", help="the .harn file to disassemble")
+
+    conf = commands.add_parser(
+        "conformance",
+        help="run Harn conformance cases",
+        description="Run the conformance cases under DIR (see harnvm.conformance). "
+        "The last line of output is 'N passed, M failed'.",
+    )
+    conf.add_argument("dir", metavar="DIR", help="a directory of cases (searched recursively) or one .harn case")
+    conf.add_argument("--filter", metavar="PAT", help="only cases whose relative path contains PAT (or matches a glob)")
+    conf.add_argument("--timeout", type=_positive_float, default=30.0, metavar="SEC", help="per-case time limit (default 30)")
+    conf.add_argument("-v", "--verbose", action="store_true", help="also print a line per passing case")
+    conf.add_argument(
+        "--write-known-failures",
+        metavar="FILE",
+        help="rewrite FILE with the failing cases, keeping the reasons of entries already there",
+    )
+    return parser
+
+
+def _stdout_writer(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _read_source(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        print(f"harnvm: error: cannot read {path}: {e}", file=sys.stderr)
+        return None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import harnvm
+
+    source = _read_source(args.file)
+    if source is None:
+        return EXIT_USAGE
+    vm = harnvm.Vm(
+        output=_stdout_writer,
+        inline_caches=not args.no_inline_caches,
+        max_frames=args.max_frames,
+        time_limit=args.time_limit,
+    )
+    try:
+        vm.run(source, filename=args.file)
+    except harnvm.HarnError as e:
+        sys.stdout.flush()
+        print(str(e), file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def cmd_dis(args: argparse.Namespace) -> int:
+    import harnvm
+
+    source = _read_source(args.file)
+    if source is None:
+        return EXIT_USAGE
+    try:
+        text = harnvm.disassemble(source, filename=args.file)
+    except harnvm.HarnError as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_FAILURE
+    sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+    return EXIT_OK
+
+
+def cmd_conformance(args: argparse.Namespace) -> int:
+    from harnvm import conformance
+
+    root = Path(args.dir)
+    if not root.exists():
+        print(f"harnvm: error: no such file or directory: {args.dir}", file=sys.stderr)
+        return EXIT_USAGE
+    cases = conformance.filter_cases(conformance.discover(root), args.filter)
+
+    def report(result: conformance.CaseResult) -> None:
+        if not result.passed:
+            print(f"FAIL {result.case.rel}: {result.reason}", flush=True)
+        elif args.verbose:
+            print(f"PASS {result.case.rel} ({result.seconds * 1000:.0f} ms)", flush=True)
+
+    results = conformance.run_cases(cases, timeout=args.timeout, on_result=report)
+    failed = sum(1 for r in results if not r.passed)
+    if args.write_known_failures:
+        count = conformance.write_known_failures(args.write_known_failures, results, ran_all=not args.filter)
+        print(f"wrote {count} known failures to {args.write_known_failures}", file=sys.stderr)
+    print(f"{len(results) - failed} passed, {failed} failed", flush=True)
+    return EXIT_OK if failed == 0 else EXIT_FAILURE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"run": cmd_run, "dis": cmd_dis, "conformance": cmd_conformance}[args.command]
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`); stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

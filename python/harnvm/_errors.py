@@ -1,0 +1,199 @@
+"""Exception classes raised by harnvm.
+
+The native module (``rust/harnvm-py/src/errors.rs``) decides which class a
+core error maps to and passes its details as keyword arguments; the classes
+here only store and format them.
+
+Hierarchy::
+
+    HarnError(Exception)
+    ├── HarnSyntaxError              lex, parse and compile errors
+    ├── HarnRuntimeError             an error escaped the Harn program
+    │   └── HarnLimitError           a resource limit stopped the program
+    │       ├── HarnTimeoutError     (also a TimeoutError) Vm time_limit exceeded
+    │       └── HarnStackOverflowError  (also a RecursionError) max_frames exceeded
+    ├── HarnConversionError          (also a TypeError) a value has no equivalent on the other side
+    └── HarnInternalError            a bug in harnvm (e.g. a Rust panic), never a Harn error
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+__all__ = [
+    "HarnConversionError",
+    "HarnError",
+    "HarnFrame",
+    "HarnInternalError",
+    "HarnLimitError",
+    "HarnRuntimeError",
+    "HarnStackOverflowError",
+    "HarnSyntaxError",
+    "HarnTimeoutError",
+]
+
+
+class HarnFrame(NamedTuple):
+    """One Harn call frame of a runtime error: ``(function, file, line)``."""
+
+    function: str
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line} in {self.function}"
+
+
+class HarnError(Exception):
+    """Base class of every error harnvm raises.
+
+    ``message`` is Harn's own text for the error (what the reference
+    implementation prints), without file names or tracebacks.
+    """
+
+    message: str
+
+    def __init__(self, message: str = "", **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        for name, value in details.items():
+            setattr(self, name, value)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class HarnSyntaxError(HarnError):
+    """The source could not be lexed, parsed or compiled.
+
+    Attributes: ``filename``, ``line`` and ``column`` (1-based; 0 when
+    unknown), ``source_line`` (the offending line's text, or None) and
+    ``phase`` (``"lex"``, ``"parse"`` or ``"compile"``).
+    ``str(e)`` reads ``file:line:col: message``, then the source line and a
+    caret under the column.
+    """
+
+    filename: str
+    line: int
+    column: int
+    source_line: str | None
+    phase: str
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        filename: str = "<string>",
+        line: int = 0,
+        column: int = 0,
+        source_line: str | None = None,
+        phase: str = "parse",
+    ) -> None:
+        super().__init__(
+            message, filename=filename, line=line, column=column, source_line=source_line, phase=phase
+        )
+
+    def __str__(self) -> str:
+        if self.line <= 0:
+            return f"{self.filename}: {self.message}"
+        head = f"{self.filename}:{self.line}:{self.column}: {self.message}"
+        if self.source_line is None:
+            return head
+        text = self.source_line.rstrip("\r\n")
+        lines = [head, "    " + text]
+        if 0 < self.column <= len(text) + 1:
+            # Keep tabs so the caret lines up under the column however tabs render.
+            pad = "".join(c if c == "\t" else " " for c in text[: self.column - 1])
+            lines.append("    " + pad + "^")
+        return "\n".join(lines)
+
+
+class HarnRuntimeError(HarnError):
+    """An error escaped the Harn program (an uncaught ``throw`` or a runtime fault).
+
+    Attributes:
+
+    * ``message``: Harn's text for the uncaught error, e.g. ``Thrown: boom`` or
+      ``Runtime error: Division by zero (line 3)``;
+    * ``kind``: ``"thrown"``, ``"type"``, ``"runtime"``, ``"division_by_zero"``,
+      ``"undefined_variable"``, ``"undefined_builtin"``, ``"immutable_assignment"``,
+      ``"stack_overflow"``, ``"limit"`` or ``"interrupted"``;
+    * ``value``: for ``throw``, the thrown Harn value converted to Python, else None;
+    * ``harn_stack``: list of ``HarnFrame(function, file, line)``, **innermost
+      call first** (``harn_stack[0]`` is where the error happened);
+    * ``filename`` / ``line``: where the error happened (``""`` / 0 when unknown).
+
+    ``str(e)`` is the message followed by a Harn traceback, outermost call
+    first (like Python's).
+    """
+
+    kind: str
+    value: Any
+    harn_stack: list[HarnFrame]
+    filename: str
+    line: int
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        kind: str = "runtime",
+        value: Any = None,
+        harn_stack: Any = (),
+        filename: str = "",
+        line: int = 0,
+    ) -> None:
+        frames = [HarnFrame(*f) for f in harn_stack]
+        super().__init__(message, kind=kind, value=value, harn_stack=frames, filename=filename, line=line)
+
+    def __str__(self) -> str:
+        if self.harn_stack:
+            lines = [self.message, "Harn traceback (most recent call last):"]
+            lines += [f"  {frame}" for frame in reversed(self.harn_stack)]
+            return "\n".join(lines)
+        if self.filename and self.line > 0:
+            return f"{self.message}\n  at {self.filename}:{self.line}"
+        return self.message
+
+
+class HarnLimitError(HarnRuntimeError):
+    """A resource limit (time, call depth, memory, host interrupt) stopped the program.
+
+    Harn code cannot catch these (except stack overflow, which Harn's own
+    ``try`` can catch, as in the reference implementation).
+    """
+
+
+class HarnTimeoutError(HarnLimitError, TimeoutError):
+    """The run exceeded the Vm's ``time_limit``."""
+
+
+class HarnStackOverflowError(HarnLimitError, RecursionError):
+    """The program nested more calls than the Vm's ``max_frames``."""
+
+
+class HarnConversionError(HarnError, TypeError):
+    """A value could not be converted between Python and Harn.
+
+    The message names the path to the offending value, e.g. ``value[0]["k"]``.
+    """
+
+
+class HarnInternalError(HarnError):
+    """A bug in harnvm (for example a Rust panic). Please report it."""
+
+
+# Show (and pickle) these as `harnvm.X`, where users import them from.
+for _cls in (
+    HarnFrame,
+    HarnError,
+    HarnSyntaxError,
+    HarnRuntimeError,
+    HarnLimitError,
+    HarnTimeoutError,
+    HarnStackOverflowError,
+    HarnConversionError,
+    HarnInternalError,
+):
+    _cls.__module__ = "harnvm"
+del _cls

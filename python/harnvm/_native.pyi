@@ -1,0 +1,65 @@
+"""Type stubs for the compiled extension ``harnvm._native`` (rust/harnvm-py)."""
+
+import os
+from collections.abc import Callable
+from typing import Any, Final, final
+
+__version__: Final[str]
+MAX_CONVERSION_DEPTH: Final[int]
+
+@final
+class Program:
+    """A compiled Harn source file. Create one with ``harnvm.compile``."""
+
+    @property
+    def filename(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    def disassemble(self) -> str: ...
+
+@final
+class Vm:
+    """A Harn virtual machine, usable only on the thread that created it."""
+
+    def __init__(
+        self,
+        *,
+        output: Callable[[str], object] | None = None,
+        inline_caches: bool = True,
+        max_frames: int = 512,
+        time_limit: float | None = None,
+    ) -> None: ...
+    def run(self, program: Program | str, *, filename: str = "<string>") -> Any: ...
+    def run_file(self, path: str | os.PathLike[str]) -> Any: ...
+    @property
+    def output(self) -> Callable[[str], object] | None: ...
+    @property
+    def inline_caches(self) -> bool: ...
+    @property
+    def max_frames(self) -> int: ...
+    @property
+    def time_limit(self) -> float | None: ...
+
+@final
+class HarnFunction:
+    """A Harn closure or builtin returned to Python (opaque; passes back into Harn)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def params(self) -> list[str]: ...
+    @property
+    def kind(self) -> str: ...
+
+@final
+class HarnObject:
+    """Any other Harn runtime object (iterator, atomic, ...) returned to Python."""
+
+    @property
+    def type_name(self) -> str: ...
+
+def compile(source: str, filename: str = "<string>") -> Program: ...
+def disassemble(program: Program | str, *, filename: str = "<string>") -> str: ...
+def display(value: object) -> str: ...
+def _roundtrip(value: object) -> Any: ...
+def _panic(message: str) -> None: ...

@@ -1,0 +1,429 @@
+//! Marshalling between Harn `Value`s and Python objects, both directions.
+//!
+//! | Harn                  | Python                                               |
+//! |-----------------------|------------------------------------------------------|
+//! | nil / bool / int      | None / bool / int (Harn ints are i64; a larger       |
+//! |                       | Python int is a `HarnConversionError`, never a float)|
+//! | float                 | float (NaN and ±inf preserved)                       |
+//! | string / bytes        | str / bytes (bytearray is accepted going in)         |
+//! | list                  | list (tuple is accepted going in and becomes a list) |
+//! | dict                  | dict with str keys (other keys are an error)         |
+//! | set                   | set; a list when an element is unhashable            |
+//! |                       | (set and frozenset are accepted going in)            |
+//! | range                 | range (only step 1 goes back in)                     |
+//! | pair                  | tuple of two (a tuple comes back as a list)          |
+//! | duration              | datetime.timedelta (whole milliseconds going in)     |
+//! | enum                  | harnvm.HarnEnum(enum_name, variant, fields)          |
+//! | struct                | harnvm.HarnStruct(name, fields)                      |
+//! | closure / builtin     | harnvm.HarnFunction (opaque handle)                  |
+//! | iterators, atomics, … | harnvm.HarnObject (opaque handle)                    |
+//!
+//! Nesting is limited to `MAX_DEPTH` levels in both directions (which also
+//! rejects cyclic Python containers) so conversion never overflows the
+//! native stack. Errors name the path to the offending value.
+
+use std::mem::ManuallyDrop;
+use std::rc::Rc;
+use std::thread::{self, ThreadId};
+
+use harnvm_core::builtins::builtin_name;
+use harnvm_core::value::{StructLayout, StructVal};
+use harnvm_core::Value;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PyRange, PySet, PyString, PyTuple,
+    PyType,
+};
+
+use crate::errors;
+
+/// Deepest nesting converted in either direction.
+pub const MAX_DEPTH: usize = 1000;
+
+static TIMEDELTA: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static HARN_ENUM: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static HARN_STRUCT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+fn timedelta(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    TIMEDELTA.import(py, "datetime", "timedelta")
+}
+fn harn_enum(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    HARN_ENUM.import(py, "harnvm._values", "HarnEnum")
+}
+fn harn_struct(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    HARN_STRUCT.import(py, "harnvm._values", "HarnStruct")
+}
+
+// ---------------------------------------------------------------------------
+// Opaque handles
+
+/// A `Value` that may only be touched on the thread that created it.
+///
+/// Values are `Rc`-based, so they are not `Send`. Rather than making the
+/// handle classes `unsendable` (PyO3 would then raise a `PanicException`,
+/// which is not an `Exception`, whenever a result object wanders to another
+/// thread), the handle keeps its repr as plain text usable anywhere and
+/// hands out the `Value` only on its owner thread. Dropped elsewhere, the
+/// value is leaked instead of touching the `Rc` from the wrong thread.
+pub struct ThreadBound {
+    owner: ThreadId,
+    value: ManuallyDrop<Value>,
+}
+
+// SAFETY: the inner `Value` (and every `Rc` it reaches) is only accessed,
+// cloned or dropped on `owner`; other threads only see `owner` itself.
+unsafe impl Send for ThreadBound {}
+unsafe impl Sync for ThreadBound {}
+
+impl ThreadBound {
+    pub fn new(value: Value) -> Self {
+        ThreadBound { owner: thread::current().id(), value: ManuallyDrop::new(value) }
+    }
+    pub fn get(&self) -> Option<&Value> {
+        (thread::current().id() == self.owner).then(|| &*self.value)
+    }
+}
+
+impl Drop for ThreadBound {
+    fn drop(&mut self) {
+        if thread::current().id() == self.owner {
+            // SAFETY: dropped exactly once, on the owner thread.
+            unsafe { ManuallyDrop::drop(&mut self.value) }
+        }
+    }
+}
+
+/// A Harn function value (closure or builtin) returned to Python. It can be
+/// passed back into Harn on the thread that produced it.
+#[pyclass(module = "harnvm", name = "HarnFunction", frozen)]
+pub struct HarnFunction {
+    value: ThreadBound,
+    /// The function's name (`""` for an anonymous closure).
+    #[pyo3(get)]
+    name: String,
+    /// Parameter names, in order.
+    #[pyo3(get)]
+    params: Vec<String>,
+    /// `"closure"` or `"builtin"`.
+    #[pyo3(get)]
+    kind: &'static str,
+    display: String,
+}
+
+#[pymethods]
+impl HarnFunction {
+    fn __repr__(&self) -> String {
+        if self.kind == "builtin" {
+            format!("<HarnFunction builtin {}>", self.name)
+        } else {
+            let name = if self.name.is_empty() { "<anonymous>" } else { &self.name };
+            format!("<HarnFunction {}({})>", name, self.params.join(", "))
+        }
+    }
+    /// Harn's display text (`<fn(a, b)>`, `<builtin len>`).
+    fn __str__(&self) -> String {
+        self.display.clone()
+    }
+}
+
+/// Any other Harn runtime object (iterator, generator, atomic, channel, …)
+/// returned to Python. Opaque; can be passed back into Harn on its thread.
+#[pyclass(module = "harnvm", name = "HarnObject", frozen)]
+pub struct HarnObject {
+    value: ThreadBound,
+    /// Harn's `type_of` name, e.g. `"atomic"`.
+    #[pyo3(get)]
+    type_name: String,
+    display: String,
+}
+
+#[pymethods]
+impl HarnObject {
+    fn __repr__(&self) -> String {
+        format!("<HarnObject {} {}>", self.type_name, self.display)
+    }
+    fn __str__(&self) -> String {
+        self.display.clone()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Harn → Python
+
+/// Converts a Harn value to a new Python object.
+pub fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    to_py_at(py, v, 0)
+}
+
+fn to_py_at<'py>(py: Python<'py>, v: &Value, depth: usize) -> PyResult<Bound<'py, PyAny>> {
+    if depth > MAX_DEPTH {
+        return Err(errors::conversion(
+            py,
+            format!("Harn value is nested more than {MAX_DEPTH} levels deep; cannot convert it to Python"),
+        ));
+    }
+    let d = depth + 1;
+    Ok(match v {
+        Value::Nil => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Int(i) => i.into_pyobject(py)?.into_any(),
+        Value::Float(f) => PyFloat::new(py, *f).into_any(),
+        Value::Duration(ms) => {
+            let kwargs = pyo3::types::PyDict::new(py);
+            kwargs.set_item("milliseconds", *ms)?;
+            timedelta(py)?.call((), Some(&kwargs)).map_err(|e| {
+                errors::conversion(py, format!("Harn duration of {ms} ms does not fit in datetime.timedelta: {e}"))
+            })?
+        }
+        Value::Str(s) => PyString::new(py, s).into_any(),
+        Value::Bytes(b) => PyBytes::new(py, b).into_any(),
+        Value::List(items) => {
+            let out = PyList::empty(py);
+            for item in items.iter() {
+                out.append(to_py_at(py, item, d)?)?;
+            }
+            out.into_any()
+        }
+        Value::Dict(map) => {
+            let out = PyDict::new(py);
+            for (k, item) in map.iter() {
+                out.set_item(k.as_str(), to_py_at(py, item, d)?)?;
+            }
+            out.into_any()
+        }
+        Value::Set(items) => {
+            let converted = items.iter().map(|item| to_py_at(py, item, d)).collect::<PyResult<Vec<_>>>()?;
+            match PySet::new(py, &converted) {
+                Ok(set) => set.into_any(),
+                Err(e) if e.is_instance_of::<PyTypeError>(py) => PyList::new(py, converted)?.into_any(),
+                Err(e) => return Err(e),
+            }
+        }
+        Value::Range(r) => {
+            let stop = if r.inclusive { r.end as i128 + 1 } else { r.end as i128 };
+            py.get_type::<PyRange>().call1((r.start, stop))?
+        }
+        Value::Pair(p) => PyTuple::new(py, [to_py_at(py, &p.0, d)?, to_py_at(py, &p.1, d)?])?.into_any(),
+        Value::Enum(e) => {
+            let fields = e.fields.iter().map(|f| to_py_at(py, f, d)).collect::<PyResult<Vec<_>>>()?;
+            harn_enum(py)?.call1((e.enum_name.as_str(), e.variant.as_str(), PyTuple::new(py, fields)?))?
+        }
+        Value::Struct(s) => {
+            let fields = PyDict::new(py);
+            for (name, item) in s.layout.fields.iter().zip(s.values.iter()) {
+                fields.set_item(name.as_str(), to_py_at(py, item, d)?)?;
+            }
+            harn_struct(py)?.call1((s.name(), fields))?
+        }
+        Value::Closure(c) => {
+            let f = HarnFunction {
+                name: c.proto.name.clone(),
+                params: c.proto.params.iter().map(|p| p.name.clone()).collect(),
+                kind: "closure",
+                display: v.display(),
+                value: ThreadBound::new(v.clone()),
+            };
+            Bound::new(py, f)?.into_any()
+        }
+        Value::Builtin(id) => {
+            let f = HarnFunction {
+                name: builtin_name(*id).to_string(),
+                params: Vec::new(),
+                kind: "builtin",
+                display: v.display(),
+                value: ThreadBound::new(v.clone()),
+            };
+            Bound::new(py, f)?.into_any()
+        }
+        Value::Object(o) => {
+            let obj = HarnObject {
+                type_name: o.type_name().to_string(),
+                display: v.display(),
+                value: ThreadBound::new(v.clone()),
+            };
+            Bound::new(py, obj)?.into_any()
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Python → Harn
+
+enum Seg {
+    Index(usize),
+    Key(String),
+}
+
+/// Where in the input a value sits, for error messages (`value[0]['name']`).
+struct Path(Vec<Seg>);
+
+impl Path {
+    fn render(&self) -> String {
+        let mut out = String::from("value");
+        for seg in &self.0 {
+            match seg {
+                Seg::Index(i) => out.push_str(&format!("[{i}]")),
+                Seg::Key(k) => out.push_str(&format!("[{k:?}]")),
+            }
+        }
+        out
+    }
+}
+
+fn type_name_of(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".to_string())
+}
+
+fn fail<T>(py: Python<'_>, path: &Path, what: impl AsRef<str>) -> PyResult<T> {
+    Err(errors::conversion(py, format!("cannot convert {} to a Harn value: {}", path.render(), what.as_ref())))
+}
+
+/// Converts a Python object to a Harn value.
+pub fn from_py(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    from_py_at(obj, &mut Path(Vec::new()))
+}
+
+fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path) -> PyResult<Value> {
+    let py = obj.py();
+    if path.0.len() > MAX_DEPTH {
+        return fail(py, path, format!("nested more than {MAX_DEPTH} levels deep (or cyclic)"));
+    }
+    if obj.is_none() {
+        return Ok(Value::Nil);
+    }
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        return match obj.extract::<i64>() {
+            Ok(i) => Ok(Value::Int(i)),
+            Err(_) => fail(py, path, "int is out of range for a Harn int (64-bit signed)"),
+        };
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return Ok(Value::Float(f.value()));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return match s.to_str() {
+            Ok(s) => Ok(Value::str(s)),
+            Err(e) => fail(py, path, format!("str is not valid Unicode ({e})")),
+        };
+    }
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Ok(Value::Bytes(Rc::new(b.as_bytes().to_vec())));
+    }
+    if let Ok(b) = obj.cast::<PyByteArray>() {
+        return Ok(Value::Bytes(Rc::new(b.to_vec())));
+    }
+    if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+        let mut items = Vec::with_capacity(obj.len().unwrap_or(0));
+        for (i, item) in obj.try_iter()?.enumerate() {
+            path.0.push(Seg::Index(i));
+            let v = from_py_at(&item?, path)?;
+            path.0.pop();
+            items.push(v);
+        }
+        return Ok(Value::list(items));
+    }
+    if let Ok(dict) = obj.cast::<PyDict>() {
+        let mut map = harnvm_core::value::DictMap::new();
+        for (k, item) in dict.iter() {
+            let Ok(key) = k.cast::<PyString>() else {
+                return fail(py, path, format!("dict key {} is a {}, but Harn dict keys are strings", k.repr()?, type_name_of(&k)));
+            };
+            let key = match key.to_str() {
+                Ok(s) => s.to_string(),
+                Err(e) => return fail(py, path, format!("dict key is not valid Unicode ({e})")),
+            };
+            path.0.push(Seg::Key(key.clone()));
+            let v = from_py_at(&item, path)?;
+            path.0.pop();
+            map.insert(Rc::new(key), v);
+        }
+        return Ok(Value::dict(map));
+    }
+    if obj.is_instance_of::<PySet>() || obj.is_instance_of::<PyFrozenSet>() {
+        // Python already de-duplicated the elements, and Python equality is at
+        // least as coarse as Harn's for convertible values, so no Harn-side
+        // de-duplication (quadratic) is needed.
+        let mut items = Vec::with_capacity(obj.len().unwrap_or(0));
+        for (i, item) in obj.try_iter()?.enumerate() {
+            path.0.push(Seg::Index(i));
+            let v = from_py_at(&item?, path)?;
+            path.0.pop();
+            items.push(v);
+        }
+        return Ok(Value::Set(Rc::new(items)));
+    }
+    if obj.is_instance_of::<PyRange>() {
+        let (start, stop, step): (i128, i128, i128) =
+            (obj.getattr("start")?.extract()?, obj.getattr("stop")?.extract()?, obj.getattr("step")?.extract()?);
+        if step != 1 {
+            return fail(py, path, format!("only ranges with step 1 convert to a Harn range (got step {step})"));
+        }
+        return match (i64::try_from(start), i64::try_from(stop)) {
+            (Ok(a), Ok(b)) => Ok(Value::range(a, b, false)),
+            _ => fail(py, path, "range bounds are out of range for Harn ints (64-bit signed)"),
+        };
+    }
+    if obj.is_instance(timedelta(py)?)? {
+        let days: i128 = obj.getattr("days")?.extract()?;
+        let secs: i128 = obj.getattr("seconds")?.extract()?;
+        let micros: i128 = obj.getattr("microseconds")?.extract()?;
+        if micros % 1000 != 0 {
+            return fail(py, path, "timedelta has sub-millisecond precision; Harn durations are whole milliseconds");
+        }
+        let ms = days * 86_400_000 + secs * 1000 + micros / 1000;
+        return match i64::try_from(ms) {
+            Ok(ms) => Ok(Value::Duration(ms)),
+            Err(_) => fail(py, path, "timedelta is out of range for a Harn duration"),
+        };
+    }
+    if obj.is_instance(harn_enum(py)?)? {
+        let enum_name: String = obj.getattr("enum_name")?.extract()?;
+        let variant: String = obj.getattr("variant")?.extract()?;
+        let mut fields = Vec::new();
+        for (i, item) in obj.getattr("fields")?.try_iter()?.enumerate() {
+            path.0.push(Seg::Index(i));
+            let v = from_py_at(&item?, path)?;
+            path.0.pop();
+            fields.push(v);
+        }
+        return Ok(Value::enum_val(&enum_name, &variant, fields));
+    }
+    if obj.is_instance(harn_struct(py)?)? {
+        let name: String = obj.getattr("name")?.extract()?;
+        let mut names = Vec::new();
+        let mut values = Vec::new();
+        let fields = obj.getattr("fields")?;
+        for key in fields.try_iter()? {
+            let key = key?;
+            let Ok(k) = key.extract::<String>() else {
+                return fail(py, path, format!("struct field name {} is not a str", key.repr()?));
+            };
+            let item = fields.get_item(&key)?;
+            path.0.push(Seg::Key(k.clone()));
+            let v = from_py_at(&item, path)?;
+            path.0.pop();
+            names.push(Rc::new(k));
+            values.push(v);
+        }
+        let layout = Rc::new(StructLayout { name: Rc::new(name), fields: names });
+        return Ok(Value::Struct(Rc::new(StructVal { layout, values })));
+    }
+    if let Ok(f) = obj.cast::<HarnFunction>() {
+        return match f.get().value.get() {
+            Some(v) => Ok(v.clone()),
+            None => fail(py, path, "a HarnFunction can only be used on the thread that created it"),
+        };
+    }
+    if let Ok(o) = obj.cast::<HarnObject>() {
+        return match o.get().value.get() {
+            Some(v) => Ok(v.clone()),
+            None => fail(py, path, "a HarnObject can only be used on the thread that created it"),
+        };
+    }
+    fail(py, path, format!("Python type '{}' has no Harn equivalent", type_name_of(obj)))
+}

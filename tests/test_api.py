@@ -1,0 +1,244 @@
+"""The Python API: compile, Vm, run, run_file, output capture, disassemble."""
+
+from __future__ import annotations
+
+import io
+import re
+import sys
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+
+import harnvm
+
+needs_core = pytest.mark.needs_core
+
+HELLO = 'pipeline default() {\n  println("hello")\n}\n'
+
+
+def test_public_names_exist():
+    for name in harnvm.__all__:
+        assert hasattr(harnvm, name), name
+
+
+def test_version_matches_cargo():
+    cargo = (Path(__file__).resolve().parent.parent / "Cargo.toml").read_text(encoding="utf-8")
+    version = re.search(r'(?m)^version = "([^"]+)"', cargo)
+    assert version is not None
+    assert harnvm.__version__ == version.group(1)
+
+
+def test_vm_defaults_and_repr():
+    vm = harnvm.Vm()
+    assert vm.max_frames == 512
+    assert vm.inline_caches is True
+    assert vm.time_limit is None
+    assert vm.output is None
+    assert repr(vm) == "harnvm.Vm(max_frames=512, inline_caches=True, time_limit=None)"
+
+
+def test_vm_options_are_kept():
+    sink = []
+    vm = harnvm.Vm(output=sink.append, inline_caches=False, max_frames=64, time_limit=2.5)
+    assert vm.output == sink.append
+    assert vm.inline_caches is False
+    assert vm.max_frames == 64
+    assert vm.time_limit == 2.5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"max_frames": 0}, ValueError),
+        ({"max_frames": -5}, ValueError),
+        ({"time_limit": 0}, ValueError),
+        ({"time_limit": -1.0}, ValueError),
+        ({"time_limit": float("nan")}, ValueError),
+        ({"time_limit": float("inf")}, ValueError),
+        ({"output": 42}, TypeError),
+        ({"bogus": 1}, TypeError),
+    ],
+)
+def test_vm_rejects_bad_options(kwargs, error):
+    with pytest.raises(error):
+        harnvm.Vm(**kwargs)
+
+
+def test_vm_options_are_keyword_only():
+    with pytest.raises(TypeError):
+        harnvm.Vm(print)  # type: ignore[misc]
+
+
+def test_run_rejects_non_source():
+    with pytest.raises(TypeError, match="Program or Harn source"):
+        harnvm.Vm().run(42)  # type: ignore[arg-type]
+
+
+def test_run_file_missing(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        harnvm.Vm().run_file(tmp_path / "nope.harn")
+
+
+def test_run_file_not_utf8(tmp_path):
+    path = tmp_path / "latin1.harn"
+    path.write_bytes(b'pipeline default() { println("caf\xe9") }\n')
+    with pytest.raises(UnicodeDecodeError):
+        harnvm.run_file(path)
+
+
+def test_compile_errors_carry_the_filename():
+    # True both of the placeholder core and of a real parser.
+    with pytest.raises(harnvm.HarnSyntaxError) as info:
+        harnvm.compile("let x = ", "bad.harn")
+    assert info.value.filename == "bad.harn"
+    assert str(info.value).startswith("bad.harn:")
+
+
+@needs_core
+def test_compile_returns_a_program():
+    program = harnvm.compile(HELLO, "hello.harn")
+    assert isinstance(program, harnvm.Program)
+    assert program.filename == "hello.harn"
+    assert program.source == HELLO
+    assert repr(program) == "<harnvm.Program 'hello.harn'>"
+
+
+@needs_core
+def test_run_returns_the_pipeline_value():
+    assert harnvm.run("pipeline default() {\n  return 40 + 2\n}\n") == 42
+
+
+@needs_core
+def test_pipeline_without_return_gives_none():
+    assert harnvm.run("pipeline default() {\n  let x = 1\n}\n") is None
+
+
+@needs_core
+def test_run_accepts_a_program_and_reuses_the_vm():
+    program = harnvm.compile("pipeline default() {\n  return [1, 2, 3]\n}\n")
+    vm = harnvm.Vm()
+    assert vm.run(program) == [1, 2, 3]
+    assert vm.run(program) == [1, 2, 3]
+    assert vm.run("pipeline default() {\n  return \"again\"\n}\n") == "again"
+
+
+@needs_core
+def test_output_callable_receives_text():
+    chunks: list[str] = []
+    harnvm.run('pipeline default() {\n  print("a")\n  println("b")\n  log(3)\n}\n', output=chunks.append)
+    assert "".join(chunks) == "ab\n[harn] 3\n"
+
+
+@needs_core
+def test_default_output_goes_to_sys_stdout():
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        harnvm.run(HELLO)
+    assert buffer.getvalue() == "hello\n"
+
+
+@needs_core
+def test_default_output_with_capsys(capsys):
+    harnvm.Vm().run(HELLO)
+    assert capsys.readouterr().out == "hello\n"
+
+
+@needs_core
+def test_output_callback_exception_propagates():
+    class Boom(Exception):
+        pass
+
+    calls = []
+
+    def sink(text: str) -> None:
+        calls.append(text)
+        raise Boom(text)
+
+    with pytest.raises(Boom):
+        harnvm.run('pipeline default() {\n  println("one")\n  println("two")\n}\n', output=sink)
+    assert calls == ["one\n"]  # later output is dropped after the first failure
+
+
+@needs_core
+def test_output_callback_may_not_reenter_the_same_vm():
+    vm: harnvm.Vm
+
+    def sink(text: str) -> None:
+        vm.run(HELLO)
+
+    vm = harnvm.Vm(output=sink)
+    with pytest.raises(RuntimeError):
+        vm.run(HELLO)
+    # ...and the Vm still works afterwards.
+    out: list[str] = []
+    harnvm.Vm(output=out.append).run(HELLO)
+    assert out == ["hello\n"]
+
+
+@needs_core
+def test_run_file_and_relative_imports(tmp_path):
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "helpers.harn").write_text("fn double(x) {\n  return x * 2\n}\n", encoding="utf-8")
+    main = tmp_path / "main.harn"
+    main.write_text(
+        'import "lib/helpers"\n\npipeline default() {\n  println(double(21))\n  return double(2)\n}\n',
+        encoding="utf-8",
+    )
+    out: list[str] = []
+    assert harnvm.run_file(main, output=out.append) == 4
+    assert "".join(out) == "42\n"
+    assert harnvm.Vm(output=out.append).run_file(str(main)) == 4
+
+
+@needs_core
+def test_shortcuts_accept_vm_options():
+    out: list[str] = []
+    assert harnvm.run(HELLO, filename="x.harn", output=out.append, max_frames=64, inline_caches=False) is None
+    assert out == ["hello\n"]
+
+
+@needs_core
+def test_inline_caches_do_not_change_results():
+    source = """
+struct P {
+  x: int
+}
+
+pipeline default() {
+  var total = 0
+  for i in 0 to 200 {
+    let p = P({x: i})
+    total = total + p.x
+  }
+  return total
+}
+"""
+    assert harnvm.run(source, inline_caches=True) == harnvm.run(source, inline_caches=False) == 20100
+
+
+@needs_core
+def test_disassemble():
+    text = harnvm.disassemble(HELLO)
+    assert isinstance(text, str) and text.strip()
+    program = harnvm.compile(HELLO)
+    assert harnvm.disassemble(program) == program.disassemble() == text
+
+
+def test_disassemble_reports_syntax_errors():
+    with pytest.raises(harnvm.HarnSyntaxError):
+        harnvm.disassemble("pipeline default() {\n  let x = `\n}\n", filename="bad.harn")
+
+
+def test_native_module_is_typed():
+    package = Path(harnvm.__file__).parent
+    assert (package / "py.typed").is_file()
+    assert (package / "_native.pyi").is_file()
+
+
+def test_stub_lists_every_native_name():
+    stub = (Path(harnvm.__file__).parent / "_native.pyi").read_text(encoding="utf-8")
+    native = sys.modules["harnvm._native"]
+    public = [n for n in dir(native) if not n.startswith("__") or n == "__version__"]
+    for name in public:
+        assert re.search(rf"\b(def|class) {re.escape(name)}\b|^{re.escape(name)}:", stub, re.M), name
