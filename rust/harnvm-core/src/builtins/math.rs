@@ -37,6 +37,11 @@ pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "sign", func: sign },
     BuiltinDef { name: "is_nan", func: is_nan },
     BuiltinDef { name: "is_infinite", func: is_infinite },
+    BuiltinDef { name: "mean", func: mean },
+    BuiltinDef { name: "median", func: median },
+    BuiltinDef { name: "percentile", func: percentile },
+    BuiltinDef { name: "variance", func: variance },
+    BuiltinDef { name: "stddev", func: stddev },
     BuiltinDef { name: "__const_pi", func: const_pi },
     BuiltinDef { name: "__const_e", func: const_e },
 ];
@@ -215,6 +220,74 @@ fn is_infinite(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     done(Value::Bool(matches!(arg(args, 0), Value::Float(f) if f.is_infinite())))
 }
 
+// ---------------------------------------------------------------------------
+// Statistics over a list of numbers (`import "std/math"` shadows these with
+// its own Harn versions).
+
+/// The numbers of list argument 0; `non_empty` rejects an empty list.
+fn numbers(args: &[Value], name: &str, non_empty: bool) -> VmResult<Vec<f64>> {
+    let items = super::args::list_arg(args, 0, name)?;
+    let values = items
+        .iter()
+        .map(|v| v.as_f64().ok_or_else(|| expected(name, "a list of numbers", v)))
+        .collect::<VmResult<Vec<f64>>>()?;
+    if non_empty && values.is_empty() {
+        return Err(VmError::throw_msg(format!("{name}: items must not be empty")));
+    }
+    Ok(values)
+}
+
+fn sorted_numbers(args: &[Value], name: &str) -> VmResult<Vec<f64>> {
+    let mut values = numbers(args, name, true)?;
+    values.sort_by(f64::total_cmp);
+    Ok(values)
+}
+
+/// Arithmetic mean; 0.0 for an empty list.
+fn mean(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let values = numbers(args, "mean", false)?;
+    done(Value::Float(if values.is_empty() { 0.0 } else { values.iter().sum::<f64>() / values.len() as f64 }))
+}
+
+fn median(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let values = sorted_numbers(args, "median")?;
+    let mid = values.len() / 2;
+    done(Value::Float(if values.len() % 2 == 1 { values[mid] } else { (values[mid - 1] + values[mid]) / 2.0 }))
+}
+
+/// `percentile(items, p)` with p in 0..=100, linearly interpolated between ranks.
+fn percentile(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let values = sorted_numbers(args, "percentile")?;
+    let p = number_arg(args, 1, "percentile")?;
+    if !(0.0..=100.0).contains(&p) {
+        return Err(VmError::throw_msg("percentile: p must be between 0 and 100"));
+    }
+    let rank = (values.len() - 1) as f64 * p / 100.0;
+    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+    done(Value::Float(values[lo] + (rank - lo as f64) * (values[hi] - values[lo])))
+}
+
+/// Population variance, or the sample variance when argument 1 is truthy.
+fn variance_of(args: &[Value], name: &str) -> VmResult<f64> {
+    let values = numbers(args, name, true)?;
+    let sample = arg(args, 1).is_truthy();
+    if sample && values.len() < 2 {
+        return Err(VmError::throw_msg(format!("{name}: a sample needs at least 2 values")));
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let squares: f64 = values.iter().map(|v| (v - mean) * (v - mean)).sum();
+    Ok(squares / if sample { n - 1.0 } else { n })
+}
+
+fn variance(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    done(Value::Float(variance_of(args, "variance")?))
+}
+
+fn stddev(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    done(Value::Float(variance_of(args, "stddev")?.sqrt()))
+}
+
 fn const_pi(_: &mut Ctx, _: &[Value]) -> VmResult<Flow> {
     done(Value::Float(std::f64::consts::PI))
 }
@@ -264,6 +337,32 @@ mod tests {
         assert_eq!(call("is_infinite", &[Value::Float(f64::INFINITY)]), Ok("bool:true".into()));
         assert!(call("__const_pi", &[]).unwrap().starts_with("float:3.14159"));
         assert!(call("__const_e", &[]).unwrap().starts_with("float:2.718"));
+    }
+
+    #[test]
+    fn statistics() {
+        let list = |xs: &[f64]| Value::list(xs.iter().map(|x| Value::Float(*x)).collect());
+        assert_eq!(call("mean", &[list(&[2.0, 4.0, 6.0])]), Ok("float:4.0".into()));
+        assert_eq!(call("mean", &[list(&[])]), Ok("float:0.0".into()));
+        assert_eq!(call("median", &[list(&[7.0, 1.0, 5.0])]), Ok("float:5.0".into()));
+        assert_eq!(call("median", &[list(&[4.0, 1.0, 3.0, 2.0])]), Ok("float:2.5".into()));
+        assert_eq!(call("percentile", &[list(&[1.0, 2.0, 3.0, 4.0]), Value::Int(50)]), Ok("float:2.5".into()));
+        assert_eq!(call("percentile", &[list(&[1.0, 2.0, 3.0]), Value::Int(100)]), Ok("float:3.0".into()));
+        assert_eq!(call("variance", &[list(&[1.0, 2.0, 3.0, 4.0])]), Ok("float:1.25".into()));
+        assert_eq!(call("stddev", &[list(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0])]), Ok("float:2.0".into()));
+        assert_eq!(call("median", &[list(&[])]), Err("Thrown: median: items must not be empty".into()));
+        assert_eq!(
+            call("variance", &[list(&[1.0]), Value::Bool(true)]),
+            Err("Thrown: variance: a sample needs at least 2 values".into())
+        );
+        assert_eq!(
+            call("percentile", &[list(&[1.0]), Value::Int(101)]),
+            Err("Thrown: percentile: p must be between 0 and 100".into())
+        );
+        assert_eq!(
+            call("mean", &[Value::list(vec![Value::str("x")])]),
+            Err("Thrown: mean: expected a list of numbers, got string".into())
+        );
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "uppercase_first", func: uppercase_first },
     BuiltinDef { name: "lowercase_first", func: lowercase_first },
     BuiltinDef { name: "title_case", func: title_case },
+    BuiltinDef { name: "unicode_normalize", func: unicode_normalize },
+    BuiltinDef { name: "unicode_graphemes", func: unicode_graphemes },
     BuiltinDef { name: "basename", func: basename },
     BuiltinDef { name: "dirname", func: dirname },
     BuiltinDef { name: "extname", func: extname },
@@ -399,6 +401,30 @@ fn title_case(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     string_result(titled.join(" "))
 }
 
+/// `unicode_normalize(s, form = "NFC")`, form one of NFC, NFD, NFKC, NFKD.
+fn unicode_normalize(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    use unicode_normalization::UnicodeNormalization;
+    let s = text_arg(args, 0);
+    let form = opt_text_arg(args, 1).map_or_else(|| "NFC".to_string(), |f| f.to_uppercase());
+    string_result(match form.as_str() {
+        "NFC" => s.nfc().collect::<String>(),
+        "NFD" => s.nfd().collect(),
+        "NFKC" => s.nfkc().collect(),
+        "NFKD" => s.nfkd().collect(),
+        other => {
+            return Err(VmError::throw_msg(format!(
+                "unicode_normalize: form must be NFC, NFD, NFKC or NFKD, got \"{other}\""
+            )))
+        }
+    })
+}
+
+/// The extended grapheme clusters of a string (what a reader sees as characters).
+fn unicode_graphemes(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    use unicode_segmentation::UnicodeSegmentation;
+    done(Value::list(text_arg(args, 0).graphemes(true).map(Value::str).collect()))
+}
+
 fn basename(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let path = text_arg(args, 0);
     string_result(Path::new(path.as_ref()).file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned()))
@@ -498,6 +524,15 @@ mod tests {
         assert_eq!(conv("lowercase_first", "Hello"), "hello");
         assert_eq!(conv("title_case", "hello world from harn"), "Hello World From Harn");
         assert_eq!(conv("camel_to_snake", "version2Api"), "version2_api");
+    }
+
+    #[test]
+    fn unicode() {
+        let decomposed = "e\u{301}";
+        assert_eq!(call("unicode_normalize", &[s(decomposed), s("NFC")]), "\u{e9}");
+        assert_eq!(call("unicode_normalize", &[s("\u{e9}"), s("nfd")]), decomposed);
+        assert!(call("unicode_normalize", &[s("x"), s("XYZ")]).starts_with("Thrown: unicode_normalize: form must be"));
+        assert_eq!(call("unicode_graphemes", &[s(&format!("{decomposed}x🇫🇷"))]), format!("[{decomposed}, x, 🇫🇷]"));
     }
 
     #[test]
