@@ -257,6 +257,25 @@ mod tests {
     }
 
     #[test]
+    fn builtin_errors() {
+        use super::super::callback::test_driver::{no_callback, run_builtin};
+        let call = |name: &str, args: &[&str]| {
+            let args: Vec<Value> = args.iter().map(|a| Value::str(*a)).collect();
+            run_builtin(name, &args, &no_callback).map(|v| v.display())
+        };
+        assert_eq!(call("json_parse", &["[1, 2.0]"]), Ok("[1, 2.0]".into()));
+        assert_eq!(
+            call("json_parse", &["{oops"]),
+            Err("Thrown: JSON parse error: key must be a string at line 1 column 2".into())
+        );
+        assert_eq!(call("json_extract", &["x {\"name\": \"bob\"} y", "name"]), Ok("bob".into()));
+        assert_eq!(call("json_extract", &["{\"a\": 1}", "b"]), Err("Thrown: json_extract: key 'b' not found".into()));
+        let bad = call("json_extract", &["not json at all"]).unwrap_err();
+        assert!(bad.starts_with("Thrown: json_extract: failed to parse JSON: "), "{bad}");
+        assert_eq!(call("json_stringify", &["line\nbreak"]), Ok("\"line\\nbreak\"".into()));
+    }
+
+    #[test]
     fn extraction() {
         assert_eq!(extract_json_text("Here:\n```json\n{\"a\": 1}\n```\nDone."), "{\"a\": 1}");
         assert_eq!(extract_json_text("```\n[1, 2]\n```"), "[1, 2]");
