@@ -327,7 +327,7 @@ pub fn values_equal(a: &Value, b: &Value) -> bool {
 }
 
 /// Beyond this nesting, structures compare unequal instead of exhausting the native stack.
-const MAX_COMPARE_DEPTH: usize = 1000;
+const MAX_COMPARE_DEPTH: usize = 256;
 
 fn equal_at(a: &Value, b: &Value, depth: usize) -> bool {
     if depth > MAX_COMPARE_DEPTH {
@@ -445,7 +445,7 @@ impl Value {
     /// Display with a nesting guard: absurdly deep values print `...`
     /// rather than exhausting the native stack.
     fn write_display_at(&self, out: &mut String, depth: usize) {
-        const MAX_DEPTH: usize = 1000;
+        const MAX_DEPTH: usize = 256;
         if depth > MAX_DEPTH {
             out.push_str("...");
             return;

@@ -501,7 +501,7 @@ impl Vm {
             };
         }
         macro_rules! binary {
-            ($int_fast:expr, $slow:path) => {{
+            ($int_fast:expr, $slow:expr) => {{
                 let b = pop!();
                 let a = top!();
                 let fast = match (&*a, &b) {
@@ -640,9 +640,9 @@ impl Vm {
                     ))));
                 }
 
-                Op::Add => binary!(|x: i64, y: i64| x.checked_add(y).map(Value::Int), ops::add),
+                Op::Add => binary!(|x: i64, y: i64| x.checked_add(y).map(Value::Int), |a: &Value, b: &Value| ops::add_limited(a, b, &self.options.limits)),
                 Op::Sub => binary!(|x: i64, y: i64| x.checked_sub(y).map(Value::Int), ops::sub),
-                Op::Mul => binary!(|x: i64, y: i64| x.checked_mul(y).map(Value::Int), ops::mul),
+                Op::Mul => binary!(|x: i64, y: i64| x.checked_mul(y).map(Value::Int), |a: &Value, b: &Value| ops::mul_limited(a, b, &self.options.limits)),
                 Op::Div => binary!(|x: i64, y: i64| if y != 0 { x.checked_div(y).map(Value::Int) } else { None }, ops::div),
                 Op::Mod => binary!(|x: i64, y: i64| if y != 0 { x.checked_rem(y).map(Value::Int) } else { None }, ops::rem),
                 Op::Pow => {
