@@ -21,6 +21,12 @@
 
 use crate::chunk::Pos;
 
+/// The parser rejects programs whose nesting — blocks, parentheses *and*
+/// operator/method chains — would exceed this many levels (error
+/// `Expression nesting too deep at L:C`). Trees it produces are at most about
+/// twice this deep, so recursive tree walkers need a bounded stack.
+pub const MAX_AST_HEIGHT: u32 = 512;
+
 /// A whole source file: its top-level items in source order.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Program {
