@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import re
 import sys
+import threading
+import time
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -242,3 +244,119 @@ def test_stub_lists_every_native_name():
     public = [n for n in dir(native) if not n.startswith("__") or n == "__version__"]
     for name in public:
         assert re.search(rf"\b(def|class) {re.escape(name)}\b|^{re.escape(name)}:", stub, re.M), name
+
+
+# ---------------------------------------------------------------------------
+# Calling Harn functions, interrupts, the GIL
+
+FUNCS = """
+fn add(a, b) {
+  return a + b
+}
+
+pipeline default() {
+  println("loaded")
+  return {add: add, greet: { name -> "hello " + name }, shout: { s -> println(s + "!") }}
+}
+"""
+
+
+@needs_core
+def test_call_harn_functions_from_python():
+    out: list[str] = []
+    vm = harnvm.Vm(output=out.append)
+    funcs = vm.run(FUNCS)
+    assert vm.call(funcs["add"], 2, 40) == 42
+    assert vm.call(funcs["add"], [1], [2, 3]) == [1, 2, 3]
+    assert vm.call(funcs["greet"], "world") == "hello world"
+    assert vm.call(funcs["shout"], "hey") is None
+    assert "".join(out) == "loaded\nhey!\n"
+
+
+@needs_core
+def test_call_errors():
+    vm = harnvm.Vm(output=lambda _: None)
+    funcs = vm.run(FUNCS)
+    with pytest.raises(harnvm.HarnRuntimeError, match="Cannot add"):
+        vm.call(funcs["add"], 1, "x")
+    with pytest.raises(harnvm.HarnConversionError):
+        vm.call(funcs["add"], 1, object())
+    with pytest.raises(TypeError, match="HarnFunction"):
+        vm.call(print, 1)
+    # A function belongs to the Vm that made it.
+    with pytest.raises(harnvm.HarnConversionError, match="different Vm"):
+        harnvm.Vm().call(funcs["add"], 1, 2)
+    # The Vm is still usable after errors.
+    assert vm.call(funcs["add"], 1, 2) == 3
+
+
+def _run_in_thread(source: str, **vm_options):
+    """Runs ``source`` on a Vm created in a new thread; returns (thread, box)."""
+    box: dict = {}
+    ready = threading.Event()
+
+    def work() -> None:
+        vm = harnvm.Vm(**vm_options)
+        box["handle"] = vm.interrupt_handle()
+        ready.set()
+        try:
+            box["value"] = vm.run(source)
+        except BaseException as e:  # noqa: BLE001
+            box["error"] = e
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    assert ready.wait(10)
+    return thread, box
+
+
+ENDLESS = "pipeline default() {\n  var i = 0\n  while true {\n    i = i + 1\n  }\n}\n"
+
+
+@needs_core
+def test_interrupt_from_another_thread():
+    thread, box = _run_in_thread(ENDLESS)
+    time.sleep(0.3)
+    box["handle"].interrupt()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert isinstance(box.get("error"), harnvm.HarnInterruptedError)
+
+
+@needs_core
+def test_the_gil_is_released_while_harn_runs():
+    thread, box = _run_in_thread(ENDLESS, time_limit=1.0)
+    ticks = 0
+    while thread.is_alive():
+        ticks += 1
+        time.sleep(0.01)
+    assert isinstance(box.get("error"), harnvm.HarnTimeoutError)
+    assert ticks > 20  # the main thread kept running meanwhile
+
+
+@needs_core
+def test_vm_is_pinned_to_its_thread():
+    vm = harnvm.Vm()
+    errors: list[BaseException] = []
+
+    def other() -> None:
+        try:
+            vm.run(HELLO)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    assert len(errors) == 1  # refused (PyO3 raises for unsendable objects)
+
+
+@needs_core
+def test_output_callback_error_stops_an_endless_program():
+    def sink(text: str) -> None:
+        raise ValueError("stop")
+
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="stop"):
+        harnvm.run('pipeline default() {\n  while true {\n    println("x")\n  }\n}\n', output=sink)
+    assert time.monotonic() - started < 10

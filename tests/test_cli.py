@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -102,6 +105,26 @@ def test_run_limits_from_the_command_line(harn_file):
     proc = run_cli("run", str(path), "--time-limit", "0.3")
     assert proc.returncode == 1
     assert proc.stderr.strip()
+
+
+@needs_core
+def test_run_ctrl_c_stops_an_endless_program(harn_file):
+    path = harn_file("pipeline default() {\n  var i = 0\n  while true {\n    i = i + 1\n  }\n}\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harnvm", "run", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        proc.communicate(timeout=1.5)
+    except subprocess.TimeoutExpired:
+        pass
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
 
 
 @needs_core

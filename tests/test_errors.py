@@ -34,6 +34,7 @@ def test_hierarchy():
     assert issubclass(HarnTimeoutError, HarnLimitError) and issubclass(HarnTimeoutError, TimeoutError)
     assert issubclass(HarnStackOverflowError, HarnLimitError) and issubclass(HarnStackOverflowError, RecursionError)
     assert issubclass(HarnConversionError, TypeError)
+    assert issubclass(harnvm.HarnInterruptedError, HarnLimitError)
     assert HarnSyntaxError.__module__ == "harnvm"
 
 

@@ -8,6 +8,7 @@ Quick tour::
     program = harnvm.compile(source, "main.harn")             # HarnSyntaxError on bad input
     vm = harnvm.Vm(output=chunks.append, time_limit=5.0)      # capture output, cap wall time
     value = vm.run(program)                                   # the entry pipeline's value, as Python
+    vm.call(value["handler"], 1, "two")                       # call a Harn function it returned
 
 Errors are ``HarnError`` subclasses (see ``harnvm._errors`` for the tree);
 value conversions are documented in the README and in
@@ -25,6 +26,7 @@ from harnvm._errors import (
     HarnError,
     HarnFrame,
     HarnInternalError,
+    HarnInterruptedError,
     HarnLimitError,
     HarnRuntimeError,
     HarnStackOverflowError,
@@ -34,6 +36,7 @@ from harnvm._errors import (
 from harnvm._native import (
     HarnFunction,
     HarnObject,
+    InterruptHandle,
     Program,
     Vm,
     __version__,
@@ -50,6 +53,7 @@ __all__ = [
     "HarnFrame",
     "HarnFunction",
     "HarnInternalError",
+    "HarnInterruptedError",
     "HarnLimitError",
     "HarnObject",
     "HarnRuntimeError",
@@ -57,6 +61,7 @@ __all__ = [
     "HarnStruct",
     "HarnSyntaxError",
     "HarnTimeoutError",
+    "InterruptHandle",
     "Program",
     "Vm",
     "__version__",

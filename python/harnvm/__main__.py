@@ -14,12 +14,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+#: Stack for the thread that runs Harn code (the parser may recurse deeply).
+WORKER_STACK_SIZE = 256 * 1024 * 1024
 
 
 def _positive_float(text: str) -> float:
@@ -93,25 +98,91 @@ def _read_source(path: str) -> str | None:
         return None
 
 
+class _Worker:
+    """Runs Harn work on a helper thread so Ctrl-C stays responsive.
+
+    Python runs signal handlers only on the main thread, between bytecodes,
+    so while the VM runs on the main thread a Ctrl-C would wait for the
+    program to end. Here the main thread just waits; on Ctrl-C it interrupts
+    the current Vm (registered through ``watch``), which stops at its next
+    check, and the command exits with status 130.
+    """
+
+    def __init__(self) -> None:
+        self.handle: Any = None
+        self.stopping = False
+
+    def watch(self, vm: Any) -> None:
+        self.handle = vm.interrupt_handle()
+        if self.stopping:
+            self.handle.interrupt()
+
+    def run(self, work: Callable[[], int]) -> int:
+        outcome: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                outcome["status"] = work()
+            except BaseException as e:  # noqa: BLE001 - re-raised on the main thread
+                outcome["error"] = e
+
+        previous = threading.stack_size()
+        try:
+            threading.stack_size(WORKER_STACK_SIZE)
+        except (ValueError, RuntimeError):
+            pass
+        try:
+            thread = threading.Thread(target=target, name="harnvm-worker", daemon=True)
+            thread.start()
+        finally:
+            threading.stack_size(previous)
+        try:
+            while thread.is_alive():
+                thread.join(0.1)
+        except KeyboardInterrupt:
+            self.stopping = True
+            if self.handle is not None:
+                self.handle.interrupt()
+            thread.join(5)
+            sys.stdout.flush()
+            print("harnvm: interrupted", file=sys.stderr)
+            if thread.is_alive():
+                # Stuck outside the VM's interrupt checks: leave without waiting.
+                sys.stderr.flush()
+                os._exit(EXIT_INTERRUPTED)
+            return EXIT_INTERRUPTED
+        if "error" in outcome:
+            raise outcome["error"]
+        return int(outcome["status"])
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import harnvm
 
     source = _read_source(args.file)
     if source is None:
         return EXIT_USAGE
-    vm = harnvm.Vm(
-        output=_stdout_writer,
-        inline_caches=not args.no_inline_caches,
-        max_frames=args.max_frames,
-        time_limit=args.time_limit,
-    )
-    try:
-        vm.run(source, filename=args.file)
-    except harnvm.HarnError as e:
-        sys.stdout.flush()
-        print(str(e), file=sys.stderr)
-        return EXIT_FAILURE
-    return EXIT_OK
+    worker = _Worker()
+
+    def work() -> int:
+        vm = harnvm.Vm(
+            output=_stdout_writer,
+            inline_caches=not args.no_inline_caches,
+            max_frames=args.max_frames,
+            time_limit=args.time_limit,
+        )
+        worker.watch(vm)
+        try:
+            vm.run(source, filename=args.file)
+        except harnvm.HarnInterruptedError:
+            return EXIT_INTERRUPTED
+        except harnvm.HarnError as e:
+            sys.stdout.flush()
+            print(str(e), file=sys.stderr)
+            return EXIT_FAILURE
+        return EXIT_OK
+
+    return worker.run(work)
 
 
 def cmd_dis(args: argparse.Namespace) -> int:
@@ -144,7 +215,23 @@ def cmd_conformance(args: argparse.Namespace) -> int:
         elif args.verbose:
             print(f"PASS {result.case.rel} ({result.seconds * 1000:.0f} ms)", flush=True)
 
-    results = conformance.run_cases(cases, timeout=args.timeout, on_result=report)
+    worker = _Worker()
+    results: list[conformance.CaseResult] = []
+
+    def work() -> int:
+        for case in cases:
+            if worker.stopping:
+                break
+            result = conformance.run_case(case, timeout=args.timeout, on_vm=worker.watch)
+            if worker.stopping:
+                break
+            report(result)
+            results.append(result)
+        return EXIT_OK
+
+    status = worker.run(work)
+    if status == EXIT_INTERRUPTED:
+        return status
     failed = sum(1 for r in results if not r.passed)
     if args.write_known_failures:
         count = conformance.write_known_failures(args.write_known_failures, results, ran_all=not args.filter)

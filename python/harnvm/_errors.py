@@ -11,7 +11,8 @@ Hierarchy::
     ├── HarnRuntimeError             an error escaped the Harn program
     │   └── HarnLimitError           a resource limit stopped the program
     │       ├── HarnTimeoutError     (also a TimeoutError) Vm time_limit exceeded
-    │       └── HarnStackOverflowError  (also a RecursionError) max_frames exceeded
+    │       ├── HarnStackOverflowError  (also a RecursionError) max_frames exceeded
+    │       └── HarnInterruptedError InterruptHandle.interrupt() stopped the run
     ├── HarnConversionError          (also a TypeError) a value has no equivalent on the other side
     └── HarnInternalError            a bug in harnvm (e.g. a Rust panic), never a Harn error
 """
@@ -25,6 +26,7 @@ __all__ = [
     "HarnError",
     "HarnFrame",
     "HarnInternalError",
+    "HarnInterruptedError",
     "HarnLimitError",
     "HarnRuntimeError",
     "HarnStackOverflowError",
@@ -172,6 +174,10 @@ class HarnStackOverflowError(HarnLimitError, RecursionError):
     """The program nested more calls than the Vm's ``max_frames``."""
 
 
+class HarnInterruptedError(HarnLimitError):
+    """The host stopped the run with ``Vm.interrupt_handle().interrupt()``."""
+
+
 class HarnConversionError(HarnError, TypeError):
     """A value could not be converted between Python and Harn.
 
@@ -192,6 +198,7 @@ for _cls in (
     HarnLimitError,
     HarnTimeoutError,
     HarnStackOverflowError,
+    HarnInterruptedError,
     HarnConversionError,
     HarnInternalError,
 ):

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -193,8 +194,17 @@ def _output_mismatch(expected: list[str], actual: list[str]) -> str:
 # Running
 
 
-def run_case(case: Case, *, timeout: float = DEFAULT_TIMEOUT) -> CaseResult:
-    """Runs one case in-process on a fresh ``Vm`` limited to ``timeout`` seconds."""
+def run_case(
+    case: Case,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    on_vm: Callable[[Any], None] | None = None,
+) -> CaseResult:
+    """Runs one case in-process on a fresh ``Vm`` limited to ``timeout`` seconds.
+
+    ``on_vm``, if given, receives the ``Vm`` before the run starts (the CLI
+    uses it to be able to interrupt the case on Ctrl-C).
+    """
     import harnvm  # deferred so the matching helpers work without the extension
 
     collector = _Collector()
@@ -204,6 +214,8 @@ def run_case(case: Case, *, timeout: float = DEFAULT_TIMEOUT) -> CaseResult:
     timed_out = False
     try:
         vm = harnvm.Vm(output=collector, time_limit=timeout)
+        if on_vm is not None:
+            on_vm(vm)
         vm.run_file(case.path)
     except harnvm.HarnTimeoutError as e:
         error, timed_out = e.message, True
@@ -247,10 +259,11 @@ def run_cases(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     on_result: Callable[[CaseResult], None] | None = None,
+    on_vm: Callable[[Any], None] | None = None,
 ) -> list[CaseResult]:
     results = []
     for case in cases:
-        r = run_case(case, timeout=timeout)
+        r = run_case(case, timeout=timeout, on_vm=on_vm)
         if on_result is not None:
             on_result(r)
         results.append(r)

@@ -100,6 +100,8 @@ impl Drop for ThreadBound {
 #[pyclass(module = "harnvm", name = "HarnFunction", frozen)]
 pub struct HarnFunction {
     value: ThreadBound,
+    /// The Vm whose module state the function refers to (0: none).
+    pub vm_id: u64,
     /// The function's name (`""` for an anonymous closure).
     #[pyo3(get)]
     name: String,
@@ -133,6 +135,7 @@ impl HarnFunction {
 #[pyclass(module = "harnvm", name = "HarnObject", frozen)]
 pub struct HarnObject {
     value: ThreadBound,
+    pub vm_id: u64,
     /// Harn's `type_of` name, e.g. `"atomic"`.
     #[pyo3(get)]
     type_name: String,
@@ -152,12 +155,13 @@ impl HarnObject {
 // ---------------------------------------------------------------------------
 // Harn → Python
 
-/// Converts a Harn value to a new Python object.
-pub fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
-    to_py_at(py, v, 0)
+/// Converts a Harn value to a new Python object. Function and object handles
+/// remember `vm_id`, the Vm the value came from (0: none).
+pub fn to_py<'py>(py: Python<'py>, v: &Value, vm_id: u64) -> PyResult<Bound<'py, PyAny>> {
+    to_py_at(py, v, 0, vm_id)
 }
 
-fn to_py_at<'py>(py: Python<'py>, v: &Value, depth: usize) -> PyResult<Bound<'py, PyAny>> {
+fn to_py_at<'py>(py: Python<'py>, v: &Value, depth: usize, vm_id: u64) -> PyResult<Bound<'py, PyAny>> {
     if depth > MAX_DEPTH {
         return Err(errors::conversion(
             py,
@@ -182,19 +186,19 @@ fn to_py_at<'py>(py: Python<'py>, v: &Value, depth: usize) -> PyResult<Bound<'py
         Value::List(items) => {
             let out = PyList::empty(py);
             for item in items.iter() {
-                out.append(to_py_at(py, item, d)?)?;
+                out.append(to_py_at(py, item, d, vm_id)?)?;
             }
             out.into_any()
         }
         Value::Dict(map) => {
             let out = PyDict::new(py);
             for (k, item) in map.iter() {
-                out.set_item(k.as_str(), to_py_at(py, item, d)?)?;
+                out.set_item(k.as_str(), to_py_at(py, item, d, vm_id)?)?;
             }
             out.into_any()
         }
         Value::Set(items) => {
-            let converted = items.iter().map(|item| to_py_at(py, item, d)).collect::<PyResult<Vec<_>>>()?;
+            let converted = items.iter().map(|item| to_py_at(py, item, d, vm_id)).collect::<PyResult<Vec<_>>>()?;
             match PySet::new(py, &converted) {
                 Ok(set) => set.into_any(),
                 Err(e) if e.is_instance_of::<PyTypeError>(py) => PyList::new(py, converted)?.into_any(),
@@ -205,15 +209,15 @@ fn to_py_at<'py>(py: Python<'py>, v: &Value, depth: usize) -> PyResult<Bound<'py
             let stop = if r.inclusive { r.end as i128 + 1 } else { r.end as i128 };
             py.get_type::<PyRange>().call1((r.start, stop))?
         }
-        Value::Pair(p) => PyTuple::new(py, [to_py_at(py, &p.0, d)?, to_py_at(py, &p.1, d)?])?.into_any(),
+        Value::Pair(p) => PyTuple::new(py, [to_py_at(py, &p.0, d, vm_id)?, to_py_at(py, &p.1, d, vm_id)?])?.into_any(),
         Value::Enum(e) => {
-            let fields = e.fields.iter().map(|f| to_py_at(py, f, d)).collect::<PyResult<Vec<_>>>()?;
+            let fields = e.fields.iter().map(|f| to_py_at(py, f, d, vm_id)).collect::<PyResult<Vec<_>>>()?;
             harn_enum(py)?.call1((e.enum_name.as_str(), e.variant.as_str(), PyTuple::new(py, fields)?))?
         }
         Value::Struct(s) => {
             let fields = PyDict::new(py);
             for (name, item) in s.layout.fields.iter().zip(s.values.iter()) {
-                fields.set_item(name.as_str(), to_py_at(py, item, d)?)?;
+                fields.set_item(name.as_str(), to_py_at(py, item, d, vm_id)?)?;
             }
             harn_struct(py)?.call1((s.name(), fields))?
         }
@@ -224,6 +228,7 @@ fn to_py_at<'py>(py: Python<'py>, v: &Value, depth: usize) -> PyResult<Bound<'py
                 kind: "closure",
                 display: v.display(),
                 value: ThreadBound::new(v.clone()),
+                vm_id,
             };
             Bound::new(py, f)?.into_any()
         }
@@ -234,6 +239,7 @@ fn to_py_at<'py>(py: Python<'py>, v: &Value, depth: usize) -> PyResult<Bound<'py
                 kind: "builtin",
                 display: v.display(),
                 value: ThreadBound::new(v.clone()),
+                vm_id,
             };
             Bound::new(py, f)?.into_any()
         }
@@ -242,6 +248,7 @@ fn to_py_at<'py>(py: Python<'py>, v: &Value, depth: usize) -> PyResult<Bound<'py
                 type_name: o.type_name().to_string(),
                 display: v.display(),
                 value: ThreadBound::new(v.clone()),
+                vm_id,
             };
             Bound::new(py, obj)?.into_any()
         }
@@ -280,12 +287,14 @@ fn fail<T>(py: Python<'_>, path: &Path, what: impl AsRef<str>) -> PyResult<T> {
     Err(errors::conversion(py, format!("cannot convert {} to a Harn value: {}", path.render(), what.as_ref())))
 }
 
-/// Converts a Python object to a Harn value.
-pub fn from_py(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
-    from_py_at(obj, &mut Path(Vec::new()))
+/// Converts a Python object to a Harn value. With `target` set, function and
+/// object handles must come from that Vm (their values refer to its module
+/// state); with None, any handle from the current thread is accepted.
+pub fn from_py(obj: &Bound<'_, PyAny>, target: Option<u64>) -> PyResult<Value> {
+    from_py_at(obj, &mut Path(Vec::new()), target)
 }
 
-fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path) -> PyResult<Value> {
+fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path, target: Option<u64>) -> PyResult<Value> {
     let py = obj.py();
     if path.0.len() > MAX_DEPTH {
         return fail(py, path, format!("nested more than {MAX_DEPTH} levels deep (or cyclic)"));
@@ -321,7 +330,7 @@ fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path) -> PyResult<Value> {
         let mut items = Vec::with_capacity(obj.len().unwrap_or(0));
         for (i, item) in obj.try_iter()?.enumerate() {
             path.0.push(Seg::Index(i));
-            let v = from_py_at(&item?, path)?;
+            let v = from_py_at(&item?, path, target)?;
             path.0.pop();
             items.push(v);
         }
@@ -338,7 +347,7 @@ fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path) -> PyResult<Value> {
                 Err(e) => return fail(py, path, format!("dict key is not valid Unicode ({e})")),
             };
             path.0.push(Seg::Key(key.clone()));
-            let v = from_py_at(&item, path)?;
+            let v = from_py_at(&item, path, target)?;
             path.0.pop();
             map.insert(Rc::new(key), v);
         }
@@ -351,7 +360,7 @@ fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path) -> PyResult<Value> {
         let mut items = Vec::with_capacity(obj.len().unwrap_or(0));
         for (i, item) in obj.try_iter()?.enumerate() {
             path.0.push(Seg::Index(i));
-            let v = from_py_at(&item?, path)?;
+            let v = from_py_at(&item?, path, target)?;
             path.0.pop();
             items.push(v);
         }
@@ -387,7 +396,7 @@ fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path) -> PyResult<Value> {
         let mut fields = Vec::new();
         for (i, item) in obj.getattr("fields")?.try_iter()?.enumerate() {
             path.0.push(Seg::Index(i));
-            let v = from_py_at(&item?, path)?;
+            let v = from_py_at(&item?, path, target)?;
             path.0.pop();
             fields.push(v);
         }
@@ -405,7 +414,7 @@ fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path) -> PyResult<Value> {
             };
             let item = fields.get_item(&key)?;
             path.0.push(Seg::Key(k.clone()));
-            let v = from_py_at(&item, path)?;
+            let v = from_py_at(&item, path, target)?;
             path.0.pop();
             names.push(Rc::new(k));
             values.push(v);
@@ -414,16 +423,31 @@ fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path) -> PyResult<Value> {
         return Ok(Value::Struct(Rc::new(StructVal { layout, values })));
     }
     if let Ok(f) = obj.cast::<HarnFunction>() {
-        return match f.get().value.get() {
-            Some(v) => Ok(v.clone()),
-            None => fail(py, path, "a HarnFunction can only be used on the thread that created it"),
-        };
+        let f = f.get();
+        return handle_value(py, path, "HarnFunction", &f.value, f.vm_id, target);
     }
     if let Ok(o) = obj.cast::<HarnObject>() {
-        return match o.get().value.get() {
-            Some(v) => Ok(v.clone()),
-            None => fail(py, path, "a HarnObject can only be used on the thread that created it"),
-        };
+        let o = o.get();
+        return handle_value(py, path, "HarnObject", &o.value, o.vm_id, target);
     }
     fail(py, path, format!("Python type '{}' has no Harn equivalent", type_name_of(obj)))
+}
+
+fn handle_value(
+    py: Python<'_>,
+    path: &Path,
+    class: &str,
+    value: &ThreadBound,
+    vm_id: u64,
+    target: Option<u64>,
+) -> PyResult<Value> {
+    if let Some(target) = target {
+        if vm_id != target {
+            return fail(py, path, format!("this {class} belongs to a different Vm"));
+        }
+    }
+    match value.get() {
+        Some(v) => Ok(v.clone()),
+        None => fail(py, path, format!("a {class} can only be used on the thread that created it")),
+    }
 }

@@ -24,11 +24,12 @@ static RUNTIME_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static LIMIT_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static TIMEOUT_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static STACK_OVERFLOW_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static INTERRUPTED_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static INTERNAL_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static CONVERSION_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 fn class<'py>(py: Python<'py>, cell: &'static PyOnceLock<Py<PyType>>, name: &str) -> PyResult<Bound<'py, PyType>> {
-    cell.import(py, ERRORS_MODULE, name).map(|t| t.clone())
+    cell.import(py, ERRORS_MODULE, name).cloned()
 }
 
 /// Instantiates `cls(message, **kwargs)` as a `PyErr`. If the class cannot be
@@ -83,16 +84,20 @@ fn kind_name(kind: &ErrorKind) -> &'static str {
 /// * lex/parse/compile errors (and any `Syntax` error, e.g. from an imported
 ///   module) → `HarnSyntaxError(message, filename, line, column, source_line, phase)`;
 /// * stack overflow → `HarnStackOverflowError`; a time-limit `Limit` →
-///   `HarnTimeoutError`; other limits and host interrupts → `HarnLimitError`;
+///   `HarnTimeoutError`; other limits → `HarnLimitError`; a host interrupt →
+///   `HarnInterruptedError`;
 /// * everything else → `HarnRuntimeError(message, harn_stack, value, kind, filename, line)`
 ///   where `message` is Harn's uncaught-error text.
-pub fn vm_error(py: Python<'_>, err: &VmError) -> PyErr {
-    match guard(py, || Ok(vm_error_inner(py, err))) {
+///
+/// `vm_id` identifies the Vm that raised it (0: none), for the handles in a
+/// converted thrown value.
+pub fn vm_error(py: Python<'_>, err: &VmError, vm_id: u64) -> PyErr {
+    match guard(py, || Ok(vm_error_inner(py, err, vm_id))) {
         Ok(e) | Err(e) => e,
     }
 }
 
-fn vm_error_inner(py: Python<'_>, err: &VmError) -> PyErr {
+fn vm_error_inner(py: Python<'_>, err: &VmError, vm_id: u64) -> PyErr {
     let data = &err.0;
     let kwargs = PyDict::new(py);
     let filled = (|| -> PyResult<()> {
@@ -113,7 +118,7 @@ fn vm_error_inner(py: Python<'_>, err: &VmError) -> PyErr {
             // A thrown value that cannot be converted (too deep) is reported as None
             // rather than hiding the error itself.
             let value = match err.thrown_value() {
-                Some(v) => convert::to_py(py, v).ok(),
+                Some(v) => convert::to_py(py, v, vm_id).ok(),
                 None => None,
             };
             kwargs.set_item("value", value)?;
@@ -131,7 +136,8 @@ fn vm_error_inner(py: Python<'_>, err: &VmError) -> PyErr {
     let (cell, name) = match &data.kind {
         ErrorKind::StackOverflow => (&STACK_OVERFLOW_ERROR, "HarnStackOverflowError"),
         ErrorKind::Limit(m) if m.to_ascii_lowercase().contains("time") => (&TIMEOUT_ERROR, "HarnTimeoutError"),
-        ErrorKind::Limit(_) | ErrorKind::Interrupted => (&LIMIT_ERROR, "HarnLimitError"),
+        ErrorKind::Limit(_) => (&LIMIT_ERROR, "HarnLimitError"),
+        ErrorKind::Interrupted => (&INTERRUPTED_ERROR, "HarnInterruptedError"),
         _ => (&RUNTIME_ERROR, "HarnRuntimeError"),
     };
     build(py, cell, name, &message, Some(&kwargs))
@@ -157,11 +163,16 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
+/// The `HarnInternalError` for a caught panic payload.
+pub fn panic_error(py: Python<'_>, payload: &(dyn Any + Send)) -> PyErr {
+    internal(py, panic_message(payload))
+}
+
 /// Runs `f`, turning a panic into `HarnInternalError`. Every call into the
 /// core goes through here.
 pub fn guard<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(result) => result,
-        Err(payload) => Err(internal(py, panic_message(&*payload))),
+        Err(payload) => Err(panic_error(py, &*payload)),
     }
 }

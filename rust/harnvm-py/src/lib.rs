@@ -30,13 +30,13 @@ fn disassemble(py: Python<'_>, program: &Bound<'_, PyAny>, filename: &str) -> Py
 /// Harn's display text (what `println` would print) for a Python value.
 #[pyfunction]
 fn display(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<String> {
-    errors::guard(py, || Ok(convert::from_py(value)?.display()))
+    errors::guard(py, || Ok(convert::from_py(value, None)?.display()))
 }
 
 /// Converts a Python value to Harn and back (for tests of the marshalling).
 #[pyfunction]
 fn _roundtrip<'py>(py: Python<'py>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    errors::guard(py, || convert::to_py(py, &convert::from_py(value)?))
+    errors::guard(py, || convert::to_py(py, &convert::from_py(value, None)?, 0))
 }
 
 /// Panics inside the guard (for tests that no panic escapes as `PanicException`).
@@ -51,6 +51,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_CONVERSION_DEPTH", convert::MAX_DEPTH)?;
     m.add_class::<vm::Program>()?;
     m.add_class::<vm::Vm>()?;
+    m.add_class::<vm::InterruptHandle>()?;
     m.add_class::<convert::HarnFunction>()?;
     m.add_class::<convert::HarnObject>()?;
     m.add_function(wrap_pyfunction!(compile, m)?)?;

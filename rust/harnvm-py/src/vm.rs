@@ -2,19 +2,24 @@
 //!
 //! Both are `unsendable`: a compiled program and a VM are webs of `Rc`s
 //! (constants, function prototypes, values, caches) and are not `Send`, so
-//! PyO3 must pin each object to the thread that created it. For the same
-//! reason `Vm.run` keeps the GIL attached instead of calling
-//! `Python::detach`: the detached closure would have to be `Send`, and the
-//! output callback needs the GIL anyway.
+//! PyO3 must pin each object to the thread that created it (another thread
+//! touching one gets an error instead of a data race).
+//!
+//! `Vm.run` releases the GIL while Harn code runs, so other Python threads
+//! keep going (see `AssertSend` for why that is sound with `Rc` data), and
+//! re-attaches only to deliver output.
 
 use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
+use std::sync::Arc;
 
-use harnvm_core::{Vm as CoreVm, VmOptions};
+use harnvm_core::{Value, Vm as CoreVm, VmOptions, VmResult};
 use pyo3::exceptions::{PyTypeError, PyUnicodeDecodeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyString;
+use pyo3::types::{PyString, PyTuple};
 
 use crate::{convert, errors};
 
@@ -50,7 +55,7 @@ impl Program {
 
 /// Compiles `source`, mapping failures to `HarnSyntaxError`.
 pub fn compile_source(py: Python<'_>, source: &str, filename: &str) -> PyResult<Rc<harnvm_core::Program>> {
-    errors::guard(py, || harnvm_core::compile(source, filename).map_err(|e| errors::vm_error(py, &e)))
+    errors::guard(py, || harnvm_core::compile(source, filename).map_err(|e| errors::vm_error(py, &e, 0)))
 }
 
 /// Accepts a `Program` or source text.
@@ -82,11 +87,59 @@ pub fn read_source(py: Python<'_>, path: &PathBuf) -> PyResult<String> {
     }
 }
 
-/// A Harn virtual machine. Reusable: each `run` starts from a fresh program
-/// state, with the options given here.
+/// Lets the GIL-released section carry the VM's `Rc` data.
+///
+/// SAFETY argument: `Python::detach` runs its closure synchronously on the
+/// *current* thread; it only releases the GIL meanwhile. Everything `Rc`-based
+/// that the closure touches (the core `Vm`, the `Program`, values) belongs to
+/// this thread: `Vm` and `Program` are `unsendable` pyclasses, which PyO3
+/// never lets another thread borrow, and value handles (`convert::ThreadBound`)
+/// refuse other threads. So no other thread can reach these `Rc`s while the
+/// GIL is released. Python objects are only touched inside `Python::attach`
+/// (the output sink).
+struct AssertSend<T>(T);
+unsafe impl<T> Send for AssertSend<T> {}
+impl<T> AssertSend<T> {
+    // A method (not `.0`) so closures capture the whole wrapper, not the field.
+    fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+static NEXT_VM_ID: AtomicU64 = AtomicU64::new(1);
+
+fn next_vm_id() -> u64 {
+    NEXT_VM_ID.fetch_add(1, AtomicOrdering::Relaxed)
+}
+
+/// Stops a running `Vm` from any thread: `vm.interrupt_handle().interrupt()`.
+/// The run ends with `HarnInterruptedError` at its next check (the VM checks
+/// every few thousand calls or loop iterations).
+#[pyclass(module = "harnvm", name = "InterruptHandle", frozen)]
+pub struct InterruptHandle {
+    flag: Arc<AtomicBool>,
+}
+
+#[pymethods]
+impl InterruptHandle {
+    /// Asks the run in progress to stop. Has no effect on later runs.
+    fn interrupt(&self) {
+        self.flag.store(true, AtomicOrdering::Relaxed);
+    }
+
+    fn __repr__(&self) -> String {
+        "<harnvm.InterruptHandle>".to_string()
+    }
+}
+
+/// A Harn virtual machine. Reusable: each `run` executes a program with the
+/// options given here.
 #[pyclass(module = "harnvm", name = "Vm", unsendable)]
 pub struct Vm {
     inner: CoreVm,
+    /// Identifies this VM's module state, so function handles are only
+    /// called (or passed back) on the VM that made them.
+    id: u64,
     options: VmOptions,
     output: Option<Py<PyAny>>,
     time_limit: Option<f64>,
@@ -114,7 +167,11 @@ impl Vm {
         let time_limit_ms = match time_limit {
             None => None,
             Some(t) if t.is_finite() && t > 0.0 => Some(((t * 1000.0).ceil() as u64).max(1)),
-            Some(t) => return Err(PyValueError::new_err(format!("time_limit must be a positive number of seconds or None, got {t}"))),
+            Some(t) => {
+                return Err(PyValueError::new_err(format!(
+                    "time_limit must be a positive number of seconds or None, got {t}"
+                )))
+            }
         };
         let options = VmOptions {
             max_frames: usize::try_from(max_frames).unwrap_or(usize::MAX),
@@ -123,7 +180,7 @@ impl Vm {
             ..Default::default()
         };
         let inner = errors::guard(py, || Ok(CoreVm::new(options.clone())))?;
-        Ok(Vm { inner, options, output: output.map(Bound::unbind), time_limit })
+        Ok(Vm { inner, id: next_vm_id(), options, output: output.map(Bound::unbind), time_limit })
     }
 
     /// Runs a `Program` (or compiles and runs source text) and returns the
@@ -131,14 +188,45 @@ impl Vm {
     #[pyo3(signature = (program, *, filename = "<string>"))]
     fn run(&mut self, py: Python<'_>, program: &Bound<'_, PyAny>, filename: &str) -> PyResult<Py<PyAny>> {
         let program = program_arg(py, program, filename)?;
-        self.execute(py, &program)
+        self.execute(py, |vm| vm.run(&program))
     }
 
     /// Reads, compiles and runs a `.harn` file. Imports resolve relative to it.
     fn run_file(&mut self, py: Python<'_>, path: PathBuf) -> PyResult<Py<PyAny>> {
         let source = read_source(py, &path)?;
         let program = compile_source(py, &source, &path.to_string_lossy())?;
-        self.execute(py, &program)
+        self.execute(py, |vm| vm.run(&program))
+    }
+
+    /// Calls a Harn function (a `HarnFunction` this Vm returned) with
+    /// Python arguments and returns its result converted to Python.
+    #[pyo3(signature = (function, *args))]
+    fn call(&mut self, py: Python<'_>, function: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+        if !function.is_instance_of::<convert::HarnFunction>() {
+            return Err(PyTypeError::new_err(format!(
+                "Vm.call expects a HarnFunction, got {}",
+                function.get_type().name()?
+            )));
+        }
+        let closure = match &convert::from_py(function, Some(self.id))? {
+            Value::Closure(c) => c.clone(),
+            _ => return Err(PyTypeError::new_err("Vm.call can only call Harn closures, not builtins")),
+        };
+        let args = args.iter().map(|a| convert::from_py(&a, Some(self.id))).collect::<PyResult<Vec<_>>>()?;
+        let interrupt = self.inner.interrupt_handle();
+        interrupt.store(false, AtomicOrdering::Relaxed);
+        let value = self.execute(py, move |vm| vm.call_closure(closure, args))?;
+        // `call_closure` leaves output produced after the last builtin in the buffer.
+        let rest = self.inner.take_output();
+        if !rest.is_empty() {
+            self.write_output(py, &rest)?;
+        }
+        Ok(value)
+    }
+
+    /// A handle that can stop this Vm's run in progress from another thread.
+    fn interrupt_handle(&self) -> InterruptHandle {
+        InterruptHandle { flag: self.inner.interrupt_handle() }
     }
 
     /// The output callable given to the constructor (None: `sys.stdout`).
@@ -175,13 +263,10 @@ impl Vm {
 }
 
 impl Vm {
-    fn execute(&mut self, py: Python<'_>, program: &Rc<harnvm_core::Program>) -> PyResult<Py<PyAny>> {
-        // Where output goes for this run: the user's callable, or the current
-        // `sys.stdout.write` (looked up per run so redirection works). The
-        // core's sink cannot fail, so the first exception raised by the
-        // callable is kept, later output is dropped, and the exception is
-        // re-raised when the run ends.
-        let sink: Option<Py<PyAny>> = match &self.output {
+    /// Where output goes: the user's callable, or the current
+    /// `sys.stdout.write` (looked up per run so redirection works).
+    fn sink(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        Ok(match &self.output {
             Some(cb) => Some(cb.clone_ref(py)),
             None => {
                 let stdout = py.import("sys")?.getattr("stdout")?;
@@ -191,9 +276,30 @@ impl Vm {
                     Some(stdout.getattr("write")?.unbind())
                 }
             }
-        };
+        })
+    }
+
+    fn write_output(&self, py: Python<'_>, text: &str) -> PyResult<()> {
+        if let Some(sink) = self.sink(py)? {
+            sink.call1(py, (text,))?;
+        }
+        Ok(())
+    }
+
+    /// Runs `work` on the core VM with the GIL released, output routed to
+    /// the sink, panics caught, and the result converted to Python.
+    fn execute(
+        &mut self,
+        py: Python<'_>,
+        work: impl FnOnce(&mut CoreVm) -> VmResult<Value>,
+    ) -> PyResult<Py<PyAny>> {
+        // The core's sink cannot fail, so the first exception raised by the
+        // output callable is kept, later output is dropped, the run is
+        // interrupted, and the exception is re-raised when the run ends.
+        let sink = self.sink(py)?;
         let failure: Rc<RefCell<Option<PyErr>>> = Rc::new(RefCell::new(None));
         let slot = failure.clone();
+        let interrupt = self.inner.interrupt_handle();
         self.inner.set_output(Box::new(move |text: &str| {
             let Some(sink) = &sink else { return };
             if slot.borrow().is_some() {
@@ -202,29 +308,37 @@ impl Vm {
             Python::attach(|py| {
                 if let Err(e) = sink.call1(py, (text,)) {
                     *slot.borrow_mut() = Some(e);
+                    interrupt.store(true, AtomicOrdering::Relaxed);
                 }
             });
         }));
 
-        let inner = &mut self.inner;
-        let outcome = errors::guard(py, || Ok(inner.run(program)));
+        let task = AssertSend((&mut self.inner, work));
+        let outcome = py.detach(move || {
+            let (inner, work) = task.into_inner();
+            AssertSend(catch_unwind(AssertUnwindSafe(|| work(inner))))
+        });
+        let outcome = outcome.into_inner();
         // Drop the sink now: it may reference objects that reference this Vm,
         // and such a cycle through Rust would be invisible to Python's GC.
         self.inner.set_output(Box::new(|_| {}));
         let result = match outcome {
             Ok(r) => r,
-            Err(panic) => {
-                // The VM state after a panic is unknown; start over with a fresh one.
+            Err(payload) => {
+                // The VM state after a panic is unknown: start over with a
+                // fresh one (and a new id, so old handles are refused).
                 self.inner = CoreVm::new(self.options.clone());
-                return Err(panic);
+                self.id = next_vm_id();
+                return Err(errors::panic_error(py, &*payload));
             }
         };
         if let Some(e) = failure.borrow_mut().take() {
             return Err(e);
         }
+        let id = self.id;
         match result {
-            Ok(v) => errors::guard(py, || convert::to_py(py, &v).map(Bound::unbind)),
-            Err(e) => Err(errors::vm_error(py, &e)),
+            Ok(v) => errors::guard(py, || convert::to_py(py, &v, id).map(Bound::unbind)),
+            Err(e) => Err(errors::vm_error(py, &e, id)),
         }
     }
 }
