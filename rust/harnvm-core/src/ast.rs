@@ -49,18 +49,37 @@ pub struct Stmt {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StmtKind {
     /// `let PAT [: T] = value` (immutable).
-    Let { pattern: Pattern, ty: Option<TypeExpr>, value: Expr },
+    Let {
+        pattern: Pattern,
+        ty: Option<TypeExpr>,
+        value: Expr,
+    },
     /// `var PAT [: T] = value` (mutable).
-    Var { pattern: Pattern, ty: Option<TypeExpr>, value: Expr },
+    Var {
+        pattern: Pattern,
+        ty: Option<TypeExpr>,
+        value: Expr,
+    },
     /// `target = value` or `target op= value` (`op` is Add/Sub/Mul/Div/Mod).
     /// `target` is always `Ident`, `Property` or `Index` (the parser checks).
-    Assign { target: Expr, op: Option<BinOp>, value: Expr },
+    Assign {
+        target: Expr,
+        op: Option<BinOp>,
+        value: Expr,
+    },
     /// An expression statement. The block's value if it is the last statement.
     Expr(Expr),
     /// `while cond { body }`.
-    While { cond: Expr, body: Block },
+    While {
+        cond: Expr,
+        body: Block,
+    },
     /// `for PAT in iterable { body }`.
-    For { pattern: Pattern, iterable: Expr, body: Block },
+    For {
+        pattern: Pattern,
+        iterable: Expr,
+        body: Block,
+    },
     Break,
     Continue,
     /// `return [e]`.
@@ -77,9 +96,15 @@ pub enum StmtKind {
     Pipeline(Box<PipelineDecl>),
     Import(ImportDecl),
     /// `guard cond else { else_body }`.
-    Guard { cond: Expr, else_body: Block },
+    Guard {
+        cond: Expr,
+        else_body: Block,
+    },
     /// `require cond [, message]`.
-    Require { cond: Expr, message: Option<Expr> },
+    Require {
+        cond: Expr,
+        message: Option<Expr>,
+    },
     /// `defer { body }`.
     Defer(Block),
     /// `mutex { body }`.
@@ -93,7 +118,11 @@ pub enum StmtKind {
     /// A declaration the core does not implement (`tool`, `skill`,
     /// `eval_pack`, `override`). Parsed fully so files load; the compiler
     /// decides whether to ignore or reject it.
-    Unsupported { keyword: String, name: Option<String>, attributes: Vec<Attribute> },
+    Unsupported {
+        keyword: String,
+        name: Option<String>,
+        attributes: Vec<Attribute>,
+    },
 }
 
 /// `@name` or `@name(arg, key: value, ...)` before a declaration.
@@ -299,9 +328,15 @@ pub enum Pattern {
     /// `_`: evaluate and discard, bind nothing.
     Wildcard,
     /// `{a, b: bee = 2, ...rest}`.
-    Dict { entries: Vec<DictPatEntry>, rest: Option<String> },
+    Dict {
+        entries: Vec<DictPatEntry>,
+        rest: Option<String>,
+    },
     /// `[x, y = 0, ...tail]`.
-    List { elements: Vec<ListPatElem>, rest: Option<String> },
+    List {
+        elements: Vec<ListPatElem>,
+        rest: Option<String>,
+    },
     /// `(a, b)`: destructures a Pair. `None` = `_`.
     Pair(Option<String>, Option<String>),
 }
@@ -384,43 +419,104 @@ pub enum ExprKind {
     /// `{ params -> body }` or `fn(params) { body }`.
     Closure(Box<Closure>),
     /// `name(args)` / `name<T>(args)`. Only an identifier can be called directly.
-    Call { name: String, type_args: Vec<TypeExpr>, args: Vec<Arg> },
+    Call {
+        name: String,
+        type_args: Vec<TypeExpr>,
+        args: Vec<Arg>,
+    },
     /// `object.name(args)` / `object?.name(args)`.
-    MethodCall { object: Box<Expr>, name: String, args: Vec<Arg>, optional: bool },
+    MethodCall {
+        object: Box<Expr>,
+        name: String,
+        args: Vec<Arg>,
+        optional: bool,
+    },
     /// `object.name` / `object?.name`.
-    Property { object: Box<Expr>, name: String, optional: bool },
+    Property {
+        object: Box<Expr>,
+        name: String,
+        optional: bool,
+    },
     /// `object[index]` / `object?[index]`.
-    Index { object: Box<Expr>, index: Box<Expr>, optional: bool },
+    Index {
+        object: Box<Expr>,
+        index: Box<Expr>,
+        optional: bool,
+    },
     /// `object[start:end]` with either bound optional (`optional` for `?[a:b]`).
-    Slice { object: Box<Expr>, start: Option<Box<Expr>>, end: Option<Box<Expr>>, optional: bool },
-    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
-    Unary { op: UnaryOp, operand: Box<Expr> },
+    Slice {
+        object: Box<Expr>,
+        start: Option<Box<Expr>>,
+        end: Option<Box<Expr>>,
+        optional: bool,
+    },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+    },
     /// `cond ? then : else_`.
-    Ternary { cond: Box<Expr>, then: Box<Expr>, else_: Box<Expr> },
+    Ternary {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        else_: Box<Expr>,
+    },
     /// `start to end` (inclusive) / `start to end exclusive`.
-    Range { start: Box<Expr>, end: Box<Expr>, inclusive: bool },
+    Range {
+        start: Box<Expr>,
+        end: Box<Expr>,
+        inclusive: bool,
+    },
     /// Postfix `e?` (unwrap `Result.Ok`, early-return `Result.Err`).
     TryOp(Box<Expr>),
     /// Prefix `try* e`.
     TryStar(Box<Expr>),
     /// `try { body } [catch ...] [finally { }]`. With neither catch nor
     /// finally this is the Result-producing bare `try { }`.
-    TryCatch { body: Block, catch: Option<Box<CatchClause>>, finally: Option<Block> },
+    TryCatch {
+        body: Block,
+        catch: Option<Box<CatchClause>>,
+        finally: Option<Block>,
+    },
     /// `if cond { then } [else ...]`.
-    If { cond: Box<Expr>, then: Block, else_: Option<ElseBranch> },
-    Match { subject: Box<Expr>, arms: Vec<MatchArm> },
+    If {
+        cond: Box<Expr>,
+        then: Block,
+        else_: Option<ElseBranch>,
+    },
+    Match {
+        subject: Box<Expr>,
+        arms: Vec<MatchArm>,
+    },
     /// `Enum.Variant` / `Enum.Variant(args)` for a known enum or `Result`.
-    EnumConstruct { enum_name: String, variant: String, args: Vec<Arg> },
+    EnumConstruct {
+        enum_name: String,
+        variant: String,
+        args: Vec<Arg>,
+    },
     /// `Name { field: value, ... }`.
-    StructConstruct { name: String, fields: Vec<(String, Expr)> },
+    StructConstruct {
+        name: String,
+        fields: Vec<(String, Expr)>,
+    },
     /// `spawn { body }`.
     Spawn(Block),
     /// `parallel ...` in its three forms; see `ParallelKind`.
     Parallel(Box<Parallel>),
     /// `deadline duration { body }`.
-    Deadline { duration: Box<Expr>, body: Block },
+    Deadline {
+        duration: Box<Expr>,
+        body: Block,
+    },
     /// `retry count { body }`.
-    Retry { count: Box<Expr>, body: Block },
+    Retry {
+        count: Box<Expr>,
+        body: Block,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -438,7 +534,10 @@ pub enum ListElem {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum DictEntry {
-    Pair { key: DictKey, value: Expr },
+    Pair {
+        key: DictKey,
+        value: Expr,
+    },
     /// `...expr` (must evaluate to a dict; later entries win).
     Spread(Expr),
 }
@@ -504,7 +603,11 @@ pub enum MatchPattern {
     Value(Expr),
     /// `Enum.Variant` (bindings None) or `Enum.Variant(a, _, c)`
     /// (`None` entries are `_`).
-    EnumVariant { enum_name: String, variant: String, bindings: Option<Vec<Option<String>>> },
+    EnumVariant {
+        enum_name: String,
+        variant: String,
+        bindings: Option<Vec<Option<String>>>,
+    },
     /// `{key: sub, ...}`; sub-patterns are `Binding`, `Wildcard` or `Value`.
     Dict(Vec<(String, MatchPattern)>),
     /// `[p1, p2, ...]` prefix match; elements are `Binding`, `Wildcard` or `Value`.
@@ -544,7 +647,10 @@ pub struct Parallel {
 pub enum TypeExpr {
     /// `int`, `nil`, `any`, `Point`, `list<int>`, `dict<string, int>`,
     /// `Result<T, E>`, ... (`[T]` is normalized to `list<T>`).
-    Named { name: String, args: Vec<TypeExpr> },
+    Named {
+        name: String,
+        args: Vec<TypeExpr>,
+    },
     /// `A | B | C`.
     Union(Vec<TypeExpr>),
     /// `"pass"`
@@ -556,7 +662,10 @@ pub enum TypeExpr {
     /// `{name: string, port?: int}` in declaration order.
     Shape(Vec<ShapeField>),
     /// `fn(int, string) -> bool`.
-    Fn { params: Vec<TypeExpr>, ret: Option<Box<TypeExpr>> },
+    Fn {
+        params: Vec<TypeExpr>,
+        ret: Option<Box<TypeExpr>>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -83,7 +83,10 @@ impl Kw {
     /// Whether the keyword may be used as a member name (`op.type`) or a bare
     /// dict key (`{for: 1}`).
     pub fn is_member_name(self) -> bool {
-        !matches!(self, Kw::Finally | Kw::Require | Kw::Select | Kw::Skill | Kw::EvalPack)
+        !matches!(
+            self,
+            Kw::Finally | Kw::Require | Kw::Select | Kw::Skill | Kw::EvalPack
+        )
     }
 }
 
@@ -92,7 +95,11 @@ impl Kw {
 pub enum Segment {
     Lit(String),
     /// The raw text between `${` and `}` and the position of its first character.
-    Expr { text: String, line: u32, column: u32 },
+    Expr {
+        text: String,
+        line: u32,
+        column: u32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -243,7 +250,11 @@ fn lex_error(msg: String, line: u32, column: u32) -> VmError {
 }
 
 fn unexpected_char(c: char, line: u32, column: u32) -> VmError {
-    lex_error(format!("Unexpected character '{c}' at {line}:{column}"), line, column)
+    lex_error(
+        format!("Unexpected character '{c}' at {line}:{column}"),
+        line,
+        column,
+    )
 }
 
 fn unterminated_string(line: u32, column: u32) -> VmError {
@@ -252,7 +263,12 @@ fn unterminated_string(line: u32, column: u32) -> VmError {
 
 impl Lexer {
     fn new(source: &str, line: u32, column: u32) -> Lexer {
-        Lexer { chars: source.chars().collect(), pos: 0, line, column }
+        Lexer {
+            chars: source.chars().collect(),
+            pos: 0,
+            line,
+            column,
+        }
     }
 
     fn peek(&self, ahead: usize) -> Option<char> {
@@ -331,7 +347,11 @@ impl Lexer {
                 }
             }
         }
-        tokens.push(Token { tok: Tok::Eof, line: self.line, column: self.column });
+        tokens.push(Token {
+            tok: Tok::Eof,
+            line: self.line,
+            column: self.column,
+        });
         Ok(tokens)
     }
 
@@ -579,7 +599,11 @@ impl Lexer {
             // Harn reports the position just past the closing brace.
             return Err(unexpected_char('}', self.line, self.column));
         }
-        Ok(Segment::Expr { text, line: expr_line, column: expr_column })
+        Ok(Segment::Expr {
+            text,
+            line: expr_line,
+            column: expr_column,
+        })
     }
 
     /// `"""..."""`: multi-line, no escapes, `${}` allowed, common indent removed.
@@ -695,8 +719,9 @@ fn strip_indent(pieces: Vec<Piece>, n: usize) -> Vec<Piece> {
     let mut out = Vec::with_capacity(pieces.len());
     let mut line: Vec<Piece> = Vec::new();
     let flush = |line: &mut Vec<Piece>, out: &mut Vec<Piece>| {
-        let whitespace_only =
-            line.iter().all(|p| matches!(p, Piece::Char(c) if c.is_whitespace()));
+        let whitespace_only = line
+            .iter()
+            .all(|p| matches!(p, Piece::Char(c) if c.is_whitespace()));
         if whitespace_only {
             line.clear();
             return;
@@ -812,7 +837,11 @@ mod tests {
             toks(r#""x=${a + {b}["c"]}!""#)[0],
             Tok::InterpStr(vec![
                 Segment::Lit("x=".into()),
-                Segment::Expr { text: "a + {b}[\"c\"]".into(), line: 1, column: 6 },
+                Segment::Expr {
+                    text: "a + {b}[\"c\"]".into(),
+                    line: 1,
+                    column: 6
+                },
                 Segment::Lit("!".into()),
             ])
         );
@@ -833,11 +862,18 @@ mod tests {
             toks(src)[0],
             Tok::InterpStr(vec![
                 Segment::Lit("a ".into()),
-                Segment::Expr { text: "x".into(), line: 2, column: 7 },
+                Segment::Expr {
+                    text: "x".into(),
+                    line: 2,
+                    column: 7
+                },
                 Segment::Lit("\n  b".into()),
             ])
         );
-        assert_eq!(toks(r#""""no \n escapes""""#)[0], Tok::Str("no \\n escapes".into()));
+        assert_eq!(
+            toks(r#""""no \n escapes""""#)[0],
+            Tok::Str("no \\n escapes".into())
+        );
     }
 
     #[test]

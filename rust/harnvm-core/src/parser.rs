@@ -62,6 +62,8 @@ struct Parser {
     height: u32,
     /// One entry per enclosing function body: whether it contains `yield`.
     yields: Vec<bool>,
+    /// Set while trying `f<T>(...)` type arguments that may turn out to be a comparison.
+    speculating: bool,
 }
 
 fn syntax(msg: String, pos: Pos) -> VmError {
@@ -69,7 +71,10 @@ fn syntax(msg: String, pos: Pos) -> VmError {
 }
 
 fn too_deep(pos: Pos) -> VmError {
-    syntax(format!("Expression nesting too deep at {}:{}", pos.line, pos.column), pos)
+    syntax(
+        format!("Expression nesting too deep at {}:{}", pos.line, pos.column),
+        pos,
+    )
 }
 
 /// Whether a token can start an expression (decides `e ? a : b` vs `e?`).
@@ -182,7 +187,16 @@ impl Parser {
                 _ => {}
             }
         }
-        Parser { toks, pos: 0, enums, structs, nesting: 0, height: 0, yields: Vec::new() }
+        Parser {
+            toks,
+            pos: 0,
+            enums,
+            structs,
+            nesting: 0,
+            height: 0,
+            yields: Vec::new(),
+            speculating: false,
+        }
     }
 
     // ------------------------------------------------------------------
@@ -199,7 +213,10 @@ impl Parser {
 
     fn here(&self) -> Pos {
         let t = &self.toks[self.pos];
-        Pos { line: t.line, column: t.column }
+        Pos {
+            line: t.line,
+            column: t.column,
+        }
     }
 
     fn advance(&mut self) {
@@ -254,7 +271,10 @@ impl Parser {
         let pos = self.here();
         match self.tok() {
             Tok::Eof => syntax(format!("Unexpected end of file, expected {expected}"), pos),
-            t => syntax(format!("Expected {expected}, got {t} at {}:{}", pos.line, pos.column), pos),
+            t => syntax(
+                format!("Expected {expected}, got {t} at {}:{}", pos.line, pos.column),
+                pos,
+            ),
         }
     }
 
@@ -527,14 +547,22 @@ impl Parser {
             }
         }
         let value = self.optional_value()?;
-        Ok(if is_yield { StmtKind::Yield(value) } else { StmtKind::Return(value) })
+        Ok(if is_yield {
+            StmtKind::Yield(value)
+        } else {
+            StmtKind::Return(value)
+        })
     }
 
     fn throw_or_emit(&mut self) -> VmResult<StmtKind> {
         let is_emit = self.at_kw(Kw::Emit);
         self.advance();
         let value = self.expr()?;
-        Ok(if is_emit { StmtKind::Emit(value) } else { StmtKind::Throw(value) })
+        Ok(if is_emit {
+            StmtKind::Emit(value)
+        } else {
+            StmtKind::Throw(value)
+        })
     }
 
     fn guard_stmt(&mut self) -> VmResult<StmtKind> {
@@ -561,7 +589,11 @@ impl Parser {
         let is_defer = self.at_kw(Kw::Defer);
         self.advance();
         let body = self.braced_block()?;
-        Ok(if is_defer { StmtKind::Defer(body) } else { StmtKind::Mutex(body) })
+        Ok(if is_defer {
+            StmtKind::Defer(body)
+        } else {
+            StmtKind::Mutex(body)
+        })
     }
 
     /// The optional operand of `return` / `yield`.
@@ -623,7 +655,11 @@ impl Parser {
         self.expect_kw(Kw::In)?;
         let iterable = self.expr()?;
         let body = self.braced_block()?;
-        Ok(StmtKind::For { pattern, iterable, body })
+        Ok(StmtKind::For {
+            pattern,
+            iterable,
+            body,
+        })
     }
 
     /// A name or `_` (returned as `None`).
@@ -656,7 +692,11 @@ impl Parser {
                         Some(key.clone())
                     };
                     let default = self.pattern_default()?;
-                    entries.push(DictPatEntry { key, binding, default });
+                    entries.push(DictPatEntry {
+                        key,
+                        binding,
+                        default,
+                    });
                     self.skip_item_separator();
                 }
                 self.expect(Tok::RBrace, "}")?;
@@ -690,10 +730,12 @@ impl Parser {
                 self.expect(Tok::RParen, ")")?;
                 Ok(Pattern::Pair(first, second))
             }
-            _ => Ok(match self.binding_name("variable name or destructuring pattern")? {
-                Some(name) => Pattern::Ident(name),
-                None => Pattern::Wildcard,
-            }),
+            _ => Ok(
+                match self.binding_name("variable name or destructuring pattern")? {
+                    Some(name) => Pattern::Ident(name),
+                    None => Pattern::Wildcard,
+                },
+            ),
         }
     }
 
@@ -728,7 +770,12 @@ impl Parser {
                 self.expect_kw(Kw::From)?;
                 let channel = self.expr()?;
                 let body = self.braced_block()?;
-                cases.push(SelectCase { binding, channel, body, pos });
+                cases.push(SelectCase {
+                    binding,
+                    channel,
+                    body,
+                    pos,
+                });
             }
             self.skip_newlines();
         }
@@ -739,7 +786,11 @@ impl Parser {
         if timeout.is_some() && default.is_some() {
             return Err(self.error("select cannot have both timeout and default"));
         }
-        Ok(StmtKind::Select(Box::new(SelectStmt { cases, timeout, default })))
+        Ok(StmtKind::Select(Box::new(SelectStmt {
+            cases,
+            timeout,
+            default,
+        })))
     }
 
     // ------------------------------------------------------------------
@@ -761,7 +812,9 @@ impl Parser {
             StmtKind::Interface(d) => &mut d.attributes,
             StmtKind::TypeAlias(d) => &mut d.attributes,
             StmtKind::Pipeline(d) => &mut d.attributes,
-            StmtKind::Unsupported { attributes, keyword, .. } if keyword != "override" => attributes,
+            StmtKind::Unsupported {
+                attributes, keyword, ..
+            } if keyword != "override" => attributes,
             _ => {
                 return Err(syntax(
                     format!(
@@ -787,8 +840,8 @@ impl Parser {
             self.advance();
             self.skip_newlines();
             while !self.at(&Tok::RParen) && !self.at_eof() {
-                let named = matches!(self.tok(), Tok::Ident(_) | Tok::Kw(Kw::Retry))
-                    && *self.peek(1) == Tok::Colon;
+                let named =
+                    matches!(self.tok(), Tok::Ident(_) | Tok::Kw(Kw::Retry)) && *self.peek(1) == Tok::Colon;
                 let name = if named {
                     let n = self.member_name("argument name")?;
                     self.advance(); // :
@@ -896,7 +949,13 @@ impl Parser {
             if rest && self.tok() != end {
                 return Err(self.error("Rest parameter must be the last parameter"));
             }
-            params.push(Param { name, ty, default, rest, pos });
+            params.push(Param {
+                name,
+                ty,
+                default,
+                rest,
+                pos,
+            });
         }
         Ok(params)
     }
@@ -926,7 +985,11 @@ impl Parser {
             } else {
                 None
             };
-            params.push(TypeParam { name, variance, bound });
+            params.push(TypeParam {
+                name,
+                variance,
+                bound,
+            });
             self.skip_item_separator();
         }
         self.expect(Tok::Gt, ">")?;
@@ -1009,7 +1072,10 @@ impl Parser {
             if self.at(&Tok::LParen) {
                 self.advance();
                 for p in self.params(&Tok::RParen)? {
-                    fields.push(EnumField { name: Some(p.name), ty: p.ty });
+                    fields.push(EnumField {
+                        name: Some(p.name),
+                        ty: p.ty,
+                    });
                 }
                 self.expect(Tok::RParen, ")")?;
             }
@@ -1048,7 +1114,12 @@ impl Parser {
             self.skip_decl_separators();
         }
         self.expect(Tok::RBrace, "}")?;
-        Ok(StmtKind::Impl(Box::new(ImplDecl { type_name, interface, methods, attributes: Vec::new() })))
+        Ok(StmtKind::Impl(Box::new(ImplDecl {
+            type_name,
+            interface,
+            methods,
+            attributes: Vec::new(),
+        })))
     }
 
     fn interface_decl(&mut self, is_pub: bool) -> VmResult<StmtKind> {
@@ -1078,7 +1149,12 @@ impl Parser {
                 let params = self.params(&Tok::RParen)?;
                 self.expect(Tok::RParen, ")")?;
                 let return_type = self.return_type()?;
-                methods.push(InterfaceMethod { name, type_params, params, return_type });
+                methods.push(InterfaceMethod {
+                    name,
+                    type_params,
+                    params,
+                    return_type,
+                });
             }
             self.skip_decl_separators();
         }
@@ -1152,10 +1228,7 @@ impl Parser {
     fn import(&mut self, is_pub: bool) -> VmResult<StmtKind> {
         self.advance();
         // Scoped form `import std::a::{x, y}` is sugar for `import {x, y} from "std/a"`.
-        if matches!(self.tok(), Tok::Ident(_))
-            && *self.peek(1) == Tok::Colon
-            && *self.peek(2) == Tok::Colon
-        {
+        if matches!(self.tok(), Tok::Ident(_)) && *self.peek(1) == Tok::Colon && *self.peek(2) == Tok::Colon {
             let mut segments = vec![self.ident("scoped import path segment")?];
             loop {
                 self.expect(Tok::Colon, "::")?;
@@ -1166,7 +1239,11 @@ impl Parser {
                 segments.push(self.ident("scoped import path segment")?);
             }
             let names = self.import_names()?;
-            return Ok(StmtKind::Import(ImportDecl { path: segments.join("/"), names: Some(names), is_pub }));
+            return Ok(StmtKind::Import(ImportDecl {
+                path: segments.join("/"),
+                names: Some(names),
+                is_pub,
+            }));
         }
         let names = if self.at(&Tok::LBrace) {
             let names = self.import_names()?;
@@ -1197,7 +1274,11 @@ impl Parser {
     }
 
     fn unsupported(keyword: &str, name: Option<String>) -> StmtKind {
-        StmtKind::Unsupported { keyword: keyword.to_string(), name, attributes: Vec::new() }
+        StmtKind::Unsupported {
+            keyword: keyword.to_string(),
+            name,
+            attributes: Vec::new(),
+        }
     }
 
     /// `tool name(params) [-> T] { [description "..."] body }`.
@@ -1327,7 +1408,10 @@ impl Parser {
                 self.advance();
                 let inner = self.type_expr()?;
                 self.expect(Tok::RBracket, "]")?;
-                return Ok(TypeExpr::Named { name: "list".into(), args: vec![inner] });
+                return Ok(TypeExpr::Named {
+                    name: "list".into(),
+                    args: vec![inner],
+                });
             }
             Tok::LParen => {
                 self.advance();
@@ -1348,9 +1432,15 @@ impl Parser {
                 let ret = self.return_type()?.map(Box::new);
                 return Ok(TypeExpr::Fn { params, ret });
             }
-            Tok::Kw(Kw::Nil) => TypeExpr::Named { name: "nil".into(), args: Vec::new() },
+            Tok::Kw(Kw::Nil) => TypeExpr::Named {
+                name: "nil".into(),
+                args: Vec::new(),
+            },
             // Harn types `true`/`false` as plain `bool`.
-            Tok::Kw(Kw::True | Kw::False) => TypeExpr::Named { name: "bool".into(), args: Vec::new() },
+            Tok::Kw(Kw::True | Kw::False) => TypeExpr::Named {
+                name: "bool".into(),
+                args: Vec::new(),
+            },
             Tok::Str(s) | Tok::RawStr(s) => TypeExpr::StrLiteral(s),
             Tok::Int(n) => TypeExpr::IntLiteral(n),
             Tok::Float(f) => TypeExpr::FloatLiteral(f),
@@ -1367,7 +1457,11 @@ impl Parser {
             },
             _ => {
                 let name = self.ident("type name")?;
-                let args = if self.at(&Tok::Lt) { self.type_args()? } else { Vec::new() };
+                let args = if self.at(&Tok::Lt) {
+                    self.type_args()?
+                } else {
+                    Vec::new()
+                };
                 return Ok(TypeExpr::Named { name, args });
             }
         };
@@ -1388,8 +1482,9 @@ impl Parser {
             }
             self.advance();
         }
-        // `list<int>= [..]` lexes `>=`: take the `>` and leave an `=`.
-        if self.at(&Tok::GtEq) {
+        // `list<int>= [..]` lexes `>=`: take the `>` and leave an `=` (never
+        // while speculating, which must not modify the tokens).
+        if self.at(&Tok::GtEq) && !self.speculating {
             let t = &mut self.toks[self.pos];
             t.tok = Tok::Assign;
             t.column += 1;
@@ -1515,7 +1610,14 @@ impl Parser {
             self.grow(pos)?;
             self.grow(pos)?;
         }
-        Ok(Expr::new(ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, pos))
+        Ok(Expr::new(
+            ExprKind::Binary {
+                op,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            },
+            pos,
+        ))
     }
 
     /// `start to end [exclusive]` (at the token after `to`).
@@ -1525,7 +1627,14 @@ impl Parser {
         if !inclusive {
             self.advance();
         }
-        Ok(Expr::new(ExprKind::Range { start: Box::new(start), end: Box::new(end), inclusive }, pos))
+        Ok(Expr::new(
+            ExprKind::Range {
+                start: Box::new(start),
+                end: Box::new(end),
+                inclusive,
+            },
+            pos,
+        ))
     }
 
     /// `cond ? then : else` (at the token after `?`); branches are `||`-level.
@@ -1534,7 +1643,11 @@ impl Parser {
         self.expect(Tok::Colon, ":")?;
         let else_ = self.binary(OR_PREC)?;
         Ok(Expr::new(
-            ExprKind::Ternary { cond: Box::new(cond), then: Box::new(then), else_: Box::new(else_) },
+            ExprKind::Ternary {
+                cond: Box::new(cond),
+                then: Box::new(then),
+                else_: Box::new(else_),
+            },
             pos,
         ))
     }
@@ -1594,8 +1707,8 @@ impl Parser {
             // A `.`/`?.` chain may continue on the next line (not a `...` spread).
             Tok::Newline => {
                 let i = self.next_significant();
-                let continues = member(&self.toks[i].tok)
-                    && self.toks.get(i + 1).is_some_and(|t| t.tok != Tok::Dot);
+                let continues =
+                    member(&self.toks[i].tok) && self.toks.get(i + 1).is_some_and(|t| t.tok != Tok::Dot);
                 if continues {
                     self.pos = i;
                     Some(Postfix::Member)
@@ -1648,24 +1761,54 @@ impl Parser {
             ExprKind::Ident(n) if !optional && self.enums.contains(n) => Some(n.clone()),
             _ => None,
         };
-        let args = if self.at(&Tok::LParen) { Some(self.call_args()?) } else { None };
+        let args = if self.at(&Tok::LParen) {
+            Some(self.call_args()?)
+        } else {
+            None
+        };
         Ok(match (enum_name, args) {
             (Some(enum_name), args) => Expr::new(
-                ExprKind::EnumConstruct { enum_name, variant: name, args: args.unwrap_or_default() },
+                ExprKind::EnumConstruct {
+                    enum_name,
+                    variant: name,
+                    args: args.unwrap_or_default(),
+                },
                 e.pos,
             ),
-            (None, Some(args)) => {
-                Expr::new(ExprKind::MethodCall { object: Box::new(e), name, args, optional }, pos)
-            }
-            (None, None) => Expr::new(ExprKind::Property { object: Box::new(e), name, optional }, pos),
+            (None, Some(args)) => Expr::new(
+                ExprKind::MethodCall {
+                    object: Box::new(e),
+                    name,
+                    args,
+                    optional,
+                },
+                pos,
+            ),
+            (None, None) => Expr::new(
+                ExprKind::Property {
+                    object: Box::new(e),
+                    name,
+                    optional,
+                },
+                pos,
+            ),
         })
     }
 
     /// `name(args)` (`callee` is an identifier; at `(`).
     fn call(&mut self, callee: Expr, type_args: Vec<TypeExpr>) -> VmResult<Expr> {
-        let ExprKind::Ident(name) = callee.kind else { unreachable!("only identifiers are called") };
+        let ExprKind::Ident(name) = callee.kind else {
+            unreachable!("only identifiers are called")
+        };
         let args = self.call_args()?;
-        Ok(Expr::new(ExprKind::Call { name, type_args, args }, callee.pos))
+        Ok(Expr::new(
+            ExprKind::Call {
+                name,
+                type_args,
+                args,
+            },
+            callee.pos,
+        ))
     }
 
     /// `[i]`, `[a:b]`, `[:b]`, `[a:]`, `[:]` (at `[`).
@@ -1674,18 +1817,41 @@ impl Parser {
         self.advance();
         self.skip_newlines();
         let object = Box::new(object);
-        let start = if self.at(&Tok::Colon) { None } else { Some(Box::new(self.expr()?)) };
+        let start = if self.at(&Tok::Colon) {
+            None
+        } else {
+            Some(Box::new(self.expr()?))
+        };
         self.skip_newlines();
         if self.at(&Tok::Colon) {
             self.advance();
             self.skip_newlines();
-            let end = if self.at(&Tok::RBracket) { None } else { Some(Box::new(self.expr()?)) };
+            let end = if self.at(&Tok::RBracket) {
+                None
+            } else {
+                Some(Box::new(self.expr()?))
+            };
             self.expect(Tok::RBracket, "]")?;
-            return Ok(Expr::new(ExprKind::Slice { object, start, end, optional }, pos));
+            return Ok(Expr::new(
+                ExprKind::Slice {
+                    object,
+                    start,
+                    end,
+                    optional,
+                },
+                pos,
+            ));
         }
         self.expect(Tok::RBracket, "]")?;
         let index = start.expect("a subscript without `:` has an index");
-        Ok(Expr::new(ExprKind::Index { object, index, optional }, pos))
+        Ok(Expr::new(
+            ExprKind::Index {
+                object,
+                index,
+                optional,
+            },
+            pos,
+        ))
     }
 
     /// `(args)` with optional commas and `...spread` (at `(`).
@@ -1711,21 +1877,22 @@ impl Parser {
 
     /// Tries `<T, ...>` directly followed by `(`; restores the position on failure.
     fn try_call_type_args(&mut self) -> Option<Vec<TypeExpr>> {
-        if !matches!(self.peek(1), Tok::Ident(_) | Tok::LBracket | Tok::Kw(Kw::Nil | Kw::Fn)) {
+        if !matches!(
+            self.peek(1),
+            Tok::Ident(_) | Tok::LBracket | Tok::Kw(Kw::Nil | Kw::Fn)
+        ) {
             return None;
         }
         let (pos, height, nesting) = (self.pos, self.height, self.nesting);
-        let tok_backup = self.toks[pos..].iter().position(|t| t.tok == Tok::GtEq).map(|i| (pos + i, self.toks[pos + i].clone()));
-        match self.type_args() {
+        self.speculating = true;
+        let parsed = self.type_args();
+        self.speculating = false;
+        match parsed {
             Ok(args) if self.at(&Tok::LParen) => Some(args),
             _ => {
                 self.pos = pos;
                 self.height = height;
                 self.nesting = nesting;
-                // Undo a `>=` split done by `type_args`.
-                if let Some((i, t)) = tok_backup {
-                    self.toks[i] = t;
-                }
                 None
             }
         }
@@ -1734,7 +1901,9 @@ impl Parser {
     /// `Name {` starts a struct literal when Name is capitalized and the
     /// brace holds `ident:` / `"str":` (or is `{}` for a declared struct).
     fn is_struct_literal(&self, e: &Expr) -> bool {
-        let ExprKind::Ident(name) = &e.kind else { return false };
+        let ExprKind::Ident(name) = &e.kind else {
+            return false;
+        };
         if !name.starts_with(|c: char| c.is_uppercase()) {
             return false;
         }
@@ -1757,14 +1926,24 @@ impl Parser {
     }
 
     fn struct_literal(&mut self, e: Expr) -> VmResult<Expr> {
-        let ExprKind::Ident(name) = e.kind else { unreachable!("struct literals follow a name") };
+        let ExprKind::Ident(name) = e.kind else {
+            unreachable!("struct literals follow a name")
+        };
         let pos = e.pos;
         self.advance(); // {
         let mut fields = Vec::new();
         for entry in self.dict_entries()? {
             match entry {
-                DictEntry::Pair { key: DictKey::Name(k), value } => fields.push((k, value)),
-                _ => return Err(syntax(format!("Expected struct field name in `{name} {{ ... }}`"), pos)),
+                DictEntry::Pair {
+                    key: DictKey::Name(k),
+                    value,
+                } => fields.push((k, value)),
+                _ => {
+                    return Err(syntax(
+                        format!("Expected struct field name in `{name} {{ ... }}`"),
+                        pos,
+                    ))
+                }
             }
         }
         Ok(Expr::new(ExprKind::StructConstruct { name, fields }, pos))
@@ -1825,7 +2004,9 @@ impl Parser {
     /// Re-lexes and parses each `${...}` of an interpolated string.
     fn interpolated(&mut self) -> VmResult<Expr> {
         let pos = self.here();
-        let Tok::InterpStr(segments) = self.tok().clone() else { unreachable!() };
+        let Tok::InterpStr(segments) = self.tok().clone() else {
+            unreachable!()
+        };
         self.advance();
         let mut parts = Vec::with_capacity(segments.len());
         for seg in segments {
@@ -1894,7 +2075,12 @@ impl Parser {
         let params = self.params(&Tok::Arrow)?;
         self.expect(Tok::Arrow, "->")?;
         let (body, is_generator) = self.fn_body()?;
-        let closure = Closure { params, body, is_generator, fn_syntax: false };
+        let closure = Closure {
+            params,
+            body,
+            is_generator,
+            fn_syntax: false,
+        };
         Ok(Expr::new(ExprKind::Closure(Box::new(closure)), pos))
     }
 
@@ -1960,7 +2146,12 @@ impl Parser {
         self.return_type()?;
         self.expect(Tok::LBrace, "{")?;
         let (body, is_generator) = self.fn_body()?;
-        let closure = Closure { params, body, is_generator, fn_syntax: true };
+        let closure = Closure {
+            params,
+            body,
+            is_generator,
+            fn_syntax: true,
+        };
         Ok(Expr::new(ExprKind::Closure(Box::new(closure)), pos))
     }
 
@@ -1989,7 +2180,14 @@ impl Parser {
         let mut result = None;
         while let Some((pos, cond, then)) = arms.pop() {
             self.grow(pos)?;
-            let e = Expr::new(ExprKind::If { cond: Box::new(cond), then, else_: else_.take() }, pos);
+            let e = Expr::new(
+                ExprKind::If {
+                    cond: Box::new(cond),
+                    then,
+                    else_: else_.take(),
+                },
+                pos,
+            );
             if arms.is_empty() {
                 result = Some(e);
             } else {
@@ -2023,11 +2221,22 @@ impl Parser {
             };
             self.expect(Tok::Arrow, "->")?;
             let body = self.braced_block()?;
-            arms.push(MatchArm { patterns, guard, body, pos: arm_pos });
+            arms.push(MatchArm {
+                patterns,
+                guard,
+                body,
+                pos: arm_pos,
+            });
             self.skip_decl_separators();
         }
         self.expect(Tok::RBrace, "}")?;
-        Ok(Expr::new(ExprKind::Match { subject: Box::new(subject), arms }, pos))
+        Ok(Expr::new(
+            ExprKind::Match {
+                subject: Box::new(subject),
+                arms,
+            },
+            pos,
+        ))
     }
 
     /// A match pattern is parsed as an expression, then classified.
@@ -2046,28 +2255,55 @@ impl Parser {
             return p;
         }
         match e.kind {
-            ExprKind::EnumConstruct { enum_name, variant, args }
-                if args.iter().all(|a| matches!(a, Arg::Positional(Expr { kind: ExprKind::Ident(_), .. }))) =>
+            ExprKind::EnumConstruct {
+                enum_name,
+                variant,
+                args,
+            } if args.iter().all(|a| {
+                matches!(
+                    a,
+                    Arg::Positional(Expr {
+                        kind: ExprKind::Ident(_),
+                        ..
+                    })
+                )
+            }) =>
             {
                 let bindings = args
                     .into_iter()
                     .map(|a| match a {
-                        Arg::Positional(Expr { kind: ExprKind::Ident(n), .. }) if n != "_" => Some(n),
+                        Arg::Positional(Expr {
+                            kind: ExprKind::Ident(n),
+                            ..
+                        }) if n != "_" => Some(n),
                         _ => None,
                     })
                     .collect::<Vec<_>>();
                 let bindings = if bindings.is_empty() { None } else { Some(bindings) };
-                MatchPattern::EnumVariant { enum_name, variant, bindings }
+                MatchPattern::EnumVariant {
+                    enum_name,
+                    variant,
+                    bindings,
+                }
             }
             ExprKind::Dict(entries)
-                if entries.iter().all(|en| matches!(en, DictEntry::Pair { key: DictKey::Name(_), .. })) =>
+                if entries.iter().all(|en| {
+                    matches!(
+                        en,
+                        DictEntry::Pair {
+                            key: DictKey::Name(_),
+                            ..
+                        }
+                    )
+                }) =>
             {
                 let fields = entries
                     .into_iter()
                     .filter_map(|en| match en {
-                        DictEntry::Pair { key: DictKey::Name(k), value } => {
-                            Some((k, binding(&value).unwrap_or(MatchPattern::Value(value))))
-                        }
+                        DictEntry::Pair {
+                            key: DictKey::Name(k),
+                            value,
+                        } => Some((k, binding(&value).unwrap_or(MatchPattern::Value(value)))),
                         _ => None,
                     })
                     .collect();
@@ -2093,7 +2329,13 @@ impl Parser {
         self.advance();
         let count = self.primary()?;
         let body = self.braced_block()?;
-        Ok(Expr::new(ExprKind::Retry { count: Box::new(count), body }, pos))
+        Ok(Expr::new(
+            ExprKind::Retry {
+                count: Box::new(count),
+                body,
+            },
+            pos,
+        ))
     }
 
     /// `deadline D { }` — D is a primary expression.
@@ -2102,7 +2344,13 @@ impl Parser {
         self.advance();
         let duration = self.primary()?;
         let body = self.braced_block()?;
-        Ok(Expr::new(ExprKind::Deadline { duration: Box::new(duration), body }, pos))
+        Ok(Expr::new(
+            ExprKind::Deadline {
+                duration: Box::new(duration),
+                body,
+            },
+            pos,
+        ))
     }
 
     /// `try { } [catch [(e[: T])] | catch e { }] [finally { }]`.
@@ -2134,7 +2382,11 @@ impl Parser {
                 (None, None)
             };
             let body = self.braced_block()?;
-            catch = Some(Box::new(CatchClause { binding, type_name, body }));
+            catch = Some(Box::new(CatchClause {
+                binding,
+                type_name,
+                body,
+            }));
         }
         let finally = if self.skip_newlines_if(|t| *t == Tok::Kw(Kw::Finally)) {
             self.advance();
@@ -2182,7 +2434,14 @@ impl Parser {
             self.advance();
             self.advance();
         }
-        let parallel = Parallel { kind, expr, options, param, body, as_stream };
+        let parallel = Parallel {
+            kind,
+            expr,
+            options,
+            param,
+            body,
+            as_stream,
+        };
         Ok(Expr::new(ExprKind::Parallel(Box::new(parallel)), pos))
     }
 
@@ -2214,7 +2473,10 @@ impl Parser {
             self.advance();
             self.expect(Tok::Colon, ":")?;
             let value = self.expr()?;
-            entries.push(DictEntry::Pair { key: DictKey::Name(key), value });
+            entries.push(DictEntry::Pair {
+                key: DictKey::Name(key),
+                value,
+            });
             self.skip_item_separator();
         }
         self.expect(Tok::RBrace, "}")?;
@@ -2240,12 +2502,13 @@ fn replace_placeholder(e: &mut Expr) -> bool {
             *name = "__pipe".to_string();
             true
         }
-        ExprKind::Call { args, .. } | ExprKind::EnumConstruct { args, .. } => {
-            args.iter_mut().fold(false, |found, a| replace_placeholder(arg_expr(a)) | found)
-        }
+        ExprKind::Call { args, .. } | ExprKind::EnumConstruct { args, .. } => args
+            .iter_mut()
+            .fold(false, |found, a| replace_placeholder(arg_expr(a)) | found),
         ExprKind::MethodCall { object, args, .. } => {
             let found = replace_placeholder(object);
-            args.iter_mut().fold(found, |found, a| replace_placeholder(arg_expr(a)) | found)
+            args.iter_mut()
+                .fold(found, |found, a| replace_placeholder(arg_expr(a)) | found)
         }
         ExprKind::Binary { op, lhs, rhs } if *op != BinOp::Pipe => {
             replace_placeholder(lhs) | replace_placeholder(rhs)
@@ -2257,7 +2520,9 @@ fn replace_placeholder(e: &mut Expr) -> bool {
         }),
         ExprKind::Property { object, .. } => replace_placeholder(object),
         ExprKind::Index { object, index, .. } => replace_placeholder(object) | replace_placeholder(index),
-        ExprKind::Slice { object, start, end, .. } => {
+        ExprKind::Slice {
+            object, start, end, ..
+        } => {
             let mut found = replace_placeholder(object);
             for b in [start, end].into_iter().flatten() {
                 found |= replace_placeholder(b);
@@ -2271,7 +2536,13 @@ fn replace_placeholder(e: &mut Expr) -> bool {
 /// Wraps a pipe operand in `{ __pipe -> operand }`.
 fn pipe_closure(body: Expr) -> Expr {
     let pos = body.pos;
-    let param = Param { name: "__pipe".to_string(), ty: None, default: None, rest: false, pos };
+    let param = Param {
+        name: "__pipe".to_string(),
+        ty: None,
+        default: None,
+        rest: false,
+        pos,
+    };
     let closure = Closure {
         params: vec![param],
         body: vec![Stmt::new(StmtKind::Expr(body), pos)],
@@ -2320,26 +2591,66 @@ mod tests {
             ExprKind::Binary { op, lhs, rhs } => format!("({op:?} {} {})", sx(lhs), sx(rhs)),
             ExprKind::Unary { op, operand } => format!("({op:?} {})", sx(operand)),
             ExprKind::Ternary { cond, then, else_ } => format!("(? {} {} {})", sx(cond), sx(then), sx(else_)),
-            ExprKind::Range { start, end, inclusive } => format!("(to{} {} {})", if *inclusive { "" } else { "x" }, sx(start), sx(end)),
+            ExprKind::Range {
+                start,
+                end,
+                inclusive,
+            } => format!(
+                "(to{} {} {})",
+                if *inclusive { "" } else { "x" },
+                sx(start),
+                sx(end)
+            ),
             ExprKind::TryOp(x) => format!("(try? {})", sx(x)),
             ExprKind::TryStar(x) => format!("(try* {})", sx(x)),
-            ExprKind::Call { name, args, type_args } => {
-                let t = if type_args.is_empty() { String::new() } else { format!("<{}>", type_args.len()) };
-                format!("{name}{t}({})", args.iter().map(sx_arg).collect::<Vec<_>>().join(" "))
+            ExprKind::Call {
+                name,
+                args,
+                type_args,
+            } => {
+                let t = if type_args.is_empty() {
+                    String::new()
+                } else {
+                    format!("<{}>", type_args.len())
+                };
+                format!(
+                    "{name}{t}({})",
+                    args.iter().map(sx_arg).collect::<Vec<_>>().join(" ")
+                )
             }
-            ExprKind::MethodCall { object, name, args, optional } => format!(
+            ExprKind::MethodCall {
+                object,
+                name,
+                args,
+                optional,
+            } => format!(
                 "{}{}{name}({})",
                 sx(object),
                 if *optional { "?." } else { "." },
                 args.iter().map(sx_arg).collect::<Vec<_>>().join(" ")
             ),
-            ExprKind::Property { object, name, optional } => {
+            ExprKind::Property {
+                object,
+                name,
+                optional,
+            } => {
                 format!("{}{}{name}", sx(object), if *optional { "?." } else { "." })
             }
-            ExprKind::Index { object, index, optional } => {
-                format!("{}{}[{}]", sx(object), if *optional { "?" } else { "" }, sx(index))
+            ExprKind::Index {
+                object,
+                index,
+                optional,
+            } => {
+                format!(
+                    "{}{}[{}]",
+                    sx(object),
+                    if *optional { "?" } else { "" },
+                    sx(index)
+                )
             }
-            ExprKind::Slice { object, start, end, .. } => format!(
+            ExprKind::Slice {
+                object, start, end, ..
+            } => format!(
                 "{}[{}:{}]",
                 sx(object),
                 start.as_ref().map_or(String::new(), |x| sx(x)),
@@ -2358,17 +2669,35 @@ mod tests {
             ),
             ExprKind::Closure(c) => format!(
                 "{{{} -> {}}}",
-                c.params.iter().map(|p| p.name.clone()).collect::<Vec<_>>().join(" "),
+                c.params
+                    .iter()
+                    .map(|p| p.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 c.body.len()
             ),
-            ExprKind::EnumConstruct { enum_name, variant, args } => {
-                format!("{enum_name}::{variant}({})", args.iter().map(sx_arg).collect::<Vec<_>>().join(" "))
+            ExprKind::EnumConstruct {
+                enum_name,
+                variant,
+                args,
+            } => {
+                format!(
+                    "{enum_name}::{variant}({})",
+                    args.iter().map(sx_arg).collect::<Vec<_>>().join(" ")
+                )
             }
             ExprKind::StructConstruct { name, fields } => format!(
                 "{name}{{{}}}",
-                fields.iter().map(|(k, v)| format!("{k}={}", sx(v))).collect::<Vec<_>>().join(" ")
+                fields
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", sx(v)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             ),
-            other => format!("<{}>", format!("{other:?}").split([' ', '(', '{']).next().unwrap_or("")),
+            other => format!(
+                "<{}>",
+                format!("{other:?}").split([' ', '(', '{']).next().unwrap_or("")
+            ),
         }
     }
 
@@ -2431,9 +2760,13 @@ mod tests {
     fn pipe_placeholder() {
         assert_eq!(sxs("v |> f(_, 1)"), "(Pipe v {__pipe -> 1})");
         let e = expr("v |> _.sort()");
-        let ExprKind::Binary { rhs, .. } = e.kind else { panic!() };
+        let ExprKind::Binary { rhs, .. } = e.kind else {
+            panic!()
+        };
         let ExprKind::Closure(c) = rhs.kind else { panic!() };
-        let StmtKind::Expr(body) = &c.body[0].kind else { panic!() };
+        let StmtKind::Expr(body) = &c.body[0].kind else {
+            panic!()
+        };
         assert_eq!(sx(body), "__pipe.sort()");
         assert_eq!(sxs("v |> len"), "(Pipe v len)");
     }
@@ -2444,7 +2777,13 @@ mod tests {
         let ExprKind::Dict(entries) = e.kind else { panic!() };
         assert_eq!(entries.len(), 5);
         assert!(matches!(&entries[0], DictEntry::Pair { key: DictKey::Name(k), .. } if k == "type"));
-        assert!(matches!(&entries[2], DictEntry::Pair { key: DictKey::Computed(_), .. }));
+        assert!(matches!(
+            &entries[2],
+            DictEntry::Pair {
+                key: DictKey::Computed(_),
+                ..
+            }
+        ));
         assert!(matches!(&entries[3], DictEntry::Spread(_)));
         assert!(matches!(expr("{}").kind, ExprKind::Dict(ref d) if d.is_empty()));
         let e = expr("{ a, b: int = 10, ...rest -> a }");
@@ -2456,9 +2795,13 @@ mod tests {
     #[test]
     fn interpolation_positions() {
         let e = expr("\"a ${x + y} b\"");
-        let ExprKind::InterpolatedStr(parts) = e.kind else { panic!() };
+        let ExprKind::InterpolatedStr(parts) = e.kind else {
+            panic!()
+        };
         assert_eq!(parts.len(), 3);
-        let StrSegment::Expr(inner) = &parts[1] else { panic!() };
+        let StrSegment::Expr(inner) = &parts[1] else {
+            panic!()
+        };
         assert_eq!(sx(inner), "(Add x y)");
         assert_eq!(inner.pos, Pos { line: 1, column: 8 });
         let err = parse_err("let s = \"${ ) }\"");
@@ -2467,11 +2810,16 @@ mod tests {
 
     #[test]
     fn newline_continuation() {
-        let p = parse_ok("let a = 1\n  + 2\nlet b = 1 +\n  2\nlet c = x\n  .map(f)\n  ?.filter(g)\nlet d = 1\n-2");
+        let p = parse_ok(
+            "let a = 1\n  + 2\nlet b = 1 +\n  2\nlet c = x\n  .map(f)\n  ?.filter(g)\nlet d = 1\n-2",
+        );
         assert_eq!(p.items.len(), 5, "leading `-` starts a new statement");
-        let StmtKind::Let { value, .. } = &p.items[2].kind else { panic!() };
+        let StmtKind::Let { value, .. } = &p.items[2].kind else {
+            panic!()
+        };
         assert_eq!(sx(value), "x.map(f)?.filter(g)");
-        let p = parse_ok("let a = nil\n  ?? 1\nlet b = 1\n  == 1\nlet c = 1\n  < 2\nlet d = 1 |>\n  to_string");
+        let p =
+            parse_ok("let a = nil\n  ?? 1\nlet b = 1\n  == 1\nlet c = 1\n  < 2\nlet d = 1 |>\n  to_string");
         assert_eq!(p.items.len(), 4);
         // `in` does not continue a line.
         assert!(parse("let a = x\n in xs", "t").is_err());
@@ -2492,7 +2840,10 @@ mod tests {
             parse_err("log(1) log(2)"),
             "Expected top-level item separator (`;` or newline), got id(log) at 1:8"
         );
-        assert_eq!(parse_err("pipeline t(task) {\n  log(\"one\");; log(\"two\")\n}"), "Expected expression, got ; at 2:14");
+        assert_eq!(
+            parse_err("pipeline t(task) {\n  log(\"one\");; log(\"two\")\n}"),
+            "Expected expression, got ; at 2:14"
+        );
         assert!(parse_err("pipeline t() {\n  if true {\n  }; else {\n  }\n}").contains("got else"));
         assert!(parse_err("pipeline t() {\n  try {\n  }; catch {\n  }\n}").contains("got catch"));
         parse_ok("if a {\n} \nelse if b {\n}\nelse {\n}\nlog(1)");
@@ -2502,8 +2853,14 @@ mod tests {
 
     #[test]
     fn syntax_error_texts() {
-        assert_eq!(parse_err("pipeline p(x) {\n"), "Unexpected end of file, expected }");
-        assert_eq!(parse_err("let x =\n"), "Unexpected end of file, expected expression");
+        assert_eq!(
+            parse_err("pipeline p(x) {\n"),
+            "Unexpected end of file, expected }"
+        );
+        assert_eq!(
+            parse_err("let x =\n"),
+            "Unexpected end of file, expected expression"
+        );
         assert_eq!(
             parse_err("pipeline test(task) {\n  let x = )\n  let y = 42\n}"),
             "Expected expression, got ) at 2:11"
@@ -2513,11 +2870,22 @@ mod tests {
             "Expected Required parameter cannot follow a parameter with a default value, got ) at 1:17"
         );
         assert!(parse_err("fn bad(...r, y) {}").contains("Rest parameter must be the last parameter"));
-        assert_eq!(parse_err("pipeline t(task) {\n  let x = `\n}"), "Unexpected character '`' at 2:11");
-        assert_eq!(parse_err("pipeline t(task) {\n  let x = \"abc\n}"), "Unterminated string at 2:11");
-        assert_eq!(parse_err("for tool in xs {}"), "Expected variable name or destructuring pattern, got 'tool' (reserved keyword) at 1:5");
-        assert!(parse_err("parallel each xs with {limit: 2} { x -> x }").contains("only `max_concurrent` is supported"));
-        assert!(parse_err("select { timeout 1s { } default { } }").contains("select cannot have both timeout and default"));
+        assert_eq!(
+            parse_err("pipeline t(task) {\n  let x = `\n}"),
+            "Unexpected character '`' at 2:11"
+        );
+        assert_eq!(
+            parse_err("pipeline t(task) {\n  let x = \"abc\n}"),
+            "Unterminated string at 2:11"
+        );
+        assert_eq!(
+            parse_err("for tool in xs {}"),
+            "Expected variable name or destructuring pattern, got 'tool' (reserved keyword) at 1:5"
+        );
+        assert!(parse_err("parallel each xs with {limit: 2} { x -> x }")
+            .contains("only `max_concurrent` is supported"));
+        assert!(parse_err("select { timeout 1s { } default { } }")
+            .contains("select cannot have both timeout and default"));
         assert!(parse_err("@deprecated\nlet x = 1").contains("declaration after `@attr`"));
         let e = parse("let x = )", "f").unwrap_err();
         assert_eq!((e.0.line, e.0.column, e.0.phase), (1, 9, Phase::Parse));
@@ -2525,7 +2893,9 @@ mod tests {
 
     #[test]
     fn assignments() {
-        let StmtKind::Assign { target, op, .. } = first_stmt("x.y[0] += 2") else { panic!() };
+        let StmtKind::Assign { target, op, .. } = first_stmt("x.y[0] += 2") else {
+            panic!()
+        };
         assert_eq!(op, Some(BinOp::Add));
         assert_eq!(sx(&target), "x.y[0]");
         assert!(matches!(first_stmt("x = 1"), StmtKind::Assign { op: None, .. }));
@@ -2535,22 +2905,43 @@ mod tests {
 
     #[test]
     fn binding_patterns() {
-        let StmtKind::Let { pattern, .. } = first_stmt("let {name: n, age = 3, debug: _, ...rest} = d") else {
+        let StmtKind::Let { pattern, .. } = first_stmt("let {name: n, age = 3, debug: _, ...rest} = d")
+        else {
             panic!()
         };
-        let Pattern::Dict { entries, rest } = pattern else { panic!() };
+        let Pattern::Dict { entries, rest } = pattern else {
+            panic!()
+        };
         assert_eq!(rest.as_deref(), Some("rest"));
         assert_eq!(entries[0].binding.as_deref(), Some("n"));
         assert_eq!(entries[1].binding.as_deref(), Some("age"));
         assert!(entries[1].default.is_some());
         assert_eq!(entries[2].binding, None);
-        let StmtKind::Var { pattern, .. } = first_stmt("var [_, y = 0, ...tail] = xs") else { panic!() };
-        assert!(matches!(pattern, Pattern::List { ref elements, rest: Some(_) } if elements[0].binding.is_none()));
-        assert!(matches!(first_stmt("let _ = f()"), StmtKind::Let { pattern: Pattern::Wildcard, .. }));
-        let StmtKind::For { pattern, .. } = first_stmt("for (i, x) in iter(xs).enumerate() { }") else { panic!() };
+        let StmtKind::Var { pattern, .. } = first_stmt("var [_, y = 0, ...tail] = xs") else {
+            panic!()
+        };
+        assert!(
+            matches!(pattern, Pattern::List { ref elements, rest: Some(_) } if elements[0].binding.is_none())
+        );
+        assert!(matches!(
+            first_stmt("let _ = f()"),
+            StmtKind::Let {
+                pattern: Pattern::Wildcard,
+                ..
+            }
+        ));
+        let StmtKind::For { pattern, .. } = first_stmt("for (i, x) in iter(xs).enumerate() { }") else {
+            panic!()
+        };
         assert_eq!(pattern, Pattern::Pair(Some("i".into()), Some("x".into())));
-        assert!(matches!(first_stmt("let x: list<int> = []"), StmtKind::Let { ty: Some(_), .. }));
-        assert!(matches!(first_stmt("let x: list<int>= []"), StmtKind::Let { ty: Some(_), .. }));
+        assert!(matches!(
+            first_stmt("let x: list<int> = []"),
+            StmtKind::Let { ty: Some(_), .. }
+        ));
+        assert!(matches!(
+            first_stmt("let x: list<int>= []"),
+            StmtKind::Let { ty: Some(_), .. }
+        ));
     }
 
     #[test]
@@ -2559,17 +2950,34 @@ mod tests {
                    match s {\n  Shape.Circle(r) -> { r }\n  Shape.Rect(_, h) if h > 1 -> { h }\n  Shape.Empty -> { 0 }\n  \
                    1 | 2 | 3 -> { \"small\" }\n  {kind: \"a\", v: v} -> { v }\n  [1, x, _] -> { x }\n  name -> { name }\n  _ -> { nil }\n}";
         let p = parse_ok(src);
-        let StmtKind::Expr(Expr { kind: ExprKind::Match { arms, .. }, .. }) = &p.items[1].kind else { panic!() };
+        let StmtKind::Expr(Expr {
+            kind: ExprKind::Match { arms, .. },
+            ..
+        }) = &p.items[1].kind
+        else {
+            panic!()
+        };
         assert_eq!(arms.len(), 8);
         assert_eq!(
             arms[0].patterns[0],
-            MatchPattern::EnumVariant { enum_name: "Shape".into(), variant: "Circle".into(), bindings: Some(vec![Some("r".into())]) }
+            MatchPattern::EnumVariant {
+                enum_name: "Shape".into(),
+                variant: "Circle".into(),
+                bindings: Some(vec![Some("r".into())])
+            }
         );
-        assert!(matches!(&arms[1].patterns[0], MatchPattern::EnumVariant { bindings: Some(b), .. } if b[0].is_none()));
+        assert!(
+            matches!(&arms[1].patterns[0], MatchPattern::EnumVariant { bindings: Some(b), .. } if b[0].is_none())
+        );
         assert!(arms[1].guard.is_some());
-        assert!(matches!(&arms[2].patterns[0], MatchPattern::EnumVariant { bindings: None, .. }));
+        assert!(matches!(
+            &arms[2].patterns[0],
+            MatchPattern::EnumVariant { bindings: None, .. }
+        ));
         assert_eq!(arms[3].patterns.len(), 3);
-        assert!(matches!(&arms[4].patterns[0], MatchPattern::Dict(f) if matches!(f[1].1, MatchPattern::Binding(_))));
+        assert!(
+            matches!(&arms[4].patterns[0], MatchPattern::Dict(f) if matches!(f[1].1, MatchPattern::Binding(_)))
+        );
         assert!(matches!(&arms[5].patterns[0], MatchPattern::List(e) if e[2] == MatchPattern::Wildcard));
         assert_eq!(arms[6].patterns[0], MatchPattern::Binding("name".into()));
         assert_eq!(arms[7].patterns[0], MatchPattern::Wildcard);
@@ -2590,15 +2998,42 @@ mod tests {
                    tool search(q: string) -> string { description \"Search\"\n return q }\n\
                    skill review { description \"x\"\n on_activate fn() { log(1) } }\noverride foo(a) { }";
         let p = parse_ok(src);
-        let kinds: Vec<_> = p.items.iter().map(|s| format!("{:?}", s.kind).split(['(', ' ', '{']).next().unwrap().to_string()).collect();
+        let kinds: Vec<_> = p
+            .items
+            .iter()
+            .map(|s| {
+                format!("{:?}", s.kind)
+                    .split(['(', ' ', '{'])
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
         assert_eq!(
             kinds,
             [
-                "FnDecl", "FnDecl", "FnDecl", "FnDecl", "Struct", "Struct", "Enum", "Impl", "Interface", "TypeAlias",
-                "TypeAlias", "Import", "Import", "Pipeline", "Unsupported", "Unsupported", "Unsupported"
+                "FnDecl",
+                "FnDecl",
+                "FnDecl",
+                "FnDecl",
+                "Struct",
+                "Struct",
+                "Enum",
+                "Impl",
+                "Interface",
+                "TypeAlias",
+                "TypeAlias",
+                "Import",
+                "Import",
+                "Pipeline",
+                "Unsupported",
+                "Unsupported",
+                "Unsupported"
             ]
         );
-        let StmtKind::FnDecl(f) = &p.items[0].kind else { panic!() };
+        let StmtKind::FnDecl(f) = &p.items[0].kind else {
+            panic!()
+        };
         assert!(f.is_pub && f.attributes.len() == 2 && f.params.len() == 3 && f.where_clauses.len() == 1);
         assert_eq!(f.attributes[0].args[1].name.as_deref(), Some("use"));
         let gens: Vec<_> = p.items[1..4]
@@ -2609,14 +3044,22 @@ mod tests {
             })
             .collect();
         assert_eq!(gens, [(true, false), (false, true), (false, false)]);
-        let StmtKind::Struct(s) = &p.items[4].kind else { panic!() };
+        let StmtKind::Struct(s) = &p.items[4].kind else {
+            panic!()
+        };
         assert_eq!(s.fields.len(), 3);
         assert!(s.fields[2].optional);
-        let StmtKind::Enum(e) = &p.items[6].kind else { panic!() };
+        let StmtKind::Enum(e) = &p.items[6].kind else {
+            panic!()
+        };
         assert_eq!(e.variants.len(), 2);
-        let StmtKind::Interface(i) = &p.items[8].kind else { panic!() };
+        let StmtKind::Interface(i) = &p.items[8].kind else {
+            panic!()
+        };
         assert_eq!((i.methods.len(), i.assoc_types.len()), (2, 1));
-        let StmtKind::TypeAlias(t) = &p.items[9].kind else { panic!() };
+        let StmtKind::TypeAlias(t) = &p.items[9].kind else {
+            panic!()
+        };
         assert_eq!(
             t.ty,
             TypeExpr::Union(vec![
@@ -2625,9 +3068,13 @@ mod tests {
                 TypeExpr::IntLiteral(-1)
             ])
         );
-        let StmtKind::Import(imp) = &p.items[12].kind else { panic!() };
+        let StmtKind::Import(imp) = &p.items[12].kind else {
+            panic!()
+        };
         assert!(imp.is_pub && imp.names.as_ref().is_some_and(|n| n.len() == 2));
-        let StmtKind::Pipeline(pl) = &p.items[13].kind else { panic!() };
+        let StmtKind::Pipeline(pl) = &p.items[13].kind else {
+            panic!()
+        };
         assert_eq!((pl.extends.as_deref(), pl.is_pub), (Some("base"), true));
     }
 
@@ -2638,16 +3085,32 @@ mod tests {
                    select {\n  v from ch { log(v) }\n  timeout 10ms { }\n}\nselect { default { } }\ndefer { log(1) }\nguard x else { return }\nrequire x > 0, \"msg\"";
         let p = parse_ok(src);
         assert_eq!(p.items.len(), 12);
-        let StmtKind::Let { value, .. } = &p.items[1].kind else { panic!() };
-        let ExprKind::Parallel(par) = &value.kind else { panic!() };
+        let StmtKind::Let { value, .. } = &p.items[1].kind else {
+            panic!()
+        };
+        let ExprKind::Parallel(par) = &value.kind else {
+            panic!()
+        };
         assert!(par.as_stream && par.options.is_some() && par.param.as_deref() == Some("x"));
         assert_eq!(par.kind, ParallelKind::Each);
     }
 
     #[test]
     fn struct_literal_lookahead() {
-        assert!(matches!(first_stmt("if x { }"), StmtKind::Expr(Expr { kind: ExprKind::If { .. }, .. })));
-        assert!(matches!(first_stmt("if Flag { }"), StmtKind::Expr(Expr { kind: ExprKind::If { .. }, .. })));
+        assert!(matches!(
+            first_stmt("if x { }"),
+            StmtKind::Expr(Expr {
+                kind: ExprKind::If { .. },
+                ..
+            })
+        ));
+        assert!(matches!(
+            first_stmt("if Flag { }"),
+            StmtKind::Expr(Expr {
+                kind: ExprKind::If { .. },
+                ..
+            })
+        ));
         let p = parse_ok("struct Empty {}\nlet e = Empty {}\nlet p = Point {\n  x: 1\n}");
         assert_eq!(p.items.len(), 3);
     }
@@ -2661,7 +3124,12 @@ mod tests {
     const STACK_TEST: usize = 2 << 20;
     /// Runs `f` on a thread with a `STACK_TEST` stack.
     fn on_small_stack(f: impl FnOnce() + Send + 'static) {
-        std::thread::Builder::new().stack_size(STACK_TEST).spawn(f).unwrap().join().unwrap();
+        std::thread::Builder::new()
+            .stack_size(STACK_TEST)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap();
     }
 
     /// Deterministic xorshift generator (no external crates).
@@ -2684,21 +3152,44 @@ mod tests {
         let block_h = |b: &Block| b.iter().map(stmt_height).max().unwrap_or(0);
         1 + match &e.kind {
             ExprKind::Binary { lhs, rhs, .. } => h(lhs).max(h(rhs)),
-            ExprKind::Unary { operand, .. } | ExprKind::TryOp(operand) | ExprKind::TryStar(operand) => h(operand),
+            ExprKind::Unary { operand, .. } | ExprKind::TryOp(operand) | ExprKind::TryStar(operand) => {
+                h(operand)
+            }
             ExprKind::Property { object, .. } => h(object),
             ExprKind::Index { object, index, .. } => h(object).max(h(index)),
-            ExprKind::MethodCall { object, args, .. } => args.iter().map(|a| h(match a {
-                Arg::Positional(x) | Arg::Spread(x) => x,
-            })).fold(h(object), usize::max),
-            ExprKind::Call { args, .. } => args.iter().map(|a| h(match a {
-                Arg::Positional(x) | Arg::Spread(x) => x,
-            })).max().unwrap_or(0),
-            ExprKind::List(items) => items.iter().map(|i| h(match i {
-                ListElem::Item(x) | ListElem::Spread(x) => x,
-            })).max().unwrap_or(0),
-            ExprKind::Dict(entries) => entries.iter().map(|en| match en {
-                DictEntry::Pair { value, .. } | DictEntry::Spread(value) => h(value),
-            }).max().unwrap_or(0),
+            ExprKind::MethodCall { object, args, .. } => args
+                .iter()
+                .map(|a| {
+                    h(match a {
+                        Arg::Positional(x) | Arg::Spread(x) => x,
+                    })
+                })
+                .fold(h(object), usize::max),
+            ExprKind::Call { args, .. } => args
+                .iter()
+                .map(|a| {
+                    h(match a {
+                        Arg::Positional(x) | Arg::Spread(x) => x,
+                    })
+                })
+                .max()
+                .unwrap_or(0),
+            ExprKind::List(items) => items
+                .iter()
+                .map(|i| {
+                    h(match i {
+                        ListElem::Item(x) | ListElem::Spread(x) => x,
+                    })
+                })
+                .max()
+                .unwrap_or(0),
+            ExprKind::Dict(entries) => entries
+                .iter()
+                .map(|en| match en {
+                    DictEntry::Pair { value, .. } | DictEntry::Spread(value) => h(value),
+                })
+                .max()
+                .unwrap_or(0),
             ExprKind::Closure(c) => block_h(&c.body),
             ExprKind::If { cond, then, else_ } => h(cond).max(block_h(then)).max(match else_ {
                 Some(ElseBranch::Block(b)) => block_h(b),
@@ -2706,10 +3197,14 @@ mod tests {
                 None => 0,
             }),
             ExprKind::Ternary { cond, then, else_ } => h(cond).max(h(then)).max(h(else_)),
-            ExprKind::InterpolatedStr(parts) => parts.iter().map(|p| match p {
-                StrSegment::Expr(x) => h(x),
-                StrSegment::Lit(_) => 0,
-            }).max().unwrap_or(0),
+            ExprKind::InterpolatedStr(parts) => parts
+                .iter()
+                .map(|p| match p {
+                    StrSegment::Expr(x) => h(x),
+                    StrSegment::Lit(_) => 0,
+                })
+                .max()
+                .unwrap_or(0),
             _ => 0,
         }
     }
@@ -2745,10 +3240,18 @@ mod tests {
                 (format!("x = a{}", " |> f".repeat(n)), "|>"),
                 (format!("x = {}1{}", "f(".repeat(n), ")".repeat(n)), "f("),
                 (format!("x = {}1{}", "{ -> ".repeat(n), "}".repeat(n)), "closures"),
-                (format!("x = {}", "if a { 1 } else ".repeat(n) + "{ 2 }"), "else if"),
+                (
+                    format!("x = {}", "if a { 1 } else ".repeat(n) + "{ 2 }"),
+                    "else if",
+                ),
                 (format!("fn f() {{ {} }}", "if a { ".repeat(n)), "blocks"),
                 ("\"${\"".repeat(2000), "interpolation"),
-                (format!("type T = {}int{}", "list<".repeat(n), ">".repeat(n)), "types"),
+                (
+                    format!("type T = {}int{}", "list<".repeat(n), ">".repeat(n)),
+                    "types",
+                ),
+                (format!("x = {}", vec!["a"; n].join(" < ")), "comparisons"),
+                (format!("x = f<{}int", "list<".repeat(n)), "type arguments"),
                 (format!("x = {}1", "{a: ".repeat(n)), "dicts"),
                 (format!("x = {}1", "Point {a: ".repeat(n)), "struct literals"),
                 (format!("x = {}1", "[1, ".repeat(n)), "lists"),
@@ -2760,26 +3263,50 @@ mod tests {
                 (format!("x = {}1", "{ a -> ".repeat(n)), "closure bodies"),
                 (format!("x = {}1", "fn() { ".repeat(n)), "fn expressions"),
                 (format!("x = {}1", "try { ".repeat(n)), "try bodies"),
-                (format!("x = {}1", "parallel each xs { x -> ".repeat(n)), "parallel bodies"),
+                (
+                    format!("x = {}1", "parallel each xs { x -> ".repeat(n)),
+                    "parallel bodies",
+                ),
                 (format!("x = {}1", "spawn { ".repeat(n)), "spawn bodies"),
-                ((0..1000).fold("1".to_string(), |s, _| format!("\"${{{s}}}\"")), "interpolations"),
+                (
+                    (0..1000).fold("1".to_string(), |s, _| format!("\"${{{s}}}\"")),
+                    "interpolations",
+                ),
                 (format!("fn f() {{ {} }}", "while a { ".repeat(n)), "while bodies"),
-                (format!("fn f() {{ {} }}", "for x in xs { ".repeat(n)), "for bodies"),
+                (
+                    format!("fn f() {{ {} }}", "for x in xs { ".repeat(n)),
+                    "for bodies",
+                ),
                 (format!("fn f() {{ {} }}", "fn g() { ".repeat(n)), "fn bodies"),
-                (format!("fn f(a = {}) {{ }}", "fn(a = ".repeat(n)), "param defaults"),
-                (format!("let {{a = {}}} = 1", "{ x -> let {a = ".repeat(n)), "pattern defaults"),
+                (
+                    format!("fn f(a = {}) {{ }}", "fn(a = ".repeat(n)),
+                    "param defaults",
+                ),
+                (
+                    format!("let {{a = {}}} = 1", "{ x -> let {a = ".repeat(n)),
+                    "pattern defaults",
+                ),
                 (format!("type T = {}int", "{a: ".repeat(n)), "shape types"),
                 (format!("type T = {}int", "fn(".repeat(n)), "fn types"),
-                (format!("x = {}1{}", "(".repeat(100), ")".repeat(100)), "ok-parens"),
+                (
+                    format!("x = {}1{}", "(".repeat(100), ")".repeat(100)),
+                    "ok-parens",
+                ),
                 (format!("x = {}", vec!["(1 + 1)"; 5000].join(" + ")), "wide"),
             ];
             for (src, what) in cases {
                 match parse(&src, "deep.harn") {
-                    Ok(p) => assert!(program_height(&p) < 3 * MAX_AST_HEIGHT as usize, "{what}: too deep"),
+                    Ok(p) => assert!(
+                        program_height(&p) < 3 * MAX_AST_HEIGHT as usize,
+                        "{what}: too deep"
+                    ),
                     Err(e) => {
                         let m = e.message();
                         let shallow_error = ["{", "interpolation"].contains(&what);
-                        assert!(shallow_error || m.starts_with("Expression nesting too deep at "), "{what}: {m}");
+                        assert!(
+                            shallow_error || m.starts_with("Expression nesting too deep at "),
+                            "{what}: {m}"
+                        );
                     }
                 }
             }
@@ -2826,7 +3353,13 @@ mod tests {
             let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
             let alphabet: Vec<char> = "(){}[]<>.,:;?!|&=+-*/%\"'$\\@#_ \n\tabcxyz019rsmh\u{e9}\u{1F389}"
                 .chars()
-                .chain(["let", "fn", "if", "else", "match", "->", "...", "${", "\"\"\"", "try", "parallel"].iter().flat_map(|s| s.chars()))
+                .chain(
+                    [
+                        "let", "fn", "if", "else", "match", "->", "...", "${", "\"\"\"", "try", "parallel",
+                    ]
+                    .iter()
+                    .flat_map(|s| s.chars()),
+                )
                 .collect();
             for _ in 0..3000 {
                 let len = rng.below(80);
@@ -2874,9 +3407,14 @@ mod tests {
 
     fn conformance_files() -> Vec<std::path::PathBuf> {
         let mut out = Vec::new();
-        let mut stack = vec![conformance_root().join("tests"), conformance_root().join("errors")];
+        let mut stack = vec![
+            conformance_root().join("tests"),
+            conformance_root().join("errors"),
+        ];
         while let Some(dir) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 let path = entry.path();
                 if path.is_dir() {
@@ -2894,7 +3432,10 @@ mod tests {
     fn conformance_files_parse() {
         let root = conformance_root();
         if !root.is_dir() {
-            eprintln!("note: {} not found; skipping the conformance parse test", root.display());
+            eprintln!(
+                "note: {} not found; skipping the conformance parse test",
+                root.display()
+            );
             return;
         }
         let files = conformance_files();
@@ -2923,6 +3464,12 @@ mod tests {
                 (Err(e), None) => failures.push(format!("{name}: {}", e.message())),
             }
         }
-        assert!(failures.is_empty(), "{} of {} files:\n{}", failures.len(), files.len(), failures.join("\n"));
+        assert!(
+            failures.is_empty(),
+            "{} of {} files:\n{}",
+            failures.len(),
+            files.len(),
+            failures.join("\n")
+        );
     }
 }
