@@ -12,8 +12,9 @@
 //!
 //! Robustness: native recursion is bounded (`MAX_NESTING`), and so is the
 //! height of the produced AST (`ast::MAX_AST_HEIGHT`, operator chains
-//! included), so no input can overflow the stack here, while dropping the
-//! tree, or in a compiler that walks it recursively.
+//! included), so no input can overflow the stack while parsing or dropping
+//! the tree, and recursive walkers (the compiler) get a known depth bound.
+//! Long `else if` chains and prefix operators are parsed iteratively.
 
 use std::collections::HashSet;
 
