@@ -374,6 +374,7 @@ def test_functions_become_handles():
 
 
 @needs_core
+@pytest.mark.xfail(strict=True, reason="harnvm-core: no atomic() builtin yet")
 def test_other_objects_become_handles():
     obj = harn_value("atomic(3)")
     assert isinstance(obj, harnvm.HarnObject)
@@ -404,5 +405,6 @@ def test_handles_pass_back_only_on_their_thread():
 
 
 @needs_core
+@pytest.mark.xfail(strict=True, reason="harnvm-core: no bytes_from_string() builtin yet")
 def test_bytes_from_harn():
     assert harn_value('bytes_from_string("hi")') == b"hi"

@@ -9,7 +9,7 @@ MAX_CONVERSION_DEPTH: Final[int]
 
 @final
 class Program:
-    """A compiled Harn source file. Create one with ``harnvm.compile``."""
+    """A compiled Harn source file, usable on the thread that compiled it."""
 
     @property
     def filename(self) -> str: ...
@@ -19,7 +19,8 @@ class Program:
 
 @final
 class Vm:
-    """A Harn virtual machine, usable only on the thread that created it."""
+    """A Harn virtual machine, usable on the thread that created it
+    (``interrupt`` and ``interrupt_handle`` work from any thread)."""
 
     def __init__(
         self,
@@ -32,6 +33,7 @@ class Vm:
     def run(self, program: Program | str, *, filename: str = "<string>") -> Any: ...
     def run_file(self, path: str | os.PathLike[str]) -> Any: ...
     def call(self, function: HarnFunction, /, *args: object) -> Any: ...
+    def interrupt(self) -> None: ...
     def interrupt_handle(self) -> InterruptHandle: ...
     @property
     def output(self) -> Callable[[str], object] | None: ...

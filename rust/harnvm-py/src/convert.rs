@@ -22,9 +22,7 @@
 //! rejects cyclic Python containers) so conversion never overflows the
 //! native stack. Errors name the path to the offending value.
 
-use std::mem::ManuallyDrop;
 use std::rc::Rc;
-use std::thread::{self, ThreadId};
 
 use harnvm_core::builtins::builtin_name;
 use harnvm_core::value::{StructLayout, StructVal};
@@ -38,6 +36,7 @@ use pyo3::types::{
 };
 
 use crate::errors;
+use crate::pinned::Pinned;
 
 /// Deepest nesting converted in either direction.
 pub const MAX_DEPTH: usize = 1000;
@@ -59,47 +58,12 @@ fn harn_struct(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
 // ---------------------------------------------------------------------------
 // Opaque handles
 
-/// A `Value` that may only be touched on the thread that created it.
-///
-/// Values are `Rc`-based, so they are not `Send`. Rather than making the
-/// handle classes `unsendable` (PyO3 would then raise a `PanicException`,
-/// which is not an `Exception`, whenever a result object wanders to another
-/// thread), the handle keeps its repr as plain text usable anywhere and
-/// hands out the `Value` only on its owner thread. Dropped elsewhere, the
-/// value is leaked instead of touching the `Rc` from the wrong thread.
-pub struct ThreadBound {
-    owner: ThreadId,
-    value: ManuallyDrop<Value>,
-}
-
-// SAFETY: the inner `Value` (and every `Rc` it reaches) is only accessed,
-// cloned or dropped on `owner`; other threads only see `owner` itself.
-unsafe impl Send for ThreadBound {}
-unsafe impl Sync for ThreadBound {}
-
-impl ThreadBound {
-    pub fn new(value: Value) -> Self {
-        ThreadBound { owner: thread::current().id(), value: ManuallyDrop::new(value) }
-    }
-    pub fn get(&self) -> Option<&Value> {
-        (thread::current().id() == self.owner).then(|| &*self.value)
-    }
-}
-
-impl Drop for ThreadBound {
-    fn drop(&mut self) {
-        if thread::current().id() == self.owner {
-            // SAFETY: dropped exactly once, on the owner thread.
-            unsafe { ManuallyDrop::drop(&mut self.value) }
-        }
-    }
-}
-
 /// A Harn function value (closure or builtin) returned to Python. It can be
-/// passed back into Harn on the thread that produced it.
+/// passed back into Harn (or called with `Vm.call`) on the thread and Vm that
+/// produced it; its repr and attributes work anywhere.
 #[pyclass(module = "harnvm", name = "HarnFunction", frozen)]
 pub struct HarnFunction {
-    value: ThreadBound,
+    value: Pinned<Value>,
     /// The Vm whose module state the function refers to (0: none).
     pub vm_id: u64,
     /// The function's name (`""` for an anonymous closure).
@@ -134,7 +98,7 @@ impl HarnFunction {
 /// returned to Python. Opaque; can be passed back into Harn on its thread.
 #[pyclass(module = "harnvm", name = "HarnObject", frozen)]
 pub struct HarnObject {
-    value: ThreadBound,
+    value: Pinned<Value>,
     pub vm_id: u64,
     /// Harn's `type_of` name, e.g. `"atomic"`.
     #[pyo3(get)]
@@ -227,7 +191,7 @@ fn to_py_at<'py>(py: Python<'py>, v: &Value, depth: usize, vm_id: u64) -> PyResu
                 params: c.proto.params.iter().map(|p| p.name.clone()).collect(),
                 kind: "closure",
                 display: v.display(),
-                value: ThreadBound::new(v.clone()),
+                value: Pinned::new(v.clone()),
                 vm_id,
             };
             Bound::new(py, f)?.into_any()
@@ -238,7 +202,7 @@ fn to_py_at<'py>(py: Python<'py>, v: &Value, depth: usize, vm_id: u64) -> PyResu
                 params: Vec::new(),
                 kind: "builtin",
                 display: v.display(),
-                value: ThreadBound::new(v.clone()),
+                value: Pinned::new(v.clone()),
                 vm_id,
             };
             Bound::new(py, f)?.into_any()
@@ -247,7 +211,7 @@ fn to_py_at<'py>(py: Python<'py>, v: &Value, depth: usize, vm_id: u64) -> PyResu
             let obj = HarnObject {
                 type_name: o.type_name().to_string(),
                 display: v.display(),
-                value: ThreadBound::new(v.clone()),
+                value: Pinned::new(v.clone()),
                 vm_id,
             };
             Bound::new(py, obj)?.into_any()
@@ -437,7 +401,7 @@ fn handle_value(
     py: Python<'_>,
     path: &Path,
     class: &str,
-    value: &ThreadBound,
+    value: &Pinned<Value>,
     vm_id: u64,
     target: Option<u64>,
 ) -> PyResult<Value> {

@@ -8,6 +8,7 @@
 
 mod convert;
 mod errors;
+mod pinned;
 mod vm;
 
 use pyo3::prelude::*;
@@ -16,7 +17,7 @@ use pyo3::prelude::*;
 #[pyfunction]
 #[pyo3(signature = (source, filename = "<string>"))]
 fn compile(py: Python<'_>, source: &str, filename: &str) -> PyResult<vm::Program> {
-    Ok(vm::Program { inner: vm::compile_source(py, source, filename)? })
+    Ok(vm::Program::new(vm::compile_source(py, source, filename)?))
 }
 
 /// Readable bytecode listing of a `Program` or of source text.

@@ -1,9 +1,12 @@
-//! The `Program` and `Vm` Python classes.
+//! The `Program`, `Vm` and `InterruptHandle` Python classes.
 //!
-//! Both are `unsendable`: a compiled program and a VM are webs of `Rc`s
-//! (constants, function prototypes, values, caches) and are not `Send`, so
-//! PyO3 must pin each object to the thread that created it (another thread
-//! touching one gets an error instead of a data race).
+//! A compiled program and a VM are webs of `Rc`s (constants, function
+//! prototypes, values, caches), so they are not `Send`: each object is pinned
+//! to the thread that created it. Rather than `#[pyclass(unsendable)]`
+//! (cross-thread use would raise `PanicException`, which is not an
+//! `Exception`), the `Rc` data sits in a `Pinned` (see `pinned.rs`), so use
+//! from another thread raises an ordinary `RuntimeError` and a drop on
+//! another thread leaks instead of racing.
 //!
 //! `Vm.run` releases the GIL while Harn code runs, so other Python threads
 //! keep going (see `AssertSend` for why that is sound with `Rc` data), and
@@ -14,19 +17,41 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use harnvm_core::{Value, Vm as CoreVm, VmOptions, VmResult};
-use pyo3::exceptions::{PyTypeError, PyUnicodeDecodeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyUnicodeDecodeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 
+use crate::pinned::Pinned;
 use crate::{convert, errors};
 
+fn wrong_thread(class: &str) -> PyErr {
+    PyRuntimeError::new_err(format!(
+        "this harnvm.{class} belongs to another thread; create a {class} in each thread that needs one"
+    ))
+}
+
+// ---------------------------------------------------------------------------
+// Program
+
 /// A compiled Harn source file. Create one with `harnvm.compile`.
-#[pyclass(module = "harnvm", name = "Program", unsendable, frozen)]
+#[pyclass(module = "harnvm", name = "Program", frozen)]
 pub struct Program {
-    pub inner: Rc<harnvm_core::Program>,
+    inner: Pinned<Rc<harnvm_core::Program>>,
+    filename: String,
+}
+
+impl Program {
+    pub fn new(inner: Rc<harnvm_core::Program>) -> Program {
+        let filename = inner.file.clone();
+        Program { inner: Pinned::new(inner), filename }
+    }
+
+    fn get(&self) -> PyResult<&Rc<harnvm_core::Program>> {
+        self.inner.get().ok_or_else(|| wrong_thread("Program"))
+    }
 }
 
 #[pymethods]
@@ -34,22 +59,23 @@ impl Program {
     /// The file name the program was compiled under.
     #[getter]
     fn filename(&self) -> &str {
-        &self.inner.file
+        &self.filename
     }
 
     /// The source text.
     #[getter]
-    fn source(&self) -> &str {
-        &self.inner.source
+    fn source(&self) -> PyResult<String> {
+        Ok(self.get()?.source.to_string())
     }
 
     /// Readable bytecode listing.
     fn disassemble(&self, py: Python<'_>) -> PyResult<String> {
-        errors::guard(py, || Ok(harnvm_core::disassemble(&self.inner)))
+        let program = self.get()?;
+        errors::guard(py, || Ok(harnvm_core::disassemble(program)))
     }
 
-    fn __repr__(&self) -> String {
-        format!("<harnvm.Program {:?}>", self.inner.file)
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!("<harnvm.Program {}>", PyString::new(py, &self.filename).repr()?))
     }
 }
 
@@ -61,7 +87,7 @@ pub fn compile_source(py: Python<'_>, source: &str, filename: &str) -> PyResult<
 /// Accepts a `Program` or source text.
 pub fn program_arg(py: Python<'_>, obj: &Bound<'_, PyAny>, filename: &str) -> PyResult<Rc<harnvm_core::Program>> {
     if let Ok(p) = obj.cast::<Program>() {
-        return Ok(p.borrow().inner.clone());
+        return p.get().get().cloned();
     }
     if let Ok(s) = obj.cast::<PyString>() {
         return compile_source(py, s.to_str()?, filename);
@@ -80,22 +106,57 @@ pub fn read_source(py: Python<'_>, path: &PathBuf) -> PyResult<String> {
         Ok(s) => Ok(s),
         Err(e) => {
             let err = e.utf8_error();
-            Err(PyErr::from_value(
-                PyUnicodeDecodeError::new_utf8(py, e.as_bytes(), err)?.into_any(),
-            ))
+            Err(PyErr::from_value(PyUnicodeDecodeError::new_utf8(py, e.as_bytes(), err)?.into_any()))
         }
     }
 }
 
+// ---------------------------------------------------------------------------
+// Interrupts
+
+/// The interrupt flag of the current core VM. The VM is replaced after a
+/// panic, so handles hold this shared slot rather than the flag itself.
+type InterruptSlot = Arc<Mutex<Arc<AtomicBool>>>;
+
+fn raise_interrupt(slot: &InterruptSlot) {
+    let flag = match slot.lock() {
+        Ok(guard) => guard.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    };
+    flag.store(true, AtomicOrdering::Relaxed);
+}
+
+/// Stops a `Vm`'s run in progress; usable from any thread:
+/// `handle = vm.interrupt_handle()`, later `handle.interrupt()`. The run ends
+/// with `HarnInterruptedError` at the VM's next check (every few thousand
+/// calls or loop iterations).
+#[pyclass(module = "harnvm", name = "InterruptHandle", frozen)]
+pub struct InterruptHandle {
+    slot: InterruptSlot,
+}
+
+#[pymethods]
+impl InterruptHandle {
+    /// Asks the run in progress to stop. A run that starts later is not affected.
+    fn interrupt(&self) {
+        raise_interrupt(&self.slot);
+    }
+
+    fn __repr__(&self) -> &'static str {
+        "<harnvm.InterruptHandle>"
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Vm
+
 /// Lets the GIL-released section carry the VM's `Rc` data.
 ///
 /// SAFETY argument: `Python::detach` runs its closure synchronously on the
-/// *current* thread; it only releases the GIL meanwhile. Everything `Rc`-based
-/// that the closure touches (the core `Vm`, the `Program`, values) belongs to
-/// this thread: `Vm` and `Program` are `unsendable` pyclasses, which PyO3
-/// never lets another thread borrow, and value handles (`convert::ThreadBound`)
-/// refuse other threads. So no other thread can reach these `Rc`s while the
-/// GIL is released. Python objects are only touched inside `Python::attach`
+/// *current* thread; it only releases the GIL meanwhile. Everything
+/// `Rc`-based that the closure touches (the core VM, the program, values)
+/// is `Pinned` to this thread, so no other thread can reach it while the GIL
+/// is released. Python objects are only touched inside `Python::attach`
 /// (the output sink).
 struct AssertSend<T>(T);
 unsafe impl<T> Send for AssertSend<T> {}
@@ -112,34 +173,20 @@ fn next_vm_id() -> u64 {
     NEXT_VM_ID.fetch_add(1, AtomicOrdering::Relaxed)
 }
 
-/// Stops a running `Vm` from any thread: `vm.interrupt_handle().interrupt()`.
-/// The run ends with `HarnInterruptedError` at its next check (the VM checks
-/// every few thousand calls or loop iterations).
-#[pyclass(module = "harnvm", name = "InterruptHandle", frozen)]
-pub struct InterruptHandle {
-    flag: Arc<AtomicBool>,
-}
-
-#[pymethods]
-impl InterruptHandle {
-    /// Asks the run in progress to stop. Has no effect on later runs.
-    fn interrupt(&self) {
-        self.flag.store(true, AtomicOrdering::Relaxed);
-    }
-
-    fn __repr__(&self) -> String {
-        "<harnvm.InterruptHandle>".to_string()
-    }
-}
-
-/// A Harn virtual machine. Reusable: each `run` executes a program with the
-/// options given here.
-#[pyclass(module = "harnvm", name = "Vm", unsendable)]
-pub struct Vm {
-    inner: CoreVm,
+struct VmState {
+    core: CoreVm,
     /// Identifies this VM's module state, so function handles are only
     /// called (or passed back) on the VM that made them.
     id: u64,
+}
+
+/// A Harn virtual machine. Reusable: each `run` executes a program with the
+/// options given here. Usable on the thread that created it; `interrupt` and
+/// `interrupt_handle` work from any thread.
+#[pyclass(module = "harnvm", name = "Vm", frozen)]
+pub struct Vm {
+    state: Pinned<RefCell<VmState>>,
+    interrupt: InterruptSlot,
     options: VmOptions,
     output: Option<Py<PyAny>>,
     time_limit: Option<f64>,
@@ -179,54 +226,65 @@ impl Vm {
             time_limit_ms,
             ..Default::default()
         };
-        let inner = errors::guard(py, || Ok(CoreVm::new(options.clone())))?;
-        Ok(Vm { inner, id: next_vm_id(), options, output: output.map(Bound::unbind), time_limit })
+        let core = errors::guard(py, || Ok(CoreVm::new(options.clone())))?;
+        let interrupt = Arc::new(Mutex::new(core.interrupt_handle()));
+        Ok(Vm {
+            state: Pinned::new(RefCell::new(VmState { core, id: next_vm_id() })),
+            interrupt,
+            options,
+            output: output.map(Bound::unbind),
+            time_limit,
+        })
     }
 
     /// Runs a `Program` (or compiles and runs source text) and returns the
     /// entry pipeline's value converted to Python.
     #[pyo3(signature = (program, *, filename = "<string>"))]
-    fn run(&mut self, py: Python<'_>, program: &Bound<'_, PyAny>, filename: &str) -> PyResult<Py<PyAny>> {
+    fn run(&self, py: Python<'_>, program: &Bound<'_, PyAny>, filename: &str) -> PyResult<Py<PyAny>> {
+        self.state()?;
         let program = program_arg(py, program, filename)?;
-        self.execute(py, |vm| vm.run(&program))
+        self.execute(py, |core| core.run(&program))
     }
 
     /// Reads, compiles and runs a `.harn` file. Imports resolve relative to it.
-    fn run_file(&mut self, py: Python<'_>, path: PathBuf) -> PyResult<Py<PyAny>> {
+    fn run_file(&self, py: Python<'_>, path: PathBuf) -> PyResult<Py<PyAny>> {
+        self.state()?;
         let source = read_source(py, &path)?;
         let program = compile_source(py, &source, &path.to_string_lossy())?;
-        self.execute(py, |vm| vm.run(&program))
+        self.execute(py, |core| core.run(&program))
     }
 
     /// Calls a Harn function (a `HarnFunction` this Vm returned) with
     /// Python arguments and returns its result converted to Python.
-    #[pyo3(signature = (function, *args))]
-    fn call(&mut self, py: Python<'_>, function: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+    #[pyo3(signature = (function, /, *args))]
+    fn call(&self, py: Python<'_>, function: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
         if !function.is_instance_of::<convert::HarnFunction>() {
             return Err(PyTypeError::new_err(format!(
                 "Vm.call expects a HarnFunction, got {}",
                 function.get_type().name()?
             )));
         }
-        let closure = match &convert::from_py(function, Some(self.id))? {
+        let id = self.state()?.try_borrow().map(|s| s.id).map_err(|_| already_running())?;
+        let closure = match &convert::from_py(function, Some(id))? {
             Value::Closure(c) => c.clone(),
             _ => return Err(PyTypeError::new_err("Vm.call can only call Harn closures, not builtins")),
         };
-        let args = args.iter().map(|a| convert::from_py(&a, Some(self.id))).collect::<PyResult<Vec<_>>>()?;
-        let interrupt = self.inner.interrupt_handle();
-        interrupt.store(false, AtomicOrdering::Relaxed);
-        let value = self.execute(py, move |vm| vm.call_closure(closure, args))?;
-        // `call_closure` leaves output produced after the last builtin in the buffer.
-        let rest = self.inner.take_output();
-        if !rest.is_empty() {
-            self.write_output(py, &rest)?;
-        }
-        Ok(value)
+        let args = args.iter().map(|a| convert::from_py(&a, Some(id))).collect::<PyResult<Vec<_>>>()?;
+        self.execute(py, move |core| {
+            // A previous interrupted run may have left the flag set.
+            core.interrupt_handle().store(false, AtomicOrdering::Relaxed);
+            core.call_closure(closure, args)
+        })
     }
 
-    /// A handle that can stop this Vm's run in progress from another thread.
+    /// Stops the run in progress (from any thread); it raises `HarnInterruptedError`.
+    fn interrupt(&self) {
+        raise_interrupt(&self.interrupt);
+    }
+
+    /// A handle that can stop this Vm's run in progress from any thread.
     fn interrupt_handle(&self) -> InterruptHandle {
-        InterruptHandle { flag: self.inner.interrupt_handle() }
+        InterruptHandle { slot: self.interrupt.clone() }
     }
 
     /// The output callable given to the constructor (None: `sys.stdout`).
@@ -262,7 +320,15 @@ impl Vm {
     }
 }
 
+fn already_running() -> PyErr {
+    PyRuntimeError::new_err("this harnvm.Vm is already running (called from its own output callback?)")
+}
+
 impl Vm {
+    fn state(&self) -> PyResult<&RefCell<VmState>> {
+        self.state.get().ok_or_else(|| wrong_thread("Vm"))
+    }
+
     /// Where output goes: the user's callable, or the current
     /// `sys.stdout.write` (looked up per run so redirection works).
     fn sink(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
@@ -279,28 +345,19 @@ impl Vm {
         })
     }
 
-    fn write_output(&self, py: Python<'_>, text: &str) -> PyResult<()> {
-        if let Some(sink) = self.sink(py)? {
-            sink.call1(py, (text,))?;
-        }
-        Ok(())
-    }
-
     /// Runs `work` on the core VM with the GIL released, output routed to
     /// the sink, panics caught, and the result converted to Python.
-    fn execute(
-        &mut self,
-        py: Python<'_>,
-        work: impl FnOnce(&mut CoreVm) -> VmResult<Value>,
-    ) -> PyResult<Py<PyAny>> {
+    fn execute(&self, py: Python<'_>, work: impl FnOnce(&mut CoreVm) -> VmResult<Value>) -> PyResult<Py<PyAny>> {
+        let mut state = self.state()?.try_borrow_mut().map_err(|_| already_running())?;
         // The core's sink cannot fail, so the first exception raised by the
         // output callable is kept, later output is dropped, the run is
         // interrupted, and the exception is re-raised when the run ends.
         let sink = self.sink(py)?;
+        let late_sink = sink.as_ref().map(|s| s.clone_ref(py));
         let failure: Rc<RefCell<Option<PyErr>>> = Rc::new(RefCell::new(None));
         let slot = failure.clone();
-        let interrupt = self.inner.interrupt_handle();
-        self.inner.set_output(Box::new(move |text: &str| {
+        let interrupt = state.core.interrupt_handle();
+        state.core.set_output(Box::new(move |text: &str| {
             let Some(sink) = &sink else { return };
             if slot.borrow().is_some() {
                 return;
@@ -313,29 +370,40 @@ impl Vm {
             });
         }));
 
-        let task = AssertSend((&mut self.inner, work));
-        let outcome = py.detach(move || {
-            let (inner, work) = task.into_inner();
-            AssertSend(catch_unwind(AssertUnwindSafe(|| work(inner))))
-        });
-        let outcome = outcome.into_inner();
+        let task = AssertSend((&mut state.core, work));
+        let outcome = py
+            .detach(move || {
+                let (core, work) = task.into_inner();
+                AssertSend(catch_unwind(AssertUnwindSafe(|| work(core))))
+            })
+            .into_inner();
         // Drop the sink now: it may reference objects that reference this Vm,
         // and such a cycle through Rust would be invisible to Python's GC.
-        self.inner.set_output(Box::new(|_| {}));
+        state.core.set_output(Box::new(|_| {}));
         let result = match outcome {
             Ok(r) => r,
             Err(payload) => {
                 // The VM state after a panic is unknown: start over with a
                 // fresh one (and a new id, so old handles are refused).
-                self.inner = CoreVm::new(self.options.clone());
-                self.id = next_vm_id();
+                state.core = CoreVm::new(self.options.clone());
+                state.id = next_vm_id();
+                if let Ok(mut flag) = self.interrupt.lock() {
+                    *flag = state.core.interrupt_handle();
+                }
                 return Err(errors::panic_error(py, &*payload));
             }
         };
         if let Some(e) = failure.borrow_mut().take() {
             return Err(e);
         }
-        let id = self.id;
+        // Output the core still buffers (e.g. after `call_closure`, which does
+        // not flush at the end the way `run` does).
+        let rest = state.core.take_output();
+        if let (false, Some(sink)) = (rest.is_empty(), &late_sink) {
+            sink.call1(py, (rest,))?;
+        }
+        let id = state.id;
+        drop(state);
         match result {
             Ok(v) => errors::guard(py, || convert::to_py(py, &v, id).map(Bound::unbind)),
             Err(e) => Err(errors::vm_error(py, &e, id)),
