@@ -24,6 +24,8 @@ settings.register_profile(
     print_blob=True,
 )
 settings.register_profile("dev", max_examples=300, deadline=None)
+# HYPOTHESIS_PROFILE=long: a thorough fuzzing session.
+settings.register_profile("long", max_examples=20_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 

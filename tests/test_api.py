@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
 import sys
+import textwrap
 import threading
 import time
 from contextlib import redirect_stdout
@@ -406,3 +408,48 @@ def test_output_callback_error_stops_an_endless_program():
     with pytest.raises(ValueError, match="stop"):
         harnvm.run('pipeline default() {\n  while true {\n    println("x")\n  }\n}\n', output=sink)
     assert time.monotonic() - started < 10
+
+
+def test_stubs_match_the_extension():
+    # mypy's stubtest compares _native.pyi with the compiled module.
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy.stubtest", "harnvm._native"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_package_type_checks():
+    package = Path(harnvm.__file__).parent
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(package)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@needs_core
+def test_ctrl_c_stops_a_printing_program_on_the_main_thread():
+    # Python runs signal handlers on the main thread between bytecodes; the
+    # output path checks for them, so KeyboardInterrupt ends the run.
+    script = textwrap.dedent(
+        """
+        import os, signal, threading, harnvm
+        threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        try:
+            harnvm.run('pipeline default() {\\n  while true {\\n    print("")\\n    print(".")\\n  }\\n}\\n',
+                       output=lambda s: None, time_limit=60)
+        except KeyboardInterrupt:
+            print("interrupted")
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+    )
+    assert proc.stdout.strip() == "interrupted", proc.stdout + proc.stderr

@@ -4,6 +4,20 @@ import os
 from collections.abc import Callable
 from typing import Any, Final, final
 
+__all__ = [
+    "HarnFunction",
+    "HarnObject",
+    "InterruptHandle",
+    "MAX_CONVERSION_DEPTH",
+    "Program",
+    "Vm",
+    "__version__",
+    "_panic",
+    "_roundtrip",
+    "compile",
+    "disassemble",
+    "display",
+]
 __version__: Final[str]
 MAX_CONVERSION_DEPTH: Final[int]
 
@@ -22,14 +36,14 @@ class Vm:
     """A Harn virtual machine, usable on the thread that created it
     (``interrupt`` and ``interrupt_handle`` work from any thread)."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         output: Callable[[str], object] | None = None,
         inline_caches: bool = True,
         max_frames: int = 512,
         time_limit: float | None = None,
-    ) -> None: ...
+    ) -> Vm: ...
     def run(self, program: Program | str, *, filename: str = "<string>") -> Any: ...
     def run_file(self, path: str | os.PathLike[str]) -> Any: ...
     def call(self, function: HarnFunction, /, *args: object) -> Any: ...

@@ -363,7 +363,10 @@ impl Vm {
                 return;
             }
             Python::attach(|py| {
-                if let Err(e) = sink.call1(py, (text,)) {
+                // Also give Python's signal handlers a chance to run (Ctrl-C →
+                // KeyboardInterrupt), which they otherwise only get between
+                // bytecodes: a printing program stays interruptible.
+                if let Err(e) = sink.call1(py, (text,)).and_then(|_| py.check_signals()) {
                     *slot.borrow_mut() = Some(e);
                     interrupt.store(true, AtomicOrdering::Relaxed);
                 }
