@@ -24,7 +24,7 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 #: Stack for the thread that runs Harn code (the parser may recurse deeply).
-WORKER_STACK_SIZE = 256 * 1024 * 1024
+WORKER_STACK_SIZE = 64 * 1024 * 1024
 
 
 def _positive_float(text: str) -> float:
@@ -126,12 +126,14 @@ class _Worker:
             except BaseException as e:  # noqa: BLE001 - re-raised on the main thread
                 outcome["error"] = e
 
+        thread = threading.Thread(target=target, name="harnvm-worker", daemon=True)
         previous = threading.stack_size()
         try:
             threading.stack_size(WORKER_STACK_SIZE)
+            thread.start()
         except (ValueError, RuntimeError):
-            pass
-        try:
+            # No room for a big stack: use the default one.
+            threading.stack_size(previous)
             thread = threading.Thread(target=target, name="harnvm-worker", daemon=True)
             thread.start()
         finally:
