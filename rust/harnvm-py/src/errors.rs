@@ -28,7 +28,11 @@ static INTERRUPTED_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static INTERNAL_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static CONVERSION_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
-fn class<'py>(py: Python<'py>, cell: &'static PyOnceLock<Py<PyType>>, name: &str) -> PyResult<Bound<'py, PyType>> {
+fn class<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyType>>,
+    name: &str,
+) -> PyResult<Bound<'py, PyType>> {
     cell.import(py, ERRORS_MODULE, name).cloned()
 }
 
@@ -130,12 +134,20 @@ fn vm_error_inner(py: Python<'_>, err: &VmError, vm_id: u64) -> PyErr {
     }
     let is_syntax = data.phase != Phase::Runtime || matches!(data.kind, ErrorKind::Syntax(_));
     if is_syntax {
-        return build(py, &SYNTAX_ERROR, "HarnSyntaxError", &err.message(), Some(&kwargs));
+        return build(
+            py,
+            &SYNTAX_ERROR,
+            "HarnSyntaxError",
+            &err.message(),
+            Some(&kwargs),
+        );
     }
     let message = err.uncaught_message();
     let (cell, name) = match &data.kind {
         ErrorKind::StackOverflow => (&STACK_OVERFLOW_ERROR, "HarnStackOverflowError"),
-        ErrorKind::Limit(m) if m.to_ascii_lowercase().contains("time") => (&TIMEOUT_ERROR, "HarnTimeoutError"),
+        ErrorKind::Limit(m) if m.to_ascii_lowercase().contains("time") => {
+            (&TIMEOUT_ERROR, "HarnTimeoutError")
+        }
         ErrorKind::Limit(_) => (&LIMIT_ERROR, "HarnLimitError"),
         ErrorKind::Interrupted => (&INTERRUPTED_ERROR, "HarnInterruptedError"),
         _ => (&RUNTIME_ERROR, "HarnRuntimeError"),
@@ -145,12 +157,24 @@ fn vm_error_inner(py: Python<'_>, err: &VmError, vm_id: u64) -> PyErr {
 
 /// A Python value that has no Harn equivalent (or vice versa).
 pub fn conversion(py: Python<'_>, message: impl AsRef<str>) -> PyErr {
-    build(py, &CONVERSION_ERROR, "HarnConversionError", message.as_ref(), None)
+    build(
+        py,
+        &CONVERSION_ERROR,
+        "HarnConversionError",
+        message.as_ref(),
+        None,
+    )
 }
 
 /// A bug in harnvm: a Rust panic or a broken invariant.
 pub fn internal(py: Python<'_>, message: impl AsRef<str>) -> PyErr {
-    build(py, &INTERNAL_ERROR, "HarnInternalError", &format!("internal error: {}", message.as_ref()), None)
+    build(
+        py,
+        &INTERNAL_ERROR,
+        "HarnInternalError",
+        &format!("internal error: {}", message.as_ref()),
+        None,
+    )
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {

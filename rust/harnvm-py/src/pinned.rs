@@ -27,7 +27,10 @@ unsafe impl<T> Sync for Pinned<T> {}
 
 impl<T> Pinned<T> {
     pub fn new(value: T) -> Self {
-        Pinned { owner: thread::current().id(), value: ManuallyDrop::new(value) }
+        Pinned {
+            owner: thread::current().id(),
+            value: ManuallyDrop::new(value),
+        }
     }
 
     /// The value, if called on the owner thread.

@@ -46,7 +46,10 @@ pub struct Program {
 impl Program {
     pub fn new(inner: Rc<harnvm_core::Program>) -> Program {
         let filename = inner.file.clone();
-        Program { inner: Pinned::new(inner), filename }
+        Program {
+            inner: Pinned::new(inner),
+            filename,
+        }
     }
 
     fn get(&self) -> PyResult<&Rc<harnvm_core::Program>> {
@@ -75,17 +78,30 @@ impl Program {
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(format!("<harnvm.Program {}>", PyString::new(py, &self.filename).repr()?))
+        Ok(format!(
+            "<harnvm.Program {}>",
+            PyString::new(py, &self.filename).repr()?
+        ))
     }
 }
 
 /// Compiles `source`, mapping failures to `HarnSyntaxError`.
-pub fn compile_source(py: Python<'_>, source: &str, filename: &str) -> PyResult<Rc<harnvm_core::Program>> {
-    errors::guard(py, || harnvm_core::compile(source, filename).map_err(|e| errors::vm_error(py, &e, 0)))
+pub fn compile_source(
+    py: Python<'_>,
+    source: &str,
+    filename: &str,
+) -> PyResult<Rc<harnvm_core::Program>> {
+    errors::guard(py, || {
+        harnvm_core::compile(source, filename).map_err(|e| errors::vm_error(py, &e, 0))
+    })
 }
 
 /// Accepts a `Program` or source text.
-pub fn program_arg(py: Python<'_>, obj: &Bound<'_, PyAny>, filename: &str) -> PyResult<Rc<harnvm_core::Program>> {
+pub fn program_arg(
+    py: Python<'_>,
+    obj: &Bound<'_, PyAny>,
+    filename: &str,
+) -> PyResult<Rc<harnvm_core::Program>> {
     if let Ok(p) = obj.cast::<Program>() {
         return p.get().get().cloned();
     }
@@ -106,7 +122,9 @@ pub fn read_source(py: Python<'_>, path: &PathBuf) -> PyResult<String> {
         Ok(s) => Ok(s),
         Err(e) => {
             let err = e.utf8_error();
-            Err(PyErr::from_value(PyUnicodeDecodeError::new_utf8(py, e.as_bytes(), err)?.into_any()))
+            Err(PyErr::from_value(
+                PyUnicodeDecodeError::new_utf8(py, e.as_bytes(), err)?.into_any(),
+            ))
         }
     }
 }
@@ -205,11 +223,15 @@ impl Vm {
     ) -> PyResult<Self> {
         if let Some(cb) = &output {
             if !cb.is_callable() {
-                return Err(PyTypeError::new_err("output must be a callable taking one str, or None"));
+                return Err(PyTypeError::new_err(
+                    "output must be a callable taking one str, or None",
+                ));
             }
         }
         if max_frames < 1 {
-            return Err(PyValueError::new_err(format!("max_frames must be at least 1, got {max_frames}")));
+            return Err(PyValueError::new_err(format!(
+                "max_frames must be at least 1, got {max_frames}"
+            )));
         }
         let time_limit_ms = match time_limit {
             None => None,
@@ -229,7 +251,10 @@ impl Vm {
         let core = errors::guard(py, || Ok(CoreVm::new(options.clone())))?;
         let interrupt = Arc::new(Mutex::new(core.interrupt_handle()));
         Ok(Vm {
-            state: Pinned::new(RefCell::new(VmState { core, id: next_vm_id() })),
+            state: Pinned::new(RefCell::new(VmState {
+                core,
+                id: next_vm_id(),
+            })),
             interrupt,
             options,
             output: output.map(Bound::unbind),
@@ -240,7 +265,12 @@ impl Vm {
     /// Runs a `Program` (or compiles and runs source text) and returns the
     /// entry pipeline's value converted to Python.
     #[pyo3(signature = (program, *, filename = "<string>"))]
-    fn run(&self, py: Python<'_>, program: &Bound<'_, PyAny>, filename: &str) -> PyResult<Py<PyAny>> {
+    fn run(
+        &self,
+        py: Python<'_>,
+        program: &Bound<'_, PyAny>,
+        filename: &str,
+    ) -> PyResult<Py<PyAny>> {
         self.state()?;
         let program = program_arg(py, program, filename)?;
         self.execute(py, |core| core.run(&program))
@@ -257,22 +287,39 @@ impl Vm {
     /// Calls a Harn function (a `HarnFunction` this Vm returned) with
     /// Python arguments and returns its result converted to Python.
     #[pyo3(signature = (function, /, *args))]
-    fn call(&self, py: Python<'_>, function: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+    fn call(
+        &self,
+        py: Python<'_>,
+        function: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+    ) -> PyResult<Py<PyAny>> {
         if !function.is_instance_of::<convert::HarnFunction>() {
             return Err(PyTypeError::new_err(format!(
                 "Vm.call expects a HarnFunction, got {}",
                 function.get_type().name()?
             )));
         }
-        let id = self.state()?.try_borrow().map(|s| s.id).map_err(|_| already_running())?;
+        let id = self
+            .state()?
+            .try_borrow()
+            .map(|s| s.id)
+            .map_err(|_| already_running())?;
         let closure = match &convert::from_py(function, Some(id))? {
             Value::Closure(c) => c.clone(),
-            _ => return Err(PyTypeError::new_err("Vm.call can only call Harn closures, not builtins")),
+            _ => {
+                return Err(PyTypeError::new_err(
+                    "Vm.call can only call Harn closures, not builtins",
+                ))
+            }
         };
-        let args = args.iter().map(|a| convert::from_py(&a, Some(id))).collect::<PyResult<Vec<_>>>()?;
+        let args = args
+            .iter()
+            .map(|a| convert::from_py(&a, Some(id)))
+            .collect::<PyResult<Vec<_>>>()?;
         self.execute(py, move |core| {
             // A previous interrupted run may have left the flag set.
-            core.interrupt_handle().store(false, AtomicOrdering::Relaxed);
+            core.interrupt_handle()
+                .store(false, AtomicOrdering::Relaxed);
             core.call_closure(closure, args)
         })
     }
@@ -284,7 +331,9 @@ impl Vm {
 
     /// A handle that can stop this Vm's run in progress from any thread.
     fn interrupt_handle(&self) -> InterruptHandle {
-        InterruptHandle { slot: self.interrupt.clone() }
+        InterruptHandle {
+            slot: self.interrupt.clone(),
+        }
     }
 
     /// The output callable given to the constructor (None: `sys.stdout`).
@@ -314,14 +363,20 @@ impl Vm {
         format!(
             "harnvm.Vm(max_frames={}, inline_caches={}, time_limit={})",
             self.options.max_frames,
-            if self.options.inline_caches { "True" } else { "False" },
+            if self.options.inline_caches {
+                "True"
+            } else {
+                "False"
+            },
             limit
         )
     }
 }
 
 fn already_running() -> PyErr {
-    PyRuntimeError::new_err("this harnvm.Vm is already running (called from its own output callback?)")
+    PyRuntimeError::new_err(
+        "this harnvm.Vm is already running (called from its own output callback?)",
+    )
 }
 
 impl Vm {
@@ -347,8 +402,15 @@ impl Vm {
 
     /// Runs `work` on the core VM with the GIL released, output routed to
     /// the sink, panics caught, and the result converted to Python.
-    fn execute(&self, py: Python<'_>, work: impl FnOnce(&mut CoreVm) -> VmResult<Value>) -> PyResult<Py<PyAny>> {
-        let mut state = self.state()?.try_borrow_mut().map_err(|_| already_running())?;
+    fn execute(
+        &self,
+        py: Python<'_>,
+        work: impl FnOnce(&mut CoreVm) -> VmResult<Value>,
+    ) -> PyResult<Py<PyAny>> {
+        let mut state = self
+            .state()?
+            .try_borrow_mut()
+            .map_err(|_| already_running())?;
         // The core's sink cannot fail, so the first exception raised by the
         // output callable is kept, later output is dropped, the run is
         // interrupted, and the exception is re-raised when the run ends.
