@@ -456,10 +456,6 @@ def test_ctrl_c_stops_a_printing_program_on_the_main_thread():
 
 
 @needs_core
-@pytest.mark.xfail(
-    strict=True,
-    reason="harnvm-core: Vm::call_closure keeps the deadline of the previous run instead of arming a new one",
-)
 def test_call_gets_a_fresh_time_limit():
     vm = harnvm.Vm(time_limit=0.2)
     api = vm.run("fn spin(n) {\n  var i = 0\n  while i < n {\n    i = i + 1\n  }\n  return i\n}\n\npipeline default() {\n  return {spin: spin}\n}\n")

@@ -123,8 +123,8 @@ impl StructVal {
 pub struct Closure {
     pub proto: Rc<FunctionProto>,
     pub captures: Box<[Value]>,
-    /// Index of the module whose globals this closure reads.
-    pub module: u32,
+    /// The module whose globals this closure reads.
+    pub module: Rc<crate::vm::ModuleEnv>,
 }
 
 impl fmt::Debug for Closure {

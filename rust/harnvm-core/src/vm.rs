@@ -7,6 +7,7 @@
 //! task lives in a `Fiber`, so a task can be suspended between instructions
 //! and resumed later.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ops::Bound;
 use std::rc::Rc;
@@ -105,21 +106,31 @@ pub struct Fiber {
     output: String,
 }
 
-/// Globals of one loaded module (top-level fns; module-level vars of imported modules).
-struct ModuleInstance {
+/// Globals of one loaded module (top-level fns; module-level vars of
+/// imported modules). Closures hold it, so it lives exactly as long as
+/// anything that can read it.
+pub struct ModuleEnv {
     names: Vec<String>,
-    globals: Vec<Value>,
-    defined: Vec<bool>,
+    globals: RefCell<Vec<Value>>,
+    defined: RefCell<Vec<bool>>,
+}
+
+impl ModuleEnv {
+    pub fn new(names: Vec<String>) -> ModuleEnv {
+        let n = names.len();
+        ModuleEnv { names, globals: RefCell::new(vec![Value::Nil; n]), defined: RefCell::new(vec![false; n]) }
+    }
 }
 
 pub struct Vm {
     pub options: VmOptions,
     fiber: Fiber,
-    modules: Vec<ModuleInstance>,
     structs: HashMap<String, Rc<StructLayout>>,
     impls: HashMap<String, Rc<DictMap>>,
     output_sink: Option<Box<dyn FnMut(&str)>>,
     interrupt: Arc<AtomicBool>,
+    /// Host hook polled with the interrupt checks; returning true interrupts.
+    poll: Option<Box<dyn FnMut() -> bool>>,
     deadline: Option<Instant>,
     /// Calls and backward jumps left before the next interrupt/deadline check.
     budget: u32,
@@ -142,11 +153,11 @@ impl Vm {
         Vm {
             options,
             fiber: Fiber::default(),
-            modules: Vec::new(),
             structs: HashMap::new(),
             impls: HashMap::new(),
             output_sink: None,
             interrupt: Arc::new(AtomicBool::new(false)),
+            poll: None,
             deadline: None,
             budget: CHECK_INTERVAL,
         }
@@ -167,25 +178,28 @@ impl Vm {
         self.interrupt.clone()
     }
 
+    /// A hook the VM polls every few thousand calls/backward jumps (with the
+    /// interrupt flag); returning true stops the program (e.g. on Ctrl-C).
+    pub fn set_poll(&mut self, poll: Box<dyn FnMut() -> bool>) {
+        self.poll = Some(poll);
+    }
+
     /// Runs a program's entry code and returns the entry pipeline's value.
     pub fn run(&mut self, program: &Rc<Program>) -> VmResult<Value> {
-        self.interrupt.store(false, AtomicOrdering::Relaxed);
-        self.deadline = self.options.time_limit_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
-        let module = self.modules.len() as u32;
-        self.modules.push(ModuleInstance {
-            names: program.globals.clone(),
-            globals: vec![Value::Nil; program.globals.len()],
-            defined: vec![false; program.globals.len()],
-        });
+        let module = Rc::new(ModuleEnv::new(program.globals.clone()));
         let main = Rc::new(Closure { proto: program.main.clone(), captures: Box::new([]), module });
-        let result = self.call_closure(main, Vec::new());
-        self.flush_output();
-        result
+        self.call_closure(main, Vec::new())
     }
 
     /// Calls a Harn closure from the host and runs it to completion.
     pub fn call_closure(&mut self, closure: Rc<Closure>, args: Vec<Value>) -> VmResult<Value> {
         let stop_depth = self.fiber.frames.len();
+        if stop_depth == 0 {
+            // An outermost host call: a fresh time budget.
+            self.interrupt.store(false, AtomicOrdering::Relaxed);
+            self.deadline = self.options.time_limit_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
+            self.budget = CHECK_INTERVAL;
+        }
         let stack_len = self.fiber.stack.len();
         let handlers_len = self.fiber.handlers.len();
         let argc = args.len() as u32;
@@ -198,6 +212,7 @@ impl Vm {
             self.fiber.stack.truncate(stack_len);
             self.fiber.handlers.truncate(handlers_len);
         }
+        self.flush_output();
         result
     }
 
@@ -251,7 +266,8 @@ impl Vm {
     #[cold]
     fn check_interrupts(&mut self) -> VmResult<()> {
         self.budget = CHECK_INTERVAL;
-        if self.interrupt.load(AtomicOrdering::Relaxed) {
+        let polled = self.poll.as_mut().is_some_and(|poll| poll());
+        if polled || self.interrupt.load(AtomicOrdering::Relaxed) {
             return Err(VmError::new(ErrorKind::Interrupted));
         }
         if let Some(deadline) = self.deadline {
@@ -405,9 +421,7 @@ impl Vm {
         if let Some(frame) = self.fiber.frames.last() {
             candidates.extend(frame.closure.proto.local_names.iter().map(String::as_str));
             candidates.extend(frame.closure.proto.capture_names.iter().map(String::as_str));
-            if let Some(m) = self.modules.get(frame.closure.module as usize) {
-                candidates.extend(m.names.iter().map(String::as_str));
-            }
+            candidates.extend(frame.closure.module.names.iter().map(String::as_str));
         }
         VmError::new(ErrorKind::UndefinedVariable(name.to_string(), closest_match(name, candidates)))
     }
@@ -567,20 +581,18 @@ impl Vm {
                 Op::GetSelf => stack!().push(Value::Closure(closure.clone())),
                 Op::GetGlobal => {
                     let g = u16_at!();
-                    let module = &self.modules[closure.module as usize];
-                    let v = module.globals[g].clone();
-                    if v.is_nil() && !module.defined[g] {
-                        let name = module.names[g].clone();
-                        try_op!(Err(self.undefined_variable(&name)));
+                    let module = &closure.module;
+                    let v = module.globals.borrow()[g].clone();
+                    if v.is_nil() && !module.defined.borrow()[g] {
+                        try_op!(Err(self.undefined_variable(&module.names[g])));
                     }
                     stack!().push(v);
                 }
                 Op::SetGlobal => {
                     let g = u16_at!();
                     let v = pop!();
-                    let module = &mut self.modules[closure.module as usize];
-                    module.globals[g] = v;
-                    module.defined[g] = true;
+                    closure.module.globals.borrow_mut()[g] = v;
+                    closure.module.defined.borrow_mut()[g] = true;
                 }
                 Op::GetLocalCell => {
                     let slot = u16_at!();
@@ -816,7 +828,7 @@ impl Vm {
                             CaptureSource::SelfClosure => Value::Closure(closure.clone()),
                         })
                         .collect();
-                    stack!().push(Value::Closure(Rc::new(Closure { proto: child, captures, module: closure.module })));
+                    stack!().push(Value::Closure(Rc::new(Closure { proto: child, captures, module: closure.module.clone() })));
                 }
                 Op::JumpIfArg => {
                     let index = u8_at!();
@@ -994,8 +1006,7 @@ impl Vm {
                     let v = pop!();
                     let at = stack!().len() - n;
                     let keys: Vec<Value> = stack!().drain(at..).collect();
-                    let module = &mut self.modules[closure.module as usize];
-                    try_op!(ops::set_path(&mut module.globals[g], &keys, v));
+                    try_op!(ops::set_path(&mut closure.module.globals.borrow_mut()[g], &keys, v));
                 }
 
                 Op::IterInit => {
