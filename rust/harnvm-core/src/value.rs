@@ -21,7 +21,7 @@ pub type HStr = Rc<String>;
 /// Dicts are ordered by key (byte order), as Harn displays and iterates them.
 pub type DictMap = BTreeMap<HStr, Value>;
 
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub enum Value {
     #[default]
     Nil,
@@ -571,20 +571,56 @@ impl fmt::Display for Value {
     }
 }
 
+impl Clone for Value {
+    /// Written out so the hot path inlines it: scalars copy, the rest bump an `Rc`.
+    #[inline(always)]
+    fn clone(&self) -> Value {
+        match self {
+            Value::Nil => Value::Nil,
+            Value::Bool(b) => Value::Bool(*b),
+            Value::Int(i) => Value::Int(*i),
+            Value::Float(f) => Value::Float(*f),
+            Value::Duration(d) => Value::Duration(*d),
+            Value::Str(s) => Value::Str(Rc::clone(s)),
+            Value::Bytes(b) => Value::Bytes(Rc::clone(b)),
+            Value::List(l) => Value::List(Rc::clone(l)),
+            Value::Dict(d) => Value::Dict(Rc::clone(d)),
+            Value::Set(s) => Value::Set(Rc::clone(s)),
+            Value::Range(r) => Value::Range(Rc::clone(r)),
+            Value::Pair(p) => Value::Pair(Rc::clone(p)),
+            Value::Enum(e) => Value::Enum(Rc::clone(e)),
+            Value::Struct(s) => Value::Struct(Rc::clone(s)),
+            Value::Closure(c) => Value::Closure(Rc::clone(c)),
+            Value::Builtin(id) => Value::Builtin(*id),
+            Value::Object(o) => Value::Object(Rc::clone(o)),
+        }
+    }
+}
+
 impl Drop for Value {
-    /// Dismantle deep containers iteratively so dropping a huge nested list
-    /// cannot overflow the native stack.
+    /// Dismantles the last reference to a container iteratively, so dropping
+    /// a huge nested list cannot overflow the native stack. The check is
+    /// inlined; everything else (scalars, shared containers) costs nothing extra.
+    #[inline(always)]
     fn drop(&mut self) {
-        let is_container = matches!(self, Value::List(_) | Value::Dict(_) | Value::Set(_));
-        if !is_container {
-            return;
+        let last_container_ref = match self {
+            Value::List(items) | Value::Set(items) => Rc::strong_count(items) == 1,
+            Value::Dict(map) => Rc::strong_count(map) == 1,
+            _ => false,
+        };
+        if last_container_ref {
+            drop_container(self);
         }
-        let mut pending: Vec<Value> = Vec::new();
-        take_children(self, &mut pending);
-        while let Some(mut v) = pending.pop() {
-            take_children(&mut v, &mut pending);
-            // `v` now has no children left to recurse into; dropping it is shallow.
-        }
+    }
+}
+
+#[inline(never)]
+fn drop_container(v: &mut Value) {
+    let mut pending: Vec<Value> = Vec::new();
+    take_children(v, &mut pending);
+    while let Some(mut child) = pending.pop() {
+        take_children(&mut child, &mut pending);
+        // `child` has no container children left; dropping it is shallow.
     }
 }
 

@@ -1,0 +1,1 @@
+"""harnvm's benchmark drivers (pyperf suites). Run them with `python -m perf`."""

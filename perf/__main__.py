@@ -1,0 +1,62 @@
+"""One command for every benchmark suite:
+
+    python -m perf                      # full pyperf runs, writes perf/results/*.json, prints the ratio table
+    python -m perf --quick              # one value per benchmark (smoke mode; numbers are not meaningful)
+    python -m perf --plot ratios.png    # also draw the ratio table as a PNG
+    python -m perf --suites workloads --workload arithmetic_loop --runtimes harnvm,lua
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from perf import report
+
+PERF_DIR = Path(__file__).resolve().parent
+SUITES = {"workloads": PERF_DIR / "bench_workloads.py"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m perf", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="smoke mode: a single value per benchmark")
+    ap.add_argument("--suites", default=",".join(SUITES), help=f"comma-separated, from: {', '.join(SUITES)}")
+    ap.add_argument("--out", type=Path, default=PERF_DIR / "results", help="directory for the pyperf JSON files")
+    ap.add_argument("--plot", type=Path, help="also write the ratio table as a PNG chart")
+    ap.add_argument("--workload", default="", help="workloads suite: only this workload")
+    ap.add_argument("--runtimes", default="", help="workloads suite: comma-separated runtimes")
+    ap.add_argument("--pyperf-args", default="", help="extra options passed to pyperf (e.g. '--rigorous')")
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    results: dict[str, Path] = {}
+    for suite in args.suites.split(","):
+        script = SUITES[suite]
+        out = args.out / f"{suite}.json"
+        out.unlink(missing_ok=True)
+        cmd = [sys.executable, str(script), "-o", str(out), "--quiet"]
+        if args.quick:
+            cmd.append("--debug-single-value")
+        if suite == "workloads":
+            if args.workload:
+                cmd += ["--workload", args.workload]
+            if args.runtimes:
+                cmd += ["--runtimes", args.runtimes]
+        cmd += args.pyperf_args.split()
+        print(f"running {suite} suite -> {out}", flush=True)
+        subprocess.run(cmd, check=True)
+        results[suite] = out
+
+    if "workloads" in results:
+        rows = report.load_rows(results["workloads"])
+        print(report.format_table(rows))
+        if args.plot:
+            report.plot(rows, args.plot)
+            print(f"plot written to {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
