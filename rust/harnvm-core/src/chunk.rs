@@ -288,6 +288,8 @@ define_ops! {
     DictRest = "DICT_REST" [];
     /// `v schema --` check a typed parameter (name const) against a schema value
     CheckParam = "CHECK_PARAM" [Name];
+    /// `v --` `yield v` / `emit v`: hand v to the generator's puller and suspend
+    Yield = "YIELD" [];
 }
 
 /// A constant-pool entry.
@@ -342,7 +344,10 @@ pub struct FunctionProto {
     /// Names of the local slots (cold; for the disassembler and error hints).
     pub local_names: Vec<String>,
     pub has_rest: bool,
+    /// The body contains `yield` (or `emit`): a call returns a generator.
     pub is_generator: bool,
+    /// Declared with `gen fn`: the generator is a stream.
+    pub is_stream: bool,
     pub chunk: Chunk,
     pub file: Rc<str>,
 }

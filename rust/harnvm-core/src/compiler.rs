@@ -86,6 +86,8 @@ struct Compiler {
     global_index: HashMap<String, u16>,
     structs: HashSet<String>,
     pos: Pos,
+    /// (is_generator, is_stream) of the next function `compile_function` builds.
+    next_fn_flavor: (bool, bool),
 }
 
 type CResult<T = ()> = VmResult<T>;
@@ -99,6 +101,7 @@ impl Compiler {
             global_index: HashMap::new(),
             structs: HashSet::new(),
             pos: Pos { line: 1, column: 1 },
+            next_fn_flavor: (false, false),
         }
     }
 
@@ -447,6 +450,7 @@ impl Compiler {
             StmtKind::Impl(d) => {
                 for m in &d.methods {
                     self.emit_const(Value::str(m.name.clone()))?;
+                    self.next_fn_flavor = (m.is_generator || m.is_stream, m.is_stream);
                     self.compile_function(&m.name, &m.params, &m.body, None, m.pos)?;
                 }
                 self.emit(Op::BuildDict, &[d.methods.len() as u32]);
@@ -481,17 +485,30 @@ impl Compiler {
                 self.emit(Op::Pop, &[]);
                 Ok(())
             }
-            StmtKind::Mutex(_) | StmtKind::Yield(_) | StmtKind::Emit(_) | StmtKind::Select(_) => {
+            StmtKind::Yield(v) => {
+                match v {
+                    Some(v) => self.compile_expr(v)?,
+                    None => {
+                        self.emit(Op::Nil, &[]);
+                    }
+                }
+                self.emit(Op::Yield, &[]);
+                Ok(())
+            }
+            StmtKind::Emit(v) => {
+                self.compile_expr(v)?;
+                self.emit(Op::Yield, &[]);
+                Ok(())
+            }
+            StmtKind::Mutex(_) | StmtKind::Select(_) => {
                 Err(self.error(format!("{} is not supported by this VM yet", stmt_keyword(&s.kind))))
             }
         }
     }
 
     fn compile_fn_decl(&mut self, f: &FnDecl) -> CResult {
-        if f.is_generator || f.is_stream {
-            return Err(self.error("generators and streams are not supported by this VM yet"));
-        }
         let target = self.resolve(&f.name);
+        self.next_fn_flavor = (f.is_generator || f.is_stream, f.is_stream);
         self.compile_function(&f.name, &f.params, &f.body, Some(f.name.clone()), f.pos)?;
         match target {
             Resolved::Local { slot, kind: LocalKind::Cell, .. } => {
@@ -511,8 +528,11 @@ impl Compiler {
     /// Compiles a nested function and emits `Closure` to create it.
     fn compile_function(&mut self, name: &str, params: &[crate::ast::Param], body: &Block, self_name: Option<String>, pos: Pos) -> CResult {
         let outer_pos = self.pos;
+        let (is_generator, is_stream) = std::mem::take(&mut self.next_fn_flavor);
         self.begin_function(name.to_string(), self_name, pos);
         self.f().is_function_body = true;
+        self.f().proto.is_generator = is_generator;
+        self.f().proto.is_stream = is_stream;
         let mut seen_default = false;
         for p in params {
             if p.rest && !std::ptr::eq(p, params.last().expect("non-empty")) {
@@ -874,6 +894,9 @@ impl Compiler {
                         }
                         self.pos = e.pos;
                         self.emit(Op::TailCall, &[args.len() as u32]);
+                        // Reached only when the callee was not a plain closure
+                        // (a builtin, a generator fn): return its result.
+                        self.emit(Op::Return, &[]);
                         Ok(true)
                     }
                     _ => Ok(false),
@@ -885,6 +908,7 @@ impl Compiler {
                 self.emit(Op::Swap, &[]);
                 self.pos = e.pos;
                 self.emit(Op::TailCall, &[1]);
+                self.emit(Op::Return, &[]);
                 Ok(true)
             }
             _ => Ok(false),
@@ -1077,9 +1101,7 @@ impl Compiler {
             ExprKind::List(elems) => self.compile_list(elems),
             ExprKind::Dict(entries) => self.compile_dict(entries),
             ExprKind::Closure(c) => {
-                if c.is_generator {
-                    return Err(self.error("generators are not supported by this VM yet"));
-                }
+                self.next_fn_flavor = (c.is_generator, false);
                 self.compile_function("<closure>", &c.params, &c.body, None, e.pos)
             }
             ExprKind::Call { name, args, .. } => self.compile_call(name, args, e.pos),

@@ -9,6 +9,7 @@ pub mod builtins;
 pub mod chunk;
 pub mod compiler;
 pub mod error;
+pub mod iter;
 pub mod lexer;
 pub mod methods;
 pub mod ops;

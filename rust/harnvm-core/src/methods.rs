@@ -11,10 +11,10 @@
 //! reference does.
 //!
 //! Ranges answer `len count empty contains first last to_string` directly;
-//! every other method should lift the range to a lazy iterator. Until the
-//! lazy-iterator work lands, those methods materialize the range into a list
-//! (bounded by `Limits`) and apply the iterator method eagerly, returning
-//! lists — see `iter_method`.
+//! every other iterator method lifts the range to a lazy `Iter` (§11), so
+//! `(1 to 10000000).map(f).take(5)` never materializes the range.
+//! `.iter()` lifts any iterable receiver; iters and generators have their
+//! own methods (`iter::iter_method`, `next`).
 
 use std::cmp::Ordering;
 use std::rc::Rc;
@@ -23,26 +23,40 @@ use crate::builtins::args::{check_alloc, done, key_of, opt_text_arg, text_arg};
 use crate::builtins::callback::{item_arg, pair_key_arg, pair_value_arg, CallbackLoop, ReturnResult, Step};
 use crate::builtins::collections::{
     all_each, any_each, chunks, dedupe, difference_of, entry_dicts, entry_pairs, extreme_by_each, filter_each,
-    find_each, find_index_each, finish_dict, finish_list, finish_set, flat_map_each, for_each_each, group_by_each,
-    intersection_of, is_disjoint, is_subset, map_each, none_each, partition_each, reduce_each, set_value,
-    skip_while_each, sort_by_each, sorted, symmetric_difference_of, take_while_each, union_of, windows,
+    find_each, find_index_each, finish_dict, finish_list, finish_set, flat_map_each, group_by_each, intersection_of,
+    is_disjoint, is_subset, map_each, none_each, partition_each, reduce_each, set_value, sort_by_each, sorted,
+    symmetric_difference_of, union_of, windows,
 };
 use crate::builtins::strings::{
     char_at, char_index_of, char_len, char_slice, chars, join_display, pad, repeat, replace_all, split_on, PadSide,
 };
 use crate::builtins::{Ctx, Flow, Limits};
 use crate::error::VmResult;
+use crate::iter;
 use crate::ops::dict_get;
-use crate::value::{arg, compare_values, values_equal, DictMap, RangeVal, Value};
+use crate::value::{arg, compare_values, values_equal, DictMap, Object, RangeVal, Value};
 
 /// `recv.name(args)` for the builtin receiver types.
 pub fn call_method(ctx: &mut Ctx, recv: &Value, name: &str, args: &[Value]) -> VmResult<Flow> {
+    if name == "iter" {
+        if let Some(it) = iter::lift(recv) {
+            return done(Value::Object(it));
+        }
+    }
     match recv {
         Value::Str(s) => done(string_method(ctx.limits, s, name, args)?),
         Value::List(items) => list_method(ctx, items, name, args),
         Value::Dict(map) => dict_method(map, name, args),
         Value::Set(items) => set_method(items, name, args),
         Value::Range(r) => range_method(ctx, recv, r, name, args),
+        Value::Object(o) => match &**o {
+            Object::Iter(_) => iter::iter_method(ctx, o, name, args),
+            // The VM resumes a generator that is "called" and answers with `{value, done}`.
+            Object::Generator(_) if name == "next" => {
+                Ok(Flow::Call { callee: recv.clone(), args: Vec::new(), then: Box::new(ReturnResult) })
+            }
+            _ => done(Value::Nil),
+        },
         _ => done(Value::Nil),
     }
 }
@@ -411,18 +425,11 @@ fn range_method(ctx: &mut Ctx, recv: &Value, r: &RangeVal, name: &str, args: &[V
         "last" if args.is_empty() => done(r.get(r.len() - 1).map_or(Value::Nil, Value::Int)),
         "to_string" => done(Value::str(recv.display())),
         "sum" => done(range_sum(r)),
-        _ => {
-            // Materialize only the prefix a prefix-taking method can use.
-            let needed = match name {
-                "take" | "first" => Some(int_or(args, 0, 0).max(0)),
-                "zip" => Some(sequence_len(arg(args, 0))),
-                _ => None,
-            };
-            let prefix =
-                needed.map_or(*r, |n| RangeVal { end: r.start.saturating_add(n.min(r.len())), inclusive: false, ..*r });
-            let items = Rc::new(range_items(&prefix, ctx.limits)?);
-            iter_method(ctx, items, name, args)
+        _ if iter::is_iter_method(name) => {
+            let it = iter::lift(recv).expect("ranges are iterable");
+            iter::iter_method(ctx, &it, name, args)
         }
+        _ => done(Value::Nil),
     }
 }
 
@@ -434,49 +441,6 @@ fn range_sum(r: &RangeVal) -> Value {
     // modulo 2^64 even when it overflows i128.
     let total = if n % 2 == 0 { (n / 2).wrapping_mul(first_plus_last) } else { n.wrapping_mul(first_plus_last / 2) };
     Value::Int(total as i64)
-}
-
-/// Number of items `sequence_items` would give, without building them.
-fn sequence_len(v: &Value) -> i64 {
-    match v {
-        Value::List(items) | Value::Set(items) => items.len() as i64,
-        Value::Range(r) => r.len(),
-        Value::Str(s) => char_len(s) as i64,
-        Value::Dict(map) => map.len() as i64,
-        _ => 0,
-    }
-}
-
-/// The iterator methods of §11 applied eagerly to a materialized sequence.
-/// Combinators return lists here (the lazy `Iter` value will replace this);
-/// `enumerate` and `zip` yield pairs as iterators do.
-fn iter_method(ctx: &mut Ctx, items: Rc<Vec<Value>>, name: &str, args: &[Value]) -> VmResult<Flow> {
-    match name {
-        "enumerate" => done(Value::list(
-            items.iter().enumerate().map(|(i, v)| Value::pair(Value::Int(i as i64), v.clone())).collect(),
-        )),
-        "zip" => {
-            let other = sequence_items(arg(args, 0), ctx.limits)?;
-            done(Value::list(items.iter().zip(other.iter()).map(|(a, b)| Value::pair(a.clone(), b.clone())).collect()))
-        }
-        "chain" => {
-            let other = sequence_items(arg(args, 0), ctx.limits)?;
-            check_alloc(items.len().saturating_add(other.len()), ctx.limits, "chain")?;
-            done(Value::list(items.iter().chain(other.iter()).cloned().collect()))
-        }
-        "chunks" => done(chunks(&items, int_or(args, 0, 1))),
-        "windows" => done(windows(&items, int_or(args, 0, 2), 1, ctx.limits)?),
-        "to_dict" => finish_dict(Rc::unwrap_or_clone(items)).map(Flow::Done),
-        "take_while" | "skip_while" | "for_each" => match callback(args, 0) {
-            Some(f) if name == "take_while" => take_while_each(f, items),
-            Some(f) if name == "skip_while" => skip_while_each(f, items),
-            Some(f) => for_each_each(f, items),
-            None => done(Value::Nil),
-        },
-        "map" | "filter" | "flat_map" | "take" | "skip" | "reduce" | "any" | "all" | "find" | "sum" | "min" | "max"
-        | "first" | "last" | "to_list" | "to_set" | "count" => list_method(ctx, &items, name, args),
-        _ => done(Value::Nil),
-    }
 }
 
 #[cfg(test)]
@@ -738,7 +702,7 @@ mod tests {
         assert_eq!(call(&inc, "contains", &[int(5)]), "true");
         assert_eq!(call(&inc, "contains", &[s("5")]), "false");
         assert_eq!(call(&Value::range(0, 3, false), "to_string", &[]), "0 to 3 exclusive");
-        // Lifted methods (eager for now).
+        // Every other iterator method lifts the range to a lazy iter.
         assert_eq!(call(&Value::range(1, 4, true), "to_list", &[]), "[1, 2, 3, 4]");
         assert_eq!(call(&inc, "sum", &[]), "15");
         assert_eq!(call(&Value::range(-3, 0, false), "sum", &[]), "-6");
@@ -747,22 +711,14 @@ mod tests {
             call(&Value::range(i64::MAX - 2, i64::MAX, false), "sum", &[]),
             ((i64::MAX - 2).wrapping_add(i64::MAX - 1)).to_string()
         );
-        // Prefix-taking methods do not materialize the whole range.
         let huge = Value::range(1, i64::MAX, true);
-        assert_eq!(call(&huge, "take", &[int(3)]), "[1, 2, 3]");
-        assert_eq!(call(&huge, "first", &[int(2)]), "[1, 2]");
-        assert_eq!(call(&huge, "zip", &[ints(&[10, 20])]), "[(1, 10), (2, 20)]");
-        assert_eq!(call(&Value::range(1, 3, true), "enumerate", &[]), "[(0, 1), (1, 2), (2, 3)]");
-        assert_eq!(call(&Value::range(1, 3, true), "zip", &[strs(&["a", "b"])]), "[(1, a), (2, b)]");
-        assert_eq!(call(&Value::range(1, 2, true), "chain", &[s("xy")]), "[1, 2, x, y]");
-        assert_eq!(call(&inc, "chunks", &[int(2)]), "[[1, 2], [3, 4], [5]]");
-        assert_eq!(call(&Value::range(1, 3, true), "windows", &[int(2)]), "[[1, 2], [2, 3]]");
+        assert_eq!(call(&huge, "take", &[int(3)]), "<iter>");
+        assert_eq!(call(&Value::range(0, i64::MAX, false), "count", &[]), i64::MAX.to_string());
+        assert_eq!(call(&Value::range(1, 3, true), "to_set", &[]), "set(1, 2, 3)");
         let lt3 = |a: &[Value]| Ok(Value::Bool(a[0].as_int().unwrap() < 3));
-        assert_eq!(call_with(&inc, "take_while", &[callee()], &lt3), "[1, 2]");
-        assert_eq!(call_with(&inc, "skip_while", &[callee()], &lt3), "[3, 4, 5]");
-        assert_eq!(call_with(&inc, "filter", &[callee()], &lt3), "[1, 2]");
-        let err = call(&Value::range(0, i64::MAX, false), "to_list", &[]);
-        assert!(err.starts_with("Resource limit exceeded: range materialization"), "{err}");
+        assert_eq!(call_with(&inc, "any", &[callee()], &lt3), "true");
+        assert_eq!(call_with(&inc, "find", &[callee()], &|a| Ok(Value::Bool(a[0].as_int() == Some(4)))), "4");
+        assert_eq!(call(&inc, "no_such_method", &[]), "nil");
     }
 
     #[test]

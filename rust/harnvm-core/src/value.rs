@@ -141,8 +141,10 @@ pub enum Object {
     Cell(RefCell<Value>),
     /// A caught error on its way into a `catch` block (keeps the kind for rethrow).
     Error(crate::error::VmError),
-    /// The state of a running `for` loop.
-    Iter(RefCell<crate::vm::IterState>),
+    /// A lazy iterator (also the state of a running `for` loop).
+    Iter(RefCell<crate::iter::IterNode>),
+    /// A generator or stream.
+    Generator(crate::vm::Generator),
     /// Generic host-extension payload: a type name, display text and data.
     Opaque { type_name: &'static str, display: String, data: RefCell<Box<dyn std::any::Any>> },
 }
@@ -154,6 +156,7 @@ impl Object {
             Object::Cell(_) => "cell",
             Object::Error(_) => "error",
             Object::Iter(_) => "iter",
+            Object::Generator(g) => g.type_name(),
             Object::Opaque { type_name, .. } => type_name,
         }
     }
@@ -550,7 +553,8 @@ impl Value {
                 Object::Opaque { display, .. } => out.push_str(display),
                 Object::Cell(v) => v.borrow().write_display_at(out, d),
                 Object::Error(e) => out.push_str(&e.message()),
-                Object::Iter(_) => out.push_str("<iter>"),
+                Object::Iter(it) => out.push_str(it.borrow().display()),
+                Object::Generator(g) => out.push_str(g.display()),
             },
         }
     }

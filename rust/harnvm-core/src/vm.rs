@@ -9,7 +9,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::ops::Bound;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
@@ -19,7 +18,10 @@ use crate::builtins::{self, Continuation, Ctx, Flow, Limits};
 use crate::chunk::{CaptureSource, FunctionProto, Op};
 use crate::error::{closest_match, ErrorKind, StackEntry, VmError, VmResult};
 use crate::value::{compare_values, values_equal, Closure, DictMap, HStr, Object, StructLayout, StructVal, Value};
-use crate::{methods, ops, Program};
+use crate::{iter, methods, ops, Program};
+
+mod generators;
+pub use generators::{next_result, Generator};
 
 #[derive(Clone, Debug)]
 pub struct VmOptions {
@@ -35,46 +37,6 @@ pub struct VmOptions {
 impl Default for VmOptions {
     fn default() -> Self {
         VmOptions { max_frames: 512, inline_caches: true, time_limit_ms: None, limits: Limits::default() }
-    }
-}
-
-/// The iteration state of one `for` loop.
-pub enum IterState {
-    Seq(Rc<Vec<Value>>, usize),
-    Range { next: i64, end: i64 },
-    Dict { map: Rc<DictMap>, last: Option<HStr> },
-    Empty,
-}
-
-impl IterState {
-    fn next(&mut self) -> Option<Value> {
-        match self {
-            IterState::Seq(items, i) => {
-                let v = items.get(*i)?.clone();
-                *i += 1;
-                Some(v)
-            }
-            IterState::Range { next, end } => {
-                if *next < *end {
-                    let v = *next;
-                    *next += 1;
-                    Some(Value::Int(v))
-                } else {
-                    None
-                }
-            }
-            IterState::Dict { map, last } => {
-                let entry = match last {
-                    None => map.iter().next(),
-                    Some(k) => map.range::<HStr, _>((Bound::Excluded(&*k), Bound::Unbounded)).next(),
-                };
-                let (k, v) = entry?;
-                let item = Value::dict_from([("key", Value::Str(k.clone())), ("value", v.clone())]);
-                *last = Some(k.clone());
-                Some(item)
-            }
-            IterState::Empty => None,
-        }
     }
 }
 
@@ -134,6 +96,12 @@ pub struct Vm {
     deadline: Option<Instant>,
     /// Calls and backward jumps left before the next interrupt/deadline check.
     budget: u32,
+    /// Fibers waiting for the generator they resumed, innermost last.
+    parked: Vec<generators::Parked>,
+    /// `parked.len()` when the innermost host call started: fibers above it are generator bodies.
+    park_floor: usize,
+    /// Frames held by parked fibers (they count towards `max_frames`).
+    parked_frames: usize,
 }
 
 const CHECK_INTERVAL: u32 = 4096;
@@ -160,6 +128,9 @@ impl Vm {
             poll: None,
             deadline: None,
             budget: CHECK_INTERVAL,
+            parked: Vec::new(),
+            park_floor: 0,
+            parked_frames: 0,
         }
     }
 
@@ -205,7 +176,10 @@ impl Vm {
         let argc = args.len() as u32;
         self.fiber.stack.push(Value::Closure(closure.clone()));
         self.fiber.stack.extend(args);
-        let result = self.enter_closure(closure, argc, None).and_then(|_| self.execute(stop_depth));
+        if closure.proto.is_generator {
+            return self.new_generator(closure, argc);
+        }
+        let result = self.push_frame(closure, argc, None).and_then(|_| self.execute(stop_depth));
         if result.is_err() {
             // Leave the fiber as it was before the call.
             self.fiber.frames.truncate(stop_depth);
@@ -217,6 +191,10 @@ impl Vm {
     }
 
     fn flush_output(&mut self) {
+        if self.in_generator() {
+            // Generator-body output is dropped when the body yields.
+            return;
+        }
         if let Some(sink) = self.output_sink.as_mut() {
             if !self.fiber.output.is_empty() {
                 sink(&self.fiber.output);
@@ -231,8 +209,8 @@ impl Vm {
     /// Pushes a frame for `closure`, whose callee value and `argc` arguments
     /// are on top of the stack. Adapts arguments to the parameter list
     /// (Harn does not check arity: missing → nil, extra → dropped or rest).
-    fn enter_closure(&mut self, closure: Rc<Closure>, argc: u32, cont: Option<Box<dyn Continuation>>) -> VmResult<()> {
-        if self.fiber.frames.len() >= self.options.max_frames {
+    fn push_frame(&mut self, closure: Rc<Closure>, argc: u32, cont: Option<Box<dyn Continuation>>) -> VmResult<()> {
+        if self.fiber.frames.len() + self.parked_frames >= self.options.max_frames {
             return Err(VmError::new(ErrorKind::StackOverflow));
         }
         let proto = &closure.proto;
@@ -288,7 +266,12 @@ impl Vm {
         match &self.fiber.stack[callee_at] {
             Value::Closure(c) => {
                 let c = c.clone();
-                self.enter_closure(c, argc as u32, None)?;
+                if c.proto.is_generator {
+                    let g = self.new_generator(c, argc as u32)?;
+                    self.fiber.stack.push(g);
+                    return Ok(false);
+                }
+                self.push_frame(c, argc as u32, None)?;
                 Ok(true)
             }
             Value::Builtin(id) => {
@@ -325,8 +308,19 @@ impl Vm {
                         let argc = args.len() as u32;
                         self.fiber.stack.push(Value::Closure(c.clone()));
                         self.fiber.stack.extend(args);
-                        self.enter_closure(c.clone(), argc, Some(then))?;
+                        if c.proto.is_generator {
+                            let g = self.new_generator(c.clone(), argc)?;
+                            flow = self.resume(then, g)?;
+                            continue;
+                        }
+                        self.push_frame(c.clone(), argc, Some(then))?;
                         return Ok(true);
+                    }
+                    Value::Object(o) if matches!(**o, Object::Generator(_)) => {
+                        match self.resume_generator(o.clone(), then)? {
+                            Some(next) => flow = next,
+                            None => return Ok(true),
+                        }
                     }
                     &Value::Builtin(id) => {
                         let at = self.fiber.stack.len();
@@ -377,10 +371,31 @@ impl Vm {
 
     /// Unwinds to the innermost handler of this run, or returns the error
     /// (with its Harn stack) when none can catch it.
-    fn handle_error(&mut self, mut err: VmError, op_at: usize, stop_depth: usize) -> VmResult<()> {
-        if let Some(frame) = self.fiber.frames.last() {
-            let proto = &frame.closure.proto;
-            err.set_location_if_unset(&proto.file, proto.chunk.pos_at(op_at).line);
+    fn handle_error(&mut self, mut err: VmError, mut op_at: usize, stop_depth: usize) -> VmResult<()> {
+        loop {
+            if let Some(frame) = self.fiber.frames.last() {
+                let proto = &frame.closure.proto;
+                err.set_location_if_unset(&proto.file, proto.chunk.pos_at(op_at).line);
+            }
+            // Any handler of a generator body is its own; the host call's
+            // fiber may only use handlers above `stop_depth`.
+            let floor = if self.in_generator() { 0 } else { stop_depth };
+            if err.is_catchable() {
+                if let Some(h) = self.fiber.handlers.last() {
+                    if h.frame_depth > floor {
+                        let h = self.fiber.handlers.pop().expect("checked above");
+                        self.fiber.frames.truncate(h.frame_depth);
+                        self.fiber.stack.truncate(h.stack_len);
+                        self.fiber.stack.push(Value::Object(Rc::new(Object::Error(err))));
+                        self.fiber.frames.last_mut().expect("handler frame exists").ip = h.catch_ip;
+                        return Ok(());
+                    }
+                }
+            }
+            if !self.in_generator() {
+                break;
+            }
+            (err, op_at) = self.generator_failed(err);
         }
         if err.is_catchable() {
             if let Some(h) = self.fiber.handlers.last() {
@@ -431,13 +446,20 @@ impl Vm {
 
     /// Runs until the frame at depth `stop_depth` returns.
     fn execute(&mut self, stop_depth: usize) -> VmResult<Value> {
-        loop {
+        let outer_floor = std::mem::replace(&mut self.park_floor, self.parked.len());
+        let result = loop {
             match self.run_frame(stop_depth) {
                 Exit::Switch => {}
-                Exit::Done(v) => return Ok(v),
-                Exit::Error(e, op_at) => self.handle_error(e, op_at, stop_depth)?,
+                Exit::Done(v) => break Ok(v),
+                Exit::Error(e, op_at) => {
+                    if let Err(e) = self.handle_error(e, op_at, stop_depth) {
+                        break Err(e);
+                    }
+                }
             }
-        }
+        };
+        self.park_floor = outer_floor;
+        result
     }
 
     /// Executes instructions of the current frame until it calls, returns or fails.
@@ -795,12 +817,15 @@ impl Vm {
                 Op::TailCall => {
                     let argc = u8_at!();
                     let callee_at = stack!().len() - argc - 1;
-                    if let Value::Closure(target) = &stack!()[callee_at] {
+                    let target = match &stack!()[callee_at] {
+                        Value::Closure(c) if !c.proto.is_generator => Some(c.clone()),
+                        _ => None,
+                    };
+                    if let Some(target) = target {
                         // Reuse this frame: move callee and args down over it.
-                        let target = target.clone();
                         let frame = self.fiber.frames.pop().expect("current frame");
                         stack!().drain(frame.base - 1..callee_at);
-                        if let Err(e) = self.enter_closure(target, argc as u32, frame.cont) {
+                        if let Err(e) = self.push_frame(target, argc as u32, frame.cont) {
                             // Restore a frame so the error has a location to unwind from.
                             self.fiber.frames.push(Frame { closure: closure.clone(), ip, base, argc: 0, cont: None });
                             return Exit::Error(e, op_at);
@@ -1012,28 +1037,42 @@ impl Vm {
                 Op::IterInit => {
                     let slot = u16_at!();
                     let iterable = pop!();
-                    let state = match &iterable {
-                        Value::List(items) | Value::Set(items) => IterState::Seq(items.clone(), 0),
-                        Value::Range(r) => {
-                            let end = if r.inclusive { r.end.saturating_add(1) } else { r.end };
-                            IterState::Range { next: r.start, end }
-                        }
-                        Value::Dict(map) => IterState::Dict { map: map.clone(), last: None },
-                        _ => IterState::Empty,
-                    };
-                    stack!()[base + slot] = Value::Object(Rc::new(Object::Iter(std::cell::RefCell::new(state))));
+                    stack!()[base + slot] = iter::for_loop_iter(&iterable);
                 }
                 Op::IterNext => {
                     let slot = u16_at!();
                     let target = u32_at!();
-                    let next = match &stack!()[base + slot] {
-                        Value::Object(o) => match &**o {
-                            Object::Iter(state) => state.borrow_mut().next(),
-                            _ => None,
-                        },
-                        _ => None,
+                    let Value::Object(node) = &stack!()[base + slot] else {
+                        ip = target;
+                        continue;
                     };
-                    match next {
+                    let node = node.clone();
+                    let outcome = if iter::take_awaiting(&node) {
+                        // The pull started below finished: its outcome is on the stack.
+                        iter::decode_next(pop!())
+                    } else if let Some(out) = iter::pull_direct(&node) {
+                        out
+                    } else {
+                        let flow = {
+                            let mut ctx = Ctx { output: &mut self.fiber.output, limits: &self.options.limits };
+                            try_op!(iter::Pull::start(&mut ctx, node.clone(), iter::Sink::Next))
+                        };
+                        match flow {
+                            Flow::Done(v) => iter::decode_next(v),
+                            flow => {
+                                // Harn code must run first; this instruction runs
+                                // again to collect the outcome.
+                                iter::set_awaiting(&node);
+                                ip = op_at;
+                                save_ip!();
+                                if try_op!(self.finish_native(flow)) {
+                                    return Exit::Switch;
+                                }
+                                continue;
+                            }
+                        }
+                    };
+                    match outcome {
                         Some(v) => stack!().push(v),
                         None => {
                             stack!()[base + slot] = Value::Nil;
@@ -1041,6 +1080,11 @@ impl Vm {
                         }
                     }
                     try_op!(self.tick());
+                }
+                Op::Yield => {
+                    let v = pop!();
+                    save_ip!();
+                    return self.yield_value(v);
                 }
 
                 Op::TryBegin => {
@@ -1201,7 +1245,11 @@ impl Vm {
         while self.fiber.handlers.last().is_some_and(|h| h.frame_depth > depth) {
             self.fiber.handlers.pop();
         }
-        if depth == stop_depth {
+        if self.in_generator() {
+            if depth == 0 {
+                return self.generator_returned();
+            }
+        } else if depth == stop_depth {
             return Exit::Done(value);
         }
         let flow = match frame.cont {

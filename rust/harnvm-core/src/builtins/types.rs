@@ -27,6 +27,7 @@ pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "range", func: range },
     BuiltinDef { name: "__range__", func: range_operator },
     BuiltinDef { name: "pair", func: pair },
+    BuiltinDef { name: "iter", func: iter },
 ];
 
 /// int → itself, float → truncated, string → parsed (nil when not an int), else nil.
@@ -163,6 +164,15 @@ fn range_operator(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 
 fn pair(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     done(Value::pair(arg(args, 0).clone(), arg(args, 1).clone()))
+}
+
+/// `iter(x)`: a lazy iterator over x (harn-language §11).
+fn iter(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let x = arg(args, 0);
+    match crate::iter::lift(x) {
+        Some(it) => done(Value::Object(it)),
+        None => Err(crate::iter::not_iterable(x)),
+    }
 }
 
 #[cfg(test)]

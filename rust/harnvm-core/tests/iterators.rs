@@ -1,0 +1,317 @@
+//! The lazy iterator protocol (harn-language §11): sources, combinators,
+//! sinks, laziness, single-pass/fused behaviour and error texts.
+
+use harnvm_core::{compile, Vm, VmOptions};
+
+fn run_result(src: &str) -> (String, Result<String, String>) {
+    let program = match compile(src, "test.harn") {
+        Ok(p) => p,
+        Err(e) => return (String::new(), Err(e.uncaught_message())),
+    };
+    let mut vm = Vm::new(VmOptions::default());
+    let result = vm.run(&program);
+    (vm.take_output(), result.map(|v| v.display()).map_err(|e| e.uncaught_message()))
+}
+
+/// Runs `src` and returns its output lines (without the `[harn] ` prefix).
+fn logs(src: &str) -> Vec<String> {
+    let (out, result) = run_result(src);
+    if let Err(e) = result {
+        panic!("program failed: {e}\noutput so far:\n{out}");
+    }
+    out.lines().map(|l| l.strip_prefix("[harn] ").unwrap_or(l).to_string()).collect()
+}
+
+fn error_of(src: &str) -> String {
+    match run_result(src).1 {
+        Ok(v) => panic!("expected an error, got {v}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn sources_yield_their_items() {
+    let out = logs(
+        r#"
+log(iter([1, 2]).to_list())
+log(iter(set(3, 3, 4)).to_list())
+log(iter({b: 2, a: 1}).to_list())
+log(iter("héllo").to_list())
+log(iter(1 to 3).to_list())
+log(iter(0 to 3 exclusive).to_list())
+log(iter(5 to 1).to_list())
+log([7, 8].iter().to_list())
+log("ab".iter().to_list())
+let it = iter([1])
+log(is_same(iter(it), it))
+log(type_of(it))
+"#,
+    );
+    assert_eq!(
+        out,
+        [
+            "[1, 2]",
+            "[3, 4]",
+            "[(a, 1), (b, 2)]",
+            "[h, é, l, l, o]",
+            "[1, 2, 3]",
+            "[0, 1, 2]",
+            "[]",
+            "[7, 8]",
+            "[a, b]",
+            "true",
+            "iter"
+        ]
+    );
+}
+
+#[test]
+fn non_iterables_are_a_type_error() {
+    assert_eq!(error_of("iter(42)"), "Type error: iter: value of type int is not iterable (line 1)");
+    assert_eq!(error_of("let x = nil\niter(x)"), "Type error: iter: value of type nil is not iterable (line 2)");
+    assert_eq!(error_of("iter([1]).zip(5).to_list()"), "Type error: iter: value of type int is not iterable (line 1)");
+}
+
+#[test]
+fn combinators() {
+    let out = logs(
+        r#"
+let xs = [1, 2, 3, 4, 5, 6]
+log(iter(xs).map({ x -> x * 2 }).to_list())
+log(iter(xs).filter({ x -> x % 2 == 0 }).to_list())
+log(iter([1, 2]).flat_map({ x -> [x, x * 10] }).to_list())
+log(iter([1, 2]).flat_map({ x -> x }).to_list())
+log(iter(xs).take(2).to_list())
+log(iter(xs).take(0).to_list())
+log(iter(xs).take(-1).to_list())
+log(iter(xs).skip(4).to_list())
+log(iter(xs).skip(99).to_list())
+log(iter(xs).take_while({ x -> x < 3 }).to_list())
+log(iter(xs).skip_while({ x -> x < 5 }).to_list())
+log(iter([1, 5, 1]).skip_while({ x -> x < 3 }).to_list())
+log(iter([1, 2, 3]).zip(["a", "b"]).to_list())
+log(iter(["a", "b"]).enumerate().to_list())
+log(iter([1]).chain([2, 3]).chain(iter("x")).to_list())
+log(iter(xs).chunks(4).to_list())
+log(iter(xs).windows(5).to_list())
+log(iter([1, 2]).windows(3).to_list())
+"#,
+    );
+    assert_eq!(
+        out,
+        [
+            "[2, 4, 6, 8, 10, 12]",
+            "[2, 4, 6]",
+            "[1, 10, 2, 20]",
+            "[1, 2]",
+            "[1, 2]",
+            "[]",
+            "[]",
+            "[5, 6]",
+            "[]",
+            "[1, 2]",
+            "[5, 6]",
+            "[5, 1]",
+            "[(1, a), (2, b)]",
+            "[(0, a), (1, b)]",
+            "[1, 2, 3, x]",
+            "[[1, 2, 3, 4], [5, 6]]",
+            "[[1, 2, 3, 4, 5], [2, 3, 4, 5, 6]]",
+            "[]"
+        ]
+    );
+}
+
+#[test]
+fn sinks() {
+    let out = logs(
+        r#"
+log(iter([1, 2, 3]).count())
+log(iter([1, 2.5]).sum())
+log(iter([]).sum())
+log(iter([3, 1, 2]).min())
+log(iter(["b", "c", "a"]).max())
+log(iter([]).max())
+log(iter([1, 2, 3]).reduce(10, { acc, x -> acc + x }))
+log(iter([4, 5]).first())
+log(iter([4, 5]).last())
+log(iter([1, 2]).any({ x -> x > 1 }))
+log(iter([]).all({ x -> false }))
+log(iter([1, 2, 3]).find({ x -> x >= 2 }))
+log(iter([1, 1, 2]).to_set())
+log(iter({a: 1}).map({ p -> pair(p.second, p.first) }).to_dict())
+iter([1, 2]).for_each({ x -> log("each ${x}") })
+"#,
+    );
+    assert_eq!(
+        out,
+        [
+            "3",
+            "3.5",
+            "0",
+            "1",
+            "c",
+            "nil",
+            "16",
+            "4",
+            "5",
+            "true",
+            "true",
+            "2",
+            "set(1, 2)",
+            "{1: a}",
+            "each 1",
+            "each 2"
+        ]
+    );
+    assert_eq!(error_of("iter([1]).to_dict()"), "Type error: to_dict: expected Pair items, got int (line 1)");
+}
+
+#[test]
+fn iters_are_single_pass_fused_and_shared() {
+    let out = logs(
+        r#"
+let it = iter([1, 2, 3, 4, 5])
+log(it)
+log(it.take(2).to_list())
+let doubled = it.map({ x -> x * 2 })
+log(doubled.first())
+log(it.to_list())
+log(it)
+log(doubled.to_list())
+log(it.count())
+let g = iter([1, 2, 3]).filter({ x -> x > 1 })
+log(g.to_list())
+log(g.to_list())
+log(g)
+"#,
+    );
+    assert_eq!(
+        out,
+        ["<iter>", "[1, 2]", "6", "[4, 5]", "<iter (exhausted)>", "[]", "0", "[2, 3]", "[]", "<iter (exhausted)>"]
+    );
+}
+
+#[test]
+fn lifting_snapshots_the_source() {
+    let out = logs(
+        r#"
+var xs = [1, 2]
+let it = iter(xs)
+xs = xs.push(3)
+xs[0] = 99
+log(it.to_list())
+var d = {a: 1}
+let di = iter(d)
+d.b = 2
+log(di.to_list())
+"#,
+    );
+    assert_eq!(out, ["[1, 2]", "[(a, 1)]"]);
+}
+
+#[test]
+fn huge_ranges_stay_lazy() {
+    let out = logs(
+        r#"
+var calls = 0
+log((1 to 10000000).map({ x -> x * 2 }).take(5).to_list())
+log((1 to 10000000).iter().filter({ x -> x % 1000000 == 0 }).first())
+log((0 to 9223372036854775806).enumerate().skip(2).first())
+log(iter(1 to 10000000).zip(["a"]).to_list())
+let r = 1 to 10000000
+log(r.count())
+log(r.sum())
+log(r.first())
+log(r.last())
+log(type_of(r.map({ x -> x })))
+"#,
+    );
+    assert_eq!(
+        out,
+        ["[2, 4, 6, 8, 10]", "1000000", "(2, 2)", "[(1, a)]", "10000000", "50000005000000", "1", "10000000", "iter"]
+    );
+}
+
+#[test]
+fn for_loops_over_iters() {
+    let out = logs(
+        r#"
+for (i, x) in iter(["a", "b"]).enumerate() {
+  log("${i}:${x}")
+}
+for (k, v) in iter({b: 2, a: 1}) {
+  log("${k}=${v}")
+}
+for x in iter([1, 2, 3, 4]).map({ x -> x * x }).filter({ x -> x > 1 }) {
+  if x == 9 { continue }
+  log(x)
+}
+let it = iter([1, 2, 3, 4])
+for x in it {
+  if x == 2 { break }
+}
+log(it.to_list())
+for x in iter([]) { log("never") }
+for c in "abc" { log("strings give zero iterations") }
+"#,
+    );
+    assert_eq!(out, ["0:a", "1:b", "a=1", "b=2", "4", "16", "[3, 4]"]);
+}
+
+#[test]
+fn callback_errors_propagate_and_can_be_caught() {
+    let out = logs(
+        r#"
+let it = iter([1, 2, 3]).map({ x -> if x == 2 { throw "bad ${x}" } else { x } })
+try {
+  for x in it { log(x) }
+} catch (e) {
+  log("caught ${e}")
+}
+log(it.to_list())
+let r = try { iter([0]).map({ x -> 1 / x }).to_list() }
+log(r)
+"#,
+    );
+    assert_eq!(out, ["1", "caught bad 2", "[3]", "Result.Err(Division by zero)"]);
+    assert_eq!(error_of("iter([1]).map({ x -> x + true }).to_list()"), "Type error: Cannot add int and bool (line 1)");
+}
+
+#[test]
+fn long_combinator_chains_neither_recurse_nor_overflow() {
+    // 20,000 stacked `map`s: pulling and dropping the chain both stay off the native stack.
+    let out = logs(
+        r#"
+var it = iter([1, 2, 3])
+for i in 0 to 20000 exclusive {
+  it = it.map({ x -> x + 1 })
+}
+log(it.to_list())
+var more = iter(0 to 5)
+for i in 0 to 20000 exclusive {
+  more = more.skip(0)
+}
+log(more.count())
+"#,
+    );
+    assert_eq!(out, ["[20001, 20002, 20003]", "6"]);
+}
+
+#[test]
+fn builtin_callbacks_and_methods_on_ranges() {
+    let out = logs(
+        r#"
+log(iter([1, 2]).map(to_string).map(type_of).to_list())
+log((1 to 4).filter({ x -> x % 2 == 0 }).to_list())
+log((1 to 3).to_list())
+log((1 to 3).contains(2))
+log((1 to 3).empty())
+log((1 to 3).to_string())
+log((1 to 0).first())
+log((1 to 3).reduce(0, { a, b -> a + b }))
+log((1 to 3).no_such_method())
+"#,
+    );
+    assert_eq!(out, ["[string, string]", "[2, 4]", "[1, 2, 3]", "true", "false", "1 to 3", "nil", "6", "nil"]);
+}
