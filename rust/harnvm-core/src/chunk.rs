@@ -69,6 +69,19 @@ macro_rules! define_ops {
                 match self { $(Op::$name => &[$(Operand::$operand),*],)* }
             }
 
+            /// Decodes an opcode byte of compiled code. Chunks are only built
+            /// by the compiler and `Chunk::emit`, which write `Op` values, so
+            /// every opcode byte is valid; out-of-range bytes still fail safely.
+            #[inline(always)]
+            pub fn decode(b: u8) -> Op {
+                if (b as usize) < Op::COUNT {
+                    // SAFETY: `Op` is `repr(u8)` with discriminants 0..COUNT.
+                    unsafe { std::mem::transmute::<u8, Op>(b) }
+                } else {
+                    panic!("invalid opcode byte {b}")
+                }
+            }
+
             #[inline(always)]
             pub fn from_byte(b: u8) -> Option<Op> {
                 Op::ALL.get(b as usize).copied()

@@ -276,6 +276,23 @@ impl Value {
         }
     }
 
+    /// Whether the value owns reference-counted data (everything but the immediates).
+    #[inline(always)]
+    pub fn is_heap(&self) -> bool {
+        !matches!(self, Value::Nil | Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Duration(_) | Value::Builtin(_))
+    }
+
+    /// `clone` for the hot path: immediates are copied bit for bit.
+    #[inline(always)]
+    pub fn dup(&self) -> Value {
+        if self.is_heap() {
+            self.clone()
+        } else {
+            // SAFETY: immediates own no heap data, so a bitwise copy is a valid clone.
+            unsafe { std::ptr::read(self) }
+        }
+    }
+
     pub fn is_nil(&self) -> bool {
         matches!(self, Value::Nil)
     }

@@ -472,23 +472,32 @@ impl Vm {
         let base = self.fiber.frames[frame_index].base;
         let mut ip = self.fiber.frames[frame_index].ip;
 
+        // Operand reads skip bounds checks: `Chunk::emit` always writes an
+        // opcode together with all of its operands, so an instruction that
+        // starts inside `code` ends inside it (checked in debug builds).
         macro_rules! u8_at {
             () => {{
-                let v = code[ip];
+                debug_assert!(ip < code.len());
+                // SAFETY: see above.
+                let v = unsafe { *code.get_unchecked(ip) };
                 ip += 1;
                 v as usize
             }};
         }
         macro_rules! u16_at {
             () => {{
-                let v = u16::from_le_bytes([code[ip], code[ip + 1]]);
+                debug_assert!(ip + 2 <= code.len());
+                // SAFETY: see above.
+                let v = unsafe { u16::from_le_bytes([*code.get_unchecked(ip), *code.get_unchecked(ip + 1)]) };
                 ip += 2;
                 v as usize
             }};
         }
         macro_rules! u32_at {
             () => {{
-                let v = u32::from_le_bytes([code[ip], code[ip + 1], code[ip + 2], code[ip + 3]]);
+                debug_assert!(ip + 4 <= code.len());
+                // SAFETY: see above.
+                let v = unsafe { std::ptr::read_unaligned(code.as_ptr().add(ip) as *const u32) }.to_le();
                 ip += 4;
                 v as usize
             }};
@@ -538,45 +547,55 @@ impl Vm {
         }
         macro_rules! binary {
             ($int_fast:expr, $slow:expr) => {{
-                let b = pop!();
-                let a = top!();
-                let fast = match (&*a, &b) {
+                let n = stack!().len();
+                let fast = match (&stack!()[n - 2], &stack!()[n - 1]) {
                     (Value::Int(x), Value::Int(y)) => $int_fast(*x, *y),
                     _ => None,
                 };
-                *a = match fast {
-                    Some(v) => v,
-                    None => try_op!($slow(a, &b)),
-                };
+                match fast {
+                    // Both operands are ints: no destructor to run.
+                    Some(v) => replace_scalar_pair(&mut stack!(), v),
+                    None => {
+                        let b = pop!();
+                        let a = top!();
+                        *a = try_op!($slow(a, &b));
+                    }
+                }
             }};
         }
         macro_rules! compare {
             ($pred:expr) => {{
-                let b = pop!();
-                let a = top!();
-                let ord = match (&*a, &b) {
-                    (Value::Int(x), Value::Int(y)) => x.cmp(y),
-                    _ => compare_values(a, &b),
+                let n = stack!().len();
+                let ord = match (&stack!()[n - 2], &stack!()[n - 1]) {
+                    (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
+                    (a, b) if !a.is_heap() && !b.is_heap() => Some(compare_values(a, b)),
+                    _ => None,
                 };
-                *a = Value::Bool($pred(ord));
+                match ord {
+                    Some(o) => replace_scalar_pair(&mut stack!(), Value::Bool($pred(o))),
+                    None => {
+                        let b = pop!();
+                        let a = top!();
+                        let o = compare_values(a, &b);
+                        *a = Value::Bool($pred(o));
+                    }
+                }
             }};
         }
 
         loop {
             op_at = ip;
-            let op = Op::from_byte(code[ip]).expect("compiler emits valid opcodes");
+            let op = Op::decode(code[ip]);
             ip += 1;
             match op {
                 Op::Const => {
                     let k = u16_at!();
-                    stack!().push(consts[k].clone());
+                    stack!().push(consts[k].dup());
                 }
                 Op::Nil => stack!().push(Value::Nil),
                 Op::True => stack!().push(Value::Bool(true)),
                 Op::False => stack!().push(Value::Bool(false)),
-                Op::Pop => {
-                    pop!();
-                }
+                Op::Pop => discard_top(&mut stack!()),
                 Op::Dup => {
                     let v = top!().clone();
                     stack!().push(v);
@@ -588,17 +607,17 @@ impl Vm {
 
                 Op::GetLocal => {
                     let slot = u16_at!();
-                    let v = stack!()[base + slot].clone();
+                    let v = stack!()[base + slot].dup();
                     stack!().push(v);
                 }
                 Op::SetLocal => {
                     let slot = u16_at!();
                     let v = pop!();
-                    stack!()[base + slot] = v;
+                    store(&mut stack!()[base + slot], v);
                 }
                 Op::GetCapture => {
                     let i = u16_at!();
-                    stack!().push(closure.captures[i].clone());
+                    stack!().push(closure.captures[i].dup());
                 }
                 Op::GetSelf => stack!().push(Value::Closure(closure.clone())),
                 Op::GetGlobal => {
@@ -742,15 +761,17 @@ impl Vm {
                 }
                 Op::JumpIfFalse => {
                     let target = u32_at!();
-                    if !pop!().is_truthy() {
+                    if !stack!().last().expect("stack underflow").is_truthy() {
                         ip = target;
                     }
+                    discard_top(&mut stack!());
                 }
                 Op::JumpIfTrue => {
                     let target = u32_at!();
-                    if pop!().is_truthy() {
+                    if stack!().last().expect("stack underflow").is_truthy() {
                         ip = target;
                     }
+                    discard_top(&mut stack!());
                 }
                 Op::JumpIfNotNil => {
                     let target = u32_at!();
@@ -1283,6 +1304,43 @@ impl Vm {
             _ => vec![Value::Nil; layout.fields.len()],
         };
         Ok(Value::Struct(Rc::new(StructVal { layout, values })))
+    }
+}
+
+/// Replaces the top two stack values, both scalars, with `v` — without
+/// running destructors, which scalars do not need.
+#[inline(always)]
+fn replace_scalar_pair(stack: &mut Vec<Value>, v: Value) {
+    let n = stack.len();
+    debug_assert!(n >= 2 && !stack[n - 1].is_heap() && !stack[n - 2].is_heap());
+    // SAFETY: n >= 2 (the caller just read both slots) and both values own no
+    // heap data, so forgetting them leaks nothing.
+    unsafe {
+        stack.set_len(n - 1);
+        std::ptr::write(stack.as_mut_ptr().add(n - 2), v);
+    }
+}
+
+/// Pops and drops the top value, skipping the destructor call for scalars.
+#[inline(always)]
+fn discard_top(stack: &mut Vec<Value>) {
+    let n = stack.len();
+    if stack[n - 1].is_heap() {
+        stack.pop();
+    } else {
+        // SAFETY: the top value owns no heap data; n >= 1 was just checked by indexing.
+        unsafe { stack.set_len(n - 1) };
+    }
+}
+
+/// `*slot = v`, skipping the destructor call when the old value is a scalar.
+#[inline(always)]
+fn store(slot: &mut Value, v: Value) {
+    if slot.is_heap() {
+        *slot = v;
+    } else {
+        // SAFETY: the old value owns no heap data, so overwriting it leaks nothing.
+        unsafe { std::ptr::write(slot, v) };
     }
 }
 
