@@ -181,7 +181,6 @@ def test_output_callback_may_not_reenter_the_same_vm():
 
 
 @needs_core
-@pytest.mark.xfail(strict=True, reason="harnvm-core: imports are not supported yet")
 def test_run_file_and_relative_imports(tmp_path):
     (tmp_path / "lib").mkdir()
     (tmp_path / "lib" / "helpers.harn").write_text("fn double(x) {\n  return x * 2\n}\n", encoding="utf-8")

@@ -9,6 +9,7 @@ Quick tour::
     vm = harnvm.Vm(output=chunks.append, time_limit=5.0)      # capture output, cap wall time
     value = vm.run(program)                                   # the entry pipeline's value, as Python
     vm.call(value["handler"], 1, "two")                       # call a Harn function it returned
+    vm.call_export("std/semver", "next", "1.2.3", "minor")    # call a module's export: "1.3.0"
 
 Errors are ``HarnError`` subclasses (see ``harnvm._errors`` for the tree);
 value conversions are documented in the README and in
@@ -22,12 +23,15 @@ from collections.abc import Callable
 from typing import Any
 
 from harnvm._errors import (
+    HarnArgumentError,
     HarnConversionError,
     HarnError,
     HarnFrame,
     HarnInternalError,
+    HarnImportError,
     HarnInterruptedError,
     HarnLimitError,
+    HarnModuleNotFoundError,
     HarnRuntimeError,
     HarnStackOverflowError,
     HarnSyntaxError,
@@ -44,17 +48,21 @@ from harnvm._native import (
     disassemble,
     display,
 )
+from harnvm._modules import ModuleResolver, stdlib_modules
 from harnvm._values import HarnEnum, HarnStruct
 
 __all__ = [
+    "HarnArgumentError",
     "HarnConversionError",
     "HarnEnum",
     "HarnError",
     "HarnFrame",
     "HarnFunction",
+    "HarnImportError",
     "HarnInternalError",
     "HarnInterruptedError",
     "HarnLimitError",
+    "HarnModuleNotFoundError",
     "HarnObject",
     "HarnRuntimeError",
     "HarnStackOverflowError",
@@ -62,6 +70,7 @@ __all__ = [
     "HarnSyntaxError",
     "HarnTimeoutError",
     "InterruptHandle",
+    "ModuleResolver",
     "Program",
     "Vm",
     "__version__",
@@ -70,6 +79,7 @@ __all__ = [
     "display",
     "run",
     "run_file",
+    "stdlib_modules",
 ]
 
 

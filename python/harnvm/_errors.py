@@ -14,6 +14,10 @@ Hierarchy::
     │       ├── HarnStackOverflowError  (also a RecursionError) max_frames exceeded
     │       └── HarnInterruptedError InterruptHandle.interrupt() stopped the run
     ├── HarnConversionError          (also a TypeError) a value has no equivalent on the other side
+    │                                (also a bad call_export_typed payload or result shape)
+    ├── HarnArgumentError            (also a TypeError) a host call's argument count does not fit
+    ├── HarnImportError              (also an ImportError) an import or export could not be resolved
+    │   └── HarnModuleNotFoundError  (also a ModuleNotFoundError) no module has that import path
     └── HarnInternalError            a bug in harnvm (e.g. a Rust panic), never a Harn error
 """
 
@@ -22,12 +26,15 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 __all__ = [
+    "HarnArgumentError",
     "HarnConversionError",
     "HarnError",
     "HarnFrame",
     "HarnInternalError",
     "HarnInterruptedError",
+    "HarnImportError",
     "HarnLimitError",
+    "HarnModuleNotFoundError",
     "HarnRuntimeError",
     "HarnStackOverflowError",
     "HarnSyntaxError",
@@ -185,6 +192,48 @@ class HarnConversionError(HarnError, TypeError):
     """
 
 
+class HarnArgumentError(HarnError, TypeError):
+    """A host call (``Vm.call_export``) passed more arguments than the export
+    accepts, or fewer than its parameters without a default."""
+
+
+class HarnImportError(HarnError, ImportError):
+    """An import failed: a name the module does not export (``import { x }``
+    or ``Vm.call_export``), an import collision or cycle, or a module that
+    could not be read.
+
+    Attributes: ``module`` (the import path as written), ``export`` (the
+    missing or colliding name, or None), ``filename`` / ``line`` (the
+    importing file and line, when it came from an ``import`` statement).
+    """
+
+    module: str
+    export: str | None
+    filename: str
+    line: int
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        module: str = "",
+        export: str | None = None,
+        filename: str = "",
+        line: int = 0,
+    ) -> None:
+        super().__init__(message, module=module, export=export, filename=filename, line=line)
+
+    def __str__(self) -> str:
+        if self.filename and self.line > 0:
+            return f"{self.filename}:{self.line}: {self.message}"
+        return self.message
+
+
+class HarnModuleNotFoundError(HarnImportError, ModuleNotFoundError):
+    """No module has this import path (not a std module, not found relative
+    to the importing file or on ``module_paths``, no provider has it)."""
+
+
 class HarnInternalError(HarnError):
     """A bug in harnvm (for example a Rust panic). Please report it."""
 
@@ -200,6 +249,9 @@ for _cls in (
     HarnStackOverflowError,
     HarnInterruptedError,
     HarnConversionError,
+    HarnArgumentError,
+    HarnImportError,
+    HarnModuleNotFoundError,
     HarnInternalError,
 ):
     _cls.__module__ = "harnvm"

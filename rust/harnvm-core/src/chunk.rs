@@ -303,6 +303,11 @@ define_ops! {
     CheckParam = "CHECK_PARAM" [Name];
     /// `v --` `yield v` / `emit v`: hand v to the generator's puller and suspend
     Yield = "YIELD" [];
+
+    /// `-- nil|result` instantiate the module of the import constant once per VM (runs its init code)
+    ImportModule = "IMPORT_MODULE" [Const];
+    /// `--` copy the imported module's exports named by the import constant into this module's globals
+    BindImports = "BIND_IMPORTS" [Const];
 }
 
 /// A constant-pool entry.

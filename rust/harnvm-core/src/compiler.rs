@@ -19,9 +19,25 @@ use crate::error::{Phase, VmError, VmResult};
 use crate::value::Value;
 use crate::Program as CompiledProgram;
 
-/// Compiles a parsed file into a runnable program.
+// Imports and imported modules' top levels (module globals for `let`/`var`).
+#[path = "compiler_modules.rs"]
+mod modules_support;
+pub use modules_support::{compile_module_unit, compile_program_with_imports};
+
+/// Compiles a parsed file that has no imports into a runnable program.
 pub fn compile_program(program: &crate::ast::Program, source: &str, file: &str) -> VmResult<Rc<CompiledProgram>> {
+    compile_program_with_imports(program, source, file, Vec::new())
+}
+
+fn compile_entry_program(
+    program: &crate::ast::Program,
+    source: &str,
+    file: &str,
+    imports: Vec<crate::modules::ResolvedImport>,
+) -> VmResult<Rc<CompiledProgram>> {
     let mut c = Compiler::new(file);
+    c.imports = imports;
+    c.declare_import_globals();
     c.prescan(&program.items);
     c.begin_function("<main>".to_string(), None, Pos { line: 1, column: 1 });
     c.compile_entry(&program.items)?;
@@ -88,6 +104,12 @@ struct Compiler {
     pos: Pos,
     /// (is_generator, is_stream) of the next function `compile_function` builds.
     next_fn_flavor: (bool, bool),
+    /// The file's resolved imports, in source order.
+    imports: Vec<crate::modules::ResolvedImport>,
+    /// Compiling an imported module: top-level `let`/`var`s are module globals.
+    module_mode: bool,
+    /// Module globals that `var` made assignable.
+    mutable_globals: HashSet<u16>,
 }
 
 type CResult<T = ()> = VmResult<T>;
@@ -102,6 +124,9 @@ impl Compiler {
             structs: HashSet::new(),
             pos: Pos { line: 1, column: 1 },
             next_fn_flavor: (false, false),
+            imports: Vec::new(),
+            module_mode: false,
+            mutable_globals: HashSet::new(),
         }
     }
 
@@ -312,6 +337,8 @@ impl Compiler {
     // Program entry
 
     fn compile_entry(&mut self, items: &[Stmt]) -> CResult {
+        // Imports run first, in both modes.
+        self.emit_imports()?;
         let pipelines: Vec<&PipelineDecl> = items
             .iter()
             .filter_map(|s| match &s.kind {
@@ -325,12 +352,7 @@ impl Compiler {
         }
         let entry = pipelines.iter().find(|p| p.name == "default").copied().unwrap_or(pipelines[0]);
         self.f().is_function_body = true;
-        // Imports, then top-level bindings, then declarations, then the entry body.
-        for s in items {
-            if matches!(s.kind, StmtKind::Import(_)) {
-                self.compile_stmt(s)?;
-            }
-        }
+        // (Imports,) then top-level bindings, then declarations, then the entry body.
         for s in items {
             if matches!(s.kind, StmtKind::Let { .. } | StmtKind::Var { .. }) {
                 self.compile_stmt(s)?;
@@ -458,7 +480,9 @@ impl Compiler {
             }
             StmtKind::Enum(_) | StmtKind::Interface(_) | StmtKind::TypeAlias(_) | StmtKind::Pipeline(_) => Ok(()),
             StmtKind::Unsupported { .. } => Ok(()),
-            StmtKind::Import(_) => Err(self.error("imports are not supported yet")),
+            // Top-level imports were emitted by `emit_imports`.
+            StmtKind::Import(_) if self.fns.len() == 1 && self.f().scopes.len() == 1 => Ok(()),
+            StmtKind::Import(_) => Err(self.error("import is only allowed at the top level of a file")),
             StmtKind::Guard { cond, else_body } => {
                 self.compile_expr(cond)?;
                 let end = self.emit_jump(Op::JumpIfTrue, &[]);
@@ -689,6 +713,10 @@ impl Compiler {
     }
 
     fn bind_name(&mut self, name: &str, mutable: bool) -> CResult {
+        if let Some(g) = self.module_global_binding(name) {
+            self.emit(Op::SetGlobal, &[g as u32]);
+            return Ok(());
+        }
         if self.immutable_in_current_scope(name) {
             self.emit_named(Op::ThrowRedeclare, name)?;
         }
@@ -706,6 +734,9 @@ impl Compiler {
                 match resolved {
                     Resolved::Local { slot, mutable: true, kind: LocalKind::Plain } => {
                         self.emit(Op::SetLocal, &[slot as u32]);
+                    }
+                    Resolved::Global(g) if self.mutable_globals.contains(&g) => {
+                        self.emit(Op::SetGlobal, &[g as u32]);
                     }
                     Resolved::Local { .. } | Resolved::Capture { .. } | Resolved::SelfRef | Resolved::Global(_) => {
                         self.emit_named(Op::ThrowImmutable, name)?;
@@ -741,6 +772,9 @@ impl Compiler {
                 match resolved {
                     Resolved::Local { slot, mutable: true, kind: LocalKind::Plain } => {
                         self.emit(Op::SetPathLocal, &[slot as u32, n as u32]);
+                    }
+                    Resolved::Global(g) if self.mutable_globals.contains(&g) => {
+                        self.emit(Op::SetPathGlobal, &[g as u32, n as u32]);
                     }
                     Resolved::Builtin(_) | Resolved::Unknown => {
                         self.emit_named(Op::ThrowUndefined, root_name)?;

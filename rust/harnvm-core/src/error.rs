@@ -37,6 +37,11 @@ pub enum ErrorKind {
     Interrupted,
     /// Lexer, parser or compiler error; the message already includes `at L:C` where Harn puts it.
     Syntax(String),
+    /// An imported module could not be found (`module` is the import path as written).
+    ModuleNotFound { module: String, message: String },
+    /// An import failed otherwise: a name the module does not export, a
+    /// collision, a cycle, a module that cannot be read.
+    Import { module: String, export: Option<String>, message: String },
 }
 
 /// One Harn frame of a runtime error's stack trace.
@@ -119,7 +124,10 @@ impl VmError {
 
     /// Whether Harn `try`/`catch` may intercept this error.
     pub fn is_catchable(&self) -> bool {
-        !matches!(self.0.kind, ErrorKind::Limit(_) | ErrorKind::Interrupted | ErrorKind::Syntax(_))
+        !matches!(
+            self.0.kind,
+            ErrorKind::Limit(_) | ErrorKind::Interrupted | ErrorKind::Syntax(_) | ErrorKind::ModuleNotFound { .. } | ErrorKind::Import { .. }
+        )
     }
 
     /// The value a `catch (e)` binds: the thrown value itself, or the error's display text.
@@ -144,6 +152,7 @@ impl VmError {
             ErrorKind::Limit(m) => format!("Resource limit exceeded: {m}"),
             ErrorKind::Interrupted => "Interrupted by host".to_string(),
             ErrorKind::Syntax(m) => m.clone(),
+            ErrorKind::ModuleNotFound { message, .. } | ErrorKind::Import { message, .. } => message.clone(),
         }
     }
 
@@ -153,7 +162,12 @@ impl VmError {
     pub fn uncaught_message(&self) -> String {
         let line = self.0.line;
         match &self.0.kind {
-            ErrorKind::Thrown(_) | ErrorKind::Syntax(_) | ErrorKind::Limit(_) | ErrorKind::Interrupted => self.message(),
+            ErrorKind::Thrown(_)
+            | ErrorKind::Syntax(_)
+            | ErrorKind::Limit(_)
+            | ErrorKind::Interrupted
+            | ErrorKind::ModuleNotFound { .. }
+            | ErrorKind::Import { .. } => self.message(),
             ErrorKind::Type(_) | ErrorKind::Runtime(_) => with_line(self.message(), line),
             _ => with_line(format!("Runtime error: {}", self.message()), line),
         }

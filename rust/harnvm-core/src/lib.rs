@@ -2,7 +2,8 @@
 //!
 //! Pipeline: `lexer` → `parser` (producing `ast`) → `compiler` (producing
 //! `chunk::FunctionProto`s) → `vm` (running them with `value`s and
-//! `builtins`). Every failure is an `error::VmError`.
+//! `builtins`). Every failure is an `error::VmError`. Imports are resolved
+//! while compiling (`modules`), with sources from a host `ModuleLoader`.
 
 pub mod ast;
 pub mod builtins;
@@ -12,6 +13,7 @@ pub mod error;
 pub mod iter;
 pub mod lexer;
 pub mod methods;
+pub mod modules;
 pub mod ops;
 pub mod parser;
 pub mod value;
@@ -20,6 +22,7 @@ pub mod vm;
 use std::rc::Rc;
 
 pub use error::{ErrorKind, Phase, StackEntry, VmError, VmResult};
+pub use modules::{compile_with_loader, load_module, CompiledModule, ModuleCache, ModuleLoader, ModuleSource};
 pub use value::Value;
 pub use vm::{Vm, VmOptions};
 

@@ -23,6 +23,10 @@ use crate::{iter, methods, ops, Program};
 mod generators;
 pub use generators::{next_result, Generator};
 
+// Module instances: the per-VM module cache and the import ops.
+#[path = "vm_modules.rs"]
+mod modules_runtime;
+
 #[derive(Clone, Debug)]
 pub struct VmOptions {
     /// Maximum Harn call depth (`Stack overflow: too many nested calls` beyond it).
@@ -102,6 +106,8 @@ pub struct Vm {
     park_floor: usize,
     /// Frames held by parked fibers (they count towards `max_frames`).
     parked_frames: usize,
+    /// Instantiated modules by key (see `vm_modules.rs`).
+    modules: HashMap<String, modules_runtime::ModuleInstance>,
 }
 
 const CHECK_INTERVAL: u32 = 4096;
@@ -131,6 +137,7 @@ impl Vm {
             parked: Vec::new(),
             park_floor: 0,
             parked_frames: 0,
+            modules: HashMap::new(),
         }
     }
 
@@ -1248,6 +1255,17 @@ impl Vm {
                         _ => DictMap::new(),
                     };
                     *d = Value::dict(rest);
+                }
+                Op::ImportModule => {
+                    let k = u16_at!();
+                    save_ip!();
+                    if try_op!(self.start_import(&consts[k])) {
+                        return Exit::Switch;
+                    }
+                }
+                Op::BindImports => {
+                    let k = u16_at!();
+                    try_op!(self.bind_imports(&consts[k], &closure.module));
                 }
                 Op::CheckParam => {
                     let _name = name_at!();

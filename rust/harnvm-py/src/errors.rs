@@ -27,6 +27,9 @@ static STACK_OVERFLOW_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static INTERRUPTED_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static INTERNAL_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static CONVERSION_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static IMPORT_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static MODULE_NOT_FOUND_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static ARGUMENT_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 fn class<'py>(
     py: Python<'py>,
@@ -80,6 +83,8 @@ fn kind_name(kind: &ErrorKind) -> &'static str {
         ErrorKind::Limit(_) => "limit",
         ErrorKind::Interrupted => "interrupted",
         ErrorKind::Syntax(_) => "syntax",
+        ErrorKind::ModuleNotFound { .. } => "module_not_found",
+        ErrorKind::Import { .. } => "import",
     }
 }
 
@@ -103,6 +108,33 @@ pub fn vm_error(py: Python<'_>, err: &VmError, vm_id: u64) -> PyErr {
 
 fn vm_error_inner(py: Python<'_>, err: &VmError, vm_id: u64) -> PyErr {
     let data = &err.0;
+    // Import failures: `HarnModuleNotFoundError` / `HarnImportError(module, export, filename, line)`.
+    let import = match &data.kind {
+        ErrorKind::ModuleNotFound { module, .. } => Some((
+            &MODULE_NOT_FOUND_ERROR,
+            "HarnModuleNotFoundError",
+            module,
+            None,
+        )),
+        ErrorKind::Import { module, export, .. } => {
+            Some((&IMPORT_ERROR, "HarnImportError", module, export.as_deref()))
+        }
+        _ => None,
+    };
+    if let Some((cell, name, module, export)) = import {
+        let kwargs = PyDict::new(py);
+        let filled = (|| -> PyResult<()> {
+            kwargs.set_item("module", module)?;
+            kwargs.set_item("export", export)?;
+            kwargs.set_item("filename", &data.file)?;
+            kwargs.set_item("line", data.line)?;
+            Ok(())
+        })();
+        if let Err(e) = filled {
+            return e;
+        }
+        return build(py, cell, name, &err.message(), Some(&kwargs));
+    }
     let kwargs = PyDict::new(py);
     let filled = (|| -> PyResult<()> {
         kwargs.set_item("filename", &data.file)?;
@@ -163,6 +195,40 @@ pub fn conversion(py: Python<'_>, message: impl AsRef<str>) -> PyErr {
         "HarnConversionError",
         message.as_ref(),
         None,
+    )
+}
+
+/// A host call whose arguments do not fit the callee's parameters.
+pub fn argument(py: Python<'_>, message: impl AsRef<str>) -> PyErr {
+    build(
+        py,
+        &ARGUMENT_ERROR,
+        "HarnArgumentError",
+        message.as_ref(),
+        None,
+    )
+}
+
+/// An import that failed on the host side (`module`: the import path).
+pub fn import(
+    py: Python<'_>,
+    module: &str,
+    export: Option<&str>,
+    message: impl AsRef<str>,
+) -> PyErr {
+    let kwargs = PyDict::new(py);
+    if let Err(e) = kwargs
+        .set_item("module", module)
+        .and_then(|_| kwargs.set_item("export", export))
+    {
+        return e;
+    }
+    build(
+        py,
+        &IMPORT_ERROR,
+        "HarnImportError",
+        message.as_ref(),
+        Some(&kwargs),
     )
 }
 

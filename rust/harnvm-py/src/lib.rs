@@ -2,11 +2,13 @@
 //!
 //! * `vm.rs`: the `Program` and `Vm` classes;
 //! * `convert.rs`: every Harn ↔ Python value conversion;
-//! * `errors.rs`: every core error → Python exception mapping, and the panic guard.
+//! * `errors.rs`: every core error → Python exception mapping, and the panic guard;
+//! * `entry.rs`: the module resolver bridge and `call_export_typed`'s JSON marshalling.
 //!
 //! The public API is re-exported (and documented) by `python/harnvm/__init__.py`.
 
 mod convert;
+mod entry;
 mod errors;
 mod pinned;
 mod vm;

@@ -13,17 +13,19 @@
 //! re-attaches only to deliver output.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 
-use harnvm_core::{Value, Vm as CoreVm, VmOptions, VmResult};
+use harnvm_core::{CompiledModule, ModuleCache, Value, Vm as CoreVm, VmOptions, VmResult};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyUnicodeDecodeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 
+use crate::entry::{self, PyLoader};
 use crate::pinned::Pinned;
 use crate::{convert, errors};
 
@@ -85,14 +87,54 @@ impl Program {
     }
 }
 
-/// Compiles `source`, mapping failures to `HarnSyntaxError`.
+thread_local! {
+    /// Compiled modules of programs compiled without a `Vm` (`harnvm.compile`).
+    static DEFAULT_MODULES: RefCell<ModuleCache> = RefCell::new(ModuleCache::new());
+}
+
+/// The module resolver used without a `Vm`: `harnvm._modules.DEFAULT_RESOLVER`.
+fn default_resolver(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    py.import("harnvm._modules")?.getattr("DEFAULT_RESOLVER")
+}
+
+/// Compiles `source` with its imports resolved by `resolver` and compiled
+/// modules kept in `cache`. Failures become `HarnSyntaxError` (or
+/// `HarnImportError` / `HarnModuleNotFoundError` for imports).
+pub fn compile_with(
+    py: Python<'_>,
+    source: &str,
+    filename: &str,
+    resolver: Bound<'_, PyAny>,
+    cache: &mut ModuleCache,
+) -> PyResult<Rc<harnvm_core::Program>> {
+    let mut loader = PyLoader::new(resolver);
+    let result = errors::guard(py, || {
+        Ok(harnvm_core::compile_with_loader(
+            source,
+            filename,
+            &mut loader,
+            cache,
+        ))
+    })?;
+    result.map_err(|e| {
+        let err = errors::vm_error(py, &e, 0);
+        loader.with_cause(py, err)
+    })
+}
+
+/// Compiles `source` (imports: the default resolver), mapping failures to
+/// `HarnSyntaxError`.
 pub fn compile_source(
     py: Python<'_>,
     source: &str,
     filename: &str,
 ) -> PyResult<Rc<harnvm_core::Program>> {
-    errors::guard(py, || {
-        harnvm_core::compile(source, filename).map_err(|e| errors::vm_error(py, &e, 0))
+    let resolver = default_resolver(py)?;
+    DEFAULT_MODULES.with(|cache| {
+        let mut cache = cache.try_borrow_mut().map_err(|_| {
+            PyRuntimeError::new_err("harnvm.compile re-entered from a module provider")
+        })?;
+        compile_with(py, source, filename, resolver, &mut cache)
     })
 }
 
@@ -196,6 +238,11 @@ struct VmState {
     /// Identifies this VM's module state, so function handles are only
     /// called (or passed back) on the VM that made them.
     id: u64,
+    /// Compiled modules of everything this Vm compiled.
+    modules: ModuleCache,
+    /// Host import paths (`call_export`, `warm_module`) → their compiled
+    /// module: a warm crossing never touches the file system.
+    host_modules: HashMap<String, Rc<CompiledModule>>,
 }
 
 /// A Harn virtual machine. Reusable: each `run` executes a program with the
@@ -208,19 +255,29 @@ pub struct Vm {
     options: VmOptions,
     output: Option<Py<PyAny>>,
     time_limit: Option<f64>,
+    /// A `harnvm._modules.ModuleResolver`: finds module sources.
+    resolver: Py<PyAny>,
 }
 
 #[pymethods]
 impl Vm {
     #[new]
-    #[pyo3(signature = (*, output = None, inline_caches = true, max_frames = 512, time_limit = None))]
+    #[pyo3(signature = (*, output = None, inline_caches = true, max_frames = 512, time_limit = None, module_paths = None, module_providers = None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         output: Option<Bound<'_, PyAny>>,
         inline_caches: bool,
         max_frames: i64,
         time_limit: Option<f64>,
+        module_paths: Option<Bound<'_, PyAny>>,
+        module_providers: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let resolver = py
+            .import("harnvm._modules")?
+            .getattr("ModuleResolver")?
+            .call1((module_paths, module_providers))?
+            .unbind();
         if let Some(cb) = &output {
             if !cb.is_callable() {
                 return Err(PyTypeError::new_err(
@@ -254,11 +311,14 @@ impl Vm {
             state: Pinned::new(RefCell::new(VmState {
                 core,
                 id: next_vm_id(),
+                modules: ModuleCache::new(),
+                host_modules: HashMap::new(),
             })),
             interrupt,
             options,
             output: output.map(Bound::unbind),
             time_limit,
+            resolver,
         })
     }
 
@@ -272,7 +332,10 @@ impl Vm {
         filename: &str,
     ) -> PyResult<Py<PyAny>> {
         self.state()?;
-        let program = program_arg(py, program, filename)?;
+        let program = match program.cast::<PyString>() {
+            Ok(s) => self.compile_here(py, s.to_str()?, filename)?,
+            Err(_) => program_arg(py, program, filename)?,
+        };
         self.execute(py, |core| core.run(&program))
     }
 
@@ -280,8 +343,100 @@ impl Vm {
     fn run_file(&self, py: Python<'_>, path: PathBuf) -> PyResult<Py<PyAny>> {
         self.state()?;
         let source = read_source(py, &path)?;
-        let program = compile_source(py, &source, &path.to_string_lossy())?;
+        let program = self.compile_here(py, &source, &path.to_string_lossy())?;
         self.execute(py, |core| core.run(&program))
+    }
+
+    /// Compiles source text with this Vm's module resolver (its
+    /// `module_paths` and `module_providers`) and module cache.
+    #[pyo3(signature = (source, filename = "<string>"))]
+    fn compile(&self, py: Python<'_>, source: &str, filename: &str) -> PyResult<Program> {
+        Ok(Program::new(self.compile_here(py, source, filename)?))
+    }
+
+    /// Calls the export `export_name` of the module `import_path` (an
+    /// import path as Harn code writes it: `"std/semver"`, `"lib/x"`,
+    /// resolved against the current directory and `module_paths`) with
+    /// Python arguments converted straight to Harn values. The module is
+    /// loaded and instantiated once per Vm; later calls reuse it.
+    #[pyo3(signature = (import_path, export_name, /, *args))]
+    fn call_export(
+        &self,
+        py: Python<'_>,
+        import_path: &str,
+        export_name: &str,
+        args: &Bound<'_, PyTuple>,
+    ) -> PyResult<Py<PyAny>> {
+        let (module, id) = self.host_module(py, import_path)?;
+        let export = self.find_export(py, &module, import_path, export_name)?;
+        entry::check_arity(
+            py,
+            &format!("{import_path}.{export_name}"),
+            &export,
+            args.len(),
+        )?;
+        let args = args
+            .iter()
+            .map(|a| convert::from_py(&a, Some(id)))
+            .collect::<PyResult<Vec<_>>>()?;
+        let name = export_name.to_string();
+        self.execute(py, move |core| core.call_export(&module, &name, args))
+    }
+
+    /// The typed crossing: `payload` (one JSON-compatible value) is passed
+    /// as the export's single argument with JSON marshalling, and the result
+    /// (JSON-marshalled back) is decoded into `result_type` (a dataclass,
+    /// TypedDict, plain annotated class, or a type like `list[int]`).
+    fn call_export_typed(
+        &self,
+        py: Python<'_>,
+        import_path: &str,
+        export_name: &str,
+        payload: &Bound<'_, PyAny>,
+        result_type: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        let (module, _) = self.host_module(py, import_path)?;
+        let export = self.find_export(py, &module, import_path, export_name)?;
+        let label = format!("{import_path}.{export_name}");
+        entry::check_arity(py, &label, &export, 1)?;
+        let arg = errors::guard(py, || entry::payload_to_value(payload))?;
+        let name = export_name.to_string();
+        let (result, _) =
+            self.execute_value(py, move |core| core.call_export(&module, &name, vec![arg]))?;
+        let json = errors::guard(py, || entry::value_to_json(py, &result))?;
+        drop(result);
+        py.import("harnvm._typed")?
+            .getattr("decode_result")?
+            .call1((json, result_type, label))
+            .map(Bound::unbind)
+    }
+
+    /// Loads and instantiates the module `import_path` now (running its
+    /// top-level `let`/`var`s), so the first `call_export` is warm.
+    fn warm_module(&self, py: Python<'_>, import_path: &str) -> PyResult<()> {
+        let (module, _) = self.host_module(py, import_path)?;
+        self.execute(py, move |core| {
+            core.instantiate_module(&module).map(|_| Value::Nil)
+        })?;
+        Ok(())
+    }
+
+    /// Whether this Vm holds an instance of the module `import_path`
+    /// (loaded by `call_export`, `warm_module` or an `import` in a run).
+    fn module_is_cached(&self, py: Python<'_>, import_path: &str) -> PyResult<bool> {
+        let state = self.state()?.try_borrow().map_err(|_| already_running())?;
+        if let Some(m) = state.host_modules.get(import_path) {
+            return Ok(state.core.has_module_instance(m));
+        }
+        let found = self
+            .resolver
+            .bind(py)
+            .call_method1("resolve", (import_path, HOST_IMPORTER))?;
+        if found.is_none() {
+            return Ok(false);
+        }
+        let (key, _source): (String, Bound<'_, PyAny>) = found.extract()?;
+        Ok(state.core.is_module_cached(&key))
     }
 
     /// Calls a Harn function (a `HarnFunction` this Vm returned) with
@@ -379,9 +534,88 @@ fn already_running() -> PyErr {
     )
 }
 
+/// What host import paths are resolved relative to (the current directory).
+const HOST_IMPORTER: &str = "<host>";
+
 impl Vm {
     fn state(&self) -> PyResult<&RefCell<VmState>> {
         self.state.get().ok_or_else(|| wrong_thread("Vm"))
+    }
+
+    /// Compiles with this Vm's resolver and module cache.
+    fn compile_here(
+        &self,
+        py: Python<'_>,
+        source: &str,
+        filename: &str,
+    ) -> PyResult<Rc<harnvm_core::Program>> {
+        let mut state = self
+            .state()?
+            .try_borrow_mut()
+            .map_err(|_| already_running())?;
+        compile_with(
+            py,
+            source,
+            filename,
+            self.resolver.bind(py).clone(),
+            &mut state.modules,
+        )
+    }
+
+    /// The compiled module for a host import path (memoized per Vm), and this Vm's id.
+    fn host_module(
+        &self,
+        py: Python<'_>,
+        import_path: &str,
+    ) -> PyResult<(Rc<CompiledModule>, u64)> {
+        let mut state = self
+            .state()?
+            .try_borrow_mut()
+            .map_err(|_| already_running())?;
+        if let Some(m) = state.host_modules.get(import_path) {
+            return Ok((m.clone(), state.id));
+        }
+        let mut loader = PyLoader::new(self.resolver.bind(py).clone());
+        let loaded = errors::guard(py, || {
+            Ok(harnvm_core::load_module(
+                import_path,
+                HOST_IMPORTER,
+                &mut loader,
+                &mut state.modules,
+            ))
+        })?;
+        let module = loaded.map_err(|e| {
+            let err = errors::vm_error(py, &e, 0);
+            loader.with_cause(py, err)
+        })?;
+        state
+            .host_modules
+            .insert(import_path.to_string(), module.clone());
+        Ok((module, state.id))
+    }
+
+    fn find_export(
+        &self,
+        py: Python<'_>,
+        module: &CompiledModule,
+        import_path: &str,
+        export_name: &str,
+    ) -> PyResult<harnvm_core::modules::Export> {
+        match module.export(export_name) {
+            Some(e) => Ok(e.clone()),
+            None => {
+                let names: Vec<&str> = module.exports().iter().map(|e| e.name.as_str()).collect();
+                Err(errors::import(
+                    py,
+                    import_path,
+                    Some(export_name),
+                    format!(
+                        "module '{import_path}' has no export '{export_name}' (exports: {})",
+                        names.join(", ")
+                    ),
+                ))
+            }
+        }
     }
 
     /// Where output goes: the user's callable, or the current
@@ -407,6 +641,16 @@ impl Vm {
         py: Python<'_>,
         work: impl FnOnce(&mut CoreVm) -> VmResult<Value>,
     ) -> PyResult<Py<PyAny>> {
+        let (v, id) = self.execute_value(py, work)?;
+        errors::guard(py, || convert::to_py(py, &v, id).map(Bound::unbind))
+    }
+
+    /// `execute` without the final conversion: the Harn value and the Vm id.
+    fn execute_value(
+        &self,
+        py: Python<'_>,
+        work: impl FnOnce(&mut CoreVm) -> VmResult<Value>,
+    ) -> PyResult<(Value, u64)> {
         let mut state = self
             .state()?
             .try_borrow_mut()
@@ -470,7 +714,7 @@ impl Vm {
         let id = state.id;
         drop(state);
         match result {
-            Ok(v) => errors::guard(py, || convert::to_py(py, &v, id).map(Bound::unbind)),
+            Ok(v) => Ok((v, id)),
             Err(e) => Err(errors::vm_error(py, &e, id)),
         }
     }

@@ -1,0 +1,120 @@
+"""Where Harn modules come from: the resolver behind ``import``.
+
+The native compiler asks a ``ModuleResolver`` for the source of every
+module it imports (once per module and compilation; compiled modules are
+cached by the key returned here). Resolution of an import path ``spec``
+written in the file ``importer``:
+
+1. ``module_providers``, in order: a mapping ``{import_path: source}`` or a
+   callable ``provider(import_path) -> source | None``. The key is
+   ``provider:<import_path>``.
+2. ``std/NAME``: the Harn standard library shipped in this package
+   (``harnvm/stdlib/NAME.harn``). The key is ``std/NAME``.
+3. Relative to the importing file's directory (the current directory for
+   source text and host calls); ``.harn`` is appended when the path has no
+   extension. Then the same under each of ``module_paths``. The key is the
+   file's real path.
+
+``None`` from ``resolve`` means "no such module".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Union
+
+__all__ = ["DEFAULT_RESOLVER", "STDLIB_DIR", "ModuleProvider", "ModuleResolver", "stdlib_modules"]
+
+STDLIB_DIR = Path(__file__).resolve().parent / "stdlib"
+
+ModuleProvider = Union[Mapping[str, str], Callable[[str], Union[str, None]]]
+
+_PROVIDER_PREFIX = "provider:"
+
+
+def stdlib_modules() -> list[str]:
+    """Import paths of the std modules shipped with harnvm (``std/semver``, ...)."""
+    return sorted(f"std/{p.stem}" for p in STDLIB_DIR.glob("*.harn"))
+
+
+def _candidates(spec: str) -> list[str]:
+    """``lib/x`` → ``lib/x.harn``; a path with an extension is used as written."""
+    name = spec.replace("\\", "/").rsplit("/", 1)[-1]
+    return [spec] if "." in name else [spec + ".harn"]
+
+
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+class ModuleResolver:
+    """Finds module sources for import paths (see the module docs)."""
+
+    def __init__(
+        self,
+        module_paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
+        module_providers: Iterable[ModuleProvider] | ModuleProvider | None = None,
+    ) -> None:
+        if module_paths is None:
+            paths: list[Path] = []
+        elif isinstance(module_paths, (str, os.PathLike)):
+            paths = [Path(module_paths)]
+        else:
+            paths = [Path(p) for p in module_paths]
+        if module_providers is None:
+            providers: list[ModuleProvider] = []
+        elif isinstance(module_providers, Mapping) or callable(module_providers):
+            providers = [module_providers]
+        else:
+            providers = list(module_providers)
+        for p in providers:
+            if not (isinstance(p, Mapping) or callable(p)):
+                raise TypeError(
+                    "a module provider must be a mapping {import_path: source} or a callable "
+                    f"(import_path) -> source | None, got {type(p).__name__}"
+                )
+        self.module_paths: tuple[Path, ...] = tuple(paths)
+        self.module_providers: tuple[ModuleProvider, ...] = tuple(providers)
+
+    def __repr__(self) -> str:
+        paths = [str(p) for p in self.module_paths]
+        return f"ModuleResolver(module_paths={paths!r}, module_providers={len(self.module_providers)})"
+
+    def resolve(self, spec: str, importer: str) -> tuple[str, str] | None:
+        """``(key, source)`` of the module ``spec`` imported from ``importer``, or None."""
+        for provider in self.module_providers:
+            if isinstance(provider, Mapping):
+                source = provider.get(spec)
+            else:
+                source = provider(spec)
+            if source is not None:
+                if not isinstance(source, str):
+                    raise TypeError(
+                        f"module provider returned {type(source).__name__} for {spec!r}; expected str or None"
+                    )
+                return _PROVIDER_PREFIX + spec, source
+        if spec.startswith("std/"):
+            name = spec[4:]
+            path = STDLIB_DIR / f"{name}.harn"
+            if name and "/" not in name and "." not in name and path.is_file():
+                return spec, _read(path)
+            return None
+        for base in self._bases(importer):
+            for candidate in _candidates(spec):
+                path = base / candidate
+                if path.is_file():
+                    return os.path.realpath(path), _read(path)
+        return None
+
+    def _bases(self, importer: str) -> list[Path]:
+        if importer.startswith(_PROVIDER_PREFIX) or importer.startswith("std/") or importer.startswith("<"):
+            first = Path.cwd()
+        else:
+            first = Path(importer).parent
+        return [first, *self.module_paths]
+
+
+DEFAULT_RESOLVER = ModuleResolver()
+"""The resolver of ``harnvm.compile`` and ``harnvm.run``: std modules and relative paths."""

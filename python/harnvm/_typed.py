@@ -1,0 +1,197 @@
+"""Decoding the JSON-compatible result of ``Vm.call_export_typed`` into a type.
+
+Supported ``result_type`` forms:
+
+* ``typing.Any`` / ``object``: the JSON value as is;
+* ``None``, ``bool``, ``int``, ``float`` (an int is accepted), ``str``;
+* ``list[T]``, ``tuple[T, ...]``, ``dict[str, T]``, ``Optional[T]`` / ``T | None``
+  and other unions (first arm that fits), ``Literal[...]``;
+* a dataclass, a ``TypedDict``, or a plain class with annotations (built
+  with keyword arguments when it has its own ``__init__``, else by setting
+  the attributes). Missing required fields and wrong types are errors;
+  keys the type does not declare are ignored (as serde does).
+
+Every mismatch raises ``HarnConversionError`` naming the path, e.g.
+``std/semver.parse returned invalid shape: result.major: expected int, got str``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any
+
+from harnvm._errors import HarnConversionError
+
+__all__ = ["decode_result"]
+
+_MISSING = object()
+
+
+class _Mismatch(Exception):
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    return type(value).__name__
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or repr(tp)
+
+
+def _is_typed_dict(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, dict) and hasattr(tp, "__required_keys__")
+
+
+def _hints(tp: type) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(tp)
+    except Exception as e:  # unresolvable forward references
+        raise TypeError(f"cannot read the annotations of {tp.__qualname__}: {e}") from e
+
+
+def _decode(value: Any, tp: Any, path: str) -> Any:
+    if tp is Any or tp is object:
+        return value
+    if tp is None or tp is type(None):
+        if value is not None:
+            raise _Mismatch(path, f"expected null, got {_describe(value)}")
+        return None
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arm in args:
+            if arm is type(None):
+                continue
+            try:
+                return _decode(value, arm, path)
+            except _Mismatch as e:
+                errors.append(str(e))
+        raise _Mismatch(path, f"expected {tp}, got {_describe(value)}")
+    if origin is typing.Literal:
+        if value in args and all(type(value) is type(a) for a in args if a == value):
+            return value
+        raise _Mismatch(path, f"expected one of {list(args)!r}, got {value!r}")
+    if origin is typing.Annotated:
+        return _decode(value, args[0], path)
+    if origin in (list, tuple) or tp in (list, tuple):
+        if not isinstance(value, list):
+            raise _Mismatch(path, f"expected a list, got {_describe(value)}")
+        if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+            if len(args) != len(value):
+                raise _Mismatch(path, f"expected a list of {len(args)} items, got {len(value)}")
+            return tuple(_decode(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
+        item = args[0] if args else Any
+        items = [_decode(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if (origin or tp) is tuple else items
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise _Mismatch(path, f"expected an object, got {_describe(value)}")
+        item = args[1] if len(args) == 2 else Any
+        return {k: _decode(v, item, f"{path}[{k!r}]") for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _Mismatch(path, f"expected bool, got {_describe(value)}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Mismatch(path, f"expected int, got {_describe(value)}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _Mismatch(path, f"expected float, got {_describe(value)}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise _Mismatch(path, f"expected str, got {_describe(value)}")
+        return value
+    if _is_typed_dict(tp):
+        return _decode_typed_dict(value, tp, path)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return _decode_dataclass(value, tp, path)
+    if isinstance(tp, type):
+        return _decode_plain_class(value, tp, path)
+    raise TypeError(f"unsupported result_type {tp!r}")
+
+
+def _require_object(value: Any, tp: type, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Mismatch(path, f"expected an object for {_type_name(tp)}, got {_describe(value)}")
+    return value
+
+
+def _decode_typed_dict(value: Any, tp: type, path: str) -> dict[str, Any]:
+    obj = _require_object(value, tp, path)
+    hints = _hints(tp)
+    required: frozenset[str] = getattr(tp, "__required_keys__", frozenset())
+    out: dict[str, Any] = {}
+    for name, field_type in hints.items():
+        if name in obj:
+            out[name] = _decode(obj[name], field_type, f"{path}.{name}")
+        elif name in required:
+            raise _Mismatch(path, f"missing field '{name}' of {_type_name(tp)}")
+    return out
+
+
+def _decode_dataclass(value: Any, tp: type, path: str) -> Any:
+    obj = _require_object(value, tp, path)
+    hints = _hints(tp)
+    init_args: dict[str, Any] = {}
+    later: dict[str, Any] = {}
+    for f in dataclasses.fields(tp):
+        has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        if f.name not in obj:
+            if not has_default and f.init:
+                raise _Mismatch(path, f"missing field '{f.name}' of {_type_name(tp)}")
+            continue
+        decoded = _decode(obj[f.name], hints.get(f.name, Any), f"{path}.{f.name}")
+        if f.init:
+            init_args[f.name] = decoded
+        else:
+            later[f.name] = decoded
+    result = tp(**init_args)
+    for name, v in later.items():
+        object.__setattr__(result, name, v)
+    return result
+
+
+def _decode_plain_class(value: Any, tp: Any, path: str) -> Any:
+    obj = _require_object(value, tp, path)
+    hints = _hints(tp)
+    if not hints:
+        raise TypeError(
+            f"result_type {_type_name(tp)} declares no annotated fields; use a dataclass, a TypedDict, "
+            "or annotate the fields"
+        )
+    fields: dict[str, Any] = {}
+    for name, field_type in hints.items():
+        if typing.get_origin(field_type) is typing.ClassVar:
+            continue
+        if name in obj:
+            fields[name] = _decode(obj[name], field_type, f"{path}.{name}")
+        elif getattr(tp, name, _MISSING) is _MISSING:
+            raise _Mismatch(path, f"missing field '{name}' of {_type_name(tp)}")
+    if getattr(tp, "__init__", object.__init__) is not object.__init__:
+        return tp(**fields)
+    result = object.__new__(tp)
+    for name, v in fields.items():
+        setattr(result, name, v)
+    return result
+
+
+def decode_result(value: Any, result_type: Any, label: str) -> Any:
+    """Decodes ``value`` (JSON-compatible) into ``result_type``; ``label`` names the export."""
+    try:
+        return _decode(value, result_type, "result")
+    except _Mismatch as e:
+        raise HarnConversionError(f"{label} returned invalid shape: {e}") from None
+    except TypeError as e:
+        raise HarnConversionError(f"{label}: cannot decode into {result_type!r}: {e}") from e

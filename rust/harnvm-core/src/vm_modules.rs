@@ -1,0 +1,131 @@
+//! Module instances (a child of `vm`, sharing the `Vm` internals).
+//!
+//! Each compiled module is instantiated at most once per VM: the first
+//! import (or host call) creates its `ModuleEnv` and runs its init code as
+//! an ordinary frame; later imports only copy exported values. An instance
+//! is keyed by module key and remembers which `CompiledModule` it came
+//! from, so a recompiled (changed) module gets a fresh instance. An init
+//! that throws leaves the instance unready, and the next import retries.
+
+use std::rc::Rc;
+
+use super::{ModuleEnv, Vm};
+use crate::error::{ErrorKind, VmError, VmResult};
+use crate::modules::{CompiledModule, ImportDesc};
+use crate::value::{Closure, Object, Value};
+
+pub(super) struct ModuleInstance {
+    compiled: Rc<CompiledModule>,
+    env: Rc<ModuleEnv>,
+    /// Its init code ran to completion.
+    ready: bool,
+}
+
+/// The `ImportDesc` inside an import constant.
+fn import_desc(constant: &Value) -> VmResult<Rc<ImportDesc>> {
+    if let Value::Object(o) = constant {
+        if let Object::Opaque { data, .. } = &**o {
+            if let Some(d) = data.borrow().downcast_ref::<Rc<ImportDesc>>() {
+                return Ok(d.clone());
+            }
+        }
+    }
+    Err(VmError::runtime("malformed import constant"))
+}
+
+impl Vm {
+    /// The ready instance of `module`, if this VM has one.
+    fn ready_instance(&self, module: &Rc<CompiledModule>) -> Option<&ModuleInstance> {
+        self.modules.get(&module.key).filter(|i| i.ready && Rc::ptr_eq(&i.compiled, module))
+    }
+
+    /// A fresh (unready) instance of `module` and the closure of its init code.
+    fn new_instance(&mut self, module: &Rc<CompiledModule>) -> Rc<Closure> {
+        let env = Rc::new(ModuleEnv::new(module.globals.clone()));
+        self.modules.insert(module.key.clone(), ModuleInstance { compiled: module.clone(), env: env.clone(), ready: false });
+        Rc::new(Closure { proto: module.init.clone(), captures: Box::new([]), module: env })
+    }
+
+    /// `ImportModule`: pushes nil when the module is already instantiated,
+    /// else starts its init code (whose result lands on the stack instead).
+    /// Returns true when a frame was pushed.
+    pub(super) fn start_import(&mut self, constant: &Value) -> VmResult<bool> {
+        let desc = import_desc(constant)?;
+        if self.ready_instance(&desc.module).is_some() {
+            self.fiber.stack.push(Value::Nil);
+            return Ok(false);
+        }
+        let init = self.new_instance(&desc.module);
+        self.fiber.stack.push(Value::Closure(init));
+        self.call_value(0)
+    }
+
+    /// `BindImports`: marks the instance ready (its init has returned) and
+    /// copies the imported slots into `into`.
+    pub(super) fn bind_imports(&mut self, constant: &Value, into: &ModuleEnv) -> VmResult<()> {
+        let desc = import_desc(constant)?;
+        let Some(inst) = self.modules.get_mut(&desc.module.key).filter(|i| Rc::ptr_eq(&i.compiled, &desc.module)) else {
+            return Err(VmError::runtime(format!("module {} was not instantiated", desc.module.key)));
+        };
+        inst.ready = true;
+        let from = inst.env.globals.borrow();
+        let from_defined = inst.env.defined.borrow();
+        let mut to = into.globals.borrow_mut();
+        let mut to_defined = into.defined.borrow_mut();
+        for &(src, dst) in &desc.bindings {
+            to[dst as usize] = from[src as usize].clone();
+            to_defined[dst as usize] = from_defined[src as usize];
+        }
+        Ok(())
+    }
+
+    /// Whether this VM holds a ready instance of the module with this key.
+    pub fn is_module_cached(&self, key: &str) -> bool {
+        self.modules.get(key).is_some_and(|i| i.ready)
+    }
+
+    /// Whether this VM holds a ready instance of exactly this compiled module.
+    pub fn has_module_instance(&self, module: &Rc<CompiledModule>) -> bool {
+        self.ready_instance(module).is_some()
+    }
+
+    /// Instantiates `module` (running its init code) unless this VM already has it.
+    pub fn instantiate_module(&mut self, module: &Rc<CompiledModule>) -> VmResult<()> {
+        if self.ready_instance(module).is_some() {
+            return Ok(());
+        }
+        let init = self.new_instance(module);
+        self.call_closure(init, Vec::new())?;
+        if let Some(inst) = self.modules.get_mut(&module.key) {
+            inst.ready = true;
+        }
+        Ok(())
+    }
+
+    /// The value of export `name` of `module`, instantiating it if needed.
+    pub fn module_export(&mut self, module: &Rc<CompiledModule>, name: &str) -> VmResult<Value> {
+        let Some(export) = module.export(name) else {
+            let names: Vec<&str> = module.exports().iter().map(|e| e.name.as_str()).collect();
+            let message = format!("module '{}' has no export '{name}' (exports: {})", module.display_name, names.join(", "));
+            return Err(VmError::new(ErrorKind::Import {
+                module: module.display_name.clone(),
+                export: Some(name.to_string()),
+                message,
+            }));
+        };
+        let slot = export.slot as usize;
+        self.instantiate_module(module)?;
+        let inst = self.ready_instance(module).expect("instantiated above");
+        let v = inst.env.globals.borrow()[slot].clone();
+        Ok(v)
+    }
+
+    /// Calls export `name` of `module` with `args` (a host crossing): the
+    /// module instance and the callee's code (with its caches) are reused.
+    pub fn call_export(&mut self, module: &Rc<CompiledModule>, name: &str, args: Vec<Value>) -> VmResult<Value> {
+        match &self.module_export(module, name)? {
+            Value::Closure(c) => self.call_closure(c.clone(), args),
+            other => Err(VmError::type_error(format!("export '{name}' of {} is not a function but {}", module.display_name, other.type_name()))),
+        }
+    }
+}
