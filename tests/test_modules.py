@@ -413,3 +413,24 @@ def test_compile_resolves_std_imports() -> None:
     program = harnvm.compile('import { add_v } from "std/semver"\nadd_v("1.0.0")')
     assert harnvm.Vm().run(program) == "v1.0.0"
     assert "IMPORT_MODULE" in program.disassemble()
+
+
+def test_run_shortcuts_and_cli_take_module_paths(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    libdir = tmp_path / "libs"
+    libdir.mkdir()
+    (libdir / "tools.harn").write_text("fn triple(x) { return x * 3 }\n")
+    main = tmp_path / "main.harn"
+    main.write_text('import { triple } from "tools"\nprintln(triple(4))\ntriple(2)\n')
+    assert harnvm.run_file(main, module_paths=[libdir], output=lambda s: None) == 6
+    assert harnvm.run('import { answer } from "m"\nanswer()', module_providers={"m": "fn answer() { return 1 }"}) == 1
+    done = subprocess.run(
+        [sys.executable, "-m", "harnvm", "run", str(main), "-I", str(libdir)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "12\n"
+    missing = subprocess.run([sys.executable, "-m", "harnvm", "run", str(main)], capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 1
+    assert "module 'tools' not found" in missing.stderr

@@ -19,7 +19,7 @@ value conversions are documented in the README and in
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from harnvm._errors import (
@@ -48,7 +48,7 @@ from harnvm._native import (
     disassemble,
     display,
 )
-from harnvm._modules import ModuleResolver, stdlib_modules
+from harnvm._modules import ModuleProvider, ModuleResolver, stdlib_modules
 from harnvm._values import HarnEnum, HarnStruct
 
 __all__ = [
@@ -91,13 +91,22 @@ def run(
     inline_caches: bool = True,
     max_frames: int = 512,
     time_limit: float | None = None,
+    module_paths: Iterable[str | os.PathLike[str]] | None = None,
+    module_providers: Iterable[ModuleProvider] | ModuleProvider | None = None,
 ) -> Any:
     """Compiles and runs ``source`` (or a ``Program``) on a fresh ``Vm``.
 
     Returns the entry pipeline's value converted to Python. The keyword
     arguments other than ``filename`` are ``Vm``'s.
     """
-    vm = Vm(output=output, inline_caches=inline_caches, max_frames=max_frames, time_limit=time_limit)
+    vm = Vm(
+        output=output,
+        inline_caches=inline_caches,
+        max_frames=max_frames,
+        time_limit=time_limit,
+        module_paths=module_paths,
+        module_providers=module_providers,
+    )
     return vm.run(source, filename=filename)
 
 
@@ -108,7 +117,16 @@ def run_file(
     inline_caches: bool = True,
     max_frames: int = 512,
     time_limit: float | None = None,
+    module_paths: Iterable[str | os.PathLike[str]] | None = None,
+    module_providers: Iterable[ModuleProvider] | ModuleProvider | None = None,
 ) -> Any:
     """Reads, compiles and runs a ``.harn`` file on a fresh ``Vm``."""
-    vm = Vm(output=output, inline_caches=inline_caches, max_frames=max_frames, time_limit=time_limit)
+    vm = Vm(
+        output=output,
+        inline_caches=inline_caches,
+        max_frames=max_frames,
+        time_limit=time_limit,
+        module_paths=module_paths,
+        module_providers=module_providers,
+    )
     return vm.run_file(path)

@@ -62,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--time-limit", type=_positive_float, metavar="SEC", help="stop the program after SEC seconds")
     run.add_argument("--max-frames", type=_positive_int, default=512, metavar="N", help="call depth limit (default 512)")
     run.add_argument("--no-inline-caches", action="store_true", help="disable the VM's inline caches")
+    run.add_argument(
+        "-I",
+        "--module-path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also look for imported modules in DIR (repeatable; after the importing file's directory)",
+    )
 
     dis = commands.add_parser("dis", help="disassemble a .harn file", description="Print a .harn file's bytecode.")
     dis.add_argument("file", metavar="FILE", help="the .harn file to disassemble")
@@ -172,6 +180,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             inline_caches=not args.no_inline_caches,
             max_frames=args.max_frames,
             time_limit=args.time_limit,
+            module_paths=args.module_path,
         )
         worker.watch(vm)
         try:

@@ -18,6 +18,7 @@ Every mismatch raises ``HarnConversionError`` naming the path, e.g.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from typing import Any
@@ -48,11 +49,26 @@ def _is_typed_dict(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, dict) and hasattr(tp, "__required_keys__")
 
 
+@functools.lru_cache(maxsize=512)
 def _hints(tp: type) -> dict[str, Any]:
+    """The resolved annotations of a class (cached: resolving them is slow)."""
     try:
         return typing.get_type_hints(tp)
     except Exception as e:  # unresolvable forward references
         raise TypeError(f"cannot read the annotations of {tp.__qualname__}: {e}") from e
+
+
+@functools.lru_cache(maxsize=512)
+def _dataclass_fields(tp: type) -> tuple[tuple[str, bool, bool], ...]:
+    """(name, has a default, taken by __init__) of each dataclass field."""
+    return tuple(
+        (
+            f.name,
+            f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING,
+            f.init,
+        )
+        for f in dataclasses.fields(tp)
+    )
 
 
 def _decode(value: Any, tp: Any, path: str) -> Any:
@@ -146,17 +162,16 @@ def _decode_dataclass(value: Any, tp: type, path: str) -> Any:
     hints = _hints(tp)
     init_args: dict[str, Any] = {}
     later: dict[str, Any] = {}
-    for f in dataclasses.fields(tp):
-        has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-        if f.name not in obj:
-            if not has_default and f.init:
-                raise _Mismatch(path, f"missing field '{f.name}' of {_type_name(tp)}")
+    for name, has_default, in_init in _dataclass_fields(tp):
+        if name not in obj:
+            if not has_default and in_init:
+                raise _Mismatch(path, f"missing field '{name}' of {_type_name(tp)}")
             continue
-        decoded = _decode(obj[f.name], hints.get(f.name, Any), f"{path}.{f.name}")
-        if f.init:
-            init_args[f.name] = decoded
+        decoded = _decode(obj[name], hints.get(name, Any), f"{path}.{name}")
+        if in_init:
+            init_args[name] = decoded
         else:
-            later[f.name] = decoded
+            later[name] = decoded
     result = tp(**init_args)
     for name, v in later.items():
         object.__setattr__(result, name, v)

@@ -88,8 +88,22 @@ impl Program {
 }
 
 thread_local! {
-    /// Compiled modules of programs compiled without a `Vm` (`harnvm.compile`).
-    static DEFAULT_MODULES: RefCell<ModuleCache> = RefCell::new(ModuleCache::new());
+    /// Compiled modules of everything compiled on this thread (`harnvm.compile`
+    /// and every `Vm`). Entries are revalidated against their sources, through
+    /// the resolver of the compilation at hand, before reuse: sharing them
+    /// across Vms with different resolvers is safe, and a new Vm does not
+    /// recompile the std modules.
+    static THREAD_MODULES: RefCell<ModuleCache> = RefCell::new(ModuleCache::new());
+}
+
+/// Runs `f` with the thread's compiled-module cache.
+fn with_module_cache<T>(f: impl FnOnce(&mut ModuleCache) -> PyResult<T>) -> PyResult<T> {
+    THREAD_MODULES.with(|cache| {
+        let mut cache = cache.try_borrow_mut().map_err(|_| {
+            PyRuntimeError::new_err("harnvm: compilation re-entered from a module provider")
+        })?;
+        f(&mut cache)
+    })
 }
 
 /// The module resolver used without a `Vm`: `harnvm._modules.DEFAULT_RESOLVER`.
@@ -130,12 +144,7 @@ pub fn compile_source(
     filename: &str,
 ) -> PyResult<Rc<harnvm_core::Program>> {
     let resolver = default_resolver(py)?;
-    DEFAULT_MODULES.with(|cache| {
-        let mut cache = cache.try_borrow_mut().map_err(|_| {
-            PyRuntimeError::new_err("harnvm.compile re-entered from a module provider")
-        })?;
-        compile_with(py, source, filename, resolver, &mut cache)
-    })
+    with_module_cache(|cache| compile_with(py, source, filename, resolver, cache))
 }
 
 /// Accepts a `Program` or source text.
@@ -238,8 +247,6 @@ struct VmState {
     /// Identifies this VM's module state, so function handles are only
     /// called (or passed back) on the VM that made them.
     id: u64,
-    /// Compiled modules of everything this Vm compiled.
-    modules: ModuleCache,
     /// Host import paths (`call_export`, `warm_module`) → their compiled
     /// module: a warm crossing never touches the file system.
     host_modules: HashMap<String, Rc<CompiledModule>>,
@@ -311,7 +318,6 @@ impl Vm {
             state: Pinned::new(RefCell::new(VmState {
                 core,
                 id: next_vm_id(),
-                modules: ModuleCache::new(),
                 host_modules: HashMap::new(),
             })),
             interrupt,
@@ -549,17 +555,9 @@ impl Vm {
         source: &str,
         filename: &str,
     ) -> PyResult<Rc<harnvm_core::Program>> {
-        let mut state = self
-            .state()?
-            .try_borrow_mut()
-            .map_err(|_| already_running())?;
-        compile_with(
-            py,
-            source,
-            filename,
-            self.resolver.bind(py).clone(),
-            &mut state.modules,
-        )
+        self.state()?.try_borrow().map_err(|_| already_running())?;
+        let resolver = self.resolver.bind(py).clone();
+        with_module_cache(|cache| compile_with(py, source, filename, resolver, cache))
     }
 
     /// The compiled module for a host import path (memoized per Vm), and this Vm's id.
@@ -576,13 +574,15 @@ impl Vm {
             return Ok((m.clone(), state.id));
         }
         let mut loader = PyLoader::new(self.resolver.bind(py).clone());
-        let loaded = errors::guard(py, || {
-            Ok(harnvm_core::load_module(
-                import_path,
-                HOST_IMPORTER,
-                &mut loader,
-                &mut state.modules,
-            ))
+        let loaded = with_module_cache(|cache| {
+            errors::guard(py, || {
+                Ok(harnvm_core::load_module(
+                    import_path,
+                    HOST_IMPORTER,
+                    &mut loader,
+                    cache,
+                ))
+            })
         })?;
         let module = loaded.map_err(|e| {
             let err = errors::vm_error(py, &e, 0);
