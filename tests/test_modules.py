@@ -434,3 +434,31 @@ def test_run_shortcuts_and_cli_take_module_paths(tmp_path: Path) -> None:
     missing = subprocess.run([sys.executable, "-m", "harnvm", "run", str(main)], capture_output=True, text=True, timeout=60)
     assert missing.returncode == 1
     assert "module 'tools' not found" in missing.stderr
+
+
+def test_module_top_level_runs_once_and_only_lets_and_fns(lib: Path) -> None:
+    (lib / "noisy.harn").write_text(
+        'println("top-level statements of imported modules never run")\n'
+        'var loads = 0\nlet table = build()\n'
+        'fn build() { return [1, 2, 3] }\n'
+        "pub fn size() { return len(table) }\n"
+    )
+    out: list[str] = []
+    vm = harnvm.Vm(output=out.append)
+    vm.warm_module("counter")
+    vm.warm_module("noisy")
+    assert vm.call_export("noisy", "size") == 3
+    vm.run('import "noisy"\nimport { bump } from "counter"\nprintln(size() + bump())')
+    assert out == ["5\n"]
+
+
+def test_failing_module_init_is_retried(lib: Path) -> None:
+    (lib / "boom.harn").write_text("let ratio = 1 / 0\npub fn f() { return ratio }\n")
+    vm = harnvm.Vm()
+    for _ in range(2):
+        with pytest.raises(harnvm.HarnRuntimeError, match="Division by zero") as info:
+            vm.call_export("boom", "f")
+        assert info.value.harn_stack[-1].function.startswith("<module ")
+        assert not vm.module_is_cached("boom")
+    with pytest.raises(harnvm.HarnRuntimeError, match="Division by zero"):
+        vm.run('import "boom"')
