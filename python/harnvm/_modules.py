@@ -49,6 +49,21 @@ def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
+# The std modules ship with the package and do not change while it runs:
+# their sources are read once per process.
+_STD_SOURCES: dict[str, str] = {}
+
+
+def _std_source(name: str) -> str | None:
+    source = _STD_SOURCES.get(name)
+    if source is None:
+        path = STDLIB_DIR / f"{name}.harn"
+        if not name or "/" in name or "." in name or not path.is_file():
+            return None
+        source = _STD_SOURCES[name] = _read(path)
+    return source
+
+
 class ModuleResolver:
     """Finds module sources for import paths (see the module docs)."""
 
@@ -96,11 +111,8 @@ class ModuleResolver:
                     )
                 return _PROVIDER_PREFIX + spec, source
         if spec.startswith("std/"):
-            name = spec[4:]
-            path = STDLIB_DIR / f"{name}.harn"
-            if name and "/" not in name and "." not in name and path.is_file():
-                return spec, _read(path)
-            return None
+            source = _std_source(spec[4:])
+            return None if source is None else (spec, source)
         for base in self._bases(importer):
             for candidate in _candidates(spec):
                 path = base / candidate
