@@ -510,6 +510,9 @@ impl Compiler {
                 Ok(())
             }
             StmtKind::Yield(v) => {
+                if !self.f().proto.is_generator {
+                    return Err(self.error("`yield` can only be used inside a function"));
+                }
                 match v {
                     Some(v) => self.compile_expr(v)?,
                     None => {
@@ -520,6 +523,9 @@ impl Compiler {
                 Ok(())
             }
             StmtKind::Emit(v) => {
+                if !self.f().proto.is_generator {
+                    return Err(self.error("`emit` can only be used inside a `gen fn`"));
+                }
                 self.compile_expr(v)?;
                 self.emit(Op::Yield, &[]);
                 Ok(())

@@ -279,11 +279,36 @@ pub fn pull_direct(iter: &Rc<Object>) -> Option<Option<Value>> {
     Some(out)
 }
 
-/// Clears a `for` loop iter's in-flight flag; true if it was set.
-pub fn take_awaiting(iter: &Rc<Object>) -> bool {
-    match &**iter {
-        Object::Iter(cell) => std::mem::take(&mut cell.borrow_mut().awaiting),
-        _ => false,
+/// What a `for` loop's `ITER_NEXT` does next.
+pub enum ForStep {
+    /// The next item, read without running Harn code.
+    Item(Value),
+    /// The loop is over.
+    End,
+    /// The pull started earlier finished: its outcome is on the stack.
+    Collect,
+    /// Harn code must run: start a `Pull` with `Sink::Next`.
+    Pull,
+}
+
+/// One step of a `for` loop over `iter` (its hidden loop state), with a
+/// single borrow on the hot path.
+#[inline]
+pub fn for_step(iter: &Object) -> ForStep {
+    let Object::Iter(cell) = iter else { return ForStep::End };
+    let mut n = cell.borrow_mut();
+    if n.awaiting {
+        n.awaiting = false;
+        return ForStep::Collect;
+    }
+    match next_direct(&mut n.kind) {
+        Some(Some(v)) => ForStep::Item(v),
+        Some(None) => {
+            n.kind = Kind::Done;
+            n.exhausted = true;
+            ForStep::End
+        }
+        None => ForStep::Pull,
     }
 }
 

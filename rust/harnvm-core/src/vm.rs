@@ -1070,33 +1070,34 @@ impl Vm {
                 Op::IterNext => {
                     let slot = u16_at!();
                     let target = u32_at!();
-                    let Value::Object(node) = &stack!()[base + slot] else {
-                        ip = target;
-                        continue;
+                    let step = match &stack!()[base + slot] {
+                        Value::Object(o) => iter::for_step(o),
+                        _ => iter::ForStep::End,
                     };
-                    let node = node.clone();
-                    let outcome = if iter::take_awaiting(&node) {
-                        // The pull started below finished: its outcome is on the stack.
-                        iter::decode_next(pop!())
-                    } else if let Some(out) = iter::pull_direct(&node) {
-                        out
-                    } else {
-                        let flow = {
-                            let mut ctx = Ctx { output: &mut self.fiber.output, limits: &self.options.limits };
-                            try_op!(iter::Pull::start(&mut ctx, node.clone(), iter::Sink::Next))
-                        };
-                        match flow {
-                            Flow::Done(v) => iter::decode_next(v),
-                            flow => {
-                                // Harn code must run first; this instruction runs
-                                // again to collect the outcome.
-                                iter::set_awaiting(&node);
-                                ip = op_at;
-                                save_ip!();
-                                if try_op!(self.finish_native(flow)) {
-                                    return Exit::Switch;
+                    let outcome = match step {
+                        iter::ForStep::Item(v) => Some(v),
+                        iter::ForStep::End => None,
+                        iter::ForStep::Collect => iter::decode_next(pop!()),
+                        iter::ForStep::Pull => {
+                            let Value::Object(node) = &stack!()[base + slot] else { unreachable!() };
+                            let node = node.clone();
+                            let flow = {
+                                let mut ctx = Ctx { output: &mut self.fiber.output, limits: &self.options.limits };
+                                try_op!(iter::Pull::start(&mut ctx, node.clone(), iter::Sink::Next))
+                            };
+                            match flow {
+                                Flow::Done(v) => iter::decode_next(v),
+                                flow => {
+                                    // Harn code must run first; this instruction runs
+                                    // again to collect the outcome.
+                                    iter::set_awaiting(&node);
+                                    ip = op_at;
+                                    save_ip!();
+                                    if try_op!(self.finish_native(flow)) {
+                                        return Exit::Switch;
+                                    }
+                                    continue;
                                 }
-                                continue;
                             }
                         }
                     };
@@ -1111,6 +1112,10 @@ impl Vm {
                 }
                 Op::Yield => {
                     let v = pop!();
+                    if !self.in_generator() {
+                        // The compiler only emits YIELD in generator bodies; hand-made bytecode may not.
+                        try_op!(Err(VmError::runtime("yield outside a generator")));
+                    }
                     save_ip!();
                     return self.yield_value(v);
                 }

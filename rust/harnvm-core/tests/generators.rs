@@ -296,3 +296,31 @@ log(a.next().value)
     assert!(compile(src, "t.harn").is_ok());
     assert_eq!(logs(src2), ["1", "{done: false, value: 0}"]);
 }
+
+#[test]
+fn yield_and_emit_outside_generators_are_compile_errors() {
+    assert_eq!(error_of("yield 1").lines().next().unwrap(), "`yield` can only be used inside a function");
+    let e = error_of("pipeline main() { yield 2 }");
+    assert!(e.contains("`yield` can only be used inside a function"), "{e}");
+    let e = error_of("fn f() { emit 3 }");
+    assert!(e.contains("`emit` can only be used inside a `gen fn`"), "{e}");
+}
+
+#[test]
+fn defaults_rest_params_and_empty_streams() {
+    let out = logs(
+        r#"
+fn d(a, b = 5, ...more) {
+  yield a + b
+  yield more
+}
+log(iter(d(1)).to_list())
+log(iter(d(1, 2, 3, 4)).to_list())
+gen fn nothing() { }
+let s = nothing()
+log(s.next())
+log(s)
+"#,
+    );
+    assert_eq!(out, ["[6, []]", "[3, [3, 4]]", "{done: true, value: nil}", "<stream (done)>"]);
+}
