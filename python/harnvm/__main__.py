@@ -1,7 +1,7 @@
 """Command line: ``python -m harnvm`` (also installed as ``harnvm``).
 
     harnvm run FILE [--time-limit SEC] [--max-frames N] [--no-inline-caches]
-    harnvm dis FILE
+    harnvm dis FILE [--ic]
     harnvm conformance DIR [--filter PAT] [--timeout SEC] [-v] [--write-known-failures FILE]
 
 Exit status: 0 on success; 1 when the program fails (uncaught error, syntax
@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     dis = commands.add_parser("dis", help="disassemble a .harn file", description="Print a .harn file's bytecode.")
     dis.add_argument("file", metavar="FILE", help="the .harn file to disassemble")
+    dis.add_argument(
+        "--ic",
+        action="store_true",
+        help="run the program first (its output comes first), then show each inline-cache site's final state",
+    )
 
     conf = commands.add_parser(
         "conformance",
@@ -202,6 +207,8 @@ def cmd_dis(args: argparse.Namespace) -> int:
     source = _read_source(args.file)
     if source is None:
         return EXIT_USAGE
+    if args.ic:
+        return _dis_with_caches(args.file, source)
     try:
         text = harnvm.disassemble(source, filename=args.file)
     except harnvm.HarnError as e:
@@ -209,6 +216,41 @@ def cmd_dis(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
     return EXIT_OK
+
+
+def _dis_with_caches(path: str, source: str) -> int:
+    """``dis --ic``: runs the program, then prints the listing annotated
+    with each cache site's final state (even when the run failed)."""
+    import harnvm
+
+    worker = _Worker()
+    listing: list[str] = []
+
+    def work() -> int:
+        # The Vm and Program belong to the thread that makes them: this one.
+        try:
+            program = harnvm.compile(source, path)
+        except harnvm.HarnError as e:
+            print(str(e), file=sys.stderr)
+            return EXIT_FAILURE
+        vm = harnvm.Vm(output=_stdout_writer)
+        worker.watch(vm)
+        status = EXIT_OK
+        try:
+            vm.run(program)
+        except harnvm.HarnInterruptedError:
+            return EXIT_INTERRUPTED
+        except harnvm.HarnError as e:
+            sys.stdout.flush()
+            print(str(e), file=sys.stderr)
+            status = EXIT_FAILURE
+        listing.append(vm.inline_cache_disassembly(program))
+        return status
+
+    status = worker.run(work)
+    for text in listing:
+        sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+    return status
 
 
 def cmd_conformance(args: argparse.Namespace) -> int:

@@ -5,9 +5,17 @@
 //! disassembler. Operands follow the opcode byte inline, little-endian.
 //! Cold data (source lines, names) lives in side tables that the dispatch
 //! loop never touches.
+//!
+//! Cacheable ops (adaptive binary ops, property reads, method calls, calls)
+//! end with a `Cache` operand: the op's inline-cache slot, assigned by
+//! `Chunk::emit`, so the dispatch loop reads its slot straight from the code
+//! stream. The same slots are also recorded in the flat offset → slot side
+//! table (`inline_cache_index`) and in a BTreeMap control copy; see `ic.rs`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use crate::value::Value;
 
@@ -34,6 +42,9 @@ pub enum Operand {
     Func,
     /// An absolute code offset (u32).
     Jump,
+    /// The op's inline-cache slot (u16), always the last operand; `emit`
+    /// fills it in. `NO_CACHE_OPERAND` means the site has no slot.
+    Cache,
 }
 
 impl Operand {
@@ -89,6 +100,18 @@ macro_rules! define_ops {
 
             pub fn from_name(name: &str) -> Option<Op> {
                 Op::ALL.iter().copied().find(|op| op.name() == name)
+            }
+
+            /// Does this op own an inline-cache slot (a trailing `Cache` operand)?
+            pub const fn is_cacheable(self) -> bool {
+                let ops = self.operands();
+                !ops.is_empty() && matches!(ops[ops.len() - 1], Operand::Cache)
+            }
+
+            /// The operands a caller passes to `Chunk::emit` (the `Cache` slot is added by `emit`).
+            pub fn explicit_operands(self) -> &'static [Operand] {
+                let ops = self.operands();
+                if self.is_cacheable() { &ops[..ops.len() - 1] } else { ops }
             }
 
             /// Instruction length in bytes, opcode included.
@@ -154,15 +177,15 @@ define_ops! {
     ThrowRedeclare = "THROW_REDECLARE" [Name];
 
     /// `a b -- a+b`
-    Add = "ADD" [];
+    Add = "ADD" [Cache];
     /// `a b -- a-b`
-    Sub = "SUB" [];
+    Sub = "SUB" [Cache];
     /// `a b -- a*b`
-    Mul = "MUL" [];
+    Mul = "MUL" [Cache];
     /// `a b -- a/b`
-    Div = "DIV" [];
+    Div = "DIV" [Cache];
     /// `a b -- a%b`
-    Mod = "MOD" [];
+    Mod = "MOD" [Cache];
     /// `a b -- a**b`
     Pow = "POW" [];
     /// `a -- -a`
@@ -170,17 +193,17 @@ define_ops! {
     /// `a -- !a`
     Not = "NOT" [];
     /// `a b -- a==b`
-    Eq = "EQ" [];
+    Eq = "EQ" [Cache];
     /// `a b -- a!=b`
-    Ne = "NE" [];
+    Ne = "NE" [Cache];
     /// `a b -- a<b`
-    Lt = "LT" [];
+    Lt = "LT" [Cache];
     /// `a b -- a>b`
-    Gt = "GT" [];
+    Gt = "GT" [Cache];
     /// `a b -- a<=b`
-    Le = "LE" [];
+    Le = "LE" [Cache];
     /// `a b -- a>=b`
-    Ge = "GE" [];
+    Ge = "GE" [Cache];
     /// `item coll -- bool`
     In = "IN" [];
     /// `item coll -- bool`
@@ -202,11 +225,11 @@ define_ops! {
     JumpIfNil = "JUMP_IF_NIL" [Jump];
 
     /// `callee a1..an -- result`
-    Call = "CALL" [U8];
+    Call = "CALL" [U8, Cache];
     /// `callee a1..an --` call reusing the current frame (`return f(x)`)
     TailCall = "TAIL_CALL" [U8];
     /// `a1..an -- result` call a builtin by id
-    CallBuiltin = "CALL_BUILTIN" [Builtin, U8];
+    CallBuiltin = "CALL_BUILTIN" [Builtin, U8, Cache];
     /// `callee args_list -- result`
     CallSpread = "CALL_SPREAD" [];
     /// `v --` return from the current function
@@ -217,11 +240,11 @@ define_ops! {
     JumpIfArg = "JUMP_IF_ARG" [U8, Jump];
 
     /// `recv a1..an -- result`
-    CallMethod = "CALL_METHOD" [Name, U8];
+    CallMethod = "CALL_METHOD" [Name, U8, Cache];
     /// `recv a1..an -- result`; nil receiver gives nil
-    CallMethodOpt = "CALL_METHOD_OPT" [Name, U8];
+    CallMethodOpt = "CALL_METHOD_OPT" [Name, U8, Cache];
     /// `recv args_list -- result`
-    CallMethodSpread = "CALL_METHOD_SPREAD" [Name];
+    CallMethodSpread = "CALL_METHOD_SPREAD" [Name, Cache];
 
     /// `a1..an -- list`
     BuildList = "BUILD_LIST" [U16];
@@ -243,9 +266,9 @@ define_ops! {
     BuildStruct = "BUILD_STRUCT" [Name];
 
     /// `obj -- obj.name`
-    GetProp = "GET_PROP" [Name];
+    GetProp = "GET_PROP" [Name, Cache];
     /// `obj -- obj?.name`
-    GetPropOpt = "GET_PROP_OPT" [Name];
+    GetPropOpt = "GET_PROP_OPT" [Name, Cache];
     /// `obj idx -- obj[idx]`
     Index = "INDEX" [];
     /// `obj idx -- obj?[idx]`
@@ -320,8 +343,19 @@ pub struct Pos {
     pub column: u32,
 }
 
+/// `inline_cache_index` entry of an offset that has no slot.
+pub const NO_INLINE_CACHE_SLOT: u32 = u32::MAX;
+/// `Cache` operand of a site beyond the u16 slot range: such a site runs uncached.
+pub const NO_CACHE_OPERAND: u16 = u16::MAX;
+
+static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A process-unique chunk identity; VMs key their cache sets by it.
+pub fn next_cache_id() -> u64 {
+    NEXT_CACHE_ID.fetch_add(1, AtomicOrdering::Relaxed)
+}
+
 /// Compiled code of one function body.
-#[derive(Default)]
 pub struct Chunk {
     pub code: Vec<u8>,
     pub constants: Vec<Constant>,
@@ -329,6 +363,28 @@ pub struct Chunk {
     pub positions: Vec<(u32, Pos)>,
     /// Nested functions, referenced by `Closure`.
     pub functions: Vec<Rc<FunctionProto>>,
+    /// Identity for the VM-side cache sets (the chunk itself holds no cache state).
+    pub cache_id: u64,
+    /// Flat offset → inline-cache slot table, `NO_INLINE_CACHE_SLOT` where an
+    /// offset has none. Grown (with the sentinel) as slots are registered,
+    /// so offsets past its end have no slot either.
+    pub inline_cache_index: Vec<u32>,
+    /// The same mapping as a BTreeMap: the control path for A/B benchmarks.
+    pub inline_cache_slots: BTreeMap<usize, u32>,
+}
+
+impl Default for Chunk {
+    fn default() -> Self {
+        Chunk {
+            code: Vec::new(),
+            constants: Vec::new(),
+            positions: Vec::new(),
+            functions: Vec::new(),
+            cache_id: next_cache_id(),
+            inline_cache_index: Vec::new(),
+            inline_cache_slots: BTreeMap::new(),
+        }
+    }
 }
 
 /// How a closure obtains one captured value when it is created.
@@ -393,22 +449,69 @@ impl Chunk {
         u16::try_from(idx).expect("constant pool overflow is checked by the compiler")
     }
 
-    /// Emits an opcode with its operands (each given as a u32 and encoded per its kind).
+    /// Emits an opcode with its explicit operands (each given as a u32 and
+    /// encoded per its kind). A cacheable op also gets an inline-cache slot,
+    /// registered in the side tables and written as its `Cache` operand.
     pub fn emit(&mut self, op: Op, operands: &[u32], pos: Pos) -> usize {
         let at = self.code.len();
-        debug_assert_eq!(op.operands().len(), operands.len(), "{op:?}");
+        debug_assert_eq!(op.explicit_operands().len(), operands.len(), "{op:?}");
         if self.positions.last().map_or(true, |(_, p)| *p != pos) {
             self.positions.push((at as u32, pos));
         }
         self.code.push(op as u8);
-        for (kind, &v) in op.operands().iter().zip(operands) {
+        for (kind, &v) in op.explicit_operands().iter().zip(operands) {
             match kind.width() {
                 1 => self.code.push(v as u8),
                 2 => self.code.extend_from_slice(&(v as u16).to_le_bytes()),
                 _ => self.code.extend_from_slice(&v.to_le_bytes()),
             }
         }
+        if op.is_cacheable() {
+            let operand = match self.register_inline_cache(at) {
+                Some(slot) if slot < NO_CACHE_OPERAND as u32 => slot as u16,
+                _ => NO_CACHE_OPERAND,
+            };
+            self.code.extend_from_slice(&operand.to_le_bytes());
+        }
         at
+    }
+
+    /// Gives the op at `op_offset` the next inline-cache slot (idempotent).
+    /// Slots stop at the u16 operand range; later sites get none.
+    pub fn register_inline_cache(&mut self, op_offset: usize) -> Option<u32> {
+        if let Some(&slot) = self.inline_cache_slots.get(&op_offset) {
+            return Some(slot);
+        }
+        let slot = self.inline_cache_slots.len() as u32;
+        if slot >= NO_CACHE_OPERAND as u32 {
+            return None;
+        }
+        self.inline_cache_slots.insert(op_offset, slot);
+        if self.inline_cache_index.len() <= op_offset {
+            self.inline_cache_index.resize(op_offset + 1, NO_INLINE_CACHE_SLOT);
+        }
+        self.inline_cache_index[op_offset] = slot;
+        Some(slot)
+    }
+
+    /// The inline-cache slot of the op at `op_offset`: one bounds-checked read.
+    #[inline]
+    pub fn inline_cache_slot(&self, op_offset: usize) -> Option<u32> {
+        match self.inline_cache_index.get(op_offset) {
+            Some(&slot) if slot != NO_INLINE_CACHE_SLOT => Some(slot),
+            _ => None,
+        }
+    }
+
+    /// The same lookup through the BTreeMap (the A/B control path).
+    #[inline]
+    pub fn inline_cache_slot_via_btreemap(&self, op_offset: usize) -> Option<u32> {
+        self.inline_cache_slots.get(&op_offset).copied()
+    }
+
+    /// How many inline-cache slots this chunk's sites use.
+    pub fn inline_cache_slot_count(&self) -> usize {
+        self.inline_cache_slots.len()
     }
 
     /// Rewrites the jump operand at operand-offset `at` to `target`.
@@ -460,11 +563,24 @@ impl Chunk {
 /// Readable listing of a function and, recursively, its nested functions.
 pub fn disassemble(proto: &FunctionProto) -> String {
     let mut out = String::new();
-    disassemble_into(proto, &mut out);
+    disassemble_into(proto, &mut |_, _| None, &mut out);
     out
 }
 
-fn disassemble_into(proto: &FunctionProto, out: &mut String) {
+/// The listing with a note after each instruction for which `annotate`
+/// (given the function and the instruction's offset) returns one; `dis --ic`
+/// uses it to show each cache site's state.
+pub fn disassemble_annotated(proto: &FunctionProto, annotate: &mut dyn FnMut(&FunctionProto, usize) -> Option<String>) -> String {
+    let mut out = String::new();
+    disassemble_into(proto, annotate, &mut out);
+    out
+}
+
+fn disassemble_into(
+    proto: &FunctionProto,
+    annotate: &mut dyn FnMut(&FunctionProto, usize) -> Option<String>,
+    out: &mut String,
+) {
     let params: Vec<&str> = proto.params.iter().map(|p| p.name.as_str()).collect();
     let _ = writeln!(
         out,
@@ -489,12 +605,15 @@ fn disassemble_into(proto: &FunctionProto, out: &mut String) {
         for (kind, v) in op.operands().iter().zip(&vals) {
             let _ = write!(text, " {}", describe_operand(proto, *kind, *v));
         }
+        if let Some(note) = annotate(proto, offset) {
+            let _ = write!(text, "    ; {note}");
+        }
         let _ = writeln!(out, "{}", text.trim_end());
         offset += op.size();
     }
     for f in &chunk.functions {
         out.push('\n');
-        disassemble_into(f, out);
+        disassemble_into(f, annotate, out);
     }
 }
 
@@ -524,6 +643,8 @@ fn describe_operand(proto: &FunctionProto, kind: Operand, v: u32) -> String {
             None => v.to_string(),
         },
         Operand::Jump => format!("-> {v:05}"),
+        Operand::Cache if v == NO_CACHE_OPERAND as u32 => "ic-".to_string(),
+        Operand::Cache => format!("ic{v}"),
         Operand::U8 | Operand::U16 | Operand::Global => v.to_string(),
     }
 }
@@ -541,7 +662,8 @@ mod tests {
         }
         assert!(Op::COUNT < 256);
         assert_eq!(Op::Jump.size(), 5);
-        assert_eq!(Op::CallMethod.size(), 4);
+        assert_eq!(Op::CallMethod.size(), 6);
+        assert!(Op::Add.is_cacheable() && !Op::Pow.is_cacheable() && !Op::TailCall.is_cacheable());
     }
 
     #[test]
@@ -554,5 +676,23 @@ mod tests {
         assert_eq!(c.decode(3), Some((Op::Jump, vec![123456])));
         assert_eq!(c.pos_at(3).line, 2);
         assert_eq!(c.pos_at(1).line, 1);
+    }
+
+    #[test]
+    fn cacheable_ops_get_slots_in_both_tables() {
+        let mut c = Chunk::default();
+        let p = Pos { line: 1, column: 1 };
+        let add = c.emit(Op::Add, &[], p);
+        let pow = c.emit(Op::Pow, &[], p);
+        let prop = c.emit(Op::GetProp, &[0], p);
+        let call = c.emit(Op::Call, &[2], p);
+        assert_eq!((c.inline_cache_slot(add), c.inline_cache_slot(pow)), (Some(0), None));
+        assert_eq!((c.inline_cache_slot(prop), c.inline_cache_slot(call)), (Some(1), Some(2)));
+        assert_eq!(c.decode(prop), Some((Op::GetProp, vec![0, 1])));
+        for at in 0..c.code.len() + 3 {
+            assert_eq!(c.inline_cache_slot(at), c.inline_cache_slot_via_btreemap(at), "offset {at}");
+        }
+        assert_eq!(c.inline_cache_slot_count(), 3);
+        assert_ne!(c.cache_id, Chunk::default().cache_id);
     }
 }

@@ -10,6 +10,7 @@ pub mod builtins;
 pub mod chunk;
 pub mod compiler;
 pub mod error;
+pub mod ic;
 pub mod iter;
 pub mod lexer;
 pub mod methods;

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use crate::builtins::{self, Continuation, Ctx, Flow, Limits};
 use crate::chunk::{CaptureSource, FunctionProto, Op};
 use crate::error::{closest_match, ErrorKind, StackEntry, VmError, VmResult};
+use crate::ic::{self, BinaryOp, InlineCaches};
 use crate::value::{compare_values, values_equal, Closure, DictMap, HStr, Object, StructLayout, StructVal, Value};
 use crate::{iter, methods, ops, Program};
 
@@ -53,6 +54,8 @@ struct Frame {
     argc: u32,
     /// Where the return value goes when a builtin made this call.
     cont: Option<Box<dyn Continuation>>,
+    /// This function's inline-cache set on the VM (resolved at entry).
+    ic_set: usize,
 }
 
 struct Handler {
@@ -108,6 +111,8 @@ pub struct Vm {
     parked_frames: usize,
     /// Instantiated modules by key (see `vm_modules.rs`).
     modules: HashMap<String, modules_runtime::ModuleInstance>,
+    /// Inline-cache sets of every function this VM has run (see `ic.rs`).
+    pub ic: InlineCaches,
 }
 
 const CHECK_INTERVAL: u32 = 4096;
@@ -138,6 +143,7 @@ impl Vm {
             park_floor: 0,
             parked_frames: 0,
             modules: HashMap::new(),
+            ic: InlineCaches::default(),
         }
     }
 
@@ -164,6 +170,9 @@ impl Vm {
 
     /// Runs a program's entry code and returns the entry pipeline's value.
     pub fn run(&mut self, program: &Rc<Program>) -> VmResult<Value> {
+        if self.options.inline_caches && self.fiber.frames.is_empty() {
+            self.ic.begin_run(&program.main);
+        }
         let module = Rc::new(ModuleEnv::new(program.globals.clone()));
         let main = Rc::new(Closure { proto: program.main.clone(), captures: Box::new([]), module });
         self.call_closure(main, Vec::new())
@@ -233,7 +242,8 @@ impl Vm {
             stack.truncate(base + nparams);
         }
         stack.resize(base + proto.num_locals as usize, Value::Nil);
-        self.fiber.frames.push(Frame { closure, ip: 0, base, argc, cont });
+        let ic_set = if self.options.inline_caches { self.ic.set_for(&closure.proto) } else { 0 };
+        self.fiber.frames.push(Frame { closure, ip: 0, base, argc, cont, ic_set });
         self.tick()
     }
 
@@ -350,6 +360,30 @@ impl Vm {
     fn resume(&mut self, cont: Box<dyn Continuation>, result: Value) -> VmResult<Flow> {
         let mut ctx = Ctx { output: &mut self.fiber.output, limits: &self.options.limits };
         cont.resume(&mut ctx, result)
+    }
+
+    /// `recv.name(args)` through the site's inline cache: a bound builtin
+    /// method runs inline; otherwise the generic dispatch, then the site
+    /// learns (replace-on-miss) from the receiver.
+    fn call_method_cached(&mut self, consts: &[Value], name_idx: usize, argc: usize, ic_base: usize, slot: u16) -> VmResult<bool> {
+        let name = const_name(consts, name_idx);
+        let recv_at = self.fiber.stack.len() - argc - 1;
+        let resolved = match self.ic.method_entry_at(ic_base, slot) {
+            None => return self.call_method(name, argc),
+            Some((entry, namespace_key)) => {
+                if let Some(v) = ic::method_hit(entry, name_idx as u16, &self.fiber.stack[recv_at..], namespace_key) {
+                    self.fiber.stack.truncate(recv_at);
+                    self.fiber.stack.push(v);
+                    return Ok(false);
+                }
+                ic::MethodTarget::resolve(&self.fiber.stack[recv_at], name, argc, namespace_key)
+            }
+        };
+        let switched = self.call_method(name, argc)?;
+        if let Some(entry) = self.ic.entry_at(ic_base, slot) {
+            ic::method_learn(entry, name_idx as u16, argc, resolved);
+        }
+        Ok(switched)
     }
 
     /// `recv.name(args)`: struct impl methods, then builtin methods.
@@ -478,6 +512,9 @@ impl Vm {
         let consts = &proto.chunk.constants;
         let base = self.fiber.frames[frame_index].base;
         let mut ip = self.fiber.frames[frame_index].ip;
+        let ic_on = self.options.inline_caches;
+        let ic_set = self.fiber.frames[frame_index].ic_set;
+        let ic_base = if ic_on { self.ic.base_of(ic_set) } else { 0 };
 
         // Operand reads skip bounds checks: `Chunk::emit` always writes an
         // opcode together with all of its operands, so an instruction that
@@ -552,39 +589,77 @@ impl Vm {
                 }
             };
         }
-        macro_rules! binary {
-            ($int_fast:expr, $slow:expr) => {{
+        // An adaptive binary op through its cache entry: a specialized hit on
+        // scalars replaces the operands without destructors; anything else
+        // runs the generic op and the state machine (`ic::binary_slow`).
+        macro_rules! cached_binary {
+            ($entry:expr, $bop:expr, $slow:expr) => {{
+                let entry = $entry;
                 let n = stack!().len();
-                let fast = match (&stack!()[n - 2], &stack!()[n - 1]) {
-                    (Value::Int(x), Value::Int(y)) => $int_fast(*x, *y),
-                    _ => None,
-                };
-                match fast {
-                    // Both operands are ints: no destructor to run.
-                    Some(v) => replace_scalar_pair(&mut stack!(), v),
+                let (a, b) = (&self.fiber.stack[n - 2], &self.fiber.stack[n - 1]);
+                match ic::specialized_hit(entry, $bop, a, b) {
+                    Some(v) if !a.is_heap() && !b.is_heap() => replace_scalar_pair(&mut stack!(), v),
+                    Some(v) => {
+                        pop!();
+                        *top!() = v;
+                    }
                     None => {
                         let b = pop!();
-                        let a = top!();
-                        *a = try_op!($slow(a, &b));
+                        let a = self.fiber.stack.last_mut().expect("stack underflow");
+                        *a = try_op!(ic::binary_slow(entry, $bop, a, &b, $slow));
+                    }
+                }
+            }};
+        }
+        // The adaptive binary ops: through the site's inline cache when on,
+        // else the plain int fast path and the generic op.
+        macro_rules! binary {
+            ($bop:expr, $int_fast:expr, $slow:expr) => {{
+                let slot = u16_at!() as u16;
+                match if ic_on { self.ic.entry_at(ic_base, slot) } else { None } {
+                    Some(entry) => cached_binary!(entry, $bop, $slow),
+                    None => {
+                        let n = stack!().len();
+                        let fast = match (&stack!()[n - 2], &stack!()[n - 1]) {
+                            (Value::Int(x), Value::Int(y)) => $int_fast(*x, *y),
+                            _ => None,
+                        };
+                        match fast {
+                            // Both operands are ints: no destructor to run.
+                            Some(v) => replace_scalar_pair(&mut stack!(), v),
+                            None => {
+                                let b = pop!();
+                                let a = top!();
+                                *a = try_op!($slow(a, &b));
+                            }
+                        }
                     }
                 }
             }};
         }
         macro_rules! compare {
-            ($pred:expr) => {{
-                let n = stack!().len();
-                let ord = match (&stack!()[n - 2], &stack!()[n - 1]) {
-                    (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
-                    (a, b) if !a.is_heap() && !b.is_heap() => Some(compare_values(a, b)),
-                    _ => None,
-                };
-                match ord {
-                    Some(o) => replace_scalar_pair(&mut stack!(), Value::Bool($pred(o))),
+            ($bop:expr, $pred:expr) => {{
+                let slot = u16_at!() as u16;
+                match if ic_on { self.ic.entry_at(ic_base, slot) } else { None } {
+                    Some(entry) => cached_binary!(entry, $bop, |a: &Value, b: &Value| -> VmResult<Value> {
+                        Ok(Value::Bool($pred(compare_values(a, b))))
+                    }),
                     None => {
-                        let b = pop!();
-                        let a = top!();
-                        let o = compare_values(a, &b);
-                        *a = Value::Bool($pred(o));
+                        let n = stack!().len();
+                        let ord = match (&stack!()[n - 2], &stack!()[n - 1]) {
+                            (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
+                            (a, b) if !a.is_heap() && !b.is_heap() => Some(compare_values(a, b)),
+                            _ => None,
+                        };
+                        match ord {
+                            Some(o) => replace_scalar_pair(&mut stack!(), Value::Bool($pred(o))),
+                            None => {
+                                let b = pop!();
+                                let a = top!();
+                                let o = compare_values(a, &b);
+                                *a = Value::Bool($pred(o));
+                            }
+                        }
                     }
                 }
             }};
@@ -700,11 +775,11 @@ impl Vm {
                     ))));
                 }
 
-                Op::Add => binary!(|x: i64, y: i64| x.checked_add(y).map(Value::Int), |a: &Value, b: &Value| ops::add_limited(a, b, &self.options.limits)),
-                Op::Sub => binary!(|x: i64, y: i64| x.checked_sub(y).map(Value::Int), ops::sub),
-                Op::Mul => binary!(|x: i64, y: i64| x.checked_mul(y).map(Value::Int), |a: &Value, b: &Value| ops::mul_limited(a, b, &self.options.limits)),
-                Op::Div => binary!(|x: i64, y: i64| if y != 0 { x.checked_div(y).map(Value::Int) } else { None }, ops::div),
-                Op::Mod => binary!(|x: i64, y: i64| if y != 0 { x.checked_rem(y).map(Value::Int) } else { None }, ops::rem),
+                Op::Add => binary!(BinaryOp::Add, |x: i64, y: i64| x.checked_add(y).map(Value::Int), |a: &Value, b: &Value| ops::add_limited(a, b, &self.options.limits)),
+                Op::Sub => binary!(BinaryOp::Sub, |x: i64, y: i64| x.checked_sub(y).map(Value::Int), ops::sub),
+                Op::Mul => binary!(BinaryOp::Mul, |x: i64, y: i64| x.checked_mul(y).map(Value::Int), |a: &Value, b: &Value| ops::mul_limited(a, b, &self.options.limits)),
+                Op::Div => binary!(BinaryOp::Div, |x: i64, y: i64| if y != 0 { x.checked_div(y).map(Value::Int) } else { None }, ops::div),
+                Op::Mod => binary!(BinaryOp::Mod, |x: i64, y: i64| if y != 0 { x.checked_rem(y).map(Value::Int) } else { None }, ops::rem),
                 Op::Pow => {
                     let b = pop!();
                     let a = top!();
@@ -721,20 +796,16 @@ impl Vm {
                     let a = top!();
                     *a = Value::Bool(!a.is_truthy());
                 }
-                Op::Eq => {
-                    let b = pop!();
-                    let a = top!();
-                    *a = Value::Bool(values_equal(a, &b));
-                }
-                Op::Ne => {
-                    let b = pop!();
-                    let a = top!();
-                    *a = Value::Bool(!values_equal(a, &b));
-                }
-                Op::Lt => compare!(|o: std::cmp::Ordering| o.is_lt()),
-                Op::Gt => compare!(|o: std::cmp::Ordering| o.is_gt()),
-                Op::Le => compare!(|o: std::cmp::Ordering| o.is_le()),
-                Op::Ge => compare!(|o: std::cmp::Ordering| o.is_ge()),
+                Op::Eq => binary!(BinaryOp::Eq, |x: i64, y: i64| Some(Value::Bool(x == y)), |a: &Value, b: &Value| -> VmResult<Value> {
+                    Ok(Value::Bool(values_equal(a, b)))
+                }),
+                Op::Ne => binary!(BinaryOp::Ne, |x: i64, y: i64| Some(Value::Bool(x != y)), |a: &Value, b: &Value| -> VmResult<Value> {
+                    Ok(Value::Bool(!values_equal(a, b)))
+                }),
+                Op::Lt => compare!(BinaryOp::Lt, |o: std::cmp::Ordering| o.is_lt()),
+                Op::Gt => compare!(BinaryOp::Gt, |o: std::cmp::Ordering| o.is_gt()),
+                Op::Le => compare!(BinaryOp::Le, |o: std::cmp::Ordering| o.is_le()),
+                Op::Ge => compare!(BinaryOp::Ge, |o: std::cmp::Ordering| o.is_ge()),
                 Op::In | Op::NotIn => {
                     let coll = pop!();
                     let item = top!();
@@ -797,7 +868,23 @@ impl Vm {
 
                 Op::Call => {
                     let argc = u8_at!();
+                    let slot = u16_at!() as u16;
                     save_ip!();
+                    if ic_on {
+                        if let Some(entry) = self.ic.entry_at(ic_base, slot) {
+                            let callee = &self.fiber.stack[self.fiber.stack.len() - argc - 1];
+                            // A specialized hit on a plain closure pushes its frame directly.
+                            if ic::observe_call(entry, argc as u32, callee) {
+                                if let Value::Closure(c) = callee {
+                                    if !c.proto.is_generator {
+                                        let c = c.clone();
+                                        try_op!(self.push_frame(c, argc as u32, None));
+                                        return Exit::Switch;
+                                    }
+                                }
+                            }
+                        }
+                    }
                     if try_op!(self.call_value(argc)) {
                         return Exit::Switch;
                     }
@@ -805,6 +892,12 @@ impl Vm {
                 Op::CallBuiltin => {
                     let id = u16_at!() as u32;
                     let argc = u8_at!();
+                    let slot = u16_at!() as u16;
+                    if ic_on {
+                        if let Some(entry) = self.ic.entry_at(ic_base, slot) {
+                            ic::observe_call(entry, argc as u32, &Value::Builtin(id));
+                        }
+                    }
                     save_ip!();
                     let args_at = stack!().len() - argc;
                     let flow = try_op!(self.invoke_builtin(id, args_at));
@@ -855,7 +948,7 @@ impl Vm {
                         stack!().drain(frame.base - 1..callee_at);
                         if let Err(e) = self.push_frame(target, argc as u32, frame.cont) {
                             // Restore a frame so the error has a location to unwind from.
-                            self.fiber.frames.push(Frame { closure: closure.clone(), ip, base, argc: 0, cont: None });
+                            self.fiber.frames.push(Frame { closure: closure.clone(), ip, base, argc: 0, cont: None, ic_set });
                             return Exit::Error(e, op_at);
                         }
                         return Exit::Switch;
@@ -892,8 +985,9 @@ impl Vm {
                 }
 
                 Op::CallMethod | Op::CallMethodOpt => {
-                    let name = name_at!();
+                    let name_idx = u16_at!();
                     let argc = u8_at!();
+                    let slot = u16_at!() as u16;
                     let recv_at = stack!().len() - argc - 1;
                     if op == Op::CallMethodOpt && stack!()[recv_at].is_nil() {
                         stack!().truncate(recv_at);
@@ -901,12 +995,18 @@ impl Vm {
                         continue;
                     }
                     save_ip!();
-                    if try_op!(self.call_method(&name, argc)) {
+                    let switched = if ic_on {
+                        try_op!(self.call_method_cached(consts, name_idx, argc, ic_base, slot))
+                    } else {
+                        try_op!(self.call_method(const_name(consts, name_idx), argc))
+                    };
+                    if switched {
                         return Exit::Switch;
                     }
                 }
                 Op::CallMethodSpread => {
-                    let name = name_at!();
+                    let name_idx = u16_at!();
+                    let slot = u16_at!() as u16;
                     let args = pop!();
                     let Value::List(items) = &args else {
                         try_op!(Err(VmError::type_error(format!(
@@ -918,7 +1018,12 @@ impl Vm {
                     let argc = items.len();
                     stack!().extend(items.iter().cloned());
                     save_ip!();
-                    if try_op!(self.call_method(&name, argc)) {
+                    let switched = if ic_on && argc <= u8::MAX as usize {
+                        try_op!(self.call_method_cached(consts, name_idx, argc, ic_base, slot))
+                    } else {
+                        try_op!(self.call_method(const_name(consts, name_idx), argc))
+                    };
+                    if switched {
                         return Exit::Switch;
                     }
                 }
@@ -1030,9 +1135,21 @@ impl Vm {
                 }
 
                 Op::GetProp | Op::GetPropOpt => {
-                    let name = name_at!();
-                    let obj = top!();
-                    *obj = try_op!(ops::get_property(obj, &name, op == Op::GetPropOpt));
+                    let name_idx = u16_at!();
+                    let slot = u16_at!() as u16;
+                    let name = const_name(consts, name_idx);
+                    let obj = self.fiber.stack.last_mut().expect("stack underflow");
+                    match if ic_on { self.ic.entry_at(ic_base, slot) } else { None } {
+                        Some(entry) => match ic::property_hit(entry, name_idx as u16, obj, name) {
+                            Some(v) => *obj = v,
+                            None => {
+                                let resolved = ic::PropertyTarget::resolve(obj, name);
+                                *obj = try_op!(ops::get_property(obj, name, op == Op::GetPropOpt));
+                                ic::property_learn(entry, name_idx as u16, resolved);
+                            }
+                        },
+                        None => *obj = try_op!(ops::get_property(obj, name, op == Op::GetPropOpt)),
+                    }
                 }
                 Op::Index | Op::IndexOpt => {
                     let idx = pop!();
@@ -1364,6 +1481,15 @@ fn store(slot: &mut Value, v: Value) {
     } else {
         // SAFETY: the old value owns no heap data, so overwriting it leaks nothing.
         unsafe { std::ptr::write(slot, v) };
+    }
+}
+
+/// The string constant a `Name` operand refers to.
+#[inline(always)]
+fn const_name(consts: &[Value], index: usize) -> &HStr {
+    match &consts[index] {
+        Value::Str(s) => s,
+        _ => unreachable!("name operand must be a string constant"),
     }
 }
 

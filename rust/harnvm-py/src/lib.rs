@@ -4,12 +4,16 @@
 //! * `convert.rs`: every Harn ↔ Python value conversion;
 //! * `errors.rs`: every core error → Python exception mapping, and the panic guard;
 //! * `entry.rs`: the module resolver bridge and `call_export_typed`'s JSON marshalling.
+//! * `internals.rs`: `harnvm.internals` (chunks, opcodes, inline-cache entries);
+//! * `bench.rs`: `bench`, the inline-cache timing fixtures driven from `perf/`.
 //!
 //! The public API is re-exported (and documented) by `python/harnvm/__init__.py`.
 
+mod bench;
 mod convert;
 mod entry;
 mod errors;
+mod internals;
 mod pinned;
 mod vm;
 
@@ -64,5 +68,13 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(display, m)?)?;
     m.add_function(wrap_pyfunction!(_roundtrip, m)?)?;
     m.add_function(wrap_pyfunction!(_panic, m)?)?;
+    m.add_class::<internals::InternalChunk>()?;
+    m.add_class::<internals::AdaptiveBinaryCacheEntry>()?;
+    m.add_class::<internals::PropertyCacheEntry>()?;
+    m.add_class::<internals::MethodCacheEntry>()?;
+    m.add_class::<internals::DirectCallCacheEntry>()?;
+    m.add_function(wrap_pyfunction!(internals::_op_table, m)?)?;
+    m.add_function(wrap_pyfunction!(bench::bench, m)?)?;
+    m.add_function(wrap_pyfunction!(bench::bench_fixtures, m)?)?;
     Ok(())
 }

@@ -23,11 +23,11 @@ use std::sync::{Arc, Mutex};
 use harnvm_core::{CompiledModule, ModuleCache, Value, Vm as CoreVm, VmOptions, VmResult};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyUnicodeDecodeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyString, PyTuple};
+use pyo3::types::{PyDict, PyString, PyTuple};
 
 use crate::entry::{self, PyLoader};
 use crate::pinned::Pinned;
-use crate::{convert, errors};
+use crate::{convert, errors, internals};
 
 fn wrong_thread(class: &str) -> PyErr {
     PyRuntimeError::new_err(format!(
@@ -497,6 +497,95 @@ impl Vm {
         }
     }
 
+    // --- inline caches (`harnvm.internals`)
+
+    /// The index of `chunk`'s inline-cache set on this Vm (made on first use).
+    fn cache_set_index_for_chunk(
+        &self,
+        chunk: &Bound<'_, internals::InternalChunk>,
+    ) -> PyResult<usize> {
+        let mut state = self.borrow_state_mut()?;
+        chunk
+            .get()
+            .with(|c| state.core.ic.set_index_for_chunk(c, None))
+    }
+
+    /// Installs `entry` (an entry object, or None for empty) in slot `slot` of set `cache_set`.
+    fn set_inline_cache_entry(
+        &self,
+        cache_set: usize,
+        slot: usize,
+        entry: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let mut state = self.borrow_state_mut()?;
+        let id = state.id;
+        internals::set_entry(&mut state.core.ic, id, cache_set, slot, entry)
+    }
+
+    /// The slot's adaptive-binary entry, or None if it holds another kind.
+    fn peek_adaptive_binary_cache(
+        &self,
+        cache_set: usize,
+        slot: usize,
+    ) -> PyResult<Option<internals::AdaptiveBinaryCacheEntry>> {
+        internals::peek_binary(&self.borrow_state_mut()?.core.ic, cache_set, slot)
+    }
+
+    /// The slot's property entry, or None if it holds another kind.
+    fn peek_property_cache(
+        &self,
+        cache_set: usize,
+        slot: usize,
+    ) -> PyResult<Option<internals::PropertyCacheEntry>> {
+        internals::peek_property(&self.borrow_state_mut()?.core.ic, cache_set, slot)
+    }
+
+    /// The slot's method entry, or None if it holds another kind.
+    fn peek_method_cache(
+        &self,
+        cache_set: usize,
+        slot: usize,
+    ) -> PyResult<Option<internals::MethodCacheEntry>> {
+        internals::peek_method(&self.borrow_state_mut()?.core.ic, cache_set, slot)
+    }
+
+    /// The slot's direct-call entry, or None if it holds another kind.
+    fn peek_direct_call_cache(
+        &self,
+        py: Python<'_>,
+        cache_set: usize,
+        slot: usize,
+    ) -> PyResult<Option<internals::DirectCallCacheEntry>> {
+        let state = self.borrow_state_mut()?;
+        internals::peek_direct_call(py, &state.core.ic, state.id, cache_set, slot)
+    }
+
+    /// Every inline-cache site of the functions this Vm has run: dicts with
+    /// function, line, offset, op, set, slot, family, state, hits, misses.
+    fn inline_cache_report<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        internals::report(py, &self.borrow_state_mut()?.core.ic)
+    }
+
+    /// The program's disassembly with each cache site's state on this Vm
+    /// (run the program first; `python -m harnvm dis --ic`).
+    #[pyo3(signature = (program, *, filename = "<string>"))]
+    fn inline_cache_disassembly(
+        &self,
+        py: Python<'_>,
+        program: &Bound<'_, PyAny>,
+        filename: &str,
+    ) -> PyResult<String> {
+        let program = program_arg(py, program, filename)?;
+        let state = self.borrow_state_mut()?;
+        let ic = &state.core.ic;
+        errors::guard(py, || {
+            Ok(harnvm_core::chunk::disassemble_annotated(
+                &program.main,
+                &mut |proto, offset| ic.describe_site(proto, offset),
+            ))
+        })
+    }
+
     /// The output callable given to the constructor (None: `sys.stdout`).
     #[getter]
     fn output(&self, py: Python<'_>) -> Option<Py<PyAny>> {
@@ -616,6 +705,12 @@ impl Vm {
                 ))
             }
         }
+    }
+
+    fn borrow_state_mut(&self) -> PyResult<std::cell::RefMut<'_, VmState>> {
+        self.state()?
+            .try_borrow_mut()
+            .map_err(|_| already_running())
     }
 
     /// Where output goes: the user's callable, or the current

@@ -1,0 +1,147 @@
+//! Inline caches end to end: the state each site ends in after a program
+//! runs, and identical output with caches on and off.
+
+use harnvm_core::ic::{BinaryOp, BinaryState, DirectCallPeek, PropertyTarget, Shape};
+use harnvm_core::{compile, Vm, VmOptions};
+
+fn run(src: &str, inline_caches: bool) -> (Vm, String) {
+    let program = compile(src, "ic.harn").unwrap_or_else(|e| panic!("{e}"));
+    let mut vm = Vm::new(VmOptions { inline_caches, ..Default::default() });
+    let result = vm.run(&program).map(|v| v.display()).unwrap_or_else(|e| format!("error: {}", e.uncaught_message()));
+    let out = vm.take_output();
+    (vm, format!("{out}=> {result}"))
+}
+
+/// Report rows of function `function` whose op is `op`.
+fn sites(vm: &Vm, function: &str, op: &str) -> Vec<harnvm_core::ic::SiteReport> {
+    vm.ic.report().into_iter().filter(|s| s.function == function && s.op == op).collect()
+}
+
+#[test]
+fn mixed_binary_shapes_deoptimize_like_harn_vm() {
+    let src = "fn add(a, b) { return a + b }\nadd(1, 1)\nadd(2, 2)\nadd(3, 3)\nadd(4, 4.0)\nadd(5.0, 5.0)\n";
+    let (vm, _) = run(src, true);
+    let site = &sites(&vm, "add", "ADD")[0];
+    assert_eq!(
+        vm.ic.peek_binary(site.set, site.slot),
+        Some((BinaryOp::Add, BinaryState::Specialized { shape: Shape::Float, hits: 1, misses: 1 }))
+    );
+}
+
+#[test]
+fn specialized_int_site_counts_hits() {
+    let src = "var t = 0\nfor i in 0 to 10 exclusive { t = t + i }\nprintln(t)\n";
+    let (vm, out) = run(src, true);
+    assert_eq!(out, "45\n=> nil");
+    let add = vm.ic.report().into_iter().find(|s| s.op == "ADD").expect("add site");
+    assert_eq!((add.state.as_str(), add.hits, add.misses), ("specialized(int)", 10, 0));
+}
+
+#[test]
+fn polymorphic_property_site_is_replaced() {
+    let src = "fn n(x) { return x.count }\nprintln(n([1, 2]))\nprintln(n(\"ab\"))\n";
+    let (vm, out) = run(src, true);
+    assert_eq!(out, "2\n2\n=> nil");
+    let site = &sites(&vm, "n", "GET_PROP")[0];
+    let (_, target, hits, misses) = vm.ic.peek_property(site.set, site.slot).expect("property entry");
+    assert_eq!((target, hits, misses), (PropertyTarget::StringCount, 0, 1));
+}
+
+#[test]
+fn struct_field_cache_guards_the_layout() {
+    let src = "struct P { x, y }\nstruct Q { y, x }\nfn gx(p) { return p.x }\n\
+               for i in 0 to 3 exclusive { println(gx(P({x: i, y: 0}))) }\nprintln(gx(Q({x: 9, y: 1})))\nprintln(gx({x: 7}))\n";
+    let (vm, out) = run(src, true);
+    assert_eq!(out, "0\n1\n2\n9\n7\n=> nil");
+    assert_eq!(out, run(src, false).1);
+    let site = &sites(&vm, "gx", "GET_PROP")[0];
+    let (_, target, _, misses) = vm.ic.peek_property(site.set, site.slot).expect("property entry");
+    assert_eq!((target, misses), (PropertyTarget::DictField, 2));
+}
+
+#[test]
+fn rebound_closure_call_site_deoptimizes() {
+    let src = "fn inc(x) { return x + 1 }\nfn dec(x) { return x - 1 }\nvar t = 0\n\
+               for op in [inc, inc, inc, inc, dec] { t = op(t) }\nprintln(t)\n";
+    let (vm, out) = run(src, true);
+    assert_eq!(out, "3\n=> nil");
+    let call = vm.ic.report().into_iter().find(|s| s.op == "CALL").expect("call site");
+    let peek: DirectCallPeek = vm.ic.peek_direct_call(call.set, call.slot).expect("direct call entry");
+    // inc ×4 specialized (3 warmup + 1 hit), then dec: one swap with a miss.
+    assert_eq!((peek.specialized, peek.argc, peek.hits, peek.misses), (true, 1, 1, 1));
+    assert!(call.state.contains("dec"), "{}", call.state);
+}
+
+#[test]
+fn method_sites_bind_builtin_methods_but_not_namespace_dicts() {
+    let src = "fn c(x) { return x.count() }\nprintln(c([1, 2, 3]))\nprintln(c({a: 1}))\n\
+               println(c({_namespace: \"ns\", count: { -> 42 }}))\nprintln(c(1 to 4 exclusive))\nprintln(c(\"héllo\"))\n";
+    let (vm, out) = run(src, true);
+    assert_eq!(out, run(src, false).1);
+    assert_eq!(out, "3\n1\n42\n3\n5\n=> nil");
+    let site = &sites(&vm, "c", "CALL_METHOD")[0];
+    let (_, argc, target, _, _) = vm.ic.peek_method(site.set, site.slot).expect("method entry");
+    assert_eq!((argc, target.name()), (0, "string_count"));
+}
+
+#[test]
+fn caches_never_change_results() {
+    let src = r#"
+struct P { x, y }
+fn f(a, b) { return a + b }
+fn cmp(a, b) { return [a == b, a != b, a < b, a <= b, a > b, a >= b] }
+let vals = [1, 2, 9223372036854775807, 2.5, 0.0 / 0.0, "s", "t", true, false, nil, [1], {x: 1}]
+for a in vals {
+  for b in vals {
+    println(try { f(a, b) })
+    println(cmp(a, b))
+    println(try { a / b })
+    println(try { a % b })
+    println(try { a * b })
+  }
+  println(try { a.count })
+  println(try { a.x })
+}
+"#;
+    let (_, on) = run(src, true);
+    let (_, off) = run(src, false);
+    assert_eq!(on, off);
+}
+
+#[test]
+fn caches_persist_per_vm_across_runs() {
+    let program = compile("fn add(a, b) { return a + b }\nadd(1, 2)\n", "p.harn").unwrap();
+    let mut vm = Vm::new(VmOptions::default());
+    for _ in 0..3 {
+        vm.run(&program).unwrap();
+    }
+    let site = vm.ic.report().into_iter().find(|s| s.op == "ADD").unwrap();
+    assert_eq!(site.state, "specialized(int)");
+    // Another VM starts cold: sets belong to the VM, not the shared chunk.
+    let mut other = Vm::new(VmOptions::default());
+    other.run(&program).unwrap();
+    let site = other.ic.report().into_iter().find(|s| s.op == "ADD").unwrap();
+    assert_eq!(site.state, "warmup(int)");
+    // With caches off no sets are made at all.
+    let mut off = Vm::new(VmOptions { inline_caches: false, ..Default::default() });
+    off.run(&program).unwrap();
+    assert!(off.ic.report().is_empty());
+}
+
+#[test]
+fn sets_of_dropped_programs_are_pruned_at_the_next_run() {
+    let mut vm = Vm::new(VmOptions::default());
+    for i in 0..5 {
+        // No top-level fn: those form a closure ↔ module-globals cycle that outlives the run.
+        let program = compile(&format!("let f = {{ a -> a + {i} }}\nf(1)\n"), "p.harn").unwrap();
+        vm.run(&program).unwrap();
+    }
+    // Only the latest program (kept for the report) still has sets: main and f.
+    // Dropped programs leave empty tombstones (set indices stay stable).
+    let live: Vec<String> =
+        vm.ic.sets().iter().filter_map(|s| s.proto.as_ref()?.upgrade()).map(|p| p.name.clone()).collect();
+    assert_eq!(live, ["<main>", "<closure>"]);
+    assert!(vm.ic.sets().iter().filter(|s| s.proto.is_none()).all(|s| s.len == 0));
+    let site = vm.ic.report().into_iter().find(|s| s.op == "ADD").unwrap();
+    assert_eq!(site.state, "warmup(int)");
+}
