@@ -124,9 +124,11 @@ impl IterNode {
         }
     }
 
-    /// The iterators this one pulls from (for dropping long chains without recursion).
-    pub fn take_sources(&mut self, out: &mut Vec<Rc<Object>>) {
+    /// Moves out what this iter holds that may hold further iters or
+    /// generators (for dropping long chains without recursion).
+    fn take_children(&mut self, out: &mut Vec<Value>) {
         let kind = std::mem::replace(&mut self.kind, Kind::Done);
+        let mut push = |src: Rc<Object>| out.push(Value::Object(src));
         match kind {
             Kind::Pass(src)
             | Kind::Map { src, .. }
@@ -137,24 +139,35 @@ impl IterNode {
             | Kind::SkipWhile { src, .. }
             | Kind::Enumerate { src, .. }
             | Kind::Chunks { src, .. }
-            | Kind::Windows { src, .. } => out.push(src),
-            Kind::FlatMap { src, inner, .. } => out.extend([Some(src), inner].into_iter().flatten()),
-            Kind::Zip { a, b } => out.extend([a, b]),
-            Kind::Chain { first, second } => out.extend([first, Some(second)].into_iter().flatten()),
+            | Kind::Windows { src, .. } => push(src),
+            Kind::FlatMap { src, inner, .. } => [Some(src), inner].into_iter().flatten().for_each(push),
+            Kind::Zip { a, b } => [a, b].into_iter().for_each(push),
+            Kind::Chain { first, second } => [first, Some(second)].into_iter().flatten().for_each(push),
+            Kind::Generator(g) => out.push(g),
             other => self.kind = other,
         }
     }
 }
 
 impl Drop for IterNode {
-    /// Dismantles a long chain of combinators iteratively (each node owns
-    /// its source), so dropping it cannot overflow the native stack.
     fn drop(&mut self) {
         let mut pending = Vec::new();
-        self.take_sources(&mut pending);
-        while let Some(mut src) = pending.pop() {
-            if let Some(Object::Iter(cell)) = Rc::get_mut(&mut src) {
-                cell.get_mut().take_sources(&mut pending);
+        self.take_children(&mut pending);
+        dismantle(pending);
+    }
+}
+
+/// Drops values that may be long chains of iters and generators (each
+/// owning the next) iteratively, so dropping cannot overflow the native
+/// stack: every uniquely owned iter or generator is emptied before it is
+/// dropped.
+pub(crate) fn dismantle(mut pending: Vec<Value>) {
+    while let Some(mut v) = pending.pop() {
+        if let Value::Object(o) = &mut v {
+            match Rc::get_mut(o) {
+                Some(Object::Iter(cell)) => cell.get_mut().take_children(&mut pending),
+                Some(Object::Generator(g)) => g.take_children(&mut pending),
+                _ => {}
             }
         }
     }

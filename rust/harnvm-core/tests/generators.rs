@@ -324,3 +324,32 @@ log(s)
     );
     assert_eq!(out, ["[6, []]", "[3, [3, 4]]", "{done: true, value: nil}", "<stream (done)>"]);
 }
+
+#[test]
+fn long_chains_of_suspended_generators_drop_without_native_recursion() {
+    // 200,000 generators, each suspended holding the next (and a chain with iters in between):
+    // pulling them hits the frame limit cleanly; dropping them must not recurse.
+    let src = r#"
+fn nums() {
+  yield 1
+}
+fn wrap(g) {
+  for x in g { yield x }
+}
+var g = nums()
+for i in 0 to 200000 exclusive {
+  g = wrap(g)
+}
+var mixed = nums()
+for i in 0 to 100000 exclusive {
+  mixed = wrap(iter(mixed).map({ x -> x }))
+}
+log(type_of(g))
+"#;
+    let (out, result) = run_result(src);
+    assert_eq!(out, "[harn] generator\n");
+    assert!(result.is_ok(), "{result:?}");
+    let src2 = format!("{src}iter(g).to_list()\n");
+    let (_, result) = run_result(&src2);
+    assert_eq!(result.unwrap_err(), "Runtime error: Stack overflow: too many nested calls (line 6)");
+}

@@ -36,6 +36,19 @@ struct GenState {
 }
 
 impl Generator {
+    /// Moves out the suspended body's values (locals, captures) so that a
+    /// chain of generators each holding the next is dropped iteratively
+    /// (`iter::dismantle`).
+    pub(crate) fn take_children(&mut self, out: &mut Vec<Value>) {
+        let Some(mut fiber) = self.state.get_mut().fiber.take() else { return };
+        out.append(&mut fiber.stack);
+        for frame in &mut fiber.frames {
+            if let Some(closure) = Rc::get_mut(&mut frame.closure) {
+                out.extend(std::mem::take(&mut closure.captures).into_vec());
+            }
+        }
+    }
+
     pub fn type_name(&self) -> &'static str {
         if self.is_stream {
             "stream"
@@ -51,6 +64,14 @@ impl Generator {
             (true, false) => "<stream>",
             (true, true) => "<stream (done)>",
         }
+    }
+}
+
+impl Drop for Generator {
+    fn drop(&mut self) {
+        let mut pending = Vec::new();
+        self.take_children(&mut pending);
+        crate::iter::dismantle(pending);
     }
 }
 
