@@ -113,19 +113,40 @@ impl Vm {
                 message,
             }));
         };
-        let slot = export.slot as usize;
+        self.export_at(module, export.slot)
+    }
+
+    /// The value in module-global `slot` of `module` (an `Export::slot`),
+    /// instantiating the module if needed.
+    pub fn export_at(&mut self, module: &Rc<CompiledModule>, slot: u16) -> VmResult<Value> {
         self.instantiate_module(module)?;
         let inst = self.ready_instance(module).expect("instantiated above");
-        let v = inst.env.globals.borrow()[slot].clone();
-        Ok(v)
+        let v = inst.env.globals.borrow().get(slot as usize).cloned();
+        v.ok_or_else(|| VmError::runtime(format!("module {} has no global slot {slot}", module.key)))
     }
 
     /// Calls export `name` of `module` with `args` (a host crossing): the
     /// module instance and the callee's code (with its caches) are reused.
     pub fn call_export(&mut self, module: &Rc<CompiledModule>, name: &str, args: Vec<Value>) -> VmResult<Value> {
-        match &self.module_export(module, name)? {
+        let callee = self.module_export(module, name)?;
+        self.call_export_value(module, name, &callee, args)
+    }
+
+    /// `call_export` with the export's slot already looked up (`Export::slot`).
+    pub fn call_export_at(&mut self, module: &Rc<CompiledModule>, slot: u16, args: Vec<Value>) -> VmResult<Value> {
+        let callee = self.export_at(module, slot)?;
+        let name = module.exports().iter().find(|e| e.slot == slot).map_or("?", |e| e.name.as_str());
+        self.call_export_value(module, name, &callee, args)
+    }
+
+    fn call_export_value(&mut self, module: &CompiledModule, name: &str, callee: &Value, args: Vec<Value>) -> VmResult<Value> {
+        match callee {
             Value::Closure(c) => self.call_closure(c.clone(), args),
-            other => Err(VmError::type_error(format!("export '{name}' of {} is not a function but {}", module.display_name, other.type_name()))),
+            other => Err(VmError::type_error(format!(
+                "export '{name}' of {} is not a function but {}",
+                module.display_name,
+                other.type_name()
+            ))),
         }
     }
 }

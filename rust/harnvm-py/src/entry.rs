@@ -65,7 +65,12 @@ impl ModuleLoader for PyLoader<'_> {
 /// Refuses a host call whose argument count does not fit the export's
 /// parameters (Harn itself pads with nil; at the boundary that hides bugs).
 /// Parameters with a default and a rest parameter are optional.
-pub fn check_arity(py: Python<'_>, label: &str, export: &Export, given: usize) -> PyResult<()> {
+pub fn check_arity(
+    py: Python<'_>,
+    import_path: &str,
+    export: &Export,
+    given: usize,
+) -> PyResult<()> {
     let Some(proto) = &export.proto else {
         return Ok(());
     };
@@ -82,6 +87,7 @@ pub fn check_arity(py: Python<'_>, label: &str, export: &Export, given: usize) -
     if given >= required && given <= max {
         return Ok(());
     }
+    let label = format!("{import_path}.{}", export.name);
     let names: Vec<&str> = proto.params.iter().map(|p| p.name.as_str()).collect();
     let expected = if max == usize::MAX {
         format!("at least {required}")

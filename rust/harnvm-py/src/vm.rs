@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use harnvm_core::{CompiledModule, ModuleCache, Value, Vm as CoreVm, VmOptions, VmResult};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyUnicodeDecodeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
 use crate::entry::{self, PyLoader};
@@ -238,6 +239,9 @@ impl<T> AssertSend<T> {
 
 static NEXT_VM_ID: AtomicU64 = AtomicU64::new(1);
 
+/// `harnvm._typed.decode_result`, imported once.
+static DECODE_RESULT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
 fn next_vm_id() -> u64 {
     NEXT_VM_ID.fetch_add(1, AtomicOrdering::Relaxed)
 }
@@ -374,19 +378,14 @@ impl Vm {
         args: &Bound<'_, PyTuple>,
     ) -> PyResult<Py<PyAny>> {
         let (module, id) = self.host_module(py, import_path)?;
-        let export = self.find_export(py, &module, import_path, export_name)?;
-        entry::check_arity(
-            py,
-            &format!("{import_path}.{export_name}"),
-            &export,
-            args.len(),
-        )?;
+        let export = find_export(py, &module, import_path, export_name)?;
+        entry::check_arity(py, import_path, export, args.len())?;
+        let slot = export.slot;
         let args = args
             .iter()
             .map(|a| convert::from_py(&a, Some(id)))
             .collect::<PyResult<Vec<_>>>()?;
-        let name = export_name.to_string();
-        self.execute(py, move |core| core.call_export(&module, &name, args))
+        self.execute(py, move |core| core.call_export_at(&module, slot, args))
     }
 
     /// The typed crossing: `payload` (one JSON-compatible value) is passed
@@ -402,17 +401,18 @@ impl Vm {
         result_type: &Bound<'_, PyAny>,
     ) -> PyResult<Py<PyAny>> {
         let (module, _) = self.host_module(py, import_path)?;
-        let export = self.find_export(py, &module, import_path, export_name)?;
-        let label = format!("{import_path}.{export_name}");
-        entry::check_arity(py, &label, &export, 1)?;
+        let export = find_export(py, &module, import_path, export_name)?;
+        entry::check_arity(py, import_path, export, 1)?;
+        let slot = export.slot;
         let arg = errors::guard(py, || entry::payload_to_value(payload))?;
-        let name = export_name.to_string();
-        let (result, _) =
-            self.execute_value(py, move |core| core.call_export(&module, &name, vec![arg]))?;
+        let (result, _) = self.execute_value(py, move |core| {
+            core.call_export_at(&module, slot, vec![arg])
+        })?;
         let json = errors::guard(py, || entry::value_to_json(py, &result))?;
         drop(result);
-        py.import("harnvm._typed")?
-            .getattr("decode_result")?
+        let label = format!("{import_path}.{export_name}");
+        DECODE_RESULT
+            .import(py, "harnvm._typed", "decode_result")?
             .call1((json, result_type, label))
             .map(Bound::unbind)
     }
@@ -629,6 +629,30 @@ fn already_running() -> PyErr {
     )
 }
 
+/// The export `export_name` of `module`, or `HarnImportError` listing the exports.
+fn find_export<'m>(
+    py: Python<'_>,
+    module: &'m CompiledModule,
+    import_path: &str,
+    export_name: &str,
+) -> PyResult<&'m harnvm_core::modules::Export> {
+    match module.export(export_name) {
+        Some(e) => Ok(e),
+        None => {
+            let names: Vec<&str> = module.exports().iter().map(|e| e.name.as_str()).collect();
+            Err(errors::import(
+                py,
+                import_path,
+                Some(export_name),
+                format!(
+                    "module '{import_path}' has no export '{export_name}' (exports: {})",
+                    names.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
 /// What host import paths are resolved relative to (the current directory).
 const HOST_IMPORTER: &str = "<host>";
 
@@ -681,30 +705,6 @@ impl Vm {
             .host_modules
             .insert(import_path.to_string(), module.clone());
         Ok((module, state.id))
-    }
-
-    fn find_export(
-        &self,
-        py: Python<'_>,
-        module: &CompiledModule,
-        import_path: &str,
-        export_name: &str,
-    ) -> PyResult<harnvm_core::modules::Export> {
-        match module.export(export_name) {
-            Some(e) => Ok(e.clone()),
-            None => {
-                let names: Vec<&str> = module.exports().iter().map(|e| e.name.as_str()).collect();
-                Err(errors::import(
-                    py,
-                    import_path,
-                    Some(export_name),
-                    format!(
-                        "module '{import_path}' has no export '{export_name}' (exports: {})",
-                        names.join(", ")
-                    ),
-                ))
-            }
-        }
     }
 
     fn borrow_state_mut(&self) -> PyResult<std::cell::RefMut<'_, VmState>> {
