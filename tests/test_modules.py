@@ -462,3 +462,25 @@ def test_failing_module_init_is_retried(lib: Path) -> None:
         assert not vm.module_is_cached("boom")
     with pytest.raises(harnvm.HarnRuntimeError, match="Division by zero"):
         vm.run('import "boom"')
+
+
+def test_inline_cache_feedback_stays_warm_across_crossings(lib: Path) -> None:
+    (lib / "hot.harn").write_text(
+        "pub fn total(n) {\n  var t = 0\n  var i = 0\n  while i < n {\n    t = t + i\n    i = i + 1\n  }\n  return t\n}\n"
+    )
+    vm = harnvm.Vm()
+
+    def entries() -> dict[tuple[int, int], dict[str, object]]:
+        return {(e["set"], e["offset"]): e for e in vm.inline_cache_report() if e["function"] == "total"}
+
+    assert vm.call_export("hot", "total", 10) == 45
+    first = entries()
+    assert first, "the export's hot ops have inline caches"
+    assert vm.call_export("hot", "total", 10) == 45
+    second = entries()
+    # The same caches (same cache set), already specialized, keep counting hits.
+    assert second.keys() == first.keys()
+    for key, entry in second.items():
+        assert entry["state"] == first[key]["state"]
+        assert entry["misses"] == first[key]["misses"]
+        assert entry["hits"] > first[key]["hits"]  # type: ignore[operator]
