@@ -374,7 +374,6 @@ def test_functions_become_handles():
 
 
 @needs_core
-@pytest.mark.xfail(strict=True, reason="harnvm-core: no atomic() builtin yet")
 def test_other_objects_become_handles():
     obj = harn_value("atomic(3)")
     assert isinstance(obj, harnvm.HarnObject)

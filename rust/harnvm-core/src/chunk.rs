@@ -331,6 +331,9 @@ define_ops! {
     ImportModule = "IMPORT_MODULE" [Const];
     /// `--` copy the imported module's exports named by the import constant into this module's globals
     BindImports = "BIND_IMPORTS" [Const];
+    /// `a1..an -- result` call a function the host registered on the Vm, by
+    /// name (`Undefined builtin: <name>` when there is none)
+    CallHost = "CALL_HOST" [Name, U8];
 }
 
 /// A constant-pool entry.

@@ -530,9 +530,16 @@ impl Compiler {
                 self.emit(Op::Yield, &[]);
                 Ok(())
             }
-            StmtKind::Mutex(_) | StmtKind::Select(_) => {
-                Err(self.error(format!("{} is not supported by this VM yet", stmt_keyword(&s.kind))))
+            StmtKind::Mutex(body) => {
+                // Acquire (may wait), run the body, release on every exit path.
+                self.emit_sched_call("__mutex_acquire", 0)?;
+                self.emit(Op::Pop, &[]);
+                let fin = self.synthetic_call_block("__mutex_release");
+                self.compile_protected(body, &fin, true)?;
+                self.emit(Op::Pop, &[]);
+                Ok(())
             }
+            StmtKind::Select(sel) => self.compile_select(sel),
         }
     }
 
@@ -1294,8 +1301,21 @@ impl Compiler {
                 self.emit_named(Op::BuildStruct, name)
             }
             ExprKind::Retry { count, body } => self.compile_retry(count, body),
-            ExprKind::Spawn(_) | ExprKind::Parallel(_) | ExprKind::Deadline { .. } => {
-                Err(self.error("concurrency forms (spawn, parallel, deadline) are not supported by this VM yet"))
+            ExprKind::Spawn(body) => {
+                // The body becomes a closure (bindings are copied in at spawn time).
+                self.compile_function("<spawn>", &[], body, None, e.pos)?;
+                self.pos = e.pos;
+                self.emit_sched_call("__spawn", 1)
+            }
+            ExprKind::Parallel(par) => self.compile_parallel(par, e.pos),
+            ExprKind::Deadline { duration, body } => {
+                // Inline (not a closure) so the body can assign outer variables.
+                self.compile_expr(duration)?;
+                self.pos = e.pos;
+                self.emit_sched_call("__deadline_push", 1)?;
+                self.emit(Op::Pop, &[]);
+                let fin = self.synthetic_call_block("__deadline_pop");
+                self.compile_protected(body, &fin, true)
             }
         }
     }
@@ -1380,6 +1400,95 @@ impl Compiler {
         Ok(())
     }
 
+    /// Calls a scheduler builtin on the `argc` values on top of the stack.
+    fn emit_sched_call(&mut self, name: &str, argc: u32) -> CResult {
+        let id = builtins::builtin_id(name).ok_or_else(|| self.error(format!("internal: missing builtin {name}")))?;
+        self.emit(Op::CallBuiltin, &[id, argc]);
+        Ok(())
+    }
+
+    /// A one-statement block `name()`, used as a synthesized `finally`.
+    fn synthetic_call_block(&self, name: &str) -> Block {
+        let call = Expr { kind: ExprKind::Call { name: name.to_string(), type_args: Vec::new(), args: Vec::new() }, pos: self.pos };
+        vec![Stmt { kind: StmtKind::Expr(call), pos: self.pos }]
+    }
+
+    /// `parallel` forms: `__parallel(mode, count_or_list, options, body_closure)`.
+    fn compile_parallel(&mut self, par: &Parallel, pos: Pos) -> CResult {
+        let mode = match (par.kind, par.as_stream) {
+            (_, true) => "stream",
+            (ParallelKind::Count, _) => "count",
+            (ParallelKind::Each, _) => "each",
+            (ParallelKind::Settle, _) => "settle",
+        };
+        self.emit_const(Value::str(mode))?;
+        self.compile_expr(&par.expr)?;
+        match &par.options {
+            Some(o) => self.compile_expr(o)?,
+            None => {
+                self.emit(Op::Nil, &[]);
+            }
+        }
+        let params: Vec<crate::ast::Param> = match &par.param {
+            Some(name) => vec![crate::ast::Param { name: name.clone(), ty: None, default: None, rest: false, pos }],
+            None => Vec::new(),
+        };
+        self.compile_function("<parallel>", &params, &par.body, None, pos)?;
+        self.pos = pos;
+        self.emit_sched_call("__parallel", 4)
+    }
+
+    /// `select { v from ch { } ... [timeout D { }] [default { }] }`:
+    /// `__select(channels, timeout_or_nil, has_default)` → `[index, value]`
+    /// (index -1: timeout or default), then a branch per case.
+    fn compile_select(&mut self, sel: &SelectStmt) -> CResult {
+        let pos = self.pos;
+        for case in &sel.cases {
+            self.compile_expr(&case.channel)?;
+        }
+        self.emit(Op::BuildList, &[sel.cases.len() as u32]);
+        match &sel.timeout {
+            Some((d, _)) => self.compile_expr(d)?,
+            None => {
+                self.emit(Op::Nil, &[]);
+            }
+        }
+        self.emit(if sel.default.is_some() { Op::True } else { Op::False }, &[]);
+        self.pos = pos;
+        self.emit_sched_call("__select", 3)?;
+        let picked = self.hidden_slot("select")?;
+        self.emit(Op::SetLocal, &[picked as u32]);
+        let mut ends = Vec::new();
+        for (i, case) in sel.cases.iter().enumerate() {
+            self.emit(Op::GetLocal, &[picked as u32]);
+            self.emit_const(Value::Int(0))?;
+            self.emit(Op::Index, &[]);
+            self.emit_const(Value::Int(i as i64))?;
+            self.emit(Op::Eq, &[]);
+            let next = self.emit_jump(Op::JumpIfFalse, &[]);
+            self.push_scope();
+            self.emit(Op::GetLocal, &[picked as u32]);
+            self.emit_const(Value::Int(1))?;
+            self.emit(Op::Index, &[]);
+            let slot = self.declare(&case.binding, false, LocalKind::Plain)?;
+            self.emit(Op::SetLocal, &[slot as u32]);
+            self.compile_block_stmts(&case.body)?;
+            self.pop_scope();
+            ends.push(self.emit_jump(Op::Jump, &[]));
+            self.patch(next);
+        }
+        let fallback = sel.timeout.as_ref().map(|(_, b)| b).or(sel.default.as_ref());
+        if let Some(body) = fallback {
+            self.push_scope();
+            self.compile_block_stmts(body)?;
+            self.pop_scope();
+        }
+        for j in ends {
+            self.patch(j);
+        }
+        Ok(())
+    }
+
     fn compile_call(&mut self, name: &str, args: &[Arg], pos: Pos) -> CResult {
         let resolved = self.resolve(name);
         let spread = args.iter().any(|a| matches!(a, Arg::Spread(_))) || args.len() > 255;
@@ -1406,16 +1515,28 @@ impl Compiler {
                 return self.emit_named(Op::BuildStruct, name);
             }
             Resolved::Unknown => {
+                if spread {
+                    self.pos = pos;
+                    let hint = crate::error::closest_match(name, builtins::builtin_names());
+                    let msg = match hint {
+                        Some(h) => format!("{name} (did you mean `{h}`?)"),
+                        None => name.to_string(),
+                    };
+                    // Harn reports this when the call runs, not at compile time.
+                    let k = self.name_const(&msg)?;
+                    self.emit(Op::ThrowUndefinedBuiltin, &[k]);
+                    self.emit(Op::Nil, &[]);
+                    return Ok(());
+                }
+                // Possibly a host function registered on the Vm; resolved when the call runs.
+                for a in args {
+                    if let Arg::Positional(x) = a {
+                        self.compile_expr(x)?;
+                    }
+                }
                 self.pos = pos;
-                let hint = crate::error::closest_match(name, builtins::builtin_names());
-                let msg = match hint {
-                    Some(h) => format!("{name} (did you mean `{h}`?)"),
-                    None => name.to_string(),
-                };
-                // Harn reports this when the call runs, not at compile time.
-                let k = self.name_const(&msg)?;
-                self.emit(Op::ThrowUndefinedBuiltin, &[k]);
-                self.emit(Op::Nil, &[]);
+                let k = self.name_const(name)?;
+                self.emit(Op::CallHost, &[k, args.len() as u32]);
                 return Ok(());
             }
             r => self.emit_resolved_get(name, r)?,
@@ -1642,16 +1763,6 @@ fn is_declaration(k: &StmtKind) -> bool {
             | StmtKind::TypeAlias(_)
             | StmtKind::Unsupported { .. }
     )
-}
-
-fn stmt_keyword(k: &StmtKind) -> &'static str {
-    match k {
-        StmtKind::Mutex(_) => "`mutex`",
-        StmtKind::Yield(_) => "`yield`",
-        StmtKind::Emit(_) => "`emit`",
-        StmtKind::Select(_) => "`select`",
-        _ => "this statement",
-    }
 }
 
 fn binop_opcode(op: BinOp) -> Op {

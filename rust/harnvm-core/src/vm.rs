@@ -28,6 +28,9 @@ pub use generators::{next_result, Generator};
 #[path = "vm_modules.rs"]
 mod modules_runtime;
 
+mod sched;
+pub use sched::{HostFn, HostReply, RunState};
+
 #[derive(Clone, Debug)]
 pub struct VmOptions {
     /// Maximum Harn call depth (`Stack overflow: too many nested calls` beyond it).
@@ -113,6 +116,8 @@ pub struct Vm {
     modules: HashMap<String, modules_runtime::ModuleInstance>,
     /// Inline-cache sets of every function this VM has run (see `ic.rs`).
     pub ic: InlineCaches,
+    /// Tasks, channels, timers and the other concurrency state.
+    sched: sched::Sched,
 }
 
 const CHECK_INTERVAL: u32 = 4096;
@@ -144,6 +149,7 @@ impl Vm {
             parked_frames: 0,
             modules: HashMap::new(),
             ic: InlineCaches::default(),
+            sched: sched::Sched::new(false),
         }
     }
 
@@ -170,16 +176,32 @@ impl Vm {
 
     /// Runs a program's entry code and returns the entry pipeline's value.
     pub fn run(&mut self, program: &Rc<Program>) -> VmResult<Value> {
+        self.start(program);
+        self.drive_blocking()
+    }
+
+    /// Sets up a program's entry code as the root task; drive it with `step`.
+    pub fn start(&mut self, program: &Rc<Program>) {
         if self.options.inline_caches && self.fiber.frames.is_empty() {
             self.ic.begin_run(&program.main);
         }
         let module = Rc::new(ModuleEnv::new(program.globals.clone()));
         let main = Rc::new(Closure { proto: program.main.clone(), captures: Box::new([]), module });
-        self.call_closure(main, Vec::new())
+        self.start_call(Value::Closure(main), Vec::new());
     }
 
-    /// Calls a Harn closure from the host and runs it to completion.
+    /// Calls a Harn closure from the host and runs it to completion (as the
+    /// root task of a run, so it may spawn and wait).
     pub fn call_closure(&mut self, closure: Rc<Closure>, args: Vec<Value>) -> VmResult<Value> {
+        if self.fiber.frames.is_empty() {
+            self.start_call(Value::Closure(closure), args);
+            return self.drive_blocking();
+        }
+        self.call_closure_nested(closure, args)
+    }
+
+    /// Runs a closure to completion inside the running task (no switching).
+    fn call_closure_nested(&mut self, closure: Rc<Closure>, args: Vec<Value>) -> VmResult<Value> {
         let stop_depth = self.fiber.frames.len();
         if stop_depth == 0 {
             // An outermost host call: a fresh time budget.
@@ -207,8 +229,9 @@ impl Vm {
     }
 
     fn flush_output(&mut self) {
-        if self.in_generator() {
-            // Generator-body output is dropped when the body yields.
+        if self.in_generator() || !self.sched.current_is_root() {
+            // Generator-body output is dropped when the body yields; a child
+            // task's output waits in its fiber until the task is joined.
             return;
         }
         if let Some(sink) = self.output_sink.as_mut() {
@@ -273,6 +296,10 @@ impl Vm {
                 )));
             }
         }
+        if self.sched.current_deadline().is_some_and(|d| d <= self.sched.now()) {
+            // A `deadline` block ran out while this task computed.
+            return Err(VmError::throw_msg("Deadline exceeded"));
+        }
         Ok(())
     }
 
@@ -303,6 +330,9 @@ impl Vm {
 
     /// Runs builtin `id` on the stack values from `args_at` to the top.
     fn invoke_builtin(&mut self, id: u32, args_at: usize) -> VmResult<Flow> {
+        if let Some(index) = builtins::concurrency::sched_index(id) {
+            return self.sched_builtin(index, args_at);
+        }
         let Fiber { stack, output, .. } = &mut self.fiber;
         let mut ctx = Ctx { output, limits: &self.options.limits };
         builtins::call_builtin(&mut ctx, id, &stack[args_at..])
@@ -344,6 +374,14 @@ impl Vm {
                         self.fiber.stack.extend(args);
                         let inner = self.invoke_builtin(id, at);
                         self.fiber.stack.truncate(at);
+                        if inner.is_err() && self.sched.cancel_suspend() {
+                            // Waiting needs the call instruction to re-run, which a
+                            // builtin callback does not have.
+                            return Err(VmError::runtime(format!(
+                                "{} cannot wait when called as a callback of a builtin",
+                                builtins::builtin_name(id)
+                            )));
+                        }
                         flow = match inner? {
                             Flow::Done(r) => self.resume(then, r)?,
                             Flow::Call { callee, args, then: first } => {
@@ -1182,11 +1220,29 @@ impl Vm {
                 Op::IterInit => {
                     let slot = u16_at!();
                     let iterable = pop!();
-                    stack!()[base + slot] = iter::for_loop_iter(&iterable);
+                    stack!()[base + slot] = if sched::is_channel_like(&iterable) {
+                        // Channels are pulled by the scheduler (the loop may wait).
+                        iterable
+                    } else {
+                        iter::for_loop_iter(&iterable)
+                    };
                 }
                 Op::IterNext => {
                     let slot = u16_at!();
                     let target = u32_at!();
+                    if sched::is_channel_like(&stack!()[base + slot]) {
+                        let ch = stack!()[base + slot].clone();
+                        save_ip!();
+                        match try_op!(self.iter_channel(&ch)) {
+                            Some(v) => stack!().push(v),
+                            None => {
+                                stack!()[base + slot] = Value::Nil;
+                                ip = target;
+                            }
+                        }
+                        try_op!(self.tick());
+                        continue;
+                    }
                     let step = match &stack!()[base + slot] {
                         Value::Object(o) => iter::for_step(o),
                         _ => iter::ForStep::End,
@@ -1393,6 +1449,18 @@ impl Vm {
                     let _name = name_at!();
                     let _schema = pop!();
                     let _v = pop!();
+                }
+                Op::CallHost => {
+                    let name = name_at!();
+                    let argc = u8_at!();
+                    save_ip!();
+                    let args_at = stack!().len() - argc;
+                    let v = try_op!(self.call_host(&name, args_at));
+                    stack!().truncate(args_at);
+                    stack!().push(v);
+                    if !self.fiber.output.is_empty() {
+                        self.flush_output();
+                    }
                 }
             }
         }

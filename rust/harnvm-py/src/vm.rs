@@ -10,7 +10,13 @@
 //!
 //! `Vm.run` releases the GIL while Harn code runs, so other Python threads
 //! keep going (see `AssertSend` for why that is sound with `Rc` data), and
-//! re-attaches only to deliver output.
+//! re-attaches only to deliver output and to call registered host functions.
+//!
+//! A run is driven step by step: `_start` sets it up, `_step` runs Harn
+//! tasks until all of them wait and reports the host calls and the next
+//! timer; `harnvm._driver` awaits those (asyncio for `run_async`, a plain
+//! loop with a private event loop for `run`) and hands results back with
+//! `_complete`/`_fail`.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -20,7 +26,8 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 
-use harnvm_core::{CompiledModule, ModuleCache, Value, Vm as CoreVm, VmOptions, VmResult};
+use harnvm_core::vm::{HostFn, HostReply, RunState};
+use harnvm_core::{CompiledModule, ModuleCache, Value, Vm as CoreVm, VmError, VmOptions, VmResult};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyUnicodeDecodeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -254,6 +261,78 @@ struct VmState {
     /// Host import paths (`call_export`, `warm_module`) → their compiled
     /// module: a warm crossing never touches the file system.
     host_modules: HashMap<String, Rc<CompiledModule>>,
+    /// The run in progress (between `_start` and its end).
+    run: Option<RunCtx>,
+}
+
+/// Per-run state of the binding: the output callable's first failure and
+/// the sink for output left over at the end.
+struct RunCtx {
+    failure: Rc<RefCell<Option<PyErr>>>,
+    late_sink: Option<Py<PyAny>>,
+}
+
+/// What registered Python functions hand to the driver: awaitables to
+/// schedule, and the Python exceptions behind Harn errors (for `__cause__`).
+#[derive(Default)]
+struct HostShared {
+    pending: Vec<(u64, Py<PyAny>)>,
+    errors: Vec<(String, PyErr)>,
+}
+
+/// Python exceptions remembered for error chaining (the most recent ones).
+const KEPT_HOST_ERRORS: usize = 32;
+
+type Host = Rc<RefCell<HostShared>>;
+
+/// A Python exception raised by a host function → a Harn error `catch` can
+/// bind: the string `"<ExceptionType>: <message>"`. Non-`Exception`s
+/// (KeyboardInterrupt, SystemExit) stop the run instead.
+fn host_exception(py: Python<'_>, err: PyErr, host: &Host, failure: Option<&Rc<RefCell<Option<PyErr>>>>) -> VmError {
+    if !err.is_instance_of::<pyo3::exceptions::PyException>(py) {
+        if let Some(slot) = failure {
+            slot.borrow_mut().get_or_insert(err);
+        }
+        return VmError::new(harnvm_core::ErrorKind::Interrupted);
+    }
+    let type_name = err
+        .get_type(py)
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Exception".to_string());
+    let text = err.value(py).str().map(|s| s.to_string()).unwrap_or_default();
+    let message = if text.is_empty() { type_name } else { format!("{type_name}: {text}") };
+    let mut shared = host.borrow_mut();
+    if shared.errors.len() >= KEPT_HOST_ERRORS {
+        shared.errors.remove(0);
+    }
+    shared.errors.push((message.clone(), err));
+    VmError::thrown(Value::str(message))
+}
+
+/// The Python function behind `vm.register(name, fn)`, as a core host function.
+fn host_fn(func: Py<PyAny>, host: Host, vm_id: u64, failure: Rc<RefCell<Option<Rc<RefCell<Option<PyErr>>>>>>) -> HostFn {
+    Box::new(move |call, args: &[Value]| {
+        Python::attach(|py| {
+            let failure = failure.borrow().clone();
+            let converted: PyResult<Vec<Bound<'_, PyAny>>> = args.iter().map(|v| convert::to_py(py, v, vm_id)).collect();
+            let outcome = converted
+                .and_then(|a| PyTuple::new(py, a))
+                .and_then(|a| func.bind(py).call1(a));
+            let obj = match outcome {
+                Ok(obj) => obj,
+                Err(e) => return Err(host_exception(py, e, &host, failure.as_ref())),
+            };
+            if obj.hasattr("__await__").unwrap_or(false) {
+                host.borrow_mut().pending.push((call, obj.unbind()));
+                return Ok(HostReply::Pending);
+            }
+            match convert::from_py(&obj, Some(vm_id)) {
+                Ok(v) => Ok(HostReply::Ready(v)),
+                Err(e) => Err(host_exception(py, e, &host, failure.as_ref())),
+            }
+        })
+    })
 }
 
 /// A Harn virtual machine. Reusable: each `run` executes a program with the
@@ -262,18 +341,27 @@ struct VmState {
 #[pyclass(module = "harnvm", name = "Vm", frozen)]
 pub struct Vm {
     state: Pinned<RefCell<VmState>>,
+    /// Registered host functions (kept to re-register after a core reset).
+    hosts: Pinned<RefCell<Vec<(String, Py<PyAny>)>>>,
+    host: Pinned<Host>,
+    /// The failure slot of the run in progress, for host functions.
+    run_failure: Pinned<Rc<RefCell<Option<Rc<RefCell<Option<PyErr>>>>>>>,
     interrupt: InterruptSlot,
     options: VmOptions,
     output: Option<Py<PyAny>>,
     time_limit: Option<f64>,
     /// A `harnvm._modules.ModuleResolver`: finds module sources.
     resolver: Py<PyAny>,
+    virtual_clock: bool,
 }
+
+/// What `_step` returns: `(done, value, new_calls, cancelled_calls, timer_seconds)`.
+type StepTuple = (bool, Py<PyAny>, Vec<(u64, Py<PyAny>)>, Vec<u64>, Option<f64>);
 
 #[pymethods]
 impl Vm {
     #[new]
-    #[pyo3(signature = (*, output = None, inline_caches = true, max_frames = 512, time_limit = None, module_paths = None, module_providers = None))]
+    #[pyo3(signature = (*, output = None, inline_caches = true, max_frames = 512, time_limit = None, module_paths = None, module_providers = None, clock = "real"))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -283,7 +371,17 @@ impl Vm {
         time_limit: Option<f64>,
         module_paths: Option<Bound<'_, PyAny>>,
         module_providers: Option<Bound<'_, PyAny>>,
+        clock: &str,
     ) -> PyResult<Self> {
+        let virtual_clock = match clock {
+            "real" => false,
+            "virtual" => true,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "clock must be \"real\" or \"virtual\", got {other:?}"
+                )))
+            }
+        };
         let resolver = py
             .import("harnvm._modules")?
             .getattr("ModuleResolver")?
@@ -316,45 +414,67 @@ impl Vm {
             time_limit_ms,
             ..Default::default()
         };
-        let core = errors::guard(py, || Ok(CoreVm::new(options.clone())))?;
+        let core = errors::guard(py, || {
+            let mut core = CoreVm::new(options.clone());
+            core.set_virtual_clock(virtual_clock);
+            Ok(core)
+        })?;
         let interrupt = Arc::new(Mutex::new(core.interrupt_handle()));
         Ok(Vm {
             state: Pinned::new(RefCell::new(VmState {
                 core,
                 id: next_vm_id(),
                 host_modules: HashMap::new(),
+                run: None,
             })),
+            hosts: Pinned::new(RefCell::new(Vec::new())),
+            host: Pinned::new(Rc::new(RefCell::new(HostShared::default()))),
+            run_failure: Pinned::new(Rc::new(RefCell::new(None))),
             interrupt,
             options,
             output: output.map(Bound::unbind),
             time_limit,
             resolver,
+            virtual_clock,
         })
     }
 
     /// Runs a `Program` (or compiles and runs source text) and returns the
-    /// entry pipeline's value converted to Python.
+    /// entry pipeline's value converted to Python. Drives async host
+    /// functions on a private event loop when there are any.
     #[pyo3(signature = (program, *, filename = "<string>"))]
     fn run(
-        &self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         program: &Bound<'_, PyAny>,
         filename: &str,
     ) -> PyResult<Py<PyAny>> {
-        self.state()?;
-        let program = match program.cast::<PyString>() {
-            Ok(s) => self.compile_here(py, s.to_str()?, filename)?,
-            Err(_) => program_arg(py, program, filename)?,
-        };
-        self.execute(py, |core| core.run(&program))
+        let py = slf.py();
+        slf.get()._start(py, program, filename)?;
+        drive_sync(slf)
+    }
+
+    /// `await vm.run_async(program)`: runs under the current asyncio loop;
+    /// other Harn tasks and the loop keep running while Harn awaits Python.
+    #[pyo3(signature = (program, *, filename = "<string>"))]
+    fn run_async(
+        slf: &Bound<'_, Self>,
+        program: &Bound<'_, PyAny>,
+        filename: &str,
+    ) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let driver = py.import("harnvm._driver")?;
+        Ok(driver.getattr("run_async")?.call1((slf, program, filename))?.unbind())
     }
 
     /// Reads, compiles and runs a `.harn` file. Imports resolve relative to it.
-    fn run_file(&self, py: Python<'_>, path: PathBuf) -> PyResult<Py<PyAny>> {
-        self.state()?;
+    fn run_file(slf: &Bound<'_, Self>, path: PathBuf) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        slf.get().state()?;
         let source = read_source(py, &path)?;
-        let program = self.compile_here(py, &source, &path.to_string_lossy())?;
-        self.execute(py, |core| core.run(&program))
+        let program = Program::new(slf.get().compile_here(py, &source, &path.to_string_lossy())?);
+        let program = Bound::new(py, program)?;
+        slf.get()._start(py, program.as_any(), "<string>")?;
+        drive_sync(slf)
     }
 
     /// Compiles source text with this Vm's module resolver (its
@@ -449,11 +569,51 @@ impl Vm {
     /// Python arguments and returns its result converted to Python.
     #[pyo3(signature = (function, /, *args))]
     fn call(
-        &self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         function: &Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
     ) -> PyResult<Py<PyAny>> {
+        slf.get()._start_call(slf.py(), function, args)?;
+        drive_sync(slf)
+    }
+
+    /// Makes a Python callable available to Harn code as `name(...)`. Plain
+    /// functions run at once; a result that is awaitable (an `async def`)
+    /// is awaited by the driver while other Harn tasks go on. A Python
+    /// exception becomes a Harn error (`"<Type>: <message>"`) that `catch`
+    /// can bind; uncaught, it is the `__cause__` of the `HarnRuntimeError`.
+    fn register(&self, py: Python<'_>, name: &str, function: &Bound<'_, PyAny>) -> PyResult<()> {
+        if !function.is_callable() {
+            return Err(PyTypeError::new_err("register expects a callable"));
+        }
+        let mut state = self.state()?.try_borrow_mut().map_err(|_| already_running())?;
+        let host = self.host.get().ok_or_else(|| wrong_thread("Vm"))?.clone();
+        let failure = self.run_failure.get().ok_or_else(|| wrong_thread("Vm"))?.clone();
+        let id = state.id;
+        state
+            .core
+            .register_host(name, host_fn(function.clone().unbind(), host, id, failure));
+        if let Some(hosts) = self.hosts.get() {
+            hosts.borrow_mut().retain(|(n, _)| n != name);
+            hosts.borrow_mut().push((name.to_string(), function.clone().unbind()));
+        }
+        let _ = py;
+        Ok(())
+    }
+
+    /// Starts a run (driver API; `run`/`run_async` call it).
+    #[pyo3(signature = (program, filename = "<string>"))]
+    fn _start(&self, py: Python<'_>, program: &Bound<'_, PyAny>, filename: &str) -> PyResult<()> {
+        self.state()?;
+        let program = match program.cast::<PyString>() {
+            Ok(s) => self.compile_here(py, s.to_str()?, filename)?,
+            Err(_) => program_arg(py, program, filename)?,
+        };
+        self.begin_run(py, move |core| core.start(&program))
+    }
+
+    /// Starts a call of a Harn function as a run (driver API).
+    fn _start_call(&self, py: Python<'_>, function: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>) -> PyResult<()> {
         if !function.is_instance_of::<convert::HarnFunction>() {
             return Err(PyTypeError::new_err(format!(
                 "Vm.call expects a HarnFunction, got {}",
@@ -477,12 +637,141 @@ impl Vm {
             .iter()
             .map(|a| convert::from_py(&a, Some(id)))
             .collect::<PyResult<Vec<_>>>()?;
-        self.execute(py, move |core| {
-            // A previous interrupted run may have left the flag set.
-            core.interrupt_handle()
-                .store(false, AtomicOrdering::Relaxed);
-            core.call_closure(closure, args)
-        })
+        self.begin_run(py, move |core| core.start_call(Value::Closure(closure), args))
+    }
+
+    /// Runs Harn tasks (GIL released) until the run ends or every task
+    /// waits (driver API). Returns `(done, value, new_calls, cancelled_calls,
+    /// timer_seconds)`: awaitables to schedule by call id, call ids whose
+    /// awaitables must be cancelled, and when to step again at the latest.
+    fn _step(&self, py: Python<'_>) -> PyResult<StepTuple> {
+        let mut state = self
+            .state()?
+            .try_borrow_mut()
+            .map_err(|_| already_running())?;
+        if state.run.is_none() {
+            return Err(PyRuntimeError::new_err("no run in progress on this harnvm.Vm"));
+        }
+        let task = AssertSend(&mut state.core);
+        let outcome = py
+            .detach(move || {
+                let core = task.into_inner();
+                AssertSend(catch_unwind(AssertUnwindSafe(|| core.step())))
+            })
+            .into_inner();
+        let host = self.host.get().ok_or_else(|| wrong_thread("Vm"))?.clone();
+        let new_calls = std::mem::take(&mut host.borrow_mut().pending);
+        let step = match outcome {
+            Ok(s) => s,
+            Err(payload) => {
+                self.reset_core(&mut state);
+                return Err(errors::panic_error(py, &*payload));
+            }
+        };
+        let cancelled = state.core.take_cancelled_host_calls();
+        let failed = state.run.as_ref().and_then(|r| r.failure.borrow_mut().take());
+        if let Some(e) = failed {
+            state.core.abort_run();
+            self.end_run(py, &mut state);
+            close_awaitables(py, &new_calls);
+            return Err(e);
+        }
+        match step {
+            RunState::Waiting { timer_ms, .. } => Ok((
+                false,
+                py.None(),
+                new_calls,
+                cancelled,
+                timer_ms.map(|ms| ms / 1000.0),
+            )),
+            RunState::Done(result) => {
+                close_awaitables(py, &new_calls);
+                let late = self.end_run(py, &mut state);
+                if let Some(e) = late {
+                    return Err(e);
+                }
+                let id = state.id;
+                drop(state);
+                match result {
+                    Ok(v) => {
+                        let value = errors::guard(py, || convert::to_py(py, &v, id).map(Bound::unbind))?;
+                        Ok((true, value, Vec::new(), cancelled, None))
+                    }
+                    Err(e) => {
+                        let err = errors::vm_error(py, &e, id);
+                        if let Some(text) = e.thrown_value().and_then(|v| v.as_str().map(str::to_string)) {
+                            let cause = host.borrow_mut().errors.iter().rposition(|(m, _)| *m == text);
+                            if let Some(i) = cause {
+                                let (_, cause) = host.borrow_mut().errors.remove(i);
+                                err.set_cause(py, Some(cause));
+                            }
+                        }
+                        host.borrow_mut().errors.clear();
+                        Err(err)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Delivers the result of an awaited host call (driver API).
+    fn _complete(&self, call: u64, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let mut state = self.state()?.try_borrow_mut().map_err(|_| already_running())?;
+        let id = state.id;
+        let result = match convert::from_py(value, Some(id)) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let host = self.host.get().ok_or_else(|| wrong_thread("Vm"))?.clone();
+                Err(host_exception(value.py(), e, &host, None))
+            }
+        };
+        state.core.complete_host_call(call, result);
+        Ok(())
+    }
+
+    /// Delivers the exception an awaited host call raised (driver API).
+    fn _fail(&self, call: u64, exception: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = exception.py();
+        let mut state = self.state()?.try_borrow_mut().map_err(|_| already_running())?;
+        let host = self.host.get().ok_or_else(|| wrong_thread("Vm"))?.clone();
+        let err = PyErr::from_value(exception.clone());
+        let failure = state.run.as_ref().map(|r| r.failure.clone());
+        let verr = host_exception(py, err, &host, failure.as_ref());
+        state.core.complete_host_call(call, Err(verr));
+        Ok(())
+    }
+
+    /// Cancels every task of the run in progress (driver API).
+    fn _abort(&self, py: Python<'_>) -> PyResult<Vec<u64>> {
+        let Ok(mut state) = self.state()?.try_borrow_mut() else {
+            return Ok(Vec::new());
+        };
+        state.core.abort_run();
+        let cancelled = state.core.take_cancelled_host_calls();
+        self.end_run(py, &mut state);
+        Ok(cancelled)
+    }
+
+    /// Harn tasks of the current (or last) run that have not finished.
+    #[getter]
+    fn live_tasks(&self) -> PyResult<usize> {
+        Ok(self.state()?.try_borrow().map(|s| s.core.live_tasks()).unwrap_or(0))
+    }
+
+    /// `"real"` or `"virtual"`.
+    #[getter]
+    fn clock(&self) -> &'static str {
+        if self.virtual_clock {
+            "virtual"
+        } else {
+            "real"
+        }
+    }
+
+    /// The scheduler clock in seconds (virtual time on a virtual clock).
+    #[getter]
+    fn now(&self) -> PyResult<f64> {
+        Ok(self.state()?.try_borrow().map(|s| s.core.clock_ms() / 1000.0).unwrap_or(0.0))
     }
 
     /// Stops the run in progress (from any thread); it raises `HarnInterruptedError`.
@@ -611,15 +900,38 @@ impl Vm {
             None => "None".to_string(),
         };
         format!(
-            "harnvm.Vm(max_frames={}, inline_caches={}, time_limit={})",
+            "harnvm.Vm(max_frames={}, inline_caches={}, time_limit={}{})",
             self.options.max_frames,
             if self.options.inline_caches {
                 "True"
             } else {
                 "False"
             },
-            limit
+            limit,
+            if self.virtual_clock {
+                ", clock='virtual'"
+            } else {
+                ""
+            }
         )
+    }
+}
+
+/// Runs the synchronous driver (`harnvm._driver.run_sync`) on a started run.
+fn drive_sync(slf: &Bound<'_, Vm>) -> PyResult<Py<PyAny>> {
+    let py = slf.py();
+    let driver = py.import("harnvm._driver")?;
+    Ok(driver.getattr("run_sync")?.call1((slf,))?.unbind())
+}
+
+/// Closes coroutines that will never be awaited (the run ended first), so
+/// Python does not warn about them.
+fn close_awaitables(py: Python<'_>, calls: &[(u64, Py<PyAny>)]) {
+    for (_, aw) in calls {
+        let aw = aw.bind(py);
+        if aw.hasattr("close").unwrap_or(false) {
+            let _ = aw.call_method0("close");
+        }
     }
 }
 
@@ -729,6 +1041,89 @@ impl Vm {
         })
     }
 
+    /// Routes output to the sink and sets up a run with `start`.
+    fn begin_run(&self, py: Python<'_>, start: impl FnOnce(&mut CoreVm)) -> PyResult<()> {
+        let mut state = self
+            .state()?
+            .try_borrow_mut()
+            .map_err(|_| already_running())?;
+        if state.run.is_some() {
+            // Called from a host function while this Vm's run is in progress.
+            return Err(already_running());
+        }
+        // The core's sink cannot fail, so the first exception raised by the
+        // output callable is kept, later output is dropped, the run is
+        // interrupted, and the exception is re-raised when the run ends.
+        let sink = self.sink(py)?;
+        let late_sink = sink.as_ref().map(|s| s.clone_ref(py));
+        let failure: Rc<RefCell<Option<PyErr>>> = Rc::new(RefCell::new(None));
+        let slot = failure.clone();
+        let interrupt = state.core.interrupt_handle();
+        state.core.set_output(Box::new(move |text: &str| {
+            let Some(sink) = &sink else { return };
+            if slot.borrow().is_some() {
+                return;
+            }
+            Python::attach(|py| {
+                // Also give Python's signal handlers a chance to run (Ctrl-C →
+                // KeyboardInterrupt), which they otherwise only get between
+                // bytecodes: a printing program stays interruptible.
+                if let Err(e) = sink.call1(py, (text,)).and_then(|_| py.check_signals()) {
+                    *slot.borrow_mut() = Some(e);
+                    interrupt.store(true, AtomicOrdering::Relaxed);
+                }
+            });
+        }));
+        if let Some(f) = self.run_failure.get() {
+            *f.borrow_mut() = Some(failure.clone());
+        }
+        state.run = Some(RunCtx { failure, late_sink });
+        errors::guard(py, || {
+            start(&mut state.core);
+            Ok(())
+        })
+    }
+
+    /// Ends the run: drops the sink, flushes buffered output. Returns the
+    /// exception the output callable raised, if any.
+    fn end_run(&self, py: Python<'_>, state: &mut VmState) -> Option<PyErr> {
+        // Drop the sink now: it may reference objects that reference this Vm,
+        // and such a cycle through Rust would be invisible to Python's GC.
+        state.core.set_output(Box::new(|_| {}));
+        if let Some(f) = self.run_failure.get() {
+            *f.borrow_mut() = None;
+        }
+        let run = state.run.take()?;
+        if let Some(e) = run.failure.borrow_mut().take() {
+            return Some(e);
+        }
+        let rest = state.core.take_output();
+        if let (false, Some(sink)) = (rest.is_empty(), &run.late_sink) {
+            if let Err(e) = sink.call1(py, (rest,)) {
+                return Some(e);
+            }
+        }
+        None
+    }
+
+    /// The VM state after a panic is unknown: start over with a fresh one
+    /// (and a new id, so old handles are refused); host functions stay.
+    fn reset_core(&self, state: &mut VmState) {
+        state.core = CoreVm::new(self.options.clone());
+        state.core.set_virtual_clock(self.virtual_clock);
+        state.id = next_vm_id();
+        state.run = None;
+        if let Ok(mut flag) = self.interrupt.lock() {
+            *flag = state.core.interrupt_handle();
+        }
+        if let (Some(hosts), Some(host), Some(failure)) = (self.hosts.get(), self.host.get(), self.run_failure.get()) {
+            for (name, f) in hosts.borrow().iter() {
+                let f = Python::attach(|py| f.clone_ref(py));
+                state.core.register_host(name, host_fn(f, host.clone(), state.id, failure.clone()));
+            }
+        }
+    }
+
     /// Runs `work` on the core VM with the GIL released, output routed to
     /// the sink, panics caught, and the result converted to Python.
     fn execute(
@@ -789,11 +1184,7 @@ impl Vm {
             Err(payload) => {
                 // The VM state after a panic is unknown: start over with a
                 // fresh one (and a new id, so old handles are refused).
-                state.core = CoreVm::new(self.options.clone());
-                state.id = next_vm_id();
-                if let Ok(mut flag) = self.interrupt.lock() {
-                    *flag = state.core.interrupt_handle();
-                }
+                self.reset_core(&mut state);
                 return Err(errors::panic_error(py, &*payload));
             }
         };

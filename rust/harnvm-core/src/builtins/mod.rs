@@ -61,6 +61,7 @@ pub struct BuiltinDef {
 pub mod args;
 pub mod callback;
 pub mod collections;
+pub mod concurrency;
 mod core;
 pub mod json;
 mod math;
@@ -79,6 +80,8 @@ static MODULE_TABLES: &[&[BuiltinDef]] = &[
     testing::TABLE,
     json::TABLE,
     regexp::TABLE,
+    concurrency::TABLE,
+    concurrency::SCHED_TABLE,
 ];
 
 /// The table of all builtins; the index is the builtin id.
