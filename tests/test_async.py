@@ -477,3 +477,38 @@ def test_the_gil_is_released_while_harn_computes():
         stop.set()
         thread.join()
     assert counter["n"] > 0
+
+
+def test_time_limit_covers_time_spent_waiting():
+    vm, _ = capture({"time_limit": 0.1})
+    started = time.perf_counter()
+    with pytest.raises(harnvm.HarnTimeoutError):
+        vm.run("pipeline m() { sleep(10s) }")
+    assert time.perf_counter() - started < 2.0
+
+    seen: list[str] = []
+
+    async def forever():
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    vm.register("forever", forever)
+    started = time.perf_counter()
+    with pytest.raises(harnvm.HarnTimeoutError):
+        asyncio.run(vm.run_async("pipeline m() { forever() }"))
+    assert time.perf_counter() - started < 2.0
+    assert seen == ["cancelled"]
+
+
+def test_host_function_reentering_its_vm_is_a_harn_error():
+    vm, out = capture()
+
+    def reenter():
+        return vm.run("pipeline m() { 1 }")
+
+    vm.register("reenter", reenter)
+    vm.run('pipeline m() { try { reenter() } catch (e) { println(contains(e, "already running")) } }')
+    assert out == ["true\n"]
