@@ -67,8 +67,8 @@ def test_exact_error_texts():
     cases = {
         "iter(1)": "Type error: iter: value of type int is not iterable (line 1)",
         "iter([1]).chain(true).to_list()": "Type error: iter: value of type bool is not iterable (line 1)",
-        "iter([1, 2]).to_dict()": "Type error: to_dict: expected Pair items, got int (line 1)",
-        "iter([1]).map(3).to_list()": "Type error: Cannot call 3 (line 1)",
+        "iter([1, 2]).to_dict()": "Type error: iter.to_dict: expected pair, got int (line 1)",
+        "iter([1]).map(3).to_list()": "Type error: iter.map: expected callable (line 1)",
     }
     for source, message in cases.items():
         with pytest.raises(HarnRuntimeError) as info:

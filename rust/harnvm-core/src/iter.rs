@@ -20,7 +20,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use crate::builtins::args::{check_alloc, key_of};
+use crate::builtins::args::check_alloc;
 use crate::builtins::{Continuation, Ctx, Flow};
 use crate::error::{VmError, VmResult};
 use crate::value::{arg, compare_values, values_equal, DictMap, HStr, Object, Value};
@@ -539,16 +539,16 @@ impl Pull {
             Sink::ToDict(map) => {
                 let (k, v) = match &x {
                     Value::Pair(p) => (p.0.clone(), p.1.clone()),
-                    Value::List(kv) if kv.len() == 2 => (kv[0].clone(), kv[1].clone()),
                     other => {
-                        return Err(VmError::type_error(format!(
-                            "to_dict: expected Pair items, got {}",
-                            other.type_name()
-                        )))
+                        return Err(VmError::type_error(format!("iter.to_dict: expected pair, got {}", other.type_name())))
                     }
                 };
+                let Value::Str(k) = &k else {
+                    return Err(VmError::type_error(format!("iter.to_dict: expected string key, got {}", k.type_name())));
+                };
+                let k = Rc::clone(k);
                 check_alloc(map.len() + 1, ctx.limits, "to_dict")?;
-                map.insert(key_of(&k), v);
+                map.insert(k, v);
                 Pull
             }
             Sink::Count(n) => {
@@ -565,7 +565,9 @@ impl Pull {
                         *has_float = true;
                         *float += f;
                     }
-                    _ => {}
+                    other => {
+                        return Err(VmError::type_error(format!("iter.sum: expected number, got {}", other.type_name())))
+                    }
                 }
                 Pull
             }
@@ -837,38 +839,60 @@ fn next_result_item(result: &Value) -> Option<Value> {
 // ---------------------------------------------------------------------------
 // Methods on iters
 
-/// A non-negative count argument.
-fn count_arg(args: &[Value], i: usize, default: i64) -> i64 {
-    arg(args, i).as_int().unwrap_or(default).max(0)
+/// The callback argument of `it.name(f)`; anything else is
+/// `iter.<name>: expected callable` (the reference's wording).
+fn callback_arg(args: &[Value], name: &str) -> VmResult<Value> {
+    match arg(args, 0) {
+        f if f.is_callable() => Ok(f.clone()),
+        _ => Err(VmError::type_error(format!("iter.{name}: expected callable"))),
+    }
 }
 
-/// `it.name(args)` on an iter (§11). Unknown names give nil.
+/// The count of `take` / `skip`: a non-negative int.
+fn count_arg(args: &[Value], name: &str) -> VmResult<i64> {
+    match arg(args, 0) {
+        Value::Int(n) if *n >= 0 => Ok(*n),
+        _ => Err(VmError::type_error(format!("iter.{name}: expected non-negative int"))),
+    }
+}
+
+/// The size of `chunks` / `windows`: a positive int.
+fn size_arg(args: &[Value], what: &str, name: &str) -> VmResult<usize> {
+    match arg(args, 0) {
+        Value::Int(n) if *n > 0 => Ok(usize::try_from(*n).unwrap_or(usize::MAX)),
+        _ => Err(VmError::type_error(format!("iter.{name}: {what} size must be positive"))),
+    }
+}
+
+/// The iterable argument of `zip` / `chain`, lifted.
+fn iterable_arg(args: &[Value], name: &str) -> VmResult<Rc<Object>> {
+    let Some(other) = args.first() else {
+        return Err(VmError::type_error(format!("iter.{name}: expected iterable argument")));
+    };
+    lift(other).ok_or_else(|| not_iterable(other))
+}
+
+/// `it.name(args)` on an iter (§11). Combinators check their arguments
+/// when they are built, with the reference's messages; unknown names give nil.
 pub fn iter_method(ctx: &mut Ctx, it: &Rc<Object>, name: &str, args: &[Value]) -> VmResult<Flow> {
     let src = || Rc::clone(it);
-    let f = || arg(args, 0).clone();
-    let other = |i: usize| -> VmResult<Rc<Object>> { lift(arg(args, i)).ok_or_else(|| not_iterable(arg(args, i))) };
     let combinator = |kind: Kind| Ok(Flow::Done(iter_value(kind)));
     let sink = |ctx: &mut Ctx, sink: Sink| Pull::start(ctx, Rc::clone(it), sink);
     match name {
         "iter" => Ok(Flow::Done(Value::Object(src()))),
-        "map" => combinator(Kind::Map { src: src(), f: f() }),
-        "filter" => combinator(Kind::Filter { src: src(), f: f() }),
-        "flat_map" => combinator(Kind::FlatMap { src: src(), f: f(), inner: None }),
-        "take" => combinator(Kind::Take { src: src(), left: count_arg(args, 0, 0) }),
-        "skip" => combinator(Kind::Skip { src: src(), left: count_arg(args, 0, 0) }),
-        "take_while" => combinator(Kind::TakeWhile { src: src(), f: f() }),
-        "skip_while" => combinator(Kind::SkipWhile { src: src(), f: f(), skipping: true }),
-        "zip" => combinator(Kind::Zip { a: src(), b: other(0)? }),
+        "map" => combinator(Kind::Map { src: src(), f: callback_arg(args, name)? }),
+        "filter" => combinator(Kind::Filter { src: src(), f: callback_arg(args, name)? }),
+        "flat_map" => combinator(Kind::FlatMap { src: src(), f: callback_arg(args, name)?, inner: None }),
+        "take" => combinator(Kind::Take { src: src(), left: count_arg(args, name)? }),
+        "skip" => combinator(Kind::Skip { src: src(), left: count_arg(args, name)? }),
+        "take_while" => combinator(Kind::TakeWhile { src: src(), f: callback_arg(args, name)? }),
+        "skip_while" => combinator(Kind::SkipWhile { src: src(), f: callback_arg(args, name)?, skipping: true }),
+        "zip" => combinator(Kind::Zip { a: src(), b: iterable_arg(args, name)? }),
         "enumerate" => combinator(Kind::Enumerate { src: src(), next: 0 }),
-        "chain" => combinator(Kind::Chain { first: Some(src()), second: other(0)? }),
-        "chunks" => combinator(Kind::Chunks { src: src(), size: count_arg(args, 0, 1).max(1) as usize }),
+        "chain" => combinator(Kind::Chain { first: Some(src()), second: iterable_arg(args, name)? }),
+        "chunks" => combinator(Kind::Chunks { src: src(), size: size_arg(args, "chunk", name)? }),
         "windows" => {
-            let size = count_arg(args, 0, 2);
-            if size == 0 {
-                combinator(Kind::Done)
-            } else {
-                combinator(Kind::Windows { src: src(), size: size as usize, window: VecDeque::new() })
-            }
+            combinator(Kind::Windows { src: src(), size: size_arg(args, "window", name)?, window: VecDeque::new() })
         }
         "to_list" => sink(ctx, Sink::ToList(Vec::new())),
         "to_set" => sink(ctx, Sink::ToSet(Vec::new())),
@@ -879,11 +903,19 @@ pub fn iter_method(ctx: &mut Ctx, it: &Rc<Object>, name: &str, args: &[Value]) -
         "max" => sink(ctx, Sink::Max(None)),
         "first" => sink(ctx, Sink::First),
         "last" => sink(ctx, Sink::Last(Value::Nil)),
-        "reduce" => sink(ctx, Sink::Reduce { acc: arg(args, 0).clone(), f: arg(args, 1).clone() }),
-        "any" => sink(ctx, Sink::Any(f())),
-        "all" => sink(ctx, Sink::All(f())),
-        "find" => sink(ctx, Sink::Find { f: f(), pending: Value::Nil }),
-        "for_each" => sink(ctx, Sink::ForEach(f())),
+        "reduce" => {
+            if args.len() < 2 {
+                return Err(VmError::type_error("iter.reduce: expected (init, fn)"));
+            }
+            if !args[1].is_callable() {
+                return Err(VmError::type_error("iter.reduce: second arg must be callable"));
+            }
+            sink(ctx, Sink::Reduce { acc: args[0].clone(), f: args[1].clone() })
+        }
+        "any" => sink(ctx, Sink::Any(callback_arg(args, name)?)),
+        "all" => sink(ctx, Sink::All(callback_arg(args, name)?)),
+        "find" => sink(ctx, Sink::Find { f: callback_arg(args, name)?, pending: Value::Nil }),
+        "for_each" => sink(ctx, Sink::ForEach(callback_arg(args, name)?)),
         _ => Ok(Flow::Done(Value::Nil)),
     }
 }

@@ -421,8 +421,8 @@ fn range_method(ctx: &mut Ctx, recv: &Value, r: &RangeVal, name: &str, args: &[V
         "len" | "count" => done(Value::Int(r.len())),
         "empty" => done(Value::Bool(r.is_empty())),
         "contains" => done(Value::Bool(matches!(arg(args, 0), Value::Int(n) if r.contains(*n)))),
-        "first" if args.is_empty() => done(r.get(0).map_or(Value::Nil, Value::Int)),
-        "last" if args.is_empty() => done(r.get(r.len() - 1).map_or(Value::Nil, Value::Int)),
+        "first" => done(r.get(0).map_or(Value::Nil, Value::Int)),
+        "last" => done(r.get(r.len() - 1).map_or(Value::Nil, Value::Int)),
         "to_string" => done(Value::str(recv.display())),
         "sum" => done(range_sum(r)),
         _ if iter::is_iter_method(name) => {

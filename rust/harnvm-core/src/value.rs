@@ -393,6 +393,8 @@ fn equal_at(a: &Value, b: &Value, depth: usize) -> bool {
         (Value::Builtin(x), Value::Builtin(y)) => x == y,
         (Value::Object(x), Value::Object(y)) => match (&**x, &**y) {
             (Object::Atomic(p, _), Object::Atomic(q, _)) => p.get() == q.get(),
+            // An iter equals only itself; generators are never equal.
+            (Object::Iter(_), Object::Iter(_)) => Rc::ptr_eq(x, y),
             _ => false,
         },
         _ => false,

@@ -45,6 +45,7 @@ log("ab".iter().to_list())
 let it = iter([1])
 log(is_same(iter(it), it))
 log(type_of(it))
+log([it == it, it == iter([1]), iter(it) == it])
 "#,
     );
     assert_eq!(
@@ -60,7 +61,8 @@ log(type_of(it))
             "[7, 8]",
             "[a, b]",
             "true",
-            "iter"
+            "iter",
+            "[true, false, true]"
         ]
     );
 }
@@ -83,7 +85,6 @@ log(iter([1, 2]).flat_map({ x -> [x, x * 10] }).to_list())
 log(iter([1, 2]).flat_map({ x -> x }).to_list())
 log(iter(xs).take(2).to_list())
 log(iter(xs).take(0).to_list())
-log(iter(xs).take(-1).to_list())
 log(iter(xs).skip(4).to_list())
 log(iter(xs).skip(99).to_list())
 log(iter(xs).take_while({ x -> x < 3 }).to_list())
@@ -105,7 +106,6 @@ log(iter([1, 2]).windows(3).to_list())
             "[1, 10, 2, 20]",
             "[1, 2]",
             "[1, 2]",
-            "[]",
             "[]",
             "[5, 6]",
             "[]",
@@ -139,7 +139,7 @@ log(iter([1, 2]).any({ x -> x > 1 }))
 log(iter([]).all({ x -> false }))
 log(iter([1, 2, 3]).find({ x -> x >= 2 }))
 log(iter([1, 1, 2]).to_set())
-log(iter({a: 1}).map({ p -> pair(p.second, p.first) }).to_dict())
+log(iter({a: 1}).map({ p -> pair(p.first + "!", p.second) }).to_dict())
 iter([1, 2]).for_each({ x -> log("each ${x}") })
 "#,
     );
@@ -159,12 +159,36 @@ iter([1, 2]).for_each({ x -> log("each ${x}") })
             "true",
             "2",
             "set(1, 2)",
-            "{1: a}",
+            "{a!: 1}",
             "each 1",
             "each 2"
         ]
     );
-    assert_eq!(error_of("iter([1]).to_dict()"), "Type error: to_dict: expected Pair items, got int (line 1)");
+}
+
+#[test]
+fn argument_errors_use_the_reference_wording() {
+    let cases = [
+        ("iter([1]).to_dict()", "Type error: iter.to_dict: expected pair, got int (line 1)"),
+        ("iter([pair(1, 2)]).to_dict()", "Type error: iter.to_dict: expected string key, got int (line 1)"),
+        ("iter([1, \"a\"]).sum()", "Type error: iter.sum: expected number, got string (line 1)"),
+        ("iter([1]).map(3)", "Type error: iter.map: expected callable (line 1)"),
+        ("iter([1]).filter()", "Type error: iter.filter: expected callable (line 1)"),
+        ("(1 to 3).for_each(nil)", "Type error: iter.for_each: expected callable (line 1)"),
+        ("iter([1]).take(-1)", "Type error: iter.take: expected non-negative int (line 1)"),
+        ("iter([1]).skip(\"2\")", "Type error: iter.skip: expected non-negative int (line 1)"),
+        ("iter([1]).chunks(0)", "Type error: iter.chunks: chunk size must be positive (line 1)"),
+        ("iter([1]).windows(-2)", "Type error: iter.windows: window size must be positive (line 1)"),
+        ("iter([1]).zip()", "Type error: iter.zip: expected iterable argument (line 1)"),
+        ("iter([1]).chain(5)", "Type error: iter: value of type int is not iterable (line 1)"),
+        ("iter([1]).reduce(0)", "Type error: iter.reduce: expected (init, fn) (line 1)"),
+        ("iter([1]).reduce(0, 1)", "Type error: iter.reduce: second arg must be callable (line 1)"),
+    ];
+    for (src, want) in cases {
+        assert_eq!(error_of(src), want, "{src}");
+    }
+    // Unknown iter methods give nil, like every unknown method.
+    assert_eq!(logs("log(iter([1]).nope())"), ["nil"]);
 }
 
 #[test]
