@@ -412,7 +412,11 @@ def test_std_modules_are_shipped() -> None:
 def test_compile_resolves_std_imports() -> None:
     program = harnvm.compile('import { add_v } from "std/semver"\nadd_v("1.0.0")')
     assert harnvm.Vm().run(program) == "v1.0.0"
-    assert "IMPORT_MODULE" in program.disassemble()
+    listing = program.disassemble()
+    assert "IMPORT_MODULE" in listing
+    # Imported modules are listed after the program: init code, then their fns.
+    assert "== <module std/semver>() " in listing
+    assert "== add_v(v) " in listing
 
 
 def test_run_shortcuts_and_cli_take_module_paths(tmp_path: Path) -> None:

@@ -53,7 +53,10 @@ pub fn compile(source: &str, file: &str) -> VmResult<Rc<Program>> {
     })
 }
 
-/// Readable disassembly of every function of a program.
+/// Readable disassembly of every function of a program, then of the
+/// modules it imports (their init code and fns).
 pub fn disassemble(program: &Program) -> String {
-    chunk::disassemble(&program.main)
+    let mut out = chunk::disassemble(&program.main);
+    out.push_str(&modules::disassemble_imports(&program.main));
+    out
 }

@@ -97,6 +97,41 @@ pub struct ImportDesc {
     pub bindings: Vec<(u16, u16)>,
 }
 
+/// The modules a function's code imports (its import constants), in order.
+pub fn imports_of(proto: &FunctionProto) -> Vec<Rc<CompiledModule>> {
+    proto
+        .chunk
+        .constants
+        .iter()
+        .filter_map(|c| match c {
+            crate::Value::Object(o) => match &**o {
+                crate::value::Object::Opaque { data, .. } => data.borrow().downcast_ref::<Rc<ImportDesc>>().map(|d| d.module.clone()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// Disassembly of every module `proto` imports, directly or not (each once).
+pub fn disassemble_imports(proto: &FunctionProto) -> String {
+    let mut out = String::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut pending = imports_of(proto);
+    pending.reverse();
+    while let Some(m) = pending.pop() {
+        if !seen.insert(m.key.clone()) {
+            continue;
+        }
+        out.push('\n');
+        out.push_str(&crate::chunk::disassemble(&m.init));
+        let mut more = imports_of(&m.init);
+        more.reverse();
+        pending.extend(more);
+    }
+    out
+}
+
 /// Compiled modules by key. Keep one alive to reuse compiled modules (and
 /// so VM module instances) across compilations.
 #[derive(Default)]
