@@ -1,0 +1,79 @@
+"""Exact instruction counts per workload and runtime, under valgrind's
+callgrind (wall-clock time on these shared machines is noisy; instruction
+counts are repeatable).
+
+For each (workload, runtime) it runs two processes under callgrind: one that
+prepares the workload (compile/load) and runs it once, and one that only
+prepares it. The difference is the cost of one run.
+
+    python -m perf.callgrind [--workload NAME] [--runtimes harnvm,cpython,lua]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from perf import workloads
+
+ROOT = Path(__file__).resolve().parent.parent
+
+_DRIVER = """
+import sys
+sys.path.insert(0, {root!r})
+from perf import workloads
+run = workloads.build({runtime!r}, {name!r})
+if {execute!r}:
+    run()
+"""
+
+
+def instructions(runtime: str, name: str, execute: bool) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        driver = Path(tmp) / "driver.py"
+        driver.write_text(_DRIVER.format(root=str(ROOT), runtime=runtime, name=name, execute=execute))
+        out = Path(tmp) / "callgrind.out"
+        proc = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, str(driver)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        match = re.search(r"Collected : (\d+)", proc.stderr)
+        if not match:
+            raise RuntimeError(f"no callgrind total for {name}.{runtime}:\n{proc.stderr[-2000:]}")
+        return int(match.group(1))
+
+
+def run_cost(runtime: str, name: str) -> int:
+    return instructions(runtime, name, True) - instructions(runtime, name, False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m perf.callgrind", description=__doc__)
+    ap.add_argument("--workload", default="")
+    ap.add_argument("--runtimes", default="harnvm,cpython,lua")
+    args = ap.parse_args(argv)
+    runtimes = args.runtimes.split(",")
+    names = [args.workload] if args.workload else workloads.names()
+    print("| workload | " + " | ".join(f"{r} (M instr)" for r in runtimes) + " | harnvm/cpython | harnvm/lua |")
+    print("|" + "---|" * (len(runtimes) + 3))
+    for name in names:
+        costs = {r: run_cost(r, name) for r in runtimes}
+        cells = " | ".join(f"{costs[r] / 1e6:.1f}" for r in runtimes)
+
+        def ratio(peer: str) -> str:
+            if peer in costs and "harnvm" in costs and costs[peer] > 0:
+                return f"{costs['harnvm'] / costs[peer]:.2f}x"
+            return "-"
+
+        print(f"| {name} | {cells} | {ratio('cpython')} | {ratio('lua')} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
