@@ -101,6 +101,8 @@ struct Compiler {
     globals: Vec<String>,
     global_index: HashMap<String, u16>,
     structs: HashSet<String>,
+    /// Type aliases and interfaces, for schema lowering and parameter checks.
+    types: crate::schema::TypeEnv,
     pos: Pos,
     /// (is_generator, is_stream) of the next function `compile_function` builds.
     next_fn_flavor: (bool, bool),
@@ -122,6 +124,7 @@ impl Compiler {
             globals: Vec::new(),
             global_index: HashMap::new(),
             structs: HashSet::new(),
+            types: crate::schema::TypeEnv::default(),
             pos: Pos { line: 1, column: 1 },
             next_fn_flavor: (false, false),
             imports: Vec::new(),
@@ -157,6 +160,23 @@ impl Compiler {
             }
         }
         walk_structs(items, &mut self.structs);
+        fn walk_types(stmts: &[Stmt], env: &mut crate::schema::TypeEnv) {
+            for s in stmts {
+                match &s.kind {
+                    StmtKind::TypeAlias(a) => {
+                        let params = a.type_params.iter().map(|p| p.name.clone()).collect();
+                        env.aliases.insert(a.name.clone(), (params, a.ty.clone()));
+                    }
+                    StmtKind::Interface(i) => {
+                        env.interfaces.insert(i.name.clone(), i.methods.iter().map(|m| m.name.clone()).collect());
+                    }
+                    StmtKind::FnDecl(f) => walk_types(&f.body, env),
+                    StmtKind::Pipeline(p) => walk_types(&p.body, env),
+                    _ => {}
+                }
+            }
+        }
+        walk_types(items, &mut self.types);
     }
 
     // -----------------------------------------------------------------------
@@ -593,6 +613,7 @@ impl Compiler {
                 self.patch(skip);
             }
         }
+        self.emit_param_checks(params)?;
         self.localize_assigned_captures(body)?;
         self.push_scope();
         self.compile_block_value(body)?;
@@ -605,6 +626,21 @@ impl Compiler {
         }
         self.chunk().functions.push(Rc::new(proto));
         self.emit(Op::Closure, &[idx as u32]);
+        Ok(())
+    }
+
+    /// Annotated parameters whose type Harn checks at runtime get a
+    /// `CheckParam` against the lowered schema; untyped ones cost nothing.
+    fn emit_param_checks(&mut self, params: &[crate::ast::Param]) -> CResult {
+        for (i, p) in params.iter().enumerate() {
+            let Some(schema) = p.ty.as_ref().filter(|_| !p.rest).and_then(|ty| self.types.param_schema(ty)) else {
+                continue;
+            };
+            self.pos = p.pos;
+            self.emit(Op::GetLocal, &[i as u32]);
+            self.emit_const(schema)?;
+            self.emit_named(Op::CheckParam, &p.name)?;
+        }
         Ok(())
     }
 
@@ -1494,8 +1530,18 @@ impl Compiler {
         let spread = args.iter().any(|a| matches!(a, Arg::Spread(_))) || args.len() > 255;
         match resolved {
             Resolved::Builtin(id) if !spread => {
-                for a in args {
+                // `schema_is(v, Alias)`: a type name argument becomes its schema dict.
+                let type_arg = builtins::schemas::TYPE_ARG_BUILTINS.iter().find(|(n, _)| *n == name).map(|(_, i)| *i);
+                for (i, a) in args.iter().enumerate() {
                     if let Arg::Positional(x) = a {
+                        if let (Some(ti), ExprKind::Ident(tn)) = (type_arg, &x.kind) {
+                            if ti == i && matches!(self.resolve(tn), Resolved::Unknown) {
+                                if let Some(schema) = self.types.alias_schema(tn) {
+                                    self.emit_const(schema)?;
+                                    continue;
+                                }
+                            }
+                        }
                         self.compile_expr(x)?;
                     }
                 }

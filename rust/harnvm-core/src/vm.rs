@@ -1446,9 +1446,14 @@ impl Vm {
                     try_op!(self.bind_imports(&consts[k], &closure.module));
                 }
                 Op::CheckParam => {
-                    let _name = name_at!();
-                    let _schema = pop!();
-                    let _v = pop!();
+                    let name = name_at!();
+                    let schema = pop!();
+                    let v = pop!();
+                    let impls = &self.impls;
+                    let has_method = |ty: &str, m: &str| impls.get(ty).is_some_and(|ms| ms.contains_key(&Rc::new(m.to_string())));
+                    let validator = crate::schema::Validator { lenient_numbers: true, has_method: Some(&has_method) };
+                    let checked = validator.validate(&v, &schema);
+                    try_op!(checked.map_err(|f| VmError::type_error(crate::schema::param_message(&name, &f))));
                 }
                 Op::CallHost => {
                     let name = name_at!();

@@ -61,12 +61,19 @@ pub struct BuiltinDef {
 pub mod args;
 pub mod callback;
 pub mod collections;
+mod compress;
 pub mod concurrency;
 mod core;
+pub mod crypto;
+mod datetime;
+mod formats;
 pub mod json;
 mod math;
+mod observe;
 mod regexp;
+pub mod schemas;
 pub mod strings;
+mod templates;
 mod testing;
 pub mod types;
 
@@ -82,6 +89,13 @@ static MODULE_TABLES: &[&[BuiltinDef]] = &[
     regexp::TABLE,
     concurrency::TABLE,
     concurrency::SCHED_TABLE,
+    crypto::TABLE,
+    compress::TABLE,
+    datetime::TABLE,
+    schemas::TABLE,
+    formats::TABLE,
+    templates::TABLE,
+    observe::TABLE,
 ];
 
 /// The table of all builtins; the index is the builtin id.

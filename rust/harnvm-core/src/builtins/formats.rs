@@ -1,0 +1,487 @@
+//! Data-format builtins: YAML and TOML (via serde_yaml / toml), JSON
+//! Pointer (RFC 6901) reads and copy-on-write edits, URL and query-string
+//! helpers.
+//!
+//! Parsed documents become ordinary Harn values (mappings → dicts,
+//! sequences → lists, integers that fit an i64 → ints). Malformed input
+//! throws `"<builtin>: <parser message>"`.
+
+use std::rc::Rc;
+
+use super::args::{done, expected};
+use super::crypto::{percent_decode, percent_encode, str_arg};
+use super::{BuiltinDef, Ctx, Flow};
+use crate::error::{VmError, VmResult};
+use crate::value::{arg, DictMap, HStr, Value};
+
+pub(super) static TABLE: &[BuiltinDef] = &[
+    BuiltinDef { name: "yaml_parse", func: yaml_parse },
+    BuiltinDef { name: "yaml_stringify", func: yaml_stringify },
+    BuiltinDef { name: "toml_parse", func: toml_parse },
+    BuiltinDef { name: "toml_stringify", func: toml_stringify },
+    BuiltinDef { name: "json_pointer", func: json_pointer },
+    BuiltinDef { name: "json_pointer_set", func: json_pointer_set },
+    BuiltinDef { name: "json_pointer_delete", func: json_pointer_delete },
+    BuiltinDef { name: "url_parse", func: url_parse },
+    BuiltinDef { name: "url_build", func: url_build },
+    BuiltinDef { name: "query_parse", func: query_parse },
+    BuiltinDef { name: "query_stringify", func: query_stringify },
+];
+
+/// Documents nested deeper than this are refused (conversion recurses).
+const MAX_DEPTH: usize = 256;
+
+#[cold]
+fn fail(builtin: &str, reason: impl std::fmt::Display) -> VmError {
+    VmError::throw_msg(format!("{builtin}: {reason}"))
+}
+
+fn too_deep(builtin: &str) -> VmError {
+    fail(builtin, format!("document is nested deeper than {MAX_DEPTH} levels"))
+}
+
+fn k(s: &str) -> HStr {
+    Rc::new(s.to_string())
+}
+
+// ---- YAML --------------------------------------------------------------------
+
+fn from_yaml(v: &serde_yaml::Value, depth: usize) -> VmResult<Value> {
+    if depth > MAX_DEPTH {
+        return Err(too_deep("yaml_parse"));
+    }
+    Ok(match v {
+        serde_yaml::Value::Null => Value::Nil,
+        serde_yaml::Value::Bool(b) => Value::Bool(*b),
+        serde_yaml::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        serde_yaml::Value::String(s) => Value::str(s.as_str()),
+        serde_yaml::Value::Sequence(items) => {
+            Value::list(items.iter().map(|i| from_yaml(i, depth + 1)).collect::<VmResult<_>>()?)
+        }
+        serde_yaml::Value::Mapping(map) => {
+            let mut d = DictMap::new();
+            for (key, value) in map {
+                let key = match key {
+                    serde_yaml::Value::String(s) => s.clone(),
+                    other => from_yaml(other, depth + 1)?.display(),
+                };
+                d.insert(Rc::new(key), from_yaml(value, depth + 1)?);
+            }
+            Value::dict(d)
+        }
+        serde_yaml::Value::Tagged(t) => from_yaml(&t.value, depth + 1)?,
+    })
+}
+
+fn to_yaml(v: &Value, depth: usize) -> VmResult<serde_yaml::Value> {
+    if depth > MAX_DEPTH {
+        return Err(too_deep("yaml_stringify"));
+    }
+    Ok(match v {
+        Value::Nil => serde_yaml::Value::Null,
+        Value::Bool(b) => serde_yaml::Value::Bool(*b),
+        Value::Int(n) => serde_yaml::Value::Number((*n).into()),
+        Value::Float(f) => serde_yaml::Value::Number((*f).into()),
+        Value::Str(s) => serde_yaml::Value::String(s.to_string()),
+        Value::List(items) | Value::Set(items) => {
+            serde_yaml::Value::Sequence(items.iter().map(|i| to_yaml(i, depth + 1)).collect::<VmResult<_>>()?)
+        }
+        Value::Dict(d) => {
+            let mut map = serde_yaml::Mapping::new();
+            for (key, value) in d.iter() {
+                map.insert(serde_yaml::Value::String(key.to_string()), to_yaml(value, depth + 1)?);
+            }
+            serde_yaml::Value::Mapping(map)
+        }
+        Value::Struct(s) => {
+            let mut map = serde_yaml::Mapping::new();
+            let mut fields: Vec<(&HStr, &Value)> = s.layout.fields.iter().zip(s.values.iter()).collect();
+            fields.sort_by(|a, b| a.0.cmp(b.0));
+            for (key, value) in fields {
+                map.insert(serde_yaml::Value::String(key.to_string()), to_yaml(value, depth + 1)?);
+            }
+            serde_yaml::Value::Mapping(map)
+        }
+        other => serde_yaml::Value::String(other.display()),
+    })
+}
+
+fn yaml_parse(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let text = str_arg(args, 0, "yaml_parse")?;
+    let doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| fail("yaml_parse", e))?;
+    done(from_yaml(&doc, 0)?)
+}
+
+fn yaml_stringify(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let doc = to_yaml(arg(args, 0), 0)?;
+    done(Value::str(serde_yaml::to_string(&doc).map_err(|e| fail("yaml_stringify", e))?))
+}
+
+// ---- TOML --------------------------------------------------------------------
+
+fn from_toml(v: &toml::Value, depth: usize) -> VmResult<Value> {
+    if depth > MAX_DEPTH {
+        return Err(too_deep("toml_parse"));
+    }
+    Ok(match v {
+        toml::Value::String(s) => Value::str(s.as_str()),
+        toml::Value::Integer(n) => Value::Int(*n),
+        toml::Value::Float(f) => Value::Float(*f),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => Value::str(d.to_string()),
+        toml::Value::Array(items) => Value::list(items.iter().map(|i| from_toml(i, depth + 1)).collect::<VmResult<_>>()?),
+        toml::Value::Table(t) => {
+            let mut d = DictMap::new();
+            for (key, value) in t {
+                d.insert(k(key), from_toml(value, depth + 1)?);
+            }
+            Value::dict(d)
+        }
+    })
+}
+
+/// A Harn value as TOML; `nil` has no TOML form, so nil entries are dropped.
+fn to_toml(v: &Value, depth: usize) -> VmResult<Option<toml::Value>> {
+    if depth > MAX_DEPTH {
+        return Err(too_deep("toml_stringify"));
+    }
+    Ok(Some(match v {
+        Value::Nil => return Ok(None),
+        Value::Bool(b) => toml::Value::Boolean(*b),
+        Value::Int(n) => toml::Value::Integer(*n),
+        Value::Float(f) => toml::Value::Float(*f),
+        Value::Str(s) => toml::Value::String(s.to_string()),
+        Value::List(items) | Value::Set(items) => {
+            let mut out = Vec::new();
+            for item in items.iter() {
+                out.extend(to_toml(item, depth + 1)?);
+            }
+            toml::Value::Array(out)
+        }
+        Value::Dict(d) => {
+            let mut table = toml::map::Map::new();
+            for (key, value) in d.iter() {
+                if let Some(tv) = to_toml(value, depth + 1)? {
+                    table.insert(key.to_string(), tv);
+                }
+            }
+            toml::Value::Table(table)
+        }
+        other => toml::Value::String(other.display()),
+    }))
+}
+
+fn toml_parse(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let text = str_arg(args, 0, "toml_parse")?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| fail("toml_parse", e.message()))?;
+    done(from_toml(&toml::Value::Table(table), 0)?)
+}
+
+fn toml_stringify(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let Value::Dict(_) = arg(args, 0) else {
+        return Err(expected("toml_stringify", "a dict", arg(args, 0)));
+    };
+    let Some(toml::Value::Table(table)) = to_toml(arg(args, 0), 0)? else {
+        return Err(fail("toml_stringify", "top level must be a table"));
+    };
+    done(Value::str(toml::to_string(&table).map_err(|e| fail("toml_stringify", e))?))
+}
+
+// ---- JSON Pointer ---------------------------------------------------------------
+
+/// The reference tokens of a pointer (`""` → none; `/a~1b/~0k` → `a/b`, `~k`).
+fn pointer_tokens(pointer: &str, builtin: &str) -> VmResult<Vec<String>> {
+    if pointer.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(rest) = pointer.strip_prefix('/') else {
+        return Err(fail(builtin, format!("pointer must be empty or start with '/', got '{pointer}'")));
+    };
+    Ok(rest.split('/').map(|t| t.replace("~1", "/").replace("~0", "~")).collect())
+}
+
+fn child<'a>(v: &'a Value, token: &str) -> Option<&'a Value> {
+    match v {
+        Value::Dict(d) => d.get(&k(token)),
+        Value::Struct(s) => s.get(token),
+        Value::List(items) => token.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => None,
+    }
+}
+
+fn json_pointer(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let tokens = pointer_tokens(str_arg(args, 1, "json_pointer")?, "json_pointer")?;
+    let mut cur = arg(args, 0);
+    for t in &tokens {
+        match child(cur, t) {
+            Some(next) => cur = next,
+            None => return done(Value::Nil),
+        }
+    }
+    done(cur.clone())
+}
+
+/// Rebuilds `v` with the pointer target replaced (`Some`) or removed (`None`).
+fn edit_at(v: &Value, tokens: &[String], new: Option<&Value>, builtin: &str) -> VmResult<Value> {
+    let Some((first, rest)) = tokens.split_first() else {
+        return Ok(new.cloned().unwrap_or(Value::Nil));
+    };
+    match v {
+        Value::Dict(d) => {
+            let mut out = (**d).clone();
+            if rest.is_empty() {
+                match new {
+                    Some(x) => {
+                        out.insert(k(first), x.clone());
+                    }
+                    None => {
+                        out.remove(&k(first));
+                    }
+                }
+            } else {
+                let inner = d.get(&k(first)).ok_or_else(|| fail(builtin, format!("path segment '{first}' does not exist")))?;
+                out.insert(k(first), edit_at(inner, rest, new, builtin)?);
+            }
+            Ok(Value::dict(out))
+        }
+        Value::List(items) => {
+            let mut out = (**items).clone();
+            let index = if first == "-" { Some(out.len()) } else { first.parse::<usize>().ok() };
+            let index = index.ok_or_else(|| fail(builtin, format!("'{first}' is not a list index")))?;
+            if rest.is_empty() {
+                match (new, index.cmp(&out.len())) {
+                    (Some(x), std::cmp::Ordering::Less) => out[index] = x.clone(),
+                    (Some(x), std::cmp::Ordering::Equal) => out.push(x.clone()),
+                    (None, std::cmp::Ordering::Less) => {
+                        out.remove(index);
+                    }
+                    _ => return Err(fail(builtin, format!("index {first} is out of bounds for list of length {}", out.len()))),
+                }
+            } else {
+                let inner = out.get(index).ok_or_else(|| fail(builtin, format!("index {first} is out of bounds")))?;
+                out[index] = edit_at(inner, rest, new, builtin)?;
+            }
+            Ok(Value::list(out))
+        }
+        other => Err(fail(builtin, format!("cannot descend into {} at '{first}'", other.type_name()))),
+    }
+}
+
+fn json_pointer_set(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let tokens = pointer_tokens(str_arg(args, 1, "json_pointer_set")?, "json_pointer_set")?;
+    done(edit_at(arg(args, 0), &tokens, Some(arg(args, 2)), "json_pointer_set")?)
+}
+
+fn json_pointer_delete(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let tokens = pointer_tokens(str_arg(args, 1, "json_pointer_delete")?, "json_pointer_delete")?;
+    if tokens.is_empty() {
+        return done(Value::Nil);
+    }
+    done(edit_at(arg(args, 0), &tokens, None, "json_pointer_delete")?)
+}
+
+// ---- URLs ------------------------------------------------------------------------
+
+fn url_parse(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let text = str_arg(args, 0, "url_parse")?;
+    let (rest, fragment) = match text.split_once('#') {
+        Some((a, b)) => (a, Some(b)),
+        None => (text, None),
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((a, b)) => (a, Some(b)),
+        None => (rest, None),
+    };
+    let (scheme, rest) = match rest.split_once("://") {
+        Some((s, r)) if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) => (Some(s), r),
+        _ => (None, rest),
+    };
+    let (authority, path) = if scheme.is_some() {
+        match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        }
+    } else {
+        ("", rest)
+    };
+    let (userinfo, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    let (username, password) = match userinfo {
+        Some(u) => match u.split_once(':') {
+            Some((a, b)) => (Some(a), Some(b)),
+            None => (Some(u), None),
+        },
+        None => (None, None),
+    };
+    // `[::1]:8080`: an IPv6 literal keeps its colons.
+    let (host, port_text) = if hostport.starts_with('[') {
+        match hostport.find(']') {
+            Some(end) => (&hostport[..=end], hostport[end + 1..].strip_prefix(':')),
+            None => (hostport, None),
+        }
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    };
+    let port = match port_text {
+        None | Some("") => None,
+        Some(p) => Some(p.parse::<u16>().map_err(|_| fail("url_parse", format!("invalid port in '{text}'")))?),
+    };
+    let port = port.map(i64::from);
+    let opt = |s: Option<&str>| s.map_or(Value::Nil, Value::str);
+    done(Value::dict_from([
+        ("scheme", opt(scheme)),
+        ("host", if scheme.is_some() { Value::str(host) } else { Value::Nil }),
+        ("port", port.map_or(Value::Nil, Value::Int)),
+        ("path", Value::str(path)),
+        ("query", opt(query)),
+        ("fragment", opt(fragment)),
+        ("username", opt(username)),
+        ("password", opt(password)),
+    ]))
+}
+
+fn url_build(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let Value::Dict(parts) = arg(args, 0) else {
+        return Err(expected("url_build", "a dict of URL parts", arg(args, 0)));
+    };
+    let get = |name: &str| parts.get(&k(name)).filter(|v| !v.is_nil()).map(Value::display);
+    let mut out = String::new();
+    if let Some(scheme) = get("scheme") {
+        out.push_str(&scheme);
+        out.push_str("://");
+    }
+    if let Some(user) = get("username") {
+        out.push_str(&user);
+        if let Some(pw) = get("password") {
+            out.push(':');
+            out.push_str(&pw);
+        }
+        out.push('@');
+    }
+    if let Some(host) = get("host") {
+        out.push_str(&host);
+    }
+    if let Some(port) = get("port") {
+        out.push(':');
+        out.push_str(&port);
+    }
+    if let Some(path) = get("path") {
+        if !path.is_empty() && !path.starts_with('/') && !out.is_empty() {
+            out.push('/');
+        }
+        out.push_str(&path);
+    }
+    match parts.get(&k("query")) {
+        Some(Value::Str(q)) if !q.is_empty() => {
+            out.push('?');
+            out.push_str(q.trim_start_matches('?'));
+        }
+        Some(Value::Dict(q)) if !q.is_empty() => {
+            let pairs: Vec<String> = q.iter().map(|(a, b)| format!("{}={}", form_encode(a), form_encode(&b.display()))).collect();
+            out.push('?');
+            out.push_str(&pairs.join("&"));
+        }
+        _ => {}
+    }
+    if let Some(frag) = get("fragment") {
+        out.push('#');
+        out.push_str(&frag);
+    }
+    done(Value::str(out))
+}
+
+/// `application/x-www-form-urlencoded` encoding: spaces become `+`.
+fn form_encode(text: &str) -> String {
+    percent_encode(text).replace("%20", "+")
+}
+
+fn query_parse(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let text = str_arg(args, 0, "query_parse")?;
+    let pairs = text
+        .trim_start_matches('?')
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (a, b) = p.split_once('=').unwrap_or((p, ""));
+            Value::dict_from([("key", Value::str(percent_decode(a, true))), ("value", Value::str(percent_decode(b, true)))])
+        })
+        .collect();
+    done(Value::list(pairs))
+}
+
+fn query_stringify(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let pairs: Vec<(String, String)> = match arg(args, 0) {
+        Value::List(items) => items
+            .iter()
+            .map(|item| match item {
+                Value::Dict(d) => {
+                    let get = |n: &str| d.get(&k(n)).map_or(String::new(), Value::display);
+                    Ok((get("key"), get("value")))
+                }
+                Value::Pair(p) => Ok((p.0.display(), p.1.display())),
+                other => Err(fail("query_stringify", format!("each item must be a {{key, value}} dict, got {}", other.type_name()))),
+            })
+            .collect::<VmResult<_>>()?,
+        Value::Dict(d) => d.iter().map(|(a, b)| (a.to_string(), b.display())).collect(),
+        other => return Err(expected("query_stringify", "a list of {key, value} dicts or a dict", other)),
+    };
+    let encoded: Vec<String> = pairs.iter().map(|(a, b)| format!("{}={}", form_encode(a), form_encode(b))).collect();
+    done(Value::str(encoded.join("&")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::callback::test_driver::{no_callback, run_builtin};
+    use super::*;
+
+    fn call(name: &str, args: &[Value]) -> Result<String, String> {
+        run_builtin(name, args, &no_callback).map(|v| v.display())
+    }
+
+    #[test]
+    fn yaml_and_toml_round_trip_and_errors() {
+        assert_eq!(call("yaml_parse", &[Value::str("a: [1, 2.5, x]\nb: {c: null}\n")]).unwrap(), "{a: [1, 2.5, x], b: {c: nil}}");
+        assert!(call("yaml_parse", &[Value::str("a: [1, 2")]).unwrap_err().starts_with("Thrown: yaml_parse: "));
+        assert_eq!(call("toml_parse", &[Value::str("[t]\nx = 1\n")]).unwrap(), "{t: {x: 1}}");
+        assert!(call("toml_parse", &[Value::str("x = ")]).unwrap_err().starts_with("Thrown: toml_parse: "));
+        assert_eq!(call("toml_stringify", &[Value::Int(1)]).unwrap_err(), "Thrown: toml_stringify: expected a dict, got int");
+        let mut deep = Value::Int(1);
+        for _ in 0..400 {
+            deep = Value::list(vec![deep]);
+        }
+        assert!(call("yaml_stringify", &[deep]).unwrap_err().contains("nested deeper"));
+    }
+
+    #[test]
+    fn pointers() {
+        let doc = Value::dict_from([("a", Value::list(vec![Value::Int(1), Value::Int(2)]))]);
+        assert_eq!(call("json_pointer", &[doc.clone(), Value::str("/a/1")]).unwrap(), "2");
+        assert_eq!(call("json_pointer", &[doc.clone(), Value::str("/a/x")]).unwrap(), "nil");
+        assert_eq!(call("json_pointer_set", &[doc.clone(), Value::str("/a/-"), Value::Int(3)]).unwrap(), "{a: [1, 2, 3]}");
+        assert_eq!(call("json_pointer_delete", &[doc.clone(), Value::str("/a/0")]).unwrap(), "{a: [2]}");
+        assert_eq!(
+            call("json_pointer", &[doc.clone(), Value::str("a")]).unwrap_err(),
+            "Thrown: json_pointer: pointer must be empty or start with '/', got 'a'"
+        );
+        assert_eq!(
+            call("json_pointer_set", &[doc, Value::str("/a/9"), Value::Int(3)]).unwrap_err(),
+            "Thrown: json_pointer_set: index 9 is out of bounds for list of length 2"
+        );
+    }
+
+    #[test]
+    fn urls() {
+        let parts = call("url_parse", &[Value::str("http://h:81/p?q=1#f")]).unwrap();
+        assert_eq!(parts, "{fragment: f, host: h, password: nil, path: /p, port: 81, query: q=1, scheme: http, username: nil}");
+        assert_eq!(call("url_parse", &[Value::str("http://h:xx/")]).unwrap_err(), "Thrown: url_parse: invalid port in 'http://h:xx/'");
+        assert_eq!(call("query_stringify", &[Value::dict_from([("a b", Value::str("c&d"))])]).unwrap(), "a+b=c%26d");
+    }
+}

@@ -1,0 +1,378 @@
+//! Terminal colors, leveled logging, trace spans, timers and the seeded RNG.
+//!
+//! These builtins keep small per-thread settings (color mode, log level,
+//! the open span stack, the RNG state). A Harn program runs on one thread,
+//! so per-thread state is per-program state for every embedding we have;
+//! the settings are cheap `Cell`s, not shared locks.
+
+use std::cell::{Cell, RefCell};
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use super::args::{done, expected, int_arg, list_arg, text_arg};
+use super::{BuiltinDef, Ctx, Flow};
+use crate::error::{VmError, VmResult};
+use crate::value::{arg, DictMap, HStr, Value};
+
+pub(super) static TABLE: &[BuiltinDef] = &[
+    BuiltinDef { name: "set_color_mode", func: set_color_mode },
+    BuiltinDef { name: "color", func: color },
+    BuiltinDef { name: "bold", func: bold },
+    BuiltinDef { name: "dim", func: dim },
+    BuiltinDef { name: "log_set_level", func: log_set_level },
+    BuiltinDef { name: "log_debug", func: log_debug },
+    BuiltinDef { name: "log_info", func: log_info },
+    BuiltinDef { name: "log_warn", func: log_warn },
+    BuiltinDef { name: "log_error", func: log_error },
+    BuiltinDef { name: "trace_start", func: trace_start },
+    BuiltinDef { name: "trace_end", func: trace_end },
+    BuiltinDef { name: "trace_id", func: trace_id },
+    BuiltinDef { name: "enable_tracing", func: enable_tracing },
+    BuiltinDef { name: "trace_spans", func: trace_spans },
+    BuiltinDef { name: "trace_summary", func: trace_summary },
+    BuiltinDef { name: "timer_start", func: timer_start },
+    BuiltinDef { name: "timer_end", func: timer_end },
+    BuiltinDef { name: "elapsed", func: elapsed },
+    BuiltinDef { name: "rng_seed", func: rng_seed },
+    BuiltinDef { name: "random", func: random },
+    BuiltinDef { name: "random_int", func: random_int },
+    BuiltinDef { name: "random_choice", func: random_choice },
+    BuiltinDef { name: "random_shuffle", func: random_shuffle },
+];
+
+const LEVELS: [&str; 4] = ["debug", "info", "warn", "error"];
+
+/// A finished (or open) trace span.
+#[derive(Clone)]
+struct Span {
+    name: String,
+    trace_id: String,
+    span_id: String,
+    start: Instant,
+    duration_ms: Option<f64>,
+}
+
+thread_local! {
+    /// `None` = "auto": the conformance runner and embedders are not TTYs, so plain.
+    static COLOR_ALWAYS: Cell<Option<bool>> = const { Cell::new(None) };
+    static LOG_LEVEL: Cell<usize> = const { Cell::new(1) };
+    static OPEN_SPANS: RefCell<Vec<Span>> = const { RefCell::new(Vec::new()) };
+    static TRACING: Cell<bool> = const { Cell::new(false) };
+    static FINISHED_SPANS: RefCell<Vec<Span>> = const { RefCell::new(Vec::new()) };
+    static CLOCK_ORIGIN: Cell<Option<Instant>> = const { Cell::new(None) };
+    static NEXT_ID: Cell<u64> = const { Cell::new(1) };
+    static RNG: Cell<u64> = const { Cell::new(0x853c_49e6_748f_ea9b) };
+}
+
+fn k(s: &str) -> HStr {
+    std::rc::Rc::new(s.to_string())
+}
+
+fn set_color_mode(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let mode = match &*text_arg(args, 0) {
+        "always" => Some(true),
+        "never" => Some(false),
+        "auto" => None,
+        other => return Err(VmError::throw_msg(format!("set_color_mode: expected \"auto\", \"always\" or \"never\", got \"{other}\""))),
+    };
+    COLOR_ALWAYS.with(|c| c.set(mode));
+    done(Value::Nil)
+}
+
+fn styled(text: &str, code: &str) -> Value {
+    if COLOR_ALWAYS.with(Cell::get) == Some(true) {
+        Value::str(format!("\u{1b}[{code}m{text}\u{1b}[0m"))
+    } else {
+        Value::str(text)
+    }
+}
+
+fn color(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let code = match &*text_arg(args, 1) {
+        "black" => "30",
+        "red" => "31",
+        "green" => "32",
+        "yellow" => "33",
+        "blue" => "34",
+        "magenta" => "35",
+        "cyan" => "36",
+        "white" => "37",
+        "gray" | "grey" => "90",
+        other => return Err(VmError::throw_msg(format!("color: unknown color '{other}'"))),
+    };
+    done(styled(&text_arg(args, 0), code))
+}
+
+fn bold(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    done(styled(&text_arg(args, 0), "1"))
+}
+
+fn dim(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    done(styled(&text_arg(args, 0), "2"))
+}
+
+fn log_set_level(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let level = text_arg(args, 0);
+    let index = LEVELS
+        .iter()
+        .position(|l| *l == level.as_ref())
+        .ok_or_else(|| VmError::throw_msg(format!("log_set_level: unknown level '{level}' (use debug, info, warn or error)")))?;
+    LOG_LEVEL.with(|l| l.set(index));
+    done(Value::Nil)
+}
+
+/// Writes one JSON log line when `level` passes the threshold.
+fn emit_log(ctx: &mut Ctx, level: usize, args: &[Value]) -> VmResult<Flow> {
+    if level < LOG_LEVEL.with(Cell::get) {
+        return done(Value::Nil);
+    }
+    let mut record = DictMap::new();
+    record.insert(k("level"), Value::str(LEVELS[level]));
+    record.insert(k("message"), Value::str(text_arg(args, 0).into_owned()));
+    record.insert(k("timestamp"), Value::str(chrono::Utc::now().to_rfc3339()));
+    match arg(args, 1) {
+        Value::Dict(fields) => {
+            for (name, v) in fields.iter() {
+                record.entry(name.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        Value::Nil => {}
+        other => return Err(expected(&format!("log_{}", LEVELS[level]), "a dict of fields", other)),
+    }
+    ctx.output.push_str(&super::json::to_json(&Value::dict(record))?);
+    ctx.output.push('\n');
+    done(Value::Nil)
+}
+
+fn log_debug(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    emit_log(ctx, 0, args)
+}
+fn log_info(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    emit_log(ctx, 1, args)
+}
+fn log_warn(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    emit_log(ctx, 2, args)
+}
+fn log_error(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    emit_log(ctx, 3, args)
+}
+
+fn fresh_id(width: usize) -> String {
+    let n = NEXT_ID.with(|c| {
+        let n = c.get();
+        c.set(n + 1);
+        n
+    });
+    let mut bytes = [0u8; 16];
+    let _ = getrandom::getrandom(&mut bytes);
+    let mut out = String::new();
+    for b in bytes.iter().take(width / 2) {
+        let _ = write!(out, "{b:02x}");
+    }
+    // Mix in a counter so ids stay unique even without OS randomness.
+    let suffix = format!("{n:x}");
+    out.replace_range(out.len() - suffix.len().min(out.len()).., &suffix);
+    out
+}
+
+fn span_value(s: &Span) -> Value {
+    let mut d = DictMap::new();
+    d.insert(k("name"), Value::str(s.name.as_str()));
+    d.insert(k("trace_id"), Value::str(s.trace_id.as_str()));
+    d.insert(k("span_id"), Value::str(s.span_id.as_str()));
+    if let Some(ms) = s.duration_ms {
+        d.insert(k("duration_ms"), Value::Float(ms));
+    }
+    Value::dict(d)
+}
+
+fn trace_start(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let trace = OPEN_SPANS.with(|s| s.borrow().last().map(|p| p.trace_id.clone())).unwrap_or_else(|| fresh_id(32));
+    let span = Span { name: text_arg(args, 0).into_owned(), trace_id: trace, span_id: fresh_id(16), start: Instant::now(), duration_ms: None };
+    let v = span_value(&span);
+    OPEN_SPANS.with(|s| s.borrow_mut().push(span));
+    done(v)
+}
+
+fn trace_end(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let Value::Dict(d) = arg(args, 0) else {
+        return Err(expected("trace_end", "a span from trace_start", arg(args, 0)));
+    };
+    let id = d.get(&k("span_id")).map(Value::display).unwrap_or_default();
+    let span = OPEN_SPANS.with(|s| {
+        let mut s = s.borrow_mut();
+        s.iter().rposition(|x| x.span_id == id).map(|i| s.remove(i))
+    });
+    let Some(mut span) = span else { return done(Value::Nil) };
+    let ms = span.start.elapsed().as_secs_f64() * 1000.0;
+    span.duration_ms = Some(ms);
+    if TRACING.with(Cell::get) {
+        FINISHED_SPANS.with(|f| f.borrow_mut().push(span.clone()));
+    }
+    let fields = Value::dict_from([("span", Value::str(span.name.as_str())), ("duration_ms", Value::Float(ms))]);
+    emit_log(ctx, 1, &[Value::str("span finished"), fields])?;
+    done(Value::Float(ms))
+}
+
+fn trace_id(_: &mut Ctx, _: &[Value]) -> VmResult<Flow> {
+    done(OPEN_SPANS.with(|s| s.borrow().last().map_or(Value::Nil, |p| Value::str(p.trace_id.as_str()))))
+}
+
+fn enable_tracing(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let on = !matches!(arg(args, 0), Value::Bool(false));
+    TRACING.with(|t| t.set(on));
+    if !on {
+        FINISHED_SPANS.with(|f| f.borrow_mut().clear());
+    }
+    done(Value::Nil)
+}
+
+fn trace_spans(_: &mut Ctx, _: &[Value]) -> VmResult<Flow> {
+    done(Value::list(FINISHED_SPANS.with(|f| f.borrow().iter().map(span_value).collect())))
+}
+
+fn trace_summary(_: &mut Ctx, _: &[Value]) -> VmResult<Flow> {
+    let text = FINISHED_SPANS.with(|f| {
+        let spans = f.borrow();
+        let mut out = format!("{} span(s)", spans.len());
+        for s in spans.iter() {
+            let _ = write!(out, "\n  {}: {:.1}ms", s.name, s.duration_ms.unwrap_or(0.0));
+        }
+        out
+    });
+    done(Value::str(text))
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn timer_start(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    done(Value::dict_from([("name", Value::str(text_arg(args, 0).into_owned())), ("start_ms", Value::Int(now_ms()))]))
+}
+
+/// Prints `[timer] NAME: Nms` and returns the elapsed milliseconds.
+fn timer_end(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let Value::Dict(d) = arg(args, 0) else {
+        return Err(expected("timer_end", "a timer from timer_start", arg(args, 0)));
+    };
+    let start = d.get(&k("start_ms")).and_then(Value::as_int).unwrap_or_else(now_ms);
+    let name = d.get(&k("name")).map(Value::display).unwrap_or_default();
+    let ms = (now_ms() - start).max(0);
+    let _ = writeln!(ctx.output, "[timer] {name}: {ms}ms");
+    done(Value::Int(ms))
+}
+
+/// Milliseconds since the first call (monotonic).
+fn elapsed(_: &mut Ctx, _: &[Value]) -> VmResult<Flow> {
+    let origin = CLOCK_ORIGIN.with(|c| {
+        let o = c.get().unwrap_or_else(Instant::now);
+        c.set(Some(o));
+        o
+    });
+    done(Value::Int(origin.elapsed().as_millis() as i64))
+}
+
+/// splitmix64: tiny, fast, and fully determined by the seed.
+fn next_u64() -> u64 {
+    RNG.with(|s| {
+        let mut z = s.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        s.set(z);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    })
+}
+
+/// Uniform in `0..n` without modulo bias.
+fn below(n: u64) -> u64 {
+    let zone = u64::MAX - u64::MAX % n;
+    loop {
+        let x = next_u64();
+        if x < zone {
+            return x % n;
+        }
+    }
+}
+
+fn rng_seed(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let seed = int_arg(args, 0, "rng_seed")?;
+    RNG.with(|s| s.set(seed as u64));
+    done(Value::Nil)
+}
+
+fn random(_: &mut Ctx, _: &[Value]) -> VmResult<Flow> {
+    done(Value::Float((next_u64() >> 11) as f64 / (1u64 << 53) as f64))
+}
+
+/// `random_int(lo, hi)`: inclusive of both ends.
+fn random_int(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let lo = int_arg(args, 0, "random_int")?;
+    let hi = int_arg(args, 1, "random_int")?;
+    if hi < lo {
+        return Err(VmError::throw_msg(format!("random_int: empty range {lo}..{hi}")));
+    }
+    let span = (hi as i128 - lo as i128 + 1) as u128;
+    let pick = if span > u64::MAX as u128 { next_u64() } else { below(span as u64) };
+    done(Value::Int((lo as i128 + pick as i128) as i64))
+}
+
+fn random_choice(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let items = list_arg(args, 0, "random_choice")?;
+    if items.is_empty() {
+        return done(Value::Nil);
+    }
+    done(items[below(items.len() as u64) as usize].clone())
+}
+
+fn random_shuffle(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let mut items = list_arg(args, 0, "random_shuffle")?.to_vec();
+    for i in (1..items.len()).rev() {
+        items.swap(i, below(i as u64 + 1) as usize);
+    }
+    done(Value::list(items))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::callback::test_driver::{no_callback, run_builtin};
+    use super::*;
+
+    fn call(name: &str, args: &[Value]) -> Result<String, String> {
+        run_builtin(name, args, &no_callback).map(|v| v.display())
+    }
+
+    #[test]
+    fn seeded_rng_is_deterministic() {
+        let draw = || {
+            call("rng_seed", &[Value::Int(42)]).unwrap();
+            let xs = Value::list((0..10).map(Value::Int).collect());
+            (0..5).map(|_| call("random_int", &[Value::Int(1), Value::Int(6)]).unwrap()).collect::<Vec<_>>().join(",")
+                + &call("random_shuffle", &[xs]).unwrap()
+        };
+        assert_eq!(draw(), draw());
+        assert_eq!(call("random_int", &[Value::Int(5), Value::Int(1)]).unwrap_err(), "Thrown: random_int: empty range 5..1");
+        assert_eq!(call("random_int", &[Value::Int(i64::MIN), Value::Int(i64::MAX)]).map(|_| ()), Ok(()));
+    }
+
+    #[test]
+    fn colors_follow_the_mode() {
+        call("set_color_mode", &[Value::str("never")]).unwrap();
+        assert_eq!(call("bold", &[Value::str("x")]).unwrap(), "x");
+        call("set_color_mode", &[Value::str("always")]).unwrap();
+        assert_eq!(call("color", &[Value::str("x"), Value::str("red")]).unwrap(), "\u{1b}[31mx\u{1b}[0m");
+        call("set_color_mode", &[Value::str("auto")]).unwrap();
+        assert_eq!(call("color", &[Value::str("x"), Value::str("teal")]).unwrap_err(), "Thrown: color: unknown color 'teal'");
+    }
+
+    #[test]
+    fn log_levels_filter() {
+        call("log_set_level", &[Value::str("warn")]).unwrap();
+        assert_eq!(call("log_set_level", &[Value::str("loud")]).unwrap_err(), "Thrown: log_set_level: unknown level 'loud' (use debug, info, warn or error)");
+        let span = run_builtin("trace_start", &[Value::str("op")], &no_callback).unwrap();
+        assert_ne!(call("trace_id", &[]).unwrap(), "nil");
+        run_builtin("trace_end", &[span], &no_callback).unwrap();
+        assert_eq!(call("trace_id", &[]).unwrap(), "nil");
+        call("log_set_level", &[Value::str("info")]).unwrap();
+    }
+}

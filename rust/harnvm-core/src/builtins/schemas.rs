@@ -1,0 +1,234 @@
+//! Schema builtins: validation (`schema_is`, `json_validate`, ...), and
+//! schema transforms (`schema_pick`, `schema_partial`, JSON Schema
+//! conversion). The schema format and validator live in `crate::schema`;
+//! `schema_of(Alias)` and type-name schema arguments are lowered by the
+//! compiler, so at runtime every schema argument is already a dict.
+
+use std::rc::Rc;
+
+use super::args::{done, expected};
+use super::{BuiltinDef, Ctx, Flow};
+use crate::error::{VmError, VmResult};
+use crate::schema::{apply_defaults, convert, schema_message, Validator};
+use crate::value::{arg, DictMap, HStr, Value};
+
+pub(super) static TABLE: &[BuiltinDef] = &[
+    BuiltinDef { name: "schema_of", func: schema_of },
+    BuiltinDef { name: "schema_is", func: schema_is },
+    BuiltinDef { name: "is_type", func: schema_is },
+    BuiltinDef { name: "schema_check", func: schema_check },
+    BuiltinDef { name: "schema_parse", func: schema_parse },
+    BuiltinDef { name: "schema_expect", func: schema_expect },
+    BuiltinDef { name: "json_validate", func: json_validate },
+    BuiltinDef { name: "schema_to_json_schema", func: schema_to_json_schema },
+    BuiltinDef { name: "schema_from_json_schema", func: schema_from_json_schema },
+    BuiltinDef { name: "schema_pick", func: schema_pick },
+    BuiltinDef { name: "schema_omit", func: schema_omit },
+    BuiltinDef { name: "schema_partial", func: schema_partial },
+    BuiltinDef { name: "schema_extend", func: schema_extend },
+];
+
+/// Builtin names whose argument at the given index may be a type name that
+/// the compiler lowers to a schema dict.
+pub const TYPE_ARG_BUILTINS: &[(&str, usize)] = &[
+    ("schema_of", 0),
+    ("schema_is", 1),
+    ("is_type", 1),
+    ("schema_check", 1),
+    ("schema_parse", 1),
+    ("schema_expect", 1),
+    ("json_validate", 1),
+];
+
+const STRICT: Validator<'static> = Validator { lenient_numbers: false, has_method: None };
+
+fn schema_arg<'a>(args: &'a [Value], i: usize, builtin: &str) -> VmResult<&'a Rc<DictMap>> {
+    match arg(args, i) {
+        Value::Dict(d) => Ok(d),
+        other => Err(expected(builtin, "a schema dict", other)),
+    }
+}
+
+/// Validates argument 0 against schema argument 1; the failure message.
+fn check(args: &[Value], builtin: &str) -> VmResult<Result<(), String>> {
+    schema_arg(args, 1, builtin)?;
+    Ok(STRICT.validate(arg(args, 0), arg(args, 1)).map_err(|f| schema_message(&f)))
+}
+
+/// A runtime `schema_of(x)`: a schema dict passes through; other values get
+/// the schema of their runtime type.
+fn schema_of(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    match arg(args, 0) {
+        Value::Dict(_) => done(arg(args, 0).clone()),
+        Value::Str(name) => done(Value::dict_from([("type", Value::str(name.as_str()))])),
+        other => Err(expected("schema_of", "a type or a schema dict", other)),
+    }
+}
+
+fn schema_is(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    done(Value::Bool(check(args, "schema_is")?.is_ok()))
+}
+
+fn schema_check(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    done(match check(args, "schema_check")? {
+        Ok(()) => Value::ok(arg(args, 0).clone()),
+        Err(msg) => Value::err(Value::str(msg)),
+    })
+}
+
+fn schema_parse(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let schema = arg(args, 1);
+    let filled = apply_defaults(arg(args, 0), schema, 0);
+    schema_arg(args, 1, "schema_parse")?;
+    done(match STRICT.validate(&filled, schema) {
+        Ok(()) => Value::ok(filled),
+        Err(f) => Value::err(Value::str(schema_message(&f))),
+    })
+}
+
+fn schema_expect(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let schema = arg(args, 1);
+    schema_arg(args, 1, "schema_expect")?;
+    let filled = apply_defaults(arg(args, 0), schema, 0);
+    match STRICT.validate(&filled, schema) {
+        Ok(()) => done(filled),
+        Err(f) => Err(VmError::throw_msg(schema_message(&f))),
+    }
+}
+
+/// `json_validate(value, schema)`: true, or a thrown `at <path>: <reason>`.
+fn json_validate(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    match check(args, "json_validate")? {
+        Ok(()) => done(Value::Bool(true)),
+        Err(msg) => Err(VmError::throw_msg(msg)),
+    }
+}
+
+fn schema_to_json_schema(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    schema_arg(args, 0, "schema_to_json_schema")?;
+    done(convert(arg(args, 0), true, 0))
+}
+
+fn schema_from_json_schema(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    schema_arg(args, 0, "schema_from_json_schema")?;
+    done(convert(arg(args, 0), false, 0))
+}
+
+fn k(s: &str) -> HStr {
+    Rc::new(s.to_string())
+}
+
+fn names_arg(args: &[Value], i: usize, builtin: &str) -> VmResult<Vec<String>> {
+    match arg(args, i) {
+        Value::List(items) => Ok(items.iter().map(Value::display).collect()),
+        Value::Str(s) => Ok(vec![s.to_string()]),
+        other => Err(expected(builtin, "a list of property names", other)),
+    }
+}
+
+/// Keeps (or drops) the named properties and their `required` entries.
+fn filter_properties(schema: &DictMap, keep: impl Fn(&str) -> bool) -> Value {
+    let mut out = schema.clone();
+    if let Some(Value::Dict(props)) = schema.get(&k("properties")) {
+        let kept: DictMap = props.iter().filter(|(name, _)| keep(name)).map(|(a, b)| (a.clone(), b.clone())).collect();
+        out.insert(k("properties"), Value::dict(kept));
+    }
+    if let Some(Value::List(req)) = schema.get(&k("required")) {
+        let kept: Vec<Value> = req.iter().filter(|r| keep(&r.display())).cloned().collect();
+        out.insert(k("required"), Value::list(kept));
+    }
+    Value::dict(out)
+}
+
+fn schema_pick(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let schema = schema_arg(args, 0, "schema_pick")?;
+    let names = names_arg(args, 1, "schema_pick")?;
+    done(filter_properties(schema, |n| names.iter().any(|x| x == n)))
+}
+
+fn schema_omit(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let schema = schema_arg(args, 0, "schema_omit")?;
+    let names = names_arg(args, 1, "schema_omit")?;
+    done(filter_properties(schema, |n| !names.iter().any(|x| x == n)))
+}
+
+fn schema_partial(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let mut out = (**schema_arg(args, 0, "schema_partial")?).clone();
+    out.insert(k("required"), Value::list(Vec::new()));
+    done(Value::dict(out))
+}
+
+/// Merges the second schema's properties and required keys into the first.
+fn schema_extend(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let base = schema_arg(args, 0, "schema_extend")?;
+    let extra = schema_arg(args, 1, "schema_extend")?;
+    let mut out = (**base).clone();
+    let mut props = match base.get(&k("properties")) {
+        Some(Value::Dict(p)) => (**p).clone(),
+        _ => DictMap::new(),
+    };
+    if let Some(Value::Dict(p)) = extra.get(&k("properties")) {
+        props.extend(p.iter().map(|(a, b)| (a.clone(), b.clone())));
+    }
+    let mut required: Vec<Value> = match base.get(&k("required")) {
+        Some(Value::List(r)) => r.to_vec(),
+        _ => Vec::new(),
+    };
+    if let Some(Value::List(r)) = extra.get(&k("required")) {
+        for name in r.iter() {
+            if !required.iter().any(|x| crate::value::values_equal(x, name)) {
+                required.push(name.clone());
+            }
+        }
+    }
+    for (key, v) in extra.iter() {
+        if key.as_str() != "properties" && key.as_str() != "required" {
+            out.insert(key.clone(), v.clone());
+        }
+    }
+    out.insert(k("properties"), Value::dict(props));
+    out.insert(k("required"), Value::list(required));
+    out.entry(k("type")).or_insert_with(|| Value::str("dict"));
+    done(Value::dict(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::callback::test_driver::{no_callback, run_builtin};
+    use super::*;
+
+    fn call(name: &str, args: &[Value]) -> Result<String, String> {
+        run_builtin(name, args, &no_callback).map(|v| v.display())
+    }
+
+    fn schema() -> Value {
+        Value::dict_from([
+            ("type", Value::str("dict")),
+            ("properties", Value::dict_from([("name", Value::dict_from([("type", Value::str("string"))]))])),
+            ("required", Value::list(vec![Value::str("name"), Value::str("age")])),
+        ])
+    }
+
+    #[test]
+    fn json_validate_messages() {
+        let v = Value::dict_from([("name", Value::str("alice"))]);
+        assert_eq!(call("json_validate", &[v, schema()]).unwrap_err(), "Thrown: at root: missing required key 'age'");
+        let v = Value::dict_from([("name", Value::Int(1)), ("age", Value::Int(1))]);
+        assert_eq!(call("json_validate", &[v, schema()]).unwrap_err(), "Thrown: at name: expected type 'string', got 'int'");
+        assert_eq!(call("json_validate", &[Value::Nil, Value::Int(1)]).unwrap_err(), "Thrown: json_validate: expected a schema dict, got int");
+    }
+
+    #[test]
+    fn check_parse_and_transforms() {
+        let v = Value::dict_from([("name", Value::str("a"))]);
+        assert_eq!(call("schema_check", &[v.clone(), schema()]).unwrap(), "Result.Err(at root: missing required key 'age')");
+        assert_eq!(call("schema_is", &[v.clone(), run_builtin("schema_partial", &[schema()], &no_callback).unwrap()]).unwrap(), "true");
+        let picked = run_builtin("schema_pick", &[schema(), Value::list(vec![Value::str("name")])], &no_callback).unwrap();
+        assert_eq!(call("schema_is", &[v, picked]).unwrap(), "true");
+        let with_default = Value::dict_from([(
+            "properties",
+            Value::dict_from([("role", Value::dict_from([("type", Value::str("string")), ("default", Value::str("user"))]))]),
+        )]);
+        assert_eq!(call("schema_parse", &[Value::dict_from([]), with_default]).unwrap(), "Result.Ok({role: user})");
+    }
+}

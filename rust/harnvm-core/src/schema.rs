@@ -1,0 +1,771 @@
+//! Schemas: lowering type expressions to schema dicts, and validating values.
+//!
+//! A schema is an ordinary Harn dict (so programs can build, inspect and
+//! transform them): `{type: "dict", properties: {...}, required: [...]}`,
+//! `{type: "list", items: S}`, `{type: "string", enum: [...]}`,
+//! `{union: [S1, S2]}`, `{type: "interface", name: "I", methods: [...]}`.
+//! A schema without `type` accepts anything. The compiler lowers `type`
+//! aliases and parameter annotations to these dicts at compile time; the
+//! `schema_*` builtins and the `CheckParam` opcode validate against them.
+//!
+//! Validation reports the first failure with its path; two renderers give
+//! Harn's two message styles: `at user.name: expected type 'string', got
+//! 'int'` (schema builtins) and `parameter 'u': missing field 'age' (int)`
+//! (parameter checks).
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use crate::ast::TypeExpr;
+use crate::value::{values_equal, DictMap, HStr, Value};
+
+/// Schemas and values nested deeper than this are refused rather than
+/// recursed into (validation recurses on the native stack).
+const MAX_DEPTH: usize = 256;
+
+/// Type declarations visible to the lowering.
+#[derive(Default)]
+pub struct TypeEnv {
+    /// `type Name<T> = expr`: the parameters and the body.
+    pub aliases: HashMap<String, (Vec<String>, TypeExpr)>,
+    /// Interface name → its method names.
+    pub interfaces: HashMap<String, Vec<String>>,
+}
+
+fn key(s: &str) -> HStr {
+    Rc::new(s.to_string())
+}
+
+fn type_schema(name: &str) -> Value {
+    Value::dict_from([("type", Value::str(name))])
+}
+
+/// Built-in type names that have a runtime check.
+fn is_checked_type(name: &str) -> bool {
+    matches!(name, "int" | "float" | "string" | "bool" | "nil" | "list" | "dict" | "set" | "bytes" | "closure")
+}
+
+impl TypeEnv {
+    /// The schema for a parameter annotation, or `None` when Harn does not
+    /// check it at runtime (aliases, generics, struct names, `any`, ...).
+    pub fn param_schema(&self, ty: &TypeExpr) -> Option<Value> {
+        if let TypeExpr::Named { name, args } = ty {
+            if args.is_empty() {
+                if let Some(methods) = self.interfaces.get(name) {
+                    return Some(Value::dict_from([
+                        ("type", Value::str("interface")),
+                        ("name", Value::str(name.as_str())),
+                        ("methods", Value::list(methods.iter().map(|m| Value::str(m.as_str())).collect())),
+                    ]));
+                }
+            }
+        }
+        let schema = self.lower(ty, false, &HashMap::new(), 0);
+        match &schema {
+            Value::Dict(d) if d.is_empty() => None,
+            _ => Some(schema),
+        }
+    }
+
+    /// The schema for `schema_of(Name)` and friends: aliases are expanded.
+    pub fn alias_schema(&self, name: &str) -> Option<Value> {
+        let (params, _) = self.aliases.get(name)?;
+        if !params.is_empty() {
+            // Unapplied generic alias: parameters stay unconstrained.
+        }
+        Some(self.lower(&TypeExpr::Named { name: name.to_string(), args: Vec::new() }, true, &HashMap::new(), 0))
+    }
+
+    /// Lowers `ty`; `expand` follows aliases (schema builtins) or treats
+    /// them as unchecked (parameter checks). `{}` means "anything".
+    fn lower(&self, ty: &TypeExpr, expand: bool, bound: &HashMap<String, TypeExpr>, depth: usize) -> Value {
+        if depth > 64 {
+            // A recursive alias: stop constraining below this depth.
+            return Value::dict(DictMap::new());
+        }
+        let any = || Value::dict(DictMap::new());
+        match ty {
+            TypeExpr::Named { name, args } => {
+                if let Some(t) = bound.get(name) {
+                    return self.lower(t, expand, &HashMap::new(), depth + 1);
+                }
+                match (name.as_str(), args.as_slice()) {
+                    ("list", [item]) | ("set", [item]) => {
+                        let mut d = DictMap::new();
+                        d.insert(key("type"), Value::str(name.as_str()));
+                        let items = self.lower(item, expand, bound, depth + 1);
+                        if !matches!(&items, Value::Dict(m) if m.is_empty()) {
+                            d.insert(key("items"), items);
+                        }
+                        Value::dict(d)
+                    }
+                    ("dict", [_, v]) => {
+                        let mut d = DictMap::new();
+                        d.insert(key("type"), Value::str("dict"));
+                        let values = self.lower(v, expand, bound, depth + 1);
+                        if !matches!(&values, Value::Dict(m) if m.is_empty()) {
+                            d.insert(key("additional_properties"), values);
+                        }
+                        Value::dict(d)
+                    }
+                    (n, _) if is_checked_type(n) => type_schema(n),
+                    _ if expand => match self.aliases.get(name) {
+                        Some((params, body)) => {
+                            let mut inner = HashMap::new();
+                            for (p, a) in params.iter().zip(args) {
+                                inner.insert(p.clone(), a.clone());
+                            }
+                            self.lower(body, expand, &inner, depth + 1)
+                        }
+                        None => any(),
+                    },
+                    _ => any(),
+                }
+            }
+            TypeExpr::StrLiteral(s) => enum_schema("string", vec![Value::str(s.as_str())]),
+            TypeExpr::IntLiteral(n) => enum_schema("int", vec![Value::Int(*n)]),
+            TypeExpr::FloatLiteral(f) => enum_schema("float", vec![Value::Float(*f)]),
+            TypeExpr::BoolLiteral(b) => enum_schema("bool", vec![Value::Bool(*b)]),
+            TypeExpr::Union(options) => {
+                if options.iter().all(|o| matches!(o, TypeExpr::StrLiteral(_))) {
+                    let values = options.iter().map(|o| match o {
+                        TypeExpr::StrLiteral(s) => Value::str(s.as_str()),
+                        _ => Value::Nil,
+                    });
+                    return enum_schema("string", values.collect());
+                }
+                if options.iter().all(|o| matches!(o, TypeExpr::IntLiteral(_))) {
+                    let values = options.iter().map(|o| match o {
+                        TypeExpr::IntLiteral(n) => Value::Int(*n),
+                        _ => Value::Nil,
+                    });
+                    return enum_schema("int", values.collect());
+                }
+                let lowered: Vec<Value> = options.iter().map(|o| self.lower(o, expand, bound, depth + 1)).collect();
+                if lowered.iter().any(|s| matches!(s, Value::Dict(m) if m.is_empty())) {
+                    return any();
+                }
+                Value::dict_from([("union", Value::list(lowered))])
+            }
+            TypeExpr::Shape(fields) => {
+                let mut props = DictMap::new();
+                let mut required = Vec::new();
+                for f in fields {
+                    props.insert(key(&f.name), self.lower(&f.ty, expand, bound, depth + 1));
+                    if !f.optional {
+                        required.push(Value::str(f.name.as_str()));
+                    }
+                }
+                Value::dict_from([
+                    ("type", Value::str("dict")),
+                    ("properties", Value::dict(props)),
+                    ("required", Value::list(required)),
+                ])
+            }
+            TypeExpr::Fn { .. } => type_schema("closure"),
+        }
+    }
+}
+
+fn enum_schema(ty: &str, values: Vec<Value>) -> Value {
+    Value::dict_from([("type", Value::str(ty)), ("enum", Value::list(values))])
+}
+
+// ---- validation ----------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+#[derive(Debug, PartialEq)]
+pub enum FailKind {
+    /// A required key is absent; `expected` names its type; `hint` is a
+    /// present key spelled like it.
+    Missing { key: String, expected: String, hint: Option<String> },
+    WrongType { expected: String, got: &'static str },
+    NotInEnum { value: String, options: String },
+    ExtraKey { key: String },
+    Bound { message: String },
+    /// The struct lacks the methods an interface requires.
+    Interface { name: String, got: String },
+    BadSchema { message: String },
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Failure {
+    pub path: Vec<Seg>,
+    pub kind: FailKind,
+}
+
+/// Looks up struct methods for interface checks (the VM's impl table).
+pub type HasMethod<'a> = &'a dyn Fn(&str, &str) -> bool;
+
+fn get<'a>(schema: &'a DictMap, k: &str) -> Option<&'a Value> {
+    schema.get(&key(k))
+}
+
+/// The display name of a schema's type for messages: `int`, `string|int`,
+/// `list<int>`, `{name: string}`.
+pub fn type_label(schema: &Value) -> String {
+    let Value::Dict(d) = schema else { return "any".into() };
+    if let Some(Value::List(options)) = get(d, "union") {
+        return options.iter().map(type_label).collect::<Vec<_>>().join("|");
+    }
+    let ty = get(d, "type").and_then(Value::as_str).unwrap_or("any");
+    match ty {
+        "list" | "array" | "set" => match get(d, "items") {
+            Some(items) => format!("{}<{}>", canonical_type(ty), type_label(items)),
+            None => canonical_type(ty).to_string(),
+        },
+        "dict" | "object" if get(d, "properties").is_some() => {
+            let Some(Value::Dict(props)) = get(d, "properties") else { return "dict".into() };
+            let fields: Vec<String> = props.iter().map(|(k, v)| format!("{k}: {}", type_label(v))).collect();
+            format!("{{{}}}", fields.join(", "))
+        }
+        "interface" => get(d, "name").map_or("interface".into(), Value::display),
+        other => canonical_type(other).to_string(),
+    }
+}
+
+/// Harn's name for JSON-Schema-style type names.
+fn canonical_type(ty: &str) -> &str {
+    match ty {
+        "object" => "dict",
+        "array" => "list",
+        "integer" => "int",
+        "number" => "float",
+        "boolean" => "bool",
+        "null" => "nil",
+        "function" | "fn" => "closure",
+        other => other,
+    }
+}
+
+fn type_matches(ty: &str, v: &Value, lenient_numbers: bool) -> bool {
+    match canonical_type(ty) {
+        "any" => true,
+        "int" => matches!(v, Value::Int(_)) || (lenient_numbers && matches!(v, Value::Float(_))),
+        "float" => matches!(v, Value::Float(_) | Value::Int(_)),
+        "string" => matches!(v, Value::Str(_)),
+        "bool" => matches!(v, Value::Bool(_)),
+        "nil" => v.is_nil(),
+        "list" => matches!(v, Value::List(_)),
+        "dict" => matches!(v, Value::Dict(_) | Value::Struct(_)),
+        "set" => matches!(v, Value::Set(_)),
+        "closure" => v.is_callable(),
+        other => v.type_name() == other,
+    }
+}
+
+/// A field of a dict or struct value.
+fn field<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+    match v {
+        Value::Dict(d) => d.get(&key(name)),
+        Value::Struct(s) => s.get(name).filter(|f| !f.is_nil()),
+        _ => None,
+    }
+}
+
+fn field_names(v: &Value) -> Vec<String> {
+    match v {
+        Value::Dict(d) => d.keys().map(|k| k.to_string()).collect(),
+        Value::Struct(s) => s.layout.fields.iter().map(|k| k.to_string()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+pub struct Validator<'a> {
+    /// Parameter checks accept a float where an int is declared (Harn's
+    /// int/float leniency); schema builtins do not.
+    pub lenient_numbers: bool,
+    pub has_method: Option<HasMethod<'a>>,
+}
+
+impl Validator<'_> {
+    pub fn validate(&self, v: &Value, schema: &Value) -> Result<(), Failure> {
+        let mut path = Vec::new();
+        self.check(v, schema, &mut path, 0)
+    }
+
+    fn fail(path: &[Seg], kind: FailKind) -> Result<(), Failure> {
+        Err(Failure { path: path.to_vec(), kind })
+    }
+
+    fn check(&self, v: &Value, schema: &Value, path: &mut Vec<Seg>, depth: usize) -> Result<(), Failure> {
+        if depth > MAX_DEPTH {
+            return Self::fail(path, FailKind::BadSchema { message: format!("nested deeper than {MAX_DEPTH} levels") });
+        }
+        let d = match schema {
+            Value::Dict(d) => d,
+            Value::Str(ty) => {
+                // A bare type name is accepted as shorthand for `{type: name}`.
+                return self.check(v, &type_schema(ty), path, depth + 1);
+            }
+            other => {
+                return Self::fail(path, FailKind::BadSchema { message: format!("schema must be a dict, got {}", other.type_name()) })
+            }
+        };
+        if let Some(options) = get(d, "union").or_else(|| get(d, "any_of")).or_else(|| get(d, "anyOf")) {
+            let Value::List(options) = options else {
+                return Self::fail(path, FailKind::BadSchema { message: "union must be a list of schemas".into() });
+            };
+            for o in options.iter() {
+                if self.check(v, o, path, depth + 1).is_ok() {
+                    return Ok(());
+                }
+            }
+            return Self::fail(path, FailKind::WrongType { expected: type_label(schema), got: v.type_name() });
+        }
+        if v.is_nil() && get(d, "nullable").is_some_and(Value::is_truthy) {
+            return Ok(());
+        }
+        let ty = match get(d, "type") {
+            None | Some(Value::Nil) => "any",
+            Some(Value::Str(s)) => s.as_str(),
+            Some(other) => {
+                return Self::fail(path, FailKind::BadSchema { message: format!("'type' must be a string, got {}", other.type_name()) })
+            }
+        };
+        if ty == "interface" {
+            return self.check_interface(v, d, path);
+        }
+        if !type_matches(ty, v, self.lenient_numbers) {
+            return Self::fail(path, FailKind::WrongType { expected: type_label(schema), got: v.type_name() });
+        }
+        if let Some(Value::List(options)) = get(d, "enum") {
+            if !options.iter().any(|o| values_equal(o, v)) {
+                let shown: Vec<String> = options.iter().map(Value::display).collect();
+                return Self::fail(
+                    path,
+                    FailKind::NotInEnum { value: v.display(), options: format!("[{}]", shown.join(", ")) },
+                );
+            }
+        }
+        if let Some(c) = get(d, "const") {
+            if !values_equal(c, v) {
+                return Self::fail(path, FailKind::NotInEnum { value: v.display(), options: format!("[{}]", c.display()) });
+            }
+        }
+        self.check_bounds(v, d, path)?;
+        match v {
+            Value::Dict(_) | Value::Struct(_) => self.check_fields(v, d, path, depth),
+            Value::List(items) | Value::Set(items) => {
+                if let Some(item_schema) = get(d, "items") {
+                    for (i, item) in items.iter().enumerate() {
+                        path.push(Seg::Index(i));
+                        self.check(item, item_schema, path, depth + 1)?;
+                        path.pop();
+                    }
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn check_fields(&self, v: &Value, d: &DictMap, path: &mut Vec<Seg>, depth: usize) -> Result<(), Failure> {
+        let props = match get(d, "properties") {
+            Some(Value::Dict(p)) => Some(p),
+            _ => None,
+        };
+        if let Some(Value::List(required)) = get(d, "required") {
+            for name in required.iter() {
+                let name = name.display();
+                if field(v, &name).is_none() {
+                    let expected = props.and_then(|p| p.get(&key(&name))).map_or("any".into(), type_label);
+                    // Only keys the schema does not declare can be a misspelling.
+                    let present: Vec<String> =
+                        field_names(v).into_iter().filter(|n| !props.is_some_and(|p| p.contains_key(&key(n)))).collect();
+                    let hint = crate::error::closest_match(&name, present.iter().map(String::as_str));
+                    return Self::fail(path, FailKind::Missing { key: name, expected, hint });
+                }
+            }
+        }
+        if let Some(props) = props {
+            for (name, prop_schema) in props.iter() {
+                if let Some(fv) = field(v, name) {
+                    path.push(Seg::Key(name.to_string()));
+                    self.check(fv, prop_schema, path, depth + 1)?;
+                    path.pop();
+                }
+            }
+        }
+        let extra = get(d, "additional_properties").or_else(|| get(d, "additionalProperties"));
+        if let Some(extra) = extra {
+            for name in field_names(v) {
+                if props.is_some_and(|p| p.contains_key(&key(&name))) {
+                    continue;
+                }
+                match extra {
+                    Value::Bool(false) => return Self::fail(path, FailKind::ExtraKey { key: name }),
+                    Value::Dict(_) => {
+                        let fv = field(v, &name).cloned().unwrap_or(Value::Nil);
+                        path.push(Seg::Key(name));
+                        self.check(&fv, extra, path, depth + 1)?;
+                        path.pop();
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_bounds(&self, v: &Value, d: &DictMap, path: &[Seg]) -> Result<(), Failure> {
+        let num = |k: &str| get(d, k).and_then(Value::as_f64);
+        if let Some(x) = v.as_f64().filter(|_| matches!(v, Value::Int(_) | Value::Float(_))) {
+            if let Some(min) = num("minimum") {
+                if x < min {
+                    return Self::fail(path, FailKind::Bound { message: format!("value {} is less than minimum {}", v.display(), fmt_num(min)) });
+                }
+            }
+            if let Some(max) = num("maximum") {
+                if x > max {
+                    return Self::fail(path, FailKind::Bound { message: format!("value {} is greater than maximum {}", v.display(), fmt_num(max)) });
+                }
+            }
+        }
+        let len = match v {
+            Value::Str(s) => Some(s.chars().count()),
+            Value::List(items) => Some(items.len()),
+            _ => None,
+        };
+        if let Some(len) = len {
+            let min = num("min_length").or_else(|| num("minLength")).or_else(|| num("min_items")).or_else(|| num("minItems"));
+            if let Some(min) = min {
+                if (len as f64) < min {
+                    return Self::fail(path, FailKind::Bound { message: format!("length {len} is less than minimum length {}", fmt_num(min)) });
+                }
+            }
+            let max = num("max_length").or_else(|| num("maxLength")).or_else(|| num("max_items")).or_else(|| num("maxItems"));
+            if let Some(max) = max {
+                if (len as f64) > max {
+                    return Self::fail(path, FailKind::Bound { message: format!("length {len} is greater than maximum length {}", fmt_num(max)) });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_interface(&self, v: &Value, d: &DictMap, path: &[Seg]) -> Result<(), Failure> {
+        let name = get(d, "name").map_or(String::new(), Value::display);
+        let ok = match v {
+            Value::Struct(s) => match (get(d, "methods"), self.has_method) {
+                (Some(Value::List(methods)), Some(has)) => methods.iter().all(|m| has(s.name(), &m.display())),
+                _ => true,
+            },
+            _ => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            let got = match v {
+                Value::Struct(s) => s.name().to_string(),
+                other => other.type_name().to_string(),
+            };
+            Self::fail(path, FailKind::Interface { name, got })
+        }
+    }
+}
+
+fn fmt_num(f: f64) -> String {
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        format!("{}", f as i64)
+    } else {
+        format!("{f}")
+    }
+}
+
+/// `user.name`, `items[1]`, `root` for the empty path.
+pub fn path_text(path: &[Seg]) -> String {
+    if path.is_empty() {
+        return "root".into();
+    }
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// The schema builtins' message: `at root: missing required key 'age'`.
+pub fn schema_message(f: &Failure) -> String {
+    let at = path_text(&f.path);
+    let what = match &f.kind {
+        FailKind::Missing { key, .. } => format!("missing required key '{key}'"),
+        FailKind::WrongType { expected, got } => format!("expected type '{expected}', got '{got}'"),
+        FailKind::NotInEnum { value, options } => format!("value '{value}' is not one of {options}"),
+        FailKind::ExtraKey { key } => format!("unexpected key '{key}'"),
+        FailKind::Bound { message } => message.clone(),
+        FailKind::Interface { name, got } => format!("expected value satisfying interface '{name}', got {got}"),
+        FailKind::BadSchema { message } => format!("invalid schema: {message}"),
+    };
+    format!("at {at}: {what}")
+}
+
+/// The parameter check's message (without the `Type error: ` prefix).
+pub fn param_message(param: &str, f: &Failure) -> String {
+    let mut where_ = param.to_string();
+    let (parent, last) = match f.path.split_last() {
+        Some((last, parent)) if !matches!(f.kind, FailKind::Missing { .. } | FailKind::ExtraKey { .. }) => (parent, Some(last)),
+        _ => (&f.path[..], None),
+    };
+    for seg in parent {
+        match seg {
+            Seg::Key(k) => {
+                where_.push('.');
+                where_.push_str(k);
+            }
+            Seg::Index(i) => where_.push_str(&format!("[{i}]")),
+        }
+    }
+    let head = format!("parameter '{where_}'");
+    match (&f.kind, last) {
+        (FailKind::Missing { key, expected, hint }, _) => {
+            let hint = hint.as_ref().map_or(String::new(), |h| format!(", did you mean '{h}'?"));
+            format!("{head}: missing field '{key}' ({expected}){hint}")
+        }
+        (FailKind::WrongType { expected, got }, Some(Seg::Key(k))) => {
+            let expected = if expected == "dict" || expected.starts_with('{') { "dict or struct" } else { expected };
+            format!("{head}: field '{k}' expected {expected}, got {got}")
+        }
+        (FailKind::WrongType { expected, got }, Some(Seg::Index(i))) => {
+            format!("{head}: item [{i}] expected type '{expected}', got {got}")
+        }
+        (FailKind::WrongType { expected, got }, None) => format!("{head}: expected {expected}, got {got}"),
+        (FailKind::NotInEnum { value, options }, seg) => {
+            let at = match seg {
+                Some(Seg::Key(k)) => format!(" field '{k}'"),
+                Some(Seg::Index(i)) => format!(" item [{i}]"),
+                None => String::new(),
+            };
+            format!("{head}:{at} value '{value}' is not one of {options}")
+        }
+        (FailKind::ExtraKey { key }, _) => format!("{head}: unexpected field '{key}'"),
+        (FailKind::Bound { message }, _) => format!("{head}: {message}"),
+        (FailKind::Interface { name, got }, _) => format!("{head}: expected value satisfying interface '{name}', got {got}"),
+        (FailKind::BadSchema { message }, _) => format!("{head}: invalid schema: {message}"),
+    }
+}
+
+// ---- defaults and JSON Schema conversion --------------------------------------------
+
+/// `schema_parse`'s normalization: structs become dicts and missing
+/// properties with a `default` are filled in, recursively.
+pub fn apply_defaults(v: &Value, schema: &Value, depth: usize) -> Value {
+    let Value::Dict(d) = schema else { return v.clone() };
+    if depth > MAX_DEPTH {
+        return v.clone();
+    }
+    match v {
+        Value::Dict(_) | Value::Struct(_) => {
+            let mut out: DictMap = match v {
+                Value::Dict(m) => (**m).clone(),
+                Value::Struct(s) => s
+                    .layout
+                    .fields
+                    .iter()
+                    .zip(s.values.iter())
+                    .filter(|(_, fv)| !fv.is_nil())
+                    .map(|(k, fv)| (k.clone(), fv.clone()))
+                    .collect(),
+                _ => DictMap::new(),
+            };
+            if let Some(Value::Dict(props)) = get(d, "properties") {
+                for (name, prop) in props.iter() {
+                    match out.get(name) {
+                        Some(existing) => {
+                            let filled = apply_defaults(existing, prop, depth + 1);
+                            out.insert(name.clone(), filled);
+                        }
+                        None => {
+                            if let Value::Dict(pd) = prop {
+                                if let Some(def) = get(pd, "default") {
+                                    out.insert(name.clone(), def.clone());
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Value::dict(out)
+        }
+        Value::List(items) => match get(d, "items") {
+            Some(item_schema) => Value::list(items.iter().map(|i| apply_defaults(i, item_schema, depth + 1)).collect()),
+            None => v.clone(),
+        },
+        _ => v.clone(),
+    }
+}
+
+fn rename_type(ty: &str, to_json: bool) -> &str {
+    if to_json {
+        match ty {
+            "dict" => "object",
+            "list" | "set" => "array",
+            "int" => "integer",
+            "float" => "number",
+            "bool" => "boolean",
+            "nil" => "null",
+            other => other,
+        }
+    } else {
+        canonical_type(ty)
+    }
+}
+
+/// Converts between Harn schemas and JSON Schema (`to_json` picks the
+/// direction): type names, `union` ↔ `anyOf`, `additional_properties` ↔
+/// `additionalProperties`, recursively.
+pub fn convert(schema: &Value, to_json: bool, depth: usize) -> Value {
+    if depth > MAX_DEPTH {
+        return schema.clone();
+    }
+    let Value::Dict(d) = schema else { return schema.clone() };
+    let mut out = DictMap::new();
+    for (k, v) in d.iter() {
+        let (name, value) = match (k.as_str(), v) {
+            ("type", Value::Str(t)) => ("type", Value::str(rename_type(t, to_json))),
+            ("type", Value::List(ts)) if !to_json => {
+                // JSON Schema's `type: ["string", "null"]` is a union.
+                let options = ts.iter().map(|t| type_schema(rename_type(&t.display(), false))).collect();
+                ("union", Value::list(options))
+            }
+            ("properties", Value::Dict(props)) => {
+                let converted = props.iter().map(|(pk, pv)| (pk.clone(), convert(pv, to_json, depth + 1))).collect();
+                ("properties", Value::dict(converted))
+            }
+            ("items", item) => ("items", convert(item, to_json, depth + 1)),
+            ("union", Value::List(options)) if to_json => {
+                ("anyOf", Value::list(options.iter().map(|o| convert(o, to_json, depth + 1)).collect()))
+            }
+            ("anyOf" | "oneOf", Value::List(options)) if !to_json => {
+                ("union", Value::list(options.iter().map(|o| convert(o, to_json, depth + 1)).collect()))
+            }
+            ("additional_properties", extra) if to_json => ("additionalProperties", convert(extra, to_json, depth + 1)),
+            ("additionalProperties", extra) if !to_json => ("additional_properties", convert(extra, to_json, depth + 1)),
+            (other, v) => {
+                out.insert(HStr::new(other.to_string()), v.clone());
+                continue;
+            }
+        };
+        out.insert(key(name), value);
+    }
+    Value::dict(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ast::ShapeField;
+
+    fn named(n: &str) -> TypeExpr {
+        TypeExpr::Named { name: n.into(), args: vec![] }
+    }
+
+    fn shape(fields: &[(&str, bool, TypeExpr)]) -> TypeExpr {
+        TypeExpr::Shape(fields.iter().map(|(n, opt, t)| ShapeField { name: n.to_string(), optional: *opt, ty: t.clone() }).collect())
+    }
+
+    fn dict(entries: &[(&'static str, Value)]) -> Value {
+        Value::dict_from(entries.iter().cloned())
+    }
+
+    fn param_check(ty: &TypeExpr, v: &Value) -> Result<(), String> {
+        let schema = TypeEnv::default().param_schema(ty).expect("checked type");
+        Validator { lenient_numbers: true, has_method: None }.validate(v, &schema).map_err(|f| param_message("u", &f))
+    }
+
+    #[test]
+    fn shape_parameter_messages() {
+        let user = shape(&[("name", false, named("string")), ("age", false, named("int"))]);
+        assert_eq!(param_check(&user, &dict(&[("name", Value::str("x"))])).unwrap_err(), "parameter 'u': missing field 'age' (int)");
+        assert_eq!(
+            param_check(&user, &dict(&[("name", Value::Int(1)), ("age", Value::Int(1))])).unwrap_err(),
+            "parameter 'u': field 'name' expected string, got int"
+        );
+        let nested = shape(&[("user", false, shape(&[("name", false, named("string"))]))]);
+        assert_eq!(param_check(&nested, &dict(&[("user", dict(&[]))])).unwrap_err(), "parameter 'u.user': missing field 'name' (string)");
+        assert_eq!(
+            param_check(&nested, &dict(&[("user", Value::str("flat"))])).unwrap_err(),
+            "parameter 'u': field 'user' expected dict or struct, got string"
+        );
+        let typo = shape(&[("email", false, named("string"))]);
+        assert_eq!(
+            param_check(&typo, &dict(&[("emial", Value::str("a"))])).unwrap_err(),
+            "parameter 'u': missing field 'email' (string), did you mean 'emial'?"
+        );
+    }
+
+    #[test]
+    fn unions_lists_and_leniency() {
+        let u = TypeExpr::Union(vec![named("string"), named("int")]);
+        assert_eq!(param_check(&u, &Value::Bool(true)).unwrap_err(), "parameter 'u': expected string|int, got bool");
+        let xs = TypeExpr::Named { name: "list".into(), args: vec![named("int")] };
+        assert_eq!(
+            param_check(&xs, &Value::list(vec![Value::Int(1), Value::str("a")])).unwrap_err(),
+            "parameter 'u': item [1] expected type 'int', got string"
+        );
+        assert!(param_check(&named("int"), &Value::Float(1.5)).is_ok());
+        assert!(param_check(&named("float"), &Value::Int(1)).is_ok());
+        assert!(TypeEnv::default().param_schema(&named("any")).is_none());
+        assert!(TypeEnv::default().param_schema(&named("SomeStruct")).is_none());
+    }
+
+    #[test]
+    fn schema_messages_and_literal_unions() {
+        let strict = Validator { lenient_numbers: false, has_method: None };
+        let schema = dict(&[("type", Value::str("dict")), ("required", Value::list(vec![Value::str("age")]))]);
+        let f = strict.validate(&dict(&[]), &schema).unwrap_err();
+        assert_eq!(schema_message(&f), "at root: missing required key 'age'");
+        let nested = dict(&[(
+            "properties",
+            dict(&[("user", dict(&[("properties", dict(&[("name", dict(&[("type", Value::str("string"))]))]))]))]),
+        )]);
+        let f = strict.validate(&dict(&[("user", dict(&[("name", Value::Int(1))]))]), &nested).unwrap_err();
+        assert_eq!(schema_message(&f), "at user.name: expected type 'string', got 'int'");
+        let lit = TypeExpr::Union(vec![TypeExpr::StrLiteral("a".into()), TypeExpr::StrLiteral("b".into())]);
+        let s = TypeEnv::default().lower(&lit, true, &HashMap::new(), 0);
+        assert_eq!(s.display(), "{enum: [a, b], type: string}");
+        assert!(strict.validate(&Value::str("c"), &s).is_err());
+        assert!(strict.validate(&Value::str("b"), &s).is_ok());
+    }
+
+    #[test]
+    fn hostile_schemas_do_not_crash() {
+        let strict = Validator { lenient_numbers: false, has_method: None };
+        let f = strict.validate(&Value::Int(1), &Value::Int(3)).unwrap_err();
+        assert_eq!(schema_message(&f), "at root: invalid schema: schema must be a dict, got int");
+        let mut deep = dict(&[]);
+        for _ in 0..1000 {
+            deep = dict(&[("items", deep)]);
+        }
+        let mut v = Value::Int(0);
+        for _ in 0..1000 {
+            v = Value::list(vec![v]);
+        }
+        assert!(schema_message(&strict.validate(&v, &deep).unwrap_err()).contains("nested deeper than"));
+    }
+
+    #[test]
+    fn json_schema_round_trip() {
+        let s = dict(&[
+            ("type", Value::str("dict")),
+            ("properties", dict(&[("n", dict(&[("type", Value::str("int"))]))])),
+            ("additional_properties", Value::Bool(false)),
+        ]);
+        let j = convert(&s, true, 0);
+        assert_eq!(j.display(), "{additionalProperties: false, properties: {n: {type: integer}}, type: object}");
+        assert!(values_equal(&convert(&j, false, 0), &s));
+    }
+}
