@@ -404,6 +404,5 @@ def test_handles_pass_back_only_on_their_thread():
 
 
 @needs_core
-@pytest.mark.xfail(strict=True, reason="harnvm-core: no bytes_from_string() builtin yet")
 def test_bytes_from_harn():
     assert harn_value('bytes_from_string("hi")') == b"hi"
