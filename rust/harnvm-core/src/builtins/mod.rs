@@ -63,6 +63,7 @@ pub mod callback;
 pub mod collections;
 mod compress;
 pub mod concurrency;
+mod cookies;
 mod core;
 pub mod crypto;
 mod datetime;
@@ -96,6 +97,7 @@ static MODULE_TABLES: &[&[BuiltinDef]] = &[
     formats::TABLE,
     templates::TABLE,
     observe::TABLE,
+    cookies::TABLE,
 ];
 
 /// The table of all builtins; the index is the builtin id.

@@ -33,6 +33,11 @@ pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "timer_start", func: timer_start },
     BuiltinDef { name: "timer_end", func: timer_end },
     BuiltinDef { name: "elapsed", func: elapsed },
+    BuiltinDef { name: "circuit_breaker", func: circuit_breaker },
+    BuiltinDef { name: "circuit_check", func: circuit_check },
+    BuiltinDef { name: "circuit_record_failure", func: circuit_record_failure },
+    BuiltinDef { name: "circuit_record_success", func: circuit_record_success },
+    BuiltinDef { name: "circuit_reset", func: circuit_reset },
     BuiltinDef { name: "rng_seed", func: rng_seed },
     BuiltinDef { name: "random", func: random },
     BuiltinDef { name: "random_int", func: random_int },
@@ -61,6 +66,8 @@ thread_local! {
     static FINISHED_SPANS: RefCell<Vec<Span>> = const { RefCell::new(Vec::new()) };
     static CLOCK_ORIGIN: Cell<Option<Instant>> = const { Cell::new(None) };
     static NEXT_ID: Cell<u64> = const { Cell::new(1) };
+    /// Circuit breakers by name: (threshold, reset window, failures, opened at).
+    static CIRCUITS: RefCell<Vec<(String, Circuit)>> = const { RefCell::new(Vec::new()) };
     static RNG: Cell<u64> = const { Cell::new(0x853c_49e6_748f_ea9b) };
 }
 
@@ -271,6 +278,87 @@ fn elapsed(_: &mut Ctx, _: &[Value]) -> VmResult<Flow> {
         o
     });
     done(Value::Int(origin.elapsed().as_millis() as i64))
+}
+
+/// A named circuit breaker: opens after `threshold` consecutive failures and
+/// lets one trial through (`half_open`) once `reset_ms` has passed.
+#[derive(Clone)]
+struct Circuit {
+    threshold: i64,
+    reset_ms: u128,
+    failures: i64,
+    opened_at: Option<Instant>,
+}
+
+fn with_circuit<T>(name: &str, builtin: &str, f: impl FnOnce(&mut Circuit) -> T) -> VmResult<T> {
+    CIRCUITS.with(|c| {
+        let mut circuits = c.borrow_mut();
+        match circuits.iter_mut().find(|(n, _)| n == name) {
+            Some((_, circuit)) => Ok(f(circuit)),
+            None => Err(VmError::throw_msg(format!("{builtin}: no circuit breaker named '{name}'"))),
+        }
+    })
+}
+
+fn circuit_breaker(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let name = text_arg(args, 0).into_owned();
+    let threshold = match arg(args, 1) {
+        Value::Nil => 5,
+        Value::Int(n) if *n >= 1 => *n,
+        other => return Err(VmError::throw_msg(format!("circuit_breaker: threshold must be a positive int, got {}", other.display()))),
+    };
+    let reset_ms = match arg(args, 2) {
+        Value::Nil => 30_000,
+        Value::Int(n) | Value::Duration(n) if *n >= 0 => *n as u128,
+        other => return Err(VmError::throw_msg(format!("circuit_breaker: reset time must be a non-negative int, got {}", other.display()))),
+    };
+    let circuit = Circuit { threshold, reset_ms, failures: 0, opened_at: None };
+    CIRCUITS.with(|c| {
+        let mut circuits = c.borrow_mut();
+        circuits.retain(|(n, _)| *n != name);
+        circuits.push((name.clone(), circuit));
+    });
+    done(Value::str(name))
+}
+
+fn circuit_state(c: &Circuit) -> &'static str {
+    match c.opened_at {
+        None => "closed",
+        Some(at) if at.elapsed().as_millis() >= c.reset_ms => "half_open",
+        Some(_) => "open",
+    }
+}
+
+fn circuit_check(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    done(Value::str(with_circuit(&text_arg(args, 0), "circuit_check", |c| circuit_state(c))?))
+}
+
+/// Records a failure; true when the circuit is (now) open.
+fn circuit_record_failure(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let open = with_circuit(&text_arg(args, 0), "circuit_record_failure", |c| {
+        c.failures += 1;
+        if c.failures >= c.threshold {
+            c.opened_at = Some(Instant::now());
+        }
+        c.opened_at.is_some()
+    })?;
+    done(Value::Bool(open))
+}
+
+fn circuit_record_success(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    with_circuit(&text_arg(args, 0), "circuit_record_success", |c| {
+        c.failures = 0;
+        c.opened_at = None;
+    })?;
+    done(Value::Nil)
+}
+
+fn circuit_reset(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    with_circuit(&text_arg(args, 0), "circuit_reset", |c| {
+        c.failures = 0;
+        c.opened_at = None;
+    })?;
+    done(Value::Nil)
 }
 
 /// splitmix64: tiny, fast, and fully determined by the seed.

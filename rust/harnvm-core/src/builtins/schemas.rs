@@ -22,6 +22,8 @@ pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "json_validate", func: json_validate },
     BuiltinDef { name: "schema_to_json_schema", func: schema_to_json_schema },
     BuiltinDef { name: "schema_from_json_schema", func: schema_from_json_schema },
+    BuiltinDef { name: "schema_to_openapi_schema", func: schema_to_json_schema },
+    BuiltinDef { name: "schema_from_openapi_schema", func: schema_from_json_schema },
     BuiltinDef { name: "schema_pick", func: schema_pick },
     BuiltinDef { name: "schema_omit", func: schema_omit },
     BuiltinDef { name: "schema_partial", func: schema_partial },
