@@ -47,6 +47,7 @@ pub const QUICKEN_THRESHOLD: u64 = 3;
 // Adaptive binary ops
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum BinaryOp {
     Add,
     Sub,
@@ -116,6 +117,7 @@ impl BinaryOp {
 
 /// The operand shape a binary site specializes on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum Shape {
     Int,
     Float,
@@ -151,7 +153,9 @@ impl Shape {
     }
 }
 
+/// `repr(C, u8)`: a plain leading tag, so the hot path tests it with one compare.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, u8)]
 pub enum BinaryState {
     Warmup { shape: Shape, hits: u64 },
     Specialized { shape: Shape, hits: u64, misses: u64 },
@@ -246,6 +250,19 @@ pub fn run_binary(
     match specialized_hit(entry, op, a, b) {
         Some(v) => Ok(v),
         None => binary_slow(entry, op, a, b, generic),
+    }
+}
+
+/// The hit counter of an entry specialized on int operands for `op`, if it
+/// is one: the caller then runs its own int fast path and, when that
+/// answers, bumps the counter.
+#[inline(always)]
+pub fn int_specialized_hits(entry: &mut Entry, op: BinaryOp) -> Option<&mut u64> {
+    match entry {
+        Entry::Binary { op: cached, state: BinaryState::Specialized { shape: Shape::Int, hits, .. } } if *cached == op => {
+            Some(hits)
+        }
+        _ => None,
     }
 }
 
@@ -651,8 +668,10 @@ fn observe_call_slow(entry: &mut Entry, argc: u32, callee: &Value) {
 // ---------------------------------------------------------------------------
 // Entries and cache sets
 
-/// One inline-cache slot.
+/// One inline-cache slot. `repr(C, u8)` keeps the family tag a plain first
+/// byte (no niche decoding on the hot path).
 #[derive(Clone, Debug, Default)]
+#[repr(C, u8)]
 pub enum Entry {
     #[default]
     Empty,

@@ -655,7 +655,25 @@ impl Vm {
             ($bop:expr, $int_fast:expr, $slow:expr) => {{
                 let slot = u16_at!() as u16;
                 match if ic_on { self.ic.entry_at(ic_base, slot) } else { None } {
-                    Some(entry) => cached_binary!(entry, $bop, $slow),
+                    Some(entry) => {
+                        // A site specialized on ints runs the same int fast
+                        // path as the uncached op, plus one hit count.
+                        let n = stack!().len();
+                        let fast = match (&stack!()[n - 2], &stack!()[n - 1]) {
+                            (Value::Int(x), Value::Int(y)) => match ic::int_specialized_hits(entry, $bop) {
+                                Some(hits) => $int_fast(*x, *y).map(|v| (v, hits)),
+                                None => None,
+                            },
+                            _ => None,
+                        };
+                        match fast {
+                            Some((v, hits)) => {
+                                *hits += 1;
+                                replace_scalar_pair(&mut stack!(), v)
+                            }
+                            None => cached_binary!(entry, $bop, $slow),
+                        }
+                    }
                     None => {
                         let n = stack!().len();
                         let fast = match (&stack!()[n - 2], &stack!()[n - 1]) {
@@ -679,9 +697,25 @@ impl Vm {
             ($bop:expr, $pred:expr) => {{
                 let slot = u16_at!() as u16;
                 match if ic_on { self.ic.entry_at(ic_base, slot) } else { None } {
-                    Some(entry) => cached_binary!(entry, $bop, |a: &Value, b: &Value| -> VmResult<Value> {
-                        Ok(Value::Bool($pred(compare_values(a, b))))
-                    }),
+                    Some(entry) => {
+                        let n = stack!().len();
+                        let fast = match (&stack!()[n - 2], &stack!()[n - 1]) {
+                            (Value::Int(x), Value::Int(y)) => match ic::int_specialized_hits(entry, $bop) {
+                                Some(hits) => Some(Value::Bool($pred(x.cmp(y)))).map(|v| (v, hits)),
+                                None => None,
+                            },
+                            _ => None,
+                        };
+                        match fast {
+                            Some((v, hits)) => {
+                                *hits += 1;
+                                replace_scalar_pair(&mut stack!(), v)
+                            }
+                            None => cached_binary!(entry, $bop, |a: &Value, b: &Value| -> VmResult<Value> {
+                                Ok(Value::Bool($pred(compare_values(a, b))))
+                            }),
+                        }
+                    }
                     None => {
                         let n = stack!().len();
                         let ord = match (&stack!()[n - 2], &stack!()[n - 1]) {
