@@ -193,11 +193,15 @@ impl Vm {
     /// Calls a Harn closure from the host and runs it to completion (as the
     /// root task of a run, so it may spawn and wait).
     pub fn call_closure(&mut self, closure: Rc<Closure>, args: Vec<Value>) -> VmResult<Value> {
-        if self.fiber.frames.is_empty() {
-            self.start_call(Value::Closure(closure), args);
-            return self.drive_blocking();
+        if !self.fiber.frames.is_empty() {
+            return self.call_closure_nested(closure, args);
         }
-        self.call_closure_nested(closure, args)
+        if self.sched.live_tasks() > 0 {
+            // Between `step`s of a run: starting another would cancel it.
+            return Err(VmError::runtime("this VM is in the middle of a run"));
+        }
+        self.start_call(Value::Closure(closure), args);
+        self.drive_blocking()
     }
 
     /// Runs a closure to completion inside the running task (no switching).
@@ -298,7 +302,7 @@ impl Vm {
         }
         if self.sched.current_deadline().is_some_and(|d| d <= self.sched.now()) {
             // A `deadline` block ran out while this task computed.
-            return Err(VmError::throw_msg("Deadline exceeded"));
+            return Err(self.sched.running_deadline_fired());
         }
         Ok(())
     }
@@ -530,7 +534,11 @@ impl Vm {
             match self.run_frame(stop_depth) {
                 Exit::Switch => {}
                 Exit::Done(v) => break Ok(v),
-                Exit::Error(e, op_at) => {
+                Exit::Error(mut e, op_at) => {
+                    if self.sched.cancel_suspend() {
+                        // A nested run (module initialisation) cannot switch tasks.
+                        e = VmError::runtime("cannot wait for other tasks while a module initialises");
+                    }
                     if let Err(e) = self.handle_error(e, op_at, stop_depth) {
                         break Err(e);
                     }

@@ -295,3 +295,62 @@ println(direct)
     );
     assert_eq!(out, "[0, 1, 2]\nother\n[0, 1, 2]\n");
 }
+
+#[test]
+fn a_deadline_cancels_the_tasks_spawned_inside_it() {
+    let mut vm = virtual_vm();
+    let (out, result) = run_on(
+        &mut vm,
+        r#"
+let hits = atomic(0)
+let outside = spawn { sleep(50ms); atomic_add(hits, 100); "outside" }
+try {
+  deadline 10ms {
+    spawn { sleep(20ms); atomic_add(hits, 1) }
+    parallel 3 { i -> sleep(30ms); atomic_add(hits, 10) }
+  }
+} catch (e) { println(e) }
+sleep(100ms)
+println(atomic_get(hits))
+println(await(outside))
+"#,
+    );
+    result.expect("runs");
+    assert_eq!(out, "Deadline exceeded\n100\noutside\n");
+    assert_eq!(vm.live_tasks(), 0);
+}
+
+#[test]
+fn cancelling_a_task_cancels_what_it_spawned() {
+    let out = run_virtual(
+        r#"
+let hits = atomic(0)
+let parent = spawn {
+  spawn { sleep(20ms); atomic_add(hits, 1) }
+  let inner = spawn { sleep(5ms); "awaited" }
+  let r = await(inner)
+  sleep(1s)
+  r
+}
+sleep(10ms)
+cancel(parent)
+sleep(50ms)
+println(atomic_get(hits))
+let quick = spawn { spawn { sleep(5ms); atomic_add(hits, 1) }; "done" }
+println(await(quick))
+sleep(10ms)
+println(atomic_get(hits))
+"#,
+    );
+    // The grandchild of a cancelled task, and the unawaited child of a
+    // finished one, never run to completion.
+    assert_eq!(out, "0\ndone\n0\n");
+}
+
+#[test]
+fn a_top_level_script_is_the_root_task_and_may_wait() {
+    let mut vm = virtual_vm();
+    let (_, result) = run_on(&mut vm, "let h = spawn { 1 }\nawait(h)");
+    // A top-level script is the root task, not a module init: it may wait.
+    assert_eq!(result.expect("runs").display(), "1");
+}

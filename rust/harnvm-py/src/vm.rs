@@ -1145,6 +1145,10 @@ impl Vm {
             .state()?
             .try_borrow_mut()
             .map_err(|_| already_running())?;
+        if state.run.is_some() {
+            // Called from a host function while this Vm's run is in progress.
+            return Err(already_running());
+        }
         // The core's sink cannot fail, so the first exception raised by the
         // output callable is kept, later output is dropped, the run is
         // interrupted, and the exception is re-raised when the run ends.

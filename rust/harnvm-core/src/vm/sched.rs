@@ -111,6 +111,9 @@ struct Task {
     cancel_requested: bool,
     /// Permits of the `mutex { }` blocks the task is inside.
     mutex_blocks: Vec<Value>,
+    /// Tasks it spawned, with its `deadline` nesting depth at the time: they
+    /// are cancelled when it ends, or when a deadline around the spawn fires.
+    spawned: Vec<(TaskId, usize)>,
     owner: Owner,
 }
 
@@ -361,6 +364,7 @@ impl Sched {
             deadlines: Vec::new(),
             cancel_requested: false,
             mutex_blocks: Vec::new(),
+            spawned: Vec::new(),
             owner,
         };
         self.tasks.insert(id, task);
@@ -374,20 +378,32 @@ impl Sched {
 
     /// Removes a task that has not finished (cancel/abort): its output is
     /// lost, a pending host call is reported as cancelled, permits it waited
-    /// for leave their queues, and its group children go with it.
+    /// for leave their queues, and the tasks it spawned or runs in groups go
+    /// with it (iteratively: spawn chains may be long).
     fn abort_task(&mut self, id: TaskId) {
+        let mut work = vec![id];
+        while let Some(id) = work.pop() {
+            self.abort_one(id, &mut work);
+        }
+    }
+
+    fn abort_one(&mut self, id: TaskId, more: &mut Vec<TaskId>) {
         let Some(task) = self.tasks.remove(&id) else { return };
         self.ready.retain(|t| *t != id);
+        if let Some(Wait::Group(g)) = &task.wait {
+            if let Some(group) = self.groups.remove(g) {
+                more.extend(group.running);
+            }
+        }
         self.forget_wait(id, task.wait.as_ref(), true);
         for permit in &task.mutex_blocks {
             self.release_permit(permit);
         }
+        more.extend(task.spawned.iter().map(|(t, _)| *t));
         let child_groups: Vec<u64> = self.groups.iter().filter(|(_, g)| g.parent == id).map(|(k, _)| *k).collect();
         for g in child_groups {
             if let Some(group) = self.groups.remove(&g) {
-                for child in group.running {
-                    self.abort_task(child);
-                }
+                more.extend(group.running);
             }
         }
         match task.owner {
@@ -404,6 +420,27 @@ impl Sched {
             }
             _ => {}
         }
+    }
+
+    /// A `deadline` of `task` fired: cancels what was spawned inside it and
+    /// the `parallel` group it waited for. Returns the error to raise.
+    fn deadline_fired(&mut self, task: &mut Task) -> VmError {
+        let now = self.now();
+        let level = task.deadlines.iter().position(|d| *d <= now).unwrap_or(0);
+        let (inside, outside): (Vec<_>, Vec<_>) = task.spawned.drain(..).partition(|(_, depth)| *depth > level);
+        task.spawned = outside;
+        for (child, _) in inside {
+            self.abort_task(child);
+        }
+        VmError::throw_msg("Deadline exceeded")
+    }
+
+    /// The running task's deadline fired while it computed.
+    pub fn running_deadline_fired(&mut self) -> VmError {
+        let mut task = self.running.take().expect("a task is running");
+        let e = self.deadline_fired(&mut task);
+        self.running = Some(task);
+        e
     }
 
     /// Cleans up what a wait holds outside the task (host call, queue slot).
@@ -501,8 +538,15 @@ impl Sched {
         let wait = task.wait.as_ref()?;
         if task.deadlines.iter().any(|d| *d <= now) {
             let wait = task.wait.take();
+            if let Some(Wait::Group(g)) = &wait {
+                if let Some(group) = self.groups.remove(g) {
+                    for child in group.running {
+                        self.abort_task(child);
+                    }
+                }
+            }
             self.forget_wait(id, wait.as_ref(), true);
-            return Some(Err(VmError::throw_msg("Deadline exceeded")));
+            return Some(Err(self.deadline_fired(task)));
         }
         let result = match wait {
             Wait::Sleep(until) => (*until <= now).then_some(Ok(Value::Nil)),
@@ -1043,6 +1087,7 @@ impl Vm {
             deadlines: Vec::new(),
             cancel_requested: false,
             mutex_blocks: Vec::new(),
+            spawned: Vec::new(),
             owner: Owner::Root,
         };
         self.sched.tasks.insert(ROOT, task);
@@ -1153,6 +1198,10 @@ impl Vm {
     fn finish_task(&mut self, id: TaskId, mut task: Task, result: VmResult<Value>) {
         for permit in std::mem::take(&mut task.mutex_blocks) {
             self.sched.release_permit(&permit);
+        }
+        // As in Harn, a finished task's unawaited spawned tasks are cancelled.
+        for (child, _) in std::mem::take(&mut task.spawned) {
+            self.sched.abort_task(child);
         }
         let output = std::mem::take(&mut task.fiber.output);
         if task.owner == Owner::Root {
@@ -1338,6 +1387,9 @@ impl Vm {
             }
             return r.map(Flow::Done);
         }
+        if self.sched.running.is_none() {
+            return Err(VmError::runtime(format!("{} needs a running task", sched_name(index))));
+        }
         let args: Vec<Value> = self.fiber.stack[args_at..].to_vec();
         let a = |i: usize| arg(&args, i);
         let now = self.sched.now();
@@ -1356,6 +1408,9 @@ impl Vm {
                     values,
                 };
                 let id = self.sched.new_task(a(0).clone(), Vec::new(), info, Owner::Plain);
+                let task = self.sched.cur();
+                let depth = task.deadlines.len();
+                task.spawned.push((id, depth));
                 opaque("task_handle", format!("<task_handle:vm_task_{id}>"), id)
             }
             "__parallel" => return self.start_parallel(&args),
