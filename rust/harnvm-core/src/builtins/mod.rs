@@ -70,6 +70,7 @@ mod datetime;
 mod formats;
 pub mod json;
 mod math;
+mod multipart;
 mod observe;
 mod regexp;
 pub mod schemas;
@@ -98,6 +99,7 @@ static MODULE_TABLES: &[&[BuiltinDef]] = &[
     templates::TABLE,
     observe::TABLE,
     cookies::TABLE,
+    multipart::TABLE,
 ];
 
 /// The table of all builtins; the index is the builtin id.
