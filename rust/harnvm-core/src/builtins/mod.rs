@@ -68,6 +68,7 @@ mod core;
 pub mod crypto;
 mod datetime;
 mod formats;
+mod jq;
 pub mod json;
 mod math;
 mod multipart;
@@ -100,6 +101,7 @@ static MODULE_TABLES: &[&[BuiltinDef]] = &[
     observe::TABLE,
     cookies::TABLE,
     multipart::TABLE,
+    jq::TABLE,
 ];
 
 /// The table of all builtins; the index is the builtin id.
