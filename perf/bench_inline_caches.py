@@ -1,6 +1,7 @@
 """Inline-cache cost per op, cached vs uncached (a benchmark, not a test).
 
     python perf/bench_inline_caches.py [--loops N] [--repeat R] [--workloads]
+    python perf/bench_inline_caches.py --callgrind [--loops N]   # instructions per op (needs valgrind)
 
 Drives the Rust fixtures behind ``harnvm._native.bench`` (rust/harnvm-py/src/bench.rs).
 Each program fixture is a Harn ``while`` loop whose body repeats one op
@@ -9,13 +10,17 @@ op's cost is (fixture − baseline) / (loops × 10), on the real dispatch path,
 once with ``inline_caches=True`` and once with ``False`` (the uncached path).
 Timing happens inside Rust around ``Vm.run`` (compilation excluded); each
 figure is the best of ``--repeat`` runs. ``--workloads`` also times the
-perf/workloads programs end to end with caches on and off.
+perf/workloads programs end to end with caches on and off. ``--callgrind``
+counts instructions instead of time (valgrind, only ``bench`` collected), which
+a loaded machine does not disturb.
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,12 +45,42 @@ def per_op(name: str, loops: int, repeat: int, inline_caches: bool) -> float:
     return (op - base) / (loops * UNROLL)
 
 
+def instructions(name: str, loops: int, inline_caches: bool) -> int:
+    """Instructions executed inside ``bench`` (callgrind) for one fixture run."""
+    code = f"from harnvm import _native; _native.bench({name!r}, {loops}, inline_caches={inline_caches})"
+    proc = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", "--toggle-collect=*bench*", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    match = re.search(r"Collected : (\d+)", proc.stderr)
+    assert match, proc.stderr
+    return int(match.group(1))
+
+
+def callgrind_table(loops: int) -> None:
+    print(f"{'op (instructions per op)':<26} {'uncached':>9} {'cached':>9} {'change':>8}")
+    for name in PAIRS:
+        row = []
+        for caches in (False, True):
+            op = instructions(name, loops, caches)
+            base = instructions(f"{name}_baseline", loops, caches)
+            row.append((op - base) / (loops * UNROLL))
+        off, on = row
+        print(f"{name:<26} {off:>9.1f} {on:>9.1f} {(on - off) / off * 100:>+7.0f}%")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--loops", type=int, default=200_000)
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--workloads", action="store_true")
+    ap.add_argument("--callgrind", action="store_true", help="count instructions under valgrind instead of timing")
     args = ap.parse_args()
+    if args.callgrind:
+        callgrind_table(args.loops)
+        return 0
     print(f"harnvm {harnvm.__version__}, Python {platform.python_version()}, {platform.machine()}")
     print(f"loops={args.loops} x {UNROLL} ops, best of {args.repeat}\n")
     print(f"{'op (ns per op)':<18} {'uncached':>9} {'cached':>9} {'change':>8}")
