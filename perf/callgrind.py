@@ -2,9 +2,10 @@
 callgrind (wall-clock time on these shared machines is noisy; instruction
 counts are repeatable).
 
-For each (workload, runtime) it runs two processes under callgrind: one that
-prepares the workload (compile/load) and runs it once, and one that only
-prepares it. The difference is the cost of one run.
+For each (workload, runtime) it runs two processes under callgrind: both
+prepare the workload (compile/load) and run it once to warm up (lazy imports,
+caches); one of them then runs it a second time. The difference is the cost
+of one steady-state run.
 
     python -m perf.callgrind [--workload NAME] [--runtimes harnvm,cpython,lua]
 """
@@ -27,6 +28,7 @@ import sys
 sys.path.insert(0, {root!r})
 from perf import workloads
 run = workloads.build({runtime!r}, {name!r})
+run()
 if {execute!r}:
     run()
 """
