@@ -1367,20 +1367,10 @@ impl Compiler {
             self.emit(Op::BuildList, &[elems.len() as u32]);
             return Ok(());
         }
-        self.emit(Op::BuildList, &[0]);
-        for x in elems {
-            match x {
-                ListElem::Item(v) => {
-                    self.compile_expr(v)?;
-                    self.emit(Op::ListAppend, &[]);
-                }
-                ListElem::Spread(v) => {
-                    self.compile_expr(v)?;
-                    self.emit(Op::ListExtend, &[]);
-                }
-            }
-        }
-        Ok(())
+        self.compile_spread_list(elems.iter().map(|x| match x {
+            ListElem::Item(v) => (false, v),
+            ListElem::Spread(v) => (true, v),
+        }))
     }
 
     fn compile_dict(&mut self, entries: &[DictEntry]) -> CResult {
@@ -1420,18 +1410,18 @@ impl Compiler {
 
     /// Pushes one list holding all arguments (for spread calls).
     fn compile_args_list(&mut self, args: &[Arg]) -> CResult {
+        self.compile_spread_list(args.iter().map(|a| match a {
+            Arg::Positional(x) => (false, x),
+            Arg::Spread(x) => (true, x),
+        }))
+    }
+
+    /// Builds a list from parts, each either one item or a `...spread`.
+    fn compile_spread_list<'e>(&mut self, parts: impl Iterator<Item = (bool, &'e Expr)>) -> CResult {
         self.emit(Op::BuildList, &[0]);
-        for a in args {
-            match a {
-                Arg::Positional(x) => {
-                    self.compile_expr(x)?;
-                    self.emit(Op::ListAppend, &[]);
-                }
-                Arg::Spread(x) => {
-                    self.compile_expr(x)?;
-                    self.emit(Op::ListExtend, &[]);
-                }
-            }
+        for (spread, x) in parts {
+            self.compile_expr(x)?;
+            self.emit(if spread { Op::ListExtend } else { Op::ListAppend }, &[]);
         }
         Ok(())
     }

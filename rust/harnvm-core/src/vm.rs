@@ -988,15 +988,7 @@ impl Vm {
                 }
                 Op::CallSpread => {
                     let args = pop!();
-                    let Value::List(items) = &args else {
-                        try_op!(Err(VmError::type_error(format!(
-                            "cannot destructure {} with [...] pattern — expected list",
-                            args.type_name()
-                        ))));
-                        unreachable!()
-                    };
-                    let argc = items.len();
-                    stack!().extend(items.iter().cloned());
+                    let argc = try_op!(push_spread_args(&mut stack!(), &args));
                     save_ip!();
                     if try_op!(self.call_value(argc)) {
                         return Exit::Switch;
@@ -1088,15 +1080,7 @@ impl Vm {
                     let name_idx = u16_at!();
                     let slot = u16_at!() as u16;
                     let args = pop!();
-                    let Value::List(items) = &args else {
-                        try_op!(Err(VmError::type_error(format!(
-                            "cannot destructure {} with [...] pattern — expected list",
-                            args.type_name()
-                        ))));
-                        unreachable!()
-                    };
-                    let argc = items.len();
-                    stack!().extend(items.iter().cloned());
+                    let argc = try_op!(push_spread_args(&mut stack!(), &args));
                     save_ip!();
                     let switched = if ic_on && argc <= u8::MAX as usize {
                         try_op!(self.call_method_cached(consts, name_idx, argc, ic_base, slot))
@@ -1605,6 +1589,20 @@ fn const_name(consts: &[Value], index: usize) -> &HStr {
     match &consts[index] {
         Value::Str(s) => s,
         _ => unreachable!("name operand must be a string constant"),
+    }
+}
+
+/// Pushes the items of a spread argument list (`f(...xs)`); returns their count.
+fn push_spread_args(stack: &mut Vec<Value>, args: &Value) -> VmResult<usize> {
+    match args {
+        Value::List(items) => {
+            stack.extend(items.iter().cloned());
+            Ok(items.len())
+        }
+        other => Err(VmError::type_error(format!(
+            "cannot destructure {} with [...] pattern — expected list",
+            other.type_name()
+        ))),
     }
 }
 
