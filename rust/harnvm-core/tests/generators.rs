@@ -3,32 +3,10 @@
 //! propagation to the pull site, and no native recursion however deep or
 //! long the pulls go.
 
-use harnvm_core::{compile, Vm, VmOptions};
+mod common;
 
-fn run_result(src: &str) -> (String, Result<String, String>) {
-    let program = match compile(src, "test.harn") {
-        Ok(p) => p,
-        Err(e) => return (String::new(), Err(e.uncaught_message())),
-    };
-    let mut vm = Vm::new(VmOptions::default());
-    let result = vm.run(&program);
-    (vm.take_output(), result.map(|v| v.display()).map_err(|e| e.uncaught_message()))
-}
-
-fn logs(src: &str) -> Vec<String> {
-    let (out, result) = run_result(src);
-    if let Err(e) = result {
-        panic!("program failed: {e}\noutput so far:\n{out}");
-    }
-    out.lines().map(|l| l.strip_prefix("[harn] ").unwrap_or(l).to_string()).collect()
-}
-
-fn error_of(src: &str) -> String {
-    match run_result(src).1 {
-        Ok(v) => panic!("expected an error, got {v}"),
-        Err(e) => e,
-    }
-}
+use common::{error_of, logs, run_result};
+use harnvm_core::compile;
 
 #[test]
 fn next_protocol_and_display() {

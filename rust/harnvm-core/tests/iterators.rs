@@ -1,33 +1,9 @@
 //! The lazy iterator protocol (harn-language §11): sources, combinators,
 //! sinks, laziness, single-pass/fused behaviour and error texts.
 
-use harnvm_core::{compile, Vm, VmOptions};
+mod common;
 
-fn run_result(src: &str) -> (String, Result<String, String>) {
-    let program = match compile(src, "test.harn") {
-        Ok(p) => p,
-        Err(e) => return (String::new(), Err(e.uncaught_message())),
-    };
-    let mut vm = Vm::new(VmOptions::default());
-    let result = vm.run(&program);
-    (vm.take_output(), result.map(|v| v.display()).map_err(|e| e.uncaught_message()))
-}
-
-/// Runs `src` and returns its output lines (without the `[harn] ` prefix).
-fn logs(src: &str) -> Vec<String> {
-    let (out, result) = run_result(src);
-    if let Err(e) = result {
-        panic!("program failed: {e}\noutput so far:\n{out}");
-    }
-    out.lines().map(|l| l.strip_prefix("[harn] ").unwrap_or(l).to_string()).collect()
-}
-
-fn error_of(src: &str) -> String {
-    match run_result(src).1 {
-        Ok(v) => panic!("expected an error, got {v}"),
-        Err(e) => e,
-    }
-}
+use common::{error_of, logs};
 
 #[test]
 fn sources_yield_their_items() {
