@@ -686,16 +686,7 @@ impl Compiler {
                 let tmp = self.hidden_slot("destructure")?;
                 self.emit(Op::SetLocal, &[tmp as u32]);
                 for e in entries {
-                    self.emit(Op::GetLocal, &[tmp as u32]);
-                    self.emit_const(Value::str(e.key.clone()))?;
-                    self.emit(Op::Index, &[]);
-                    self.apply_default(e.default.as_ref())?;
-                    match &e.binding {
-                        Some(b) => self.bind_name(b, mutable)?,
-                        None => {
-                            self.emit(Op::Pop, &[]);
-                        }
-                    }
+                    self.bind_element(tmp, Value::str(e.key.clone()), e.default.as_ref(), e.binding.as_deref(), mutable)?;
                 }
                 if let Some(r) = rest {
                     self.emit(Op::GetLocal, &[tmp as u32]);
@@ -713,16 +704,7 @@ impl Compiler {
                 let tmp = self.hidden_slot("destructure")?;
                 self.emit(Op::SetLocal, &[tmp as u32]);
                 for (i, e) in elements.iter().enumerate() {
-                    self.emit(Op::GetLocal, &[tmp as u32]);
-                    self.emit_const(Value::Int(i as i64))?;
-                    self.emit(Op::Index, &[]);
-                    self.apply_default(e.default.as_ref())?;
-                    match &e.binding {
-                        Some(b) => self.bind_name(b, mutable)?,
-                        None => {
-                            self.emit(Op::Pop, &[]);
-                        }
-                    }
+                    self.bind_element(tmp, Value::Int(i as i64), e.default.as_ref(), e.binding.as_deref(), mutable)?;
                 }
                 if let Some(r) = rest {
                     self.emit(Op::GetLocal, &[tmp as u32]);
@@ -746,6 +728,22 @@ impl Compiler {
                         }
                     }
                 }
+                Ok(())
+            }
+        }
+    }
+
+    /// Binds `container[key]` (container in local `tmp`) to `binding`, or
+    /// discards it for `_`, applying the default when the element is nil.
+    fn bind_element(&mut self, tmp: u16, key: Value, default: Option<&Expr>, binding: Option<&str>, mutable: bool) -> CResult {
+        self.emit(Op::GetLocal, &[tmp as u32]);
+        self.emit_const(key)?;
+        self.emit(Op::Index, &[]);
+        self.apply_default(default)?;
+        match binding {
+            Some(b) => self.bind_name(b, mutable),
+            None => {
+                self.emit(Op::Pop, &[]);
                 Ok(())
             }
         }
