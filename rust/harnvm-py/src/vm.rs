@@ -1041,25 +1041,23 @@ impl Vm {
         })
     }
 
-    /// Routes output to the sink and sets up a run with `start`.
-    fn begin_run(&self, py: Python<'_>, start: impl FnOnce(&mut CoreVm)) -> PyResult<()> {
-        let mut state = self
-            .state()?
-            .try_borrow_mut()
-            .map_err(|_| already_running())?;
-        if state.run.is_some() {
-            // Called from a host function while this Vm's run is in progress.
-            return Err(already_running());
-        }
-        // The core's sink cannot fail, so the first exception raised by the
-        // output callable is kept, later output is dropped, the run is
-        // interrupted, and the exception is re-raised when the run ends.
+    /// Routes the core's output to the Python sink. The core's sink cannot
+    /// fail, so the first exception raised by the output callable is kept,
+    /// later output is dropped, the run is interrupted, and the exception is
+    /// re-raised when the run ends. Returns a second handle on the sink (for
+    /// output flushed after the run) and the slot holding that exception.
+    #[allow(clippy::type_complexity)]
+    fn install_output_sink(
+        &self,
+        py: Python<'_>,
+        core: &mut CoreVm,
+    ) -> PyResult<(Option<Py<PyAny>>, Rc<RefCell<Option<PyErr>>>)> {
         let sink = self.sink(py)?;
         let late_sink = sink.as_ref().map(|s| s.clone_ref(py));
         let failure: Rc<RefCell<Option<PyErr>>> = Rc::new(RefCell::new(None));
         let slot = failure.clone();
-        let interrupt = state.core.interrupt_handle();
-        state.core.set_output(Box::new(move |text: &str| {
+        let interrupt = core.interrupt_handle();
+        core.set_output(Box::new(move |text: &str| {
             let Some(sink) = &sink else { return };
             if slot.borrow().is_some() {
                 return;
@@ -1074,6 +1072,20 @@ impl Vm {
                 }
             });
         }));
+        Ok((late_sink, failure))
+    }
+
+    /// Routes output to the sink and sets up a run with `start`.
+    fn begin_run(&self, py: Python<'_>, start: impl FnOnce(&mut CoreVm)) -> PyResult<()> {
+        let mut state = self
+            .state()?
+            .try_borrow_mut()
+            .map_err(|_| already_running())?;
+        if state.run.is_some() {
+            // Called from a host function while this Vm's run is in progress.
+            return Err(already_running());
+        }
+        let (late_sink, failure) = self.install_output_sink(py, &mut state.core)?;
         if let Some(f) = self.run_failure.get() {
             *f.borrow_mut() = Some(failure.clone());
         }
@@ -1149,29 +1161,7 @@ impl Vm {
             // Called from a host function while this Vm's run is in progress.
             return Err(already_running());
         }
-        // The core's sink cannot fail, so the first exception raised by the
-        // output callable is kept, later output is dropped, the run is
-        // interrupted, and the exception is re-raised when the run ends.
-        let sink = self.sink(py)?;
-        let late_sink = sink.as_ref().map(|s| s.clone_ref(py));
-        let failure: Rc<RefCell<Option<PyErr>>> = Rc::new(RefCell::new(None));
-        let slot = failure.clone();
-        let interrupt = state.core.interrupt_handle();
-        state.core.set_output(Box::new(move |text: &str| {
-            let Some(sink) = &sink else { return };
-            if slot.borrow().is_some() {
-                return;
-            }
-            Python::attach(|py| {
-                // Also give Python's signal handlers a chance to run (Ctrl-C →
-                // KeyboardInterrupt), which they otherwise only get between
-                // bytecodes: a printing program stays interruptible.
-                if let Err(e) = sink.call1(py, (text,)).and_then(|_| py.check_signals()) {
-                    *slot.borrow_mut() = Some(e);
-                    interrupt.store(true, AtomicOrdering::Relaxed);
-                }
-            });
-        }));
+        let (late_sink, failure) = self.install_output_sink(py, &mut state.core)?;
 
         let task = AssertSend((&mut state.core, work));
         let outcome = py
