@@ -425,6 +425,10 @@ pub struct FunctionProto {
     pub is_generator: bool,
     /// Declared with `gen fn`: the generator is a stream.
     pub is_stream: bool,
+    /// Output written while its generator body runs reaches the consumer
+    /// instead of being dropped: set for the prelude's operators, whose
+    /// bodies run the user's callbacks (`stream.tap(xs, log)`).
+    pub forwards_output: bool,
     pub chunk: Chunk,
     pub file: Rc<str>,
 }

@@ -183,7 +183,8 @@ impl Compiler {
     // Functions and scopes
 
     fn begin_function(&mut self, name: String, self_name: Option<String>, pos: Pos) {
-        let proto = FunctionProto { name, file: self.file.clone(), ..Default::default() };
+        let forwards_output = self.file.starts_with(crate::prelude::FILE_PREFIX);
+        let proto = FunctionProto { name, file: self.file.clone(), forwards_output, ..Default::default() };
         self.pos = pos;
         self.fns.push(FnState {
             proto,
@@ -1137,6 +1138,8 @@ impl Compiler {
             }
             Resolved::Unknown => match name {
                 "pi" => self.emit_const(Value::Float(std::f64::consts::PI))?,
+                // The `stream` namespace dict, instantiated on first use (prelude.rs).
+                "stream" => self.emit_sched_call("__stream_namespace", 0)?,
                 "e" => self.emit_const(Value::Float(std::f64::consts::E))?,
                 _ => {
                     self.emit_named(Op::ThrowUndefined, name)?;

@@ -17,6 +17,7 @@ pub mod methods;
 pub mod modules;
 pub mod ops;
 pub mod parser;
+pub mod prelude;
 pub mod schema;
 pub mod value;
 pub mod vm;

@@ -114,6 +114,8 @@ pub struct Vm {
     parked_frames: usize,
     /// Instantiated modules by key (see `vm_modules.rs`).
     modules: HashMap<String, modules_runtime::ModuleInstance>,
+    /// The `stream` namespace dict once its prelude module ran (`vm_modules.rs`).
+    stream_namespace: Rc<RefCell<Option<Value>>>,
     /// Inline-cache sets of every function this VM has run (see `ic.rs`).
     pub ic: InlineCaches,
     /// Tasks, channels, timers and the other concurrency state.
@@ -148,6 +150,7 @@ impl Vm {
             park_floor: 0,
             parked_frames: 0,
             modules: HashMap::new(),
+            stream_namespace: Rc::new(RefCell::new(None)),
             ic: InlineCaches::default(),
             sched: sched::Sched::new(false),
         }

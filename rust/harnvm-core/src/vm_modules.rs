@@ -7,12 +7,14 @@
 //! from, so a recompiled (changed) module gets a fresh instance. An init
 //! that throws leaves the instance unready, and the next import retries.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::{ModuleEnv, Vm};
+use crate::builtins::{Continuation, Ctx, Flow};
 use crate::error::{ErrorKind, VmError, VmResult};
 use crate::modules::{CompiledModule, ImportDesc};
-use crate::value::{Closure, Object, Value};
+use crate::value::{Closure, DictMap, Object, Value};
 
 pub(super) struct ModuleInstance {
     compiled: Rc<CompiledModule>,
@@ -148,5 +150,41 @@ impl Vm {
                 other.type_name()
             ))),
         }
+    }
+
+    /// The `stream` namespace: a dict of the prelude stream module's
+    /// operators. The first use in a VM runs the module's init code (a Harn
+    /// call) and keeps the dict; later uses return it.
+    pub(super) fn stream_namespace(&mut self) -> VmResult<Flow> {
+        if let Some(ns) = self.stream_namespace.borrow().clone() {
+            return Ok(Flow::Done(ns));
+        }
+        let module = crate::prelude::stream_module()?;
+        let env = Rc::new(ModuleEnv::new(module.globals.clone()));
+        let init = Closure { proto: module.init.clone(), captures: Box::new([]), module: env.clone() };
+        let then = Box::new(NamespaceOf { module, env, cache: self.stream_namespace.clone() });
+        Ok(Flow::Call { callee: Value::Closure(Rc::new(init)), args: Vec::new(), then })
+    }
+}
+
+/// After a prelude module's init code ran: its exports as a namespace dict.
+struct NamespaceOf {
+    module: Rc<CompiledModule>,
+    env: Rc<ModuleEnv>,
+    cache: Rc<RefCell<Option<Value>>>,
+}
+
+impl Continuation for NamespaceOf {
+    fn resume(self: Box<Self>, _ctx: &mut Ctx, _init_result: Value) -> VmResult<Flow> {
+        let globals = self.env.globals.borrow();
+        let mut ns = DictMap::default();
+        // Marks a namespace dict: its callables win over dict methods (`stream.filter`).
+        ns.insert(Rc::new("_namespace".to_string()), Value::str(self.module.key.trim_start_matches(crate::prelude::FILE_PREFIX).to_string()));
+        for export in self.module.exports() {
+            ns.insert(Rc::new(export.name.clone()), globals[export.slot as usize].clone());
+        }
+        let ns = Value::Dict(Rc::new(ns));
+        *self.cache.borrow_mut() = Some(ns.clone());
+        Ok(Flow::Done(ns))
     }
 }

@@ -12,7 +12,8 @@
 //! surfaces at the pull site and the generator is done too.
 //!
 //! Output written inside a generator body is dropped (as in Harn, where the
-//! body runs as a separate task whose output is never joined).
+//! body runs as a separate task whose output is never joined), except in
+//! the prelude's stream operators, whose bodies run the user's callbacks.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -26,6 +27,8 @@ use crate::value::{Closure, Object, Value};
 pub struct Generator {
     /// Declared with `gen fn` (`type_of` is `stream`).
     pub is_stream: bool,
+    /// Its body's output goes to the consumer (`FunctionProto::forwards_output`).
+    forwards_output: bool,
     state: RefCell<GenState>,
 }
 
@@ -108,12 +111,13 @@ impl Vm {
         let mut fiber = Fiber::default();
         fiber.stack.extend(self.fiber.stack.drain(at..));
         let is_stream = closure.proto.is_stream;
+        let forwards_output = closure.proto.forwards_output;
         let parent = std::mem::replace(&mut self.fiber, fiber);
         let entered = self.push_frame(closure, argc, None);
         let body = std::mem::replace(&mut self.fiber, parent);
         entered?;
         let state = RefCell::new(GenState { fiber: Some(body), done: false });
-        Ok(Value::Object(Rc::new(Object::Generator(Generator { is_stream, state }))))
+        Ok(Value::Object(Rc::new(Object::Generator(Generator { is_stream, forwards_output, state }))))
     }
 
     /// Resumes generator `gen`, whose next `{value, done}` goes to `then`.
@@ -150,8 +154,12 @@ impl Vm {
         self.parked_frames -= parked.fiber.frames.len();
         let Parked { fiber, generator, then } = parked;
         let mut body = std::mem::replace(&mut self.fiber, fiber);
+        let g = generator_of(&generator);
+        if g.forwards_output {
+            self.fiber.output.push_str(&body.output);
+        }
         body.output.clear();
-        let mut state = generator_of(&generator).state.borrow_mut();
+        let mut state = g.state.borrow_mut();
         if done {
             state.done = true;
         } else {

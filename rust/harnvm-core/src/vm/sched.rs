@@ -1479,6 +1479,10 @@ impl Vm {
                 return self.block(Wait::CancelGraceful { target: id, until });
             }
             "is_cancelled" => Value::Bool(self.sched.cur().cancel_requested),
+            "__stream_namespace" => return self.stream_namespace(),
+            // The scheduler clock (virtual under `virtual_time`), for `stream.throttle`.
+            "__clock_ms" => Value::Float(now),
+            "__millis" => millis(a(0)).map_or(Value::Nil, Value::Float),
             "sleep" => match millis(a(0)) {
                 Some(ms) if ms > 0.0 => return self.block(Wait::Sleep(now + ms)),
                 _ => Value::Nil,
