@@ -4,6 +4,12 @@
     python -m perf --quick              # one value per benchmark (smoke mode; numbers are not meaningful)
     python -m perf --plot ratios.png    # also draw the ratio table as a PNG
     python -m perf --suites workloads --workload arithmetic_loop --runtimes harnvm,lua
+    python -m perf --suites internals,crossing   # VM-internals fixtures and Python->Harn crossings
+
+Suites: workloads (every workload in harnvm, CPython, Lua and Starlark; the ratio
+table), internals (Rust fixtures of harnvm._native.bench: slot lookups, cache reads,
+closure-call environments; with the target checks) and crossing (Python -> Harn call
+cost; with the target checks). Each suite writes <out>/<suite>.json (pyperf JSON).
 """
 
 from __future__ import annotations
@@ -16,7 +22,11 @@ from pathlib import Path
 from perf import report
 
 PERF_DIR = Path(__file__).resolve().parent
-SUITES = {"workloads": PERF_DIR / "bench_workloads.py"}
+SUITES = {
+    "workloads": PERF_DIR / "bench_workloads.py",
+    "internals": PERF_DIR / "bench_internals.py",
+    "crossing": PERF_DIR / "bench_crossing.py",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +65,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.plot:
             report.plot(rows, args.plot)
             print(f"plot written to {args.plot}")
+    if args.quick and ("internals" in results or "crossing" in results):
+        print("\n(smoke mode: one value per benchmark, so the figures and target checks below are not meaningful)")
+    if "internals" in results:
+        print("\n## internals\n")
+        print(report.format_internals(report.load_medians(results["internals"])))
+    if "crossing" in results:
+        print("\n## crossing\n")
+        print(report.format_crossing(report.load_medians(results["crossing"])))
     return 0
 
 

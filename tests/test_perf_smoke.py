@@ -48,3 +48,49 @@ def test_harn_workloads_run_cleanly() -> None:
     for path in sorted((ROOT / "perf" / "workloads").glob("*.harn")):
         vm.run(path.read_text(), filename=str(path))
     assert out == []
+
+
+def test_internals_and_crossing_suites_write_pyperf_json_and_report_the_targets(tmp_path: Path) -> None:
+    import pyperf
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "perf", "--quick", "--suites", "internals,crossing", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    internals = {b.get_name() for b in pyperf.BenchmarkSuite.load(str(tmp_path / "internals.json")).get_benchmarks()}
+    for n in (8, 32, 128, 512):
+        assert {f"slot_lookup.flat.N{n}", f"slot_lookup.btreemap.N{n}"} <= internals
+        for family in ("adaptive_binary", "method", "property", "direct_call"):
+            assert {f"peek.{family}.production.N{n}", f"peek.{family}.control.N{n}"} <= internals
+    for k in (0, 5, 25, 100):
+        assert {f"closure_env.call.C{k}", f"closure_env.baseline.C{k}"} <= internals
+    crossing = {b.get_name() for b in pyperf.BenchmarkSuite.load(str(tmp_path / "crossing.json")).get_benchmarks()}
+    assert {"noop.by_name", "noop.handle", "semver_parse.warm_by_name", "semver_parse.warm_handle"} <= crossing
+    assert {"semver_parse_typed.warm_by_name", "semver_parse_typed.warm_handle", "semver_parse.cold"} <= crossing
+    out = proc.stdout
+    assert "flat slot lookup >= 5x faster than BTreeMap at N=512" in out
+    assert "closure-env cost at 100 captures" in out
+    assert "noop <= 100 ns" in out
+
+
+def test_bench_fixtures_run_and_refuse_unknown_names() -> None:
+    import pytest
+
+    from harnvm import _native
+
+    names = _native.bench_fixtures()
+    for family in ("adaptive_binary", "method", "property", "direct_call"):
+        assert f"peek_{family}" in names and f"peek_{family}_control" in names
+        assert _native.bench(f"peek_{family}", 2, size=8) >= 0
+        assert _native.bench(f"peek_{family}_control", 2, size=8) >= 0
+    assert _native.bench("slot_lookup_flat", 2, size=32) >= 0
+    assert _native.bench("closure_env", 2, size=100) > 0
+    assert _native.bench("closure_env_baseline", 2, size=0) > 0
+    with pytest.raises(ValueError, match="unknown fixture"):
+        _native.bench("peek_nothing", 1)
+    with pytest.raises(ValueError, match="size must be"):
+        _native.bench("slot_lookup_flat", 1, size=0)

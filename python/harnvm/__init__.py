@@ -38,6 +38,7 @@ from harnvm._errors import (
     HarnTimeoutError,
 )
 from harnvm._native import (
+    Export,
     HarnFunction,
     HarnObject,
     InterruptHandle,
@@ -52,6 +53,7 @@ from harnvm._modules import ModuleProvider, ModuleResolver, stdlib_modules
 from harnvm._values import HarnEnum, HarnStruct
 
 __all__ = [
+    "Export",
     "HarnArgumentError",
     "HarnConversionError",
     "HarnEnum",

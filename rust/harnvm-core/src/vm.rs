@@ -203,8 +203,7 @@ impl Vm {
             // Between `step`s of a run: starting another would cancel it.
             return Err(VmError::runtime("this VM is in the middle of a run"));
         }
-        self.start_call(Value::Closure(closure), args);
-        self.drive_blocking()
+        self.call_root_blocking(Value::Closure(closure), args)
     }
 
     /// Runs a closure to completion inside the running task (no switching).

@@ -121,9 +121,15 @@ impl Vm {
     /// The value in module-global `slot` of `module` (an `Export::slot`),
     /// instantiating the module if needed.
     pub fn export_at(&mut self, module: &Rc<CompiledModule>, slot: u16) -> VmResult<Value> {
-        self.instantiate_module(module)?;
-        let inst = self.ready_instance(module).expect("instantiated above");
-        let v = inst.env.globals.borrow().get(slot as usize).cloned();
+        // One instance lookup when the module is already instantiated (a warm crossing).
+        let v = match self.ready_instance(module) {
+            Some(inst) => inst.env.globals.borrow().get(slot as usize).cloned(),
+            None => {
+                self.instantiate_module(module)?;
+                let inst = self.ready_instance(module).expect("instantiated above");
+                inst.env.globals.borrow().get(slot as usize).cloned()
+            }
+        };
         v.ok_or_else(|| VmError::runtime(format!("module {} has no global slot {slot}", module.key)))
     }
 
@@ -137,18 +143,20 @@ impl Vm {
     /// `call_export` with the export's slot already looked up (`Export::slot`).
     pub fn call_export_at(&mut self, module: &Rc<CompiledModule>, slot: u16, args: Vec<Value>) -> VmResult<Value> {
         let callee = self.export_at(module, slot)?;
-        let name = module.exports().iter().find(|e| e.slot == slot).map_or("?", |e| e.name.as_str());
-        self.call_export_value(module, name, &callee, args)
+        match callee {
+            Value::Closure(ref c) => self.call_closure(c.clone(), args),
+            other => {
+                // The name is only needed for the error (a crossing does not search for it).
+                let name = module.exports().iter().find(|e| e.slot == slot).map_or("?", |e| e.name.as_str());
+                Err(not_callable(module, name, &other))
+            }
+        }
     }
 
     fn call_export_value(&mut self, module: &CompiledModule, name: &str, callee: &Value, args: Vec<Value>) -> VmResult<Value> {
         match callee {
             Value::Closure(c) => self.call_closure(c.clone(), args),
-            other => Err(VmError::type_error(format!(
-                "export '{name}' of {} is not a function but {}",
-                module.display_name,
-                other.type_name()
-            ))),
+            other => Err(not_callable(module, name, other)),
         }
     }
 
@@ -187,4 +195,13 @@ impl Continuation for NamespaceOf {
         *self.cache.borrow_mut() = Some(ns.clone());
         Ok(Flow::Done(ns))
     }
+}
+
+/// The error of a crossing whose export is not a function.
+fn not_callable(module: &CompiledModule, name: &str, callee: &Value) -> VmError {
+    VmError::type_error(format!(
+        "export '{name}' of {} is not a function but {}",
+        module.display_name,
+        callee.type_name()
+    ))
 }

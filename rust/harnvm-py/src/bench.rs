@@ -1,17 +1,27 @@
-//! `harnvm._native.bench`: timing fixtures for the inline caches.
+//! `harnvm._native.bench`: timing fixtures for the VM internals.
 //!
 //! Each fixture runs `loops` iterations inside Rust and returns the elapsed
-//! nanoseconds; `perf/bench_inline_caches.py` drives them and turns pairs of
-//! (fixture, baseline) into ns per op. The program fixtures are Harn loops
-//! whose body repeats one op `UNROLL` times; their `*_baseline` twin is the
-//! same loop without that op, so the difference is the op's own cost on the
-//! real dispatch path. Not a test: nothing here asserts a timing.
+//! nanoseconds, so Python's call overhead does not swamp nanosecond work;
+//! `perf/bench_inline_caches.py` and the `internals` pyperf suite
+//! (`perf/bench_internals.py`) turn them into ns per op. The program
+//! fixtures are Harn loops whose body repeats one op `UNROLL` times; their
+//! `*_baseline` twin is the same loop without that op, so the difference is
+//! the op's own cost on the real dispatch path. The sized fixtures (slot
+//! lookups, cache-entry peeks against their hash-and-clone controls, the
+//! closure-call environment) take the issue's N as `size`. Not a test:
+//! nothing here asserts a timing.
 
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::rc::Rc;
 use std::time::Instant;
 
 use harnvm_core::chunk::{Chunk, Op, Pos};
+use harnvm_core::ic::{
+    BinaryOp, BinaryState, CallTarget, DirectCallState, Entry, InlineCaches, MethodTarget, PropertyTarget, Shape,
+};
+use harnvm_core::value::{Closure, StructLayout};
+use harnvm_core::vm::ModuleEnv;
 use harnvm_core::{Vm as CoreVm, VmOptions};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -66,43 +76,116 @@ fn program_source(setup: &str, stmt: &str, loops: u64) -> String {
     format!("{setup}\nvar s = nil\nvar i = 0\nwhile i < {loops} {{\n{body}\n    i = i + 1\n}}\n")
 }
 
-/// Names of every fixture.
+/// The most captures `closure_env` builds (the issue's largest N is 100).
+const MAX_CAPTURES: usize = 200;
+
+/// Entry families of the peek fixtures (`peek_<family>` and `peek_<family>_control`).
+const PEEK_FAMILIES: [&str; 4] = ["adaptive_binary", "method", "property", "direct_call"];
+
+/// The closure-environment fixture: inside a function (so the captured
+/// names are locals, captured by value into the closure's environment), a
+/// closure over `captures` locals is made once and then called `UNROLL`
+/// times per loop iteration. The captures sit in a branch the calls never
+/// take, so each call does the same work whatever the count: what differs is
+/// only the environment the call path has to carry. The `_baseline` twin
+/// replaces each call by a local read.
+fn closure_env_source(captures: usize, loops: u64, baseline: bool) -> String {
+    let names: Vec<String> = (0..captures).map(|i| format!("c{i}")).collect();
+    let lets: String = names.iter().enumerate().map(|(i, n)| format!("  let {n} = {i}\n")).collect();
+    let unused = if names.is_empty() { "0".to_string() } else { names.join(" + ") };
+    let stmt = if baseline { "s = i" } else { "s = f(i)" };
+    let body = vec![format!("    {stmt}"); UNROLL].join("\n");
+    format!(
+        "fn outer() {{\n{lets}  let f = fn(x) {{\n    if x < 0 {{ return {unused} }}\n    return x\n  }}\n  \
+         var s = nil\n  var i = 0\n  while i < {loops} {{\n{body}\n    i = i + 1\n  }}\n  return s\n}}\nouter()\n"
+    )
+}
+
+/// Names of every fixture. The sized ones (`slot_lookup_*`, `peek_*`,
+/// `closure_env*`) take `size`: cache sites (default 512), or captures
+/// (default and at most `MAX_CAPTURES`).
 #[pyfunction]
-pub fn bench_fixtures() -> Vec<&'static str> {
-    let mut names: Vec<&str> = PROGRAMS.iter().map(|(n, _, _)| *n).collect();
-    names.extend([
-        "slot_lookup_operand",
-        "slot_lookup_flat",
-        "slot_lookup_btreemap",
-    ]);
+pub fn bench_fixtures() -> Vec<String> {
+    let mut names: Vec<String> = PROGRAMS.iter().map(|(n, _, _)| n.to_string()).collect();
+    names.extend(["slot_lookup_operand", "slot_lookup_flat", "slot_lookup_btreemap"].map(String::from));
+    for family in PEEK_FAMILIES {
+        names.push(format!("peek_{family}"));
+        names.push(format!("peek_{family}_control"));
+    }
+    names.extend(["closure_env", "closure_env_baseline"].map(String::from));
     names
 }
 
-/// Runs fixture `name` for `loops` iterations and returns the elapsed ns.
-/// Program fixtures run on a fresh Vm with `inline_caches` as given
-/// (compilation is not timed); `slot_lookup_*` sweep a 512-site chunk
-/// `loops` times (flat index, BTreeMap control, or decoding the operand).
-#[pyfunction]
-#[pyo3(signature = (name, loops, *, inline_caches = true))]
-pub fn bench(py: Python<'_>, name: &str, loops: u64, inline_caches: bool) -> PyResult<u64> {
-    if let Some((_, setup, stmt)) = PROGRAMS.iter().find(|(n, _, _)| *n == name) {
-        let source = program_source(setup, stmt, loops);
-        let program = errors::guard(py, || {
-            harnvm_core::compile(&source, "<bench>").map_err(|e| errors::vm_error(py, &e, 0))
-        })?;
-        return errors::guard(py, || {
-            let mut vm = CoreVm::new(VmOptions {
-                inline_caches,
-                ..Default::default()
-            });
-            let started = Instant::now();
-            let result = vm.run(&program);
-            let elapsed = started.elapsed().as_nanos() as u64;
-            result.map_err(|e| errors::vm_error(py, &e, 0))?;
-            Ok(elapsed)
+fn unknown(name: &str) -> PyErr {
+    PyValueError::new_err(format!(
+        "unknown fixture {name:?}; one of {}",
+        bench_fixtures().join(", ")
+    ))
+}
+
+/// Runs `source` on a fresh Vm and returns the elapsed ns of the run
+/// (compilation is not timed).
+fn time_program(py: Python<'_>, source: &str, inline_caches: bool) -> PyResult<u64> {
+    let program = errors::guard(py, || {
+        harnvm_core::compile(source, "<bench>").map_err(|e| errors::vm_error(py, &e, 0))
+    })?;
+    errors::guard(py, || {
+        let mut vm = CoreVm::new(VmOptions {
+            inline_caches,
+            ..Default::default()
         });
+        let started = Instant::now();
+        let result = vm.run(&program);
+        let elapsed = started.elapsed().as_nanos() as u64;
+        result.map_err(|e| errors::vm_error(py, &e, 0))?;
+        Ok(elapsed)
+    })
+}
+
+/// Runs fixture `name` for `loops` iterations and returns the elapsed ns.
+///
+/// * program fixtures: a fresh Vm with `inline_caches` as given;
+/// * `slot_lookup_*`: each iteration looks up all `size` sites of a chunk
+///   (flat index, BTreeMap control, or decoding the operand);
+/// * `peek_<family>`: each iteration reads all `size` entries of that
+///   family the production way (offset → flat slot index → `Copy` peek);
+///   `peek_<family>_control` does a hash lookup by instruction offset and
+///   clones the whole entry instead;
+/// * `closure_env` / `closure_env_baseline`: `loops × 10` calls of a
+///   closure with `size` captures, and the same loop without the calls.
+#[pyfunction]
+#[pyo3(signature = (name, loops, *, inline_caches = true, size = None))]
+pub fn bench(py: Python<'_>, name: &str, loops: u64, inline_caches: bool, size: Option<usize>) -> PyResult<u64> {
+    if let Some((_, setup, stmt)) = PROGRAMS.iter().find(|(n, _, _)| *n == name) {
+        return time_program(py, &program_source(setup, stmt, loops), inline_caches);
     }
-    let chunk = lookup_chunk();
+    if let Some(rest) = name.strip_prefix("closure_env") {
+        let baseline = match rest {
+            "" => false,
+            "_baseline" => true,
+            _ => return Err(unknown(name)),
+        };
+        let size = size.unwrap_or(MAX_CAPTURES);
+        if size > MAX_CAPTURES {
+            return Err(PyValueError::new_err(format!("closure_env: at most {MAX_CAPTURES} captures, got {size}")));
+        }
+        return time_program(py, &closure_env_source(size, loops, baseline), inline_caches);
+    }
+    let size = size.unwrap_or(512);
+    if !(1..=4096).contains(&size) {
+        return Err(PyValueError::new_err(format!("size must be 1..=4096 cache sites, got {size}")));
+    }
+    if let Some(family) = name.strip_prefix("peek_") {
+        let (family, control) = match family.strip_suffix("_control") {
+            Some(f) => (f, true),
+            None => (family, false),
+        };
+        if !PEEK_FAMILIES.contains(&family) {
+            return Err(unknown(name));
+        }
+        return errors::guard(py, || Ok(time_peeks(family, control, size, loops)));
+    }
+    let chunk = lookup_chunk(size);
     let offsets: Vec<usize> = chunk.inline_cache_slots.keys().copied().collect();
     let started = Instant::now();
     let mut sum = 0u64;
@@ -131,22 +214,120 @@ pub fn bench(py: Python<'_>, name: &str, loops: u64, inline_caches: bool) -> PyR
                 }
             }
         }
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "unknown fixture {other:?}; one of {}",
-                bench_fixtures().join(", ")
-            )))
-        }
+        _ => return Err(unknown(name)),
     }
     black_box(sum);
     Ok(started.elapsed().as_nanos() as u64)
 }
 
-/// 512 adjacent `ADD`s (the lookup fixtures' chunk), built once per call.
-fn lookup_chunk() -> Rc<Chunk> {
+/// `size` adjacent `ADD`s (each one cache site).
+fn lookup_chunk(size: usize) -> Rc<Chunk> {
     let mut chunk = Chunk::default();
-    for _ in 0..512 {
+    for _ in 0..size {
         chunk.emit(Op::Add, &[], Pos::default());
     }
     Rc::new(chunk)
+}
+
+/// What the peek fixtures keep alive for their entries.
+struct PeekWorld {
+    layout: Rc<StructLayout>,
+    closure: Rc<Closure>,
+}
+
+fn peek_world() -> PeekWorld {
+    let layout = Rc::new(StructLayout {
+        name: Rc::new("P".to_string()),
+        fields: vec![Rc::new("x".to_string()), Rc::new("y".to_string())],
+    });
+    // A real function prototype (the direct-call entry holds its closure).
+    let program = harnvm_core::compile("fn f(x) { return x }\n", "<bench>")
+        .expect("the peek fixture's program compiles");
+    let closure = Rc::new(Closure {
+        proto: program.main.clone(),
+        captures: Box::new([]),
+        module: Rc::new(ModuleEnv::new(program.globals.clone())),
+    });
+    PeekWorld { layout, closure }
+}
+
+/// A warm entry of `family` for site `i`, as the VM leaves it after many hits.
+fn warm_entry(family: &str, i: usize, world: &PeekWorld) -> Entry {
+    let hits = 1000 + i as u64;
+    match family {
+        "adaptive_binary" => Entry::Binary {
+            op: BinaryOp::Add,
+            state: BinaryState::Specialized { shape: Shape::Int, hits, misses: 0 },
+        },
+        "method" => Entry::Method {
+            name_idx: i as u16,
+            argc: 0,
+            target: MethodTarget::ListCount,
+            hits,
+            misses: 0,
+        },
+        "property" => Entry::Property {
+            name_idx: i as u16,
+            target: PropertyTarget::StructField { layout: Rc::as_ptr(&world.layout), index: 1 },
+            hits,
+            misses: 0,
+            layout: Some(world.layout.clone()),
+        },
+        _ => Entry::DirectCall(DirectCallState::Specialized {
+            argc: 1,
+            target: CallTarget::Closure(world.closure.clone()),
+            hits,
+            misses: 0,
+        }),
+    }
+}
+
+/// `loops` sweeps of `read` over every offset; elapsed ns.
+#[inline(always)]
+fn sweep(offsets: &[usize], loops: u64, mut read: impl FnMut(usize) -> u64) -> u64 {
+    let mut sum = 0u64;
+    let started = Instant::now();
+    for _ in 0..loops {
+        for &at in offsets {
+            sum = sum.wrapping_add(read(black_box(at)));
+        }
+    }
+    black_box(sum);
+    started.elapsed().as_nanos() as u64
+}
+
+/// Times `loops` sweeps over `size` sites of one entry family.
+fn time_peeks(family: &str, control: bool, size: usize, loops: u64) -> u64 {
+    let world = peek_world();
+    let chunk = lookup_chunk(size);
+    let offsets: Vec<usize> = chunk.inline_cache_slots.keys().copied().collect();
+    if control {
+        // The control: entries in a hash map keyed by instruction offset;
+        // a read looks the offset up and clones the whole entry.
+        let map: HashMap<usize, Entry> = offsets
+            .iter()
+            .enumerate()
+            .map(|(i, &at)| (at, warm_entry(family, i, &world)))
+            .collect();
+        return sweep(&offsets, loops, |at| u64::from(black_box(map.get(&at).cloned()).is_some()));
+    }
+    let mut ic = InlineCaches::default();
+    let set = ic.set_index_for_chunk(&chunk, None);
+    for (i, &at) in offsets.iter().enumerate() {
+        let slot = chunk.inline_cache_slot(at).expect("every ADD has a site") as usize;
+        if let Some(entry) = ic.get_mut(set, slot) {
+            *entry = warm_entry(family, i, &world);
+        }
+    }
+    // The production read: slot from the flat index, then the family's
+    // `Copy` peek (a few bytes of it are summed so the read stays).
+    let slot = |at: usize| chunk.inline_cache_slot(at).unwrap_or(u32::MAX) as usize;
+    match family {
+        "adaptive_binary" => sweep(&offsets, loops, |at| {
+            ic.peek_binary(set, slot(at)).map_or(0, |p| u64::from(black_box(p).0 as u8))
+        }),
+        "method" => sweep(&offsets, loops, |at| ic.peek_method(set, slot(at)).map_or(0, |p| black_box(p).3)),
+        "property" => sweep(&offsets, loops, |at| ic.peek_property(set, slot(at)).map_or(0, |p| black_box(p).2)),
+        _ => sweep(&offsets, loops, |at| ic.peek_direct_call(set, slot(at)).map_or(0, |p| black_box(p).hits)),
+    }
 }

@@ -4,6 +4,7 @@
 //! * `convert.rs`: every Harn ↔ Python value conversion;
 //! * `errors.rs`: every core error → Python exception mapping, and the panic guard;
 //! * `entry.rs`: the module resolver bridge and `call_export_typed`'s JSON marshalling.
+//! * `export.rs`: `Export`, the pre-resolved export handle behind `Vm.export`;
 //! * `internals.rs`: `harnvm.internals` (chunks, opcodes, inline-cache entries);
 //! * `bench.rs`: `bench`, the inline-cache timing fixtures driven from `perf/`.
 //!
@@ -13,6 +14,7 @@ mod bench;
 mod convert;
 mod entry;
 mod errors;
+mod export;
 mod internals;
 mod pinned;
 mod vm;
@@ -61,6 +63,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<vm::Program>()?;
     m.add_class::<vm::Vm>()?;
     m.add_class::<vm::InterruptHandle>()?;
+    m.add_class::<export::ExportHandle>()?;
     m.add_class::<convert::HarnFunction>()?;
     m.add_class::<convert::HarnObject>()?;
     m.add_function(wrap_pyfunction!(compile, m)?)?;

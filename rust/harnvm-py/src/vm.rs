@@ -34,10 +34,11 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
 use crate::entry::{self, PyLoader};
+use crate::export::ExportHandle;
 use crate::pinned::Pinned;
 use crate::{convert, errors, internals};
 
-fn wrong_thread(class: &str) -> PyErr {
+pub(crate) fn wrong_thread(class: &str) -> PyErr {
     PyRuntimeError::new_err(format!(
         "this harnvm.{class} belongs to another thread; create a {class} in each thread that needs one"
     ))
@@ -528,13 +529,18 @@ impl Vm {
         let (result, _) = self.execute_value(py, move |core| {
             core.call_export_at(&module, slot, vec![arg])
         })?;
-        let json = errors::guard(py, || entry::value_to_json(py, &result))?;
-        drop(result);
-        let label = format!("{import_path}.{export_name}");
-        DECODE_RESULT
-            .import(py, "harnvm._typed", "decode_result")?
-            .call1((json, result_type, label))
-            .map(Bound::unbind)
+        decode_typed(py, result, import_path, export_name, result_type)
+    }
+
+    /// A pre-resolved handle on export `export_name` of module `import_path`
+    /// (loaded as by `call_export`): `handle(*args)` is `call_export` without
+    /// the per-call module and export lookups, `handle.typed(payload, type)`
+    /// is `call_export_typed`. Raises `HarnImportError` for an unknown export.
+    fn export(slf: &Bound<'_, Self>, import_path: &str, export_name: &str) -> PyResult<ExportHandle> {
+        let py = slf.py();
+        let (module, _) = slf.get().host_module(py, import_path)?;
+        let export = find_export(py, &module, import_path, export_name)?.clone();
+        Ok(ExportHandle::new(slf.clone().unbind(), import_path, module, export))
     }
 
     /// Loads and instantiates the module `import_path` now (running its
@@ -941,6 +947,24 @@ fn already_running() -> PyErr {
     )
 }
 
+/// JSON-marshals a typed crossing's result and decodes it into `result_type`
+/// (`harnvm._typed.decode_result`).
+pub(crate) fn decode_typed(
+    py: Python<'_>,
+    result: Value,
+    import_path: &str,
+    export_name: &str,
+    result_type: &Bound<'_, PyAny>,
+) -> PyResult<Py<PyAny>> {
+    let json = errors::guard(py, || entry::value_to_json(py, &result))?;
+    drop(result);
+    let label = format!("{import_path}.{export_name}");
+    DECODE_RESULT
+        .import(py, "harnvm._typed", "decode_result")?
+        .call1((json, result_type, label))
+        .map(Bound::unbind)
+}
+
 /// The export `export_name` of `module`, or `HarnImportError` listing the exports.
 fn find_export<'m>(
     py: Python<'_>,
@@ -971,6 +995,11 @@ const HOST_IMPORTER: &str = "<host>";
 impl Vm {
     fn state(&self) -> PyResult<&RefCell<VmState>> {
         self.state.get().ok_or_else(|| wrong_thread("Vm"))
+    }
+
+    /// The id of this Vm's current module state (changes when a panic resets it).
+    pub(crate) fn current_id(&self) -> PyResult<u64> {
+        Ok(self.state()?.try_borrow().map_err(|_| already_running())?.id)
     }
 
     /// Compiles with this Vm's resolver and module cache.
@@ -1138,7 +1167,7 @@ impl Vm {
 
     /// Runs `work` on the core VM with the GIL released, output routed to
     /// the sink, panics caught, and the result converted to Python.
-    fn execute(
+    pub(crate) fn execute(
         &self,
         py: Python<'_>,
         work: impl FnOnce(&mut CoreVm) -> VmResult<Value>,
@@ -1148,7 +1177,7 @@ impl Vm {
     }
 
     /// `execute` without the final conversion: the Harn value and the Vm id.
-    fn execute_value(
+    pub(crate) fn execute_value(
         &self,
         py: Python<'_>,
         work: impl FnOnce(&mut CoreVm) -> VmResult<Value>,

@@ -283,6 +283,9 @@ pub struct Sched {
     supervisors: Vec<Supervisor>,
     /// Pending supervisor restarts: (time, supervisor, child).
     restarts: Vec<(f64, usize, usize)>,
+    /// The last root task's emptied fiber (allocations kept) and unchanged
+    /// info, reused by the next run's root (`Vm::new_root_task`).
+    spare_root: Option<(Fiber, TaskInfo)>,
 }
 
 impl Sched {
@@ -313,6 +316,26 @@ impl Sched {
             mailboxes: HashMap::new(),
             supervisors: Vec::new(),
             restarts: Vec::new(),
+            spare_root: None,
+        }
+    }
+
+    /// Keeps a finished root task's fiber and info for the next run, when
+    /// they are as a new root's would be (empty fiber, default names, no
+    /// task-local values); anything else is dropped.
+    fn keep_spare_root(&mut self, task: Task) {
+        let Task { mut fiber, info, .. } = task;
+        let clean = fiber.frames.is_empty()
+            && fiber.handlers.is_empty()
+            && info.id == "task_root"
+            && info.name == "root"
+            && info.parent.is_none()
+            && info.group.is_none()
+            && info.values.is_empty();
+        if clean {
+            fiber.stack.clear();
+            fiber.output.clear();
+            self.spare_root = Some((fiber, info));
         }
     }
 
@@ -1056,6 +1079,33 @@ fn suspend_marker() -> VmError {
 impl Vm {
     /// Sets up `callee(args)` as the root task of a new run.
     pub fn start_call(&mut self, callee: Value, args: Vec<Value>) {
+        let task = self.new_root_task(callee, args);
+        self.sched.tasks.insert(ROOT, task);
+        self.sched.ready.push_back(ROOT);
+    }
+
+    /// `start_call` then `drive_blocking`, with the root task run at once
+    /// instead of through the task map and ready queue (what `step` would
+    /// pick first anyway): a host crossing on an idle VM does not pay for
+    /// the scheduler's bookkeeping. A root task that waits is handed to the
+    /// scheduler as usual.
+    pub fn call_root_blocking(&mut self, callee: Value, args: Vec<Value>) -> VmResult<Value> {
+        let task = self.new_root_task(callee, args);
+        if let Err(e) = self.check_host_limits() {
+            self.sched.tasks.insert(ROOT, task);
+            self.sched.shutdown();
+            self.fiber = Fiber::default();
+            return Err(e);
+        }
+        self.run_task_now(ROOT, task);
+        self.drive_blocking()
+    }
+
+    /// Resets the run state and builds the root task of a new run. Its fiber
+    /// and info come from the previous run's root when that one ended
+    /// cleanly (see `finish_task`), so repeated crossings do not allocate
+    /// a fresh stack, frame list and task names each time.
+    fn new_root_task(&mut self, callee: Value, args: Vec<Value>) -> Task {
         self.sched.shutdown();
         self.sched.root_result = None;
         self.sched.running = None;
@@ -1069,15 +1119,18 @@ impl Vm {
         self.interrupt.store(false, std::sync::atomic::Ordering::Relaxed);
         self.deadline = self.options.time_limit_ms.map(|ms| Instant::now() + std::time::Duration::from_millis(ms));
         self.budget = super::CHECK_INTERVAL;
-        let info = TaskInfo {
-            id: "task_root".to_string(),
-            parent: None,
-            name: "root".to_string(),
-            group: None,
-            values: DictMap::new(),
-        };
-        let task = Task {
-            fiber: Fiber::default(),
+        let (fiber, info) = self.sched.spare_root.take().unwrap_or_else(|| {
+            let info = TaskInfo {
+                id: "task_root".to_string(),
+                parent: None,
+                name: "root".to_string(),
+                group: None,
+                values: DictMap::new(),
+            };
+            (Fiber::default(), info)
+        });
+        Task {
+            fiber,
             parked: Vec::new(),
             parked_frames: 0,
             start: Some((callee, args)),
@@ -1089,9 +1142,7 @@ impl Vm {
             mutex_blocks: Vec::new(),
             spawned: Vec::new(),
             owner: Owner::Root,
-        };
-        self.sched.tasks.insert(ROOT, task);
-        self.sched.ready.push_back(ROOT);
+        }
     }
 
     /// Runs ready tasks until the root task finishes or every task waits.
@@ -1158,7 +1209,12 @@ impl Vm {
 
     /// Runs one task until it finishes or waits.
     fn run_task(&mut self, id: TaskId) {
-        let Some(mut task) = self.sched.tasks.remove(&id) else { return };
+        let Some(task) = self.sched.tasks.remove(&id) else { return };
+        self.run_task_now(id, task);
+    }
+
+    /// `run_task` for a task already taken out of the task map.
+    fn run_task_now(&mut self, id: TaskId, mut task: Task) {
         self.swap_task_state(&mut task);
         self.sched.current = id;
         let start = task.start.take();
@@ -1208,6 +1264,7 @@ impl Vm {
             // Root output stays with the VM (for the sink or `take_output`).
             self.fiber.output.push_str(&output);
             self.sched.root_result = Some(result);
+            self.sched.keep_spare_root(task);
             return;
         }
         self.sched.task_finished(id, task.owner, Finished { result, output });

@@ -1,0 +1,126 @@
+//! `harnvm.Export`: a pre-resolved handle on one export of a module,
+//! made by `Vm.export(import_path, name)`.
+//!
+//! `Vm.call_export` finds the module (a hash lookup by import path), then
+//! the export (a search by name) and checks the arity on every crossing. A
+//! handle does all of that once; calling it only converts the arguments and
+//! runs the call, with the same conversions, errors and output handling as
+//! `call_export` (it goes through the same `Vm::execute`).
+
+use std::rc::Rc;
+
+use harnvm_core::CompiledModule;
+use pyo3::prelude::*;
+use pyo3::types::{PyString, PyTuple};
+
+use crate::entry;
+use crate::pinned::Pinned;
+use crate::vm::{wrong_thread, Vm};
+use crate::{convert, errors};
+
+/// A callable handle on one export: `clamp = vm.export("std/math", "clamp")`,
+/// then `clamp(5, 0, 10)` (like `vm.call_export("std/math", "clamp", 5, 0, 10)`)
+/// or `handle.typed(payload, result_type)` (like `vm.call_export_typed`).
+/// It keeps its Vm alive and is usable on the Vm's thread only.
+#[pyclass(module = "harnvm", name = "Export", frozen)]
+pub struct ExportHandle {
+    vm: Py<Vm>,
+    module: Pinned<Rc<CompiledModule>>,
+    export: Pinned<harnvm_core::modules::Export>,
+    import_path: String,
+    /// Argument counts the export accepts (see `entry::check_arity`).
+    min_args: usize,
+    max_args: usize,
+}
+
+impl ExportHandle {
+    pub fn new(
+        vm: Py<Vm>,
+        import_path: &str,
+        module: Rc<CompiledModule>,
+        export: harnvm_core::modules::Export,
+    ) -> ExportHandle {
+        let (min_args, max_args) = match &export.proto {
+            Some(proto) => (
+                proto.params.iter().filter(|p| !p.has_default && !p.rest).count(),
+                if proto.has_rest { usize::MAX } else { proto.params.len() },
+            ),
+            None => (0, usize::MAX),
+        };
+        ExportHandle {
+            vm,
+            module: Pinned::new(module),
+            export: Pinned::new(export),
+            import_path: import_path.to_string(),
+            min_args,
+            max_args,
+        }
+    }
+
+    fn parts(&self) -> PyResult<(&Rc<CompiledModule>, &harnvm_core::modules::Export)> {
+        match (self.module.get(), self.export.get()) {
+            (Some(m), Some(e)) => Ok((m, e)),
+            _ => Err(wrong_thread("Export")),
+        }
+    }
+
+    /// The arity check of `call_export`, with its error text when it fails.
+    fn check_arity(&self, py: Python<'_>, export: &harnvm_core::modules::Export, given: usize) -> PyResult<()> {
+        if given >= self.min_args && given <= self.max_args {
+            return Ok(());
+        }
+        entry::check_arity(py, &self.import_path, export, given)
+    }
+}
+
+#[pymethods]
+impl ExportHandle {
+    /// Calls the export with Python arguments converted straight to Harn
+    /// values (as `Vm.call_export`).
+    #[pyo3(signature = (*args))]
+    fn __call__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+        let (module, export) = self.parts()?;
+        self.check_arity(py, export, args.len())?;
+        let vm = self.vm.get();
+        let id = vm.current_id()?;
+        let args = args
+            .iter()
+            .map(|a| convert::from_py(&a, Some(id)))
+            .collect::<PyResult<Vec<_>>>()?;
+        let slot = export.slot;
+        vm.execute(py, move |core| core.call_export_at(module, slot, args))
+    }
+
+    /// The typed crossing (as `Vm.call_export_typed`): `payload` is the single
+    /// JSON-marshalled argument, the result is decoded into `result_type`.
+    fn typed(&self, py: Python<'_>, payload: &Bound<'_, PyAny>, result_type: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let (module, export) = self.parts()?;
+        self.check_arity(py, export, 1)?;
+        let vm = self.vm.get();
+        vm.current_id()?;
+        let arg = errors::guard(py, || entry::payload_to_value(payload))?;
+        let slot = export.slot;
+        let (result, _) = vm.execute_value(py, move |core| core.call_export_at(module, slot, vec![arg]))?;
+        crate::vm::decode_typed(py, result, &self.import_path, &export.name, result_type)
+    }
+
+    /// The import path the export's module was loaded under.
+    #[getter]
+    fn import_path(&self) -> &str {
+        &self.import_path
+    }
+
+    /// The export's name.
+    #[getter]
+    fn name(&self) -> PyResult<String> {
+        Ok(self.parts()?.1.name.clone())
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let name = self.parts()?.1.name.clone();
+        Ok(format!(
+            "<harnvm.Export {}.{name}>",
+            PyString::new(py, &self.import_path).repr()?
+        ))
+    }
+}
