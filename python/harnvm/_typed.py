@@ -21,6 +21,7 @@ import dataclasses
 import functools
 import types
 import typing
+from collections.abc import Callable
 from typing import Any
 
 from harnvm._errors import HarnConversionError
@@ -202,10 +203,133 @@ def _decode_plain_class(value: Any, tp: Any, path: str) -> Any:
     return result
 
 
+# ---------------------------------------------------------------------------
+# Compiled decoders: the common result types (scalars, dataclasses, optionals,
+# unions, lists) get a decoder closure built once per type, so a warm typed
+# crossing does not re-inspect the type on every call. Each one has exactly the
+# semantics and messages of `_decode`, which stays the reference and handles
+# every other form (and any type whose inspection fails: those errors are
+# raised lazily, when the value reaches them, as `_decode` does).
+
+Decoder = Callable[[Any, str], Any]
+
+
+def _identity(value: Any, path: str) -> Any:
+    return value
+
+
+def _interpreted(tp: Any) -> Decoder:
+    return lambda value, path: _decode(value, tp, path)
+
+
+def _scalar(tp: type) -> Decoder:
+    """int/str/bool/float: the exact JSON type is accepted at once, anything else goes through `_decode`."""
+
+    def decode(value: Any, path: str) -> Any:
+        if type(value) is tp:
+            return value
+        return _decode(value, tp, path)
+
+    return decode
+
+
+def _compile_union(tp: Any, args: tuple[Any, ...]) -> Decoder:
+    allows_none = type(None) in args
+    arms = tuple(_compile(arm) for arm in args if arm is not type(None))
+
+    def decode(value: Any, path: str) -> Any:
+        if value is None and allows_none:
+            return None
+        for arm in arms:
+            try:
+                return arm(value, path)
+            except _Mismatch:
+                continue
+        raise _Mismatch(path, f"expected {tp}, got {_describe(value)}")
+
+    return decode
+
+
+def _compile_list(tp: Any, item_type: Any) -> Decoder:
+    item = _compile(item_type)
+
+    def decode(value: Any, path: str) -> Any:
+        if not isinstance(value, list):
+            raise _Mismatch(path, f"expected a list, got {_describe(value)}")
+        return [item(v, f"{path}[{i}]") for i, v in enumerate(value)]
+
+    return decode
+
+
+def _compile_dataclass(tp: type) -> Decoder:
+    hints = _hints(tp)
+    type_name = _type_name(tp)
+    fields = []
+    for name, has_default, in_init in _dataclass_fields(tp):
+        field_type = hints.get(name, Any)
+        # Fields whose type accepts a JSON value as is skip the decoder call.
+        exact = field_type if field_type in (int, str, bool, float) else None
+        fields.append((name, has_default, in_init, exact, _compile(field_type)))
+
+    def decode(value: Any, path: str) -> Any:
+        if not isinstance(value, dict):
+            raise _Mismatch(path, f"expected an object for {type_name}, got {_describe(value)}")
+        init_args: dict[str, Any] = {}
+        later: dict[str, Any] = {}
+        for name, has_default, in_init, exact, sub in fields:
+            item = value.get(name, _MISSING)
+            if item is _MISSING:
+                if not has_default and in_init:
+                    raise _Mismatch(path, f"missing field '{name}' of {type_name}")
+                continue
+            decoded = item if exact is not None and type(item) is exact else sub(item, f"{path}.{name}")
+            if in_init:
+                init_args[name] = decoded
+            else:
+                later[name] = decoded
+        result = tp(**init_args)
+        for name, v in later.items():
+            object.__setattr__(result, name, v)
+        return result
+
+    return decode
+
+
+def _compile(tp: Any) -> Decoder:
+    """A decoder for `tp` (raises TypeError when the type cannot be inspected)."""
+    if tp is Any or tp is object:
+        return _identity
+    if tp in (int, str, bool, float):
+        return _scalar(tp)
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        return _compile_union(tp, args)
+    if origin is list:
+        return _compile_list(tp, args[0] if args else Any)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type) and not _is_typed_dict(tp):
+        return _compile_dataclass(tp)
+    return _interpreted(tp)
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(tp: Any) -> Decoder:
+    return _compile(tp)
+
+
+def _decoder(tp: Any) -> Decoder:
+    try:
+        return _compiled(tp)
+    except TypeError:
+        # Unhashable, or a type whose inspection fails: `_decode` handles it
+        # (and raises any such error only when the value reaches it).
+        return _interpreted(tp)
+
+
 def decode_result(value: Any, result_type: Any, label: str) -> Any:
     """Decodes ``value`` (JSON-compatible) into ``result_type``; ``label`` names the export."""
     try:
-        return _decode(value, result_type, "result")
+        return _decoder(result_type)(value, "result")
     except _Mismatch as e:
         raise HarnConversionError(f"{label} returned invalid shape: {e}") from None
     except TypeError as e:

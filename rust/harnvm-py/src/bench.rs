@@ -320,14 +320,16 @@ fn time_peeks(family: &str, control: bool, size: usize, loops: u64) -> u64 {
         }
     }
     // The production read: slot from the flat index, then the family's
-    // `Copy` peek (a few bytes of it are summed so the read stays).
+    // `Copy` peek; the read consumes the hit count, as a report does.
     let slot = |at: usize| chunk.inline_cache_slot(at).unwrap_or(u32::MAX) as usize;
     match family {
         "adaptive_binary" => sweep(&offsets, loops, |at| {
-            ic.peek_binary(set, slot(at)).map_or(0, |p| u64::from(black_box(p).0 as u8))
+            ic.peek_binary(set, slot(at)).map_or(0, |(_, state)| match state {
+                BinaryState::Warmup { hits, .. } | BinaryState::Specialized { hits, .. } => hits,
+            })
         }),
-        "method" => sweep(&offsets, loops, |at| ic.peek_method(set, slot(at)).map_or(0, |p| black_box(p).3)),
-        "property" => sweep(&offsets, loops, |at| ic.peek_property(set, slot(at)).map_or(0, |p| black_box(p).2)),
-        _ => sweep(&offsets, loops, |at| ic.peek_direct_call(set, slot(at)).map_or(0, |p| black_box(p).hits)),
+        "method" => sweep(&offsets, loops, |at| ic.peek_method(set, slot(at)).map_or(0, |p| p.3)),
+        "property" => sweep(&offsets, loops, |at| ic.peek_property(set, slot(at)).map_or(0, |p| p.2)),
+        _ => sweep(&offsets, loops, |at| ic.peek_direct_call(set, slot(at)).map_or(0, |p| p.hits)),
     }
 }
