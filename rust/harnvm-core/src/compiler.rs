@@ -1138,8 +1138,11 @@ impl Compiler {
             }
             Resolved::Unknown => match name {
                 "pi" => self.emit_const(Value::Float(std::f64::consts::PI))?,
-                // The `stream` namespace dict, instantiated on first use (prelude.rs).
-                "stream" => self.emit_sched_call("__stream_namespace", 0)?,
+                // `stream`, `parallel_race`: written in Harn, instantiated on first use (prelude.rs).
+                _ if crate::prelude::global(name).is_some() => {
+                    self.emit_const(Value::str(name))?;
+                    self.emit_sched_call("__prelude_global", 1)?;
+                }
                 "e" => self.emit_const(Value::Float(std::f64::consts::E))?,
                 _ => {
                     self.emit_named(Op::ThrowUndefined, name)?;
@@ -1551,6 +1554,7 @@ impl Compiler {
                 self.pos = pos;
                 return self.emit_named(Op::BuildStruct, name);
             }
+            Resolved::Unknown if crate::prelude::global(name).is_some() => self.emit_resolved_get(name, Resolved::Unknown)?,
             Resolved::Unknown => {
                 if spread {
                     self.pos = pos;

@@ -204,6 +204,37 @@ pub fn lift(v: &Value) -> Option<Rc<Object>> {
     Some(node(kind))
 }
 
+/// `iter(ch)` / `ch.iter()` on a channel: pulls may wait for a sender, which
+/// only a coroutine can do, so the iter draws from the prelude generator
+/// `__channel_items(ch)` (prelude/core.harn).
+pub fn lift_channel(ch: &Value) -> Flow {
+    let lookup = crate::builtins::builtin_id("__prelude_global").expect("scheduler builtin");
+    Flow::Call { callee: Value::Builtin(lookup), args: vec![Value::str("__channel_items")], then: Box::new(ChannelItems(ch.clone())) }
+}
+
+/// Has the channel-items generator fn: calls it on the channel.
+struct ChannelItems(Value);
+
+impl Continuation for ChannelItems {
+    fn resume(self: Box<Self>, _ctx: &mut Ctx, items_fn: Value) -> VmResult<Flow> {
+        Ok(Flow::Call { callee: items_fn, args: vec![self.0], then: Box::new(LiftGenerator) })
+    }
+}
+
+/// Has the generator: the iter over it.
+struct LiftGenerator;
+
+impl Continuation for LiftGenerator {
+    fn resume(self: Box<Self>, _ctx: &mut Ctx, generator: Value) -> VmResult<Flow> {
+        lift(&generator).map(|it| Flow::Done(Value::Object(it))).ok_or_else(|| not_iterable(&generator))
+    }
+}
+
+/// Is `v` a channel (`iter` lifts it with `lift_channel`)?
+pub fn is_channel(v: &Value) -> bool {
+    v.type_name() == "channel"
+}
+
 /// `iter: value of type T is not iterable`.
 pub fn not_iterable(v: &Value) -> VmError {
     VmError::type_error(format!("iter: value of type {} is not iterable", v.type_name()))

@@ -42,6 +42,9 @@ pub fn call_method(ctx: &mut Ctx, recv: &Value, name: &str, args: &[Value]) -> V
         if let Some(it) = iter::lift(recv) {
             return done(Value::Object(it));
         }
+        if iter::is_channel(recv) {
+            return Ok(iter::lift_channel(recv));
+        }
     }
     match recv {
         Value::Str(s) => done(string_method(ctx.limits, s, name, args)?),

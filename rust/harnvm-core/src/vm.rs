@@ -114,8 +114,8 @@ pub struct Vm {
     parked_frames: usize,
     /// Instantiated modules by key (see `vm_modules.rs`).
     modules: HashMap<String, modules_runtime::ModuleInstance>,
-    /// The `stream` namespace dict once its prelude module ran (`vm_modules.rs`).
-    stream_namespace: Rc<RefCell<Option<Value>>>,
+    /// Instantiated prelude modules (`stream`, `parallel_race`; `vm_modules.rs`).
+    prelude: Rc<RefCell<modules_runtime::PreludeInstances>>,
     /// Inline-cache sets of every function this VM has run (see `ic.rs`).
     pub ic: InlineCaches,
     /// Tasks, channels, timers and the other concurrency state.
@@ -150,7 +150,7 @@ impl Vm {
             park_floor: 0,
             parked_frames: 0,
             modules: HashMap::new(),
-            stream_namespace: Rc::new(RefCell::new(None)),
+            prelude: Rc::default(),
             ic: InlineCaches::default(),
             sched: sched::Sched::new(false),
         }
@@ -374,6 +374,14 @@ impl Vm {
                             Some(next) => flow = next,
                             None => return Ok(true),
                         }
+                    }
+                    &Value::Builtin(id) if builtins::concurrency::sched_index(id).is_some() && args.len() <= 255 => {
+                        let closure = self.sched_trampoline(id, args.len() as u32);
+                        let argc = args.len() as u32;
+                        self.fiber.stack.push(Value::Closure(closure.clone()));
+                        self.fiber.stack.extend(args);
+                        self.push_frame(closure, argc, Some(then))?;
+                        return Ok(true);
                     }
                     &Value::Builtin(id) => {
                         let at = self.fiber.stack.len();

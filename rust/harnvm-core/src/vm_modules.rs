@@ -8,6 +8,7 @@
 //! that throws leaves the instance unready, and the next import retries.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::{ModuleEnv, Vm};
@@ -160,40 +161,82 @@ impl Vm {
         }
     }
 
-    /// The `stream` namespace: a dict of the prelude stream module's
-    /// operators. The first use in a VM runs the module's init code (a Harn
-    /// call) and keeps the dict; later uses return it.
-    pub(super) fn stream_namespace(&mut self) -> VmResult<Flow> {
-        if let Some(ns) = self.stream_namespace.borrow().clone() {
-            return Ok(Flow::Done(ns));
+    /// Prelude global `name` (`stream`, `parallel_race`, see prelude.rs).
+    /// The first use of a prelude module in a VM runs its init code (a Harn
+    /// call) and keeps its instance; later uses read it.
+    pub(super) fn prelude_global(&mut self, name: &Value) -> VmResult<Flow> {
+        let Value::Str(name) = name else {
+            return Err(VmError::runtime("__prelude_global: expected a name"));
+        };
+        let Some((key, shape)) = crate::prelude::global(name) else {
+            return Err(VmError::runtime(format!("no prelude global {name}")));
+        };
+        let want = Want { name: name.to_string(), key, shape, cache: self.prelude.clone() };
+        if let Some(v) = want.lookup() {
+            return Ok(Flow::Done(v));
         }
-        let module = crate::prelude::stream_module()?;
+        let module = crate::prelude::module(key)?;
         let env = Rc::new(ModuleEnv::new(module.globals.clone()));
         let init = Closure { proto: module.init.clone(), captures: Box::new([]), module: env.clone() };
-        let then = Box::new(NamespaceOf { module, env, cache: self.stream_namespace.clone() });
+        let then = Box::new(Instantiated { module, env, want });
         Ok(Flow::Call { callee: Value::Closure(Rc::new(init)), args: Vec::new(), then })
     }
 }
 
-/// After a prelude module's init code ran: its exports as a namespace dict.
-struct NamespaceOf {
-    module: Rc<CompiledModule>,
-    env: Rc<ModuleEnv>,
-    cache: Rc<RefCell<Option<Value>>>,
+/// Instantiated prelude modules of one VM, and the namespace dicts built from them.
+#[derive(Default)]
+pub(super) struct PreludeInstances {
+    modules: HashMap<&'static str, (Rc<CompiledModule>, Rc<ModuleEnv>)>,
+    namespaces: HashMap<&'static str, Value>,
 }
 
-impl Continuation for NamespaceOf {
-    fn resume(self: Box<Self>, _ctx: &mut Ctx, _init_result: Value) -> VmResult<Flow> {
-        let globals = self.env.globals.borrow();
-        let mut ns = DictMap::default();
-        // Marks a namespace dict: its callables win over dict methods (`stream.filter`).
-        ns.insert(Rc::new("_namespace".to_string()), Value::str(self.module.key.trim_start_matches(crate::prelude::FILE_PREFIX).to_string()));
-        for export in self.module.exports() {
-            ns.insert(Rc::new(export.name.clone()), globals[export.slot as usize].clone());
+/// A prelude global being looked up.
+struct Want {
+    name: String,
+    key: &'static str,
+    shape: crate::prelude::Shape,
+    cache: Rc<RefCell<PreludeInstances>>,
+}
+
+impl Want {
+    /// Its value, once its module is instantiated.
+    fn lookup(&self) -> Option<Value> {
+        let mut cache = self.cache.borrow_mut();
+        let (module, env) = cache.modules.get(self.key)?.clone();
+        let globals = env.globals.borrow();
+        match self.shape {
+            crate::prelude::Shape::Export => {
+                let slot = module.export(&self.name)?.slot;
+                globals.get(slot as usize).cloned()
+            }
+            crate::prelude::Shape::Namespace => {
+                let ns = cache.namespaces.entry(self.key).or_insert_with(|| {
+                    let mut ns = DictMap::default();
+                    // Marks a namespace dict: its callables win over dict methods (`stream.filter`).
+                    ns.insert(Rc::new("_namespace".to_string()), Value::str(self.name.clone()));
+                    for export in module.exports() {
+                        ns.insert(Rc::new(export.name.clone()), globals[export.slot as usize].clone());
+                    }
+                    Value::Dict(Rc::new(ns))
+                });
+                Some(ns.clone())
+            }
         }
-        let ns = Value::Dict(Rc::new(ns));
-        *self.cache.borrow_mut() = Some(ns.clone());
-        Ok(Flow::Done(ns))
+    }
+}
+
+/// After a prelude module's init code ran: keep the instance, answer the lookup.
+struct Instantiated {
+    module: Rc<CompiledModule>,
+    env: Rc<ModuleEnv>,
+    want: Want,
+}
+
+impl Continuation for Instantiated {
+    fn resume(self: Box<Self>, _ctx: &mut Ctx, _init_result: Value) -> VmResult<Flow> {
+        let Instantiated { module, env, want } = *self;
+        want.cache.borrow_mut().modules.insert(want.key, (module, env));
+        want.lookup().map(Flow::Done).ok_or_else(|| VmError::runtime(format!("prelude module {} has no {}", want.key, want.name)))
     }
 }
 

@@ -1,5 +1,7 @@
-//! The `stream` namespace on the core VM (no Python): operators over lists,
-//! channels and streams, laziness, output of callbacks, error propagation.
+//! The Harn-written prelude on the core VM (no Python): the `stream`
+//! namespace over lists, channels and streams (laziness, output of
+//! callbacks, error propagation), `iter(channel)`, `parallel_race`, and
+//! waiting builtins used as callbacks.
 
 mod common;
 
@@ -60,4 +62,27 @@ fn callback_output_is_kept_and_errors_reach_the_consumer() {
 fn a_bad_source_is_a_clear_uncaught_error() {
     let e = error_of(&main_body("stream.map(42, { x -> x })"));
     assert!(e.contains("stream.map: value of type int is not a stream source"), "{e}");
+}
+
+#[test]
+fn iter_over_a_channel_parallel_race_and_waiting_callbacks() {
+    let out = logs(&main_body(
+        r#"
+        let ch = channel("c", 4)
+        spawn {
+          sleep(5)
+          send(ch, 1)
+          send(ch, 2)
+          close_channel(ch)
+        }
+        log(iter(ch).map({ x -> x + 1 }).to_list())
+        log(parallel_race([20, 5], { ms -> sleep(ms)
+          ms }))
+        let a = channel("a", 1)
+        spawn { sleep(5)
+          send(a, "late") }
+        log([a].map(receive))
+        "#,
+    ));
+    assert_eq!(out, ["[2, 3]", "5", "[late]"]);
 }

@@ -35,7 +35,7 @@ sched_table! {
     "supervisor_start", "supervisor_state", "supervisor_events", "supervisor_metrics", "supervisor_stop",
     "runtime_context", "task_current", "runtime_context_values", "runtime_context_get", "runtime_context_set",
     "runtime_context_clear",
-    "__stream_namespace", "__clock_ms", "__millis",
+    "__prelude_global", "__clock_ms", "__millis",
 }
 
 /// Never called: the VM intercepts scheduler builtins before the table.

@@ -171,6 +171,7 @@ fn iter(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let x = arg(args, 0);
     match crate::iter::lift(x) {
         Some(it) => done(Value::Object(it)),
+        None if crate::iter::is_channel(x) => Ok(crate::iter::lift_channel(x)),
         None => Err(crate::iter::not_iterable(x)),
     }
 }

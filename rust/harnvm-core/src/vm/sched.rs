@@ -286,6 +286,8 @@ pub struct Sched {
     /// The last root task's emptied fiber (allocations kept) and unchanged
     /// info, reused by the next run's root (`Vm::new_root_task`).
     spare_root: Option<(Fiber, TaskInfo)>,
+    /// Call frames for scheduler builtins used as callbacks, by (builtin, argc).
+    trampolines: HashMap<(u32, u32), Rc<crate::value::Closure>>,
 }
 
 impl Sched {
@@ -317,6 +319,7 @@ impl Sched {
             supervisors: Vec::new(),
             restarts: Vec::new(),
             spare_root: None,
+            trampolines: HashMap::new(),
         }
     }
 
@@ -1432,6 +1435,35 @@ impl Vm {
     // Scheduler builtins
 
     /// Runs scheduler builtin number `index` on the stack values from `args_at`.
+    /// A function that calls scheduler builtin `id` with its `argc`
+    /// arguments. A builtin that waits re-runs its call instruction when the
+    /// wait is over; called as a callback of another builtin (`chans.map(receive)`)
+    /// it has none, so the callback runs it in a frame of this function.
+    pub(super) fn sched_trampoline(&mut self, id: u32, argc: u32) -> Rc<crate::value::Closure> {
+        use crate::chunk::{FunctionProto, Op, Param, Pos};
+        if let Some(c) = self.sched.trampolines.get(&(id, argc)) {
+            return c.clone();
+        }
+        let name = crate::builtins::builtin_name(id);
+        let mut proto = FunctionProto {
+            name: name.to_string(),
+            params: (0..argc).map(|i| Param { name: format!("arg{i}"), has_default: false, rest: false }).collect(),
+            num_locals: argc as u16,
+            local_names: (0..argc).map(|i| format!("arg{i}")).collect(),
+            file: Rc::from("<builtin>"),
+            ..Default::default()
+        };
+        for i in 0..argc {
+            proto.chunk.emit(Op::GetLocal, &[i], Pos::default());
+        }
+        proto.chunk.emit(Op::CallBuiltin, &[id, argc], Pos::default());
+        proto.chunk.emit(Op::Return, &[], Pos::default());
+        let env = Rc::new(super::ModuleEnv::new(Vec::new()));
+        let closure = Rc::new(crate::value::Closure { proto: Rc::new(proto), captures: Box::new([]), module: env });
+        self.sched.trampolines.insert((id, argc), closure.clone());
+        closure
+    }
+
     pub(super) fn sched_builtin(&mut self, index: usize, args_at: usize) -> VmResult<Flow> {
         if let Some(r) = self.sched.running.as_mut().and_then(|t| t.resume.take()) {
             if sched_name(index) == "__mutex_acquire" {
@@ -1536,7 +1568,7 @@ impl Vm {
                 return self.block(Wait::CancelGraceful { target: id, until });
             }
             "is_cancelled" => Value::Bool(self.sched.cur().cancel_requested),
-            "__stream_namespace" => return self.stream_namespace(),
+            "__prelude_global" => return self.prelude_global(a(0)),
             // The scheduler clock (virtual under `virtual_time`), for `stream.throttle`.
             "__clock_ms" => Value::Float(now),
             "__millis" => millis(a(0)).map_or(Value::Nil, Value::Float),
