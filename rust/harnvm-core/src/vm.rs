@@ -92,6 +92,45 @@ impl ModuleEnv {
         let n = names.len();
         ModuleEnv { names, globals: RefCell::new(vec![Value::Nil; n]), defined: RefCell::new(vec![false; n]) }
     }
+
+    /// Sets every global to nil (undefined). Top-level fns live in globals
+    /// and point back at their env, so an env is a reference cycle that
+    /// plain reference counting never frees; clearing breaks it.
+    fn clear(&self) {
+        let old: Vec<Value> = {
+            let mut globals = self.globals.borrow_mut();
+            let n = globals.len();
+            std::mem::replace(&mut *globals, vec![Value::Nil; n])
+        };
+        self.defined.borrow_mut().iter_mut().for_each(|d| *d = false);
+        drop(old);
+    }
+
+    /// Whether the only references to `env`, besides the `probes` the
+    /// caller holds, are its own top-level closures, each held by nothing
+    /// but its global slot: then no code can reach it any more.
+    fn unreachable(env: &Rc<ModuleEnv>, probes: usize) -> bool {
+        let globals = env.globals.borrow();
+        let own = globals
+            .iter()
+            .filter(|v| matches!(v, Value::Closure(c) if Rc::ptr_eq(&c.module, env) && Rc::strong_count(c) == 1))
+            .count();
+        Rc::strong_count(env) == own + probes
+    }
+}
+
+/// A VM's envs die with it: their globals are cleared, which frees the
+/// closure↔env cycles of top-level fns (see `ModuleEnv::clear`). A closure
+/// that outlives its VM then sees undefined globals, never freed memory.
+impl Drop for Vm {
+    fn drop(&mut self) {
+        for env in self.entry_envs.drain(..).filter_map(|w| w.upgrade()) {
+            env.clear();
+        }
+        for env in self.module_envs() {
+            env.clear();
+        }
+    }
 }
 
 pub struct Vm {
@@ -114,6 +153,8 @@ pub struct Vm {
     parked_frames: usize,
     /// Instantiated modules by key (see `vm_modules.rs`).
     modules: HashMap<String, modules_runtime::ModuleInstance>,
+    /// Envs of the programs this VM ran (freed by `free_entry_envs` and on drop).
+    entry_envs: Vec<std::rc::Weak<ModuleEnv>>,
     /// Instantiated prelude modules (`stream`, `parallel_race`; `vm_modules.rs`).
     prelude: Rc<RefCell<modules_runtime::PreludeInstances>>,
     /// Inline-cache sets of every function this VM has run (see `ic.rs`).
@@ -150,6 +191,7 @@ impl Vm {
             park_floor: 0,
             parked_frames: 0,
             modules: HashMap::new(),
+            entry_envs: Vec::new(),
             prelude: Rc::default(),
             ic: InlineCaches::default(),
             sched: sched::Sched::new(false),
@@ -183,12 +225,28 @@ impl Vm {
         self.drive_blocking()
     }
 
+    /// Frees the envs of earlier runs that nothing can reach any more (see
+    /// `ModuleEnv::is_garbage`); envs whose fns escaped (a Python handle, a
+    /// value kept in a module) stay until the VM is dropped.
+    fn free_entry_envs(&mut self) {
+        self.entry_envs.retain(|weak| {
+            let Some(env) = weak.upgrade() else { return false };
+            if ModuleEnv::unreachable(&env, 1) {
+                env.clear();
+                return false;
+            }
+            true
+        });
+    }
+
     /// Sets up a program's entry code as the root task; drive it with `step`.
     pub fn start(&mut self, program: &Rc<Program>) {
         if self.options.inline_caches && self.fiber.frames.is_empty() {
             self.ic.begin_run(&program.main);
         }
+        self.free_entry_envs();
         let module = Rc::new(ModuleEnv::new(program.globals.clone()));
+        self.entry_envs.push(Rc::downgrade(&module));
         let main = Rc::new(Closure { proto: program.main.clone(), captures: Box::new([]), module });
         self.start_call(Value::Closure(main), Vec::new());
     }
@@ -1639,5 +1697,42 @@ impl Continuation for Chain {
                 Ok(Flow::Call { callee, args, then: Box::new(Chain { first: then, second: self.second }) })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOLDS_A_LIST: &str = "let big = [1, 2, 3]\nfn f(x) { return len(big) + x }\npipeline main() { return f(1) }\n";
+
+    fn weak_env_after_run(vm: &mut Vm, src: &str) -> std::rc::Weak<ModuleEnv> {
+        let program = crate::compile(src, "t.harn").expect("compiles");
+        vm.run(&program).expect("runs");
+        vm.entry_envs.last().expect("tracked").clone()
+    }
+
+    #[test]
+    fn an_unreachable_entry_env_is_freed_by_the_next_run_and_the_rest_on_drop() {
+        let mut vm = Vm::new(VmOptions::default());
+        let first = weak_env_after_run(&mut vm, HOLDS_A_LIST);
+        assert!(first.upgrade().is_some(), "top-level fns keep their env alive (a cycle)");
+        let second = weak_env_after_run(&mut vm, HOLDS_A_LIST);
+        assert!(first.upgrade().is_none(), "the next run frees the unreachable env");
+        drop(vm);
+        assert!(second.upgrade().is_none(), "dropping the VM frees the rest");
+    }
+
+    #[test]
+    fn an_env_whose_fn_escaped_stays_usable() {
+        let mut vm = Vm::new(VmOptions::default());
+        let src = "let big = [1, 2, 3]\nfn f(x) { return len(big) + x }\npipeline main() { return f }\n";
+        let program = crate::compile(src, "t.harn").expect("compiles");
+        let f = vm.run(&program).expect("runs");
+        let kept = vm.entry_envs.last().expect("tracked").clone();
+        weak_env_after_run(&mut vm, HOLDS_A_LIST);
+        assert!(kept.upgrade().is_some(), "the escaped fn still needs its env");
+        let Value::Closure(c) = &f else { panic!("a closure") };
+        assert_eq!(vm.call_closure(c.clone(), vec![Value::Int(10)]).expect("calls").display(), "13");
     }
 }

@@ -37,6 +37,13 @@ fn import_desc(constant: &Value) -> VmResult<Rc<ImportDesc>> {
 }
 
 impl Vm {
+    /// The envs of every module instance and prelude module of this VM.
+    pub(super) fn module_envs(&self) -> Vec<Rc<ModuleEnv>> {
+        let mut envs: Vec<Rc<ModuleEnv>> = self.modules.values().map(|i| i.env.clone()).collect();
+        envs.extend(self.prelude.borrow().modules.values().map(|(_, env)| env.clone()));
+        envs
+    }
+
     /// The ready instance of `module`, if this VM has one.
     fn ready_instance(&self, module: &Rc<CompiledModule>) -> Option<&ModuleInstance> {
         self.modules.get(&module.key).filter(|i| i.ready && Rc::ptr_eq(&i.compiled, module))
