@@ -106,6 +106,16 @@ def test_callback_output_reaches_the_consumer_in_order():
     ) == ["before", "saw 1", "got 1", "saw 2", "got 2", "after"]
 
 
+def test_output_of_sources_pumped_by_merge_is_joined_when_they_finish():
+    assert logs(
+        """
+        let s = stream.merge(stream.tap([1, 2], { x -> log("tap ${x}") }), [])
+        log(stream.collect(s))
+        log(stream.collect(stream.debounce(stream.tap([7], { x -> log("saw ${x}") }), 0)))
+        """
+    ) == ["tap 1", "tap 2", "[1, 2]", "saw 7", "[7]"]
+
+
 def test_zip_interleave_and_broadcast():
     source = NATURALS + """
     pipeline main() {
