@@ -261,6 +261,8 @@ def test_a_stream_error_is_raised_to_python_with_the_harn_stack():
         ('stream.throttle([1], "fast")', "stream.throttle: expected a non-negative interval"),
         ("stream.broadcast([1], 1.5)", "stream.broadcast: expected an int count, got float"),
         ('stream.collect([1], {max: "x"})', "stream.collect: expected an int count, got string"),
+        ("stream.broadcast([1], 1000000000)", "stream.broadcast: copies must be between 0 and 65536, got 1000000000"),
+        ("stream.broadcast([1], -1)", "stream.broadcast: copies must be between 0 and 65536, got -1"),
     ],
 )
 def test_bad_arguments_fail_at_the_call_with_a_clear_message(call: str, message: str):
