@@ -152,7 +152,8 @@ pub struct Vm {
     /// Frames held by parked fibers (they count towards `max_frames`).
     parked_frames: usize,
     /// Instantiated modules by key (see `vm_modules.rs`).
-    modules: HashMap<String, modules_runtime::ModuleInstance>,
+    /// (Fx-hashed: a warm host crossing looks its module up by key every call.)
+    modules: rustc_hash::FxHashMap<String, modules_runtime::ModuleInstance>,
     /// Envs of the programs this VM ran (freed by `free_entry_envs` and on drop).
     entry_envs: Vec<std::rc::Weak<ModuleEnv>>,
     /// Instantiated prelude modules (`stream`, `parallel_race`; `vm_modules.rs`).
@@ -190,7 +191,7 @@ impl Vm {
             parked: Vec::new(),
             park_floor: 0,
             parked_frames: 0,
-            modules: HashMap::new(),
+            modules: rustc_hash::FxHashMap::default(),
             entry_envs: Vec::new(),
             prelude: Rc::default(),
             ic: InlineCaches::default(),

@@ -254,8 +254,22 @@ fn next_vm_id() -> u64 {
     NEXT_VM_ID.fetch_add(1, AtomicOrdering::Relaxed)
 }
 
+/// Where the core's output goes. The core's sink closure is installed once
+/// per core VM and forwards to `target`, which a run or crossing sets for its
+/// duration (and clears after: the target may reference objects that
+/// reference this Vm, and such a cycle through Rust would be invisible to
+/// Python's GC), so a crossing does not build and install a new closure.
+#[derive(Default)]
+struct OutputSlot {
+    target: RefCell<Option<Py<PyAny>>>,
+    /// The current run's failure slot: the first exception the target raised.
+    failure: RefCell<Option<Rc<RefCell<Option<PyErr>>>>>,
+}
+
 struct VmState {
     core: CoreVm,
+    /// Shared with the sink closure installed on `core` (see `OutputSlot`).
+    output: Rc<OutputSlot>,
     /// Identifies this VM's module state, so function handles are only
     /// called (or passed back) on the VM that made them.
     id: u64,
@@ -415,18 +429,20 @@ impl Vm {
             time_limit_ms,
             ..Default::default()
         };
-        let core = errors::guard(py, || {
+        let mut core = errors::guard(py, || {
             let mut core = CoreVm::new(options.clone());
             core.set_virtual_clock(virtual_clock);
             Ok(core)
         })?;
         let interrupt = Arc::new(Mutex::new(core.interrupt_handle()));
+        let output_slot = installed_output_slot(&mut core);
         Ok(Vm {
             state: Pinned::new(RefCell::new(VmState {
                 core,
                 id: next_vm_id(),
                 host_modules: HashMap::new(),
                 run: None,
+                output: output_slot,
             })),
             hosts: Pinned::new(RefCell::new(Vec::new())),
             host: Pinned::new(Rc::new(RefCell::new(HostShared::default()))),
@@ -947,6 +963,30 @@ fn already_running() -> PyErr {
     )
 }
 
+/// A fresh `OutputSlot` with the forwarding sink installed on `core`.
+fn installed_output_slot(core: &mut CoreVm) -> Rc<OutputSlot> {
+    let slot = Rc::new(OutputSlot::default());
+    let shared = slot.clone();
+    let interrupt = core.interrupt_handle();
+    core.set_output(Box::new(move |text: &str| {
+        let Some(failure) = shared.failure.borrow().clone() else { return };
+        if failure.borrow().is_some() {
+            return;
+        }
+        Python::attach(|py| {
+            let Some(target) = shared.target.borrow().as_ref().map(|t| t.clone_ref(py)) else { return };
+            // Also give Python's signal handlers a chance to run (Ctrl-C →
+            // KeyboardInterrupt), which they otherwise only get between
+            // bytecodes: a printing program stays interruptible.
+            if let Err(e) = target.call1(py, (text,)).and_then(|_| py.check_signals()) {
+                *failure.borrow_mut() = Some(e);
+                interrupt.store(true, AtomicOrdering::Relaxed);
+            }
+        });
+    }));
+    slot
+}
+
 /// JSON-marshals a typed crossing's result and decodes it into `result_type`
 /// (`harnvm._typed.decode_result`).
 pub(crate) fn decode_typed(
@@ -1070,38 +1110,30 @@ impl Vm {
         })
     }
 
-    /// Routes the core's output to the Python sink. The core's sink cannot
-    /// fail, so the first exception raised by the output callable is kept,
-    /// later output is dropped, the run is interrupted, and the exception is
-    /// re-raised when the run ends. Returns a second handle on the sink (for
-    /// output flushed after the run) and the slot holding that exception.
+    /// Points the core's output at the Python sink for one run or crossing.
+    /// The core's sink cannot fail, so the first exception raised by the
+    /// output callable is kept, later output is dropped, the run is
+    /// interrupted, and the exception is re-raised when the run ends.
+    /// Returns a second handle on the sink (for output flushed after the
+    /// run) and the slot holding that exception.
     #[allow(clippy::type_complexity)]
     fn install_output_sink(
         &self,
         py: Python<'_>,
-        core: &mut CoreVm,
+        state: &mut VmState,
     ) -> PyResult<(Option<Py<PyAny>>, Rc<RefCell<Option<PyErr>>>)> {
         let sink = self.sink(py)?;
         let late_sink = sink.as_ref().map(|s| s.clone_ref(py));
         let failure: Rc<RefCell<Option<PyErr>>> = Rc::new(RefCell::new(None));
-        let slot = failure.clone();
-        let interrupt = core.interrupt_handle();
-        core.set_output(Box::new(move |text: &str| {
-            let Some(sink) = &sink else { return };
-            if slot.borrow().is_some() {
-                return;
-            }
-            Python::attach(|py| {
-                // Also give Python's signal handlers a chance to run (Ctrl-C →
-                // KeyboardInterrupt), which they otherwise only get between
-                // bytecodes: a printing program stays interruptible.
-                if let Err(e) = sink.call1(py, (text,)).and_then(|_| py.check_signals()) {
-                    *slot.borrow_mut() = Some(e);
-                    interrupt.store(true, AtomicOrdering::Relaxed);
-                }
-            });
-        }));
+        *state.output.target.borrow_mut() = sink;
+        *state.output.failure.borrow_mut() = Some(failure.clone());
         Ok((late_sink, failure))
+    }
+
+    /// Detaches the output target after a run or crossing.
+    fn clear_output_sink(state: &mut VmState) {
+        state.output.target.borrow_mut().take();
+        state.output.failure.borrow_mut().take();
     }
 
     /// Routes output to the sink and sets up a run with `start`.
@@ -1114,7 +1146,7 @@ impl Vm {
             // Called from a host function while this Vm's run is in progress.
             return Err(already_running());
         }
-        let (late_sink, failure) = self.install_output_sink(py, &mut state.core)?;
+        let (late_sink, failure) = self.install_output_sink(py, &mut state)?;
         if let Some(f) = self.run_failure.get() {
             *f.borrow_mut() = Some(failure.clone());
         }
@@ -1130,7 +1162,7 @@ impl Vm {
     fn end_run(&self, py: Python<'_>, state: &mut VmState) -> Option<PyErr> {
         // Drop the sink now: it may reference objects that reference this Vm,
         // and such a cycle through Rust would be invisible to Python's GC.
-        state.core.set_output(Box::new(|_| {}));
+        Self::clear_output_sink(state);
         if let Some(f) = self.run_failure.get() {
             *f.borrow_mut() = None;
         }
@@ -1151,6 +1183,7 @@ impl Vm {
     /// (and a new id, so old handles are refused); host functions stay.
     fn reset_core(&self, state: &mut VmState) {
         state.core = CoreVm::new(self.options.clone());
+        state.output = installed_output_slot(&mut state.core);
         state.core.set_virtual_clock(self.virtual_clock);
         state.id = next_vm_id();
         state.run = None;
@@ -1190,7 +1223,7 @@ impl Vm {
             // Called from a host function while this Vm's run is in progress.
             return Err(already_running());
         }
-        let (late_sink, failure) = self.install_output_sink(py, &mut state.core)?;
+        let (late_sink, failure) = self.install_output_sink(py, &mut state)?;
 
         let task = AssertSend((&mut state.core, work));
         let outcome = py
@@ -1201,7 +1234,7 @@ impl Vm {
             .into_inner();
         // Drop the sink now: it may reference objects that reference this Vm,
         // and such a cycle through Rust would be invisible to Python's GC.
-        state.core.set_output(Box::new(|_| {}));
+        Self::clear_output_sink(&mut state);
         let result = match outcome {
             Ok(r) => r,
             Err(payload) => {

@@ -255,10 +255,12 @@ struct Supervisor {
 
 /// All scheduler state of a `Vm`.
 pub struct Sched {
-    tasks: BTreeMap<TaskId, Task>,
+    /// Boxed, so moving a task in and out of the map, `running` and
+    /// `finish_task` copies a pointer rather than the whole task.
+    tasks: BTreeMap<TaskId, Box<Task>>,
     ready: VecDeque<TaskId>,
     /// The running task, taken out of `tasks` (its fiber is in `Vm::fiber`).
-    running: Option<Task>,
+    running: Option<Box<Task>>,
     current: TaskId,
     finished: HashMap<TaskId, Finished>,
     root_result: Option<VmResult<Value>>,
@@ -283,9 +285,9 @@ pub struct Sched {
     supervisors: Vec<Supervisor>,
     /// Pending supervisor restarts: (time, supervisor, child).
     restarts: Vec<(f64, usize, usize)>,
-    /// The last root task's emptied fiber (allocations kept) and unchanged
-    /// info, reused by the next run's root (`Vm::new_root_task`).
-    spare_root: Option<(Fiber, TaskInfo)>,
+    /// The last root task, emptied (allocations kept), reused by the next
+    /// run's root (`Vm::new_root_task`, `Sched::keep_spare_root`).
+    spare_root: Option<Box<Task>>,
     /// Call frames for scheduler builtins used as callbacks, by (builtin, argc).
     trampolines: HashMap<(u32, u32), Rc<crate::value::Closure>>,
 }
@@ -323,22 +325,33 @@ impl Sched {
         }
     }
 
-    /// Keeps a finished root task's fiber and info for the next run, when
-    /// they are as a new root's would be (empty fiber, default names, no
-    /// task-local values); anything else is dropped.
-    fn keep_spare_root(&mut self, task: Task) {
-        let Task { mut fiber, info, .. } = task;
-        let clean = fiber.frames.is_empty()
-            && fiber.handlers.is_empty()
-            && info.id == "task_root"
-            && info.name == "root"
-            && info.parent.is_none()
-            && info.group.is_none()
-            && info.values.is_empty();
+    /// Keeps a finished root task (its box, fiber allocations and info) for
+    /// the next run's root, when it is as a new root would be: no frames,
+    /// handlers, parked fibers, waits, deadlines, permits or children, the
+    /// default names and no task-local values. Anything else is dropped.
+    /// (A field added to `Task` must be checked here.)
+    fn keep_spare_root(&mut self, mut task: Box<Task>) {
+        let clean = task.fiber.frames.is_empty()
+            && task.fiber.handlers.is_empty()
+            && task.parked.is_empty()
+            && task.parked_frames == 0
+            && task.start.is_none()
+            && task.wait.is_none()
+            && task.resume.is_none()
+            && task.deadlines.is_empty()
+            && !task.cancel_requested
+            && task.mutex_blocks.is_empty()
+            && task.spawned.is_empty()
+            && task.owner == Owner::Root
+            && task.info.id == "task_root"
+            && task.info.name == "root"
+            && task.info.parent.is_none()
+            && task.info.group.is_none()
+            && task.info.values.is_empty();
         if clean {
-            fiber.stack.clear();
-            fiber.output.clear();
-            self.spare_root = Some((fiber, info));
+            task.fiber.stack.clear();
+            task.fiber.output.clear();
+            self.spare_root = Some(task);
         }
     }
 
@@ -379,7 +392,7 @@ impl Sched {
 
     fn new_task(&mut self, callee: Value, args: Vec<Value>, info: TaskInfo, owner: Owner) -> TaskId {
         let id = self.alloc_id();
-        let task = Task {
+        let task = Box::new(Task {
             fiber: Fiber::default(),
             parked: Vec::new(),
             parked_frames: 0,
@@ -392,7 +405,7 @@ impl Sched {
             mutex_blocks: Vec::new(),
             spawned: Vec::new(),
             owner,
-        };
+        });
         self.tasks.insert(id, task);
         self.ready.push_back(id);
         id
@@ -492,9 +505,11 @@ impl Sched {
 
     /// Cancels everything (the VM finished or the host aborted the run).
     pub fn shutdown(&mut self) {
-        let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
-        for id in ids {
-            self.abort_task(id);
+        if !self.tasks.is_empty() {
+            let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+            for id in ids {
+                self.abort_task(id);
+            }
         }
         self.ready.clear();
         self.groups.clear();
@@ -1104,11 +1119,11 @@ impl Vm {
         self.drive_blocking()
     }
 
-    /// Resets the run state and builds the root task of a new run. Its fiber
-    /// and info come from the previous run's root when that one ended
-    /// cleanly (see `finish_task`), so repeated crossings do not allocate
-    /// a fresh stack, frame list and task names each time.
-    fn new_root_task(&mut self, callee: Value, args: Vec<Value>) -> Task {
+    /// Resets the run state and builds the root task of a new run: the
+    /// previous run's root when it ended cleanly (see `keep_spare_root`), so
+    /// repeated crossings do not allocate a task, stack, frame list and task
+    /// names each time.
+    fn new_root_task(&mut self, callee: Value, args: Vec<Value>) -> Box<Task> {
         self.sched.shutdown();
         self.sched.root_result = None;
         self.sched.running = None;
@@ -1122,18 +1137,19 @@ impl Vm {
         self.interrupt.store(false, std::sync::atomic::Ordering::Relaxed);
         self.deadline = self.options.time_limit_ms.map(|ms| Instant::now() + std::time::Duration::from_millis(ms));
         self.budget = super::CHECK_INTERVAL;
-        let (fiber, info) = self.sched.spare_root.take().unwrap_or_else(|| {
-            let info = TaskInfo {
-                id: "task_root".to_string(),
-                parent: None,
-                name: "root".to_string(),
-                group: None,
-                values: DictMap::new(),
-            };
-            (Fiber::default(), info)
-        });
-        Task {
-            fiber,
+        if let Some(mut task) = self.sched.spare_root.take() {
+            task.start = Some((callee, args));
+            return task;
+        }
+        let info = TaskInfo {
+            id: "task_root".to_string(),
+            parent: None,
+            name: "root".to_string(),
+            group: None,
+            values: DictMap::new(),
+        };
+        Box::new(Task {
+            fiber: Fiber::default(),
             parked: Vec::new(),
             parked_frames: 0,
             start: Some((callee, args)),
@@ -1145,7 +1161,7 @@ impl Vm {
             mutex_blocks: Vec::new(),
             spawned: Vec::new(),
             owner: Owner::Root,
-        }
+        })
     }
 
     /// Runs ready tasks until the root task finishes or every task waits.
@@ -1217,7 +1233,7 @@ impl Vm {
     }
 
     /// `run_task` for a task already taken out of the task map.
-    fn run_task_now(&mut self, id: TaskId, mut task: Task) {
+    fn run_task_now(&mut self, id: TaskId, mut task: Box<Task>) {
         self.swap_task_state(&mut task);
         self.sched.current = id;
         let start = task.start.take();
@@ -1254,7 +1270,7 @@ impl Vm {
         std::mem::swap(&mut self.parked_frames, &mut task.parked_frames);
     }
 
-    fn finish_task(&mut self, id: TaskId, mut task: Task, result: VmResult<Value>) {
+    fn finish_task(&mut self, id: TaskId, mut task: Box<Task>, result: VmResult<Value>) {
         for permit in std::mem::take(&mut task.mutex_blocks) {
             self.sched.release_permit(&permit);
         }
