@@ -21,7 +21,9 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use crate::builtins::args::check_alloc;
-use crate::builtins::{Continuation, Ctx, Flow};
+use smallvec::smallvec;
+
+use crate::builtins::{CallArgs, Continuation, Ctx, Flow};
 use crate::error::{VmError, VmResult};
 use crate::value::{arg, compare_values, values_equal, DictMap, HStr, Object, Value};
 
@@ -209,7 +211,7 @@ pub fn lift(v: &Value) -> Option<Rc<Object>> {
 /// `__channel_items(ch)` (prelude/core.harn).
 pub fn lift_channel(ch: &Value) -> Flow {
     let lookup = crate::builtins::builtin_id("__prelude_global").expect("scheduler builtin");
-    Flow::Call { callee: Value::Builtin(lookup), args: vec![Value::str("__channel_items")], then: Box::new(ChannelItems(ch.clone())) }
+    Flow::Call { callee: Value::Builtin(lookup), args: smallvec![Value::str("__channel_items")], then: Box::new(ChannelItems(ch.clone())) }
 }
 
 /// Has the channel-items generator fn: calls it on the channel.
@@ -217,7 +219,7 @@ struct ChannelItems(Value);
 
 impl Continuation for ChannelItems {
     fn resume(self: Box<Self>, _ctx: &mut Ctx, items_fn: Value) -> VmResult<Flow> {
-        Ok(Flow::Call { callee: items_fn, args: vec![self.0], then: Box::new(LiftGenerator) })
+        Ok(Flow::Call { callee: items_fn, args: smallvec![self.0], then: Box::new(LiftGenerator) })
     }
 }
 
@@ -411,7 +413,7 @@ enum Action {
     /// Pull an item from this iter and bring it back.
     Pull(Rc<Object>),
     /// Call `callee(args)` (a callback, or a generator to resume) and bring the result back.
-    Call(Value, Vec<Value>),
+    Call(Value, CallArgs),
 }
 
 /// What the pull machine brings to the top frame.
@@ -613,11 +615,11 @@ impl Pull {
                 *v = x;
                 Pull
             }
-            Sink::Reduce { acc, f } => Call(f.clone(), vec![std::mem::take(acc), x]),
-            Sink::Any(f) | Sink::All(f) | Sink::ForEach(f) => Call(f.clone(), vec![x]),
+            Sink::Reduce { acc, f } => Call(f.clone(), smallvec![std::mem::take(acc), x]),
+            Sink::Any(f) | Sink::All(f) | Sink::ForEach(f) => Call(f.clone(), smallvec![x]),
             Sink::Find { f, pending } => {
                 *pending = x.clone();
-                Call(f.clone(), vec![x])
+                Call(f.clone(), smallvec![x])
             }
         })
     }
@@ -625,7 +627,7 @@ impl Pull {
 
 enum SinkAction {
     Pull,
-    Call(Value, Vec<Value>),
+    Call(Value, CallArgs),
     Finish(Value),
 }
 
@@ -664,7 +666,7 @@ fn step(frame: &mut PullFrame, input: Input) -> VmResult<Action> {
             Phase::Start => {
                 let g = g.clone();
                 *slot = Phase::Resumed;
-                Call(g, Vec::new())
+                Call(g, CallArgs::new())
             }
             _ => Yield(next_result_item(&result)),
         },
@@ -678,7 +680,7 @@ fn step(frame: &mut PullFrame, input: Input) -> VmResult<Action> {
                 None => Yield(None),
                 Some(x) => {
                     *slot = Phase::Mapped;
-                    Call(f.clone(), vec![x])
+                    Call(f.clone(), smallvec![x])
                 }
             },
             _ => Yield(Some(result)),
@@ -690,7 +692,7 @@ fn step(frame: &mut PullFrame, input: Input) -> VmResult<Action> {
                     None => Yield(None),
                     Some(x) => {
                         *slot = Phase::Test(x.clone());
-                        Call(f.clone(), vec![x])
+                        Call(f.clone(), smallvec![x])
                     }
                 },
                 Phase::Test(x) if result.is_truthy() => Yield(Some(x)),
@@ -704,7 +706,7 @@ fn step(frame: &mut PullFrame, input: Input) -> VmResult<Action> {
             Phase::FromSource => match item {
                 Some(x) if *skipping => {
                     *slot = Phase::Test(x.clone());
-                    Call(f.clone(), vec![x])
+                    Call(f.clone(), smallvec![x])
                 }
                 other => Yield(other),
             },
@@ -734,7 +736,7 @@ fn step(frame: &mut PullFrame, input: Input) -> VmResult<Action> {
                 None => Yield(None),
                 Some(x) => {
                     *slot = Phase::Mapped;
-                    Call(f.clone(), vec![x])
+                    Call(f.clone(), smallvec![x])
                 }
             },
             _ => {

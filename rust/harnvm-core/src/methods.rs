@@ -30,7 +30,7 @@ use crate::builtins::collections::{
 use crate::builtins::strings::{
     char_at, char_index_of, char_len, char_slice, chars, join_display, pad, repeat, replace_all, split_on, PadSide,
 };
-use crate::builtins::{Ctx, Flow, Limits};
+use crate::builtins::{CallArgs, Ctx, Flow, Limits};
 use crate::error::VmResult;
 use crate::iter;
 use crate::ops::dict_get;
@@ -56,7 +56,7 @@ pub fn call_method(ctx: &mut Ctx, recv: &Value, name: &str, args: &[Value]) -> V
             Object::Iter(_) => iter::iter_method(ctx, o, name, args),
             // The VM resumes a generator that is "called" and answers with `{value, done}`.
             Object::Generator(_) if name == "next" => {
-                Ok(Flow::Call { callee: recv.clone(), args: Vec::new(), then: Box::new(ReturnResult) })
+                Ok(Flow::Call { callee: recv.clone(), args: CallArgs::new(), then: Box::new(ReturnResult) })
             }
             _ => done(Value::Nil),
         },
@@ -368,7 +368,7 @@ fn pair_part(entry: &Value, part: usize) -> Value {
 
 /// Calls `f(args)` and returns its result as the method's result.
 fn forward_call(f: &Value, args: &[Value]) -> VmResult<Flow> {
-    Ok(Flow::Call { callee: f.clone(), args: args.to_vec(), then: Box::new(ReturnResult) })
+    Ok(Flow::Call { callee: f.clone(), args: args.iter().cloned().collect(), then: Box::new(ReturnResult) })
 }
 
 // ---------------------------------------------------------------------------

@@ -620,6 +620,21 @@ impl Clone for Value {
     }
 }
 
+impl Value {
+    /// Moves the closure out of a `Value::Closure` (no reference-count
+    /// traffic); any other value comes back unchanged.
+    #[inline]
+    pub fn into_closure(self) -> Result<Rc<Closure>, Value> {
+        let this = std::mem::ManuallyDrop::new(self);
+        match &*this {
+            // SAFETY: `this` is never dropped, so the `Rc` is read out of it
+            // exactly once and keeps the reference `self` owned.
+            Value::Closure(c) => Ok(unsafe { std::ptr::read(c) }),
+            _ => Err(std::mem::ManuallyDrop::into_inner(this)),
+        }
+    }
+}
+
 impl Drop for Value {
     /// Dismantles the last reference to a container iteratively, so dropping
     /// a huge nested list cannot overflow the native stack. The check is

@@ -415,54 +415,62 @@ impl Vm {
                     self.fiber.stack.push(v);
                     return Ok(false);
                 }
-                Flow::Call { callee, args, then } => match &callee {
-                    Value::Closure(c) => {
+                Flow::Call { callee, args, then } => match callee.into_closure() {
+                    Ok(c) => {
+                        // The hot path of every callback loop (`xs.map(f)`): one
+                        // clone of the closure, arguments moved onto the stack.
                         let argc = args.len() as u32;
-                        self.fiber.stack.push(Value::Closure(c.clone()));
-                        self.fiber.stack.extend(args);
+                        let stack = &mut self.fiber.stack;
+                        stack.reserve(args.len() + 1);
+                        stack.push(Value::Closure(c.clone()));
+                        for a in args {
+                            stack.push(a);
+                        }
                         if c.proto.is_generator {
-                            let g = self.new_generator(c.clone(), argc)?;
+                            let g = self.new_generator(c, argc)?;
                             flow = self.resume(then, g)?;
                             continue;
                         }
-                        self.push_frame(c.clone(), argc, Some(then))?;
+                        self.push_frame(c, argc, Some(then))?;
                         return Ok(true);
                     }
-                    Value::Object(o) if matches!(**o, Object::Generator(_)) => {
-                        match self.resume_generator(o.clone(), then)? {
-                            Some(next) => flow = next,
-                            None => return Ok(true),
-                        }
-                    }
-                    &Value::Builtin(id) if builtins::concurrency::sched_index(id).is_some() && args.len() <= 255 => {
-                        let closure = self.sched_trampoline(id, args.len() as u32);
-                        let argc = args.len() as u32;
-                        self.fiber.stack.push(Value::Closure(closure.clone()));
-                        self.fiber.stack.extend(args);
-                        self.push_frame(closure, argc, Some(then))?;
-                        return Ok(true);
-                    }
-                    &Value::Builtin(id) => {
-                        let at = self.fiber.stack.len();
-                        self.fiber.stack.extend(args);
-                        let inner = self.invoke_builtin(id, at);
-                        self.fiber.stack.truncate(at);
-                        if inner.is_err() && self.sched.cancel_suspend() {
-                            // Waiting needs the call instruction to re-run, which a
-                            // builtin callback does not have.
-                            return Err(VmError::runtime(format!(
-                                "{} cannot wait when called as a callback of a builtin",
-                                builtins::builtin_name(id)
-                            )));
-                        }
-                        flow = match inner? {
-                            Flow::Done(r) => self.resume(then, r)?,
-                            Flow::Call { callee, args, then: first } => {
-                                Flow::Call { callee, args, then: Box::new(Chain { first, second: then }) }
+                    Err(callee) => match &callee {
+                        Value::Object(o) if matches!(**o, Object::Generator(_)) => {
+                            match self.resume_generator(o.clone(), then)? {
+                                Some(next) => flow = next,
+                                None => return Ok(true),
                             }
-                        };
-                    }
-                    other => return Err(VmError::type_error(format!("Cannot call {}", other.display()))),
+                        }
+                        &Value::Builtin(id) if builtins::concurrency::sched_index(id).is_some() && args.len() <= 255 => {
+                            let closure = self.sched_trampoline(id, args.len() as u32);
+                            let argc = args.len() as u32;
+                            self.fiber.stack.push(Value::Closure(closure.clone()));
+                            self.fiber.stack.extend(args);
+                            self.push_frame(closure, argc, Some(then))?;
+                            return Ok(true);
+                        }
+                        &Value::Builtin(id) => {
+                            let at = self.fiber.stack.len();
+                            self.fiber.stack.extend(args);
+                            let inner = self.invoke_builtin(id, at);
+                            self.fiber.stack.truncate(at);
+                            if inner.is_err() && self.sched.cancel_suspend() {
+                                // Waiting needs the call instruction to re-run, which a
+                                // builtin callback does not have.
+                                return Err(VmError::runtime(format!(
+                                    "{} cannot wait when called as a callback of a builtin",
+                                    builtins::builtin_name(id)
+                                )));
+                            }
+                            flow = match inner? {
+                                Flow::Done(r) => self.resume(then, r)?,
+                                Flow::Call { callee, args, then: first } => {
+                                    Flow::Call { callee, args, then: Box::new(Chain { first, second: then }) }
+                                }
+                            };
+                        }
+                        other => return Err(VmError::type_error(format!("Cannot call {}", other.display()))),
+                    },
                 },
             }
         }

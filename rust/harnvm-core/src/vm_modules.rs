@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::{ModuleEnv, Vm};
-use crate::builtins::{Continuation, Ctx, Flow};
+use crate::builtins::{CallArgs, Continuation, Ctx, Flow};
 use crate::error::{ErrorKind, VmError, VmResult};
 use crate::modules::{CompiledModule, ImportDesc};
 use crate::value::{Closure, DictMap, Object, Value};
@@ -186,7 +186,7 @@ impl Vm {
         let env = Rc::new(ModuleEnv::new(module.globals.clone()));
         let init = Closure { proto: module.init.clone(), captures: Box::new([]), module: env.clone() };
         let then = Box::new(Instantiated { module, env, want });
-        Ok(Flow::Call { callee: Value::Closure(Rc::new(init)), args: Vec::new(), then })
+        Ok(Flow::Call { callee: Value::Closure(Rc::new(init)), args: CallArgs::new(), then })
     }
 }
 

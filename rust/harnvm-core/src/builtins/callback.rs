@@ -11,7 +11,9 @@
 
 use std::rc::Rc;
 
-use super::{Continuation, Ctx, Flow};
+use smallvec::smallvec;
+
+use super::{CallArgs, Continuation, Ctx, Flow};
 use crate::error::VmResult;
 use crate::value::Value;
 
@@ -24,7 +26,7 @@ pub enum Step {
 }
 
 /// Builds the callback's arguments for an item.
-pub type ArgsFn<S> = fn(state: &S, item: &Value) -> Vec<Value>;
+pub type ArgsFn<S> = fn(state: &S, item: &Value) -> CallArgs;
 /// Folds one callback result into the state.
 pub type StepFn<S> = fn(state: &mut S, index: usize, item: &Value, result: Value) -> VmResult<Step>;
 /// Turns the state into the final result once every item was visited.
@@ -79,23 +81,23 @@ impl<S: 'static> Continuation for CallbackLoop<S> {
 }
 
 /// `ArgsFn` passing the item as the only argument.
-pub fn item_arg<S>(_: &S, item: &Value) -> Vec<Value> {
-    vec![item.clone()]
+pub fn item_arg<S>(_: &S, item: &Value) -> CallArgs {
+    smallvec![item.clone()]
 }
 
 /// `ArgsFn` for items that are `Pair(key, value)`: passes the value.
-pub fn pair_value_arg<S>(_: &S, item: &Value) -> Vec<Value> {
+pub fn pair_value_arg<S>(_: &S, item: &Value) -> CallArgs {
     match item {
-        Value::Pair(p) => vec![p.1.clone()],
-        other => vec![other.clone()],
+        Value::Pair(p) => smallvec![p.1.clone()],
+        other => smallvec![other.clone()],
     }
 }
 
 /// `ArgsFn` for items that are `Pair(key, value)`: passes the key.
-pub fn pair_key_arg<S>(_: &S, item: &Value) -> Vec<Value> {
+pub fn pair_key_arg<S>(_: &S, item: &Value) -> CallArgs {
     match item {
-        Value::Pair(p) => vec![p.0.clone()],
-        other => vec![other.clone()],
+        Value::Pair(p) => smallvec![p.0.clone()],
+        other => smallvec![other.clone()],
     }
 }
 

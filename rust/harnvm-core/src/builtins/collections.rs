@@ -541,7 +541,7 @@ pub fn reduce_each(f: &Value, items: Rc<Vec<Value>>, init: Value) -> VmResult<Fl
         f.clone(),
         items,
         init,
-        |acc, item| vec![acc.clone(), item.clone()],
+        |acc, item| smallvec::smallvec![acc.clone(), item.clone()],
         |acc, _, _, r| {
             *acc = r;
             Ok(Step::Next)

@@ -17,12 +17,17 @@ use rustc_hash::FxHashMap;
 use crate::error::VmResult;
 use crate::value::Value;
 
+/// Arguments of a callback call. Callbacks take one to three arguments
+/// (`map`, `reduce`, `sort_by` comparators), which then need no heap
+/// allocation per call.
+pub type CallArgs = smallvec::SmallVec<[Value; 3]>;
+
 /// What a builtin (or method) asks the VM to do next.
 pub enum Flow {
     /// The call finished with this value.
     Done(Value),
     /// Call `callee(args)`, then pass the result to `then`.
-    Call { callee: Value, args: Vec<Value>, then: Box<dyn Continuation> },
+    Call { callee: Value, args: CallArgs, then: Box<dyn Continuation> },
 }
 
 /// The rest of a builtin's work after a Harn callback returns.
