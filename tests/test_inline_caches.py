@@ -30,6 +30,9 @@ needs_core = pytest.mark.needs_core
 CACHEABLE = {
     "ADD", "SUB", "MUL", "DIV", "MOD", "EQ", "NE", "LT", "GT", "LE", "GE",
     "GET_PROP", "GET_PROP_OPT", "CALL", "CALL_BUILTIN", "CALL_METHOD", "CALL_METHOD_OPT", "CALL_METHOD_SPREAD",
+    # superinstructions: an adaptive op with a constant operand and/or fused with its conditional jump
+    *(f"{op}_CONST" for op in ("ADD", "SUB", "MUL", "DIV", "MOD", "EQ", "NE", "LT", "GT", "LE", "GE")),
+    *(f"{op}{k}_JUMP_IF_FALSE" for op in ("EQ", "NE", "LT", "GT", "LE", "GE") for k in ("", "_CONST")),
 }  # fmt: skip
 
 

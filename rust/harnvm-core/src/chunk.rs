@@ -204,6 +204,52 @@ define_ops! {
     Le = "LE" [Cache];
     /// `a b -- a>=b`
     Ge = "GE" [Cache];
+    /// `a -- a+k`: `ADD` with its right operand a constant (the same cache site semantics)
+    AddConst = "ADD_CONST" [Const, Cache];
+    /// `a -- a-k`
+    SubConst = "SUB_CONST" [Const, Cache];
+    /// `a -- a*k`
+    MulConst = "MUL_CONST" [Const, Cache];
+    /// `a -- a/k`
+    DivConst = "DIV_CONST" [Const, Cache];
+    /// `a -- a%k`
+    ModConst = "MOD_CONST" [Const, Cache];
+    /// `a -- a==k`
+    EqConst = "EQ_CONST" [Const, Cache];
+    /// `a -- a!=k`
+    NeConst = "NE_CONST" [Const, Cache];
+    /// `a -- a<k`
+    LtConst = "LT_CONST" [Const, Cache];
+    /// `a -- a>k`
+    GtConst = "GT_CONST" [Const, Cache];
+    /// `a -- a<=k`
+    LeConst = "LE_CONST" [Const, Cache];
+    /// `a -- a>=k`
+    GeConst = "GE_CONST" [Const, Cache];
+    /// `a b --` `EQ` then `JUMP_IF_FALSE` (a condition's compare, one dispatch)
+    EqJumpIfFalse = "EQ_JUMP_IF_FALSE" [Jump, Cache];
+    /// `a b --` `NE` then `JUMP_IF_FALSE`
+    NeJumpIfFalse = "NE_JUMP_IF_FALSE" [Jump, Cache];
+    /// `a b --` `LT` then `JUMP_IF_FALSE`
+    LtJumpIfFalse = "LT_JUMP_IF_FALSE" [Jump, Cache];
+    /// `a b --` `GT` then `JUMP_IF_FALSE`
+    GtJumpIfFalse = "GT_JUMP_IF_FALSE" [Jump, Cache];
+    /// `a b --` `LE` then `JUMP_IF_FALSE`
+    LeJumpIfFalse = "LE_JUMP_IF_FALSE" [Jump, Cache];
+    /// `a b --` `GE` then `JUMP_IF_FALSE`
+    GeJumpIfFalse = "GE_JUMP_IF_FALSE" [Jump, Cache];
+    /// `a --` `EQ_CONST` then `JUMP_IF_FALSE`
+    EqConstJumpIfFalse = "EQ_CONST_JUMP_IF_FALSE" [Const, Jump, Cache];
+    /// `a --` `NE_CONST` then `JUMP_IF_FALSE`
+    NeConstJumpIfFalse = "NE_CONST_JUMP_IF_FALSE" [Const, Jump, Cache];
+    /// `a --` `LT_CONST` then `JUMP_IF_FALSE`
+    LtConstJumpIfFalse = "LT_CONST_JUMP_IF_FALSE" [Const, Jump, Cache];
+    /// `a --` `GT_CONST` then `JUMP_IF_FALSE`
+    GtConstJumpIfFalse = "GT_CONST_JUMP_IF_FALSE" [Const, Jump, Cache];
+    /// `a --` `LE_CONST` then `JUMP_IF_FALSE`
+    LeConstJumpIfFalse = "LE_CONST_JUMP_IF_FALSE" [Const, Jump, Cache];
+    /// `a --` `GE_CONST` then `JUMP_IF_FALSE`
+    GeConstJumpIfFalse = "GE_CONST_JUMP_IF_FALSE" [Const, Jump, Cache];
     /// `item coll -- bool`
     In = "IN" [];
     /// `item coll -- bool`

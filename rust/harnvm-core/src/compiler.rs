@@ -306,13 +306,16 @@ impl Compiler {
         self.chunk().code.len()
     }
 
-    /// Emits a jump-like op whose last operand is a target to patch later;
-    /// returns the position of that operand.
+    /// Emits a jump-like op whose `Jump` operand is a target to patch later
+    /// (`leading` are the explicit operands before it; a `Cache` operand
+    /// may follow it); returns the position of the jump operand.
     fn emit_jump(&mut self, op: Op, leading: &[u32]) -> usize {
         let mut operands = leading.to_vec();
         operands.push(u32::MAX);
         let at = self.emit(op, &operands);
-        at + op.size() - 4
+        let before: usize = op.operands()[..leading.len()].iter().map(|k| k.width()).sum();
+        debug_assert_eq!(op.operands()[leading.len()], crate::chunk::Operand::Jump);
+        at + 1 + before
     }
 
     fn patch(&mut self, operand_at: usize) {
@@ -438,11 +441,107 @@ impl Compiler {
         Ok(())
     }
 
-    /// Compiles a block for effect only.
+    /// Compiles a block for effect only: no statement leaves a value.
     fn compile_block_stmts(&mut self, stmts: &[Stmt]) -> CResult {
-        self.compile_block_value(stmts)?;
-        self.emit(Op::Pop, &[]);
+        if stmts.iter().any(|s| matches!(s.kind, StmtKind::Defer(_))) {
+            // `defer` wraps the rest of the block in a protected region that leaves a value.
+            self.compile_block_value(stmts)?;
+            self.emit(Op::Pop, &[]);
+            return Ok(());
+        }
+        self.predeclare_fns(stmts)?;
+        for s in stmts {
+            self.compile_stmt(s)?;
+        }
         Ok(())
+    }
+
+    /// Compiles an expression statement: its value is dropped, so an `if`
+    /// builds none.
+    fn compile_effect(&mut self, e: &Expr) -> CResult {
+        match &e.kind {
+            ExprKind::If { cond, then, else_ } => {
+                self.pos = e.pos;
+                let other = self.compile_branch(cond, false)?;
+                self.push_scope();
+                self.compile_block_stmts(then)?;
+                self.pop_scope();
+                match else_ {
+                    None => self.patch_all(other),
+                    Some(branch) => {
+                        let end = self.emit_jump(Op::Jump, &[]);
+                        self.patch_all(other);
+                        match branch {
+                            ElseBranch::Block(b) => {
+                                self.push_scope();
+                                self.compile_block_stmts(b)?;
+                                self.pop_scope();
+                            }
+                            ElseBranch::If(x) => self.compile_effect(x)?,
+                        }
+                        self.patch(end);
+                    }
+                }
+                Ok(())
+            }
+            _ => {
+                self.compile_expr(e)?;
+                self.emit(Op::Pop, &[]);
+                Ok(())
+            }
+        }
+    }
+
+    /// Compiles a condition as control flow: emits jumps taken when `cond`
+    /// is truthy (`jump_when` true) or falsy, and returns their operands to
+    /// patch; falls through otherwise. `&&`, `||` and `!` become jumps (no
+    /// bool is built), a compare fuses with its jump, and a compare with a
+    /// literal right operand also takes it as a constant operand.
+    fn compile_branch(&mut self, cond: &Expr, jump_when: bool) -> CResult<Vec<usize>> {
+        match &cond.kind {
+            ExprKind::Binary { op: op @ (BinOp::And | BinOp::Or), lhs, rhs } => {
+                // `&&` jumps when falsy on either side; `||` when truthy.
+                let short_when = *op == BinOp::Or;
+                if jump_when == short_when {
+                    let mut jumps = self.compile_branch(lhs, jump_when)?;
+                    jumps.extend(self.compile_branch(rhs, jump_when)?);
+                    Ok(jumps)
+                } else {
+                    let skip = self.compile_branch(lhs, short_when)?;
+                    let jumps = self.compile_branch(rhs, jump_when)?;
+                    self.patch_all(skip);
+                    Ok(jumps)
+                }
+            }
+            ExprKind::Unary { op: UnaryOp::Not, operand } => self.compile_branch(operand, !jump_when),
+            ExprKind::Bool(b) if *b != jump_when => Ok(Vec::new()),
+            ExprKind::Binary { op, lhs, rhs } if !jump_when && compare_jump_opcodes(*op).is_some() => {
+                let (stack_op, const_op) = compare_jump_opcodes(*op).expect("checked by the guard");
+                self.compile_expr(lhs)?;
+                match literal_constant(rhs) {
+                    Some(k) => {
+                        let k = self.constant(k)?;
+                        self.pos = cond.pos;
+                        Ok(vec![self.emit_jump(const_op, &[k])])
+                    }
+                    None => {
+                        self.compile_expr(rhs)?;
+                        self.pos = cond.pos;
+                        Ok(vec![self.emit_jump(stack_op, &[])])
+                    }
+                }
+            }
+            _ => {
+                self.compile_expr(cond)?;
+                Ok(vec![self.emit_jump(if jump_when { Op::JumpIfTrue } else { Op::JumpIfFalse }, &[])])
+            }
+        }
+    }
+
+    fn patch_all(&mut self, jumps: Vec<usize>) {
+        for j in jumps {
+            self.patch(j);
+        }
     }
 
     /// `fn` declarations inside a block are visible to every closure in the
@@ -467,11 +566,7 @@ impl Compiler {
             StmtKind::Let { pattern, value, .. } => self.compile_binding(pattern, value, false),
             StmtKind::Var { pattern, value, .. } => self.compile_binding(pattern, value, true),
             StmtKind::Assign { target, op, value } => self.compile_assign(target, *op, value),
-            StmtKind::Expr(e) => {
-                self.compile_expr(e)?;
-                self.emit(Op::Pop, &[]);
-                Ok(())
-            }
+            StmtKind::Expr(e) => self.compile_effect(e),
             StmtKind::While { cond, body } => self.compile_while(cond, body),
             StmtKind::For { pattern, iterable, body } => self.compile_for(pattern, iterable, body),
             StmtKind::Break => self.compile_break_continue(true),
@@ -855,14 +950,13 @@ impl Compiler {
         let height_slot = self.hidden_slot("height")?;
         self.emit(Op::SaveHeight, &[height_slot as u32]);
         let top = self.here();
-        self.compile_expr(cond)?;
-        let exit = self.emit_jump(Op::JumpIfFalse, &[]);
+        let exits = self.compile_branch(cond, false)?;
         self.f().exits.push(Exit::Loop { break_jumps: vec![], continue_target: Some(top), height_slot });
         self.push_scope();
         self.compile_block_stmts(body)?;
         self.pop_scope();
         self.emit_loop_jump(top);
-        self.finish_loop(exit)
+        self.finish_loop(exits)
     }
 
     fn compile_for(&mut self, pattern: &Pattern, iterable: &Expr, body: &Block) -> CResult {
@@ -879,16 +973,16 @@ impl Compiler {
         self.compile_block_stmts(body)?;
         self.pop_scope();
         self.emit_loop_jump(top);
-        self.finish_loop(exit)
+        self.finish_loop(vec![exit])
     }
 
     fn emit_loop_jump(&mut self, top: usize) {
         self.emit(Op::Jump, &[top as u32]);
     }
 
-    /// Pops the loop's exit record and patches its `break` jumps (and `exit`) to here.
-    fn finish_loop(&mut self, exit: usize) -> CResult {
-        self.patch(exit);
+    /// Pops the loop's exit record and patches its `break` jumps (and `exits`) to here.
+    fn finish_loop(&mut self, exits: Vec<usize>) -> CResult {
+        self.patch_all(exits);
         if let Some(Exit::Loop { break_jumps, .. }) = self.f().exits.pop() {
             for j in break_jumps {
                 self.patch(j);
@@ -1262,11 +1356,10 @@ impl Compiler {
                 Ok(())
             }
             ExprKind::Ternary { cond, then, else_ } => {
-                self.compile_expr(cond)?;
-                let other = self.emit_jump(Op::JumpIfFalse, &[]);
+                let other = self.compile_branch(cond, false)?;
                 self.compile_expr(then)?;
                 let end = self.emit_jump(Op::Jump, &[]);
-                self.patch(other);
+                self.patch_all(other);
                 self.compile_expr(else_)?;
                 self.patch(end);
                 Ok(())
@@ -1295,13 +1388,12 @@ impl Compiler {
             }
             ExprKind::TryCatch { body, catch, finally } => self.compile_try(body, catch.as_deref(), finally.as_ref()),
             ExprKind::If { cond, then, else_ } => {
-                self.compile_expr(cond)?;
-                let other = self.emit_jump(Op::JumpIfFalse, &[]);
+                let other = self.compile_branch(cond, false)?;
                 self.push_scope();
                 self.compile_block_value(then)?;
                 self.pop_scope();
                 let end = self.emit_jump(Op::Jump, &[]);
-                self.patch(other);
+                self.patch_all(other);
                 match else_ {
                     Some(ElseBranch::Block(b)) => {
                         self.push_scope();
@@ -1624,6 +1716,12 @@ impl Compiler {
             }
             _ => {
                 self.compile_expr(lhs)?;
+                if let (Some(const_op), Some(k)) = (const_operand_opcode(op), literal_constant(rhs)) {
+                    let k = self.constant(k)?;
+                    self.pos = pos;
+                    self.emit(const_op, &[k]);
+                    return Ok(());
+                }
                 self.compile_expr(rhs)?;
                 self.pos = pos;
                 self.emit(binop_opcode(op), &[]);
@@ -1823,6 +1921,48 @@ fn binop_opcode(op: BinOp) -> Op {
         BinOp::In => Op::In,
         BinOp::NotIn => Op::NotIn,
         BinOp::And | BinOp::Or | BinOp::NullCoalesce | BinOp::Pipe => unreachable!("compiled with jumps"),
+    }
+}
+
+/// The constant-operand form of an adaptive binary op.
+fn const_operand_opcode(op: BinOp) -> Option<Op> {
+    Some(match op {
+        BinOp::Add => Op::AddConst,
+        BinOp::Sub => Op::SubConst,
+        BinOp::Mul => Op::MulConst,
+        BinOp::Div => Op::DivConst,
+        BinOp::Mod => Op::ModConst,
+        BinOp::Eq => Op::EqConst,
+        BinOp::Ne => Op::NeConst,
+        BinOp::Lt => Op::LtConst,
+        BinOp::Gt => Op::GtConst,
+        BinOp::Le => Op::LeConst,
+        BinOp::Ge => Op::GeConst,
+        _ => return None,
+    })
+}
+
+/// A compare's forms fused with `JUMP_IF_FALSE`: (stack operands, constant right operand).
+fn compare_jump_opcodes(op: BinOp) -> Option<(Op, Op)> {
+    Some(match op {
+        BinOp::Eq => (Op::EqJumpIfFalse, Op::EqConstJumpIfFalse),
+        BinOp::Ne => (Op::NeJumpIfFalse, Op::NeConstJumpIfFalse),
+        BinOp::Lt => (Op::LtJumpIfFalse, Op::LtConstJumpIfFalse),
+        BinOp::Gt => (Op::GtJumpIfFalse, Op::GtConstJumpIfFalse),
+        BinOp::Le => (Op::LeJumpIfFalse, Op::LeConstJumpIfFalse),
+        BinOp::Ge => (Op::GeJumpIfFalse, Op::GeConstJumpIfFalse),
+        _ => return None,
+    })
+}
+
+/// The value of a literal that `CONST` would push (so it can be an operand instead).
+fn literal_constant(e: &Expr) -> Option<Value> {
+    match &e.kind {
+        ExprKind::Int(i) => Some(Value::Int(*i)),
+        ExprKind::Float(f) => Some(Value::Float(*f)),
+        ExprKind::Duration(ms) => Some(Value::Duration(*ms)),
+        ExprKind::Str(s) => Some(Value::str(s.clone())),
+        _ => None,
     }
 }
 

@@ -166,6 +166,28 @@ pub struct Vm {
 
 const CHECK_INTERVAL: u32 = 4096;
 
+/// Executed opcode pairs (previous op, op) of this thread, counted when the
+/// `op-pair-stats` feature is on: the data for choosing superinstructions.
+#[cfg(feature = "op-pair-stats")]
+thread_local! {
+    static OP_PAIRS: RefCell<Vec<u64>> = RefCell::new(vec![0; Op::COUNT * Op::COUNT]);
+}
+
+/// Every opcode pair executed so far on this thread, with its count.
+#[cfg(feature = "op-pair-stats")]
+pub fn op_pair_counts() -> Vec<((Op, Op), u64)> {
+    OP_PAIRS.with(|pairs| {
+        let pairs = pairs.borrow();
+        let mut out = Vec::new();
+        for (i, &n) in pairs.iter().enumerate() {
+            if n > 0 {
+                out.push(((Op::ALL[i / Op::COUNT], Op::ALL[i % Op::COUNT]), n));
+            }
+        }
+        out
+    })
+}
+
 /// Why the inner dispatch loop stopped.
 enum Exit {
     /// The current frame changed (call or return); reload and go on.
@@ -712,120 +734,164 @@ impl Vm {
                 }
             };
         }
-        // An adaptive binary op through its cache entry: a specialized hit on
-        // scalars replaces the operands without destructors; anything else
-        // runs the generic op and the state machine (`ic::binary_slow`).
-        macro_rules! cached_binary {
-            ($entry:expr, $bop:expr, $slow:expr) => {{
-                let entry = $entry;
-                let n = stack!().len();
-                let (a, b) = (&self.fiber.stack[n - 2], &self.fiber.stack[n - 1]);
-                match ic::specialized_hit(entry, $bop, a, b) {
-                    Some(v) if !a.is_heap() && !b.is_heap() => replace_scalar_pair(&mut stack!(), v),
-                    Some(v) => {
-                        pop!();
-                        *top!() = v;
-                    }
-                    None => {
-                        let b = pop!();
-                        let a = self.fiber.stack.last_mut().expect("stack underflow");
-                        *a = try_op!(ic::binary_slow(entry, $bop, a, &b, $slow));
-                    }
-                }
-            }};
-        }
-        // The adaptive binary ops: through the site's inline cache when on,
-        // else the plain int fast path and the generic op.
-        macro_rules! binary {
-            ($bop:expr, $int_fast:expr, $slow:expr) => {{
-                let slot = u16_at!() as u16;
-                match if ic_on { self.ic.entry_at(ic_base, slot) } else { None } {
+        // An adaptive binary op on `$a` and `$b` (both `&Value`) through the
+        // site's inline cache when on, else the plain int fast path and the
+        // generic op; evaluates to `VmResult<Value>`. A site specialized on
+        // ints runs the same int fast path as the uncached op, plus one hit
+        // count; other hits run the shape's kernel; anything else runs the
+        // generic op and the state machine (`ic::binary_slow`). Every form of
+        // the op (stack operands, constant operand, fused with a jump) goes
+        // through here, so they share one cache semantics. The flag says the
+        // result came from the int fast path (both operands ints: no
+        // destructors to run).
+        macro_rules! eval_binary {
+            ($slot:expr, $bop:expr, $int_fast:expr, $slow:expr, $a:expr, $b:expr) => {{
+                let (a, b): (&Value, &Value) = ($a, $b);
+                match if ic_on { self.ic.entry_at(ic_base, $slot) } else { None } {
                     Some(entry) => {
-                        // A site specialized on ints runs the same int fast
-                        // path as the uncached op, plus one hit count.
-                        let n = stack!().len();
-                        let fast = match (&stack!()[n - 2], &stack!()[n - 1]) {
+                        let fast = match (a, b) {
                             (Value::Int(x), Value::Int(y)) => match ic::int_specialized_hits(entry, $bop) {
-                                Some(hits) => $int_fast(*x, *y).map(|v| (v, hits)),
+                                Some(hits) => match $int_fast(*x, *y) {
+                                    Some(v) => {
+                                        *hits += 1;
+                                        Some(v)
+                                    }
+                                    None => None,
+                                },
                                 None => None,
                             },
                             _ => None,
                         };
                         match fast {
-                            Some((v, hits)) => {
-                                *hits += 1;
-                                replace_scalar_pair(&mut stack!(), v)
-                            }
-                            None => cached_binary!(entry, $bop, $slow),
+                            Some(v) => Ok((v, true)),
+                            None => match ic::specialized_hit(entry, $bop, a, b) {
+                                Some(v) => Ok((v, false)),
+                                None => ic::binary_slow(entry, $bop, a, b, $slow).map(|v| (v, false)),
+                            },
                         }
                     }
-                    None => {
-                        let n = stack!().len();
-                        let fast = match (&stack!()[n - 2], &stack!()[n - 1]) {
-                            (Value::Int(x), Value::Int(y)) => $int_fast(*x, *y),
-                            _ => None,
-                        };
-                        match fast {
-                            // Both operands are ints: no destructor to run.
-                            Some(v) => replace_scalar_pair(&mut stack!(), v),
-                            None => {
-                                let b = pop!();
-                                let a = top!();
-                                *a = try_op!($slow(a, &b));
-                            }
-                        }
-                    }
+                    None => match (a, b) {
+                        (Value::Int(x), Value::Int(y)) => match $int_fast(*x, *y) {
+                            Some(v) => Ok((v, true)),
+                            None => $slow(a, b).map(|v| (v, false)),
+                        },
+                        _ => $slow(a, b).map(|v| (v, false)),
+                    },
                 }
             }};
+        }
+        // `$bop` in one of its encodings: `stack` (both operands on the
+        // stack), `constant` (right operand a constant), `stack_jump` and
+        // `constant_jump` (the same, then `JUMP_IF_FALSE` on the result).
+        macro_rules! binary {
+            (stack, $bop:expr, $int_fast:expr, $slow:expr) => {{
+                let slot = u16_at!() as u16;
+                let n = stack!().len();
+                let (v, ints) = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, &self.fiber.stack[n - 2], &self.fiber.stack[n - 1]));
+                if ints {
+                    replace_scalar_pair(&mut stack!(), v);
+                } else {
+                    replace_pair(&mut stack!(), v);
+                }
+            }};
+            (constant, $bop:expr, $int_fast:expr, $slow:expr) => {{
+                let k = u16_at!();
+                let slot = u16_at!() as u16;
+                let n = stack!().len();
+                let (v, ints) = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, &self.fiber.stack[n - 1], &consts[k]));
+                if ints {
+                    // SAFETY: the old value is an int, which owns no heap data.
+                    unsafe { std::ptr::write(&mut stack!()[n - 1], v) };
+                } else {
+                    store(&mut stack!()[n - 1], v);
+                }
+            }};
+            (stack_jump, $bop:expr, $int_fast:expr, $slow:expr) => {{
+                let target = u32_at!();
+                let slot = u16_at!() as u16;
+                let n = stack!().len();
+                let (v, ints) = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, &self.fiber.stack[n - 2], &self.fiber.stack[n - 1]));
+                if ints {
+                    // SAFETY: n >= 2 (both were just read) and both are ints, which own no heap data.
+                    unsafe { stack!().set_len(n - 2) };
+                } else {
+                    discard_pair(&mut stack!());
+                }
+                if !consume_truthy(v) {
+                    ip = target;
+                }
+            }};
+            (constant_jump, $bop:expr, $int_fast:expr, $slow:expr) => {{
+                let k = u16_at!();
+                let target = u32_at!();
+                let slot = u16_at!() as u16;
+                let n = stack!().len();
+                let (v, ints) = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, &self.fiber.stack[n - 1], &consts[k]));
+                if ints {
+                    // SAFETY: n >= 1 (just read) and the value is an int, which owns no heap data.
+                    unsafe { stack!().set_len(n - 1) };
+                } else {
+                    discard_top(&mut stack!());
+                }
+                if !consume_truthy(v) {
+                    ip = target;
+                }
+            }};
+        }
+        // The kernels of each adaptive op: (int fast path, generic op).
+        macro_rules! add {
+            ($form:ident) => {
+                binary!($form, BinaryOp::Add, |x: i64, y: i64| x.checked_add(y).map(Value::Int), |a: &Value, b: &Value| ops::add_limited(a, b, &self.options.limits))
+            };
+        }
+        macro_rules! sub {
+            ($form:ident) => {
+                binary!($form, BinaryOp::Sub, |x: i64, y: i64| x.checked_sub(y).map(Value::Int), ops::sub)
+            };
+        }
+        macro_rules! mul {
+            ($form:ident) => {
+                binary!($form, BinaryOp::Mul, |x: i64, y: i64| x.checked_mul(y).map(Value::Int), |a: &Value, b: &Value| ops::mul_limited(a, b, &self.options.limits))
+            };
+        }
+        macro_rules! div {
+            ($form:ident) => {
+                binary!($form, BinaryOp::Div, |x: i64, y: i64| if y != 0 { x.checked_div(y).map(Value::Int) } else { None }, ops::div)
+            };
+        }
+        macro_rules! rem {
+            ($form:ident) => {
+                binary!($form, BinaryOp::Mod, |x: i64, y: i64| if y != 0 { x.checked_rem(y).map(Value::Int) } else { None }, ops::rem)
+            };
+        }
+        macro_rules! equal {
+            ($form:ident, $bop:expr, $want:expr) => {
+                binary!($form, $bop, |x: i64, y: i64| Some(Value::Bool((x == y) == $want)), |a: &Value, b: &Value| -> VmResult<Value> {
+                    Ok(Value::Bool(values_equal(a, b) == $want))
+                })
+            };
         }
         macro_rules! compare {
-            ($bop:expr, $pred:expr) => {{
-                let slot = u16_at!() as u16;
-                match if ic_on { self.ic.entry_at(ic_base, slot) } else { None } {
-                    Some(entry) => {
-                        let n = stack!().len();
-                        let fast = match (&stack!()[n - 2], &stack!()[n - 1]) {
-                            (Value::Int(x), Value::Int(y)) => match ic::int_specialized_hits(entry, $bop) {
-                                Some(hits) => Some(Value::Bool($pred(x.cmp(y)))).map(|v| (v, hits)),
-                                None => None,
-                            },
-                            _ => None,
-                        };
-                        match fast {
-                            Some((v, hits)) => {
-                                *hits += 1;
-                                replace_scalar_pair(&mut stack!(), v)
-                            }
-                            None => cached_binary!(entry, $bop, |a: &Value, b: &Value| -> VmResult<Value> {
-                                Ok(Value::Bool($pred(compare_values(a, b))))
-                            }),
-                        }
-                    }
-                    None => {
-                        let n = stack!().len();
-                        let ord = match (&stack!()[n - 2], &stack!()[n - 1]) {
-                            (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
-                            (a, b) if !a.is_heap() && !b.is_heap() => Some(compare_values(a, b)),
-                            _ => None,
-                        };
-                        match ord {
-                            Some(o) => replace_scalar_pair(&mut stack!(), Value::Bool($pred(o))),
-                            None => {
-                                let b = pop!();
-                                let a = top!();
-                                let o = compare_values(a, &b);
-                                *a = Value::Bool($pred(o));
-                            }
-                        }
-                    }
-                }
-            }};
+            ($form:ident, $bop:expr, $pred:expr) => {
+                binary!($form, $bop, |x: i64, y: i64| Some(Value::Bool($pred(x.cmp(&y)))), |a: &Value, b: &Value| -> VmResult<Value> {
+                    Ok(Value::Bool($pred(compare_values(a, b))))
+                })
+            };
         }
 
+        #[cfg(feature = "op-pair-stats")]
+        let mut prev_op: Option<Op> = None;
         loop {
             op_at = ip;
             let op = Op::decode(code[ip]);
             ip += 1;
+            #[cfg(feature = "op-pair-stats")]
+            {
+                if let Some(prev) = prev_op {
+                    OP_PAIRS.with(|pairs| pairs.borrow_mut()[prev as usize * Op::COUNT + op as usize] += 1);
+                }
+                prev_op = Some(op);
+            }
             match op {
                 Op::Const => {
                     let k = u16_at!();
@@ -932,11 +998,16 @@ impl Vm {
                     ))));
                 }
 
-                Op::Add => binary!(BinaryOp::Add, |x: i64, y: i64| x.checked_add(y).map(Value::Int), |a: &Value, b: &Value| ops::add_limited(a, b, &self.options.limits)),
-                Op::Sub => binary!(BinaryOp::Sub, |x: i64, y: i64| x.checked_sub(y).map(Value::Int), ops::sub),
-                Op::Mul => binary!(BinaryOp::Mul, |x: i64, y: i64| x.checked_mul(y).map(Value::Int), |a: &Value, b: &Value| ops::mul_limited(a, b, &self.options.limits)),
-                Op::Div => binary!(BinaryOp::Div, |x: i64, y: i64| if y != 0 { x.checked_div(y).map(Value::Int) } else { None }, ops::div),
-                Op::Mod => binary!(BinaryOp::Mod, |x: i64, y: i64| if y != 0 { x.checked_rem(y).map(Value::Int) } else { None }, ops::rem),
+                Op::Add => add!(stack),
+                Op::Sub => sub!(stack),
+                Op::Mul => mul!(stack),
+                Op::Div => div!(stack),
+                Op::Mod => rem!(stack),
+                Op::AddConst => add!(constant),
+                Op::SubConst => sub!(constant),
+                Op::MulConst => mul!(constant),
+                Op::DivConst => div!(constant),
+                Op::ModConst => rem!(constant),
                 Op::Pow => {
                     let b = pop!();
                     let a = top!();
@@ -953,16 +1024,30 @@ impl Vm {
                     let a = top!();
                     *a = Value::Bool(!a.is_truthy());
                 }
-                Op::Eq => binary!(BinaryOp::Eq, |x: i64, y: i64| Some(Value::Bool(x == y)), |a: &Value, b: &Value| -> VmResult<Value> {
-                    Ok(Value::Bool(values_equal(a, b)))
-                }),
-                Op::Ne => binary!(BinaryOp::Ne, |x: i64, y: i64| Some(Value::Bool(x != y)), |a: &Value, b: &Value| -> VmResult<Value> {
-                    Ok(Value::Bool(!values_equal(a, b)))
-                }),
-                Op::Lt => compare!(BinaryOp::Lt, |o: std::cmp::Ordering| o.is_lt()),
-                Op::Gt => compare!(BinaryOp::Gt, |o: std::cmp::Ordering| o.is_gt()),
-                Op::Le => compare!(BinaryOp::Le, |o: std::cmp::Ordering| o.is_le()),
-                Op::Ge => compare!(BinaryOp::Ge, |o: std::cmp::Ordering| o.is_ge()),
+                Op::Eq => equal!(stack, BinaryOp::Eq, true),
+                Op::Ne => equal!(stack, BinaryOp::Ne, false),
+                Op::Lt => compare!(stack, BinaryOp::Lt, std::cmp::Ordering::is_lt),
+                Op::Gt => compare!(stack, BinaryOp::Gt, std::cmp::Ordering::is_gt),
+                Op::Le => compare!(stack, BinaryOp::Le, std::cmp::Ordering::is_le),
+                Op::Ge => compare!(stack, BinaryOp::Ge, std::cmp::Ordering::is_ge),
+                Op::EqConst => equal!(constant, BinaryOp::Eq, true),
+                Op::NeConst => equal!(constant, BinaryOp::Ne, false),
+                Op::LtConst => compare!(constant, BinaryOp::Lt, std::cmp::Ordering::is_lt),
+                Op::GtConst => compare!(constant, BinaryOp::Gt, std::cmp::Ordering::is_gt),
+                Op::LeConst => compare!(constant, BinaryOp::Le, std::cmp::Ordering::is_le),
+                Op::GeConst => compare!(constant, BinaryOp::Ge, std::cmp::Ordering::is_ge),
+                Op::EqJumpIfFalse => equal!(stack_jump, BinaryOp::Eq, true),
+                Op::NeJumpIfFalse => equal!(stack_jump, BinaryOp::Ne, false),
+                Op::LtJumpIfFalse => compare!(stack_jump, BinaryOp::Lt, std::cmp::Ordering::is_lt),
+                Op::GtJumpIfFalse => compare!(stack_jump, BinaryOp::Gt, std::cmp::Ordering::is_gt),
+                Op::LeJumpIfFalse => compare!(stack_jump, BinaryOp::Le, std::cmp::Ordering::is_le),
+                Op::GeJumpIfFalse => compare!(stack_jump, BinaryOp::Ge, std::cmp::Ordering::is_ge),
+                Op::EqConstJumpIfFalse => equal!(constant_jump, BinaryOp::Eq, true),
+                Op::NeConstJumpIfFalse => equal!(constant_jump, BinaryOp::Ne, false),
+                Op::LtConstJumpIfFalse => compare!(constant_jump, BinaryOp::Lt, std::cmp::Ordering::is_lt),
+                Op::GtConstJumpIfFalse => compare!(constant_jump, BinaryOp::Gt, std::cmp::Ordering::is_gt),
+                Op::LeConstJumpIfFalse => compare!(constant_jump, BinaryOp::Le, std::cmp::Ordering::is_le),
+                Op::GeConstJumpIfFalse => compare!(constant_jump, BinaryOp::Ge, std::cmp::Ordering::is_ge),
                 Op::In | Op::NotIn => {
                     let coll = pop!();
                     let item = top!();
@@ -989,7 +1074,8 @@ impl Vm {
 
                 Op::Jump => {
                     let target = u32_at!();
-                    if target < op_at {
+                    // `<=`: `while true {}` is a jump to itself.
+                    if target <= op_at {
                         try_op!(self.tick());
                     }
                     ip = target;
@@ -1634,6 +1720,44 @@ fn replace_scalar_pair(stack: &mut Vec<Value>, v: Value) {
     unsafe {
         stack.set_len(n - 1);
         std::ptr::write(stack.as_mut_ptr().add(n - 2), v);
+    }
+}
+
+/// Replaces the top two stack values with `v`, running destructors only
+/// for operands that own heap data.
+#[inline(always)]
+fn replace_pair(stack: &mut Vec<Value>, v: Value) {
+    let n = stack.len();
+    if !stack[n - 1].is_heap() && !stack[n - 2].is_heap() {
+        replace_scalar_pair(stack, v);
+    } else {
+        stack.pop();
+        stack[n - 2] = v;
+    }
+}
+
+/// The truthiness of `v`, dropping it without a destructor call when it is a scalar.
+#[inline(always)]
+fn consume_truthy(v: Value) -> bool {
+    let truthy = v.is_truthy();
+    if v.is_heap() {
+        drop(v);
+    } else {
+        std::mem::forget(v);
+    }
+    truthy
+}
+
+/// Pops and drops the top two values, skipping destructor calls for scalars.
+#[inline(always)]
+fn discard_pair(stack: &mut Vec<Value>) {
+    let n = stack.len();
+    if !stack[n - 1].is_heap() && !stack[n - 2].is_heap() {
+        // SAFETY: n >= 2 (indexed just above) and both values own no heap
+        // data, so forgetting them leaks nothing.
+        unsafe { stack.set_len(n - 2) };
+    } else {
+        stack.truncate(n - 2);
     }
 }
 

@@ -142,6 +142,6 @@ fn sets_of_dropped_programs_are_pruned_at_the_next_run() {
         vm.ic.sets().iter().filter_map(|s| s.proto.as_ref()?.upgrade()).map(|p| p.name.clone()).collect();
     assert_eq!(live, ["<main>", "<closure>"]);
     assert!(vm.ic.sets().iter().filter(|s| s.proto.is_none()).all(|s| s.len == 0));
-    let site = vm.ic.report().into_iter().find(|s| s.op == "ADD").unwrap();
+    let site = vm.ic.report().into_iter().find(|s| s.op == "ADD_CONST").unwrap();
     assert_eq!(site.state, "warmup(int)");
 }
