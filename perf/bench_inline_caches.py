@@ -2,6 +2,7 @@
 
     python perf/bench_inline_caches.py [--loops N] [--repeat R] [--workloads]
     python perf/bench_inline_caches.py --callgrind [--loops N]   # instructions per op (needs valgrind)
+    python perf/bench_inline_caches.py --callgrind-sized         # the same for the sized internals fixtures
 
 Drives the Rust fixtures behind ``harnvm._native.bench`` (rust/harnvm-py/src/bench.rs).
 Each program fixture is a Harn ``while`` loop whose body repeats one op
@@ -11,7 +12,7 @@ once with ``inline_caches=True`` and once with ``False`` (the uncached path).
 Timing happens inside Rust around ``Vm.run`` (compilation excluded); each
 figure is the best of ``--repeat`` runs. ``--workloads`` also times the
 perf/workloads programs end to end with caches on and off. ``--callgrind``
-counts instructions instead of time (valgrind, only ``bench`` collected), which
+counts instructions instead of time (valgrind, only the ``bench`` call collected), which
 a loaded machine does not disturb.
 """
 
@@ -45,11 +46,11 @@ def per_op(name: str, loops: int, repeat: int, inline_caches: bool) -> float:
     return (op - base) / (loops * UNROLL)
 
 
-def instructions(name: str, loops: int, inline_caches: bool) -> int:
+def instructions(name: str, loops: int, inline_caches: bool, size: int | None = None) -> int:
     """Instructions executed inside ``bench`` (callgrind) for one fixture run."""
-    code = f"from harnvm import _native; _native.bench({name!r}, {loops}, inline_caches={inline_caches})"
+    code = f"from harnvm import _native; _native.bench({name!r}, {loops}, inline_caches={inline_caches}, size={size})"
     proc = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", "--toggle-collect=*bench*", sys.executable, "-c", code],
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", "--toggle-collect=*__pyfunction_bench", sys.executable, "-c", code],
         capture_output=True,
         text=True,
         check=True,
@@ -71,13 +72,43 @@ def callgrind_table(loops: int) -> None:
         print(f"{name:<26} {off:>9.1f} {on:>9.1f} {(on - off) / off * 100:>+7.0f}%")
 
 
+def per_iteration(name: str, size: int, loops: tuple[int, int]) -> float:
+    """Instructions per loop iteration of a sized fixture: the difference of two
+    runs, so setup (building the chunk, compiling the program) drops out."""
+    small, large = (instructions(name, n, True, size) for n in loops)
+    return (large - small) / (loops[1] - loops[0])
+
+
+def callgrind_sized() -> None:
+    print(f"{'fixture (instructions per op)':<34} {'N=8':>7} {'N=512':>7}")
+    for kind in ("flat", "btreemap"):
+        row = [per_iteration(f"slot_lookup_{kind}", n, (100, 300)) / n for n in (8, 512)]
+        print(f"{'slot_lookup_' + kind:<34} {row[0]:>7.1f} {row[1]:>7.1f}")
+    for family in ("adaptive_binary", "method", "property", "direct_call"):
+        for suffix in ("", "_control"):
+            name = f"peek_{family}{suffix}"
+            row = [per_iteration(name, n, (100, 300)) / n for n in (8, 512)]
+            print(f"{name:<34} {row[0]:>7.1f} {row[1]:>7.1f}")
+    print(f"\n{'closure call (instructions per call)':<38} {'C=0':>7} {'C=5':>7} {'C=25':>7} {'C=100':>7}")
+    calls = []
+    for k in (0, 5, 25, 100):
+        call = per_iteration("closure_env", k, (1000, 3000))
+        base = per_iteration("closure_env_baseline", k, (1000, 3000))
+        calls.append((call - base) / UNROLL)
+    print(f"{'closure_env - baseline':<38} " + " ".join(f"{c:>7.1f}" for c in calls))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--loops", type=int, default=200_000)
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--workloads", action="store_true")
     ap.add_argument("--callgrind", action="store_true", help="count instructions under valgrind instead of timing")
+    ap.add_argument("--callgrind-sized", action="store_true", help="instructions per op of the sized internals fixtures")
     args = ap.parse_args()
+    if args.callgrind_sized:
+        callgrind_sized()
+        return 0
     if args.callgrind:
         callgrind_table(args.loops)
         return 0

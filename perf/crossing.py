@@ -1,24 +1,38 @@
-"""The harn_entry crossing from Python: `Vm.call_export` warm and cold.
+"""The harn_entry crossing from Python: what one Python -> Harn call costs.
 
-    python -m perf.crossing [--repeat N]
+    python -m perf.crossing [--repeat N]        # ns per crossing (best of 5 timeit runs)
+    python -m perf.crossing --callgrind         # instructions per crossing (needs valgrind)
 
-* warm: the module is instantiated on this Vm; a crossing is a lookup of the
-  memoized module, an arity check, argument conversion and the call itself;
-* cold: a fresh Vm per crossing, so each one resolves the module (reads its
-  source), revalidates the thread's compiled-module cache, instantiates the
-  module and calls;
-* typed: `call_export_typed` with a dataclass result (JSON marshalling both ways).
+* no-op: ``pub fn noop() { return nil }`` (a module provider), by name
+  (``Vm.call_export``) and through a pre-resolved handle (``Vm.export``);
+* warm: the module is instantiated on this Vm; by name a crossing looks up the
+  memoized module and the export, checks the arity, converts the arguments and
+  calls; a handle skips the lookups;
+* cold: a fresh Vm per crossing, so each one resolves the module, revalidates the
+  thread's compiled-module cache, instantiates the module and calls;
+* typed: ``call_export_typed`` / ``handle.typed`` with a dataclass result (JSON
+  marshalling both ways).
 
-Prints microseconds per crossing (best of 5 runs). Measurement only: no targets here.
+The pyperf version of the same crossings is the ``crossing`` suite
+(``python -m perf --suites crossing``). Measurement only: no targets are asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
+import subprocess
+import sys
 import timeit
+from collections.abc import Callable
+
+from pathlib import Path
 
 import harnvm
+
+ROOT = Path(__file__).resolve().parent.parent
+NOOP_MODULE = {"bench/noop": "pub fn noop() {\n  return nil\n}\n"}
 
 
 @dataclasses.dataclass
@@ -28,36 +42,83 @@ class Version:
     patch: int
 
 
-def per_call_us(fn: object, number: int) -> float:
-    return min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e6  # type: ignore[arg-type]
+def make_vm() -> harnvm.Vm:
+    return harnvm.Vm(output=lambda _text: None, module_providers=[NOOP_MODULE])
+
+
+# name -> (setup statements, the crossing expression, native symbol whose cost callgrind counts)
+CROSSINGS: dict[str, tuple[str, str, str]] = {
+    "no-op by name (call_export)": ("", 'vm.call_export("bench/noop", "noop")', "*__pymethod_call_export__*"),
+    "no-op handle (vm.export)": ('noop = vm.export("bench/noop", "noop")', "noop()", "*ExportHandle*__call__*"),
+    "std/math.clamp by name": ("", 'vm.call_export("std/math", "clamp", 5, 0, 10)', "*__pymethod_call_export__*"),
+    "std/semver.parse by name": ("", 'vm.call_export("std/semver", "parse", "v1.2.3")', "*__pymethod_call_export__*"),
+    "std/semver.parse handle": ('parse = vm.export("std/semver", "parse")', 'parse("v1.2.3")', "*ExportHandle*__call__*"),
+    "typed std/semver.parse by name -> dataclass": (
+        "",
+        'vm.call_export_typed("std/semver", "parse", "v1.2.3", Version)',
+        "*__pymethod_call_export_typed__*",
+    ),
+    "typed std/semver.parse handle -> dataclass": (
+        'parse = vm.export("std/semver", "parse")',
+        'parse.typed("v1.2.3", Version)',
+        "*ExportHandle*__pymethod_typed__*",
+    ),
+}
+
+PRELUDE = """
+from perf.crossing import make_vm, Version
+vm = make_vm()
+vm.warm_module("bench/noop"); vm.warm_module("std/semver"); vm.warm_module("std/math")
+"""
+
+
+def per_call_ns(fn: Callable[[], object], number: int) -> float:
+    return min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e9
+
+
+def instructions(setup: str, expr: str, symbol: str, calls: int) -> int | None:
+    code = f"{PRELUDE}\n{setup}\n{expr}\nfor _ in range({calls}):\n    {expr}\n"
+    proc = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", f"--toggle-collect={symbol}", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    match = re.search(r"Collected : (\d+)", proc.stderr)
+    if proc.returncode != 0 or not match:
+        return None  # e.g. an API this harnvm build does not have
+    return int(match.group(1))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=20000, help="warm crossings per timing run")
+    ap.add_argument("--callgrind", action="store_true", help="count instructions per crossing under valgrind")
     args = ap.parse_args()
-    quiet = {"output": lambda _text: None}
-    vm = harnvm.Vm(**quiet)
-    vm.warm_module("std/semver")
-    vm.warm_module("std/math")
+    width = max(len(name) for name in CROSSINGS) + 2
+    if args.callgrind:
+        # The steady-state cost: the difference between 1000 and 3000 crossings
+        # (module loading, warm-up and the first call drop out).
+        for name, (setup, expr, symbol) in CROSSINGS.items():
+            small, large = (instructions(setup, expr, symbol, n) for n in (1000, 3000))
+            count = "n/a" if small is None or large is None else f"{(large - small) / 2000:.0f}"
+            print(f"{name:<{width}} {count:>9} instructions")
+        return
+    namespace: dict[str, object] = {}
+    exec(PRELUDE, namespace)  # noqa: S102 - our own fixed setup code
     n = args.repeat
-    rows = [
-        ("warm call_export std/semver.strip_v", per_call_us(lambda: vm.call_export("std/semver", "strip_v", "v1.2.3"), n)),
-        ("warm call_export std/semver.parse", per_call_us(lambda: vm.call_export("std/semver", "parse", "v1.2.3"), n)),
-        ("warm call_export std/math.clamp", per_call_us(lambda: vm.call_export("std/math", "clamp", 5, 0, 10), n)),
-        (
-            "warm call_export_typed std/semver.parse -> dataclass",
-            per_call_us(lambda: vm.call_export_typed("std/semver", "parse", "v1.2.3", Version), n),
-        ),
-        (
-            "cold call_export std/semver.parse (new Vm each)",
-            per_call_us(lambda: harnvm.Vm(**quiet).call_export("std/semver", "parse", "v1.2.3"), max(n // 50, 20)),
-        ),
-        ("new Vm alone", per_call_us(lambda: harnvm.Vm(**quiet), max(n // 50, 20))),
-    ]
-    width = max(len(name) for name, _ in rows)
-    for name, us in rows:
-        print(f"{name:<{width}}  {us:9.2f} us")
+    for name, (setup, expr, _symbol) in CROSSINGS.items():
+        try:
+            exec(setup, namespace)  # noqa: S102
+        except AttributeError:
+            print(f"{name:<{width}} {'n/a':>9}")  # an API this harnvm build does not have
+            continue
+        fn = eval(f"lambda: {expr}", namespace)  # noqa: S307
+        print(f"{name:<{width}} {per_call_ns(fn, n):9.0f} ns")
+    cold = per_call_ns(lambda: make_vm().call_export("std/semver", "parse", "v1.2.3"), max(n // 50, 20))
+    print(f"{'cold std/semver.parse (new Vm each)':<{width}} {cold:9.0f} ns")
+    print(f"{'new Vm alone':<{width}} {per_call_ns(make_vm, max(n // 50, 20)):9.0f} ns")
+    print(f"{'Python no-op call (for scale)':<{width}} {per_call_ns(lambda: None, n):9.0f} ns")
 
 
 if __name__ == "__main__":

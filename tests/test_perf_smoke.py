@@ -94,3 +94,13 @@ def test_bench_fixtures_run_and_refuse_unknown_names() -> None:
         _native.bench("peek_nothing", 1)
     with pytest.raises(ValueError, match="size must be"):
         _native.bench("slot_lookup_flat", 1, size=0)
+
+
+def test_crossing_table_runs() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "perf.crossing", "--repeat", "5"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for row in ("no-op by name", "no-op handle", "std/semver.parse handle", "typed std/semver.parse handle", "cold std/semver.parse"):
+        line = next(line for line in proc.stdout.splitlines() if line.startswith(row))
+        assert line.rstrip().endswith(" ns"), line
