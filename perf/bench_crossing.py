@@ -10,6 +10,7 @@ loop's own cost, about 15 ns, is included, as in ``timeit``):
 * ``semver_parse.*``: ``std/semver`` ``parse("v1.2.3")`` warm (module instantiated on the
   Vm) by name and through a handle, and cold (a new Vm each time);
 * ``semver_parse_typed.*``: the typed crossing, JSON marshalling and a dataclass result;
+* ``*.handle_gil_held``: handles made with ``release_gil=False`` (the GIL stays held);
 * ``python_noop``: a Python function call in the same loop, for scale.
 
 ``python -m perf`` runs this suite and prints the target checks (``perf.report``).
@@ -61,6 +62,8 @@ def benchmarks() -> list[tuple[str, Callable[[int], float]]]:
     vm.warm_module("std/semver")
     noop = vm.export("bench/noop", "noop")
     parse = vm.export("std/semver", "parse")
+    noop_held = vm.export("bench/noop", "noop", release_gil=False)
+    parse_held = vm.export("std/semver", "parse", release_gil=False)
     return [
         ("python_noop", timed(lambda: None)),
         ("noop.by_name", timed(lambda: vm.call_export("bench/noop", "noop"))),
@@ -73,6 +76,9 @@ def benchmarks() -> list[tuple[str, Callable[[int], float]]]:
         ("noop.handle", timed(noop)),
         ("semver_parse.warm_handle", timed(lambda: parse("v1.2.3"))),
         ("semver_parse_typed.warm_handle", timed(lambda: parse.typed("v1.2.3", Version))),
+        ("noop.handle_gil_held", timed(noop_held)),
+        ("semver_parse.warm_handle_gil_held", timed(lambda: parse_held("v1.2.3"))),
+        ("semver_parse_typed.warm_handle_gil_held", timed(lambda: parse_held.typed("v1.2.3", Version))),
     ]
 
 

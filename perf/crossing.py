@@ -4,7 +4,8 @@
     python -m perf.crossing --callgrind         # instructions per crossing (needs valgrind)
 
 * no-op: ``pub fn noop() { return nil }`` (a module provider), by name
-  (``Vm.call_export``) and through a pre-resolved handle (``Vm.export``);
+  (``Vm.call_export``) and through a pre-resolved handle (``Vm.export``), also one
+  made with ``release_gil=False`` (the GIL stays held during the call);
 * warm: the module is instantiated on this Vm; by name a crossing looks up the
   memoized module and the export, checks the arity, converts the arguments and
   calls; a handle skips the lookups;
@@ -50,9 +51,19 @@ def make_vm() -> harnvm.Vm:
 CROSSINGS: dict[str, tuple[str, str, str]] = {
     "no-op by name (call_export)": ("", 'vm.call_export("bench/noop", "noop")', "*__pymethod_call_export__*"),
     "no-op handle (vm.export)": ('noop = vm.export("bench/noop", "noop")', "noop()", "*ExportHandle*__call__*"),
+    "no-op handle, GIL held": (
+        'noop = vm.export("bench/noop", "noop", release_gil=False)',
+        "noop()",
+        "*ExportHandle*__call__*",
+    ),
     "std/math.clamp by name": ("", 'vm.call_export("std/math", "clamp", 5, 0, 10)', "*__pymethod_call_export__*"),
     "std/semver.parse by name": ("", 'vm.call_export("std/semver", "parse", "v1.2.3")', "*__pymethod_call_export__*"),
     "std/semver.parse handle": ('parse = vm.export("std/semver", "parse")', 'parse("v1.2.3")', "*ExportHandle*__call__*"),
+    "std/semver.parse handle, GIL held": (
+        'parse = vm.export("std/semver", "parse", release_gil=False)',
+        'parse("v1.2.3")',
+        "*ExportHandle*__call__*",
+    ),
     "typed std/semver.parse by name -> dataclass": (
         "",
         'vm.call_export_typed("std/semver", "parse", "v1.2.3", Version)',

@@ -135,3 +135,43 @@ def test_handle_refuses_reentry_from_output() -> None:
     vm_box.append(vm)
     with pytest.raises(RuntimeError, match="already running"):
         vm.export("counter", "shout")("x")
+
+
+def test_handle_that_keeps_the_gil_behaves_the_same() -> None:
+    out: list[str] = []
+    vm = make_vm(out)
+    shout = vm.export("counter", "shout", release_gil=False)
+    assert not shout.release_gil and vm.export("counter", "shout").release_gil
+    assert shout("a") == "a!" and "".join(out) == "say a\n"
+    bump = vm.export("counter", "bump", release_gil=False)
+    assert bump() == 1 and vm.call_export("counter", "bump") == 2
+    with pytest.raises(harnvm.HarnRuntimeError, match="boom"):
+        vm.export("counter", "fail", release_gil=False)("boom")
+    parse = vm.export("std/semver", "parse", release_gil=False)
+    assert parse.typed("v1.2.3", Version) == Version(1, 2, 3)
+    with pytest.raises(harnvm.HarnArgumentError):
+        bump(1, 2)
+
+
+def test_handle_releases_the_gil_by_default() -> None:
+    import time
+
+    vm_box: dict[str, object] = {}
+
+    def work() -> None:
+        vm = harnvm.Vm(time_limit=1.0, module_providers=[{"spin": "pub fn spin() {\n  while true {\n  }\n}\n"}])
+        spin = vm.export("spin", "spin")
+        try:
+            spin()
+        except harnvm.HarnTimeoutError as e:
+            vm_box["error"] = e
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    ticks = 0
+    while thread.is_alive():
+        ticks += 1
+        time.sleep(0.01)
+    thread.join()
+    assert isinstance(vm_box.get("error"), harnvm.HarnTimeoutError)
+    assert ticks > 20  # the main thread kept running meanwhile

@@ -71,6 +71,7 @@ def test_internals_and_crossing_suites_write_pyperf_json_and_report_the_targets(
     crossing = {b.get_name() for b in pyperf.BenchmarkSuite.load(str(tmp_path / "crossing.json")).get_benchmarks()}
     assert {"noop.by_name", "noop.handle", "semver_parse.warm_by_name", "semver_parse.warm_handle"} <= crossing
     assert {"semver_parse_typed.warm_by_name", "semver_parse_typed.warm_handle", "semver_parse.cold"} <= crossing
+    assert {"noop.handle_gil_held", "semver_parse.warm_handle_gil_held"} <= crossing
     out = proc.stdout
     assert "flat slot lookup >= 5x faster than BTreeMap at N=512" in out
     assert "closure-env cost at 100 captures" in out

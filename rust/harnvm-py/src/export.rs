@@ -5,7 +5,8 @@
 //! the export (a search by name) and checks the arity on every crossing. A
 //! handle does all of that once; calling it only converts the arguments and
 //! runs the call, with the same conversions, errors and output handling as
-//! `call_export` (it goes through the same `Vm::execute`).
+//! `call_export` (it goes through the same `Vm::execute_with`). A handle made
+//! with `release_gil=False` also keeps the GIL during its calls.
 
 use std::rc::Rc;
 
@@ -31,6 +32,8 @@ pub struct ExportHandle {
     /// Argument counts the export accepts (see `entry::check_arity`).
     min_args: usize,
     max_args: usize,
+    /// Whether calls release the GIL while Harn runs (`Vm.export(..., release_gil=...)`).
+    release_gil: bool,
 }
 
 impl ExportHandle {
@@ -39,6 +42,7 @@ impl ExportHandle {
         import_path: &str,
         module: Rc<CompiledModule>,
         export: harnvm_core::modules::Export,
+        release_gil: bool,
     ) -> ExportHandle {
         let (min_args, max_args) = match &export.proto {
             Some(proto) => (
@@ -54,6 +58,7 @@ impl ExportHandle {
             import_path: import_path.to_string(),
             min_args,
             max_args,
+            release_gil,
         }
     }
 
@@ -88,7 +93,7 @@ impl ExportHandle {
             .map(|a| convert::from_py(&a, Some(id)))
             .collect::<PyResult<Vec<_>>>()?;
         let slot = export.slot;
-        vm.execute(py, move |core| core.call_export_at(module, slot, args))
+        vm.execute_with(py, self.release_gil, move |core| core.call_export_at(module, slot, args))
     }
 
     /// The typed crossing (as `Vm.call_export_typed`): `payload` is the single
@@ -100,7 +105,7 @@ impl ExportHandle {
         vm.current_id()?;
         let arg = errors::guard(py, || entry::payload_to_value(payload))?;
         let slot = export.slot;
-        let (result, _) = vm.execute_value(py, move |core| core.call_export_at(module, slot, vec![arg]))?;
+        let (result, _) = vm.execute_value(py, self.release_gil, move |core| core.call_export_at(module, slot, vec![arg]))?;
         crate::vm::decode_typed(py, result, &self.import_path, &export.name, result_type)
     }
 
@@ -114,6 +119,12 @@ impl ExportHandle {
     #[getter]
     fn name(&self) -> PyResult<String> {
         Ok(self.parts()?.1.name.clone())
+    }
+
+    /// Whether calls release the GIL while Harn runs.
+    #[getter]
+    fn release_gil(&self) -> bool {
+        self.release_gil
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
