@@ -175,3 +175,32 @@ def test_handle_releases_the_gil_by_default() -> None:
     thread.join()
     assert isinstance(vm_box.get("error"), harnvm.HarnTimeoutError)
     assert ticks > 20  # the main thread kept running meanwhile
+
+
+def test_crossings_start_from_a_fresh_root_task() -> None:
+    # Each crossing's root task is recycled from the previous one only when it
+    # is as a new root would be: context values, frames and the like never
+    # carry over from one crossing to the next.
+    source = """
+pub fn remember(value) {
+  runtime_context_set("k", value)
+  return runtime_context_get("k", "unset")
+}
+
+pub fn recall() {
+  return runtime_context_get("k", "unset")
+}
+
+pub fn explode() {
+  throw "boom"
+}
+"""
+    vm = harnvm.Vm(output=lambda _t: None, module_providers=[{"ctx": source}])
+    remember, recall, explode = (vm.export("ctx", n) for n in ("remember", "recall", "explode"))
+    assert recall() == "unset"
+    assert remember("x") == "x"
+    assert recall() == "unset"
+    with pytest.raises(harnvm.HarnRuntimeError, match="boom"):
+        explode()
+    assert recall() == "unset"
+    assert vm.call_export("ctx", "recall") == "unset"
