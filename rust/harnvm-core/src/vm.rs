@@ -351,7 +351,15 @@ impl Vm {
         } else if argc as usize > nparams {
             stack.truncate(base + nparams);
         }
-        stack.resize(base + proto.num_locals as usize, Value::Nil);
+        let frame_top = base + proto.num_locals as usize;
+        if stack.len() <= frame_top {
+            // Usually a few locals beyond the parameters: pushes inline, `resize` does not.
+            while stack.len() < frame_top {
+                stack.push(Value::Nil);
+            }
+        } else {
+            stack.truncate(frame_top);
+        }
         let ic_set = if self.options.inline_caches { self.ic.set_for(&closure.proto) } else { 0 };
         self.fiber.frames.push(Frame { closure, ip: 0, base, argc, cont, ic_set });
         self.tick()
@@ -648,781 +656,888 @@ impl Vm {
         result
     }
 
-    /// Executes instructions of the current frame until it calls, returns or fails.
+    /// Executes instructions, following calls and returns between frames,
+    /// until the run finishes (its outermost frame returns) or an op fails.
     fn run_frame(&mut self, stop_depth: usize) -> Exit {
-        let frame_index = self.fiber.frames.len() - 1;
-        let closure = self.fiber.frames[frame_index].closure.clone();
-        let proto: &FunctionProto = &closure.proto;
-        let code: &[u8] = &proto.chunk.code;
-        let consts = &proto.chunk.constants;
-        let base = self.fiber.frames[frame_index].base;
-        let mut ip = self.fiber.frames[frame_index].ip;
-        let ic_on = self.options.inline_caches;
-        let ic_set = self.fiber.frames[frame_index].ic_set;
-        let ic_base = if ic_on { self.ic.base_of(ic_set) } else { 0 };
+        // A call or return switches frames: the next iteration reloads the
+        // frame's state (without leaving this function).
+        'frame: loop {
+            let frame_index = self.fiber.frames.len() - 1;
+            let closure = self.fiber.frames[frame_index].closure.clone();
+            let proto: &FunctionProto = &closure.proto;
+            let code: &[u8] = &proto.chunk.code;
+            let consts = &proto.chunk.constants;
+            let base = self.fiber.frames[frame_index].base;
+            let mut ip = self.fiber.frames[frame_index].ip;
+            let ic_on = self.options.inline_caches;
+            let ic_set = self.fiber.frames[frame_index].ic_set;
+            let ic_base = if ic_on { self.ic.base_of(ic_set) } else { 0 };
 
-        // Operand reads skip bounds checks: `Chunk::emit` always writes an
-        // opcode together with all of its operands, so an instruction that
-        // starts inside `code` ends inside it (checked in debug builds).
-        macro_rules! u8_at {
-            () => {{
-                debug_assert!(ip < code.len());
-                // SAFETY: see above.
-                let v = unsafe { *code.get_unchecked(ip) };
-                ip += 1;
-                v as usize
-            }};
-        }
-        macro_rules! u16_at {
-            () => {{
-                debug_assert!(ip + 2 <= code.len());
-                // SAFETY: see above.
-                let v = unsafe { u16::from_le_bytes([*code.get_unchecked(ip), *code.get_unchecked(ip + 1)]) };
-                ip += 2;
-                v as usize
-            }};
-        }
-        macro_rules! u32_at {
-            () => {{
-                debug_assert!(ip + 4 <= code.len());
-                // SAFETY: see above.
-                let v = unsafe { std::ptr::read_unaligned(code.as_ptr().add(ip) as *const u32) }.to_le();
-                ip += 4;
-                v as usize
-            }};
-        }
-        macro_rules! name_at {
-            () => {{
-                let i = u16_at!();
-                match &consts[i] {
-                    Value::Str(s) => s.clone(),
-                    _ => unreachable!("name operand must be a string constant"),
-                }
-            }};
-        }
-        macro_rules! stack {
-            () => {
-                self.fiber.stack
-            };
-        }
-        macro_rules! pop {
-            () => {
-                stack!().pop().expect("stack underflow")
-            };
-        }
-        macro_rules! top {
-            () => {
-                stack!().last_mut().expect("stack underflow")
-            };
-        }
-        macro_rules! save_ip {
-            () => {
-                self.fiber.frames[frame_index].ip = ip
-            };
-        }
-
-        let mut op_at;
-        // Each op evaluates to `Ok(())` or an error; `try_op!` routes errors out.
-        macro_rules! try_op {
-            ($e:expr) => {
-                match $e {
-                    Ok(v) => v,
-                    Err(err) => {
-                        save_ip!();
-                        return Exit::Error(err, op_at);
+            // Operand reads skip bounds checks: `Chunk::emit` always writes an
+            // opcode together with all of its operands, so an instruction that
+            // starts inside `code` ends inside it (checked in debug builds).
+            macro_rules! u8_at {
+                () => {{
+                    debug_assert!(ip < code.len());
+                    // SAFETY: see above.
+                    let v = unsafe { *code.get_unchecked(ip) };
+                    ip += 1;
+                    v as usize
+                }};
+            }
+            macro_rules! u16_at {
+                () => {{
+                    debug_assert!(ip + 2 <= code.len());
+                    // SAFETY: see above.
+                    let v = unsafe { u16::from_le_bytes([*code.get_unchecked(ip), *code.get_unchecked(ip + 1)]) };
+                    ip += 2;
+                    v as usize
+                }};
+            }
+            macro_rules! u32_at {
+                () => {{
+                    debug_assert!(ip + 4 <= code.len());
+                    // SAFETY: see above.
+                    let v = unsafe { std::ptr::read_unaligned(code.as_ptr().add(ip) as *const u32) }.to_le();
+                    ip += 4;
+                    v as usize
+                }};
+            }
+            macro_rules! name_at {
+                () => {{
+                    let i = u16_at!();
+                    match &consts[i] {
+                        Value::Str(s) => s.clone(),
+                        _ => unreachable!("name operand must be a string constant"),
                     }
-                }
-            };
-        }
-        // An adaptive binary op on `$a` and `$b` (both `&Value`) through the
-        // site's inline cache when on, else the plain int fast path and the
-        // generic op; evaluates to `VmResult<Value>`. A site specialized on
-        // ints runs the same int fast path as the uncached op, plus one hit
-        // count; other hits run the shape's kernel; anything else runs the
-        // generic op and the state machine (`ic::binary_slow`). Every form of
-        // the op (stack operands, constant operand, fused with a jump) goes
-        // through here, so they share one cache semantics. The flag says the
-        // result came from the int fast path (both operands ints: no
-        // destructors to run).
-        macro_rules! eval_binary {
-            ($slot:expr, $bop:expr, $int_fast:expr, $slow:expr, $a:expr, $b:expr) => {{
-                let (a, b): (&Value, &Value) = ($a, $b);
-                match if ic_on { self.ic.entry_at(ic_base, $slot) } else { None } {
-                    Some(entry) => {
-                        let fast = match (a, b) {
-                            (Value::Int(x), Value::Int(y)) => match ic::int_specialized_hits(entry, $bop) {
-                                Some(hits) => match $int_fast(*x, *y) {
-                                    Some(v) => {
-                                        *hits += 1;
-                                        Some(v)
-                                    }
+                }};
+            }
+            macro_rules! stack {
+                () => {
+                    self.fiber.stack
+                };
+            }
+            macro_rules! pop {
+                () => {
+                    stack!().pop().expect("stack underflow")
+                };
+            }
+            macro_rules! top {
+                () => {
+                    stack!().last_mut().expect("stack underflow")
+                };
+            }
+            macro_rules! save_ip {
+                () => {
+                    self.fiber.frames[frame_index].ip = ip
+                };
+            }
+
+            let mut op_at;
+            // Each op evaluates to `Ok(())` or an error; `try_op!` routes errors out.
+            macro_rules! try_op {
+                ($e:expr) => {
+                    match $e {
+                        Ok(v) => v,
+                        Err(err) => {
+                            save_ip!();
+                            return Exit::Error(err, op_at);
+                        }
+                    }
+                };
+            }
+            // An adaptive binary op on `$a` and `$b` (both `&Value`) through the
+            // site's inline cache when on, else the plain int fast path and the
+            // generic op; evaluates to `VmResult<Value>`. A site specialized on
+            // ints runs the same int fast path as the uncached op, plus one hit
+            // count; other hits run the shape's kernel; anything else runs the
+            // generic op and the state machine (`ic::binary_slow`). Every form of
+            // the op (stack operands, constant operand, fused with a jump) goes
+            // through here, so they share one cache semantics. The flag says the
+            // result came from the int fast path (both operands ints: no
+            // destructors to run).
+            macro_rules! eval_binary {
+                ($slot:expr, $bop:expr, $int_fast:expr, $slow:expr, $a:expr, $b:expr) => {{
+                    let (a, b): (&Value, &Value) = ($a, $b);
+                    match if ic_on { self.ic.entry_at(ic_base, $slot) } else { None } {
+                        Some(entry) => {
+                            let fast = match (a, b) {
+                                (Value::Int(x), Value::Int(y)) => match ic::int_specialized_hits(entry, $bop) {
+                                    Some(hits) => match $int_fast(*x, *y) {
+                                        Some(v) => {
+                                            *hits += 1;
+                                            Some(v)
+                                        }
+                                        None => None,
+                                    },
                                     None => None,
                                 },
+                                _ => None,
+                            };
+                            match fast {
+                                Some(v) => Ok((v, true)),
+                                None => match ic::specialized_hit(entry, $bop, a, b) {
+                                    Some(v) => Ok((v, false)),
+                                    None => ic::binary_slow(entry, $bop, a, b, $slow).map(|v| (v, false)),
+                                },
+                            }
+                        }
+                        None => match (a, b) {
+                            (Value::Int(x), Value::Int(y)) => match $int_fast(*x, *y) {
+                                Some(v) => Ok((v, true)),
+                                None => $slow(a, b).map(|v| (v, false)),
+                            },
+                            _ => $slow(a, b).map(|v| (v, false)),
+                        },
+                    }
+                }};
+            }
+            // `$bop` in one of its encodings: `stack` (both operands on the
+            // stack), `constant` (right operand a constant), `stack_jump` and
+            // `constant_jump` (the same, then `JUMP_IF_FALSE` on the result).
+            // The int fast path of a site on int operands `$x`, `$y`: the
+            // kernel's answer when the cache is off or the site has no slot,
+            // or when its entry is specialized on ints for `$bop` (counting
+            // the hit). None sends the op to `eval_binary!`, which runs the
+            // cache's state machine. Kept apart so the hot path writes its
+            // int result straight to the stack.
+            macro_rules! int_site {
+                ($slot:expr, $bop:expr, $int_fast:expr, $x:expr, $y:expr) => {{
+                    if ic_on {
+                        match self.ic.entry_at(ic_base, $slot) {
+                            Some(entry) => match ic::int_specialized_hits(entry, $bop) {
+                                Some(hits) => {
+                                    let r = $int_fast($x, $y);
+                                    if r.is_some() {
+                                        *hits += 1;
+                                    }
+                                    r
+                                }
                                 None => None,
                             },
-                            _ => None,
-                        };
-                        match fast {
-                            Some(v) => Ok((v, true)),
-                            None => match ic::specialized_hit(entry, $bop, a, b) {
-                                Some(v) => Ok((v, false)),
-                                None => ic::binary_slow(entry, $bop, a, b, $slow).map(|v| (v, false)),
-                            },
+                            None => $int_fast($x, $y),
                         }
-                    }
-                    None => match (a, b) {
-                        (Value::Int(x), Value::Int(y)) => match $int_fast(*x, *y) {
-                            Some(v) => Ok((v, true)),
-                            None => $slow(a, b).map(|v| (v, false)),
-                        },
-                        _ => $slow(a, b).map(|v| (v, false)),
-                    },
-                }
-            }};
-        }
-        // `$bop` in one of its encodings: `stack` (both operands on the
-        // stack), `constant` (right operand a constant), `stack_jump` and
-        // `constant_jump` (the same, then `JUMP_IF_FALSE` on the result).
-        macro_rules! binary {
-            (stack, $bop:expr, $int_fast:expr, $slow:expr) => {{
-                let slot = u16_at!() as u16;
-                let n = stack!().len();
-                let (v, ints) = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, &self.fiber.stack[n - 2], &self.fiber.stack[n - 1]));
-                if ints {
-                    replace_scalar_pair(&mut stack!(), v);
-                } else {
-                    replace_pair(&mut stack!(), v);
-                }
-            }};
-            (constant, $bop:expr, $int_fast:expr, $slow:expr) => {{
-                let k = u16_at!();
-                let slot = u16_at!() as u16;
-                let n = stack!().len();
-                let (v, ints) = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, &self.fiber.stack[n - 1], &consts[k]));
-                if ints {
-                    // SAFETY: the old value is an int, which owns no heap data.
-                    unsafe { std::ptr::write(&mut stack!()[n - 1], v) };
-                } else {
-                    store(&mut stack!()[n - 1], v);
-                }
-            }};
-            (stack_jump, $bop:expr, $int_fast:expr, $slow:expr) => {{
-                let target = u32_at!();
-                let slot = u16_at!() as u16;
-                let n = stack!().len();
-                let (v, ints) = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, &self.fiber.stack[n - 2], &self.fiber.stack[n - 1]));
-                if ints {
-                    // SAFETY: n >= 2 (both were just read) and both are ints, which own no heap data.
-                    unsafe { stack!().set_len(n - 2) };
-                } else {
-                    discard_pair(&mut stack!());
-                }
-                if !consume_truthy(v) {
-                    ip = target;
-                }
-            }};
-            (constant_jump, $bop:expr, $int_fast:expr, $slow:expr) => {{
-                let k = u16_at!();
-                let target = u32_at!();
-                let slot = u16_at!() as u16;
-                let n = stack!().len();
-                let (v, ints) = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, &self.fiber.stack[n - 1], &consts[k]));
-                if ints {
-                    // SAFETY: n >= 1 (just read) and the value is an int, which owns no heap data.
-                    unsafe { stack!().set_len(n - 1) };
-                } else {
-                    discard_top(&mut stack!());
-                }
-                if !consume_truthy(v) {
-                    ip = target;
-                }
-            }};
-        }
-        // The kernels of each adaptive op: (int fast path, generic op).
-        macro_rules! add {
-            ($form:ident) => {
-                binary!($form, BinaryOp::Add, |x: i64, y: i64| x.checked_add(y).map(Value::Int), |a: &Value, b: &Value| ops::add_limited(a, b, &self.options.limits))
-            };
-        }
-        macro_rules! sub {
-            ($form:ident) => {
-                binary!($form, BinaryOp::Sub, |x: i64, y: i64| x.checked_sub(y).map(Value::Int), ops::sub)
-            };
-        }
-        macro_rules! mul {
-            ($form:ident) => {
-                binary!($form, BinaryOp::Mul, |x: i64, y: i64| x.checked_mul(y).map(Value::Int), |a: &Value, b: &Value| ops::mul_limited(a, b, &self.options.limits))
-            };
-        }
-        macro_rules! div {
-            ($form:ident) => {
-                binary!($form, BinaryOp::Div, |x: i64, y: i64| if y != 0 { x.checked_div(y).map(Value::Int) } else { None }, ops::div)
-            };
-        }
-        macro_rules! rem {
-            ($form:ident) => {
-                binary!($form, BinaryOp::Mod, |x: i64, y: i64| if y != 0 { x.checked_rem(y).map(Value::Int) } else { None }, ops::rem)
-            };
-        }
-        macro_rules! equal {
-            ($form:ident, $bop:expr, $want:expr) => {
-                binary!($form, $bop, |x: i64, y: i64| Some(Value::Bool((x == y) == $want)), |a: &Value, b: &Value| -> VmResult<Value> {
-                    Ok(Value::Bool(values_equal(a, b) == $want))
-                })
-            };
-        }
-        macro_rules! compare {
-            ($form:ident, $bop:expr, $pred:expr) => {
-                binary!($form, $bop, |x: i64, y: i64| Some(Value::Bool($pred(x.cmp(&y)))), |a: &Value, b: &Value| -> VmResult<Value> {
-                    Ok(Value::Bool($pred(compare_values(a, b))))
-                })
-            };
-        }
-
-        #[cfg(feature = "op-pair-stats")]
-        let mut prev_op: Option<Op> = None;
-        loop {
-            op_at = ip;
-            let op = Op::decode(code[ip]);
-            ip += 1;
-            #[cfg(feature = "op-pair-stats")]
-            {
-                if let Some(prev) = prev_op {
-                    OP_PAIRS.with(|pairs| pairs.borrow_mut()[prev as usize * Op::COUNT + op as usize] += 1);
-                }
-                prev_op = Some(op);
-            }
-            match op {
-                Op::Const => {
-                    let k = u16_at!();
-                    stack!().push(consts[k].dup());
-                }
-                Op::Nil => stack!().push(Value::Nil),
-                Op::True => stack!().push(Value::Bool(true)),
-                Op::False => stack!().push(Value::Bool(false)),
-                Op::Pop => discard_top(&mut stack!()),
-                Op::Dup => {
-                    let v = top!().clone();
-                    stack!().push(v);
-                }
-                Op::Swap => {
-                    let n = stack!().len();
-                    stack!().swap(n - 1, n - 2);
-                }
-
-                Op::GetLocal => {
-                    let slot = u16_at!();
-                    let v = stack!()[base + slot].dup();
-                    stack!().push(v);
-                }
-                Op::SetLocal => {
-                    let slot = u16_at!();
-                    let v = pop!();
-                    store(&mut stack!()[base + slot], v);
-                }
-                Op::GetCapture => {
-                    let i = u16_at!();
-                    stack!().push(closure.captures[i].dup());
-                }
-                Op::GetSelf => stack!().push(Value::Closure(closure.clone())),
-                Op::GetGlobal => {
-                    let g = u16_at!();
-                    let module = &closure.module;
-                    let v = module.globals.borrow()[g].clone();
-                    if v.is_nil() && !module.defined.borrow()[g] {
-                        try_op!(Err(self.undefined_variable(&module.names[g])));
-                    }
-                    stack!().push(v);
-                }
-                Op::SetGlobal => {
-                    let g = u16_at!();
-                    let v = pop!();
-                    closure.module.globals.borrow_mut()[g] = v;
-                    closure.module.defined.borrow_mut()[g] = true;
-                }
-                Op::GetLocalCell => {
-                    let slot = u16_at!();
-                    let v = match &stack!()[base + slot] {
-                        Value::Object(o) => match &**o {
-                            Object::Cell(c) => c.borrow().clone(),
-                            _ => Value::Nil,
-                        },
-                        _ => Value::Nil,
-                    };
-                    stack!().push(v);
-                }
-                Op::SetLocalCell => {
-                    let slot = u16_at!();
-                    let v = pop!();
-                    if let Value::Object(o) = &stack!()[base + slot] {
-                        if let Object::Cell(c) = &**o {
-                            *c.borrow_mut() = v;
-                        }
-                    }
-                }
-                Op::NewCell => {
-                    let slot = u16_at!();
-                    stack!()[base + slot] = Value::Object(Rc::new(Object::Cell(Default::default())));
-                }
-                Op::GetCaptureCell => {
-                    let i = u16_at!();
-                    let v = match &closure.captures[i] {
-                        Value::Object(o) => match &**o {
-                            Object::Cell(c) => c.borrow().clone(),
-                            _ => Value::Nil,
-                        },
-                        other => other.clone(),
-                    };
-                    stack!().push(v);
-                }
-                Op::GetBuiltin => {
-                    let id = u16_at!();
-                    stack!().push(Value::Builtin(id as u32));
-                }
-                Op::ThrowUndefined => {
-                    let name = name_at!();
-                    try_op!(Err(self.undefined_variable(&name)));
-                }
-                Op::ThrowUndefinedBuiltin => {
-                    let text = name_at!();
-                    try_op!(Err(VmError::new(ErrorKind::UndefinedBuiltin(text.to_string(), None))));
-                }
-                Op::ThrowImmutable => {
-                    let name = name_at!();
-                    try_op!(Err(VmError::new(ErrorKind::ImmutableAssignment(name.to_string()))));
-                }
-                Op::ThrowRedeclare => {
-                    let name = name_at!();
-                    try_op!(Err(VmError::runtime(format!(
-                        "Cannot redeclare immutable variable '{name}' in the same scope (use 'var' for mutable bindings)"
-                    ))));
-                }
-
-                Op::Add => add!(stack),
-                Op::Sub => sub!(stack),
-                Op::Mul => mul!(stack),
-                Op::Div => div!(stack),
-                Op::Mod => rem!(stack),
-                Op::AddConst => add!(constant),
-                Op::SubConst => sub!(constant),
-                Op::MulConst => mul!(constant),
-                Op::DivConst => div!(constant),
-                Op::ModConst => rem!(constant),
-                Op::Pow => {
-                    let b = pop!();
-                    let a = top!();
-                    *a = try_op!(ops::pow(a, &b));
-                }
-                Op::Neg => {
-                    let a = top!();
-                    *a = match &*a {
-                        Value::Int(x) if *x != i64::MIN => Value::Int(-x),
-                        _ => try_op!(ops::neg(a)),
-                    };
-                }
-                Op::Not => {
-                    let a = top!();
-                    *a = Value::Bool(!a.is_truthy());
-                }
-                Op::Eq => equal!(stack, BinaryOp::Eq, true),
-                Op::Ne => equal!(stack, BinaryOp::Ne, false),
-                Op::Lt => compare!(stack, BinaryOp::Lt, std::cmp::Ordering::is_lt),
-                Op::Gt => compare!(stack, BinaryOp::Gt, std::cmp::Ordering::is_gt),
-                Op::Le => compare!(stack, BinaryOp::Le, std::cmp::Ordering::is_le),
-                Op::Ge => compare!(stack, BinaryOp::Ge, std::cmp::Ordering::is_ge),
-                Op::EqConst => equal!(constant, BinaryOp::Eq, true),
-                Op::NeConst => equal!(constant, BinaryOp::Ne, false),
-                Op::LtConst => compare!(constant, BinaryOp::Lt, std::cmp::Ordering::is_lt),
-                Op::GtConst => compare!(constant, BinaryOp::Gt, std::cmp::Ordering::is_gt),
-                Op::LeConst => compare!(constant, BinaryOp::Le, std::cmp::Ordering::is_le),
-                Op::GeConst => compare!(constant, BinaryOp::Ge, std::cmp::Ordering::is_ge),
-                Op::EqJumpIfFalse => equal!(stack_jump, BinaryOp::Eq, true),
-                Op::NeJumpIfFalse => equal!(stack_jump, BinaryOp::Ne, false),
-                Op::LtJumpIfFalse => compare!(stack_jump, BinaryOp::Lt, std::cmp::Ordering::is_lt),
-                Op::GtJumpIfFalse => compare!(stack_jump, BinaryOp::Gt, std::cmp::Ordering::is_gt),
-                Op::LeJumpIfFalse => compare!(stack_jump, BinaryOp::Le, std::cmp::Ordering::is_le),
-                Op::GeJumpIfFalse => compare!(stack_jump, BinaryOp::Ge, std::cmp::Ordering::is_ge),
-                Op::EqConstJumpIfFalse => equal!(constant_jump, BinaryOp::Eq, true),
-                Op::NeConstJumpIfFalse => equal!(constant_jump, BinaryOp::Ne, false),
-                Op::LtConstJumpIfFalse => compare!(constant_jump, BinaryOp::Lt, std::cmp::Ordering::is_lt),
-                Op::GtConstJumpIfFalse => compare!(constant_jump, BinaryOp::Gt, std::cmp::Ordering::is_gt),
-                Op::LeConstJumpIfFalse => compare!(constant_jump, BinaryOp::Le, std::cmp::Ordering::is_le),
-                Op::GeConstJumpIfFalse => compare!(constant_jump, BinaryOp::Ge, std::cmp::Ordering::is_ge),
-                Op::In | Op::NotIn => {
-                    let coll = pop!();
-                    let item = top!();
-                    let found = ops::contains(item, &coll);
-                    *item = Value::Bool(found == (op == Op::In));
-                }
-                Op::ToBool => {
-                    let a = top!();
-                    *a = Value::Bool(a.is_truthy());
-                }
-                Op::BuildRange => {
-                    let inclusive = u8_at!() == 1;
-                    let end = pop!();
-                    let start = top!();
-                    *start = match (&*start, &end) {
-                        (Value::Int(s), Value::Int(e)) => Value::range(*s, *e, inclusive),
-                        (s, e) => try_op!(Err(VmError::type_error(format!(
-                            "range bounds must be integers, got {} and {}",
-                            s.type_name(),
-                            e.type_name()
-                        )))),
-                    };
-                }
-
-                Op::Jump => {
-                    let target = u32_at!();
-                    // `<=`: `while true {}` is a jump to itself.
-                    if target <= op_at {
-                        try_op!(self.tick());
-                    }
-                    ip = target;
-                }
-                Op::JumpIfFalse => {
-                    let target = u32_at!();
-                    if !stack!().last().expect("stack underflow").is_truthy() {
-                        ip = target;
-                    }
-                    discard_top(&mut stack!());
-                }
-                Op::JumpIfTrue => {
-                    let target = u32_at!();
-                    if stack!().last().expect("stack underflow").is_truthy() {
-                        ip = target;
-                    }
-                    discard_top(&mut stack!());
-                }
-                Op::JumpIfNotNil => {
-                    let target = u32_at!();
-                    if top!().is_nil() {
-                        pop!();
                     } else {
-                        ip = target;
+                        $int_fast($x, $y)
                     }
-                }
-                Op::JumpIfNil => {
-                    let target = u32_at!();
-                    if top!().is_nil() {
-                        ip = target;
-                    }
-                }
-
-                Op::Call => {
-                    let argc = u8_at!();
+                }};
+            }
+            // `$bop` in one of its encodings: `stack` (both operands on the
+            // stack), `constant` (right operand a constant), `stack_jump` and
+            // `constant_jump` (the same, then `JUMP_IF_FALSE` on the result).
+            macro_rules! binary {
+                (stack, $bop:expr, $int_fast:expr, $slow:expr) => {{
                     let slot = u16_at!() as u16;
-                    save_ip!();
-                    if ic_on {
-                        if let Some(entry) = self.ic.entry_at(ic_base, slot) {
-                            let callee = &self.fiber.stack[self.fiber.stack.len() - argc - 1];
-                            // A specialized hit on a plain closure pushes its frame directly.
-                            if ic::observe_call(entry, argc as u32, callee) {
-                                if let Value::Closure(c) = callee {
-                                    if !c.proto.is_generator {
-                                        let c = c.clone();
-                                        try_op!(self.push_frame(c, argc as u32, None));
-                                        return Exit::Switch;
+                    let n = stack!().len();
+                    let fast = match (&stack!()[n - 2], &stack!()[n - 1]) {
+                        (Value::Int(x), Value::Int(y)) => int_site!(slot, $bop, $int_fast, *x, *y),
+                        _ => None,
+                    };
+                    match fast {
+                        Some(v) => replace_scalar_pair(&mut stack!(), v),
+                        None => {
+                            let v = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, &self.fiber.stack[n - 2], &self.fiber.stack[n - 1])).0;
+                            replace_pair(&mut stack!(), v);
+                        }
+                    }
+                }};
+                (constant, $bop:expr, $int_fast:expr, $slow:expr) => {{
+                    let k = u16_at!();
+                    let slot = u16_at!() as u16;
+                    let n = stack!().len();
+                    let fast = match (&stack!()[n - 1], &consts[k]) {
+                        (Value::Int(x), Value::Int(y)) => int_site!(slot, $bop, $int_fast, *x, *y),
+                        _ => None,
+                    };
+                    match fast {
+                        // SAFETY: the old value is an int, which owns no heap data.
+                        Some(v) => unsafe { std::ptr::write(&mut stack!()[n - 1], v) },
+                        None => {
+                            let v = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, &self.fiber.stack[n - 1], &consts[k])).0;
+                            store(&mut stack!()[n - 1], v);
+                        }
+                    }
+                }};
+                (stack_jump, $bop:expr, $int_fast:expr, $slow:expr) => {{
+                    let target = u32_at!();
+                    let slot = u16_at!() as u16;
+                    let n = stack!().len();
+                    let fast = match (&stack!()[n - 2], &stack!()[n - 1]) {
+                        (Value::Int(x), Value::Int(y)) => {
+                            int_site!(slot, $bop, |x, y| $int_fast(x, y).map(|v: Value| v.is_truthy()), *x, *y)
+                        }
+                        _ => None,
+                    };
+                    let truthy = match fast {
+                        Some(t) => {
+                            // SAFETY: n >= 2 (both were just read) and both are ints, which own no heap data.
+                            unsafe { stack!().set_len(n - 2) };
+                            t
+                        }
+                        None => {
+                            let v = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, &self.fiber.stack[n - 2], &self.fiber.stack[n - 1])).0;
+                            discard_pair(&mut stack!());
+                            consume_truthy(v)
+                        }
+                    };
+                    if !truthy {
+                        ip = target;
+                    }
+                }};
+                (constant_jump, $bop:expr, $int_fast:expr, $slow:expr) => {{
+                    let k = u16_at!();
+                    let target = u32_at!();
+                    let slot = u16_at!() as u16;
+                    let n = stack!().len();
+                    let fast = match (&stack!()[n - 1], &consts[k]) {
+                        (Value::Int(x), Value::Int(y)) => {
+                            int_site!(slot, $bop, |x, y| $int_fast(x, y).map(|v: Value| v.is_truthy()), *x, *y)
+                        }
+                        _ => None,
+                    };
+                    let truthy = match fast {
+                        Some(t) => {
+                            // SAFETY: n >= 1 (just read) and the value is an int, which owns no heap data.
+                            unsafe { stack!().set_len(n - 1) };
+                            t
+                        }
+                        None => {
+                            let v = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, &self.fiber.stack[n - 1], &consts[k])).0;
+                            discard_top(&mut stack!());
+                            consume_truthy(v)
+                        }
+                    };
+                    if !truthy {
+                        ip = target;
+                    }
+                }};
+            }
+            // The kernels of each adaptive op: (int fast path, generic op).
+            macro_rules! add {
+                ($form:ident) => {
+                    binary!($form, BinaryOp::Add, |x: i64, y: i64| x.checked_add(y).map(Value::Int), |a: &Value, b: &Value| ops::add_limited(a, b, &self.options.limits))
+                };
+            }
+            macro_rules! sub {
+                ($form:ident) => {
+                    binary!($form, BinaryOp::Sub, |x: i64, y: i64| x.checked_sub(y).map(Value::Int), ops::sub)
+                };
+            }
+            macro_rules! mul {
+                ($form:ident) => {
+                    binary!($form, BinaryOp::Mul, |x: i64, y: i64| x.checked_mul(y).map(Value::Int), |a: &Value, b: &Value| ops::mul_limited(a, b, &self.options.limits))
+                };
+            }
+            macro_rules! div {
+                ($form:ident) => {
+                    binary!($form, BinaryOp::Div, |x: i64, y: i64| if y != 0 { x.checked_div(y).map(Value::Int) } else { None }, ops::div)
+                };
+            }
+            macro_rules! rem {
+                ($form:ident) => {
+                    binary!($form, BinaryOp::Mod, |x: i64, y: i64| if y != 0 { x.checked_rem(y).map(Value::Int) } else { None }, ops::rem)
+                };
+            }
+            macro_rules! equal {
+                ($form:ident, $bop:expr, $want:expr) => {
+                    binary!($form, $bop, |x: i64, y: i64| Some(Value::Bool((x == y) == $want)), |a: &Value, b: &Value| -> VmResult<Value> {
+                        Ok(Value::Bool(values_equal(a, b) == $want))
+                    })
+                };
+            }
+            macro_rules! compare {
+                ($form:ident, $bop:expr, $pred:expr) => {
+                    binary!($form, $bop, |x: i64, y: i64| Some(Value::Bool($pred(x.cmp(&y)))), |a: &Value, b: &Value| -> VmResult<Value> {
+                        Ok(Value::Bool($pred(compare_values(a, b))))
+                    })
+                };
+            }
+
+            #[cfg(feature = "op-pair-stats")]
+            let mut prev_op: Option<Op> = None;
+            loop {
+                op_at = ip;
+                let op = Op::decode(code[ip]);
+                ip += 1;
+                #[cfg(feature = "op-pair-stats")]
+                {
+                    if let Some(prev) = prev_op {
+                        OP_PAIRS.with(|pairs| pairs.borrow_mut()[prev as usize * Op::COUNT + op as usize] += 1);
+                    }
+                    prev_op = Some(op);
+                }
+                match op {
+                    Op::Const => {
+                        let k = u16_at!();
+                        stack!().push(consts[k].dup());
+                    }
+                    Op::Nil => stack!().push(Value::Nil),
+                    Op::True => stack!().push(Value::Bool(true)),
+                    Op::False => stack!().push(Value::Bool(false)),
+                    Op::Pop => discard_top(&mut stack!()),
+                    Op::Dup => {
+                        let v = top!().clone();
+                        stack!().push(v);
+                    }
+                    Op::Swap => {
+                        let n = stack!().len();
+                        stack!().swap(n - 1, n - 2);
+                    }
+
+                    Op::GetLocal => {
+                        let slot = u16_at!();
+                        let v = stack!()[base + slot].dup();
+                        stack!().push(v);
+                    }
+                    Op::SetLocal => {
+                        let slot = u16_at!();
+                        let v = pop!();
+                        store(&mut stack!()[base + slot], v);
+                    }
+                    Op::GetCapture => {
+                        let i = u16_at!();
+                        stack!().push(closure.captures[i].dup());
+                    }
+                    Op::GetSelf => stack!().push(Value::Closure(closure.clone())),
+                    Op::GetGlobal => {
+                        let g = u16_at!();
+                        let module = &closure.module;
+                        let v = module.globals.borrow()[g].clone();
+                        if v.is_nil() && !module.defined.borrow()[g] {
+                            try_op!(Err(self.undefined_variable(&module.names[g])));
+                        }
+                        stack!().push(v);
+                    }
+                    Op::SetGlobal => {
+                        let g = u16_at!();
+                        let v = pop!();
+                        closure.module.globals.borrow_mut()[g] = v;
+                        closure.module.defined.borrow_mut()[g] = true;
+                    }
+                    Op::GetLocalCell => {
+                        let slot = u16_at!();
+                        let v = match &stack!()[base + slot] {
+                            Value::Object(o) => match &**o {
+                                Object::Cell(c) => c.borrow().clone(),
+                                _ => Value::Nil,
+                            },
+                            _ => Value::Nil,
+                        };
+                        stack!().push(v);
+                    }
+                    Op::SetLocalCell => {
+                        let slot = u16_at!();
+                        let v = pop!();
+                        if let Value::Object(o) = &stack!()[base + slot] {
+                            if let Object::Cell(c) = &**o {
+                                *c.borrow_mut() = v;
+                            }
+                        }
+                    }
+                    Op::NewCell => {
+                        let slot = u16_at!();
+                        stack!()[base + slot] = Value::Object(Rc::new(Object::Cell(Default::default())));
+                    }
+                    Op::GetCaptureCell => {
+                        let i = u16_at!();
+                        let v = match &closure.captures[i] {
+                            Value::Object(o) => match &**o {
+                                Object::Cell(c) => c.borrow().clone(),
+                                _ => Value::Nil,
+                            },
+                            other => other.clone(),
+                        };
+                        stack!().push(v);
+                    }
+                    Op::GetBuiltin => {
+                        let id = u16_at!();
+                        stack!().push(Value::Builtin(id as u32));
+                    }
+                    Op::ThrowUndefined => {
+                        let name = name_at!();
+                        try_op!(Err(self.undefined_variable(&name)));
+                    }
+                    Op::ThrowUndefinedBuiltin => {
+                        let text = name_at!();
+                        try_op!(Err(VmError::new(ErrorKind::UndefinedBuiltin(text.to_string(), None))));
+                    }
+                    Op::ThrowImmutable => {
+                        let name = name_at!();
+                        try_op!(Err(VmError::new(ErrorKind::ImmutableAssignment(name.to_string()))));
+                    }
+                    Op::ThrowRedeclare => {
+                        let name = name_at!();
+                        try_op!(Err(VmError::runtime(format!(
+                            "Cannot redeclare immutable variable '{name}' in the same scope (use 'var' for mutable bindings)"
+                        ))));
+                    }
+
+                    Op::Add => add!(stack),
+                    Op::Sub => sub!(stack),
+                    Op::Mul => mul!(stack),
+                    Op::Div => div!(stack),
+                    Op::Mod => rem!(stack),
+                    Op::AddConst => add!(constant),
+                    Op::SubConst => sub!(constant),
+                    Op::MulConst => mul!(constant),
+                    Op::DivConst => div!(constant),
+                    Op::ModConst => rem!(constant),
+                    Op::Pow => {
+                        let b = pop!();
+                        let a = top!();
+                        *a = try_op!(ops::pow(a, &b));
+                    }
+                    Op::Neg => {
+                        let a = top!();
+                        *a = match &*a {
+                            Value::Int(x) if *x != i64::MIN => Value::Int(-x),
+                            _ => try_op!(ops::neg(a)),
+                        };
+                    }
+                    Op::Not => {
+                        let a = top!();
+                        *a = Value::Bool(!a.is_truthy());
+                    }
+                    Op::Eq => equal!(stack, BinaryOp::Eq, true),
+                    Op::Ne => equal!(stack, BinaryOp::Ne, false),
+                    Op::Lt => compare!(stack, BinaryOp::Lt, std::cmp::Ordering::is_lt),
+                    Op::Gt => compare!(stack, BinaryOp::Gt, std::cmp::Ordering::is_gt),
+                    Op::Le => compare!(stack, BinaryOp::Le, std::cmp::Ordering::is_le),
+                    Op::Ge => compare!(stack, BinaryOp::Ge, std::cmp::Ordering::is_ge),
+                    Op::EqConst => equal!(constant, BinaryOp::Eq, true),
+                    Op::NeConst => equal!(constant, BinaryOp::Ne, false),
+                    Op::LtConst => compare!(constant, BinaryOp::Lt, std::cmp::Ordering::is_lt),
+                    Op::GtConst => compare!(constant, BinaryOp::Gt, std::cmp::Ordering::is_gt),
+                    Op::LeConst => compare!(constant, BinaryOp::Le, std::cmp::Ordering::is_le),
+                    Op::GeConst => compare!(constant, BinaryOp::Ge, std::cmp::Ordering::is_ge),
+                    Op::EqJumpIfFalse => equal!(stack_jump, BinaryOp::Eq, true),
+                    Op::NeJumpIfFalse => equal!(stack_jump, BinaryOp::Ne, false),
+                    Op::LtJumpIfFalse => compare!(stack_jump, BinaryOp::Lt, std::cmp::Ordering::is_lt),
+                    Op::GtJumpIfFalse => compare!(stack_jump, BinaryOp::Gt, std::cmp::Ordering::is_gt),
+                    Op::LeJumpIfFalse => compare!(stack_jump, BinaryOp::Le, std::cmp::Ordering::is_le),
+                    Op::GeJumpIfFalse => compare!(stack_jump, BinaryOp::Ge, std::cmp::Ordering::is_ge),
+                    Op::EqConstJumpIfFalse => equal!(constant_jump, BinaryOp::Eq, true),
+                    Op::NeConstJumpIfFalse => equal!(constant_jump, BinaryOp::Ne, false),
+                    Op::LtConstJumpIfFalse => compare!(constant_jump, BinaryOp::Lt, std::cmp::Ordering::is_lt),
+                    Op::GtConstJumpIfFalse => compare!(constant_jump, BinaryOp::Gt, std::cmp::Ordering::is_gt),
+                    Op::LeConstJumpIfFalse => compare!(constant_jump, BinaryOp::Le, std::cmp::Ordering::is_le),
+                    Op::GeConstJumpIfFalse => compare!(constant_jump, BinaryOp::Ge, std::cmp::Ordering::is_ge),
+                    Op::In | Op::NotIn => {
+                        let coll = pop!();
+                        let item = top!();
+                        let found = ops::contains(item, &coll);
+                        *item = Value::Bool(found == (op == Op::In));
+                    }
+                    Op::ToBool => {
+                        let a = top!();
+                        *a = Value::Bool(a.is_truthy());
+                    }
+                    Op::BuildRange => {
+                        let inclusive = u8_at!() == 1;
+                        let end = pop!();
+                        let start = top!();
+                        *start = match (&*start, &end) {
+                            (Value::Int(s), Value::Int(e)) => Value::range(*s, *e, inclusive),
+                            (s, e) => try_op!(Err(VmError::type_error(format!(
+                                "range bounds must be integers, got {} and {}",
+                                s.type_name(),
+                                e.type_name()
+                            )))),
+                        };
+                    }
+
+                    Op::Jump => {
+                        let target = u32_at!();
+                        // `<=`: `while true {}` is a jump to itself.
+                        if target <= op_at {
+                            try_op!(self.tick());
+                        }
+                        ip = target;
+                    }
+                    Op::JumpIfFalse => {
+                        let target = u32_at!();
+                        if !stack!().last().expect("stack underflow").is_truthy() {
+                            ip = target;
+                        }
+                        discard_top(&mut stack!());
+                    }
+                    Op::JumpIfTrue => {
+                        let target = u32_at!();
+                        if stack!().last().expect("stack underflow").is_truthy() {
+                            ip = target;
+                        }
+                        discard_top(&mut stack!());
+                    }
+                    Op::JumpIfNotNil => {
+                        let target = u32_at!();
+                        if top!().is_nil() {
+                            pop!();
+                        } else {
+                            ip = target;
+                        }
+                    }
+                    Op::JumpIfNil => {
+                        let target = u32_at!();
+                        if top!().is_nil() {
+                            ip = target;
+                        }
+                    }
+
+                    Op::Call => {
+                        let argc = u8_at!();
+                        let slot = u16_at!() as u16;
+                        save_ip!();
+                        if ic_on {
+                            if let Some(entry) = self.ic.entry_at(ic_base, slot) {
+                                let callee = &self.fiber.stack[self.fiber.stack.len() - argc - 1];
+                                // A specialized hit on a plain closure pushes its frame directly.
+                                if ic::observe_call(entry, argc as u32, callee) {
+                                    if let Value::Closure(c) = callee {
+                                        if !c.proto.is_generator {
+                                            let c = c.clone();
+                                            try_op!(self.push_frame(c, argc as u32, None));
+                                            continue 'frame;
+                                        }
                                     }
                                 }
                             }
                         }
-                    }
-                    if try_op!(self.call_value(argc)) {
-                        return Exit::Switch;
-                    }
-                }
-                Op::CallBuiltin => {
-                    let id = u16_at!() as u32;
-                    let argc = u8_at!();
-                    let slot = u16_at!() as u16;
-                    if ic_on {
-                        if let Some(entry) = self.ic.entry_at(ic_base, slot) {
-                            ic::observe_call(entry, argc as u32, &Value::Builtin(id));
+                        if try_op!(self.call_value(argc)) {
+                            continue 'frame;
                         }
                     }
-                    save_ip!();
-                    let args_at = stack!().len() - argc;
-                    let flow = try_op!(self.invoke_builtin(id, args_at));
-                    stack!().truncate(args_at);
-                    if try_op!(self.finish_native(flow)) {
-                        return Exit::Switch;
-                    }
-                }
-                Op::CallSpread => {
-                    let args = pop!();
-                    let argc = try_op!(push_spread_args(&mut stack!(), &args));
-                    save_ip!();
-                    if try_op!(self.call_value(argc)) {
-                        return Exit::Switch;
-                    }
-                }
-                Op::Pipe => {
-                    let callee = pop!();
-                    if !callee.is_callable() {
-                        try_op!(Err(VmError::type_error(format!("cannot pipe into {}", callee.type_name()))));
-                    }
-                    let arg = pop!();
-                    stack!().push(callee);
-                    stack!().push(arg);
-                    save_ip!();
-                    if try_op!(self.call_value(1)) {
-                        return Exit::Switch;
-                    }
-                }
-                Op::TailCall => {
-                    let argc = u8_at!();
-                    let callee_at = stack!().len() - argc - 1;
-                    let target = match &stack!()[callee_at] {
-                        Value::Closure(c) if !c.proto.is_generator => Some(c.clone()),
-                        _ => None,
-                    };
-                    if let Some(target) = target {
-                        // Reuse this frame: move callee and args down over it.
-                        let frame = self.fiber.frames.pop().expect("current frame");
-                        stack!().drain(frame.base - 1..callee_at);
-                        if let Err(e) = self.push_frame(target, argc as u32, frame.cont) {
-                            // Restore a frame so the error has a location to unwind from.
-                            self.fiber.frames.push(Frame { closure: closure.clone(), ip, base, argc: 0, cont: None, ic_set });
-                            return Exit::Error(e, op_at);
+                    Op::CallBuiltin => {
+                        let id = u16_at!() as u32;
+                        let argc = u8_at!();
+                        let slot = u16_at!() as u16;
+                        if ic_on {
+                            if let Some(entry) = self.ic.entry_at(ic_base, slot) {
+                                ic::observe_call(entry, argc as u32, &Value::Builtin(id));
+                            }
                         }
-                        return Exit::Switch;
-                    }
-                    save_ip!();
-                    if try_op!(self.call_value(argc)) {
-                        return Exit::Switch;
-                    }
-                }
-                Op::Return => {
-                    let value = pop!();
-                    return self.return_from_frame(value, stop_depth);
-                }
-                Op::Closure => {
-                    let f = u16_at!();
-                    let child = proto.chunk.functions[f].clone();
-                    let captures: Box<[Value]> = child
-                        .captures
-                        .iter()
-                        .map(|src| match *src {
-                            CaptureSource::Local(slot) => self.fiber.stack[base + slot as usize].clone(),
-                            CaptureSource::Capture(i) => closure.captures[i as usize].clone(),
-                            CaptureSource::SelfClosure => Value::Closure(closure.clone()),
-                        })
-                        .collect();
-                    stack!().push(Value::Closure(Rc::new(Closure { proto: child, captures, module: closure.module.clone() })));
-                }
-                Op::JumpIfArg => {
-                    let index = u8_at!();
-                    let target = u32_at!();
-                    if (index as u32) < self.fiber.frames[frame_index].argc {
-                        ip = target;
-                    }
-                }
-
-                Op::CallMethod | Op::CallMethodOpt => {
-                    let name_idx = u16_at!();
-                    let argc = u8_at!();
-                    let slot = u16_at!() as u16;
-                    let recv_at = stack!().len() - argc - 1;
-                    if op == Op::CallMethodOpt && stack!()[recv_at].is_nil() {
-                        stack!().truncate(recv_at);
-                        stack!().push(Value::Nil);
-                        continue;
-                    }
-                    save_ip!();
-                    let switched = if ic_on {
-                        try_op!(self.call_method_cached(consts, name_idx, argc, ic_base, slot))
-                    } else {
-                        try_op!(self.call_method(const_name(consts, name_idx), argc))
-                    };
-                    if switched {
-                        return Exit::Switch;
-                    }
-                }
-                Op::CallMethodSpread => {
-                    let name_idx = u16_at!();
-                    let slot = u16_at!() as u16;
-                    let args = pop!();
-                    let argc = try_op!(push_spread_args(&mut stack!(), &args));
-                    save_ip!();
-                    let switched = if ic_on && argc <= u8::MAX as usize {
-                        try_op!(self.call_method_cached(consts, name_idx, argc, ic_base, slot))
-                    } else {
-                        try_op!(self.call_method(const_name(consts, name_idx), argc))
-                    };
-                    if switched {
-                        return Exit::Switch;
-                    }
-                }
-
-                Op::BuildList => {
-                    let n = u16_at!();
-                    let at = stack!().len() - n;
-                    let items: Vec<Value> = stack!().drain(at..).collect();
-                    stack!().push(Value::list(items));
-                }
-                Op::ListAppend => {
-                    let v = pop!();
-                    if let Value::List(items) = top!() {
-                        Rc::make_mut(items).push(v);
-                    }
-                }
-                Op::ListExtend => {
-                    let other = pop!();
-                    let Value::List(more) = &other else {
-                        try_op!(Err(VmError::type_error(format!(
-                            "cannot destructure {} with [...] pattern — expected list",
-                            other.type_name()
-                        ))));
-                        unreachable!()
-                    };
-                    if let Value::List(items) = top!() {
-                        Rc::make_mut(items).extend(more.iter().cloned());
-                    }
-                }
-                Op::BuildDict => {
-                    let n = u16_at!();
-                    let at = stack!().len() - 2 * n;
-                    let mut map = DictMap::new();
-                    let mut pairs = stack!().drain(at..);
-                    while let (Some(k), Some(v)) = (pairs.next(), pairs.next()) {
-                        map.insert(dict_key(&k), v);
-                    }
-                    drop(pairs);
-                    stack!().push(Value::dict(map));
-                }
-                Op::DictInsert => {
-                    let v = pop!();
-                    let k = pop!();
-                    if let Value::Dict(map) = top!() {
-                        Rc::make_mut(map).insert(dict_key(&k), v);
-                    }
-                }
-                Op::DictExtend => {
-                    let other = pop!();
-                    let entries: Vec<(HStr, Value)> = match &other {
-                        Value::Dict(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                        Value::Struct(s) => s.layout.fields.iter().cloned().zip(s.values.iter().cloned()).collect(),
-                        _ => try_op!(Err(VmError::type_error(format!(
-                            "cannot destructure {} with {{...}} pattern — expected dict",
-                            other.type_name()
-                        )))),
-                    };
-                    if let Value::Dict(map) = top!() {
-                        Rc::make_mut(map).extend(entries);
-                    }
-                }
-                Op::Concat => {
-                    let n = u16_at!();
-                    let at = stack!().len() - n;
-                    let mut s = String::new();
-                    for v in &stack!()[at..] {
-                        v.write_display(&mut s);
-                    }
-                    stack!().truncate(at);
-                    stack!().push(Value::str(s));
-                }
-                Op::BuildEnum => {
-                    let name = name_at!();
-                    let n = u8_at!();
-                    let at = stack!().len() - n;
-                    let fields: Vec<Value> = stack!().drain(at..).collect();
-                    let (enum_name, variant) = name.split_once('.').unwrap_or(("", name.as_str()));
-                    stack!().push(Value::enum_val(enum_name, variant, fields));
-                }
-                Op::BuildStruct => {
-                    let name = name_at!();
-                    let fields = pop!();
-                    let v = try_op!(self.build_struct(&name, &fields));
-                    stack!().push(v);
-                }
-                Op::DefineStruct => {
-                    let name = name_at!();
-                    let fields = pop!();
-                    let names: Vec<HStr> = match &fields {
-                        Value::List(items) => items.iter().filter_map(|f| f.as_str().map(|s| Rc::new(s.to_string()))).collect(),
-                        _ => Vec::new(),
-                    };
-                    self.structs.insert(name.to_string(), Rc::new(StructLayout { name: name.clone(), fields: names }));
-                }
-                Op::DefineImpl => {
-                    let name = name_at!();
-                    let methods = pop!();
-                    if let Value::Dict(m) = &methods {
-                        let merged = match self.impls.get(name.as_str()) {
-                            Some(existing) => {
-                                let mut all = (**existing).clone();
-                                all.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
-                                Rc::new(all)
-                            }
-                            None => m.clone(),
-                        };
-                        self.impls.insert(name.to_string(), merged);
-                    }
-                }
-
-                Op::GetProp | Op::GetPropOpt => {
-                    let name_idx = u16_at!();
-                    let slot = u16_at!() as u16;
-                    let name = const_name(consts, name_idx);
-                    let obj = self.fiber.stack.last_mut().expect("stack underflow");
-                    match if ic_on { self.ic.entry_at(ic_base, slot) } else { None } {
-                        Some(entry) => match ic::property_hit(entry, name_idx as u16, obj, name) {
-                            Some(v) => *obj = v,
-                            None => {
-                                let resolved = ic::PropertyTarget::resolve(obj, name);
-                                *obj = try_op!(ops::get_property(obj, name, op == Op::GetPropOpt));
-                                ic::property_learn(entry, name_idx as u16, resolved);
-                            }
-                        },
-                        None => *obj = try_op!(ops::get_property(obj, name, op == Op::GetPropOpt)),
-                    }
-                }
-                Op::Index | Op::IndexOpt => {
-                    let idx = pop!();
-                    let obj = top!();
-                    *obj = try_op!(ops::index(obj, &idx, op == Op::IndexOpt));
-                }
-                Op::Slice => {
-                    let end = pop!();
-                    let start = pop!();
-                    let obj = top!();
-                    *obj = try_op!(ops::slice(obj, &start, &end));
-                }
-                Op::SetPathLocal => {
-                    let slot = u16_at!();
-                    let n = u8_at!();
-                    let v = pop!();
-                    let at = stack!().len() - n;
-                    let keys: Vec<Value> = stack!().drain(at..).collect();
-                    try_op!(ops::set_path(&mut self.fiber.stack[base + slot], &keys, v));
-                }
-                Op::SetPathGlobal => {
-                    let g = u16_at!();
-                    let n = u8_at!();
-                    let v = pop!();
-                    let at = stack!().len() - n;
-                    let keys: Vec<Value> = stack!().drain(at..).collect();
-                    try_op!(ops::set_path(&mut closure.module.globals.borrow_mut()[g], &keys, v));
-                }
-
-                Op::IterInit => {
-                    let slot = u16_at!();
-                    let iterable = pop!();
-                    stack!()[base + slot] = if sched::is_channel_like(&iterable) {
-                        // Channels are pulled by the scheduler (the loop may wait).
-                        iterable
-                    } else {
-                        iter::for_loop_iter(&iterable)
-                    };
-                }
-                Op::IterNext => {
-                    let slot = u16_at!();
-                    let target = u32_at!();
-                    if sched::is_channel_like(&stack!()[base + slot]) {
-                        let ch = stack!()[base + slot].clone();
                         save_ip!();
-                        match try_op!(self.iter_channel(&ch)) {
+                        let args_at = stack!().len() - argc;
+                        let flow = try_op!(self.invoke_builtin(id, args_at));
+                        stack!().truncate(args_at);
+                        if try_op!(self.finish_native(flow)) {
+                            continue 'frame;
+                        }
+                    }
+                    Op::CallSpread => {
+                        let args = pop!();
+                        let argc = try_op!(push_spread_args(&mut stack!(), &args));
+                        save_ip!();
+                        if try_op!(self.call_value(argc)) {
+                            continue 'frame;
+                        }
+                    }
+                    Op::Pipe => {
+                        let callee = pop!();
+                        if !callee.is_callable() {
+                            try_op!(Err(VmError::type_error(format!("cannot pipe into {}", callee.type_name()))));
+                        }
+                        let arg = pop!();
+                        stack!().push(callee);
+                        stack!().push(arg);
+                        save_ip!();
+                        if try_op!(self.call_value(1)) {
+                            continue 'frame;
+                        }
+                    }
+                    Op::TailCall => {
+                        let argc = u8_at!();
+                        let callee_at = stack!().len() - argc - 1;
+                        let target = match &stack!()[callee_at] {
+                            Value::Closure(c) if !c.proto.is_generator => Some(c.clone()),
+                            _ => None,
+                        };
+                        if let Some(target) = target {
+                            // Reuse this frame: move callee and args down over it.
+                            let frame = self.fiber.frames.pop().expect("current frame");
+                            stack!().drain(frame.base - 1..callee_at);
+                            if let Err(e) = self.push_frame(target, argc as u32, frame.cont) {
+                                // Restore a frame so the error has a location to unwind from.
+                                self.fiber.frames.push(Frame { closure: closure.clone(), ip, base, argc: 0, cont: None, ic_set });
+                                return Exit::Error(e, op_at);
+                            }
+                            continue 'frame;
+                        }
+                        save_ip!();
+                        if try_op!(self.call_value(argc)) {
+                            continue 'frame;
+                        }
+                    }
+                    Op::Return => {
+                        let value = pop!();
+                        return self.return_from_frame(value, stop_depth);
+                    }
+                    Op::Closure => {
+                        let f = u16_at!();
+                        let child = proto.chunk.functions[f].clone();
+                        let captures: Box<[Value]> = child
+                            .captures
+                            .iter()
+                            .map(|src| match *src {
+                                CaptureSource::Local(slot) => self.fiber.stack[base + slot as usize].clone(),
+                                CaptureSource::Capture(i) => closure.captures[i as usize].clone(),
+                                CaptureSource::SelfClosure => Value::Closure(closure.clone()),
+                            })
+                            .collect();
+                        stack!().push(Value::Closure(Rc::new(Closure { proto: child, captures, module: closure.module.clone() })));
+                    }
+                    Op::JumpIfArg => {
+                        let index = u8_at!();
+                        let target = u32_at!();
+                        if (index as u32) < self.fiber.frames[frame_index].argc {
+                            ip = target;
+                        }
+                    }
+
+                    Op::CallMethod | Op::CallMethodOpt => {
+                        let name_idx = u16_at!();
+                        let argc = u8_at!();
+                        let slot = u16_at!() as u16;
+                        let recv_at = stack!().len() - argc - 1;
+                        if op == Op::CallMethodOpt && stack!()[recv_at].is_nil() {
+                            stack!().truncate(recv_at);
+                            stack!().push(Value::Nil);
+                            continue;
+                        }
+                        save_ip!();
+                        let switched = if ic_on {
+                            try_op!(self.call_method_cached(consts, name_idx, argc, ic_base, slot))
+                        } else {
+                            try_op!(self.call_method(const_name(consts, name_idx), argc))
+                        };
+                        if switched {
+                            continue 'frame;
+                        }
+                    }
+                    Op::CallMethodSpread => {
+                        let name_idx = u16_at!();
+                        let slot = u16_at!() as u16;
+                        let args = pop!();
+                        let argc = try_op!(push_spread_args(&mut stack!(), &args));
+                        save_ip!();
+                        let switched = if ic_on && argc <= u8::MAX as usize {
+                            try_op!(self.call_method_cached(consts, name_idx, argc, ic_base, slot))
+                        } else {
+                            try_op!(self.call_method(const_name(consts, name_idx), argc))
+                        };
+                        if switched {
+                            continue 'frame;
+                        }
+                    }
+
+                    Op::BuildList => {
+                        let n = u16_at!();
+                        let at = stack!().len() - n;
+                        let items: Vec<Value> = stack!().drain(at..).collect();
+                        stack!().push(Value::list(items));
+                    }
+                    Op::ListAppend => {
+                        let v = pop!();
+                        if let Value::List(items) = top!() {
+                            Rc::make_mut(items).push(v);
+                        }
+                    }
+                    Op::ListExtend => {
+                        let other = pop!();
+                        let Value::List(more) = &other else {
+                            try_op!(Err(VmError::type_error(format!(
+                                "cannot destructure {} with [...] pattern — expected list",
+                                other.type_name()
+                            ))));
+                            unreachable!()
+                        };
+                        if let Value::List(items) = top!() {
+                            Rc::make_mut(items).extend(more.iter().cloned());
+                        }
+                    }
+                    Op::BuildDict => {
+                        let n = u16_at!();
+                        let at = stack!().len() - 2 * n;
+                        let mut map = DictMap::new();
+                        let mut pairs = stack!().drain(at..);
+                        while let (Some(k), Some(v)) = (pairs.next(), pairs.next()) {
+                            map.insert(dict_key(&k), v);
+                        }
+                        drop(pairs);
+                        stack!().push(Value::dict(map));
+                    }
+                    Op::DictInsert => {
+                        let v = pop!();
+                        let k = pop!();
+                        if let Value::Dict(map) = top!() {
+                            Rc::make_mut(map).insert(dict_key(&k), v);
+                        }
+                    }
+                    Op::DictExtend => {
+                        let other = pop!();
+                        let entries: Vec<(HStr, Value)> = match &other {
+                            Value::Dict(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                            Value::Struct(s) => s.layout.fields.iter().cloned().zip(s.values.iter().cloned()).collect(),
+                            _ => try_op!(Err(VmError::type_error(format!(
+                                "cannot destructure {} with {{...}} pattern — expected dict",
+                                other.type_name()
+                            )))),
+                        };
+                        if let Value::Dict(map) = top!() {
+                            Rc::make_mut(map).extend(entries);
+                        }
+                    }
+                    Op::Concat => {
+                        let n = u16_at!();
+                        let at = stack!().len() - n;
+                        let mut s = String::new();
+                        for v in &stack!()[at..] {
+                            v.write_display(&mut s);
+                        }
+                        stack!().truncate(at);
+                        stack!().push(Value::str(s));
+                    }
+                    Op::BuildEnum => {
+                        let name = name_at!();
+                        let n = u8_at!();
+                        let at = stack!().len() - n;
+                        let fields: Vec<Value> = stack!().drain(at..).collect();
+                        let (enum_name, variant) = name.split_once('.').unwrap_or(("", name.as_str()));
+                        stack!().push(Value::enum_val(enum_name, variant, fields));
+                    }
+                    Op::BuildStruct => {
+                        let name = name_at!();
+                        let fields = pop!();
+                        let v = try_op!(self.build_struct(&name, &fields));
+                        stack!().push(v);
+                    }
+                    Op::DefineStruct => {
+                        let name = name_at!();
+                        let fields = pop!();
+                        let names: Vec<HStr> = match &fields {
+                            Value::List(items) => items.iter().filter_map(|f| f.as_str().map(|s| Rc::new(s.to_string()))).collect(),
+                            _ => Vec::new(),
+                        };
+                        self.structs.insert(name.to_string(), Rc::new(StructLayout { name: name.clone(), fields: names }));
+                    }
+                    Op::DefineImpl => {
+                        let name = name_at!();
+                        let methods = pop!();
+                        if let Value::Dict(m) = &methods {
+                            let merged = match self.impls.get(name.as_str()) {
+                                Some(existing) => {
+                                    let mut all = (**existing).clone();
+                                    all.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
+                                    Rc::new(all)
+                                }
+                                None => m.clone(),
+                            };
+                            self.impls.insert(name.to_string(), merged);
+                        }
+                    }
+
+                    Op::GetProp | Op::GetPropOpt => {
+                        let name_idx = u16_at!();
+                        let slot = u16_at!() as u16;
+                        let name = const_name(consts, name_idx);
+                        let obj = self.fiber.stack.last_mut().expect("stack underflow");
+                        match if ic_on { self.ic.entry_at(ic_base, slot) } else { None } {
+                            Some(entry) => match ic::property_hit(entry, name_idx as u16, obj, name) {
+                                Some(v) => *obj = v,
+                                None => {
+                                    let resolved = ic::PropertyTarget::resolve(obj, name);
+                                    *obj = try_op!(ops::get_property(obj, name, op == Op::GetPropOpt));
+                                    ic::property_learn(entry, name_idx as u16, resolved);
+                                }
+                            },
+                            None => *obj = try_op!(ops::get_property(obj, name, op == Op::GetPropOpt)),
+                        }
+                    }
+                    Op::Index | Op::IndexOpt => {
+                        let idx = pop!();
+                        let obj = top!();
+                        *obj = try_op!(ops::index(obj, &idx, op == Op::IndexOpt));
+                    }
+                    Op::Slice => {
+                        let end = pop!();
+                        let start = pop!();
+                        let obj = top!();
+                        *obj = try_op!(ops::slice(obj, &start, &end));
+                    }
+                    Op::SetPathLocal => {
+                        let slot = u16_at!();
+                        let n = u8_at!();
+                        let v = pop!();
+                        let at = stack!().len() - n;
+                        let keys: Vec<Value> = stack!().drain(at..).collect();
+                        try_op!(ops::set_path(&mut self.fiber.stack[base + slot], &keys, v));
+                    }
+                    Op::SetPathGlobal => {
+                        let g = u16_at!();
+                        let n = u8_at!();
+                        let v = pop!();
+                        let at = stack!().len() - n;
+                        let keys: Vec<Value> = stack!().drain(at..).collect();
+                        try_op!(ops::set_path(&mut closure.module.globals.borrow_mut()[g], &keys, v));
+                    }
+
+                    Op::IterInit => {
+                        let slot = u16_at!();
+                        let iterable = pop!();
+                        stack!()[base + slot] = if sched::is_channel_like(&iterable) {
+                            // Channels are pulled by the scheduler (the loop may wait).
+                            iterable
+                        } else {
+                            iter::for_loop_iter(&iterable)
+                        };
+                    }
+                    Op::IterNext => {
+                        let slot = u16_at!();
+                        let target = u32_at!();
+                        if sched::is_channel_like(&stack!()[base + slot]) {
+                            let ch = stack!()[base + slot].clone();
+                            save_ip!();
+                            match try_op!(self.iter_channel(&ch)) {
+                                Some(v) => stack!().push(v),
+                                None => {
+                                    stack!()[base + slot] = Value::Nil;
+                                    ip = target;
+                                }
+                            }
+                            try_op!(self.tick());
+                            continue;
+                        }
+                        let step = match &stack!()[base + slot] {
+                            Value::Object(o) => iter::for_step(o),
+                            _ => iter::ForStep::End,
+                        };
+                        let outcome = match step {
+                            iter::ForStep::Item(v) => Some(v),
+                            iter::ForStep::End => None,
+                            iter::ForStep::Collect => iter::decode_next(pop!()),
+                            iter::ForStep::Pull => {
+                                let Value::Object(node) = &stack!()[base + slot] else { unreachable!() };
+                                let node = node.clone();
+                                let flow = {
+                                    let mut ctx = Ctx { output: &mut self.fiber.output, limits: &self.options.limits };
+                                    try_op!(iter::Pull::start(&mut ctx, node.clone(), iter::Sink::Next))
+                                };
+                                match flow {
+                                    Flow::Done(v) => iter::decode_next(v),
+                                    flow => {
+                                        // Harn code must run first; this instruction runs
+                                        // again to collect the outcome.
+                                        iter::set_awaiting(&node);
+                                        ip = op_at;
+                                        save_ip!();
+                                        if try_op!(self.finish_native(flow)) {
+                                            continue 'frame;
+                                        }
+                                        continue;
+                                    }
+                                }
+                            }
+                        };
+                        match outcome {
                             Some(v) => stack!().push(v),
                             None => {
                                 stack!()[base + slot] = Value::Nil;
@@ -1430,230 +1545,190 @@ impl Vm {
                             }
                         }
                         try_op!(self.tick());
-                        continue;
                     }
-                    let step = match &stack!()[base + slot] {
-                        Value::Object(o) => iter::for_step(o),
-                        _ => iter::ForStep::End,
-                    };
-                    let outcome = match step {
-                        iter::ForStep::Item(v) => Some(v),
-                        iter::ForStep::End => None,
-                        iter::ForStep::Collect => iter::decode_next(pop!()),
-                        iter::ForStep::Pull => {
-                            let Value::Object(node) = &stack!()[base + slot] else { unreachable!() };
-                            let node = node.clone();
-                            let flow = {
-                                let mut ctx = Ctx { output: &mut self.fiber.output, limits: &self.options.limits };
-                                try_op!(iter::Pull::start(&mut ctx, node.clone(), iter::Sink::Next))
-                            };
-                            match flow {
-                                Flow::Done(v) => iter::decode_next(v),
-                                flow => {
-                                    // Harn code must run first; this instruction runs
-                                    // again to collect the outcome.
-                                    iter::set_awaiting(&node);
-                                    ip = op_at;
-                                    save_ip!();
-                                    if try_op!(self.finish_native(flow)) {
-                                        return Exit::Switch;
-                                    }
-                                    continue;
-                                }
+                    Op::Yield => {
+                        let v = pop!();
+                        if !self.in_generator() {
+                            // The compiler only emits YIELD in generator bodies; hand-made bytecode may not.
+                            try_op!(Err(VmError::runtime("yield outside a generator")));
+                        }
+                        save_ip!();
+                        return self.yield_value(v);
+                    }
+
+                    Op::TryBegin => {
+                        let catch_ip = u32_at!();
+                        let frame_depth = self.fiber.frames.len();
+                        let stack_len = stack!().len();
+                        self.fiber.handlers.push(Handler { frame_depth, stack_len, catch_ip });
+                    }
+                    Op::TryEnd => {
+                        self.fiber.handlers.pop();
+                    }
+                    Op::Throw => {
+                        let v = pop!();
+                        try_op!(Err(VmError::thrown(v)));
+                    }
+                    Op::Rethrow => {
+                        let v = pop!();
+                        let err = match &v {
+                            Value::Object(o) => match &**o {
+                                Object::Error(e) => e.clone(),
+                                _ => VmError::thrown(v.clone()),
+                            },
+                            _ => VmError::thrown(v.clone()),
+                        };
+                        try_op!(Err(err));
+                    }
+                    Op::ErrValue => {
+                        let v = top!();
+                        if let Value::Object(o) = &*v {
+                            if let Object::Error(e) = &**o {
+                                let caught = e.catch_value();
+                                *v = caught;
                             }
                         }
-                    };
-                    match outcome {
-                        Some(v) => stack!().push(v),
-                        None => {
-                            stack!()[base + slot] = Value::Nil;
-                            ip = target;
-                        }
                     }
-                    try_op!(self.tick());
-                }
-                Op::Yield => {
-                    let v = pop!();
-                    if !self.in_generator() {
-                        // The compiler only emits YIELD in generator bodies; hand-made bytecode may not.
-                        try_op!(Err(VmError::runtime("yield outside a generator")));
-                    }
-                    save_ip!();
-                    return self.yield_value(v);
-                }
-
-                Op::TryBegin => {
-                    let catch_ip = u32_at!();
-                    let frame_depth = self.fiber.frames.len();
-                    let stack_len = stack!().len();
-                    self.fiber.handlers.push(Handler { frame_depth, stack_len, catch_ip });
-                }
-                Op::TryEnd => {
-                    self.fiber.handlers.pop();
-                }
-                Op::Throw => {
-                    let v = pop!();
-                    try_op!(Err(VmError::thrown(v)));
-                }
-                Op::Rethrow => {
-                    let v = pop!();
-                    let err = match &v {
-                        Value::Object(o) => match &**o {
-                            Object::Error(e) => e.clone(),
-                            _ => VmError::thrown(v.clone()),
-                        },
-                        _ => VmError::thrown(v.clone()),
-                    };
-                    try_op!(Err(err));
-                }
-                Op::ErrValue => {
-                    let v = top!();
-                    if let Value::Object(o) = &*v {
-                        if let Object::Error(e) = &**o {
-                            let caught = e.catch_value();
-                            *v = caught;
-                        }
-                    }
-                }
-                Op::ErrIs => {
-                    let name = name_at!();
-                    let matches = match top!() {
-                        Value::Object(o) => match &**o {
-                            Object::Error(e) => match e.thrown_value() {
-                                Some(Value::Enum(ev)) => *ev.enum_name == *name,
+                    Op::ErrIs => {
+                        let name = name_at!();
+                        let matches = match top!() {
+                            Value::Object(o) => match &**o {
+                                Object::Error(e) => match e.thrown_value() {
+                                    Some(Value::Enum(ev)) => *ev.enum_name == *name,
+                                    _ => false,
+                                },
                                 _ => false,
                             },
                             _ => false,
-                        },
-                        _ => false,
-                    };
-                    stack!().push(Value::Bool(matches));
-                }
-                Op::WrapOk => {
-                    let v = top!();
-                    let is_result = matches!(&*v, Value::Enum(e) if e.enum_name.as_str() == "Result");
-                    if !is_result {
-                        let inner = std::mem::take(v);
-                        *v = Value::ok(inner);
-                    }
-                }
-                Op::WrapErr => {
-                    let v = top!();
-                    let caught = match &*v {
-                        Value::Object(o) => match &**o {
-                            Object::Error(e) => e.catch_value(),
-                            _ => v.clone(),
-                        },
-                        other => other.clone(),
-                    };
-                    *v = Value::err(caught);
-                }
-                Op::TryUnwrap => {
-                    let v = pop!();
-                    match &v {
-                        Value::Enum(e) if e.enum_name.as_str() == "Result" && e.variant.as_str() == "Ok" => {
-                            stack!().push(e.fields.first().cloned().unwrap_or_default());
-                        }
-                        Value::Enum(e) if e.enum_name.as_str() == "Result" && e.variant.as_str() == "Err" => {
-                            // Propagate the Err out of the current function.
-                            return self.return_from_frame(v.clone(), stop_depth);
-                        }
-                        other => try_op!(Err(VmError::type_error(format!(
-                            "? operator requires a Result value, got {}",
-                            other.type_name()
-                        )))),
-                    }
-                }
-                Op::SaveHeight => {
-                    let slot = u16_at!();
-                    let h = stack!().len() as i64;
-                    stack!()[base + slot] = Value::Int(h);
-                }
-                Op::RestoreHeight => {
-                    let slot = u16_at!();
-                    if let Value::Int(h) = stack!()[base + slot] {
-                        stack!().truncate(h as usize);
-                    }
-                }
-
-                Op::IsVariant => {
-                    let name = name_at!();
-                    let (enum_name, variant) = name.split_once('.').unwrap_or(("", name.as_str()));
-                    let v = top!();
-                    let m = matches!(&*v, Value::Enum(e) if e.enum_name.as_str() == enum_name && e.variant.as_str() == variant);
-                    *v = Value::Bool(m);
-                }
-                Op::IsType => {
-                    let name = name_at!();
-                    let v = top!();
-                    let m = v.type_name() == name.as_str();
-                    *v = Value::Bool(m);
-                }
-                Op::CheckDestructure => {
-                    let want_list = u8_at!() == 1;
-                    let v = &stack!()[stack!().len() - 1];
-                    let ok = if want_list { matches!(v, Value::List(_)) } else { matches!(v, Value::Dict(_) | Value::Struct(_)) };
-                    if !ok {
-                        let msg = if want_list {
-                            format!("cannot destructure {} with [...] pattern — expected list", v.type_name())
-                        } else {
-                            format!("cannot destructure {} with {{...}} pattern — expected dict", v.type_name())
                         };
-                        try_op!(Err(VmError::type_error(msg)));
+                        stack!().push(Value::Bool(matches));
                     }
-                }
-                Op::DictRest => {
-                    let keys = pop!();
-                    let d = top!();
-                    let taken: Vec<String> = match &keys {
-                        Value::List(ks) => ks.iter().map(|k| k.display()).collect(),
-                        _ => Vec::new(),
-                    };
-                    let rest: DictMap = match &*d {
-                        Value::Dict(m) => m.iter().filter(|(k, _)| !taken.iter().any(|t| t == k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect(),
-                        Value::Struct(s) => s
-                            .layout
-                            .fields
-                            .iter()
-                            .zip(s.values.iter())
-                            .filter(|(k, _)| !taken.iter().any(|t| t == k.as_str()))
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect(),
-                        _ => DictMap::new(),
-                    };
-                    *d = Value::dict(rest);
-                }
-                Op::ImportModule => {
-                    let k = u16_at!();
-                    save_ip!();
-                    if try_op!(self.start_import(&consts[k])) {
-                        return Exit::Switch;
+                    Op::WrapOk => {
+                        let v = top!();
+                        let is_result = matches!(&*v, Value::Enum(e) if e.enum_name.as_str() == "Result");
+                        if !is_result {
+                            let inner = std::mem::take(v);
+                            *v = Value::ok(inner);
+                        }
                     }
-                }
-                Op::BindImports => {
-                    let k = u16_at!();
-                    try_op!(self.bind_imports(&consts[k], &closure.module));
-                }
-                Op::CheckParam => {
-                    let name = name_at!();
-                    let schema = pop!();
-                    let v = pop!();
-                    let impls = &self.impls;
-                    let has_method = |ty: &str, m: &str| impls.get(ty).is_some_and(|ms| ms.contains_key(&Rc::new(m.to_string())));
-                    let validator = crate::schema::Validator { lenient_numbers: true, has_method: Some(&has_method) };
-                    let checked = validator.validate(&v, &schema);
-                    try_op!(checked.map_err(|f| VmError::type_error(crate::schema::param_message(&name, &f))));
-                }
-                Op::CallHost => {
-                    let name = name_at!();
-                    let argc = u8_at!();
-                    save_ip!();
-                    let args_at = stack!().len() - argc;
-                    let v = try_op!(self.call_host(&name, args_at));
-                    stack!().truncate(args_at);
-                    stack!().push(v);
-                    if !self.fiber.output.is_empty() {
-                        self.flush_output();
+                    Op::WrapErr => {
+                        let v = top!();
+                        let caught = match &*v {
+                            Value::Object(o) => match &**o {
+                                Object::Error(e) => e.catch_value(),
+                                _ => v.clone(),
+                            },
+                            other => other.clone(),
+                        };
+                        *v = Value::err(caught);
+                    }
+                    Op::TryUnwrap => {
+                        let v = pop!();
+                        match &v {
+                            Value::Enum(e) if e.enum_name.as_str() == "Result" && e.variant.as_str() == "Ok" => {
+                                stack!().push(e.fields.first().cloned().unwrap_or_default());
+                            }
+                            Value::Enum(e) if e.enum_name.as_str() == "Result" && e.variant.as_str() == "Err" => {
+                                // Propagate the Err out of the current function.
+                                return self.return_from_frame(v.clone(), stop_depth);
+                            }
+                            other => try_op!(Err(VmError::type_error(format!(
+                                "? operator requires a Result value, got {}",
+                                other.type_name()
+                            )))),
+                        }
+                    }
+                    Op::SaveHeight => {
+                        let slot = u16_at!();
+                        let h = stack!().len() as i64;
+                        stack!()[base + slot] = Value::Int(h);
+                    }
+                    Op::RestoreHeight => {
+                        let slot = u16_at!();
+                        if let Value::Int(h) = stack!()[base + slot] {
+                            stack!().truncate(h as usize);
+                        }
+                    }
+
+                    Op::IsVariant => {
+                        let name = name_at!();
+                        let (enum_name, variant) = name.split_once('.').unwrap_or(("", name.as_str()));
+                        let v = top!();
+                        let m = matches!(&*v, Value::Enum(e) if e.enum_name.as_str() == enum_name && e.variant.as_str() == variant);
+                        *v = Value::Bool(m);
+                    }
+                    Op::IsType => {
+                        let name = name_at!();
+                        let v = top!();
+                        let m = v.type_name() == name.as_str();
+                        *v = Value::Bool(m);
+                    }
+                    Op::CheckDestructure => {
+                        let want_list = u8_at!() == 1;
+                        let v = &stack!()[stack!().len() - 1];
+                        let ok = if want_list { matches!(v, Value::List(_)) } else { matches!(v, Value::Dict(_) | Value::Struct(_)) };
+                        if !ok {
+                            let msg = if want_list {
+                                format!("cannot destructure {} with [...] pattern — expected list", v.type_name())
+                            } else {
+                                format!("cannot destructure {} with {{...}} pattern — expected dict", v.type_name())
+                            };
+                            try_op!(Err(VmError::type_error(msg)));
+                        }
+                    }
+                    Op::DictRest => {
+                        let keys = pop!();
+                        let d = top!();
+                        let taken: Vec<String> = match &keys {
+                            Value::List(ks) => ks.iter().map(|k| k.display()).collect(),
+                            _ => Vec::new(),
+                        };
+                        let rest: DictMap = match &*d {
+                            Value::Dict(m) => m.iter().filter(|(k, _)| !taken.iter().any(|t| t == k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect(),
+                            Value::Struct(s) => s
+                                .layout
+                                .fields
+                                .iter()
+                                .zip(s.values.iter())
+                                .filter(|(k, _)| !taken.iter().any(|t| t == k.as_str()))
+                                .map(|(k, v)| (k.clone(), v.clone()))
+                                .collect(),
+                            _ => DictMap::new(),
+                        };
+                        *d = Value::dict(rest);
+                    }
+                    Op::ImportModule => {
+                        let k = u16_at!();
+                        save_ip!();
+                        if try_op!(self.start_import(&consts[k])) {
+                            continue 'frame;
+                        }
+                    }
+                    Op::BindImports => {
+                        let k = u16_at!();
+                        try_op!(self.bind_imports(&consts[k], &closure.module));
+                    }
+                    Op::CheckParam => {
+                        let name = name_at!();
+                        let schema = pop!();
+                        let v = pop!();
+                        let impls = &self.impls;
+                        let has_method = |ty: &str, m: &str| impls.get(ty).is_some_and(|ms| ms.contains_key(&Rc::new(m.to_string())));
+                        let validator = crate::schema::Validator { lenient_numbers: true, has_method: Some(&has_method) };
+                        let checked = validator.validate(&v, &schema);
+                        try_op!(checked.map_err(|f| VmError::type_error(crate::schema::param_message(&name, &f))));
+                    }
+                    Op::CallHost => {
+                        let name = name_at!();
+                        let argc = u8_at!();
+                        save_ip!();
+                        let args_at = stack!().len() - argc;
+                        let v = try_op!(self.call_host(&name, args_at));
+                        stack!().truncate(args_at);
+                        stack!().push(v);
+                        if !self.fiber.output.is_empty() {
+                            self.flush_output();
+                        }
                     }
                 }
             }
@@ -1680,7 +1755,14 @@ impl Vm {
                 Ok(flow) => flow,
                 Err(e) => return self.native_error(e),
             },
-            None => Flow::Done(value),
+            None => {
+                // A Harn caller: what `finish_native(Flow::Done(value))` does, inline.
+                if !self.fiber.output.is_empty() {
+                    self.flush_output();
+                }
+                self.fiber.stack.push(value);
+                return Exit::Switch;
+            }
         };
         match self.finish_native(flow) {
             Ok(_) => Exit::Switch,
