@@ -19,7 +19,6 @@
 //! `_complete`/`_fail`.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -275,7 +274,7 @@ struct VmState {
     id: u64,
     /// Host import paths (`call_export`, `warm_module`) → their compiled
     /// module: a warm crossing never touches the file system.
-    host_modules: HashMap<String, Rc<CompiledModule>>,
+    host_modules: rustc_hash::FxHashMap<String, Rc<CompiledModule>>,
     /// The run in progress (between `_start` and its end).
     run: Option<RunCtx>,
 }
@@ -440,7 +439,7 @@ impl Vm {
             state: Pinned::new(RefCell::new(VmState {
                 core,
                 id: next_vm_id(),
-                host_modules: HashMap::new(),
+                host_modules: rustc_hash::FxHashMap::default(),
                 run: None,
                 output: output_slot,
             })),
