@@ -29,7 +29,7 @@ needs_core = pytest.mark.needs_core
 
 CACHEABLE = {
     "ADD", "SUB", "MUL", "DIV", "MOD", "EQ", "NE", "LT", "GT", "LE", "GE",
-    "GET_PROP", "GET_PROP_OPT", "CALL", "CALL_BUILTIN", "CALL_METHOD", "CALL_METHOD_OPT", "CALL_METHOD_SPREAD",
+    "GET_PROP", "GET_PROP_OPT", "GET_LOCAL_PROP", "CALL", "CALL_BUILTIN", "CALL_METHOD", "CALL_METHOD_OPT", "CALL_METHOD_SPREAD",
     # superinstructions: an adaptive op with a constant operand and/or fused with its conditional jump
     *(f"{op}_CONST" for op in ("ADD", "SUB", "MUL", "DIV", "MOD", "EQ", "NE", "LT", "GT", "LE", "GE")),
     *(f"{op}{k}_JUMP_IF_FALSE" for op in ("EQ", "NE", "LT", "GT", "LE", "GE") for k in ("", "_CONST")),
@@ -354,7 +354,7 @@ def test_inline_cache_report_lists_every_site() -> None:
     rows = vm.inline_cache_report()
     keys = {"function", "line", "offset", "op", "set", "slot", "family", "state", "hits", "misses"}
     assert rows and all(set(r) == keys for r in rows)
-    props = [r for r in rows if r["function"] == "area" and r["op"] == "GET_PROP"]
+    props = [r for r in rows if r["function"] == "area" and r["op"] == "GET_LOCAL_PROP"]
     assert [(r["state"], r["hits"]) for r in props] == [("property(dict_field)", 4)] * 2
     mul = site(vm, "area", "MUL")
     assert (mul["state"], mul["hits"], mul["misses"]) == ("specialized(int)", 5, 0)

@@ -315,6 +315,8 @@ define_ops! {
     GetProp = "GET_PROP" [Name, Cache];
     /// `obj -- obj?.name`
     GetPropOpt = "GET_PROP_OPT" [Name, Cache];
+    /// `-- local.name`: `GET_LOCAL` then `GET_PROP` (the same cache site semantics), without copying the local
+    GetLocalProp = "GET_LOCAL_PROP" [Local, Name, Cache];
     /// `obj idx -- obj[idx]`
     Index = "INDEX" [];
     /// `obj idx -- obj?[idx]`

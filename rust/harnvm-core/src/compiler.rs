@@ -1318,6 +1318,20 @@ impl Compiler {
                 }
                 Ok(())
             }
+            ExprKind::Property { object, name, optional: false } if matches!(object.kind, ExprKind::Ident(_)) => {
+                let ExprKind::Ident(var) = &object.kind else { unreachable!("checked by the guard") };
+                let r = self.resolve(var);
+                if let Resolved::Local { slot, kind: LocalKind::Plain, .. } = r {
+                    // `local.name` reads the local in place.
+                    let k = self.name_const(name)?;
+                    self.emit(Op::GetLocalProp, &[slot as u32, k]);
+                    return Ok(());
+                }
+                self.pos = object.pos;
+                self.emit_resolved_get(var, r)?;
+                self.pos = e.pos;
+                self.emit_named(Op::GetProp, name)
+            }
             ExprKind::Property { object, name, optional } => {
                 self.compile_expr(object)?;
                 self.pos = e.pos;

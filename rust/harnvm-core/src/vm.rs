@@ -1452,6 +1452,27 @@ impl Vm {
                             None => *obj = try_op!(ops::get_property(obj, name, op == Op::GetPropOpt)),
                         }
                     }
+                    Op::GetLocalProp => {
+                        let local = u16_at!();
+                        let name_idx = u16_at!();
+                        let slot = u16_at!() as u16;
+                        let name = const_name(consts, name_idx);
+                        // Read in place: the local is not copied (no reference-count traffic).
+                        let obj = &self.fiber.stack[base + local];
+                        let v = match if ic_on { self.ic.entry_at(ic_base, slot) } else { None } {
+                            Some(entry) => match ic::property_hit(entry, name_idx as u16, obj, name) {
+                                Some(v) => v,
+                                None => {
+                                    let resolved = ic::PropertyTarget::resolve(obj, name);
+                                    let v = try_op!(ops::get_property(obj, name, false));
+                                    ic::property_learn(entry, name_idx as u16, resolved);
+                                    v
+                                }
+                            },
+                            None => try_op!(ops::get_property(obj, name, false)),
+                        };
+                        stack!().push(v);
+                    }
                     Op::Index | Op::IndexOpt => {
                         let idx = pop!();
                         let obj = top!();

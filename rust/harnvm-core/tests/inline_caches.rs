@@ -42,7 +42,7 @@ fn polymorphic_property_site_is_replaced() {
     let src = "fn n(x) { return x.count }\nprintln(n([1, 2]))\nprintln(n(\"ab\"))\n";
     let (vm, out) = run(src, true);
     assert_eq!(out, "2\n2\n=> nil");
-    let site = &sites(&vm, "n", "GET_PROP")[0];
+    let site = &sites(&vm, "n", "GET_LOCAL_PROP")[0];
     let (_, target, hits, misses) = vm.ic.peek_property(site.set, site.slot).expect("property entry");
     assert_eq!((target, hits, misses), (PropertyTarget::StringCount, 0, 1));
 }
@@ -54,7 +54,7 @@ fn struct_field_cache_guards_the_layout() {
     let (vm, out) = run(src, true);
     assert_eq!(out, "0\n1\n2\n9\n7\n=> nil");
     assert_eq!(out, run(src, false).1);
-    let site = &sites(&vm, "gx", "GET_PROP")[0];
+    let site = &sites(&vm, "gx", "GET_LOCAL_PROP")[0];
     let (_, target, _, misses) = vm.ic.peek_property(site.set, site.slot).expect("property entry");
     assert_eq!((target, misses), (PropertyTarget::DictField, 2));
 }
