@@ -145,3 +145,62 @@ fn sets_of_dropped_programs_are_pruned_at_the_next_run() {
     let site = vm.ic.report().into_iter().find(|s| s.op == "ADD_CONST").unwrap();
     assert_eq!(site.state, "warmup(int)");
 }
+
+#[test]
+fn constant_operand_and_compare_jump_forms_match_the_plain_ops() {
+    // With a literal right operand an op takes its `*_CONST` form, and a
+    // compare in a condition a `*_JUMP_IF_FALSE` form (`&&`, `||`, `!` become
+    // jumps). The same program with each literal read from a variable, and
+    // each condition first stored as a value, runs only the plain ops: both
+    // must print the same, with caches on and off.
+    let ops = ["+", "-", "*", "/", "%", "==", "!=", "<", ">", "<=", ">="];
+    let lits = ["2", "0", "2.5", "\"s\"", "-1"];
+    let program = |fused: bool| {
+        let mut src = String::from("let vals = [1, -3, 0, 2.5, \"s\", true, nil, [1], 9223372036854775807]\nfor a in vals {\n");
+        for (i, lit) in lits.iter().enumerate() {
+            src.push_str(&format!("  let k{i} = {lit}\n"));
+            let b = if fused { lit.to_string() } else { format!("k{i}") };
+            for (j, op) in ops.into_iter().enumerate() {
+                if op == "*" && lit.starts_with('"') {
+                    continue; // huge int * string: a resource-limit error, which `try` does not catch
+                }
+                src.push_str(&format!("  println(try {{ a {op} {b} }})\n"));
+                if ["==", "!=", "<", ">", "<=", ">="].contains(&op) {
+                    let cond = format!("a {op} {b} && !(a {op} k{i}) || a == nil");
+                    if fused {
+                        src.push_str(&format!("  if {cond} {{ println(\"y\") }} else {{ println(\"n\") }}\n"));
+                        src.push_str(&format!("  while a {op} {b} {{ println(\"w\")\n break }}\n"));
+                    } else {
+                        src.push_str(&format!("  let c{i}_{j} = {cond}\n"));
+                        src.push_str(&format!("  if c{i}_{j} {{ println(\"y\") }} else {{ println(\"n\") }}\n"));
+                        src.push_str(&format!("  let w{i}_{j} = a {op} {b}\n  while w{i}_{j} {{ println(\"w\")\n break }}\n"));
+                    }
+                }
+            }
+        }
+        src.push_str("}\n");
+        src
+    };
+    let (fused, plain) = (program(true), program(false));
+    let (_, on) = run(&fused, true);
+    assert_eq!(on, run(&fused, false).1);
+    assert_eq!(on, run(&plain, true).1);
+    assert_eq!(on, run(&plain, false).1);
+    assert!(on.ends_with("=> nil") && on.lines().count() > 400, "{on}");
+}
+
+#[test]
+fn fused_sites_report_their_own_op_and_count_hits() {
+    let src = "var n = 0\nvar i = 0\nwhile i < 5 { if i % 2 == 0 && i != 4 { n = n + 1 }\n i = i + 1 }\nprintln(n)\n";
+    let (vm, out) = run(src, true);
+    assert_eq!(out, "2\n=> nil");
+    let report = vm.ic.report();
+    let site = |op: &str| report.iter().find(|s| s.op == op).unwrap_or_else(|| panic!("{op} site in {report:?}"));
+    let lt = site("LT_CONST_JUMP_IF_FALSE");
+    // Runs for i = 0..=5; warmup hits carry over into the specialized count.
+    assert_eq!((lt.state.as_str(), lt.hits, lt.misses), ("specialized(int)", 6, 0));
+    // `&&`'s right side runs only when the left is true: i = 0, 2, 4.
+    let ne = site("NE_CONST_JUMP_IF_FALSE");
+    assert_eq!((ne.state.as_str(), ne.hits), ("specialized(int)", 3));
+    assert_eq!(site("MOD_CONST").state, "specialized(int)");
+}
