@@ -1269,7 +1269,11 @@ impl Vm {
                     }
                     Op::Return => {
                         let value = pop!();
-                        return self.return_from_frame(value, stop_depth);
+                        match self.return_from_frame(value, stop_depth) {
+                            // Back in the caller's frame: go on here.
+                            Exit::Switch => continue 'frame,
+                            exit => return exit,
+                        }
                     }
                     Op::Closure => {
                         let f = u16_at!();
