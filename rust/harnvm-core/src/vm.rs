@@ -482,16 +482,9 @@ impl Vm {
                         &Value::Builtin(id) => {
                             let at = self.fiber.stack.len();
                             self.fiber.stack.extend(args);
+                            // Not a scheduler builtin (those take the arm above), so it never waits.
                             let inner = self.invoke_builtin(id, at);
                             self.fiber.stack.truncate(at);
-                            if inner.is_err() && self.sched.cancel_suspend() {
-                                // Waiting needs the call instruction to re-run, which a
-                                // builtin callback does not have.
-                                return Err(VmError::runtime(format!(
-                                    "{} cannot wait when called as a callback of a builtin",
-                                    builtins::builtin_name(id)
-                                )));
-                            }
                             flow = match inner? {
                                 Flow::Done(r) => self.resume(then, r)?,
                                 Flow::Call { callee, args, then: first } => {

@@ -178,10 +178,10 @@ impl Vm {
         let Some((key, shape)) = crate::prelude::global(name) else {
             return Err(VmError::runtime(format!("no prelude global {name}")));
         };
-        let want = Want { name: name.to_string(), key, shape, cache: self.prelude.clone() };
-        if let Some(v) = want.lookup() {
+        if let Some(v) = lookup(&mut self.prelude.borrow_mut(), name, key, shape) {
             return Ok(Flow::Done(v));
         }
+        let want = Want { name: name.to_string(), key, shape, cache: self.prelude.clone() };
         let module = crate::prelude::module(key)?;
         let env = Rc::new(ModuleEnv::new(module.globals.clone()));
         let init = Closure { proto: module.init.clone(), captures: Box::new([]), module: env.clone() };
@@ -197,7 +197,7 @@ pub(super) struct PreludeInstances {
     namespaces: HashMap<&'static str, Value>,
 }
 
-/// A prelude global being looked up.
+/// A prelude global whose module is being instantiated.
 struct Want {
     name: String,
     key: &'static str,
@@ -205,29 +205,26 @@ struct Want {
     cache: Rc<RefCell<PreludeInstances>>,
 }
 
-impl Want {
-    /// Its value, once its module is instantiated.
-    fn lookup(&self) -> Option<Value> {
-        let mut cache = self.cache.borrow_mut();
-        let (module, env) = cache.modules.get(self.key)?.clone();
-        let globals = env.globals.borrow();
-        match self.shape {
-            crate::prelude::Shape::Export => {
-                let slot = module.export(&self.name)?.slot;
-                globals.get(slot as usize).cloned()
-            }
-            crate::prelude::Shape::Namespace => {
-                let ns = cache.namespaces.entry(self.key).or_insert_with(|| {
-                    let mut ns = DictMap::default();
-                    // Marks a namespace dict: its callables win over dict methods (`stream.filter`).
-                    ns.insert(Rc::new("_namespace".to_string()), Value::str(self.name.clone()));
-                    for export in module.exports() {
-                        ns.insert(Rc::new(export.name.clone()), globals[export.slot as usize].clone());
-                    }
-                    Value::Dict(Rc::new(ns))
-                });
-                Some(ns.clone())
-            }
+/// Prelude global `name` of module `key`, once that module is instantiated.
+fn lookup(cache: &mut PreludeInstances, name: &str, key: &'static str, shape: crate::prelude::Shape) -> Option<Value> {
+    let (module, env) = cache.modules.get(key)?.clone();
+    let globals = env.globals.borrow();
+    match shape {
+        crate::prelude::Shape::Export => {
+            let slot = module.export(name)?.slot;
+            globals.get(slot as usize).cloned()
+        }
+        crate::prelude::Shape::Namespace => {
+            let ns = cache.namespaces.entry(key).or_insert_with(|| {
+                let mut ns = DictMap::default();
+                // Marks a namespace dict: its callables win over dict methods (`stream.filter`).
+                ns.insert(Rc::new("_namespace".to_string()), Value::str(name));
+                for export in module.exports() {
+                    ns.insert(Rc::new(export.name.clone()), globals[export.slot as usize].clone());
+                }
+                Value::Dict(Rc::new(ns))
+            });
+            Some(ns.clone())
         }
     }
 }
@@ -242,8 +239,9 @@ struct Instantiated {
 impl Continuation for Instantiated {
     fn resume(self: Box<Self>, _ctx: &mut Ctx, _init_result: Value) -> VmResult<Flow> {
         let Instantiated { module, env, want } = *self;
-        want.cache.borrow_mut().modules.insert(want.key, (module, env));
-        want.lookup().map(Flow::Done).ok_or_else(|| VmError::runtime(format!("prelude module {} has no {}", want.key, want.name)))
+        let mut cache = want.cache.borrow_mut();
+        cache.modules.insert(want.key, (module, env));
+        lookup(&mut cache, &want.name, want.key, want.shape).map(Flow::Done).ok_or_else(|| VmError::runtime(format!("prelude module {} has no {}", want.key, want.name)))
     }
 }
 

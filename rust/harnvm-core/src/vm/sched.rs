@@ -117,6 +117,26 @@ struct Task {
     owner: Owner,
 }
 
+impl Task {
+    /// A task that has not run yet: it starts by calling `callee(args)`.
+    fn new(callee: Value, args: Vec<Value>, info: TaskInfo, owner: Owner) -> Box<Task> {
+        Box::new(Task {
+            fiber: Fiber::default(),
+            parked: Vec::new(),
+            parked_frames: 0,
+            start: Some((callee, args)),
+            wait: None,
+            resume: None,
+            info,
+            deadlines: Vec::new(),
+            cancel_requested: false,
+            mutex_blocks: Vec::new(),
+            spawned: Vec::new(),
+            owner,
+        })
+    }
+}
+
 struct Finished {
     result: VmResult<Value>,
     output: String,
@@ -392,21 +412,7 @@ impl Sched {
 
     fn new_task(&mut self, callee: Value, args: Vec<Value>, info: TaskInfo, owner: Owner) -> TaskId {
         let id = self.alloc_id();
-        let task = Box::new(Task {
-            fiber: Fiber::default(),
-            parked: Vec::new(),
-            parked_frames: 0,
-            start: Some((callee, args)),
-            wait: None,
-            resume: None,
-            info,
-            deadlines: Vec::new(),
-            cancel_requested: false,
-            mutex_blocks: Vec::new(),
-            spawned: Vec::new(),
-            owner,
-        });
-        self.tasks.insert(id, task);
+        self.tasks.insert(id, Task::new(callee, args, info, owner));
         self.ready.push_back(id);
         id
     }
@@ -1148,20 +1154,7 @@ impl Vm {
             group: None,
             values: DictMap::new(),
         };
-        Box::new(Task {
-            fiber: Fiber::default(),
-            parked: Vec::new(),
-            parked_frames: 0,
-            start: Some((callee, args)),
-            wait: None,
-            resume: None,
-            info,
-            deadlines: Vec::new(),
-            cancel_requested: false,
-            mutex_blocks: Vec::new(),
-            spawned: Vec::new(),
-            owner: Owner::Root,
-        })
+        Task::new(callee, args, info, Owner::Root)
     }
 
     /// Runs ready tasks until the root task finishes or every task waits.
