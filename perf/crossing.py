@@ -2,6 +2,7 @@
 
     python -m perf.crossing [--repeat N]        # ns per crossing (best of 5 timeit runs)
     python -m perf.crossing --callgrind         # instructions per crossing (needs valgrind)
+    python -m perf.crossing --callgrind --only handle   # only the crossings whose name contains "handle"
 
 * no-op: ``pub fn noop() { return nil }`` (a module provider), by name
   (``Vm.call_export``) and through a pre-resolved handle (``Vm.export``), also one
@@ -47,22 +48,25 @@ def make_vm() -> harnvm.Vm:
     return harnvm.Vm(output=lambda _text: None, module_providers=[NOOP_MODULE])
 
 
+# The tp_call trampoline of `Export.__call__` (PyO3 inlines the method into it).
+HANDLE_CALL = "*trampoline::ternaryfunc*"
+
 # name -> (setup statements, the crossing expression, native symbol whose cost callgrind counts)
 CROSSINGS: dict[str, tuple[str, str, str]] = {
     "no-op by name (call_export)": ("", 'vm.call_export("bench/noop", "noop")', "*__pymethod_call_export__*"),
-    "no-op handle (vm.export)": ('noop = vm.export("bench/noop", "noop")', "noop()", "*ExportHandle*__call__*"),
+    "no-op handle (vm.export)": ('noop = vm.export("bench/noop", "noop")', "noop()", HANDLE_CALL),
     "no-op handle, GIL held": (
         'noop = vm.export("bench/noop", "noop", release_gil=False)',
         "noop()",
-        "*ExportHandle*__call__*",
+        HANDLE_CALL,
     ),
     "std/math.clamp by name": ("", 'vm.call_export("std/math", "clamp", 5, 0, 10)', "*__pymethod_call_export__*"),
     "std/semver.parse by name": ("", 'vm.call_export("std/semver", "parse", "v1.2.3")', "*__pymethod_call_export__*"),
-    "std/semver.parse handle": ('parse = vm.export("std/semver", "parse")', 'parse("v1.2.3")', "*ExportHandle*__call__*"),
+    "std/semver.parse handle": ('parse = vm.export("std/semver", "parse")', 'parse("v1.2.3")', HANDLE_CALL),
     "std/semver.parse handle, GIL held": (
         'parse = vm.export("std/semver", "parse", release_gil=False)',
         'parse("v1.2.3")',
-        "*ExportHandle*__call__*",
+        HANDLE_CALL,
     ),
     "typed std/semver.parse by name -> dataclass": (
         "",
@@ -87,10 +91,12 @@ def per_call_ns(fn: Callable[[], object], number: int) -> float:
     return min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e9
 
 
-def instructions(setup: str, expr: str, symbol: str, calls: int) -> int | None:
+def instructions(setup: str, expr: str, symbol: str | None, calls: int) -> int | None:
+    """Instructions executed inside `symbol` (None: by the whole process)."""
     code = f"{PRELUDE}\n{setup}\n{expr}\nfor _ in range({calls}):\n    {expr}\n"
+    toggle = [f"--toggle-collect={symbol}"] if symbol else []
     proc = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", f"--toggle-collect={symbol}", sys.executable, "-c", code],
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *toggle, sys.executable, "-c", code],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -105,15 +111,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=20000, help="warm crossings per timing run")
     ap.add_argument("--callgrind", action="store_true", help="count instructions per crossing under valgrind")
+    ap.add_argument("--only", default="", help="only the crossings whose name contains this text")
     args = ap.parse_args()
     width = max(len(name) for name in CROSSINGS) + 2
     if args.callgrind:
         # The steady-state cost: the difference between 1000 and 3000 crossings
-        # (module loading, warm-up and the first call drop out).
-        for name, (setup, expr, symbol) in CROSSINGS.items():
+        # (module loading, warm-up and the first call drop out). "native" counts
+        # what runs inside the binding's entry symbol; "whole" everything one
+        # iteration of the Python loop executes (the interpreter's call
+        # protocol and the loop itself included; a Python no-op call for scale).
+        rows: dict[str, tuple[str, str, str | None]] = {name: c for name, c in CROSSINGS.items() if args.only in name}
+        rows["Python no-op call (for scale)"] = ("def pyfn():\n    return None", "pyfn()", None)
+
+        def per_crossing(setup: str, expr: str, symbol: str | None) -> str:
             small, large = (instructions(setup, expr, symbol, n) for n in (1000, 3000))
-            count = "n/a" if small is None or large is None else f"{(large - small) / 2000:.0f}"
-            print(f"{name:<{width}} {count:>9} instructions")
+            return "n/a" if small is None or large is None else f"{(large - small) / 2000:.0f}"
+
+        print(f"{'':<{width}} {'native':>9} {'whole':>9}   (instructions per crossing)")
+        for name, (setup, expr, symbol) in rows.items():
+            native = per_crossing(setup, expr, symbol) if symbol else ""
+            print(f"{name:<{width}} {native:>9} {per_crossing(setup, expr, None):>9}")
         return
     namespace: dict[str, object] = {}
     exec(PRELUDE, namespace)  # noqa: S102 - our own fixed setup code

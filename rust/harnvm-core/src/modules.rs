@@ -469,4 +469,57 @@ mod tests {
         assert_eq!(display_name("lib/helpers.harn"), "lib/helpers.harn");
         assert_eq!(display_name("std/math"), "std/math");
     }
+
+    /// Host crossings through `call_export_memo` (the idle VM's inline root
+    /// path): waits, spawns, output, errors and limits behave as through the
+    /// scheduler, module state carries over, and a memo follows a replaced
+    /// module instance.
+    #[test]
+    fn memoized_crossings_wait_spawn_print_fail_and_keep_module_state() {
+        let mut m = HashMap::new();
+        m.insert(
+            "svc",
+            "var count = 0\n\
+             pub fn bump() { count = count + 1\n return count }\n\
+             pub fn nap() { println(\"a\")\n sleep(5)\n println(\"b\")\n return count }\n\
+             pub fn fork() { let h = spawn { println(\"child\")\n 2 }\n println(\"parent\")\n return await(h) }\n\
+             pub fn leave() { spawn { sleep(1)\n println(\"lost\") }\n return 1 }\n\
+             pub fn fail() { println(\"x\")\n throw \"boom\" }\n\
+             pub fn deep() { return 1 + deep() }\n"
+                .to_string(),
+        );
+        let mut l = MapLoader(m);
+        let mut cache = ModuleCache::new();
+        let module = load_module("svc", "<host>", &mut l, &mut cache).unwrap();
+        let mut vm = Vm::new(VmOptions { max_frames: 50, ..VmOptions::default() });
+        vm.set_virtual_clock(true);
+        let mut memos: HashMap<&str, crate::vm::ExportMemo> = HashMap::new();
+        let mut call = |vm: &mut Vm, name: &'static str| {
+            let slot = module.export(name).unwrap().slot;
+            let memo = memos.entry(name).or_default();
+            let result = vm.call_export_memo(&module, slot, memo, Vec::new()).map(|v| v.display()).map_err(|e| e.to_string());
+            (result, vm.take_output(), vm.live_tasks())
+        };
+        let ok = |r: &str, out: &str| (Ok(r.to_string()), out.to_string(), 0);
+        assert_eq!(call(&mut vm, "bump"), ok("1", ""));
+        assert_eq!(call(&mut vm, "bump"), ok("2", ""));
+        assert_eq!(call(&mut vm, "nap"), ok("2", "a\nb\n"));
+        assert_eq!(call(&mut vm, "fork"), ok("2", "parent\nchild\n"));
+        assert_eq!(call(&mut vm, "leave"), ok("1", ""));
+        assert_eq!(call(&mut vm, "nap"), ok("2", "a\nb\n"));
+        let (failed, out, live) = call(&mut vm, "fail");
+        assert!(failed.unwrap_err().contains("boom"));
+        assert_eq!((out.as_str(), live), ("x\n", 0));
+        let (overflow, _, _) = call(&mut vm, "deep");
+        assert!(overflow.unwrap_err().to_lowercase().contains("stack overflow"));
+        assert_eq!(call(&mut vm, "bump"), ok("3", ""));
+        assert_eq!(vm.call_export(&module, "bump", Vec::new()).unwrap().display(), "4");
+        // A run re-instantiates the module from changed source under the same
+        // key: the memo is stale, and the handle's own module is instantiated
+        // again (as a lookup per call does).
+        l.0.insert("svc", "var count = 100\npub fn bump() { count = count + 1\n return count }\n".to_string());
+        run(&mut vm, "import { bump } from \"svc\"\nbump()", &mut l, &mut cache).unwrap();
+        assert_eq!(call(&mut vm, "bump"), ok("1", ""));
+        assert_eq!(call(&mut vm, "bump"), ok("2", ""));
+    }
 }

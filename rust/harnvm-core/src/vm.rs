@@ -27,6 +27,7 @@ pub use generators::{next_result, Generator};
 // Module instances: the per-VM module cache and the import ops.
 #[path = "vm_modules.rs"]
 mod modules_runtime;
+pub use modules_runtime::ExportMemo;
 
 mod sched;
 pub use sched::{HostFn, HostReply, RunState};
@@ -151,6 +152,8 @@ pub struct Vm {
     park_floor: usize,
     /// Frames held by parked fibers (they count towards `max_frames`).
     parked_frames: usize,
+    /// Changes whenever a module instance is created (see `ExportMemo`).
+    instance_epoch: u64,
     /// Instantiated modules by key (see `vm_modules.rs`).
     /// (Fx-hashed: a warm host crossing looks its module up by key every call.)
     modules: rustc_hash::FxHashMap<String, modules_runtime::ModuleInstance>,
@@ -213,6 +216,7 @@ impl Vm {
             parked: Vec::new(),
             park_floor: 0,
             parked_frames: 0,
+            instance_epoch: modules_runtime::next_instance_epoch(),
             modules: rustc_hash::FxHashMap::default(),
             entry_envs: Vec::new(),
             prelude: Rc::default(),

@@ -10,12 +10,31 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use super::{ModuleEnv, Vm};
 use crate::builtins::{CallArgs, Continuation, Ctx, Flow};
 use crate::error::{ErrorKind, VmError, VmResult};
 use crate::modules::{CompiledModule, ImportDesc};
 use crate::value::{Closure, DictMap, Object, Value};
+
+/// Instance epochs: a VM takes a fresh one when it is created and whenever
+/// it creates a module instance, so an `ExportMemo` never matches another
+/// VM or a replaced instance.
+static NEXT_INSTANCE_EPOCH: AtomicU64 = AtomicU64::new(1);
+
+pub(super) fn next_instance_epoch() -> u64 {
+    NEXT_INSTANCE_EPOCH.fetch_add(1, AtomicOrdering::Relaxed)
+}
+
+/// Where a host handle's export lives, kept between its calls
+/// (`Vm::call_export_memo`): the module instance's env, valid while the
+/// VM's instance epoch is the one recorded (no instance created since).
+#[derive(Default)]
+pub struct ExportMemo {
+    epoch: u64,
+    env: Option<Rc<ModuleEnv>>,
+}
 
 pub(super) struct ModuleInstance {
     compiled: Rc<CompiledModule>,
@@ -53,6 +72,7 @@ impl Vm {
     fn new_instance(&mut self, module: &Rc<CompiledModule>) -> Rc<Closure> {
         let env = Rc::new(ModuleEnv::new(module.globals.clone()));
         self.modules.insert(module.key.clone(), ModuleInstance { compiled: module.clone(), env: env.clone(), ready: false });
+        self.instance_epoch = next_instance_epoch();
         Rc::new(Closure { proto: module.init.clone(), captures: Box::new([]), module: env })
     }
 
@@ -155,6 +175,36 @@ impl Vm {
             Value::Closure(ref c) => self.call_closure(c.clone(), args),
             other => {
                 // The name is only needed for the error (a crossing does not search for it).
+                let name = module.exports().iter().find(|e| e.slot == slot).map_or("?", |e| e.name.as_str());
+                Err(not_callable(module, name, &other))
+            }
+        }
+    }
+
+    /// `call_export_at` for a caller that keeps `memo` between calls (a
+    /// host handle): while no module instance was created since the memo was
+    /// made, the export is read from the instance's env directly, without
+    /// looking the instance up. (The global slot is still read on every
+    /// call: module code may have reassigned it.)
+    pub fn call_export_memo(&mut self, module: &Rc<CompiledModule>, slot: u16, memo: &mut ExportMemo, args: Vec<Value>) -> VmResult<Value> {
+        let remembered = match &memo.env {
+            Some(env) if memo.epoch == self.instance_epoch => env.globals.borrow().get(slot as usize).cloned(),
+            _ => None,
+        };
+        let callee = match remembered {
+            Some(v) => v,
+            None => {
+                let v = self.export_at(module, slot)?;
+                if let Some(inst) = self.ready_instance(module) {
+                    memo.env = Some(inst.env.clone());
+                    memo.epoch = self.instance_epoch;
+                }
+                v
+            }
+        };
+        match callee.into_closure() {
+            Ok(c) => self.call_closure(c, args),
+            Err(other) => {
                 let name = module.exports().iter().find(|e| e.slot == slot).map_or("?", |e| e.name.as_str());
                 Err(not_callable(module, name, &other))
             }

@@ -5,11 +5,15 @@
 //! the export (a search by name) and checks the arity on every crossing. A
 //! handle does all of that once; calling it only converts the arguments and
 //! runs the call, with the same conversions, errors and output handling as
-//! `call_export` (it goes through the same `Vm::execute_with`). A handle made
-//! with `release_gil=False` also keeps the GIL during its calls.
+//! `call_export` (it goes through the same `Vm::execute_with`). It also
+//! remembers where its export lives in the VM (`ExportMemo`), so a warm call
+//! does not look the module instance up either. A handle made with
+//! `release_gil=False` also keeps the GIL during its calls.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
+use harnvm_core::vm::ExportMemo;
 use harnvm_core::CompiledModule;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
@@ -26,14 +30,20 @@ use crate::{convert, errors};
 #[pyclass(module = "harnvm", name = "Export", frozen)]
 pub struct ExportHandle {
     vm: Py<Vm>,
-    module: Pinned<Rc<CompiledModule>>,
-    export: Pinned<harnvm_core::modules::Export>,
+    parts: Pinned<HandleParts>,
     import_path: String,
     /// Argument counts the export accepts (see `entry::check_arity`).
     min_args: usize,
     max_args: usize,
     /// Whether calls release the GIL while Harn runs (`Vm.export(..., release_gil=...)`).
     release_gil: bool,
+}
+
+/// The `Rc` data of a handle (one `Pinned`: one thread check per call).
+struct HandleParts {
+    module: Rc<CompiledModule>,
+    export: harnvm_core::modules::Export,
+    memo: RefCell<ExportMemo>,
 }
 
 impl ExportHandle {
@@ -53,8 +63,7 @@ impl ExportHandle {
         };
         ExportHandle {
             vm,
-            module: Pinned::new(module),
-            export: Pinned::new(export),
+            parts: Pinned::new(HandleParts { module, export, memo: RefCell::new(ExportMemo::default()) }),
             import_path: import_path.to_string(),
             min_args,
             max_args,
@@ -62,11 +71,8 @@ impl ExportHandle {
         }
     }
 
-    fn parts(&self) -> PyResult<(&Rc<CompiledModule>, &harnvm_core::modules::Export)> {
-        match (self.module.get(), self.export.get()) {
-            (Some(m), Some(e)) => Ok((m, e)),
-            _ => Err(wrong_thread("Export")),
-        }
+    fn parts(&self) -> PyResult<&HandleParts> {
+        self.parts.get().ok_or_else(|| wrong_thread("Export"))
     }
 
     /// The arity check of `call_export`, with its error text when it fails.
@@ -84,29 +90,30 @@ impl ExportHandle {
     /// values (as `Vm.call_export`).
     #[pyo3(signature = (*args))]
     fn __call__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
-        let (module, export) = self.parts()?;
-        self.check_arity(py, export, args.len())?;
+        let parts = self.parts()?;
+        self.check_arity(py, &parts.export, args.len())?;
         let vm = self.vm.get();
-        let id = vm.current_id()?;
-        let args = args
-            .iter()
-            .map(|a| convert::from_py(&a, Some(id)))
-            .collect::<PyResult<Vec<_>>>()?;
-        let slot = export.slot;
-        vm.execute_with(py, self.release_gil, move |core| core.call_export_at(module, slot, args))
+        let args = if args.is_empty() {
+            Vec::new()
+        } else {
+            let id = vm.current_id()?;
+            args.iter()
+                .map(|a| convert::from_py(&a, Some(id)))
+                .collect::<PyResult<Vec<_>>>()?
+        };
+        vm.execute_with(py, self.release_gil, move |core| parts.call(core, args))
     }
 
     /// The typed crossing (as `Vm.call_export_typed`): `payload` is the single
     /// JSON-marshalled argument, the result is decoded into `result_type`.
     fn typed(&self, py: Python<'_>, payload: &Bound<'_, PyAny>, result_type: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        let (module, export) = self.parts()?;
-        self.check_arity(py, export, 1)?;
+        let parts = self.parts()?;
+        self.check_arity(py, &parts.export, 1)?;
         let vm = self.vm.get();
         vm.current_id()?;
         let arg = errors::guard(py, || entry::payload_to_value(payload))?;
-        let slot = export.slot;
-        let (result, _) = vm.execute_value(py, self.release_gil, move |core| core.call_export_at(module, slot, vec![arg]))?;
-        crate::vm::decode_typed(py, result, &self.import_path, &export.name, result_type)
+        let (result, _) = vm.execute_value(py, self.release_gil, move |core| parts.call(core, vec![arg]))?;
+        crate::vm::decode_typed(py, result, &self.import_path, &parts.export.name, result_type)
     }
 
     /// The import path the export's module was loaded under.
@@ -118,7 +125,7 @@ impl ExportHandle {
     /// The export's name.
     #[getter]
     fn name(&self) -> PyResult<String> {
-        Ok(self.parts()?.1.name.clone())
+        Ok(self.parts()?.export.name.clone())
     }
 
     /// Whether calls release the GIL while Harn runs.
@@ -128,10 +135,22 @@ impl ExportHandle {
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let name = self.parts()?.1.name.clone();
+        let name = self.parts()?.export.name.clone();
         Ok(format!(
             "<harnvm.Export {}.{name}>",
             PyString::new(py, &self.import_path).repr()?
         ))
+    }
+}
+
+impl HandleParts {
+    /// Calls the export on `core` through the handle's memo.
+    fn call(&self, core: &mut harnvm_core::Vm, args: Vec<harnvm_core::Value>) -> harnvm_core::VmResult<harnvm_core::Value> {
+        let slot = self.export.slot;
+        match self.memo.try_borrow_mut() {
+            Ok(mut memo) => core.call_export_memo(&self.module, slot, &mut memo, args),
+            // (Only reachable re-entrantly, which `execute_with` refuses first.)
+            Err(_) => core.call_export_at(&self.module, slot, args),
+        }
     }
 }

@@ -12,11 +12,34 @@
 //!   an ordinary `RuntimeError`/`HarnConversionError`;
 //! * dropped on another thread, the value is leaked rather than touched.
 
+use std::cell::Cell;
 use std::mem::ManuallyDrop;
-use std::thread::{self, ThreadId};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Numbers threads in the order they first touch a `Pinned`; never reused
+/// (unlike a thread-local's address), and cheaper to read on every call
+/// than `thread::current().id()`, which clones the thread handle.
+static NEXT_THREAD_MARK: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// This thread's mark (0: not assigned yet).
+    static THREAD_MARK: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The current thread's mark.
+fn this_thread() -> u64 {
+    THREAD_MARK.with(|mark| match mark.get() {
+        0 => {
+            let assigned = NEXT_THREAD_MARK.fetch_add(1, Ordering::Relaxed);
+            mark.set(assigned);
+            assigned
+        }
+        known => known,
+    })
+}
 
 pub struct Pinned<T> {
-    owner: ThreadId,
+    owner: u64,
     value: ManuallyDrop<T>,
 }
 
@@ -28,20 +51,20 @@ unsafe impl<T> Sync for Pinned<T> {}
 impl<T> Pinned<T> {
     pub fn new(value: T) -> Self {
         Pinned {
-            owner: thread::current().id(),
+            owner: this_thread(),
             value: ManuallyDrop::new(value),
         }
     }
 
     /// The value, if called on the owner thread.
     pub fn get(&self) -> Option<&T> {
-        (thread::current().id() == self.owner).then(|| &*self.value)
+        (this_thread() == self.owner).then(|| &*self.value)
     }
 }
 
 impl<T> Drop for Pinned<T> {
     fn drop(&mut self) {
-        if thread::current().id() == self.owner {
+        if this_thread() == self.owner {
             // SAFETY: dropped exactly once, on the owner thread.
             unsafe { ManuallyDrop::drop(&mut self.value) }
         }

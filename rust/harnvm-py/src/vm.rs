@@ -18,7 +18,7 @@
 //! loop with a private event loop for `run`) and hands results back with
 //! `_complete`/`_fail`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -254,15 +254,75 @@ fn next_vm_id() -> u64 {
 }
 
 /// Where the core's output goes. The core's sink closure is installed once
-/// per core VM and forwards to `target`, which a run or crossing sets for its
-/// duration (and clears after: the target may reference objects that
-/// reference this Vm, and such a cycle through Rust would be invisible to
-/// Python's GC), so a crossing does not build and install a new closure.
-#[derive(Default)]
+/// per core VM and forwards to the Vm's output callable, or to
+/// `sys.stdout.write` as looked up at the first output of a run or crossing
+/// (so redirection works). Output outside a run or crossing is dropped.
+/// Nothing is looked up or allocated for a run or crossing that writes no
+/// output: a short crossing only flips `active`.
 struct OutputSlot {
-    target: RefCell<Option<Py<PyAny>>>,
-    /// The current run's failure slot: the first exception the target raised.
-    failure: RefCell<Option<Rc<RefCell<Option<PyErr>>>>>,
+    /// The Vm's `output` callable: a second reference to what `Vm.output`
+    /// holds, so it adds no reference cycle of its own.
+    configured: Option<Py<PyAny>>,
+    /// A run or crossing is in progress.
+    active: Cell<bool>,
+    /// `sys.stdout.write`, looked up at this run's first output; dropped at
+    /// its end (it may reference objects that reference this Vm, and such a
+    /// cycle through Rust would be invisible to Python's GC).
+    stdout_write: RefCell<Option<Py<PyAny>>>,
+    /// The first exception the output target raised in this run (shared
+    /// with host functions during a run, see `Vm::run_failure`).
+    failure: Rc<RefCell<Option<PyErr>>>,
+}
+
+impl OutputSlot {
+    /// Starts routing output (a run or crossing begins).
+    fn open(&self) {
+        self.failure.borrow_mut().take();
+        self.active.set(true);
+    }
+
+    /// Stops routing output and forgets the `sys.stdout.write` looked up.
+    fn close(&self) {
+        self.active.set(false);
+        if self.stdout_write.borrow().is_some() {
+            self.stdout_write.borrow_mut().take();
+        }
+    }
+
+    /// The exception the output target raised, if any (taken).
+    fn take_failure(&self) -> Option<PyErr> {
+        self.failure.borrow_mut().take()
+    }
+
+    /// Where output goes now: the configured callable, or the current
+    /// `sys.stdout.write` (None when `sys.stdout` is None).
+    fn target(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        if let Some(cb) = &self.configured {
+            return Ok(Some(cb.clone_ref(py)));
+        }
+        if let Some(write) = self.stdout_write.borrow().as_ref() {
+            return Ok(Some(write.clone_ref(py)));
+        }
+        let stdout = py.import("sys")?.getattr("stdout")?;
+        if stdout.is_none() {
+            return Ok(None);
+        }
+        let write = stdout.getattr("write")?.unbind();
+        *self.stdout_write.borrow_mut() = Some(write.clone_ref(py));
+        Ok(Some(write))
+    }
+
+    /// Hands output the core still buffers at the end of a run or crossing
+    /// to the target.
+    fn deliver_rest(&self, py: Python<'_>, rest: String) -> PyResult<()> {
+        if rest.is_empty() {
+            return Ok(());
+        }
+        if let Some(target) = self.target(py)? {
+            target.call1(py, (rest,))?;
+        }
+        Ok(())
+    }
 }
 
 struct VmState {
@@ -279,11 +339,10 @@ struct VmState {
     run: Option<RunCtx>,
 }
 
-/// Per-run state of the binding: the output callable's first failure and
-/// the sink for output left over at the end.
+/// Per-run state of the binding: the output callable's first failure (the
+/// output slot's, shared with host functions).
 struct RunCtx {
     failure: Rc<RefCell<Option<PyErr>>>,
-    late_sink: Option<Py<PyAny>>,
 }
 
 /// What registered Python functions hand to the driver: awaitables to
@@ -434,7 +493,7 @@ impl Vm {
             Ok(core)
         })?;
         let interrupt = Arc::new(Mutex::new(core.interrupt_handle()));
-        let output_slot = installed_output_slot(&mut core);
+        let output_slot = installed_output_slot(&mut core, output.as_ref().map(|o| o.clone().unbind()));
         Ok(Vm {
             state: Pinned::new(RefCell::new(VmState {
                 core,
@@ -968,23 +1027,31 @@ fn already_running() -> PyErr {
     )
 }
 
-/// A fresh `OutputSlot` with the forwarding sink installed on `core`.
-fn installed_output_slot(core: &mut CoreVm) -> Rc<OutputSlot> {
-    let slot = Rc::new(OutputSlot::default());
+/// A fresh `OutputSlot` (for the Vm's `configured` output callable) with
+/// the forwarding sink installed on `core`.
+fn installed_output_slot(core: &mut CoreVm, configured: Option<Py<PyAny>>) -> Rc<OutputSlot> {
+    let slot = Rc::new(OutputSlot {
+        configured,
+        active: Cell::new(false),
+        stdout_write: RefCell::new(None),
+        failure: Rc::new(RefCell::new(None)),
+    });
     let shared = slot.clone();
     let interrupt = core.interrupt_handle();
     core.set_output(Box::new(move |text: &str| {
-        let Some(failure) = shared.failure.borrow().clone() else { return };
-        if failure.borrow().is_some() {
+        if !shared.active.get() || shared.failure.borrow().is_some() {
             return;
         }
         Python::attach(|py| {
-            let Some(target) = shared.target.borrow().as_ref().map(|t| t.clone_ref(py)) else { return };
             // Also give Python's signal handlers a chance to run (Ctrl-C →
             // KeyboardInterrupt), which they otherwise only get between
             // bytecodes: a printing program stays interruptible.
-            if let Err(e) = target.call1(py, (text,)).and_then(|_| py.check_signals()) {
-                *failure.borrow_mut() = Some(e);
+            let delivered = shared.target(py).and_then(|target| match target {
+                Some(target) => target.call1(py, (text,)).and_then(|_| py.check_signals()),
+                None => Ok(()),
+            });
+            if let Err(e) = delivered {
+                *shared.failure.borrow_mut() = Some(e);
                 interrupt.store(true, AtomicOrdering::Relaxed);
             }
         });
@@ -1099,48 +1166,6 @@ impl Vm {
             .map_err(|_| already_running())
     }
 
-    /// Where output goes: the user's callable, or the current
-    /// `sys.stdout.write` (looked up per run so redirection works).
-    fn sink(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        Ok(match &self.output {
-            Some(cb) => Some(cb.clone_ref(py)),
-            None => {
-                let stdout = py.import("sys")?.getattr("stdout")?;
-                if stdout.is_none() {
-                    None
-                } else {
-                    Some(stdout.getattr("write")?.unbind())
-                }
-            }
-        })
-    }
-
-    /// Points the core's output at the Python sink for one run or crossing.
-    /// The core's sink cannot fail, so the first exception raised by the
-    /// output callable is kept, later output is dropped, the run is
-    /// interrupted, and the exception is re-raised when the run ends.
-    /// Returns a second handle on the sink (for output flushed after the
-    /// run) and the slot holding that exception.
-    #[allow(clippy::type_complexity)]
-    fn install_output_sink(
-        &self,
-        py: Python<'_>,
-        state: &mut VmState,
-    ) -> PyResult<(Option<Py<PyAny>>, Rc<RefCell<Option<PyErr>>>)> {
-        let sink = self.sink(py)?;
-        let late_sink = sink.as_ref().map(|s| s.clone_ref(py));
-        let failure: Rc<RefCell<Option<PyErr>>> = Rc::new(RefCell::new(None));
-        *state.output.target.borrow_mut() = sink;
-        *state.output.failure.borrow_mut() = Some(failure.clone());
-        Ok((late_sink, failure))
-    }
-
-    /// Detaches the output target after a run or crossing.
-    fn clear_output_sink(state: &mut VmState) {
-        state.output.target.borrow_mut().take();
-        state.output.failure.borrow_mut().take();
-    }
-
     /// Routes output to the sink and sets up a run with `start`.
     fn begin_run(&self, py: Python<'_>, start: impl FnOnce(&mut CoreVm)) -> PyResult<()> {
         let mut state = self
@@ -1151,11 +1176,12 @@ impl Vm {
             // Called from a host function while this Vm's run is in progress.
             return Err(already_running());
         }
-        let (late_sink, failure) = self.install_output_sink(py, &mut state)?;
+        state.output.open();
+        let failure = state.output.failure.clone();
         if let Some(f) = self.run_failure.get() {
             *f.borrow_mut() = Some(failure.clone());
         }
-        state.run = Some(RunCtx { failure, late_sink });
+        state.run = Some(RunCtx { failure });
         errors::guard(py, || {
             start(&mut state.core);
             Ok(())
@@ -1165,30 +1191,31 @@ impl Vm {
     /// Ends the run: drops the sink, flushes buffered output. Returns the
     /// exception the output callable raised, if any.
     fn end_run(&self, py: Python<'_>, state: &mut VmState) -> Option<PyErr> {
-        // Drop the sink now: it may reference objects that reference this Vm,
-        // and such a cycle through Rust would be invisible to Python's GC.
-        Self::clear_output_sink(state);
         if let Some(f) = self.run_failure.get() {
             *f.borrow_mut() = None;
         }
-        let run = state.run.take()?;
-        if let Some(e) = run.failure.borrow_mut().take() {
-            return Some(e);
-        }
-        let rest = state.core.take_output();
-        if let (false, Some(sink)) = (rest.is_empty(), &run.late_sink) {
-            if let Err(e) = sink.call1(py, (rest,)) {
-                return Some(e);
+        let Some(run) = state.run.take() else {
+            state.output.close();
+            return None;
+        };
+        let failed = run.failure.borrow_mut().take();
+        let outcome = match failed {
+            Some(e) => Some(e),
+            None => {
+                let rest = state.core.take_output();
+                state.output.deliver_rest(py, rest).err()
             }
-        }
-        None
+        };
+        state.output.close();
+        outcome
     }
 
     /// The VM state after a panic is unknown: start over with a fresh one
     /// (and a new id, so old handles are refused); host functions stay.
     fn reset_core(&self, state: &mut VmState) {
         state.core = CoreVm::new(self.options.clone());
-        state.output = installed_output_slot(&mut state.core);
+        let configured = Python::attach(|py| self.output.as_ref().map(|o| o.clone_ref(py)));
+        state.output = installed_output_slot(&mut state.core, configured);
         state.core.set_virtual_clock(self.virtual_clock);
         state.id = next_vm_id();
         state.run = None;
@@ -1240,11 +1267,10 @@ impl Vm {
             // Called from a host function while this Vm's run is in progress.
             return Err(already_running());
         }
-        let (late_sink, failure) = self.install_output_sink(py, &mut state)?;
-
-        let core = &mut state.core;
+        let VmState { core, output, .. } = &mut *state;
+        output.open();
         let outcome = if release_gil {
-            let task = AssertSend((core, work));
+            let task = AssertSend((&mut *core, work));
             py.detach(move || {
                 let (core, work) = task.into_inner();
                 AssertSend(catch_unwind(AssertUnwindSafe(|| work(core))))
@@ -1254,29 +1280,26 @@ impl Vm {
             // Releasing and re-taking the GIL is a large part of a short
             // crossing; a caller that opted out keeps it (the output sink and
             // host functions attach as usual: they find it held).
-            catch_unwind(AssertUnwindSafe(|| work(core)))
+            catch_unwind(AssertUnwindSafe(|| work(&mut *core)))
         };
-        // Drop the sink now: it may reference objects that reference this Vm,
-        // and such a cycle through Rust would be invisible to Python's GC.
-        Self::clear_output_sink(&mut state);
         let result = match outcome {
             Ok(r) => r,
             Err(payload) => {
+                output.close();
                 // The VM state after a panic is unknown: start over with a
                 // fresh one (and a new id, so old handles are refused).
                 self.reset_core(&mut state);
                 return Err(errors::panic_error(py, &*payload));
             }
         };
-        if let Some(e) = failure.borrow_mut().take() {
-            return Err(e);
-        }
-        // Output the core still buffers (e.g. after `call_closure`, which does
-        // not flush at the end the way `run` does).
-        let rest = state.core.take_output();
-        if let (false, Some(sink)) = (rest.is_empty(), &late_sink) {
-            sink.call1(py, (rest,))?;
-        }
+        let delivered = match output.take_failure() {
+            Some(e) => Err(e),
+            // Output the core still buffers (e.g. after `call_closure`, which
+            // does not flush at the end the way `run` does).
+            None => output.deliver_rest(py, core.take_output()),
+        };
+        output.close();
+        delivered?;
         let id = state.id;
         drop(state);
         match result {

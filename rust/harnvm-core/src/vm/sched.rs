@@ -137,6 +137,24 @@ impl Task {
     }
 }
 
+/// `keep_spare_root`'s conditions on the task itself (not on its fiber):
+/// nothing pending, held or spawned, and the names and values of a new root.
+fn root_is_reusable(task: &Task) -> bool {
+    task.start.is_none()
+        && task.wait.is_none()
+        && task.resume.is_none()
+        && task.deadlines.is_empty()
+        && !task.cancel_requested
+        && task.mutex_blocks.is_empty()
+        && task.spawned.is_empty()
+        && task.owner == Owner::Root
+        && task.info.id == "task_root"
+        && task.info.name == "root"
+        && task.info.parent.is_none()
+        && task.info.group.is_none()
+        && task.info.values.is_empty()
+}
+
 struct Finished {
     result: VmResult<Value>,
     output: String,
@@ -355,24 +373,18 @@ impl Sched {
             && task.fiber.handlers.is_empty()
             && task.parked.is_empty()
             && task.parked_frames == 0
-            && task.start.is_none()
-            && task.wait.is_none()
-            && task.resume.is_none()
-            && task.deadlines.is_empty()
-            && !task.cancel_requested
-            && task.mutex_blocks.is_empty()
-            && task.spawned.is_empty()
-            && task.owner == Owner::Root
-            && task.info.id == "task_root"
-            && task.info.name == "root"
-            && task.info.parent.is_none()
-            && task.info.group.is_none()
-            && task.info.values.is_empty();
+            && root_is_reusable(&task);
         if clean {
             task.fiber.stack.clear();
             task.fiber.output.clear();
             self.spare_root = Some(task);
         }
+    }
+
+    /// Whether a host crossing may run its root inline (`Vm::call_root_inline`):
+    /// no run in progress and nothing left of an earlier one, and a spare root.
+    fn idle_with_spare_root(&self) -> bool {
+        self.spare_root.is_some() && self.running.is_none() && self.root_result.is_none() && self.is_quiet()
     }
 
     /// Milliseconds on the scheduler clock.
@@ -511,6 +523,10 @@ impl Sched {
 
     /// Cancels everything (the VM finished or the host aborted the run).
     pub fn shutdown(&mut self) {
+        if self.is_quiet() {
+            // The usual state after a host crossing: nothing to cancel or clear.
+            return;
+        }
         if !self.tasks.is_empty() {
             let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
             for id in ids {
@@ -524,6 +540,19 @@ impl Sched {
         self.host_results.clear();
         self.host_pending = 0;
         self.suspend = None;
+    }
+
+    /// Nothing for `shutdown` to cancel or clear: no tasks, ready queue,
+    /// groups, unjoined results, pending restarts, host calls or suspension.
+    fn is_quiet(&self) -> bool {
+        self.tasks.is_empty()
+            && self.ready.is_empty()
+            && self.groups.is_empty()
+            && self.finished.is_empty()
+            && self.restarts.is_empty()
+            && self.host_results.is_empty()
+            && self.host_pending == 0
+            && self.suspend.is_none()
     }
 
     fn release_permit(&mut self, permit: &Value) -> bool {
@@ -1100,6 +1129,13 @@ fn suspend_marker() -> VmError {
     VmError::new(ErrorKind::Interrupted)
 }
 
+impl Fiber {
+    /// No frames, values, handlers or output: as `Fiber::default()`, maybe with capacity.
+    fn is_pristine(&self) -> bool {
+        self.frames.is_empty() && self.stack.is_empty() && self.handlers.is_empty() && self.output.is_empty()
+    }
+}
+
 impl Vm {
     /// Sets up `callee(args)` as the root task of a new run.
     pub fn start_call(&mut self, callee: Value, args: Vec<Value>) {
@@ -1114,6 +1150,15 @@ impl Vm {
     /// the scheduler's bookkeeping. A root task that waits is handed to the
     /// scheduler as usual.
     pub fn call_root_blocking(&mut self, callee: Value, args: Vec<Value>) -> VmResult<Value> {
+        if self.sched.idle_with_spare_root() && self.fiber.is_pristine() && self.parked.is_empty() {
+            if let Value::Closure(c) = &callee {
+                if !c.proto.is_generator {
+                    let closure = c.clone();
+                    drop(callee);
+                    return self.call_root_inline(closure, args);
+                }
+            }
+        }
         let task = self.new_root_task(callee, args);
         if let Err(e) = self.check_host_limits() {
             self.sched.tasks.insert(ROOT, task);
@@ -1122,6 +1167,76 @@ impl Vm {
             return Err(e);
         }
         self.run_task_now(ROOT, task);
+        if let Some(result) = self.sched.root_result.take() {
+            // The root finished without waiting (a short crossing): what the
+            // first `step` of `drive_blocking` would do, without its loop.
+            self.sched.shutdown();
+            self.flush_output();
+            return result;
+        }
+        self.drive_blocking()
+    }
+
+    /// `call_root_blocking` on an idle VM (see `Sched::idle_with_spare_root`):
+    /// the spare root becomes the running task and the closure runs on the
+    /// VM's fiber in place. Both fibers are pristine, so not swapping them
+    /// at the start is the same as swapping; when the call returns and the
+    /// root is still reusable, nothing else is done: no task map, ready
+    /// queue, shutdown or fiber swap. Anything else (the root waited, threw,
+    /// spawned, holds a permit, set context values) is handed to the general
+    /// path exactly as `run_task_now` would, after swapping the fibers then.
+    fn call_root_inline(&mut self, closure: Rc<crate::value::Closure>, args: Vec<Value>) -> VmResult<Value> {
+        let task = self.sched.spare_root.take().expect("an idle VM has a spare root");
+        // The resets of `new_root_task` that an idle VM needs.
+        self.sched.current = ROOT;
+        self.sched.spawn_counter = 0;
+        self.sched.parallel_counter = 0;
+        self.park_floor = 0;
+        self.interrupt.store(false, std::sync::atomic::Ordering::Relaxed);
+        self.deadline = self.options.time_limit_ms.map(|ms| Instant::now() + std::time::Duration::from_millis(ms));
+        self.budget = super::CHECK_INTERVAL;
+        if let Err(e) = self.check_host_limits() {
+            self.sched.spare_root = Some(task);
+            return Err(e);
+        }
+        self.sched.running = Some(task);
+        let argc = args.len() as u32;
+        self.fiber.stack.reserve(args.len() + 1);
+        self.fiber.stack.push(Value::Closure(closure.clone()));
+        self.fiber.stack.extend(args);
+        let outcome = match self.push_frame(closure, argc, None) {
+            Ok(()) => self.execute_task(),
+            Err(e) => Err(e),
+        };
+        self.flush_output();
+        let mut task = self.sched.running.take().expect("running task");
+        if let Ok(Some(_)) = &outcome {
+            let fiber_clean = self.fiber.frames.is_empty() && self.fiber.handlers.is_empty() && self.parked.is_empty() && self.parked_frames == 0;
+            if fiber_clean && root_is_reusable(&task) && self.sched.is_quiet() {
+                // Root output stays with the VM, as `finish_task` leaves it.
+                self.fiber.stack.clear();
+                self.sched.spare_root = Some(task);
+                let Ok(Some(v)) = outcome else { unreachable!() };
+                return Ok(v);
+            }
+        }
+        // The general path: what `run_task_now` does after running a task.
+        self.swap_task_state(&mut task);
+        task.resume = None;
+        match outcome {
+            Ok(Some(v)) => self.finish_task(ROOT, task, Ok(v)),
+            Ok(None) => {
+                task.wait = self.sched.suspend.take();
+                self.sched.tasks.insert(ROOT, task);
+            }
+            Err(e) => self.finish_task(ROOT, task, Err(e)),
+        }
+        self.sched.current = ROOT;
+        if let Some(result) = self.sched.root_result.take() {
+            self.sched.shutdown();
+            self.flush_output();
+            return result;
+        }
         self.drive_blocking()
     }
 
@@ -1136,7 +1251,10 @@ impl Vm {
         self.sched.current = ROOT;
         self.sched.spawn_counter = 0;
         self.sched.parallel_counter = 0;
-        self.fiber = Fiber::default();
+        if !self.fiber.is_pristine() {
+            // (A pristine fiber, as a finished crossing leaves it, is kept.)
+            self.fiber = Fiber::default();
+        }
         self.parked.clear();
         self.parked_frames = 0;
         self.park_floor = 0;
