@@ -5,10 +5,13 @@ boundary (`Vm.call_export`, `Vm.call_export_typed`, `warm_module`,
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Optional, TypedDict
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import harnvm
 
@@ -97,6 +100,52 @@ def test_semver_exports() -> None:
     assert vm.call_export(SEMVER, "version_from_release_branch", "release/v1.4.0") == "1.4.0"
     assert vm.call_export(SEMVER, "version_from_release_branch", "main") == ""
     assert vm.call_export(SEMVER, "version_from_tag", "v0.9.1") == "0.9.1"
+
+
+def test_semver_parse_edge_cases() -> None:
+    vm = harnvm.Vm()
+    parse = lambda v: vm.call_export(SEMVER, "parse", v)  # noqa: E731
+    # One optional leading "v" (strip_v's), then exactly three runs of ASCII digits.
+    assert parse("1.2.3") == parse("v1.2.3") == {"major": 1, "minor": 2, "patch": 3}
+    assert parse("v0.0.0") == {"major": 0, "minor": 0, "patch": 0}
+    assert parse("01.002.0003") == {"major": 1, "minor": 2, "patch": 3}
+    big = 2**63 - 1
+    assert parse(f"v{big}.{big}.{big}") == {"major": big, "minor": big, "patch": big}
+    for bad in [
+        "vv1.2.3", "V1.2.3", "v", "", ".", "1..2", "1.2.3.4", "1.2.", ".1.2", "1.2.3-beta.1", "1.2.3+build.5",
+        "+1.2.3", "-1.2.3", "1.-2.3", " 1.2.3", "1.2.3 ", "1.2.3\n", "\u0661.2.3", "1.2.3v", "x1.2.3",
+    ]:
+        assert parse(bad) is None, bad
+    # Digits beyond a 64-bit int are not a version.
+    assert parse(f"{2**63}.0.0") is None
+    assert parse(f"1.{'9' * 40}.0") is None
+    assert parse("0.0.99999999999999999999") is None
+    # Only strings are versions, even when their display would read like one.
+    for not_text in [None, 1, 1.5, True, [1, 2, 3], {"major": 1}, ["1.2.3"]]:
+        assert parse(not_text) is None, not_text
+    out: list[str] = []
+    harnvm.Vm(output=out.append).run('import { parse } from "std/semver"\nprintln(parse(1.2))\nprintln(parse(pair(1, 2)))')
+    assert "".join(out) == "nil\nnil\n"
+    # The other exports keep their behaviour on the same inputs.
+    assert vm.call_export(SEMVER, "is_v_semver", "v01.2.3") is True
+    assert vm.call_export(SEMVER, "is_v_semver", "vv1.2.3") is False
+    assert vm.call_export(SEMVER, "is_v_semver", 123) is False
+    assert vm.call_export(SEMVER, "next", "v9.99.1", "minor") == "9.100.0"
+    assert vm.call_export(SEMVER, "bump_type", "v1.2.3", "1.2.4") == "patch"
+    assert vm.call_export(SEMVER, "version_from_release_branch", "release/v10.20.30") == "10.20.30"
+    assert vm.call_export(SEMVER, "version_from_release_branch", "release/1.2.3") == ""
+
+
+_VERSION_RE = re.compile(r"v?([0-9]+)\.([0-9]+)\.([0-9]+)")
+
+
+@given(st.text(alphabet="v0123456789.+- x\n\u0661", max_size=24) | st.from_regex(_VERSION_RE, fullmatch=True))
+def test_semver_parse_matches_its_definition(text: str) -> None:
+    # parse = one optional "v", three runs of ASCII digits, each fitting a 64-bit int.
+    found = _VERSION_RE.fullmatch(text)
+    numbers = [int(g) for g in found.groups()] if found else None
+    expected = None if numbers is None or max(numbers) >= 2**63 else dict(zip(["major", "minor", "patch"], numbers))
+    assert harnvm.Vm().call_export(SEMVER, "parse", text) == expected
 
 
 def test_semver_errors_are_harn_errors() -> None:

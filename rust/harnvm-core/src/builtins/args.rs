@@ -5,7 +5,11 @@
 //! `abs: expected a number, got string`, which is how the reference reports
 //! builtin argument errors.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
+
+use rustc_hash::FxBuildHasher;
 
 use super::{Flow, Limits};
 use crate::error::{VmError, VmResult};
@@ -69,6 +73,22 @@ pub fn opt_text_arg(args: &[Value], i: usize) -> Option<std::borrow::Cow<'_, str
         Value::Nil => None,
         _ => Some(text_arg(args, i)),
     }
+}
+
+thread_local! {
+    /// One shared string per fixed name (type names, result keys): builtins
+    /// that return the same text every time hand out a reference instead of
+    /// allocating. Bounded by the number of `'static` names in the binary.
+    static INTERNED: RefCell<HashMap<&'static str, HStr, FxBuildHasher>> =
+        const { RefCell::new(HashMap::with_hasher(FxBuildHasher)) };
+}
+
+/// The shared string for the fixed name `name` (allocated once per thread).
+pub fn interned(name: &'static str) -> HStr {
+    INTERNED.with(|names| {
+        let mut names = names.borrow_mut();
+        Rc::clone(names.entry(name).or_insert_with(|| Rc::new(name.to_string())))
+    })
 }
 
 /// A dict key for a value: strings as they are, anything else displayed.

@@ -1,8 +1,12 @@
 //! Output, assertions and type conversion builtins.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::args::interned;
 use super::{BuiltinDef, Ctx, Flow};
 use crate::error::{VmError, VmResult};
-use crate::value::{arg, values_equal, Value};
+use crate::value::{arg, values_equal, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "log", func: log },
@@ -75,8 +79,50 @@ fn to_string(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     Ok(Flow::Done(Value::str(arg(args, 0).display())))
 }
 
+/// Variants whose type name depends only on the variant: a slot each in
+/// `TYPE_NAMES` (objects name themselves and go through `interned`).
+const TYPE_SLOTS: usize = 16;
+
+thread_local! {
+    /// `type_of`'s result per variant, made on first use: the name is one of
+    /// a few fixed strings, so every call shares one instead of allocating.
+    static TYPE_NAMES: RefCell<[Option<HStr>; TYPE_SLOTS]> = const { RefCell::new([const { None }; TYPE_SLOTS]) };
+}
+
+fn type_slot(v: &Value) -> Option<usize> {
+    Some(match v {
+        Value::Nil => 0,
+        Value::Bool(_) => 1,
+        Value::Int(_) => 2,
+        Value::Float(_) => 3,
+        Value::Duration(_) => 4,
+        Value::Str(_) => 5,
+        Value::Bytes(_) => 6,
+        Value::List(_) => 7,
+        Value::Dict(_) => 8,
+        Value::Set(_) => 9,
+        Value::Range(_) => 10,
+        Value::Pair(_) => 11,
+        Value::Enum(_) => 12,
+        Value::Struct(_) => 13,
+        Value::Closure(_) => 14,
+        Value::Builtin(_) => 15,
+        Value::Object(_) => return None,
+    })
+}
+
+/// `v.type_name()` as a shared string.
+pub(crate) fn type_name_str(v: &Value) -> HStr {
+    let Some(slot) = type_slot(v) else {
+        return interned(v.type_name());
+    };
+    TYPE_NAMES.with(|names| {
+        Rc::clone(names.borrow_mut()[slot].get_or_insert_with(|| Rc::new(v.type_name().to_string())))
+    })
+}
+
 fn type_of(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
-    Ok(Flow::Done(Value::str(arg(args, 0).type_name())))
+    Ok(Flow::Done(Value::Str(type_name_str(arg(args, 0)))))
 }
 
 fn len(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
@@ -89,4 +135,56 @@ fn len(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
         _ => 0,
     };
     Ok(Flow::Done(Value::Int(n)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use super::super::callback::test_driver::{no_callback, run_builtin};
+    use crate::value::{Object, Value};
+
+    fn type_of(v: Value) -> Value {
+        run_builtin("type_of", &[v], &no_callback).expect("type_of never fails")
+    }
+
+    #[test]
+    fn type_of_names_every_kind() {
+        let cases = [
+            (Value::Nil, "nil"),
+            (Value::Bool(true), "bool"),
+            (Value::Int(1), "int"),
+            (Value::Float(1.5), "float"),
+            (Value::Duration(5), "duration"),
+            (Value::str("x"), "string"),
+            (Value::Bytes(Rc::new(vec![1])), "bytes"),
+            (Value::list(vec![]), "list"),
+            (Value::dict_from([]), "dict"),
+            (Value::set_from([Value::Int(1)]), "set"),
+            (Value::range(0, 3, false), "range"),
+            (Value::pair(Value::Nil, Value::Nil), "pair"),
+            (Value::ok(Value::Nil), "enum"),
+            (Value::Builtin(0), "builtin"),
+            (Value::Object(Rc::new(Object::Cell(Default::default()))), "cell"),
+        ];
+        for (value, name) in cases {
+            let expected = value.type_name();
+            assert_eq!(expected, name);
+            assert_eq!(type_of(value).as_str(), Some(name));
+        }
+    }
+
+    #[test]
+    fn type_of_shares_one_string_per_name() {
+        let name = |v: Value| match &type_of(v) {
+            Value::Str(s) => s.clone(),
+            other => panic!("type_of gave {other:?}"),
+        };
+        let (a, b) = (name(Value::Int(1)), name(Value::Int(2)));
+        assert!(Rc::ptr_eq(&a, &b), "the same name is not allocated twice");
+        assert_eq!(a.as_str(), "int");
+        let cell = || Value::Object(Rc::new(Object::Cell(Default::default())));
+        assert!(Rc::ptr_eq(&name(cell()), &name(cell())), "object type names are shared too");
+        assert!(!Rc::ptr_eq(&a, &name(Value::Float(1.0))));
+    }
 }

@@ -104,7 +104,12 @@ pub fn chars(s: &str) -> Vec<Value> {
 
 /// `str::split` pieces (empty pieces kept).
 pub fn split_on(s: &str, sep: &str) -> Vec<Value> {
-    s.split(sep).map(Value::str).collect()
+    match sep.as_bytes() {
+        // A one-byte separator (",", ".", " ") searches with memchr instead of
+        // setting up a substring searcher; the pieces are the same.
+        &[byte] if byte.is_ascii() => s.split(char::from(byte)).map(Value::str).collect(),
+        _ => s.split(sep).map(Value::str).collect(),
+    }
 }
 
 /// `s` repeated `n` times (`""` for n <= 0), within the allocation limit.
@@ -459,6 +464,14 @@ mod tests {
         assert_eq!(call("contains", &[Value::Int(5), Value::Int(5)]), "false");
         assert_eq!(call("split", &[s("a,b,c"), s(",")]), "[a, b, c]");
         assert_eq!(call("split", &[s("a b")]), "[a, b]");
+        // One-byte separators take the memchr path; the pieces match str::split.
+        for (text, sep) in [("1.2.3", "."), (".a..b.", "."), ("", "."), ("abc", "."), ("a,b", ","), ("é.ü", ".")] {
+            let expected: Vec<&str> = text.split(sep).collect();
+            assert_eq!(call("split", &[s(text), s(sep)]), format!("[{}]", expected.join(", ")), "{text:?} on {sep:?}");
+        }
+        assert_eq!(call("split", &[s("aébéc"), s("é")]), "[a, b, c]");
+        assert_eq!(call("split", &[s("a::b"), s("::")]), "[a, b]");
+        assert_eq!(call("split", &[s("ab"), s("")]), "[, a, b, ]");
         assert_eq!(call("join", &[Value::list(vec![s("a"), Value::Int(1)]), s(", ")]), "a, 1");
         assert_eq!(call("join", &[s("not a list")]), "");
         assert_eq!(call("replace", &[s("hello world"), s("world"), s("harn")]), "hello harn");
