@@ -120,6 +120,12 @@ def test_semver_parse_edge_cases() -> None:
     assert parse(f"{2**63}.0.0") is None
     assert parse(f"1.{'9' * 40}.0") is None
     assert parse("0.0.99999999999999999999") is None
+    # Around the 18-digit boundary (longer runs take the overflow-checked path).
+    assert parse("999999999999999999.0.0") == {"major": 10**18 - 1, "minor": 0, "patch": 0}
+    assert parse("v1000000000000000000.0.0") == {"major": 10**18, "minor": 0, "patch": 0}
+    assert parse(f"0.{2**63 - 1}.0") == {"major": 0, "minor": 2**63 - 1, "patch": 0}
+    assert parse(f"0.0.{2**63}") is None
+    assert parse("0000000000000000000000001.2.3") == {"major": 1, "minor": 2, "patch": 3}
     # Only strings are versions, even when their display would read like one.
     for not_text in [None, 1, 1.5, True, [1, 2, 3], {"major": 1}, ["1.2.3"]]:
         assert parse(not_text) is None, not_text
@@ -139,7 +145,11 @@ def test_semver_parse_edge_cases() -> None:
 _VERSION_RE = re.compile(r"v?([0-9]+)\.([0-9]+)\.([0-9]+)")
 
 
-@given(st.text(alphabet="v0123456789.+- x\n\u0661", max_size=24) | st.from_regex(_VERSION_RE, fullmatch=True))
+@given(
+    st.text(alphabet="v0123456789.+- x\n\u0661", max_size=24)
+    | st.from_regex(_VERSION_RE, fullmatch=True)
+    | st.from_regex(r"v?[0-9]{17,21}\.[0-9]{1,21}\.(0|9){15,22}", fullmatch=True)
+)
 def test_semver_parse_matches_its_definition(text: str) -> None:
     # parse = one optional "v", three runs of ASCII digits, each fitting a 64-bit int.
     found = _VERSION_RE.fullmatch(text)
