@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import re
 import subprocess
 import sys
@@ -100,6 +101,8 @@ def instructions(setup: str, expr: str, symbol: str | None, calls: int) -> int |
         capture_output=True,
         text=True,
         cwd=ROOT,
+        # The same dict layouts in every run (the counts are exact).
+        env={**os.environ, "PYTHONHASHSEED": "0"},
     )
     match = re.search(r"Collected : (\d+)", proc.stderr)
     if proc.returncode != 0 or not match:

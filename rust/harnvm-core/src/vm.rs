@@ -235,6 +235,11 @@ impl Vm {
         std::mem::take(&mut self.fiber.output)
     }
 
+    /// Whether output waits for `take_output` (a host checks before taking it).
+    pub fn has_output(&self) -> bool {
+        !self.fiber.output.is_empty()
+    }
+
     /// A flag another thread may set to stop the running program.
     pub fn interrupt_handle(&self) -> Arc<AtomicBool> {
         self.interrupt.clone()
@@ -288,7 +293,7 @@ impl Vm {
             // Between `step`s of a run: starting another would cancel it.
             return Err(VmError::runtime("this VM is in the middle of a run"));
         }
-        self.call_root_blocking(Value::Closure(closure), args)
+        self.call_root_closure(closure, args)
     }
 
     /// Runs a closure to completion inside the running task (no switching).

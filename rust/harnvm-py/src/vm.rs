@@ -1249,6 +1249,9 @@ impl Vm {
         work: impl FnOnce(&mut CoreVm) -> VmResult<Value>,
     ) -> PyResult<Py<PyAny>> {
         let (v, id) = self.execute_value(py, release_gil, work)?;
+        if let Value::Nil = v {
+            return Ok(py.None());
+        }
         errors::guard(py, || convert::to_py(py, &v, id).map(Bound::unbind))
     }
 
@@ -1296,7 +1299,8 @@ impl Vm {
             Some(e) => Err(e),
             // Output the core still buffers (e.g. after `call_closure`, which
             // does not flush at the end the way `run` does).
-            None => output.deliver_rest(py, core.take_output()),
+            None if core.has_output() => output.deliver_rest(py, core.take_output()),
+            None => Ok(()),
         };
         output.close();
         delivered?;

@@ -138,20 +138,22 @@ impl Task {
 }
 
 /// `keep_spare_root`'s conditions on the task itself (not on its fiber):
-/// nothing pending, held or spawned, and the names and values of a new root.
+/// nothing pending, held or spawned, and no task-local values. (Only
+/// `new_root_task` makes `Owner::Root` tasks, and nothing renames a task,
+/// so a root's names are always a new root's.)
 fn root_is_reusable(task: &Task) -> bool {
-    task.start.is_none()
+    debug_assert!(
+        task.owner != Owner::Root
+            || (task.info.id == "task_root" && task.info.name == "root" && task.info.parent.is_none() && task.info.group.is_none())
+    );
+    task.owner == Owner::Root
+        && task.start.is_none()
         && task.wait.is_none()
         && task.resume.is_none()
         && task.deadlines.is_empty()
         && !task.cancel_requested
         && task.mutex_blocks.is_empty()
         && task.spawned.is_empty()
-        && task.owner == Owner::Root
-        && task.info.id == "task_root"
-        && task.info.name == "root"
-        && task.info.parent.is_none()
-        && task.info.group.is_none()
         && task.info.values.is_empty()
 }
 
@@ -1150,15 +1152,23 @@ impl Vm {
     /// the scheduler's bookkeeping. A root task that waits is handed to the
     /// scheduler as usual.
     pub fn call_root_blocking(&mut self, callee: Value, args: Vec<Value>) -> VmResult<Value> {
-        if self.sched.idle_with_spare_root() && self.fiber.is_pristine() && self.parked.is_empty() {
-            if let Value::Closure(c) = &callee {
-                if !c.proto.is_generator {
-                    let closure = c.clone();
-                    drop(callee);
-                    return self.call_root_inline(closure, args);
-                }
-            }
+        match callee.into_closure() {
+            Ok(closure) => self.call_root_closure(closure, args),
+            Err(callee) => self.call_root_scheduled(callee, args),
         }
+    }
+
+    /// `call_root_blocking` of a closure: inline on an idle VM (see
+    /// `call_root_inline`), else through the scheduler.
+    pub(super) fn call_root_closure(&mut self, closure: Rc<crate::value::Closure>, args: Vec<Value>) -> VmResult<Value> {
+        if !closure.proto.is_generator && self.sched.idle_with_spare_root() && self.fiber.is_pristine() && self.parked.is_empty() {
+            return self.call_root_inline(closure, args);
+        }
+        self.call_root_scheduled(Value::Closure(closure), args)
+    }
+
+    /// `call_root_blocking` with the root task built and run by the scheduler's rules.
+    fn call_root_scheduled(&mut self, callee: Value, args: Vec<Value>) -> VmResult<Value> {
         let task = self.new_root_task(callee, args);
         if let Err(e) = self.check_host_limits() {
             self.sched.tasks.insert(ROOT, task);
