@@ -145,6 +145,7 @@ impl ExportHandle {
 
 impl HandleParts {
     /// Calls the export on `core` through the handle's memo.
+    #[inline]
     fn call(&self, core: &mut harnvm_core::Vm, args: Vec<harnvm_core::Value>) -> harnvm_core::VmResult<harnvm_core::Value> {
         let slot = self.export.slot;
         match self.memo.try_borrow_mut() {

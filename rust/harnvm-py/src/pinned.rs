@@ -27,6 +27,7 @@ thread_local! {
 }
 
 /// The current thread's mark.
+#[inline]
 fn this_thread() -> u64 {
     THREAD_MARK.with(|mark| match mark.get() {
         0 => {
@@ -57,6 +58,7 @@ impl<T> Pinned<T> {
     }
 
     /// The value, if called on the owner thread.
+    #[inline]
     pub fn get(&self) -> Option<&T> {
         (this_thread() == self.owner).then(|| &*self.value)
     }

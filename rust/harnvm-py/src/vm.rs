@@ -334,9 +334,16 @@ struct VmState {
     id: u64,
     /// Host import paths (`call_export`, `warm_module`) → their compiled
     /// module: a warm crossing never touches the file system.
-    host_modules: rustc_hash::FxHashMap<String, Rc<CompiledModule>>,
+    host_modules: rustc_hash::FxHashMap<String, HostModule>,
     /// The run in progress (between `_start` and its end).
     run: Option<RunCtx>,
+}
+
+/// A module loaded for host calls, with where its instance lives in the
+/// core VM (`ExportMemo`, shared by every by-name call of its exports).
+struct HostModule {
+    module: Rc<CompiledModule>,
+    memo: Rc<RefCell<harnvm_core::vm::ExportMemo>>,
 }
 
 /// Per-run state of the binding: the output callable's first failure (the
@@ -572,7 +579,7 @@ impl Vm {
         export_name: &str,
         args: &Bound<'_, PyTuple>,
     ) -> PyResult<Py<PyAny>> {
-        let (module, id) = self.host_module(py, import_path)?;
+        let (module, memo, id) = self.host_module_memo(py, import_path)?;
         let export = find_export(py, &module, import_path, export_name)?;
         entry::check_arity(py, import_path, export, args.len())?;
         let slot = export.slot;
@@ -580,7 +587,10 @@ impl Vm {
             .iter()
             .map(|a| convert::from_py(&a, Some(id)))
             .collect::<PyResult<Vec<_>>>()?;
-        self.execute(py, move |core| core.call_export_at(&module, slot, args))
+        self.execute(py, move |core| match memo.try_borrow_mut() {
+            Ok(mut memo) => core.call_export_memo(&module, slot, &mut memo, args),
+            Err(_) => core.call_export_at(&module, slot, args),
+        })
     }
 
     /// The typed crossing: `payload` (one JSON-compatible value) is passed
@@ -595,13 +605,14 @@ impl Vm {
         payload: &Bound<'_, PyAny>,
         result_type: &Bound<'_, PyAny>,
     ) -> PyResult<Py<PyAny>> {
-        let (module, _) = self.host_module(py, import_path)?;
+        let (module, memo, _) = self.host_module_memo(py, import_path)?;
         let export = find_export(py, &module, import_path, export_name)?;
         entry::check_arity(py, import_path, export, 1)?;
         let slot = export.slot;
         let arg = errors::guard(py, || entry::payload_to_value(payload))?;
-        let (result, _) = self.execute_value(py, true, move |core| {
-            core.call_export_at(&module, slot, vec![arg])
+        let (result, _) = self.execute_value(py, true, move |core| match memo.try_borrow_mut() {
+            Ok(mut memo) => core.call_export_memo(&module, slot, &mut memo, vec![arg]),
+            Err(_) => core.call_export_at(&module, slot, vec![arg]),
         })?;
         decode_typed(py, result, import_path, export_name, result_type)
     }
@@ -638,7 +649,7 @@ impl Vm {
     fn module_is_cached(&self, py: Python<'_>, import_path: &str) -> PyResult<bool> {
         let state = self.state()?.try_borrow().map_err(|_| already_running())?;
         if let Some(m) = state.host_modules.get(import_path) {
-            return Ok(state.core.has_module_instance(m));
+            return Ok(state.core.has_module_instance(&m.module));
         }
         let found = self
             .resolver
@@ -1132,12 +1143,23 @@ impl Vm {
         py: Python<'_>,
         import_path: &str,
     ) -> PyResult<(Rc<CompiledModule>, u64)> {
+        let (module, _, id) = self.host_module_memo(py, import_path)?;
+        Ok((module, id))
+    }
+
+    /// `host_module`, with the module's instance memo.
+    #[allow(clippy::type_complexity)]
+    fn host_module_memo(
+        &self,
+        py: Python<'_>,
+        import_path: &str,
+    ) -> PyResult<(Rc<CompiledModule>, Rc<RefCell<harnvm_core::vm::ExportMemo>>, u64)> {
         let mut state = self
             .state()?
             .try_borrow_mut()
             .map_err(|_| already_running())?;
         if let Some(m) = state.host_modules.get(import_path) {
-            return Ok((m.clone(), state.id));
+            return Ok((m.module.clone(), m.memo.clone(), state.id));
         }
         let mut loader = PyLoader::new(self.resolver.bind(py).clone());
         let loaded = with_module_cache(|cache| {
@@ -1154,10 +1176,10 @@ impl Vm {
             let err = errors::vm_error(py, &e, 0);
             loader.with_cause(py, err)
         })?;
-        state
-            .host_modules
-            .insert(import_path.to_string(), module.clone());
-        Ok((module, state.id))
+        let memo = Rc::new(RefCell::new(harnvm_core::vm::ExportMemo::default()));
+        let entry = HostModule { module: module.clone(), memo: memo.clone() };
+        state.host_modules.insert(import_path.to_string(), entry);
+        Ok((module, memo, state.id))
     }
 
     fn borrow_state_mut(&self) -> PyResult<std::cell::RefMut<'_, VmState>> {

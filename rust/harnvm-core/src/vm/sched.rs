@@ -1211,9 +1211,10 @@ impl Vm {
         }
         self.sched.running = Some(task);
         let argc = args.len() as u32;
-        self.fiber.stack.reserve(args.len() + 1);
         self.fiber.stack.push(Value::Closure(closure.clone()));
-        self.fiber.stack.extend(args);
+        if !args.is_empty() {
+            self.fiber.stack.extend(args);
+        }
         let outcome = match self.push_frame(closure, argc, None) {
             Ok(()) => self.execute_task(),
             Err(e) => Err(e),
