@@ -32,7 +32,9 @@ CACHEABLE = {
     "GET_PROP", "GET_PROP_OPT", "GET_LOCAL_PROP", "CALL", "CALL_BUILTIN", "CALL_METHOD", "CALL_METHOD_OPT", "CALL_METHOD_SPREAD",
     # superinstructions: an adaptive op with a constant operand and/or fused with its conditional jump
     *(f"{op}_CONST" for op in ("ADD", "SUB", "MUL", "DIV", "MOD", "EQ", "NE", "LT", "GT", "LE", "GE")),
-    *(f"{op}{k}_JUMP_IF_FALSE" for op in ("EQ", "NE", "LT", "GT", "LE", "GE") for k in ("", "_CONST")),
+    *(f"{op}{k}_JUMP_IF_FALSE" for op in ("EQ", "NE", "LT", "GT", "LE", "GE") for k in ("", "_CONST", "_LOCAL_CONST")),
+    # ... with a plain local operand read in place
+    "ADD_LOCAL", "SUB_LOCAL", "MUL_LOCAL", "ADD_CONST_TO_LOCAL", "SUB_CONST_FROM_LOCAL",
 }  # fmt: skip
 
 
@@ -196,17 +198,25 @@ def site(vm: harnvm.Vm, function: str, op: str) -> dict[str, Any]:
     return rows[0]
 
 
+# Ops whose right operand, when a plain local, is read in place by a fused form.
+LOCAL_OPERAND_FORMS = {"+": "ADD_LOCAL", "-": "SUB_LOCAL", "*": "MUL_LOCAL"}
+
+
 @needs_core
-@given(binary_runs())
-def test_adaptive_binary_states_follow_the_model(run: tuple[str, list[str]]) -> None:
+@given(binary_runs(), st.booleans())
+def test_adaptive_binary_states_follow_the_model(run: tuple[str, list[str]], rhs_is_local: bool) -> None:
+    # `a OP b` compiles to the fused local-operand form where one exists;
+    # `a OP id(b)` to the plain stack form. Both run the same state machine.
     op, kinds = run
     calls = "\n".join(f"f({OPERANDS[k][0]}, {OPERANDS[k][1]})" for k in kinds)
     vm = harnvm.Vm(output=lambda _: None)
-    vm.run(f"fn f(a, b) {{ return a {op} b }}\n{calls}\n")
+    rhs = "b" if rhs_is_local else "id(b)"
+    vm.run(f"fn id(x) {{ return x }}\nfn f(a, b) {{ return a {op} {rhs} }}\n{calls}\n")
     expected: State = None
     for k in kinds:
         expected = model_step(expected, shape_of(op, k))
-    row = site(vm, "f", BINARY_OPS[op])
+    site_op = LOCAL_OPERAND_FORMS.get(op, BINARY_OPS[op]) if rhs_is_local else BINARY_OPS[op]
+    row = site(vm, "f", site_op)
     entry = vm.peek_adaptive_binary_cache(row["set"], row["slot"])
     got = None if entry is None else (entry.state, entry.shape, entry.hits, entry.misses)
     assert got == expected
@@ -219,7 +229,7 @@ def test_adaptive_binary_documented_sequence() -> None:
     # harn-vm's deoptimizes_mixed_binary_shapes: 1, 2, 3, 4.0, 5.0.
     vm = harnvm.Vm()
     vm.run("fn f(a, b) { return a + b }\nf(1, 1)\nf(2, 2)\nf(3, 3)\nf(4, 4.0)\nf(5.0, 5.0)\n")
-    row = site(vm, "f", "ADD")
+    row = site(vm, "f", "ADD_LOCAL")
     assert vm.peek_adaptive_binary_cache(row["set"], row["slot"]) == AdaptiveBinaryCacheEntry(
         "ADD", "specialized", "float", hits=1, misses=1
     )

@@ -250,6 +250,28 @@ define_ops! {
     LeConstJumpIfFalse = "LE_CONST_JUMP_IF_FALSE" [Const, Jump, Cache];
     /// `a --` `GE_CONST` then `JUMP_IF_FALSE`
     GeConstJumpIfFalse = "GE_CONST_JUMP_IF_FALSE" [Const, Jump, Cache];
+    /// `--` `GET_LOCAL` then `EQ_CONST_JUMP_IF_FALSE`, the local read in place (a loop or `if` test of a local against a literal)
+    EqLocalConstJumpIfFalse = "EQ_LOCAL_CONST_JUMP_IF_FALSE" [Local, Const, Jump, Cache];
+    /// `--` `GET_LOCAL` then `NE_CONST_JUMP_IF_FALSE`
+    NeLocalConstJumpIfFalse = "NE_LOCAL_CONST_JUMP_IF_FALSE" [Local, Const, Jump, Cache];
+    /// `--` `GET_LOCAL` then `LT_CONST_JUMP_IF_FALSE`
+    LtLocalConstJumpIfFalse = "LT_LOCAL_CONST_JUMP_IF_FALSE" [Local, Const, Jump, Cache];
+    /// `--` `GET_LOCAL` then `GT_CONST_JUMP_IF_FALSE`
+    GtLocalConstJumpIfFalse = "GT_LOCAL_CONST_JUMP_IF_FALSE" [Local, Const, Jump, Cache];
+    /// `--` `GET_LOCAL` then `LE_CONST_JUMP_IF_FALSE`
+    LeLocalConstJumpIfFalse = "LE_LOCAL_CONST_JUMP_IF_FALSE" [Local, Const, Jump, Cache];
+    /// `--` `GET_LOCAL` then `GE_CONST_JUMP_IF_FALSE`
+    GeLocalConstJumpIfFalse = "GE_LOCAL_CONST_JUMP_IF_FALSE" [Local, Const, Jump, Cache];
+    /// `a -- a+local`: `GET_LOCAL` then `ADD`, the local read in place
+    AddLocal = "ADD_LOCAL" [Local, Cache];
+    /// `a -- a-local`
+    SubLocal = "SUB_LOCAL" [Local, Cache];
+    /// `a -- a*local`
+    MulLocal = "MUL_LOCAL" [Local, Cache];
+    /// `--` `local = local + k` in place (`x = x + 1`, `x += 1`): `GET_LOCAL`, `ADD_CONST`, `SET_LOCAL`
+    AddConstToLocal = "ADD_CONST_TO_LOCAL" [Local, Const, Cache];
+    /// `--` `local = local - k` in place
+    SubConstFromLocal = "SUB_CONST_FROM_LOCAL" [Local, Const, Cache];
     /// `item coll -- bool`
     In = "IN" [];
     /// `item coll -- bool`

@@ -350,6 +350,18 @@ impl Compiler {
         Ok(())
     }
 
+    /// The slot of `e` when it names a plain (non-cell) local of this
+    /// function: such a read has no effects, so fused ops may do it in place.
+    fn plain_local(&mut self, e: &Expr) -> Option<u16> {
+        match &e.kind {
+            ExprKind::Ident(name) => match self.resolve(name) {
+                Resolved::Local { slot, kind: LocalKind::Plain, .. } => Some(slot),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     fn emit_get_local(&mut self, slot: u16, kind: LocalKind) {
         match kind {
             LocalKind::Plain => self.emit(Op::GetLocal, &[slot as u32]),
@@ -517,6 +529,13 @@ impl Compiler {
             ExprKind::Bool(b) if *b != jump_when => Ok(Vec::new()),
             ExprKind::Binary { op, lhs, rhs } if !jump_when && compare_jump_opcodes(*op).is_some() => {
                 let (stack_op, const_op) = compare_jump_opcodes(*op).expect("checked by the guard");
+                if let Some(k) = literal_constant(rhs) {
+                    if let Some(local) = self.plain_local(lhs) {
+                        let k = self.constant(k)?;
+                        self.pos = cond.pos;
+                        return Ok(vec![self.emit_jump(local_compare_jump_opcode(*op), &[local as u32, k])]);
+                    }
+                }
                 self.compile_expr(lhs)?;
                 match literal_constant(rhs) {
                     Some(k) => {
@@ -872,6 +891,14 @@ impl Compiler {
         match &target.kind {
             ExprKind::Ident(name) => {
                 let resolved = self.resolve(name);
+                if let Resolved::Local { slot, mutable: true, kind: LocalKind::Plain } = resolved {
+                    if let Some((update, k)) = self.in_place_update(name, op, value) {
+                        let k = self.constant(k)?;
+                        self.pos = value.pos;
+                        self.emit(update, &[slot as u32, k]);
+                        return Ok(());
+                    }
+                }
                 self.compile_assigned_value(target, op, value)?;
                 self.pos = target.pos;
                 match resolved {
@@ -930,6 +957,22 @@ impl Compiler {
             }
             _ => Err(self.error("invalid assignment target")),
         }
+    }
+
+    /// `x = x + k`, `x = x - k`, `x += k` and `x -= k` with a literal `k`:
+    /// the in-place update op and `k` (the variable is a mutable plain local).
+    fn in_place_update(&mut self, name: &str, op: Option<BinOp>, value: &Expr) -> Option<(Op, Value)> {
+        let (op, k) = match (op, &value.kind) {
+            (Some(op), _) => (op, value),
+            (None, ExprKind::Binary { op, lhs, rhs }) if matches!(&lhs.kind, ExprKind::Ident(n) if n == name) => (*op, &**rhs),
+            _ => return None,
+        };
+        let update = match op {
+            BinOp::Add => Op::AddConstToLocal,
+            BinOp::Sub => Op::SubConstFromLocal,
+            _ => return None,
+        };
+        Some((update, literal_constant(k)?))
     }
 
     fn compile_assigned_value(&mut self, target: &Expr, op: Option<BinOp>, value: &Expr) -> CResult {
@@ -1736,6 +1779,13 @@ impl Compiler {
                     self.emit(const_op, &[k]);
                     return Ok(());
                 }
+                if let Some(local_op) = local_operand_opcode(op) {
+                    if let Some(local) = self.plain_local(rhs) {
+                        self.pos = pos;
+                        self.emit(local_op, &[local as u32]);
+                        return Ok(());
+                    }
+                }
                 self.compile_expr(rhs)?;
                 self.pos = pos;
                 self.emit(binop_opcode(op), &[]);
@@ -1965,6 +2015,29 @@ fn compare_jump_opcodes(op: BinOp) -> Option<(Op, Op)> {
         BinOp::Gt => (Op::GtJumpIfFalse, Op::GtConstJumpIfFalse),
         BinOp::Le => (Op::LeJumpIfFalse, Op::LeConstJumpIfFalse),
         BinOp::Ge => (Op::GeJumpIfFalse, Op::GeConstJumpIfFalse),
+        _ => return None,
+    })
+}
+
+/// A compare of a plain local with a literal, fused with `JUMP_IF_FALSE`.
+fn local_compare_jump_opcode(op: BinOp) -> Op {
+    match op {
+        BinOp::Eq => Op::EqLocalConstJumpIfFalse,
+        BinOp::Ne => Op::NeLocalConstJumpIfFalse,
+        BinOp::Lt => Op::LtLocalConstJumpIfFalse,
+        BinOp::Gt => Op::GtLocalConstJumpIfFalse,
+        BinOp::Le => Op::LeLocalConstJumpIfFalse,
+        BinOp::Ge => Op::GeLocalConstJumpIfFalse,
+        _ => unreachable!("only compares have a fused local form"),
+    }
+}
+
+/// The form of an adaptive binary op whose right operand is a plain local.
+fn local_operand_opcode(op: BinOp) -> Option<Op> {
+    Some(match op {
+        BinOp::Add => Op::AddLocal,
+        BinOp::Sub => Op::SubLocal,
+        BinOp::Mul => Op::MulLocal,
         _ => return None,
     })
 }

@@ -913,6 +913,62 @@ impl Vm {
                         ip = target;
                     }
                 }};
+                // `local OP k`, then `JUMP_IF_FALSE`: the local is read in place.
+                (local_constant_jump, $bop:expr, $int_fast:expr, $slow:expr) => {{
+                    let local = base + u16_at!();
+                    let k = u16_at!();
+                    let target = u32_at!();
+                    let slot = u16_at!() as u16;
+                    let fast = match (&stack!()[local], &consts[k]) {
+                        (Value::Int(x), Value::Int(y)) => {
+                            int_site!(slot, $bop, |x, y| $int_fast(x, y).map(|v: Value| v.is_truthy()), *x, *y)
+                        }
+                        _ => None,
+                    };
+                    let truthy = match fast {
+                        Some(t) => t,
+                        None => consume_truthy(try_op!(eval_binary!(slot, $bop, $int_fast, $slow, &self.fiber.stack[local], &consts[k])).0),
+                    };
+                    if !truthy {
+                        ip = target;
+                    }
+                }};
+                // `a OP local` on the top of the stack, the local read in place.
+                (local, $bop:expr, $int_fast:expr, $slow:expr) => {{
+                    let local = base + u16_at!();
+                    let slot = u16_at!() as u16;
+                    let n = stack!().len();
+                    let fast = match (&stack!()[n - 1], &stack!()[local]) {
+                        (Value::Int(x), Value::Int(y)) => int_site!(slot, $bop, $int_fast, *x, *y),
+                        _ => None,
+                    };
+                    match fast {
+                        // SAFETY: the old value is an int, which owns no heap data.
+                        Some(v) => unsafe { std::ptr::write(&mut stack!()[n - 1], v) },
+                        None => {
+                            let v = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, &self.fiber.stack[n - 1], &self.fiber.stack[local])).0;
+                            store(&mut stack!()[n - 1], v);
+                        }
+                    }
+                }};
+                // `local = local OP k`, in place.
+                (local_constant_set, $bop:expr, $int_fast:expr, $slow:expr) => {{
+                    let local = base + u16_at!();
+                    let k = u16_at!();
+                    let slot = u16_at!() as u16;
+                    let fast = match (&stack!()[local], &consts[k]) {
+                        (Value::Int(x), Value::Int(y)) => int_site!(slot, $bop, $int_fast, *x, *y),
+                        _ => None,
+                    };
+                    match fast {
+                        // SAFETY: the old value is an int, which owns no heap data.
+                        Some(v) => unsafe { std::ptr::write(&mut stack!()[local], v) },
+                        None => {
+                            let v = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, &self.fiber.stack[local], &consts[k])).0;
+                            store(&mut stack!()[local], v);
+                        }
+                    }
+                }};
             }
             // The kernels of each adaptive op: (int fast path, generic op).
             macro_rules! add {
@@ -1124,6 +1180,17 @@ impl Vm {
                     Op::GtConstJumpIfFalse => compare!(constant_jump, BinaryOp::Gt, std::cmp::Ordering::is_gt),
                     Op::LeConstJumpIfFalse => compare!(constant_jump, BinaryOp::Le, std::cmp::Ordering::is_le),
                     Op::GeConstJumpIfFalse => compare!(constant_jump, BinaryOp::Ge, std::cmp::Ordering::is_ge),
+                    Op::EqLocalConstJumpIfFalse => equal!(local_constant_jump, BinaryOp::Eq, true),
+                    Op::NeLocalConstJumpIfFalse => equal!(local_constant_jump, BinaryOp::Ne, false),
+                    Op::LtLocalConstJumpIfFalse => compare!(local_constant_jump, BinaryOp::Lt, std::cmp::Ordering::is_lt),
+                    Op::GtLocalConstJumpIfFalse => compare!(local_constant_jump, BinaryOp::Gt, std::cmp::Ordering::is_gt),
+                    Op::LeLocalConstJumpIfFalse => compare!(local_constant_jump, BinaryOp::Le, std::cmp::Ordering::is_le),
+                    Op::GeLocalConstJumpIfFalse => compare!(local_constant_jump, BinaryOp::Ge, std::cmp::Ordering::is_ge),
+                    Op::AddLocal => add!(local),
+                    Op::SubLocal => sub!(local),
+                    Op::MulLocal => mul!(local),
+                    Op::AddConstToLocal => add!(local_constant_set),
+                    Op::SubConstFromLocal => sub!(local_constant_set),
                     Op::In | Op::NotIn => {
                         let coll = pop!();
                         let item = top!();

@@ -340,3 +340,60 @@ fn deeply_nested_values_display_without_overflow() {
     let out = run("var v = []\nfor i in 0 to 100000 { v = [v] }\nlet s = to_string(v)\nlog(len(s) > 0)");
     assert_eq!(out, "[harn] true\n");
 }
+
+/// The fused local ops (`x = x + k`, `a + local`, `if local < k`) must give
+/// exactly what the unfused sequence gives, for every operand type, with
+/// inline caches on and off.
+#[test]
+fn fused_local_ops_match_the_plain_sequence_for_every_operand_type() {
+    let src = r#"
+fn f(a, b) {
+  var x = a
+  x = x + b
+  x += b
+  var y = a
+  y = y - 1
+  y -= 1
+  return [x, a + b, a - b, a * b, y]
+}
+fn g(v) {
+  var out = []
+  if v < 10 { out = out + ["lt"] }
+  if v == 3 { out = out + ["eq"] }
+  if v != 3 { out = out + ["ne"] }
+  if v >= 2.5 { out = out + ["ge"] }
+  return out
+}
+log(f(1, 2))
+log(f(1.5, 2))
+log(f(9223372036854775806, 1))
+log(g(3))
+log(g(2))
+log(g(2.75))
+var s = "ab"
+s = s + "c"
+s += "d"
+log(s)
+let xs = [1]
+log(xs + xs)
+"#;
+    let expected = "[harn] [5, 3, -1, 2, -1]\n[harn] [5.5, 3.5, -0.5, 3.0, -0.5]\n\
+[harn] [9223372036854776000, 9223372036854775807, 9223372036854775805, 9223372036854775806, 9223372036854775804]\n\
+[harn] [lt, eq, ge]\n[harn] [lt, ne]\n[harn] [lt, ne, ge]\n[harn] abcd\n[harn] [1, 1]\n";
+    for inline_caches in [true, false] {
+        let (out, result) = run_with(src, VmOptions { inline_caches, ..VmOptions::default() });
+        result.unwrap_or_else(|e| panic!("caches {inline_caches}: {e}"));
+        assert_eq!(out, expected, "caches {inline_caches}");
+    }
+}
+
+#[test]
+fn fused_local_ops_keep_errors_and_immutability() {
+    assert!(run_err("let x = 1\nx = x + 1\n").contains("immutable"), "{}", run_err("let x = 1\nx = x + 1\n"));
+    let err = run_err("var x = nil\nx = x + 1\n");
+    assert!(err.contains("Cannot add nil and int"), "{err}");
+    let err = run_err("var x = {}\nx -= 1\n");
+    assert!(err.contains("Cannot subtract int from dict"), "{err}");
+    let err = run_err("fn f(a, b) { return a - b }\nf(\"s\", 1)\n");
+    assert!(err.contains("string"), "{err}");
+}
