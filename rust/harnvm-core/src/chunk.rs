@@ -93,6 +93,18 @@ macro_rules! define_ops {
                 }
             }
 
+            /// Decodes an opcode byte of compiled code without the range check.
+            ///
+            /// # Safety
+            /// `b` must be a byte written as an `Op` (an opcode position of a
+            /// chunk built by `Chunk::emit`); debug builds check the range.
+            #[inline(always)]
+            pub unsafe fn decode_unchecked(b: u8) -> Op {
+                debug_assert!((b as usize) < Op::COUNT, "invalid opcode byte {b}");
+                // SAFETY: the caller's contract; `Op` is `repr(u8)` with discriminants 0..COUNT.
+                unsafe { std::mem::transmute::<u8, Op>(b) }
+            }
+
             #[inline(always)]
             pub fn from_byte(b: u8) -> Option<Op> {
                 Op::ALL.get(b as usize).copied()

@@ -719,14 +719,39 @@ impl Vm {
                     self.fiber.stack
                 };
             }
+            // Stack slots by index, unchecked: the compiler emits balanced
+            // code, so every op finds the operands and locals it reads
+            // (checked in debug builds; chunks only come from the compiler).
+            macro_rules! at {
+                ($i:expr) => {{
+                    let i = $i;
+                    debug_assert!(i < self.fiber.stack.len(), "stack slot {i} out of range");
+                    // SAFETY: see above.
+                    unsafe { self.fiber.stack.get_unchecked(i) }
+                }};
+            }
+            macro_rules! at_mut {
+                ($i:expr) => {{
+                    let i = $i;
+                    debug_assert!(i < self.fiber.stack.len(), "stack slot {i} out of range");
+                    // SAFETY: see `at!`.
+                    unsafe { self.fiber.stack.get_unchecked_mut(i) }
+                }};
+            }
             macro_rules! pop {
-                () => {
-                    stack!().pop().expect("stack underflow")
-                };
+                () => {{
+                    let n = stack!().len();
+                    debug_assert!(n > 0, "stack underflow");
+                    // SAFETY: see `at!`; the length drops first, so the slot is moved out exactly once.
+                    unsafe {
+                        stack!().set_len(n - 1);
+                        std::ptr::read(stack!().as_ptr().add(n - 1))
+                    }
+                }};
             }
             macro_rules! top {
                 () => {
-                    stack!().last_mut().expect("stack underflow")
+                    at_mut!(stack!().len() - 1)
                 };
             }
             macro_rules! save_ip {
@@ -831,14 +856,14 @@ impl Vm {
                 (stack, $bop:expr, $int_fast:expr, $slow:expr) => {{
                     let slot = u16_at!() as u16;
                     let n = stack!().len();
-                    let fast = match (&stack!()[n - 2], &stack!()[n - 1]) {
+                    let fast = match (at!(n - 2), at!(n - 1)) {
                         (Value::Int(x), Value::Int(y)) => int_site!(slot, $bop, $int_fast, *x, *y),
                         _ => None,
                     };
                     match fast {
                         Some(v) => replace_scalar_pair(&mut stack!(), v),
                         None => {
-                            let v = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, &self.fiber.stack[n - 2], &self.fiber.stack[n - 1])).0;
+                            let v = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, at!(n - 2), at!(n - 1))).0;
                             replace_pair(&mut stack!(), v);
                         }
                     }
@@ -847,16 +872,16 @@ impl Vm {
                     let k = u16_at!();
                     let slot = u16_at!() as u16;
                     let n = stack!().len();
-                    let fast = match (&stack!()[n - 1], &consts[k]) {
+                    let fast = match (at!(n - 1), &consts[k]) {
                         (Value::Int(x), Value::Int(y)) => int_site!(slot, $bop, $int_fast, *x, *y),
                         _ => None,
                     };
                     match fast {
                         // SAFETY: the old value is an int, which owns no heap data.
-                        Some(v) => unsafe { std::ptr::write(&mut stack!()[n - 1], v) },
+                        Some(v) => { let dst = at_mut!(n - 1); unsafe { std::ptr::write(dst, v) } },
                         None => {
-                            let v = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, &self.fiber.stack[n - 1], &consts[k])).0;
-                            store(&mut stack!()[n - 1], v);
+                            let v = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, at!(n - 1), &consts[k])).0;
+                            store(at_mut!(n - 1), v);
                         }
                     }
                 }};
@@ -864,7 +889,7 @@ impl Vm {
                     let target = u32_at!();
                     let slot = u16_at!() as u16;
                     let n = stack!().len();
-                    let fast = match (&stack!()[n - 2], &stack!()[n - 1]) {
+                    let fast = match (at!(n - 2), at!(n - 1)) {
                         (Value::Int(x), Value::Int(y)) => {
                             int_site!(slot, $bop, |x, y| $int_fast(x, y).map(|v: Value| v.is_truthy()), *x, *y)
                         }
@@ -877,7 +902,7 @@ impl Vm {
                             t
                         }
                         None => {
-                            let v = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, &self.fiber.stack[n - 2], &self.fiber.stack[n - 1])).0;
+                            let v = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, at!(n - 2), at!(n - 1))).0;
                             discard_pair(&mut stack!());
                             consume_truthy(v)
                         }
@@ -891,7 +916,7 @@ impl Vm {
                     let target = u32_at!();
                     let slot = u16_at!() as u16;
                     let n = stack!().len();
-                    let fast = match (&stack!()[n - 1], &consts[k]) {
+                    let fast = match (at!(n - 1), &consts[k]) {
                         (Value::Int(x), Value::Int(y)) => {
                             int_site!(slot, $bop, |x, y| $int_fast(x, y).map(|v: Value| v.is_truthy()), *x, *y)
                         }
@@ -904,7 +929,7 @@ impl Vm {
                             t
                         }
                         None => {
-                            let v = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, &self.fiber.stack[n - 1], &consts[k])).0;
+                            let v = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, at!(n - 1), &consts[k])).0;
                             discard_top(&mut stack!());
                             consume_truthy(v)
                         }
@@ -919,7 +944,7 @@ impl Vm {
                     let k = u16_at!();
                     let target = u32_at!();
                     let slot = u16_at!() as u16;
-                    let fast = match (&stack!()[local], &consts[k]) {
+                    let fast = match (at!(local), &consts[k]) {
                         (Value::Int(x), Value::Int(y)) => {
                             int_site!(slot, $bop, |x, y| $int_fast(x, y).map(|v: Value| v.is_truthy()), *x, *y)
                         }
@@ -927,7 +952,7 @@ impl Vm {
                     };
                     let truthy = match fast {
                         Some(t) => t,
-                        None => consume_truthy(try_op!(eval_binary!(slot, $bop, $int_fast, $slow, &self.fiber.stack[local], &consts[k])).0),
+                        None => consume_truthy(try_op!(eval_binary!(slot, $bop, $int_fast, $slow, at!(local), &consts[k])).0),
                     };
                     if !truthy {
                         ip = target;
@@ -938,16 +963,16 @@ impl Vm {
                     let local = base + u16_at!();
                     let slot = u16_at!() as u16;
                     let n = stack!().len();
-                    let fast = match (&stack!()[n - 1], &stack!()[local]) {
+                    let fast = match (at!(n - 1), at!(local)) {
                         (Value::Int(x), Value::Int(y)) => int_site!(slot, $bop, $int_fast, *x, *y),
                         _ => None,
                     };
                     match fast {
                         // SAFETY: the old value is an int, which owns no heap data.
-                        Some(v) => unsafe { std::ptr::write(&mut stack!()[n - 1], v) },
+                        Some(v) => { let dst = at_mut!(n - 1); unsafe { std::ptr::write(dst, v) } },
                         None => {
-                            let v = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, &self.fiber.stack[n - 1], &self.fiber.stack[local])).0;
-                            store(&mut stack!()[n - 1], v);
+                            let v = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, at!(n - 1), at!(local))).0;
+                            store(at_mut!(n - 1), v);
                         }
                     }
                 }};
@@ -956,16 +981,16 @@ impl Vm {
                     let local = base + u16_at!();
                     let k = u16_at!();
                     let slot = u16_at!() as u16;
-                    let fast = match (&stack!()[local], &consts[k]) {
+                    let fast = match (at!(local), &consts[k]) {
                         (Value::Int(x), Value::Int(y)) => int_site!(slot, $bop, $int_fast, *x, *y),
                         _ => None,
                     };
                     match fast {
                         // SAFETY: the old value is an int, which owns no heap data.
-                        Some(v) => unsafe { std::ptr::write(&mut stack!()[local], v) },
+                        Some(v) => { let dst = at_mut!(local); unsafe { std::ptr::write(dst, v) } },
                         None => {
-                            let v = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, &self.fiber.stack[local], &consts[k])).0;
-                            store(&mut stack!()[local], v);
+                            let v = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, at!(local), &consts[k])).0;
+                            store(at_mut!(local), v);
                         }
                     }
                 }};
@@ -1015,7 +1040,11 @@ impl Vm {
             let mut prev_op: Option<Op> = None;
             loop {
                 op_at = ip;
-                let op = Op::decode(code[ip]);
+                debug_assert!(ip < code.len(), "ip {ip} past the end of the code");
+                // SAFETY: every instruction is written whole by `Chunk::emit`, the
+                // last one is a `RETURN`, and jumps target instruction starts, so
+                // `ip` is always an opcode byte inside `code`.
+                let op = unsafe { Op::decode_unchecked(*code.get_unchecked(ip)) };
                 ip += 1;
                 #[cfg(feature = "op-pair-stats")]
                 {
@@ -1044,13 +1073,13 @@ impl Vm {
 
                     Op::GetLocal => {
                         let slot = u16_at!();
-                        let v = stack!()[base + slot].dup();
+                        let v = at!(base + slot).dup();
                         stack!().push(v);
                     }
                     Op::SetLocal => {
                         let slot = u16_at!();
                         let v = pop!();
-                        store(&mut stack!()[base + slot], v);
+                        store(at_mut!(base + slot), v);
                     }
                     Op::GetCapture => {
                         let i = u16_at!();
@@ -1258,7 +1287,7 @@ impl Vm {
                         save_ip!();
                         if ic_on {
                             if let Some(entry) = self.ic.entry_at(ic_base, slot) {
-                                let callee = &self.fiber.stack[self.fiber.stack.len() - argc - 1];
+                                let callee = at!(self.fiber.stack.len() - argc - 1);
                                 // A specialized hit on a plain closure pushes its frame directly.
                                 if ic::observe_call(entry, argc as u32, callee) {
                                     if let Value::Closure(c) = callee {
@@ -1316,7 +1345,7 @@ impl Vm {
                     Op::TailCall => {
                         let argc = u8_at!();
                         let callee_at = stack!().len() - argc - 1;
-                        let target = match &stack!()[callee_at] {
+                        let target = match at!(callee_at) {
                             Value::Closure(c) if !c.proto.is_generator => Some(c.clone()),
                             _ => None,
                         };
@@ -1338,6 +1367,22 @@ impl Vm {
                     }
                     Op::Return => {
                         let value = pop!();
+                        // The common case, a return to the Harn caller that made
+                        // the call, inline: not this run's outermost frame (so
+                        // not a generator body's either), no continuation, no
+                        // handler of this frame left, no output to flush.
+                        let depth = frame_index;
+                        if depth > stop_depth
+                            && self.fiber.frames[frame_index].cont.is_none()
+                            && self.fiber.handlers.last().is_none_or(|h| h.frame_depth <= depth)
+                            && self.fiber.output.is_empty()
+                        {
+                            let callee_at = base - 1;
+                            self.fiber.frames.pop();
+                            self.fiber.stack.truncate(callee_at);
+                            stack!().push(value);
+                            continue 'frame;
+                        }
                         match self.return_from_frame(value, stop_depth) {
                             // Back in the caller's frame: go on here.
                             Exit::Switch => continue 'frame,
@@ -1531,7 +1576,7 @@ impl Vm {
                         let slot = u16_at!() as u16;
                         let name = const_name(consts, name_idx);
                         // Read in place: the local is not copied (no reference-count traffic).
-                        let obj = &self.fiber.stack[base + local];
+                        let obj = at!(base + local);
                         let v = match if ic_on { self.ic.entry_at(ic_base, slot) } else { None } {
                             Some(entry) => match ic::property_hit(entry, name_idx as u16, obj, name) {
                                 Some(v) => v,
@@ -1904,11 +1949,15 @@ fn replace_scalar_pair(stack: &mut Vec<Value>, v: Value) {
 #[inline(always)]
 fn replace_pair(stack: &mut Vec<Value>, v: Value) {
     let n = stack.len();
-    if !stack[n - 1].is_heap() && !stack[n - 2].is_heap() {
+    debug_assert!(n >= 2, "stack underflow");
+    // SAFETY: binary ops run on balanced compiled code: two operands are on the stack.
+    let (a, b) = unsafe { (stack.get_unchecked(n - 2), stack.get_unchecked(n - 1)) };
+    if !a.is_heap() && !b.is_heap() {
         replace_scalar_pair(stack, v);
     } else {
-        stack.pop();
-        stack[n - 2] = v;
+        stack.truncate(n - 1);
+        // SAFETY: as above.
+        *unsafe { stack.get_unchecked_mut(n - 2) } = v;
     }
 }
 
@@ -1928,9 +1977,12 @@ fn consume_truthy(v: Value) -> bool {
 #[inline(always)]
 fn discard_pair(stack: &mut Vec<Value>) {
     let n = stack.len();
-    if !stack[n - 1].is_heap() && !stack[n - 2].is_heap() {
-        // SAFETY: n >= 2 (indexed just above) and both values own no heap
-        // data, so forgetting them leaks nothing.
+    debug_assert!(n >= 2, "stack underflow");
+    // SAFETY: as in `replace_pair`.
+    let (a, b) = unsafe { (stack.get_unchecked(n - 2), stack.get_unchecked(n - 1)) };
+    if !a.is_heap() && !b.is_heap() {
+        // SAFETY: n >= 2 and both values own no heap data, so forgetting
+        // them leaks nothing.
         unsafe { stack.set_len(n - 2) };
     } else {
         stack.truncate(n - 2);
@@ -1941,10 +1993,12 @@ fn discard_pair(stack: &mut Vec<Value>) {
 #[inline(always)]
 fn discard_top(stack: &mut Vec<Value>) {
     let n = stack.len();
-    if stack[n - 1].is_heap() {
-        stack.pop();
+    debug_assert!(n >= 1, "stack underflow");
+    // SAFETY: `POP` and the fused jumps run on balanced compiled code: the value is there.
+    if unsafe { stack.get_unchecked(n - 1) }.is_heap() {
+        stack.truncate(n - 1);
     } else {
-        // SAFETY: the top value owns no heap data; n >= 1 was just checked by indexing.
+        // SAFETY: the top value owns no heap data.
         unsafe { stack.set_len(n - 1) };
     }
 }

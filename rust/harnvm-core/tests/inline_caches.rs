@@ -21,7 +21,7 @@ fn sites(vm: &Vm, function: &str, op: &str) -> Vec<harnvm_core::ic::SiteReport> 
 fn mixed_binary_shapes_deoptimize_like_harn_vm() {
     let src = "fn add(a, b) { return a + b }\nadd(1, 1)\nadd(2, 2)\nadd(3, 3)\nadd(4, 4.0)\nadd(5.0, 5.0)\n";
     let (vm, _) = run(src, true);
-    let site = &sites(&vm, "add", "ADD")[0];
+    let site = &sites(&vm, "add", "ADD_LOCAL")[0];
     assert_eq!(
         vm.ic.peek_binary(site.set, site.slot),
         Some((BinaryOp::Add, BinaryState::Specialized { shape: Shape::Float, hits: 1, misses: 1 }))
@@ -33,7 +33,7 @@ fn specialized_int_site_counts_hits() {
     let src = "var t = 0\nfor i in 0 to 10 exclusive { t = t + i }\nprintln(t)\n";
     let (vm, out) = run(src, true);
     assert_eq!(out, "45\n=> nil");
-    let add = vm.ic.report().into_iter().find(|s| s.op == "ADD").expect("add site");
+    let add = vm.ic.report().into_iter().find(|s| s.op == "ADD_LOCAL").expect("add site");
     assert_eq!((add.state.as_str(), add.hits, add.misses), ("specialized(int)", 10, 0));
 }
 
@@ -115,12 +115,12 @@ fn caches_persist_per_vm_across_runs() {
     for _ in 0..3 {
         vm.run(&program).unwrap();
     }
-    let site = vm.ic.report().into_iter().find(|s| s.op == "ADD").unwrap();
+    let site = vm.ic.report().into_iter().find(|s| s.op == "ADD_LOCAL").unwrap();
     assert_eq!(site.state, "specialized(int)");
     // Another VM starts cold: sets belong to the VM, not the shared chunk.
     let mut other = Vm::new(VmOptions::default());
     other.run(&program).unwrap();
-    let site = other.ic.report().into_iter().find(|s| s.op == "ADD").unwrap();
+    let site = other.ic.report().into_iter().find(|s| s.op == "ADD_LOCAL").unwrap();
     assert_eq!(site.state, "warmup(int)");
     // With caches off no sets are made at all.
     let mut off = Vm::new(VmOptions { inline_caches: false, ..Default::default() });
@@ -150,9 +150,11 @@ fn sets_of_dropped_programs_are_pruned_at_the_next_run() {
 fn constant_operand_and_compare_jump_forms_match_the_plain_ops() {
     // With a literal right operand an op takes its `*_CONST` form, and a
     // compare in a condition a `*_JUMP_IF_FALSE` form (`&&`, `||`, `!` become
-    // jumps). The same program with each literal read from a variable, and
-    // each condition first stored as a value, runs only the plain ops: both
-    // must print the same, with caches on and off.
+    // jumps), and a compare of a local with a literal its `*_LOCAL_CONST_*`
+    // form. The same program with each literal read from a variable, and
+    // each condition first stored as a value, runs the stack forms (and the
+    // `*_LOCAL` forms for + - *): both must print the same, with caches on
+    // and off.
     let ops = ["+", "-", "*", "/", "%", "==", "!=", "<", ">", "<=", ">="];
     let lits = ["2", "0", "2.5", "\"s\"", "-1"];
     let program = |fused: bool| {
@@ -196,11 +198,14 @@ fn fused_sites_report_their_own_op_and_count_hits() {
     assert_eq!(out, "2\n=> nil");
     let report = vm.ic.report();
     let site = |op: &str| report.iter().find(|s| s.op == op).unwrap_or_else(|| panic!("{op} site in {report:?}"));
-    let lt = site("LT_CONST_JUMP_IF_FALSE");
+    let lt = site("LT_LOCAL_CONST_JUMP_IF_FALSE");
     // Runs for i = 0..=5; warmup hits carry over into the specialized count.
     assert_eq!((lt.state.as_str(), lt.hits, lt.misses), ("specialized(int)", 6, 0));
     // `&&`'s right side runs only when the left is true: i = 0, 2, 4.
-    let ne = site("NE_CONST_JUMP_IF_FALSE");
+    let ne = site("NE_LOCAL_CONST_JUMP_IF_FALSE");
     assert_eq!((ne.state.as_str(), ne.hits), ("specialized(int)", 3));
     assert_eq!(site("MOD_CONST").state, "specialized(int)");
+    // `n = n + 1` and `i = i + 1` update their locals in place.
+    let incs: Vec<_> = report.iter().filter(|s| s.op == "ADD_CONST_TO_LOCAL").collect();
+    assert_eq!(incs.iter().map(|s| s.hits).sum::<u64>(), 2 + 5, "{incs:?}");
 }
