@@ -348,27 +348,8 @@ impl Vm {
         if self.fiber.frames.len() + self.parked_frames >= self.options.max_frames {
             return Err(VmError::new(ErrorKind::StackOverflow));
         }
-        let proto = &closure.proto;
-        let stack = &mut self.fiber.stack;
-        let base = stack.len() - argc as usize;
-        let nparams = proto.params.len();
-        if proto.has_rest {
-            let rest_at = base + nparams - 1;
-            let rest: Vec<Value> = if stack.len() > rest_at { stack.drain(rest_at..).collect() } else { Vec::new() };
-            stack.resize(rest_at, Value::Nil);
-            stack.push(Value::list(rest));
-        } else if argc as usize > nparams {
-            stack.truncate(base + nparams);
-        }
-        let frame_top = base + proto.num_locals as usize;
-        if stack.len() <= frame_top {
-            // Usually a few locals beyond the parameters: pushes inline, `resize` does not.
-            while stack.len() < frame_top {
-                stack.push(Value::Nil);
-            }
-        } else {
-            stack.truncate(frame_top);
-        }
+        let base = self.fiber.stack.len() - argc as usize;
+        adapt_args(&mut self.fiber.stack, &closure.proto, base);
         let ic_set = if self.options.inline_caches { self.ic.set_for(&closure.proto) } else { 0 };
         self.fiber.frames.push(Frame { closure, ip: 0, base, argc, cont, ic_set });
         self.tick()
@@ -1383,6 +1364,48 @@ impl Vm {
                             stack!().push(value);
                             continue 'frame;
                         }
+                        // A callback of a builtin loop (`xs.map(f)`) returning: when
+                        // the loop calls the same closure again, this frame is
+                        // reused for the next call instead of popped and pushed.
+                        if depth > stop_depth
+                            && self.fiber.frames[frame_index].cont.is_some()
+                            && self.fiber.handlers.last().is_none_or(|h| h.frame_depth <= depth)
+                            && self.fiber.output.is_empty()
+                        {
+                            let cont = self.fiber.frames[frame_index].cont.take().expect("checked above");
+                            let flow = match self.resume(cont, value) {
+                                Ok(flow) => flow,
+                                Err(e) => {
+                                    self.fiber.frames.pop();
+                                    self.fiber.stack.truncate(base - 1);
+                                    return self.native_error(e);
+                                }
+                            };
+                            let flow = match flow {
+                                Flow::Call { callee, args, then } if matches!(&callee, Value::Closure(c) if Rc::ptr_eq(c, &closure)) => {
+                                    drop(callee);
+                                    self.fiber.stack.truncate(base);
+                                    self.fiber.stack.extend(args);
+                                    let frame = &mut self.fiber.frames[frame_index];
+                                    frame.argc = (self.fiber.stack.len() - base) as u32;
+                                    frame.cont = Some(then);
+                                    adapt_args(&mut self.fiber.stack, proto, base);
+                                    if !self.fiber.output.is_empty() {
+                                        self.flush_output();
+                                    }
+                                    ip = 0;
+                                    try_op!(self.tick());
+                                    continue;
+                                }
+                                flow => flow,
+                            };
+                            self.fiber.frames.pop();
+                            self.fiber.stack.truncate(base - 1);
+                            match self.finish_native(flow) {
+                                Ok(_) => continue 'frame,
+                                Err(e) => return self.native_error(e),
+                            }
+                        }
                         match self.return_from_frame(value, stop_depth) {
                             // Back in the caller's frame: go on here.
                             Exit::Switch => continue 'frame,
@@ -1941,6 +1964,32 @@ fn replace_scalar_pair(stack: &mut Vec<Value>, v: Value) {
     unsafe {
         stack.set_len(n - 1);
         std::ptr::write(stack.as_mut_ptr().add(n - 2), v);
+    }
+}
+
+/// Turns the arguments from `base` to the top of the stack into the
+/// frame's locals: missing parameters are nil, extra arguments are dropped
+/// or gathered into the rest parameter, and the other locals start nil.
+#[inline(always)]
+fn adapt_args(stack: &mut Vec<Value>, proto: &FunctionProto, base: usize) {
+    let argc = stack.len() - base;
+    let nparams = proto.params.len();
+    if proto.has_rest {
+        let rest_at = base + nparams - 1;
+        let rest: Vec<Value> = if stack.len() > rest_at { stack.drain(rest_at..).collect() } else { Vec::new() };
+        stack.resize(rest_at, Value::Nil);
+        stack.push(Value::list(rest));
+    } else if argc > nparams {
+        stack.truncate(base + nparams);
+    }
+    let frame_top = base + proto.num_locals as usize;
+    if stack.len() <= frame_top {
+        // Usually a few locals beyond the parameters: pushes inline, `resize` does not.
+        while stack.len() < frame_top {
+            stack.push(Value::Nil);
+        }
+    } else {
+        stack.truncate(frame_top);
     }
 }
 

@@ -397,3 +397,41 @@ fn fused_local_ops_keep_errors_and_immutability() {
     let err = run_err("fn f(a, b) { return a - b }\nf(\"s\", 1)\n");
     assert!(err.contains("string"), "{err}");
 }
+
+/// A builtin loop's callback frame is reused from one element to the next;
+/// each call must still see fresh locals, its own arguments (defaults, rest
+/// parameters, extra arguments dropped), output in order, and errors with
+/// the right Harn stack.
+#[test]
+fn reused_callback_frames_start_each_call_fresh() {
+    let out = run(r#"
+let xs = [1, 2, 3]
+log(xs.map({ x -> x * 10 }))
+fn with_default(x, step = 100) {
+  var local = nil
+  if local == nil { local = x + step }
+  return local
+}
+log(xs.map(with_default))
+fn rest(first, ...more) { return [first, more] }
+log(xs.map(rest))
+log(xs.filter({ x -> x % 2 == 1 }).map({ x -> xs.map({ y -> x * y }) }))
+log([3, 1, 2].sort_by({ x -> 0 - x }))
+log(xs.reduce(0, { acc, x -> acc + x }))
+let printed = xs.map({ x ->
+  println("item ${x}")
+  return x
+})
+log(printed)
+log(xs.map({ x -> try { if x == 2 { throw "two" }
+  x } catch (e) { "caught ${e}" } }))
+"#);
+    assert_eq!(
+        out,
+        "[harn] [10, 20, 30]\n[harn] [101, 102, 103]\n[harn] [[1, []], [2, []], [3, []]]\n\
+[harn] [[1, 2, 3], [3, 6, 9]]\n[harn] [3, 2, 1]\n[harn] 6\nitem 1\nitem 2\nitem 3\n[harn] [1, 2, 3]\n\
+[harn] [1, caught two, 3]\n"
+    );
+    let err = run_err("fn check(x) {\n  if x > 1 { throw \"too big: ${x}\" }\n  return x\n}\n[1, 2, 3].map(check)\n");
+    assert!(err.contains("too big: 2"), "{err}");
+}
