@@ -476,9 +476,7 @@ impl Value {
         match self {
             Value::Nil => out.push_str("nil"),
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Value::Int(i) => {
-                let _ = write!(out, "{}", i);
-            }
+            Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
             Value::Float(f) => format_float(*f, out),
             Value::Duration(ms) => format_duration(*ms, out),
             Value::Str(s) => out.push_str(s),

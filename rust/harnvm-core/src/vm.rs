@@ -1530,7 +1530,16 @@ impl Vm {
                     Op::Concat => {
                         let n = u16_at!();
                         let at = stack!().len() - n;
-                        let mut s = String::new();
+                        // Sized up front (ints take at most 20 bytes), so
+                        // building the string does not reallocate as it grows.
+                        let guess: usize = stack!()[at..]
+                            .iter()
+                            .map(|v| match v {
+                                Value::Str(s) => s.len(),
+                                _ => 20,
+                            })
+                            .sum();
+                        let mut s = String::with_capacity(guess);
                         for v in &stack!()[at..] {
                             v.write_display(&mut s);
                         }
