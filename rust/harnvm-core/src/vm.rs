@@ -1326,6 +1326,17 @@ impl Vm {
                     Op::TailCall => {
                         let argc = u8_at!();
                         let callee_at = stack!().len() - argc - 1;
+                        if matches!(at!(callee_at), Value::Closure(c) if Rc::ptr_eq(c, &closure) && !c.proto.is_generator) {
+                            // A self tail call restarts this frame in place: the
+                            // old locals and the callee copy go, the arguments
+                            // move down to the frame's base.
+                            stack!().drain(base..=callee_at);
+                            self.fiber.frames[frame_index].argc = argc as u32;
+                            adapt_args(&mut self.fiber.stack, proto, base);
+                            ip = 0;
+                            try_op!(self.tick());
+                            continue;
+                        }
                         let target = match at!(callee_at) {
                             Value::Closure(c) if !c.proto.is_generator => Some(c.clone()),
                             _ => None,

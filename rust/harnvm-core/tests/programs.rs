@@ -435,3 +435,35 @@ log(xs.map({ x -> try { if x == 2 { throw "two" }
     let err = run_err("fn check(x) {\n  if x > 1 { throw \"too big: ${x}\" }\n  return x\n}\n[1, 2, 3].map(check)\n");
     assert!(err.contains("too big: 2"), "{err}");
 }
+
+/// A self tail call restarts its frame in place: every call sees its own
+/// arguments (missing ones nil, defaults re-applied, rest gathered), fresh
+/// locals, and the depth never grows.
+#[test]
+fn self_tail_calls_restart_the_frame_with_fresh_arguments() {
+    let out = run(r#"
+fn count(n, acc = 0) {
+  var seen = nil
+  if seen != nil { return "stale local" }
+  seen = n
+  if n == 0 { return acc }
+  return count(n - 1, acc + 1)
+}
+log(count(1000000))
+fn gather(n, ...rest) {
+  if n == 0 { return rest }
+  return gather(n - 1, n, n * 10)
+}
+log(gather(3))
+fn missing(a, b) {
+  if a == 0 { return b }
+  return missing(a - 1)
+}
+log(missing(2, "given"))
+fn ping(n) { if n == 0 { return "done" }
+  return pong(n - 1) }
+fn pong(n) { return ping(n) }
+log(ping(100000))
+"#);
+    assert_eq!(out, "[harn] 1000000\n[harn] [1, 10]\n[harn] nil\n[harn] done\n");
+}
