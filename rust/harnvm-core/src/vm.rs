@@ -1541,8 +1541,9 @@ impl Vm {
                     Op::Concat => {
                         let n = u16_at!();
                         let at = stack!().len() - n;
-                        // Sized up front (ints take at most 20 bytes), so
-                        // building the string does not reallocate as it grows.
+                        // Sized up front (strings exactly, anything else at
+                        // an int's longest, 20 bytes), so building the string
+                        // usually does not reallocate as it grows.
                         let guess: usize = stack!()[at..]
                             .iter()
                             .map(|v| match v {
