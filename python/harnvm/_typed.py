@@ -173,6 +173,11 @@ def _decode_dataclass(value: Any, tp: type, path: str) -> Any:
             init_args[name] = decoded
         else:
             later[name] = decoded
+    return _construct_dataclass(tp, init_args, later)
+
+
+def _construct_dataclass(tp: type, init_args: dict[str, Any], later: dict[str, Any]) -> Any:
+    """`tp(**init_args)`, then the `init=False` fields set as a frozen dataclass allows."""
     result = tp(**init_args)
     for name, v in later.items():
         object.__setattr__(result, name, v)
@@ -287,10 +292,7 @@ def _compile_dataclass(tp: type) -> Decoder:
                 init_args[name] = decoded
             else:
                 later[name] = decoded
-        result = tp(**init_args)
-        for name, v in later.items():
-            object.__setattr__(result, name, v)
-        return result
+        return _construct_dataclass(tp, init_args, later)
 
     return decode
 

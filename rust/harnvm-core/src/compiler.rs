@@ -528,12 +528,12 @@ impl Compiler {
             ExprKind::Unary { op: UnaryOp::Not, operand } => self.compile_branch(operand, !jump_when),
             ExprKind::Bool(b) if *b != jump_when => Ok(Vec::new()),
             ExprKind::Binary { op, lhs, rhs } if !jump_when && compare_jump_opcodes(*op).is_some() => {
-                let (stack_op, const_op) = compare_jump_opcodes(*op).expect("checked by the guard");
+                let (stack_op, const_op, local_const_op) = compare_jump_opcodes(*op).expect("checked by the guard");
                 if let Some(k) = literal_constant(rhs) {
                     if let Some(local) = self.plain_local(lhs) {
                         let k = self.constant(k)?;
                         self.pos = cond.pos;
-                        return Ok(vec![self.emit_jump(local_compare_jump_opcode(*op), &[local as u32, k])]);
+                        return Ok(vec![self.emit_jump(local_const_op, &[local as u32, k])]);
                     }
                 }
                 self.compile_expr(lhs)?;
@@ -2006,30 +2006,18 @@ fn const_operand_opcode(op: BinOp) -> Option<Op> {
     })
 }
 
-/// A compare's forms fused with `JUMP_IF_FALSE`: (stack operands, constant right operand).
-fn compare_jump_opcodes(op: BinOp) -> Option<(Op, Op)> {
+/// A compare's forms fused with `JUMP_IF_FALSE`: (stack operands, constant
+/// right operand, plain local compared with a constant).
+fn compare_jump_opcodes(op: BinOp) -> Option<(Op, Op, Op)> {
     Some(match op {
-        BinOp::Eq => (Op::EqJumpIfFalse, Op::EqConstJumpIfFalse),
-        BinOp::Ne => (Op::NeJumpIfFalse, Op::NeConstJumpIfFalse),
-        BinOp::Lt => (Op::LtJumpIfFalse, Op::LtConstJumpIfFalse),
-        BinOp::Gt => (Op::GtJumpIfFalse, Op::GtConstJumpIfFalse),
-        BinOp::Le => (Op::LeJumpIfFalse, Op::LeConstJumpIfFalse),
-        BinOp::Ge => (Op::GeJumpIfFalse, Op::GeConstJumpIfFalse),
+        BinOp::Eq => (Op::EqJumpIfFalse, Op::EqConstJumpIfFalse, Op::EqLocalConstJumpIfFalse),
+        BinOp::Ne => (Op::NeJumpIfFalse, Op::NeConstJumpIfFalse, Op::NeLocalConstJumpIfFalse),
+        BinOp::Lt => (Op::LtJumpIfFalse, Op::LtConstJumpIfFalse, Op::LtLocalConstJumpIfFalse),
+        BinOp::Gt => (Op::GtJumpIfFalse, Op::GtConstJumpIfFalse, Op::GtLocalConstJumpIfFalse),
+        BinOp::Le => (Op::LeJumpIfFalse, Op::LeConstJumpIfFalse, Op::LeLocalConstJumpIfFalse),
+        BinOp::Ge => (Op::GeJumpIfFalse, Op::GeConstJumpIfFalse, Op::GeLocalConstJumpIfFalse),
         _ => return None,
     })
-}
-
-/// A compare of a plain local with a literal, fused with `JUMP_IF_FALSE`.
-fn local_compare_jump_opcode(op: BinOp) -> Op {
-    match op {
-        BinOp::Eq => Op::EqLocalConstJumpIfFalse,
-        BinOp::Ne => Op::NeLocalConstJumpIfFalse,
-        BinOp::Lt => Op::LtLocalConstJumpIfFalse,
-        BinOp::Gt => Op::GtLocalConstJumpIfFalse,
-        BinOp::Le => Op::LeLocalConstJumpIfFalse,
-        BinOp::Ge => Op::GeLocalConstJumpIfFalse,
-        _ => unreachable!("only compares have a fused local form"),
-    }
 }
 
 /// The form of an adaptive binary op whose right operand is a plain local.

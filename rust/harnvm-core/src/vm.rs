@@ -355,6 +355,15 @@ impl Vm {
         self.tick()
     }
 
+    /// Starts frame `frame_index` over (a self tail call, a reused callback
+    /// frame) with the arguments from `base` to the top of the stack.
+    #[inline(always)]
+    fn restart_frame(&mut self, frame_index: usize, proto: &FunctionProto, base: usize) -> VmResult<()> {
+        self.fiber.frames[frame_index].argc = (self.fiber.stack.len() - base) as u32;
+        adapt_args(&mut self.fiber.stack, proto, base);
+        self.tick()
+    }
+
     /// Counts calls and backward jumps; every so often checks the host
     /// interrupt flag and the time limit.
     #[inline(always)]
@@ -1331,10 +1340,8 @@ impl Vm {
                             // old locals and the callee copy go, the arguments
                             // move down to the frame's base.
                             stack!().drain(base..=callee_at);
-                            self.fiber.frames[frame_index].argc = argc as u32;
-                            adapt_args(&mut self.fiber.stack, proto, base);
                             ip = 0;
-                            try_op!(self.tick());
+                            try_op!(self.restart_frame(frame_index, proto, base));
                             continue;
                         }
                         let target = match at!(callee_at) {
@@ -1359,60 +1366,44 @@ impl Vm {
                     }
                     Op::Return => {
                         let value = pop!();
-                        // The common case, a return to the Harn caller that made
-                        // the call, inline: not this run's outermost frame (so
-                        // not a generator body's either), no continuation, no
-                        // handler of this frame left, no output to flush.
+                        // Inline when this is not the run's outermost frame (so
+                        // not a generator body's either), no handler of this
+                        // frame is left and no output waits to be flushed.
                         let depth = frame_index;
-                        if depth > stop_depth
-                            && self.fiber.frames[frame_index].cont.is_none()
+                        let inline = depth > stop_depth
                             && self.fiber.handlers.last().is_none_or(|h| h.frame_depth <= depth)
-                            && self.fiber.output.is_empty()
-                        {
-                            let callee_at = base - 1;
-                            self.fiber.frames.pop();
-                            self.fiber.stack.truncate(callee_at);
-                            stack!().push(value);
-                            continue 'frame;
-                        }
-                        // A callback of a builtin loop (`xs.map(f)`) returning: when
-                        // the loop calls the same closure again, this frame is
-                        // reused for the next call instead of popped and pushed.
-                        if depth > stop_depth
-                            && self.fiber.frames[frame_index].cont.is_some()
-                            && self.fiber.handlers.last().is_none_or(|h| h.frame_depth <= depth)
-                            && self.fiber.output.is_empty()
-                        {
+                            && self.fiber.output.is_empty();
+                        if inline {
+                            if self.fiber.frames[frame_index].cont.is_none() {
+                                // The common case: back to the Harn caller that made the call.
+                                self.fiber.frames.pop();
+                                self.fiber.stack.truncate(base - 1);
+                                stack!().push(value);
+                                continue 'frame;
+                            }
                             let cont = self.fiber.frames[frame_index].cont.take().expect("checked above");
+                            // A callback of a builtin loop (`xs.map(f)`): when the loop
+                            // calls the same closure again, this frame is reused for
+                            // the next call instead of popped and pushed.
                             let flow = match self.resume(cont, value) {
-                                Ok(flow) => flow,
-                                Err(e) => {
-                                    self.fiber.frames.pop();
-                                    self.fiber.stack.truncate(base - 1);
-                                    return self.native_error(e);
-                                }
-                            };
-                            let flow = match flow {
-                                Flow::Call { callee, args, then } if matches!(&callee, Value::Closure(c) if Rc::ptr_eq(c, &closure)) => {
+                                Ok(Flow::Call { callee, args, then }) if matches!(&callee, Value::Closure(c) if Rc::ptr_eq(c, &closure)) => {
                                     drop(callee);
                                     self.fiber.stack.truncate(base);
                                     self.fiber.stack.extend(args);
-                                    let frame = &mut self.fiber.frames[frame_index];
-                                    frame.argc = (self.fiber.stack.len() - base) as u32;
-                                    frame.cont = Some(then);
-                                    adapt_args(&mut self.fiber.stack, proto, base);
+                                    self.fiber.frames[frame_index].cont = Some(then);
                                     if !self.fiber.output.is_empty() {
                                         self.flush_output();
                                     }
                                     ip = 0;
-                                    try_op!(self.tick());
+                                    try_op!(self.restart_frame(frame_index, proto, base));
                                     continue;
                                 }
                                 flow => flow,
                             };
                             self.fiber.frames.pop();
                             self.fiber.stack.truncate(base - 1);
-                            match self.finish_native(flow) {
+                            let finished = flow.and_then(|flow| self.finish_native(flow));
+                            match finished {
                                 Ok(_) => continue 'frame,
                                 Err(e) => return self.native_error(e),
                             }

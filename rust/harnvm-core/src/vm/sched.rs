@@ -1220,7 +1220,7 @@ impl Vm {
             Err(e) => Err(e),
         };
         self.flush_output();
-        let mut task = self.sched.running.take().expect("running task");
+        let task = self.sched.running.take().expect("running task");
         if let Ok(Some(_)) = &outcome {
             let fiber_clean = self.fiber.frames.is_empty() && self.fiber.handlers.is_empty() && self.parked.is_empty() && self.parked_frames == 0;
             if fiber_clean && root_is_reusable(&task) && self.sched.is_quiet() {
@@ -1232,17 +1232,7 @@ impl Vm {
             }
         }
         // The general path: what `run_task_now` does after running a task.
-        self.swap_task_state(&mut task);
-        task.resume = None;
-        match outcome {
-            Ok(Some(v)) => self.finish_task(ROOT, task, Ok(v)),
-            Ok(None) => {
-                task.wait = self.sched.suspend.take();
-                self.sched.tasks.insert(ROOT, task);
-            }
-            Err(e) => self.finish_task(ROOT, task, Err(e)),
-        }
-        self.sched.current = ROOT;
+        self.settle_task(ROOT, task, outcome);
         if let Some(result) = self.sched.root_result.take() {
             self.sched.shutdown();
             self.flush_output();
@@ -1370,7 +1360,13 @@ impl Vm {
             Err(e) => Err(e),
         };
         self.flush_output();
-        let mut task = self.sched.running.take().expect("running task");
+        let task = self.sched.running.take().expect("running task");
+        self.settle_task(id, task, outcome);
+    }
+
+    /// After task `id` ran on the VM's fiber: swaps its state back into the
+    /// task, then finishes it or parks it on what it waits for.
+    fn settle_task(&mut self, id: TaskId, mut task: Box<Task>, outcome: VmResult<Option<Value>>) {
         self.swap_task_state(&mut task);
         task.resume = None;
         match outcome {
