@@ -95,10 +95,7 @@ for st in outer() {
 }
 "#,
     );
-    assert_eq!(
-        out,
-        ["stream", "<stream>", "0", "10", "20", "<stream (done)>", "{done: true, value: nil}", "1", "2", "5", "6"]
-    );
+    assert_eq!(out, ["stream", "<stream>", "0", "10", "20", "<stream (done)>", "{done: true, value: nil}", "1", "2", "5", "6"]);
 }
 
 #[test]

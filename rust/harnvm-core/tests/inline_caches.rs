@@ -1,7 +1,7 @@
 //! Inline caches end to end: the state each site ends in after a program
 //! runs, and identical output with caches on and off.
 
-use harnvm_core::ic::{BinaryOp, BinaryState, DirectCallPeek, PropertyTarget, Shape};
+use harnvm_core::vm::ic::{BinaryOp, BinaryState, DirectCallPeek, PropertyTarget, Shape};
 use harnvm_core::{compile, Vm, VmOptions};
 
 fn run(src: &str, inline_caches: bool) -> (Vm, String) {
@@ -13,7 +13,7 @@ fn run(src: &str, inline_caches: bool) -> (Vm, String) {
 }
 
 /// Report rows of function `function` whose op is `op`.
-fn sites(vm: &Vm, function: &str, op: &str) -> Vec<harnvm_core::ic::SiteReport> {
+fn sites(vm: &Vm, function: &str, op: &str) -> Vec<harnvm_core::vm::ic::SiteReport> {
     vm.ic.report().into_iter().filter(|s| s.function == function && s.op == op).collect()
 }
 
@@ -138,8 +138,7 @@ fn sets_of_dropped_programs_are_pruned_at_the_next_run() {
     }
     // Only the latest program (kept for the report) still has sets: main and f.
     // Dropped programs leave empty tombstones (set indices stay stable).
-    let live: Vec<String> =
-        vm.ic.sets().iter().filter_map(|s| s.proto.as_ref()?.upgrade()).map(|p| p.name.clone()).collect();
+    let live: Vec<String> = vm.ic.sets().iter().filter_map(|s| s.proto.as_ref()?.upgrade()).map(|p| p.name.clone()).collect();
     assert_eq!(live, ["<main>", "<closure>"]);
     assert!(vm.ic.sets().iter().filter(|s| s.proto.is_none()).all(|s| s.len == 0));
     let site = vm.ic.report().into_iter().find(|s| s.op == "ADD_CONST").unwrap();

@@ -41,7 +41,10 @@ log("a" + "b")
 log([1, 2] + [3])
 log(10.0 / 4)
 "#);
-    assert_eq!(out, "[harn] 7\n[harn] 3\n[harn] -3\n[harn] -1\n[harn] 2.5\n[harn] 1024\n[harn] ab\n[harn] [1, 2, 3]\n[harn] 2.5\n");
+    assert_eq!(
+        out,
+        "[harn] 7\n[harn] 3\n[harn] -3\n[harn] -1\n[harn] 2.5\n[harn] 1024\n[harn] ab\n[harn] [1, 2, 3]\n[harn] 2.5\n"
+    );
 }
 
 #[test]
@@ -126,7 +129,8 @@ fn recursion_limit_is_512_by_default() {
     let src = "fn deep(n) {\n  if n == 0 { return 0 }\n  return 1 + deep(n - 1)\n}\nlog(deep(600))";
     let msg = run_err(src);
     assert!(msg.contains("Stack overflow: too many nested calls"), "{msg}");
-    let (out, result) = run_with("fn deep(n) {\n  if n == 0 { return 0 }\n  return 1 + deep(n - 1)\n}\nlog(deep(400))", VmOptions::default());
+    let (out, result) =
+        run_with("fn deep(n) {\n  if n == 0 { return 0 }\n  return 1 + deep(n - 1)\n}\nlog(deep(400))", VmOptions::default());
     assert!(result.is_ok());
     assert_eq!(out, "[harn] 400\n");
 }

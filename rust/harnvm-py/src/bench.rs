@@ -16,12 +16,13 @@ use std::hint::black_box;
 use std::rc::Rc;
 use std::time::Instant;
 
-use harnvm_core::chunk::{Chunk, Op, Pos};
-use harnvm_core::ic::{
+use harnvm_core::bytecode::chunk::{Chunk, Op};
+use harnvm_core::runtime::fiber::ModuleEnv;
+use harnvm_core::runtime::value::{Closure, StructLayout};
+use harnvm_core::syntax::Pos;
+use harnvm_core::vm::ic::{
     BinaryOp, BinaryState, CallTarget, DirectCallState, Entry, InlineCaches, MethodTarget, PropertyTarget, Shape,
 };
-use harnvm_core::value::{Closure, StructLayout};
-use harnvm_core::vm::ModuleEnv;
 use harnvm_core::{Vm as CoreVm, VmOptions};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -33,16 +34,8 @@ pub const UNROLL: usize = 10;
 
 /// (name, setup, repeated statement) of the program fixtures.
 const PROGRAMS: &[(&str, &str, &str)] = &[
-    (
-        "property_read",
-        "struct P { x, y }\nlet p = P({x: 1, y: 2})",
-        "s = p.x",
-    ),
-    (
-        "property_read_baseline",
-        "struct P { x, y }\nlet p = P({x: 1, y: 2})",
-        "s = p",
-    ),
+    ("property_read", "struct P { x, y }\nlet p = P({x: 1, y: 2})", "s = p.x"),
+    ("property_read_baseline", "struct P { x, y }\nlet p = P({x: 1, y: 2})", "s = p"),
     ("dict_field_read", "let p = {x: 1, y: 2}", "s = p.x"),
     ("dict_field_read_baseline", "let p = {x: 1, y: 2}", "s = p"),
     ("list_count_read", "let p = [1, 2, 3]", "s = p.count"),
@@ -50,25 +43,13 @@ const PROGRAMS: &[(&str, &str, &str)] = &[
     ("int_add", "let a = 3\nlet b = 4", "s = a + b"),
     ("int_add_baseline", "let a = 3\nlet b = 4", "s = a\n    b"),
     ("float_mul", "let a = 3.5\nlet b = 4.0", "s = a * b"),
-    (
-        "float_mul_baseline",
-        "let a = 3.5\nlet b = 4.0",
-        "s = a\n    b",
-    ),
+    ("float_mul_baseline", "let a = 3.5\nlet b = 4.0", "s = a\n    b"),
     ("int_less", "let a = 3\nlet b = 4", "s = a < b"),
     ("int_less_baseline", "let a = 3\nlet b = 4", "s = a\n    b"),
     ("method_count", "let p = [1, 2, 3]", "s = p.count()"),
     ("method_count_baseline", "let p = [1, 2, 3]", "s = p"),
-    (
-        "closure_call",
-        "fn f(x) { return x }\nlet a = 1",
-        "s = f(a)",
-    ),
-    (
-        "closure_call_baseline",
-        "fn f(x) { return x }\nlet a = 1",
-        "s = a",
-    ),
+    ("closure_call", "fn f(x) { return x }\nlet a = 1", "s = f(a)"),
+    ("closure_call_baseline", "fn f(x) { return x }\nlet a = 1", "s = a"),
 ];
 
 fn program_source(setup: &str, stmt: &str, loops: u64) -> String {
@@ -117,23 +98,15 @@ pub fn bench_fixtures() -> Vec<String> {
 }
 
 fn unknown(name: &str) -> PyErr {
-    PyValueError::new_err(format!(
-        "unknown fixture {name:?}; one of {}",
-        bench_fixtures().join(", ")
-    ))
+    PyValueError::new_err(format!("unknown fixture {name:?}; one of {}", bench_fixtures().join(", ")))
 }
 
 /// Runs `source` on a fresh Vm and returns the elapsed ns of the run
 /// (compilation is not timed).
 fn time_program(py: Python<'_>, source: &str, inline_caches: bool) -> PyResult<u64> {
-    let program = errors::guard(py, || {
-        harnvm_core::compile(source, "<bench>").map_err(|e| errors::vm_error(py, &e, 0))
-    })?;
+    let program = errors::guard(py, || harnvm_core::compile(source, "<bench>").map_err(|e| errors::vm_error(py, &e, 0)))?;
     errors::guard(py, || {
-        let mut vm = CoreVm::new(VmOptions {
-            inline_caches,
-            ..Default::default()
-        });
+        let mut vm = CoreVm::new(VmOptions { inline_caches, ..Default::default() });
         let started = Instant::now();
         let result = vm.run(&program);
         let elapsed = started.elapsed().as_nanos() as u64;
@@ -200,9 +173,7 @@ pub fn bench(py: Python<'_>, name: &str, loops: u64, inline_caches: bool, size: 
         "slot_lookup_btreemap" => {
             for _ in 0..loops {
                 for &at in &offsets {
-                    sum += chunk
-                        .inline_cache_slot_via_btreemap(black_box(at))
-                        .unwrap_or(0) as u64;
+                    sum += chunk.inline_cache_slot_via_btreemap(black_box(at)).unwrap_or(0) as u64;
                 }
             }
         }
@@ -241,8 +212,7 @@ fn peek_world() -> PeekWorld {
         fields: vec![Rc::new("x".to_string()), Rc::new("y".to_string())],
     });
     // A real function prototype (the direct-call entry holds its closure).
-    let program = harnvm_core::compile("fn f(x) { return x }\n", "<bench>")
-        .expect("the peek fixture's program compiles");
+    let program = harnvm_core::compile("fn f(x) { return x }\n", "<bench>").expect("the peek fixture's program compiles");
     let closure = Rc::new(Closure {
         proto: program.main.clone(),
         captures: Box::new([]),
@@ -255,17 +225,10 @@ fn peek_world() -> PeekWorld {
 fn warm_entry(family: &str, i: usize, world: &PeekWorld) -> Entry {
     let hits = 1000 + i as u64;
     match family {
-        "adaptive_binary" => Entry::Binary {
-            op: BinaryOp::Add,
-            state: BinaryState::Specialized { shape: Shape::Int, hits, misses: 0 },
-        },
-        "method" => Entry::Method {
-            name_idx: i as u16,
-            argc: 0,
-            target: MethodTarget::ListCount,
-            hits,
-            misses: 0,
-        },
+        "adaptive_binary" => {
+            Entry::Binary { op: BinaryOp::Add, state: BinaryState::Specialized { shape: Shape::Int, hits, misses: 0 } }
+        }
+        "method" => Entry::Method { name_idx: i as u16, argc: 0, target: MethodTarget::ListCount, hits, misses: 0 },
         "property" => Entry::Property {
             name_idx: i as u16,
             target: PropertyTarget::StructField { layout: Rc::as_ptr(&world.layout), index: 1 },
@@ -304,11 +267,7 @@ fn time_peeks(family: &str, control: bool, size: usize, loops: u64) -> u64 {
     if control {
         // The control: entries in a hash map keyed by instruction offset;
         // a read looks the offset up and clones the whole entry.
-        let map: HashMap<usize, Entry> = offsets
-            .iter()
-            .enumerate()
-            .map(|(i, &at)| (at, warm_entry(family, i, &world)))
-            .collect();
+        let map: HashMap<usize, Entry> = offsets.iter().enumerate().map(|(i, &at)| (at, warm_entry(family, i, &world))).collect();
         return sweep(&offsets, loops, |at| u64::from(black_box(map.get(&at).cloned()).is_some()));
     }
     let mut ic = InlineCaches::default();

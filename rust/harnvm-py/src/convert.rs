@@ -25,14 +25,13 @@
 use std::rc::Rc;
 
 use harnvm_core::builtins::builtin_name;
-use harnvm_core::value::{StructLayout, StructVal};
+use harnvm_core::runtime::value::{StructLayout, StructVal};
 use harnvm_core::Value;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{
-    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PyRange, PySet,
-    PyString, PyTuple, PyType,
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PyRange, PySet, PyString, PyTuple, PyType,
 };
 
 use crate::errors;
@@ -84,11 +83,7 @@ impl HarnFunction {
         if self.kind == "builtin" {
             format!("<HarnFunction builtin {}>", self.name)
         } else {
-            let name = if self.name.is_empty() {
-                "<anonymous>"
-            } else {
-                &self.name
-            };
+            let name = if self.name.is_empty() { "<anonymous>" } else { &self.name };
             format!("<HarnFunction {}({})>", name, self.params.join(", "))
         }
     }
@@ -129,12 +124,7 @@ pub fn to_py<'py>(py: Python<'py>, v: &Value, vm_id: u64) -> PyResult<Bound<'py,
     to_py_at(py, v, 0, vm_id)
 }
 
-fn to_py_at<'py>(
-    py: Python<'py>,
-    v: &Value,
-    depth: usize,
-    vm_id: u64,
-) -> PyResult<Bound<'py, PyAny>> {
+fn to_py_at<'py>(py: Python<'py>, v: &Value, depth: usize, vm_id: u64) -> PyResult<Bound<'py, PyAny>> {
     if depth > MAX_DEPTH {
         return Err(errors::conversion(
             py,
@@ -151,10 +141,7 @@ fn to_py_at<'py>(
             let kwargs = pyo3::types::PyDict::new(py);
             kwargs.set_item("milliseconds", *ms)?;
             timedelta(py)?.call((), Some(&kwargs)).map_err(|e| {
-                errors::conversion(
-                    py,
-                    format!("Harn duration of {ms} ms does not fit in datetime.timedelta: {e}"),
-                )
+                errors::conversion(py, format!("Harn duration of {ms} ms does not fit in datetime.timedelta: {e}"))
             })?
         }
         Value::Str(s) => PyString::new(py, s).into_any(),
@@ -174,42 +161,21 @@ fn to_py_at<'py>(
             out.into_any()
         }
         Value::Set(items) => {
-            let converted = items
-                .iter()
-                .map(|item| to_py_at(py, item, d, vm_id))
-                .collect::<PyResult<Vec<_>>>()?;
+            let converted = items.iter().map(|item| to_py_at(py, item, d, vm_id)).collect::<PyResult<Vec<_>>>()?;
             match PySet::new(py, &converted) {
                 Ok(set) => set.into_any(),
-                Err(e) if e.is_instance_of::<PyTypeError>(py) => {
-                    PyList::new(py, converted)?.into_any()
-                }
+                Err(e) if e.is_instance_of::<PyTypeError>(py) => PyList::new(py, converted)?.into_any(),
                 Err(e) => return Err(e),
             }
         }
         Value::Range(r) => {
-            let stop = if r.inclusive {
-                r.end as i128 + 1
-            } else {
-                r.end as i128
-            };
+            let stop = if r.inclusive { r.end as i128 + 1 } else { r.end as i128 };
             py.get_type::<PyRange>().call1((r.start, stop))?
         }
-        Value::Pair(p) => PyTuple::new(
-            py,
-            [to_py_at(py, &p.0, d, vm_id)?, to_py_at(py, &p.1, d, vm_id)?],
-        )?
-        .into_any(),
+        Value::Pair(p) => PyTuple::new(py, [to_py_at(py, &p.0, d, vm_id)?, to_py_at(py, &p.1, d, vm_id)?])?.into_any(),
         Value::Enum(e) => {
-            let fields = e
-                .fields
-                .iter()
-                .map(|f| to_py_at(py, f, d, vm_id))
-                .collect::<PyResult<Vec<_>>>()?;
-            harn_enum(py)?.call1((
-                e.enum_name.as_str(),
-                e.variant.as_str(),
-                PyTuple::new(py, fields)?,
-            ))?
+            let fields = e.fields.iter().map(|f| to_py_at(py, f, d, vm_id)).collect::<PyResult<Vec<_>>>()?;
+            harn_enum(py)?.call1((e.enum_name.as_str(), e.variant.as_str(), PyTuple::new(py, fields)?))?
         }
         Value::Struct(s) => {
             let fields = PyDict::new(py);
@@ -241,12 +207,8 @@ fn to_py_at<'py>(
             Bound::new(py, f)?.into_any()
         }
         Value::Object(o) => {
-            let obj = HarnObject {
-                type_name: o.type_name().to_string(),
-                display: v.display(),
-                value: Pinned::new(v.clone()),
-                vm_id,
-            };
+            let obj =
+                HarnObject { type_name: o.type_name().to_string(), display: v.display(), value: Pinned::new(v.clone()), vm_id };
             Bound::new(py, obj)?.into_any()
         }
     })
@@ -277,21 +239,11 @@ impl Path {
 }
 
 fn type_name_of(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type()
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "?".to_string())
+    obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".to_string())
 }
 
 fn fail<T>(py: Python<'_>, path: &Path, what: impl AsRef<str>) -> PyResult<T> {
-    Err(errors::conversion(
-        py,
-        format!(
-            "cannot convert {} to a Harn value: {}",
-            path.render(),
-            what.as_ref()
-        ),
-    ))
+    Err(errors::conversion(py, format!("cannot convert {} to a Harn value: {}", path.render(), what.as_ref())))
 }
 
 /// Converts a Python object to a Harn value. With `target` set, function and
@@ -304,11 +256,7 @@ pub fn from_py(obj: &Bound<'_, PyAny>, target: Option<u64>) -> PyResult<Value> {
 fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path, target: Option<u64>) -> PyResult<Value> {
     let py = obj.py();
     if path.0.len() > MAX_DEPTH {
-        return fail(
-            py,
-            path,
-            format!("nested more than {MAX_DEPTH} levels deep (or cyclic)"),
-        );
+        return fail(py, path, format!("nested more than {MAX_DEPTH} levels deep (or cyclic)"));
     }
     if obj.is_none() {
         return Ok(Value::Nil);
@@ -319,11 +267,7 @@ fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path, target: Option<u64>) -> P
     if obj.is_instance_of::<PyInt>() {
         return match obj.extract::<i64>() {
             Ok(i) => Ok(Value::Int(i)),
-            Err(_) => fail(
-                py,
-                path,
-                "int is out of range for a Harn int (64-bit signed)",
-            ),
+            Err(_) => fail(py, path, "int is out of range for a Harn int (64-bit signed)"),
         };
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
@@ -352,17 +296,13 @@ fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path, target: Option<u64>) -> P
         return Ok(Value::list(items));
     }
     if let Ok(dict) = obj.cast::<PyDict>() {
-        let mut map = harnvm_core::value::DictMap::new();
+        let mut map = harnvm_core::runtime::value::DictMap::new();
         for (k, item) in dict.iter() {
             let Ok(key) = k.cast::<PyString>() else {
                 return fail(
                     py,
                     path,
-                    format!(
-                        "dict key {} is a {}, but Harn dict keys are strings",
-                        k.repr()?,
-                        type_name_of(&k)
-                    ),
+                    format!("dict key {} is a {}, but Harn dict keys are strings", k.repr()?, type_name_of(&k)),
                 );
             };
             let key = match key.to_str() {
@@ -390,25 +330,14 @@ fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path, target: Option<u64>) -> P
         return Ok(Value::Set(Rc::new(items)));
     }
     if obj.is_instance_of::<PyRange>() {
-        let (start, stop, step): (i128, i128, i128) = (
-            obj.getattr("start")?.extract()?,
-            obj.getattr("stop")?.extract()?,
-            obj.getattr("step")?.extract()?,
-        );
+        let (start, stop, step): (i128, i128, i128) =
+            (obj.getattr("start")?.extract()?, obj.getattr("stop")?.extract()?, obj.getattr("step")?.extract()?);
         if step != 1 {
-            return fail(
-                py,
-                path,
-                format!("only ranges with step 1 convert to a Harn range (got step {step})"),
-            );
+            return fail(py, path, format!("only ranges with step 1 convert to a Harn range (got step {step})"));
         }
         return match (i64::try_from(start), i64::try_from(stop)) {
             (Ok(a), Ok(b)) => Ok(Value::range(a, b, false)),
-            _ => fail(
-                py,
-                path,
-                "range bounds are out of range for Harn ints (64-bit signed)",
-            ),
+            _ => fail(py, path, "range bounds are out of range for Harn ints (64-bit signed)"),
         };
     }
     if obj.is_instance(timedelta(py)?)? {
@@ -416,11 +345,7 @@ fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path, target: Option<u64>) -> P
         let secs: i128 = obj.getattr("seconds")?.extract()?;
         let micros: i128 = obj.getattr("microseconds")?.extract()?;
         if micros % 1000 != 0 {
-            return fail(
-                py,
-                path,
-                "timedelta has sub-millisecond precision; Harn durations are whole milliseconds",
-            );
+            return fail(py, path, "timedelta has sub-millisecond precision; Harn durations are whole milliseconds");
         }
         let ms = days * 86_400_000 + secs * 1000 + micros / 1000;
         return match i64::try_from(ms) {
@@ -448,11 +373,7 @@ fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path, target: Option<u64>) -> P
         for key in fields.try_iter()? {
             let key = key?;
             let Ok(k) = key.extract::<String>() else {
-                return fail(
-                    py,
-                    path,
-                    format!("struct field name {} is not a str", key.repr()?),
-                );
+                return fail(py, path, format!("struct field name {} is not a str", key.repr()?));
             };
             let item = fields.get_item(&key)?;
             path.0.push(Seg::Key(k.clone()));
@@ -461,10 +382,7 @@ fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path, target: Option<u64>) -> P
             names.push(Rc::new(k));
             values.push(v);
         }
-        let layout = Rc::new(StructLayout {
-            name: Rc::new(name),
-            fields: names,
-        });
+        let layout = Rc::new(StructLayout { name: Rc::new(name), fields: names });
         return Ok(Value::Struct(Rc::new(StructVal { layout, values })));
     }
     if let Ok(f) = obj.cast::<HarnFunction>() {
@@ -475,11 +393,7 @@ fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path, target: Option<u64>) -> P
         let o = o.get();
         return handle_value(py, path, "HarnObject", &o.value, o.vm_id, target);
     }
-    fail(
-        py,
-        path,
-        format!("Python type '{}' has no Harn equivalent", type_name_of(obj)),
-    )
+    fail(py, path, format!("Python type '{}' has no Harn equivalent", type_name_of(obj)))
 }
 
 fn handle_value(
@@ -497,10 +411,6 @@ fn handle_value(
     }
     match value.get() {
         Some(v) => Ok(v.clone()),
-        None => fail(
-            py,
-            path,
-            format!("a {class} can only be used on the thread that created it"),
-        ),
+        None => fail(py, path, format!("a {class} can only be used on the thread that created it")),
     }
 }

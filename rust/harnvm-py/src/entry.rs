@@ -5,7 +5,7 @@
 //! structs as objects, non-finite floats as null, other values as their
 //! display text).
 
-use harnvm_core::modules::Export;
+use harnvm_core::compile::modules::Export;
 use harnvm_core::{ModuleLoader, ModuleSource, Value};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
@@ -23,10 +23,7 @@ pub struct PyLoader<'py> {
 
 impl<'py> PyLoader<'py> {
     pub fn new(resolver: Bound<'py, PyAny>) -> PyLoader<'py> {
-        PyLoader {
-            resolver,
-            failure: None,
-        }
+        PyLoader { resolver, failure: None }
     }
 
     /// Attaches the resolver's own exception (if any) as the cause of `err`.
@@ -40,16 +37,13 @@ impl<'py> PyLoader<'py> {
 
 impl ModuleLoader for PyLoader<'_> {
     fn load(&mut self, spec: &str, importer: &str) -> Result<Option<ModuleSource>, String> {
-        let found = self
-            .resolver
-            .call_method1("resolve", (spec, importer))
-            .and_then(|r| {
-                if r.is_none() {
-                    Ok(None)
-                } else {
-                    r.extract::<(String, String)>().map(Some)
-                }
-            });
+        let found = self.resolver.call_method1("resolve", (spec, importer)).and_then(|r| {
+            if r.is_none() {
+                Ok(None)
+            } else {
+                r.extract::<(String, String)>().map(Some)
+            }
+        });
         match found {
             Ok(None) => Ok(None),
             Ok(Some((key, source))) => Ok(Some(ModuleSource { key, source })),
@@ -65,25 +59,12 @@ impl ModuleLoader for PyLoader<'_> {
 /// Refuses a host call whose argument count does not fit the export's
 /// parameters (Harn itself pads with nil; at the boundary that hides bugs).
 /// Parameters with a default and a rest parameter are optional.
-pub fn check_arity(
-    py: Python<'_>,
-    import_path: &str,
-    export: &Export,
-    given: usize,
-) -> PyResult<()> {
+pub fn check_arity(py: Python<'_>, import_path: &str, export: &Export, given: usize) -> PyResult<()> {
     let Some(proto) = &export.proto else {
         return Ok(());
     };
-    let required = proto
-        .params
-        .iter()
-        .filter(|p| !p.has_default && !p.rest)
-        .count();
-    let max = if proto.has_rest {
-        usize::MAX
-    } else {
-        proto.params.len()
-    };
+    let required = proto.params.iter().filter(|p| !p.has_default && !p.rest).count();
+    let max = if proto.has_rest { usize::MAX } else { proto.params.len() };
     if given >= required && given <= max {
         return Ok(());
     }
@@ -96,18 +77,8 @@ pub fn check_arity(
     } else {
         format!("{required} to {max}")
     };
-    let plural = if expected == "1" {
-        "argument"
-    } else {
-        "arguments"
-    };
-    Err(errors::argument(
-        py,
-        format!(
-            "{label}({}) takes {expected} {plural} but {given} were given",
-            names.join(", ")
-        ),
-    ))
+    let plural = if expected == "1" { "argument" } else { "arguments" };
+    Err(errors::argument(py, format!("{label}({}) takes {expected} {plural} but {given} were given", names.join(", "))))
 }
 
 // ---------------------------------------------------------------------------
@@ -132,14 +103,10 @@ pub fn payload_to_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
 
 fn json_in(obj: &Bound<'_, PyAny>, path: &mut Vec<String>) -> PyResult<Value> {
     let py = obj.py();
-    let bad = |path: &[String], what: String| -> PyErr {
-        errors::conversion(py, format!("bad payload: {} {what}", render(path)))
-    };
+    let bad =
+        |path: &[String], what: String| -> PyErr { errors::conversion(py, format!("bad payload: {} {what}", render(path))) };
     if path.len() > MAX_JSON_DEPTH {
-        return Err(bad(
-            path,
-            format!("is nested more than {MAX_JSON_DEPTH} levels deep (or cyclic)"),
-        ));
+        return Err(bad(path, format!("is nested more than {MAX_JSON_DEPTH} levels deep (or cyclic)")));
     }
     if obj.is_none() {
         return Ok(Value::Nil);
@@ -153,10 +120,7 @@ fn json_in(obj: &Bound<'_, PyAny>, path: &mut Vec<String>) -> PyResult<Value> {
         }
         return match obj.extract::<f64>() {
             Ok(f) if f.is_finite() => Ok(Value::Float(f)),
-            _ => Err(bad(
-                path,
-                "is an int too large for a JSON number".to_string(),
-            )),
+            _ => Err(bad(path, "is an int too large for a JSON number".to_string())),
         };
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
@@ -183,21 +147,12 @@ fn json_in(obj: &Bound<'_, PyAny>, path: &mut Vec<String>) -> PyResult<Value> {
         return Ok(Value::list(items));
     }
     if let Ok(dict) = obj.cast::<PyDict>() {
-        let mut map = harnvm_core::value::DictMap::new();
+        let mut map = harnvm_core::runtime::value::DictMap::new();
         for (k, item) in dict.iter() {
             let Ok(key) = k.cast::<PyString>() else {
-                return Err(bad(
-                    path,
-                    format!(
-                        "has the key {}, but JSON object keys are strings",
-                        k.repr()?
-                    ),
-                ));
+                return Err(bad(path, format!("has the key {}, but JSON object keys are strings", k.repr()?)));
             };
-            let key = key
-                .to_str()
-                .map_err(|e| bad(path, format!("has a key that is not valid Unicode ({e})")))?
-                .to_string();
+            let key = key.to_str().map_err(|e| bad(path, format!("has a key that is not valid Unicode ({e})")))?.to_string();
             path.push(format!("[{key:?}]"));
             let v = json_in(&item, path)?;
             path.pop();
@@ -205,15 +160,8 @@ fn json_in(obj: &Bound<'_, PyAny>, path: &mut Vec<String>) -> PyResult<Value> {
         }
         return Ok(Value::dict(map));
     }
-    let type_name = obj
-        .get_type()
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "?".into());
-    Err(bad(
-        path,
-        format!("is a {type_name}, which is not JSON-compatible"),
-    ))
+    let type_name = obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into());
+    Err(bad(path, format!("is a {type_name}, which is not JSON-compatible")))
 }
 
 /// A Harn value → a JSON-compatible Python value (see the module docs).
@@ -223,10 +171,7 @@ pub fn value_to_json<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyA
 
 fn json_out<'py>(py: Python<'py>, v: &Value, depth: usize) -> PyResult<Bound<'py, PyAny>> {
     if depth > MAX_JSON_DEPTH {
-        return Err(errors::conversion(
-            py,
-            format!("Harn result is nested more than {MAX_JSON_DEPTH} levels deep"),
-        ));
+        return Err(errors::conversion(py, format!("Harn result is nested more than {MAX_JSON_DEPTH} levels deep")));
     }
     Ok(match v {
         Value::Nil => py.None().into_bound(py),
@@ -256,13 +201,7 @@ fn json_out<'py>(py: Python<'py>, v: &Value, depth: usize) -> PyResult<Bound<'py
         }
         Value::Struct(s) => {
             let out = PyDict::new(py);
-            let mut fields: Vec<(&str, &Value)> = s
-                .layout
-                .fields
-                .iter()
-                .map(|f| f.as_str())
-                .zip(s.values.iter())
-                .collect();
+            let mut fields: Vec<(&str, &Value)> = s.layout.fields.iter().map(|f| f.as_str()).zip(s.values.iter()).collect();
             fields.sort_by(|a, b| a.0.cmp(b.0));
             for (k, item) in fields {
                 out.set_item(k, json_out(py, item, depth + 1)?)?;
@@ -278,11 +217,7 @@ fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {

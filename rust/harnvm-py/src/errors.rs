@@ -31,11 +31,7 @@ static IMPORT_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static MODULE_NOT_FOUND_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static ARGUMENT_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
-fn class<'py>(
-    py: Python<'py>,
-    cell: &'static PyOnceLock<Py<PyType>>,
-    name: &str,
-) -> PyResult<Bound<'py, PyType>> {
+fn class<'py>(py: Python<'py>, cell: &'static PyOnceLock<Py<PyType>>, name: &str) -> PyResult<Bound<'py, PyType>> {
     cell.import(py, ERRORS_MODULE, name).cloned()
 }
 
@@ -110,15 +106,8 @@ fn vm_error_inner(py: Python<'_>, err: &VmError, vm_id: u64) -> PyErr {
     let data = &err.0;
     // Import failures: `HarnModuleNotFoundError` / `HarnImportError(module, export, filename, line)`.
     let import = match &data.kind {
-        ErrorKind::ModuleNotFound { module, .. } => Some((
-            &MODULE_NOT_FOUND_ERROR,
-            "HarnModuleNotFoundError",
-            module,
-            None,
-        )),
-        ErrorKind::Import { module, export, .. } => {
-            Some((&IMPORT_ERROR, "HarnImportError", module, export.as_deref()))
-        }
+        ErrorKind::ModuleNotFound { module, .. } => Some((&MODULE_NOT_FOUND_ERROR, "HarnModuleNotFoundError", module, None)),
+        ErrorKind::Import { module, export, .. } => Some((&IMPORT_ERROR, "HarnImportError", module, export.as_deref())),
         _ => None,
     };
     if let Some((cell, name, module, export)) = import {
@@ -166,20 +155,12 @@ fn vm_error_inner(py: Python<'_>, err: &VmError, vm_id: u64) -> PyErr {
     }
     let is_syntax = data.phase != Phase::Runtime || matches!(data.kind, ErrorKind::Syntax(_));
     if is_syntax {
-        return build(
-            py,
-            &SYNTAX_ERROR,
-            "HarnSyntaxError",
-            &err.message(),
-            Some(&kwargs),
-        );
+        return build(py, &SYNTAX_ERROR, "HarnSyntaxError", &err.message(), Some(&kwargs));
     }
     let message = err.uncaught_message();
     let (cell, name) = match &data.kind {
         ErrorKind::StackOverflow => (&STACK_OVERFLOW_ERROR, "HarnStackOverflowError"),
-        ErrorKind::Limit(m) if m.to_ascii_lowercase().contains("time") => {
-            (&TIMEOUT_ERROR, "HarnTimeoutError")
-        }
+        ErrorKind::Limit(m) if m.to_ascii_lowercase().contains("time") => (&TIMEOUT_ERROR, "HarnTimeoutError"),
         ErrorKind::Limit(_) => (&LIMIT_ERROR, "HarnLimitError"),
         ErrorKind::Interrupted => (&INTERRUPTED_ERROR, "HarnInterruptedError"),
         _ => (&RUNTIME_ERROR, "HarnRuntimeError"),
@@ -189,58 +170,26 @@ fn vm_error_inner(py: Python<'_>, err: &VmError, vm_id: u64) -> PyErr {
 
 /// A Python value that has no Harn equivalent (or vice versa).
 pub fn conversion(py: Python<'_>, message: impl AsRef<str>) -> PyErr {
-    build(
-        py,
-        &CONVERSION_ERROR,
-        "HarnConversionError",
-        message.as_ref(),
-        None,
-    )
+    build(py, &CONVERSION_ERROR, "HarnConversionError", message.as_ref(), None)
 }
 
 /// A host call whose arguments do not fit the callee's parameters.
 pub fn argument(py: Python<'_>, message: impl AsRef<str>) -> PyErr {
-    build(
-        py,
-        &ARGUMENT_ERROR,
-        "HarnArgumentError",
-        message.as_ref(),
-        None,
-    )
+    build(py, &ARGUMENT_ERROR, "HarnArgumentError", message.as_ref(), None)
 }
 
 /// An import that failed on the host side (`module`: the import path).
-pub fn import(
-    py: Python<'_>,
-    module: &str,
-    export: Option<&str>,
-    message: impl AsRef<str>,
-) -> PyErr {
+pub fn import(py: Python<'_>, module: &str, export: Option<&str>, message: impl AsRef<str>) -> PyErr {
     let kwargs = PyDict::new(py);
-    if let Err(e) = kwargs
-        .set_item("module", module)
-        .and_then(|_| kwargs.set_item("export", export))
-    {
+    if let Err(e) = kwargs.set_item("module", module).and_then(|_| kwargs.set_item("export", export)) {
         return e;
     }
-    build(
-        py,
-        &IMPORT_ERROR,
-        "HarnImportError",
-        message.as_ref(),
-        Some(&kwargs),
-    )
+    build(py, &IMPORT_ERROR, "HarnImportError", message.as_ref(), Some(&kwargs))
 }
 
 /// A bug in harnvm: a Rust panic or a broken invariant.
 pub fn internal(py: Python<'_>, message: impl AsRef<str>) -> PyErr {
-    build(
-        py,
-        &INTERNAL_ERROR,
-        "HarnInternalError",
-        &format!("internal error: {}", message.as_ref()),
-        None,
-    )
+    build(py, &INTERNAL_ERROR, "HarnInternalError", &format!("internal error: {}", message.as_ref()), None)
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {

@@ -42,7 +42,7 @@ pub struct ExportHandle {
 /// The `Rc` data of a handle (one `Pinned`: one thread check per call).
 struct HandleParts {
     module: Rc<CompiledModule>,
-    export: harnvm_core::modules::Export,
+    export: harnvm_core::compile::modules::Export,
     memo: RefCell<ExportMemo>,
 }
 
@@ -51,7 +51,7 @@ impl ExportHandle {
         vm: Py<Vm>,
         import_path: &str,
         module: Rc<CompiledModule>,
-        export: harnvm_core::modules::Export,
+        export: harnvm_core::compile::modules::Export,
         release_gil: bool,
     ) -> ExportHandle {
         let (min_args, max_args) = match &export.proto {
@@ -76,7 +76,7 @@ impl ExportHandle {
     }
 
     /// The arity check of `call_export`, with its error text when it fails.
-    fn check_arity(&self, py: Python<'_>, export: &harnvm_core::modules::Export, given: usize) -> PyResult<()> {
+    fn check_arity(&self, py: Python<'_>, export: &harnvm_core::compile::modules::Export, given: usize) -> PyResult<()> {
         if given >= self.min_args && given <= self.max_args {
             return Ok(());
         }
@@ -97,9 +97,7 @@ impl ExportHandle {
             Vec::new()
         } else {
             let id = vm.current_id()?;
-            args.iter()
-                .map(|a| convert::from_py(&a, Some(id)))
-                .collect::<PyResult<Vec<_>>>()?
+            args.iter().map(|a| convert::from_py(&a, Some(id))).collect::<PyResult<Vec<_>>>()?
         };
         vm.execute_with(py, self.release_gil, move |core| parts.call(core, args))
     }
@@ -136,10 +134,7 @@ impl ExportHandle {
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let name = self.parts()?.export.name.clone();
-        Ok(format!(
-            "<harnvm.Export {}.{name}>",
-            PyString::new(py, &self.import_path).repr()?
-        ))
+        Ok(format!("<harnvm.Export {}.{name}>", PyString::new(py, &self.import_path).repr()?))
     }
 }
 

@@ -9,10 +9,10 @@
 
 use std::cell::RefCell;
 
-use harnvm_core::chunk::{Chunk, Op, Operand, Pos};
-use harnvm_core::ic::{
-    BinaryOp, BinaryState, CallTarget, CallTargetId, DirectCallState, Entry, InlineCaches,
-    MethodTarget, PropertyTarget, Shape,
+use harnvm_core::bytecode::chunk::{Chunk, Op, Operand};
+use harnvm_core::syntax::Pos;
+use harnvm_core::vm::ic::{
+    BinaryOp, BinaryState, CallTarget, CallTargetId, DirectCallState, Entry, InlineCaches, MethodTarget, PropertyTarget, Shape,
 };
 use harnvm_core::Value;
 use pyo3::exceptions::{PyIndexError, PyRuntimeError, PyTypeError, PyValueError};
@@ -43,32 +43,21 @@ pub struct InternalChunk {
 
 impl InternalChunk {
     pub fn with<R>(&self, f: impl FnOnce(&mut Chunk) -> R) -> PyResult<R> {
-        let cell = self.inner.get().ok_or_else(|| {
-            PyRuntimeError::new_err("this harnvm.internals.Chunk belongs to another thread")
-        })?;
+        let cell =
+            self.inner.get().ok_or_else(|| PyRuntimeError::new_err("this harnvm.internals.Chunk belongs to another thread"))?;
         Ok(f(&mut cell.borrow_mut()))
     }
 
-    fn emit_checked(
-        &self,
-        op: u8,
-        want: &[Operand],
-        operands: &[u32],
-        line: u32,
-        helper: &str,
-    ) -> PyResult<usize> {
+    fn emit_checked(&self, op: u8, want: &[Operand], operands: &[u32], line: u32, helper: &str) -> PyResult<usize> {
         let op = op_arg(op)?;
         let explicit = op.explicit_operands();
         let fits = explicit.len() == want.len()
-            && explicit.iter().zip(want).all(|(have, w)| {
-                have.width() == w.width() && (*w != Operand::U8 || *have == Operand::U8)
-            });
+            && explicit
+                .iter()
+                .zip(want)
+                .all(|(have, w)| have.width() == w.width() && (*w != Operand::U8 || *have == Operand::U8));
         if !fits {
-            return Err(PyValueError::new_err(format!(
-                "{} takes operands {:?}; {helper} cannot emit it",
-                op.name(),
-                explicit
-            )));
+            return Err(PyValueError::new_err(format!("{} takes operands {:?}; {helper} cannot emit it", op.name(), explicit)));
         }
         self.with(|c| c.emit(op, operands, Pos { line, column: 1 }))
     }
@@ -78,9 +67,7 @@ impl InternalChunk {
 impl InternalChunk {
     #[new]
     fn new() -> Self {
-        InternalChunk {
-            inner: Pinned::new(RefCell::new(Chunk::default())),
-        }
+        InternalChunk { inner: Pinned::new(RefCell::new(Chunk::default())) }
     }
 
     /// Emits an op without operands; returns its offset.
@@ -100,13 +87,7 @@ impl InternalChunk {
 
     /// Emits `CALL_METHOD name_idx argc`; returns its offset.
     fn emit_method_call(&self, name_idx: u16, argc: u8, line: u32) -> PyResult<usize> {
-        self.with(|c| {
-            c.emit(
-                Op::CallMethod,
-                &[name_idx as u32, argc as u32],
-                Pos { line, column: 1 },
-            )
-        })
+        self.with(|c| c.emit(Op::CallMethod, &[name_idx as u32, argc as u32], Pos { line, column: 1 }))
     }
 
     /// The inline-cache slot of the op at `offset` (flat table), or None.
@@ -134,13 +115,7 @@ impl InternalChunk {
     }
 
     fn __repr__(&self) -> PyResult<String> {
-        self.with(|c| {
-            format!(
-                "<harnvm.internals.Chunk code_len={} slots={}>",
-                c.code.len(),
-                c.inline_cache_slot_count()
-            )
-        })
+        self.with(|c| format!("<harnvm.internals.Chunk code_len={} slots={}>", c.code.len(), c.inline_cache_slot_count()))
     }
 }
 
@@ -160,12 +135,7 @@ fn binary_op_arg(name: &str) -> PyResult<BinaryOp> {
 
 /// An adaptive binary op's cache: `state` is `"warmup"` or `"specialized"`,
 /// `shape` one of `"int"`, `"float"`, `"bool"`, `"string"`.
-#[pyclass(
-    module = "harnvm.internals",
-    name = "AdaptiveBinaryCacheEntry",
-    frozen,
-    eq
-)]
+#[pyclass(module = "harnvm.internals", name = "AdaptiveBinaryCacheEntry", frozen, eq)]
 #[derive(Clone, PartialEq)]
 pub struct AdaptiveBinaryCacheEntry {
     #[pyo3(get)]
@@ -198,24 +168,13 @@ impl AdaptiveBinaryCacheEntry {
 }
 
 impl AdaptiveBinaryCacheEntry {
-    fn to_entry_parts(
-        op: &str,
-        state: &str,
-        shape: &str,
-        hits: u64,
-        misses: u64,
-    ) -> PyResult<(BinaryOp, BinaryState)> {
+    fn to_entry_parts(op: &str, state: &str, shape: &str, hits: u64, misses: u64) -> PyResult<(BinaryOp, BinaryState)> {
         let op = binary_op_arg(op)?;
-        let shape = Shape::from_name(shape)
-            .ok_or_else(|| PyValueError::new_err(format!("unknown shape: {shape:?}")))?;
+        let shape = Shape::from_name(shape).ok_or_else(|| PyValueError::new_err(format!("unknown shape: {shape:?}")))?;
         let state = match state {
             "warmup" if misses == 0 => BinaryState::Warmup { shape, hits },
             "warmup" => return Err(PyValueError::new_err("a warmup state has no misses")),
-            "specialized" => BinaryState::Specialized {
-                shape,
-                hits,
-                misses,
-            },
+            "specialized" => BinaryState::Specialized { shape, hits, misses },
             other => return Err(PyValueError::new_err(format!("unknown state: {other:?}"))),
         };
         Ok((op, state))
@@ -224,19 +183,9 @@ impl AdaptiveBinaryCacheEntry {
     fn from_core(op: BinaryOp, state: BinaryState) -> Self {
         let (state, shape, hits, misses) = match state {
             BinaryState::Warmup { shape, hits } => ("warmup", shape, hits, 0),
-            BinaryState::Specialized {
-                shape,
-                hits,
-                misses,
-            } => ("specialized", shape, hits, misses),
+            BinaryState::Specialized { shape, hits, misses } => ("specialized", shape, hits, misses),
         };
-        AdaptiveBinaryCacheEntry {
-            op: binary_op_name(op),
-            state,
-            shape: shape.name(),
-            hits,
-            misses,
-        }
+        AdaptiveBinaryCacheEntry { op: binary_op_name(op), state, shape: shape.name(), hits, misses }
     }
 }
 
@@ -261,15 +210,9 @@ impl PropertyCacheEntry {
     #[new]
     #[pyo3(signature = (name_idx, target, hits = 0, misses = 0))]
     fn new(name_idx: u16, target: &str, hits: u64, misses: u64) -> PyResult<Self> {
-        let t = PropertyTarget::from_name(target).ok_or_else(|| {
-            PyValueError::new_err(format!("unknown or VM-only property target: {target:?}"))
-        })?;
-        Ok(PropertyCacheEntry {
-            name_idx,
-            target: t.name(),
-            hits,
-            misses,
-        })
+        let t = PropertyTarget::from_name(target)
+            .ok_or_else(|| PyValueError::new_err(format!("unknown or VM-only property target: {target:?}")))?;
+        Ok(PropertyCacheEntry { name_idx, target: t.name(), hits, misses })
     }
 
     fn __repr__(&self) -> String {
@@ -301,21 +244,12 @@ impl MethodCacheEntry {
     #[new]
     #[pyo3(signature = (name_idx, argc, target, hits = 0, misses = 0))]
     fn new(name_idx: u16, argc: u8, target: &str, hits: u64, misses: u64) -> PyResult<Self> {
-        let t = MethodTarget::from_name(target)
-            .ok_or_else(|| PyValueError::new_err(format!("unknown method target: {target:?}")))?;
+        let t =
+            MethodTarget::from_name(target).ok_or_else(|| PyValueError::new_err(format!("unknown method target: {target:?}")))?;
         if t.argc() != argc as usize {
-            return Err(PyValueError::new_err(format!(
-                "{target} takes {} argument(s), not {argc}",
-                t.argc()
-            )));
+            return Err(PyValueError::new_err(format!("{target} takes {} argument(s), not {argc}", t.argc())));
         }
-        Ok(MethodCacheEntry {
-            name_idx,
-            argc,
-            target: t.name(),
-            hits,
-            misses,
-        })
+        Ok(MethodCacheEntry { name_idx, argc, target: t.name(), hits, misses })
     }
 
     fn __repr__(&self) -> String {
@@ -349,13 +283,7 @@ pub struct DirectCallCacheEntry {
 impl DirectCallCacheEntry {
     #[new]
     #[pyo3(signature = (state, argc, target, hits = 0, misses = 0))]
-    fn new(
-        state: &str,
-        argc: u32,
-        target: Bound<'_, PyAny>,
-        hits: u64,
-        misses: u64,
-    ) -> PyResult<Self> {
+    fn new(state: &str, argc: u32, target: Bound<'_, PyAny>, hits: u64, misses: u64) -> PyResult<Self> {
         let state = match state {
             "warmup" if misses == 0 => "warmup",
             "warmup" => return Err(PyValueError::new_err("a warmup state has no misses")),
@@ -369,27 +297,15 @@ impl DirectCallCacheEntry {
             Some(id) => id_number(id),
             None => return Err(PyTypeError::new_err("target must be a HarnFunction")),
         };
-        Ok(DirectCallCacheEntry {
-            state,
-            argc,
-            target: target.unbind(),
-            hits,
-            misses,
-            target_id,
-        })
+        Ok(DirectCallCacheEntry { state, argc, target: target.unbind(), hits, misses, target_id })
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
         match other.cast::<DirectCallCacheEntry>() {
             Ok(o) => {
                 let o = o.get();
-                (
-                    self.state,
-                    self.argc,
-                    self.target_id,
-                    self.hits,
-                    self.misses,
-                ) == (o.state, o.argc, o.target_id, o.hits, o.misses)
+                (self.state, self.argc, self.target_id, self.hits, self.misses)
+                    == (o.state, o.argc, o.target_id, o.hits, o.misses)
             }
             Err(_) => false,
         }
@@ -422,57 +338,26 @@ fn slot_error(set: usize, slot: usize) -> PyErr {
     PyIndexError::new_err(format!("no inline-cache slot {slot} in cache set {set}"))
 }
 
-pub fn set_entry(
-    ic: &mut InlineCaches,
-    vm_id: u64,
-    set: usize,
-    slot: usize,
-    entry: &Bound<'_, PyAny>,
-) -> PyResult<()> {
+pub fn set_entry(ic: &mut InlineCaches, vm_id: u64, set: usize, slot: usize, entry: &Bound<'_, PyAny>) -> PyResult<()> {
     let new = if let Ok(e) = entry.cast::<AdaptiveBinaryCacheEntry>() {
         let e = e.get();
-        let (op, state) =
-            AdaptiveBinaryCacheEntry::to_entry_parts(e.op, e.state, e.shape, e.hits, e.misses)?;
+        let (op, state) = AdaptiveBinaryCacheEntry::to_entry_parts(e.op, e.state, e.shape, e.hits, e.misses)?;
         Entry::Binary { op, state }
     } else if let Ok(e) = entry.cast::<PropertyCacheEntry>() {
         let e = e.get();
-        let target = PropertyTarget::from_name(e.target)
-            .ok_or_else(|| PyValueError::new_err("VM-only property target"))?;
-        Entry::Property {
-            name_idx: e.name_idx,
-            target,
-            hits: e.hits,
-            misses: e.misses,
-            layout: None,
-        }
+        let target = PropertyTarget::from_name(e.target).ok_or_else(|| PyValueError::new_err("VM-only property target"))?;
+        Entry::Property { name_idx: e.name_idx, target, hits: e.hits, misses: e.misses, layout: None }
     } else if let Ok(e) = entry.cast::<MethodCacheEntry>() {
         let e = e.get();
-        let target = MethodTarget::from_name(e.target)
-            .ok_or_else(|| PyValueError::new_err("unknown method target"))?;
-        Entry::Method {
-            name_idx: e.name_idx,
-            argc: e.argc,
-            target,
-            hits: e.hits,
-            misses: e.misses,
-        }
+        let target = MethodTarget::from_name(e.target).ok_or_else(|| PyValueError::new_err("unknown method target"))?;
+        Entry::Method { name_idx: e.name_idx, argc: e.argc, target, hits: e.hits, misses: e.misses }
     } else if let Ok(e) = entry.cast::<DirectCallCacheEntry>() {
         let e = e.get();
         let value = convert::from_py(e.target.bind(entry.py()), Some(vm_id))?;
-        let target = CallTarget::of(&value)
-            .ok_or_else(|| PyTypeError::new_err("target must be a HarnFunction"))?;
+        let target = CallTarget::of(&value).ok_or_else(|| PyTypeError::new_err("target must be a HarnFunction"))?;
         Entry::DirectCall(match e.state {
-            "warmup" => DirectCallState::Warmup {
-                argc: e.argc,
-                target,
-                hits: e.hits,
-            },
-            _ => DirectCallState::Specialized {
-                argc: e.argc,
-                target,
-                hits: e.hits,
-                misses: e.misses,
-            },
+            "warmup" => DirectCallState::Warmup { argc: e.argc, target, hits: e.hits },
+            _ => DirectCallState::Specialized { argc: e.argc, target, hits: e.hits, misses: e.misses },
         })
     } else if entry.is_none() {
         Entry::Empty
@@ -487,53 +372,33 @@ pub fn set_entry(
 }
 
 fn check_slot(ic: &InlineCaches, set: usize, slot: usize) -> PyResult<()> {
-    ic.get(set, slot)
-        .map(|_| ())
-        .ok_or_else(|| slot_error(set, slot))
+    ic.get(set, slot).map(|_| ()).ok_or_else(|| slot_error(set, slot))
 }
 
-pub fn peek_binary(
-    ic: &InlineCaches,
-    set: usize,
-    slot: usize,
-) -> PyResult<Option<AdaptiveBinaryCacheEntry>> {
+pub fn peek_binary(ic: &InlineCaches, set: usize, slot: usize) -> PyResult<Option<AdaptiveBinaryCacheEntry>> {
     check_slot(ic, set, slot)?;
-    Ok(ic
-        .peek_binary(set, slot)
-        .map(|(op, state)| AdaptiveBinaryCacheEntry::from_core(op, state)))
+    Ok(ic.peek_binary(set, slot).map(|(op, state)| AdaptiveBinaryCacheEntry::from_core(op, state)))
 }
 
-pub fn peek_property(
-    ic: &InlineCaches,
-    set: usize,
-    slot: usize,
-) -> PyResult<Option<PropertyCacheEntry>> {
+pub fn peek_property(ic: &InlineCaches, set: usize, slot: usize) -> PyResult<Option<PropertyCacheEntry>> {
     check_slot(ic, set, slot)?;
-    Ok(ic
-        .peek_property(set, slot)
-        .map(|(name_idx, target, hits, misses)| PropertyCacheEntry {
-            name_idx,
-            target: target.name(),
-            hits,
-            misses,
-        }))
+    Ok(ic.peek_property(set, slot).map(|(name_idx, target, hits, misses)| PropertyCacheEntry {
+        name_idx,
+        target: target.name(),
+        hits,
+        misses,
+    }))
 }
 
-pub fn peek_method(
-    ic: &InlineCaches,
-    set: usize,
-    slot: usize,
-) -> PyResult<Option<MethodCacheEntry>> {
+pub fn peek_method(ic: &InlineCaches, set: usize, slot: usize) -> PyResult<Option<MethodCacheEntry>> {
     check_slot(ic, set, slot)?;
-    Ok(ic
-        .peek_method(set, slot)
-        .map(|(name_idx, argc, target, hits, misses)| MethodCacheEntry {
-            name_idx,
-            argc,
-            target: target.name(),
-            hits,
-            misses,
-        }))
+    Ok(ic.peek_method(set, slot).map(|(name_idx, argc, target, hits, misses)| MethodCacheEntry {
+        name_idx,
+        argc,
+        target: target.name(),
+        hits,
+        misses,
+    }))
 }
 
 pub fn peek_direct_call(
@@ -550,11 +415,7 @@ pub fn peek_direct_call(
     let peek = state.peek();
     let target: Value = state.target().value();
     Ok(Some(DirectCallCacheEntry {
-        state: if peek.specialized {
-            "specialized"
-        } else {
-            "warmup"
-        },
+        state: if peek.specialized { "specialized" } else { "warmup" },
         argc: peek.argc,
         target: convert::to_py(py, &target, vm_id)?.unbind(),
         hits: peek.hits,

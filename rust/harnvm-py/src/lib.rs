@@ -45,9 +45,7 @@ fn display(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<String> {
 /// Converts a Python value to Harn and back (for tests of the marshalling).
 #[pyfunction]
 fn _roundtrip<'py>(py: Python<'py>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    errors::guard(py, || {
-        convert::to_py(py, &convert::from_py(value, None)?, 0)
-    })
+    errors::guard(py, || convert::to_py(py, &convert::from_py(value, None)?, 0))
 }
 
 /// Panics inside the guard (for tests that no panic escapes as `PanicException`).

@@ -51,10 +51,7 @@ unsafe impl<T> Sync for Pinned<T> {}
 
 impl<T> Pinned<T> {
     pub fn new(value: T) -> Self {
-        Pinned {
-            owner: this_thread(),
-            value: ManuallyDrop::new(value),
-        }
+        Pinned { owner: this_thread(), value: ManuallyDrop::new(value) }
     }
 
     /// The value, if called on the owner thread.

@@ -56,10 +56,7 @@ pub struct Program {
 impl Program {
     pub fn new(inner: Rc<harnvm_core::Program>) -> Program {
         let filename = inner.file.clone();
-        Program {
-            inner: Pinned::new(inner),
-            filename,
-        }
+        Program { inner: Pinned::new(inner), filename }
     }
 
     fn get(&self) -> PyResult<&Rc<harnvm_core::Program>> {
@@ -88,10 +85,7 @@ impl Program {
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(format!(
-            "<harnvm.Program {}>",
-            PyString::new(py, &self.filename).repr()?
-        ))
+        Ok(format!("<harnvm.Program {}>", PyString::new(py, &self.filename).repr()?))
     }
 }
 
@@ -107,9 +101,9 @@ thread_local! {
 /// Runs `f` with the thread's compiled-module cache.
 fn with_module_cache<T>(f: impl FnOnce(&mut ModuleCache) -> PyResult<T>) -> PyResult<T> {
     THREAD_MODULES.with(|cache| {
-        let mut cache = cache.try_borrow_mut().map_err(|_| {
-            PyRuntimeError::new_err("harnvm: compilation re-entered from a module provider")
-        })?;
+        let mut cache = cache
+            .try_borrow_mut()
+            .map_err(|_| PyRuntimeError::new_err("harnvm: compilation re-entered from a module provider"))?;
         f(&mut cache)
     })
 }
@@ -130,14 +124,7 @@ pub fn compile_with(
     cache: &mut ModuleCache,
 ) -> PyResult<Rc<harnvm_core::Program>> {
     let mut loader = PyLoader::new(resolver);
-    let result = errors::guard(py, || {
-        Ok(harnvm_core::compile_with_loader(
-            source,
-            filename,
-            &mut loader,
-            cache,
-        ))
-    })?;
+    let result = errors::guard(py, || Ok(harnvm_core::compile_with_loader(source, filename, &mut loader, cache)))?;
     result.map_err(|e| {
         let err = errors::vm_error(py, &e, 0);
         loader.with_cause(py, err)
@@ -146,31 +133,20 @@ pub fn compile_with(
 
 /// Compiles `source` (imports: the default resolver), mapping failures to
 /// `HarnSyntaxError`.
-pub fn compile_source(
-    py: Python<'_>,
-    source: &str,
-    filename: &str,
-) -> PyResult<Rc<harnvm_core::Program>> {
+pub fn compile_source(py: Python<'_>, source: &str, filename: &str) -> PyResult<Rc<harnvm_core::Program>> {
     let resolver = default_resolver(py)?;
     with_module_cache(|cache| compile_with(py, source, filename, resolver, cache))
 }
 
 /// Accepts a `Program` or source text.
-pub fn program_arg(
-    py: Python<'_>,
-    obj: &Bound<'_, PyAny>,
-    filename: &str,
-) -> PyResult<Rc<harnvm_core::Program>> {
+pub fn program_arg(py: Python<'_>, obj: &Bound<'_, PyAny>, filename: &str) -> PyResult<Rc<harnvm_core::Program>> {
     if let Ok(p) = obj.cast::<Program>() {
         return p.get().get().cloned();
     }
     if let Ok(s) = obj.cast::<PyString>() {
         return compile_source(py, s.to_str()?, filename);
     }
-    Err(PyTypeError::new_err(format!(
-        "expected a harnvm.Program or Harn source text (str), got {}",
-        obj.get_type().name()?
-    )))
+    Err(PyTypeError::new_err(format!("expected a harnvm.Program or Harn source text (str), got {}", obj.get_type().name()?)))
 }
 
 /// Reads a source file as UTF-8, raising the usual `OSError`s and
@@ -181,9 +157,7 @@ pub fn read_source(py: Python<'_>, path: &PathBuf) -> PyResult<String> {
         Ok(s) => Ok(s),
         Err(e) => {
             let err = e.utf8_error();
-            Err(PyErr::from_value(
-                PyUnicodeDecodeError::new_utf8(py, e.as_bytes(), err)?.into_any(),
-            ))
+            Err(PyErr::from_value(PyUnicodeDecodeError::new_utf8(py, e.as_bytes(), err)?.into_any()))
         }
     }
 }
@@ -375,11 +349,7 @@ fn host_exception(py: Python<'_>, err: PyErr, host: &Host, failure: Option<&Rc<R
         }
         return VmError::new(harnvm_core::ErrorKind::Interrupted);
     }
-    let type_name = err
-        .get_type(py)
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "Exception".to_string());
+    let type_name = err.get_type(py).name().map(|n| n.to_string()).unwrap_or_else(|_| "Exception".to_string());
     let text = err.value(py).str().map(|s| s.to_string()).unwrap_or_default();
     let message = if text.is_empty() { type_name } else { format!("{type_name}: {text}") };
     let mut shared = host.borrow_mut();
@@ -396,9 +366,7 @@ fn host_fn(func: Py<PyAny>, host: Host, vm_id: u64, failure: Rc<RefCell<Option<R
         Python::attach(|py| {
             let failure = failure.borrow().clone();
             let converted: PyResult<Vec<Bound<'_, PyAny>>> = args.iter().map(|v| convert::to_py(py, v, vm_id)).collect();
-            let outcome = converted
-                .and_then(|a| PyTuple::new(py, a))
-                .and_then(|a| func.bind(py).call1(a));
+            let outcome = converted.and_then(|a| PyTuple::new(py, a)).and_then(|a| func.bind(py).call1(a));
             let obj = match outcome {
                 Ok(obj) => obj,
                 Err(e) => return Err(host_exception(py, e, &host, failure.as_ref())),
@@ -456,36 +424,22 @@ impl Vm {
         let virtual_clock = match clock {
             "real" => false,
             "virtual" => true,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "clock must be \"real\" or \"virtual\", got {other:?}"
-                )))
-            }
+            other => return Err(PyValueError::new_err(format!("clock must be \"real\" or \"virtual\", got {other:?}"))),
         };
-        let resolver = py
-            .import("harnvm._modules")?
-            .getattr("ModuleResolver")?
-            .call1((module_paths, module_providers))?
-            .unbind();
+        let resolver = py.import("harnvm._modules")?.getattr("ModuleResolver")?.call1((module_paths, module_providers))?.unbind();
         if let Some(cb) = &output {
             if !cb.is_callable() {
-                return Err(PyTypeError::new_err(
-                    "output must be a callable taking one str, or None",
-                ));
+                return Err(PyTypeError::new_err("output must be a callable taking one str, or None"));
             }
         }
         if max_frames < 1 {
-            return Err(PyValueError::new_err(format!(
-                "max_frames must be at least 1, got {max_frames}"
-            )));
+            return Err(PyValueError::new_err(format!("max_frames must be at least 1, got {max_frames}")));
         }
         let time_limit_ms = match time_limit {
             None => None,
             Some(t) if t.is_finite() && t > 0.0 => Some(((t * 1000.0).ceil() as u64).max(1)),
             Some(t) => {
-                return Err(PyValueError::new_err(format!(
-                    "time_limit must be a positive number of seconds or None, got {t}"
-                )))
+                return Err(PyValueError::new_err(format!("time_limit must be a positive number of seconds or None, got {t}")))
             }
         };
         let options = VmOptions {
@@ -525,11 +479,7 @@ impl Vm {
     /// entry pipeline's value converted to Python. Drives async host
     /// functions on a private event loop when there are any.
     #[pyo3(signature = (program, *, filename = "<string>"))]
-    fn run(
-        slf: &Bound<'_, Self>,
-        program: &Bound<'_, PyAny>,
-        filename: &str,
-    ) -> PyResult<Py<PyAny>> {
+    fn run(slf: &Bound<'_, Self>, program: &Bound<'_, PyAny>, filename: &str) -> PyResult<Py<PyAny>> {
         let py = slf.py();
         slf.get()._start(py, program, filename)?;
         drive_sync(slf)
@@ -538,11 +488,7 @@ impl Vm {
     /// `await vm.run_async(program)`: runs under the current asyncio loop;
     /// other Harn tasks and the loop keep running while Harn awaits Python.
     #[pyo3(signature = (program, *, filename = "<string>"))]
-    fn run_async(
-        slf: &Bound<'_, Self>,
-        program: &Bound<'_, PyAny>,
-        filename: &str,
-    ) -> PyResult<Py<PyAny>> {
+    fn run_async(slf: &Bound<'_, Self>, program: &Bound<'_, PyAny>, filename: &str) -> PyResult<Py<PyAny>> {
         let py = slf.py();
         let driver = py.import("harnvm._driver")?;
         Ok(driver.getattr("run_async")?.call1((slf, program, filename))?.unbind())
@@ -583,10 +529,7 @@ impl Vm {
         let export = find_export(py, &module, import_path, export_name)?;
         entry::check_arity(py, import_path, export, args.len())?;
         let slot = export.slot;
-        let args = args
-            .iter()
-            .map(|a| convert::from_py(&a, Some(id)))
-            .collect::<PyResult<Vec<_>>>()?;
+        let args = args.iter().map(|a| convert::from_py(&a, Some(id))).collect::<PyResult<Vec<_>>>()?;
         self.execute(py, move |core| match memo.try_borrow_mut() {
             Ok(mut memo) => core.call_export_memo(&module, slot, &mut memo, args),
             Err(_) => core.call_export_at(&module, slot, args),
@@ -638,9 +581,7 @@ impl Vm {
     /// top-level `let`/`var`s), so the first `call_export` is warm.
     fn warm_module(&self, py: Python<'_>, import_path: &str) -> PyResult<()> {
         let (module, _) = self.host_module(py, import_path)?;
-        self.execute(py, move |core| {
-            core.instantiate_module(&module).map(|_| Value::Nil)
-        })?;
+        self.execute(py, move |core| core.instantiate_module(&module).map(|_| Value::Nil))?;
         Ok(())
     }
 
@@ -651,10 +592,7 @@ impl Vm {
         if let Some(m) = state.host_modules.get(import_path) {
             return Ok(state.core.has_module_instance(&m.module));
         }
-        let found = self
-            .resolver
-            .bind(py)
-            .call_method1("resolve", (import_path, HOST_IMPORTER))?;
+        let found = self.resolver.bind(py).call_method1("resolve", (import_path, HOST_IMPORTER))?;
         if found.is_none() {
             return Ok(false);
         }
@@ -665,11 +603,7 @@ impl Vm {
     /// Calls a Harn function (a `HarnFunction` this Vm returned) with
     /// Python arguments and returns its result converted to Python.
     #[pyo3(signature = (function, /, *args))]
-    fn call(
-        slf: &Bound<'_, Self>,
-        function: &Bound<'_, PyAny>,
-        args: &Bound<'_, PyTuple>,
-    ) -> PyResult<Py<PyAny>> {
+    fn call(slf: &Bound<'_, Self>, function: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
         slf.get()._start_call(slf.py(), function, args)?;
         drive_sync(slf)
     }
@@ -687,9 +621,7 @@ impl Vm {
         let host = self.host.get().ok_or_else(|| wrong_thread("Vm"))?.clone();
         let failure = self.run_failure.get().ok_or_else(|| wrong_thread("Vm"))?.clone();
         let id = state.id;
-        state
-            .core
-            .register_host(name, host_fn(function.clone().unbind(), host, id, failure));
+        state.core.register_host(name, host_fn(function.clone().unbind(), host, id, failure));
         if let Some(hosts) = self.hosts.get() {
             hosts.borrow_mut().retain(|(n, _)| n != name);
             hosts.borrow_mut().push((name.to_string(), function.clone().unbind()));
@@ -712,28 +644,14 @@ impl Vm {
     /// Starts a call of a Harn function as a run (driver API).
     fn _start_call(&self, py: Python<'_>, function: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>) -> PyResult<()> {
         if !function.is_instance_of::<convert::HarnFunction>() {
-            return Err(PyTypeError::new_err(format!(
-                "Vm.call expects a HarnFunction, got {}",
-                function.get_type().name()?
-            )));
+            return Err(PyTypeError::new_err(format!("Vm.call expects a HarnFunction, got {}", function.get_type().name()?)));
         }
-        let id = self
-            .state()?
-            .try_borrow()
-            .map(|s| s.id)
-            .map_err(|_| already_running())?;
+        let id = self.state()?.try_borrow().map(|s| s.id).map_err(|_| already_running())?;
         let closure = match &convert::from_py(function, Some(id))? {
             Value::Closure(c) => c.clone(),
-            _ => {
-                return Err(PyTypeError::new_err(
-                    "Vm.call can only call Harn closures, not builtins",
-                ))
-            }
+            _ => return Err(PyTypeError::new_err("Vm.call can only call Harn closures, not builtins")),
         };
-        let args = args
-            .iter()
-            .map(|a| convert::from_py(&a, Some(id)))
-            .collect::<PyResult<Vec<_>>>()?;
+        let args = args.iter().map(|a| convert::from_py(&a, Some(id))).collect::<PyResult<Vec<_>>>()?;
         self.begin_run(py, move |core| core.start_call(Value::Closure(closure), args))
     }
 
@@ -742,10 +660,7 @@ impl Vm {
     /// timer_seconds)`: awaitables to schedule by call id, call ids whose
     /// awaitables must be cancelled, and when to step again at the latest.
     fn _step(&self, py: Python<'_>) -> PyResult<StepTuple> {
-        let mut state = self
-            .state()?
-            .try_borrow_mut()
-            .map_err(|_| already_running())?;
+        let mut state = self.state()?.try_borrow_mut().map_err(|_| already_running())?;
         if state.run.is_none() {
             return Err(PyRuntimeError::new_err("no run in progress on this harnvm.Vm"));
         }
@@ -774,13 +689,7 @@ impl Vm {
             return Err(e);
         }
         match step {
-            RunState::Waiting { timer_ms, .. } => Ok((
-                false,
-                py.None(),
-                new_calls,
-                cancelled,
-                timer_ms.map(|ms| ms / 1000.0),
-            )),
+            RunState::Waiting { timer_ms, .. } => Ok((false, py.None(), new_calls, cancelled, timer_ms.map(|ms| ms / 1000.0))),
             RunState::Done(result) => {
                 close_awaitables(py, &new_calls);
                 let late = self.end_run(py, &mut state);
@@ -878,60 +787,36 @@ impl Vm {
 
     /// A handle that can stop this Vm's run in progress from any thread.
     fn interrupt_handle(&self) -> InterruptHandle {
-        InterruptHandle {
-            slot: self.interrupt.clone(),
-        }
+        InterruptHandle { slot: self.interrupt.clone() }
     }
 
     // --- inline caches (`harnvm.internals`)
 
     /// The index of `chunk`'s inline-cache set on this Vm (made on first use).
-    fn cache_set_index_for_chunk(
-        &self,
-        chunk: &Bound<'_, internals::InternalChunk>,
-    ) -> PyResult<usize> {
+    fn cache_set_index_for_chunk(&self, chunk: &Bound<'_, internals::InternalChunk>) -> PyResult<usize> {
         let mut state = self.borrow_state_mut()?;
-        chunk
-            .get()
-            .with(|c| state.core.ic.set_index_for_chunk(c, None))
+        chunk.get().with(|c| state.core.ic.set_index_for_chunk(c, None))
     }
 
     /// Installs `entry` (an entry object, or None for empty) in slot `slot` of set `cache_set`.
-    fn set_inline_cache_entry(
-        &self,
-        cache_set: usize,
-        slot: usize,
-        entry: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
+    fn set_inline_cache_entry(&self, cache_set: usize, slot: usize, entry: &Bound<'_, PyAny>) -> PyResult<()> {
         let mut state = self.borrow_state_mut()?;
         let id = state.id;
         internals::set_entry(&mut state.core.ic, id, cache_set, slot, entry)
     }
 
     /// The slot's adaptive-binary entry, or None if it holds another kind.
-    fn peek_adaptive_binary_cache(
-        &self,
-        cache_set: usize,
-        slot: usize,
-    ) -> PyResult<Option<internals::AdaptiveBinaryCacheEntry>> {
+    fn peek_adaptive_binary_cache(&self, cache_set: usize, slot: usize) -> PyResult<Option<internals::AdaptiveBinaryCacheEntry>> {
         internals::peek_binary(&self.borrow_state_mut()?.core.ic, cache_set, slot)
     }
 
     /// The slot's property entry, or None if it holds another kind.
-    fn peek_property_cache(
-        &self,
-        cache_set: usize,
-        slot: usize,
-    ) -> PyResult<Option<internals::PropertyCacheEntry>> {
+    fn peek_property_cache(&self, cache_set: usize, slot: usize) -> PyResult<Option<internals::PropertyCacheEntry>> {
         internals::peek_property(&self.borrow_state_mut()?.core.ic, cache_set, slot)
     }
 
     /// The slot's method entry, or None if it holds another kind.
-    fn peek_method_cache(
-        &self,
-        cache_set: usize,
-        slot: usize,
-    ) -> PyResult<Option<internals::MethodCacheEntry>> {
+    fn peek_method_cache(&self, cache_set: usize, slot: usize) -> PyResult<Option<internals::MethodCacheEntry>> {
         internals::peek_method(&self.borrow_state_mut()?.core.ic, cache_set, slot)
     }
 
@@ -955,18 +840,14 @@ impl Vm {
     /// The program's disassembly with each cache site's state on this Vm
     /// (run the program first; `python -m harnvm dis --ic`).
     #[pyo3(signature = (program, *, filename = "<string>"))]
-    fn inline_cache_disassembly(
-        &self,
-        py: Python<'_>,
-        program: &Bound<'_, PyAny>,
-        filename: &str,
-    ) -> PyResult<String> {
+    fn inline_cache_disassembly(&self, py: Python<'_>, program: &Bound<'_, PyAny>, filename: &str) -> PyResult<String> {
         let program = program_arg(py, program, filename)?;
         let state = self.borrow_state_mut()?;
         let ic = &state.core.ic;
         errors::guard(py, || {
-            Ok(harnvm_core::chunk::disassemble_annotated(
+            Ok(harnvm_core::bytecode::chunk::disassemble_annotated(
                 &program.main,
+                harnvm_core::builtins::builtin_name,
                 &mut |proto, offset| ic.describe_site(proto, offset),
             ))
         })
@@ -999,17 +880,9 @@ impl Vm {
         format!(
             "harnvm.Vm(max_frames={}, inline_caches={}, time_limit={}{})",
             self.options.max_frames,
-            if self.options.inline_caches {
-                "True"
-            } else {
-                "False"
-            },
+            if self.options.inline_caches { "True" } else { "False" },
             limit,
-            if self.virtual_clock {
-                ", clock='virtual'"
-            } else {
-                ""
-            }
+            if self.virtual_clock { ", clock='virtual'" } else { "" }
         )
     }
 }
@@ -1033,9 +906,7 @@ fn close_awaitables(py: Python<'_>, calls: &[(u64, Py<PyAny>)]) {
 }
 
 fn already_running() -> PyErr {
-    PyRuntimeError::new_err(
-        "this harnvm.Vm is already running (called from its own output callback?)",
-    )
+    PyRuntimeError::new_err("this harnvm.Vm is already running (called from its own output callback?)")
 }
 
 /// A fresh `OutputSlot` (for the Vm's `configured` output callable) with
@@ -1082,10 +953,7 @@ pub(crate) fn decode_typed(
     let json = errors::guard(py, || entry::value_to_json(py, &result))?;
     drop(result);
     let label = format!("{import_path}.{export_name}");
-    DECODE_RESULT
-        .import(py, "harnvm._typed", "decode_result")?
-        .call1((json, result_type, label))
-        .map(Bound::unbind)
+    DECODE_RESULT.import(py, "harnvm._typed", "decode_result")?.call1((json, result_type, label)).map(Bound::unbind)
 }
 
 /// The export `export_name` of `module`, or `HarnImportError` listing the exports.
@@ -1094,7 +962,7 @@ fn find_export<'m>(
     module: &'m CompiledModule,
     import_path: &str,
     export_name: &str,
-) -> PyResult<&'m harnvm_core::modules::Export> {
+) -> PyResult<&'m harnvm_core::compile::modules::Export> {
     match module.export(export_name) {
         Some(e) => Ok(e),
         None => {
@@ -1103,10 +971,7 @@ fn find_export<'m>(
                 py,
                 import_path,
                 Some(export_name),
-                format!(
-                    "module '{import_path}' has no export '{export_name}' (exports: {})",
-                    names.join(", ")
-                ),
+                format!("module '{import_path}' has no export '{export_name}' (exports: {})", names.join(", ")),
             ))
         }
     }
@@ -1126,23 +991,14 @@ impl Vm {
     }
 
     /// Compiles with this Vm's resolver and module cache.
-    fn compile_here(
-        &self,
-        py: Python<'_>,
-        source: &str,
-        filename: &str,
-    ) -> PyResult<Rc<harnvm_core::Program>> {
+    fn compile_here(&self, py: Python<'_>, source: &str, filename: &str) -> PyResult<Rc<harnvm_core::Program>> {
         self.state()?.try_borrow().map_err(|_| already_running())?;
         let resolver = self.resolver.bind(py).clone();
         with_module_cache(|cache| compile_with(py, source, filename, resolver, cache))
     }
 
     /// The compiled module for a host import path (memoized per Vm), and this Vm's id.
-    fn host_module(
-        &self,
-        py: Python<'_>,
-        import_path: &str,
-    ) -> PyResult<(Rc<CompiledModule>, u64)> {
+    fn host_module(&self, py: Python<'_>, import_path: &str) -> PyResult<(Rc<CompiledModule>, u64)> {
         let (module, _, id) = self.host_module_memo(py, import_path)?;
         Ok((module, id))
     }
@@ -1154,23 +1010,13 @@ impl Vm {
         py: Python<'_>,
         import_path: &str,
     ) -> PyResult<(Rc<CompiledModule>, Rc<RefCell<harnvm_core::vm::ExportMemo>>, u64)> {
-        let mut state = self
-            .state()?
-            .try_borrow_mut()
-            .map_err(|_| already_running())?;
+        let mut state = self.state()?.try_borrow_mut().map_err(|_| already_running())?;
         if let Some(m) = state.host_modules.get(import_path) {
             return Ok((m.module.clone(), m.memo.clone(), state.id));
         }
         let mut loader = PyLoader::new(self.resolver.bind(py).clone());
         let loaded = with_module_cache(|cache| {
-            errors::guard(py, || {
-                Ok(harnvm_core::load_module(
-                    import_path,
-                    HOST_IMPORTER,
-                    &mut loader,
-                    cache,
-                ))
-            })
+            errors::guard(py, || Ok(harnvm_core::load_module(import_path, HOST_IMPORTER, &mut loader, cache)))
         })?;
         let module = loaded.map_err(|e| {
             let err = errors::vm_error(py, &e, 0);
@@ -1183,17 +1029,12 @@ impl Vm {
     }
 
     fn borrow_state_mut(&self) -> PyResult<std::cell::RefMut<'_, VmState>> {
-        self.state()?
-            .try_borrow_mut()
-            .map_err(|_| already_running())
+        self.state()?.try_borrow_mut().map_err(|_| already_running())
     }
 
     /// Routes output to the sink and sets up a run with `start`.
     fn begin_run(&self, py: Python<'_>, start: impl FnOnce(&mut CoreVm)) -> PyResult<()> {
-        let mut state = self
-            .state()?
-            .try_borrow_mut()
-            .map_err(|_| already_running())?;
+        let mut state = self.state()?.try_borrow_mut().map_err(|_| already_running())?;
         if state.run.is_some() {
             // Called from a host function while this Vm's run is in progress.
             return Err(already_running());
@@ -1254,11 +1095,7 @@ impl Vm {
 
     /// Runs `work` on the core VM with the GIL released, output routed to
     /// the sink, panics caught, and the result converted to Python.
-    pub(crate) fn execute(
-        &self,
-        py: Python<'_>,
-        work: impl FnOnce(&mut CoreVm) -> VmResult<Value>,
-    ) -> PyResult<Py<PyAny>> {
+    pub(crate) fn execute(&self, py: Python<'_>, work: impl FnOnce(&mut CoreVm) -> VmResult<Value>) -> PyResult<Py<PyAny>> {
         self.execute_with(py, true, work)
     }
 
@@ -1284,10 +1121,7 @@ impl Vm {
         release_gil: bool,
         work: impl FnOnce(&mut CoreVm) -> VmResult<Value>,
     ) -> PyResult<(Value, u64)> {
-        let mut state = self
-            .state()?
-            .try_borrow_mut()
-            .map_err(|_| already_running())?;
+        let mut state = self.state()?.try_borrow_mut().map_err(|_| already_running())?;
         if state.run.is_some() {
             // Called from a host function while this Vm's run is in progress.
             return Err(already_running());

@@ -11,9 +11,11 @@ use std::rc::Rc;
 
 use rustc_hash::FxBuildHasher;
 
-use super::{Flow, Limits};
-use crate::error::{VmError, VmResult};
-use crate::value::{arg, HStr, Value};
+use super::Flow;
+use crate::runtime::error::{VmError, VmResult};
+pub use crate::runtime::native::{check_alloc, check_alloc_product};
+pub use crate::runtime::value::key_of;
+use crate::runtime::value::{arg, HStr, Value};
 
 /// Shorthand for a builtin that finished with `v`.
 #[inline]
@@ -89,35 +91,4 @@ pub fn interned(name: &'static str) -> HStr {
         let mut names = names.borrow_mut();
         Rc::clone(names.entry(name).or_insert_with(|| Rc::new(name.to_string())))
     })
-}
-
-/// A dict key for a value: strings as they are, anything else displayed.
-pub fn key_of(v: &Value) -> HStr {
-    match v {
-        Value::Str(s) => s.clone(),
-        other => Rc::new(other.display()),
-    }
-}
-
-/// Fails with a resource-limit error when a builtin is about to build a
-/// string or list of `size` bytes/elements beyond `limits.max_alloc`.
-pub fn check_alloc(size: usize, limits: &Limits, what: &str) -> VmResult<()> {
-    if size > limits.max_alloc {
-        return Err(alloc_error(size as u128, limits, what));
-    }
-    Ok(())
-}
-
-/// Like `check_alloc` for a size computed as `count * unit`, which may overflow.
-pub fn check_alloc_product(count: u128, unit: u128, limits: &Limits, what: &str) -> VmResult<()> {
-    let size = count.saturating_mul(unit);
-    if size > limits.max_alloc as u128 {
-        return Err(alloc_error(size, limits, what));
-    }
-    Ok(())
-}
-
-#[cold]
-fn alloc_error(size: u128, limits: &Limits, what: &str) -> VmError {
-    VmError::limit(format!("{what} would allocate {size} units (limit {})", limits.max_alloc))
 }

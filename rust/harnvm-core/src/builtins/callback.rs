@@ -14,8 +14,8 @@ use std::rc::Rc;
 use smallvec::smallvec;
 
 use super::{CallArgs, Continuation, Ctx, Flow};
-use crate::error::VmResult;
-use crate::value::Value;
+use crate::runtime::error::VmResult;
+use crate::runtime::value::Value;
 
 /// What the fold step decided after one callback result.
 pub enum Step {
@@ -116,8 +116,8 @@ impl Continuation for ReturnResult {
 #[cfg(test)]
 pub(crate) mod test_driver {
     use super::super::{builtin_id, call_builtin, Ctx, Flow, Limits};
-    use crate::error::VmResult;
-    use crate::value::Value;
+    use crate::runtime::error::VmResult;
+    use crate::runtime::value::Value;
 
     /// Small enough that limit errors are cheap to provoke in tests.
     pub const TEST_LIMITS: Limits = Limits { max_alloc: 1 << 20 };
@@ -150,11 +150,7 @@ pub(crate) mod test_driver {
 
     /// Calls builtin `name` and drives it to completion; the result or the
     /// error message.
-    pub fn run_builtin(
-        name: &str,
-        args: &[Value],
-        callee: &dyn Fn(&[Value]) -> VmResult<Value>,
-    ) -> Result<Value, String> {
+    pub fn run_builtin(name: &str, args: &[Value], callee: &dyn Fn(&[Value]) -> VmResult<Value>) -> Result<Value, String> {
         let mut out = String::new();
         let mut ctx = Ctx { output: &mut out, limits: &TEST_LIMITS };
         let flow = call_builtin(&mut ctx, builtin_id(name).expect(name), args);
@@ -196,7 +192,7 @@ mod tests {
 
     #[test]
     fn callback_errors_propagate() {
-        let err = drive(sum_loop(vec![Value::Int(1)]), &|_| Err(crate::error::VmError::throw_msg("boom"))).unwrap_err();
+        let err = drive(sum_loop(vec![Value::Int(1)]), &|_| Err(crate::runtime::error::VmError::throw_msg("boom"))).unwrap_err();
         assert_eq!(err.message(), "Thrown: boom");
     }
 }

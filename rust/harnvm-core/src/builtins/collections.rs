@@ -2,7 +2,7 @@
 //!
 //! The algorithms here are shared by the free builtins (`chunk(xs, 2)`,
 //! `group_by(xs, f)`, `set_union(a, b)`) and by the methods in
-//! `crate::methods` (`xs.chunk(2)`, `xs.group_by(f)`, `a.union(b)`), so each
+//! `builtins::methods` (`xs.chunk(2)`, `xs.group_by(f)`, `a.union(b)`), so each
 //! rule lives in one place:
 //! * `ValueSet`: structural de-duplication in O(n) expected time (hash +
 //!   `values_equal`), used for sets, `unique`, `dedup_by`;
@@ -20,8 +20,8 @@ use rustc_hash::{FxHashMap, FxHasher};
 use super::args::{callable_arg, done, key_of, list_arg};
 use super::callback::{item_arg, ArgsFn, CallbackLoop, FinishFn, Step};
 use super::{BuiltinDef, Ctx, Flow, Limits};
-use crate::error::VmResult;
-use crate::value::{arg, compare_values, values_equal, DictMap, Object, Value};
+use crate::runtime::error::VmResult;
+use crate::runtime::value::{arg, compare_values, values_equal, DictMap, Object, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "chunk", func: chunk },
@@ -359,12 +359,7 @@ pub fn finish_dict(items: Vec<Value>) -> VmResult<Value> {
 }
 
 /// `[f(x) for x in items]`, finished by `finish`.
-pub fn map_each(
-    f: &Value,
-    items: Rc<Vec<Value>>,
-    args: ArgsFn<Vec<Value>>,
-    finish: FinishFn<Vec<Value>>,
-) -> VmResult<Flow> {
+pub fn map_each(f: &Value, items: Rc<Vec<Value>>, args: ArgsFn<Vec<Value>>, finish: FinishFn<Vec<Value>>) -> VmResult<Flow> {
     let n = items.len();
     CallbackLoop::run(
         f.clone(),
@@ -380,12 +375,7 @@ pub fn map_each(
 }
 
 /// Items whose callback result is truthy, finished by `finish`.
-pub fn filter_each(
-    f: &Value,
-    items: Rc<Vec<Value>>,
-    args: ArgsFn<Vec<Value>>,
-    finish: FinishFn<Vec<Value>>,
-) -> VmResult<Flow> {
+pub fn filter_each(f: &Value, items: Rc<Vec<Value>>, args: ArgsFn<Vec<Value>>, finish: FinishFn<Vec<Value>>) -> VmResult<Flow> {
     CallbackLoop::run(
         f.clone(),
         items,
@@ -636,9 +626,7 @@ fn group_by(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 /// Free `partition` returns `{match, no_match}` (the method returns a pair list).
 fn partition(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let (items, f) = list_and_callback(args, "partition")?;
-    partition_each(f, items, |(yes, no)| {
-        Ok(Value::dict_from([("match", Value::list(yes)), ("no_match", Value::list(no))]))
-    })
+    partition_each(f, items, |(yes, no)| Ok(Value::dict_from([("match", Value::list(yes)), ("no_match", Value::list(no))])))
 }
 
 fn dedup_by(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
@@ -687,7 +675,7 @@ fn to_list(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     match arg(args, 0) {
         Value::List(items) => done(Value::List(items.clone())),
         v @ (Value::Set(_) | Value::Range(_)) => {
-            done(Value::list(Rc::unwrap_or_clone(crate::methods::sequence_items(v, ctx.limits)?)))
+            done(Value::list(Rc::unwrap_or_clone(crate::builtins::methods::sequence_items(v, ctx.limits)?)))
         }
         other => done(Value::list(vec![other.clone()])),
     }

@@ -10,8 +10,8 @@ use std::io::{Read, Write};
 use super::args::{done, expected};
 use super::crypto::{bytes_value, data_arg};
 use super::{BuiltinDef, Ctx, Flow};
-use crate::error::{VmError, VmResult};
-use crate::value::{arg, DictMap, HStr, Value};
+use crate::runtime::error::{VmError, VmResult};
+use crate::runtime::value::{arg, DictMap, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "gzip_encode", func: gzip_encode },
@@ -121,7 +121,9 @@ fn entries_arg(args: &[Value], builtin: &str) -> VmResult<Vec<Entry>> {
                 Value::Str(s) => s.as_bytes().to_vec(),
                 Value::Bytes(b) => b.to_vec(),
                 Value::Nil => Vec::new(),
-                other => return Err(fail(builtin, format!("entry {i}: content must be a string or bytes, got {}", other.type_name()))),
+                other => {
+                    return Err(fail(builtin, format!("entry {i}: content must be a string or bytes, got {}", other.type_name())))
+                }
             };
             let mode = match &get("mode") {
                 Value::Int(m) if (0..=0o7777).contains(m) => Some(*m as u32),
@@ -178,8 +180,7 @@ fn zip_create(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let entries = entries_arg(args, "zip_create")?;
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for e in entries {
-        let mut options =
-            zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        let mut options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
         if let Some(mode) = e.mode {
             options = options.unix_permissions(mode);
         }

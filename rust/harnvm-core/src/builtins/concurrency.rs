@@ -12,8 +12,8 @@ use std::rc::Rc;
 use std::sync::LazyLock;
 
 use super::{BuiltinDef, Ctx, Flow};
-use crate::error::{VmError, VmResult};
-use crate::value::{arg, values_equal, Object, Value};
+use crate::runtime::error::{VmError, VmResult};
+use crate::runtime::value::{arg, values_equal, Object, Value};
 
 macro_rules! sched_table {
     ($($name:literal),* $(,)?) => {
@@ -100,10 +100,13 @@ fn store(o: &Object, v: Value) {
 
 fn atomic(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let o = Object::Atomic(Cell::new(0), RefCell::new(Value::Nil));
-    store(&o, match arg(args, 0) {
-        Value::Nil => Value::Int(0),
-        v => v.clone(),
-    });
+    store(
+        &o,
+        match arg(args, 0) {
+            Value::Nil => Value::Int(0),
+            v => v.clone(),
+        },
+    );
     Ok(Flow::Done(Value::Object(Rc::new(o))))
 }
 
@@ -119,7 +122,7 @@ fn atomic_set(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 
 fn atomic_add(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let (o, old) = atomic_value(arg(args, 0), "atomic_add")?;
-    let new = crate::ops::add(&old, arg(args, 1))?;
+    let new = crate::runtime::ops::add(&old, arg(args, 1))?;
     store(&o, new);
     Ok(Flow::Done(old))
 }

@@ -10,8 +10,8 @@ use base64::Engine as _;
 use super::args::{done, expected, text_arg};
 use super::crypto::{ct_eq, data_arg, hmac_sha256_raw, str_arg};
 use super::{BuiltinDef, Ctx, Flow};
-use crate::error::{VmError, VmResult};
-use crate::value::{arg, DictMap, HStr, Value};
+use crate::runtime::error::{VmError, VmResult};
+use crate::runtime::value::{arg, DictMap, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "cookie_parse", func: cookie_parse },
@@ -197,11 +197,8 @@ fn verify_session(token: &str, secret: &[u8]) -> Value {
     if !ct_eq(signature(secret, body).as_bytes(), sig.as_bytes()) {
         return verdict(None, "invalid_signature");
     }
-    let payload = B64
-        .decode(encoded)
-        .ok()
-        .and_then(|raw| String::from_utf8(raw).ok())
-        .and_then(|text| super::json::parse_json(&text).ok());
+    let payload =
+        B64.decode(encoded).ok().and_then(|raw| String::from_utf8(raw).ok()).and_then(|text| super::json::parse_json(&text).ok());
     match payload {
         Some(p) => verdict(Some(("payload", p)), ""),
         None => verdict(None, "malformed"),
@@ -223,8 +220,12 @@ fn session_cookie(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let name = str_arg(args, 0, NAME)?;
     let secret = data_arg(args, 2, NAME)?;
     let token = sign_session(arg(args, 1), &secret)?;
-    let defaults =
-        [("path", Value::str("/")), ("http_only", Value::Bool(true)), ("secure", Value::Bool(true)), ("same_site", Value::str("Lax"))];
+    let defaults = [
+        ("path", Value::str("/")),
+        ("http_only", Value::Bool(true)),
+        ("secure", Value::Bool(true)),
+        ("same_site", Value::str("Lax")),
+    ];
     done(Value::str(serialize(NAME, name, &token, opts_arg(args, 3, NAME)?, &defaults)?))
 }
 
@@ -276,9 +277,15 @@ mod tests {
             call("cookie_parse", &[Value::str("a=1; b=2; a=3; junk")]).unwrap(),
             "{cookies: {a: 1, b: 2}, duplicates: {a: [1, 3]}, invalid: [junk]}"
         );
-        assert_eq!(call("cookie_serialize", &[Value::str("bad name"), Value::str("v")]).unwrap_err(), "Thrown: cookie_serialize: invalid cookie name 'bad name'");
+        assert_eq!(
+            call("cookie_serialize", &[Value::str("bad name"), Value::str("v")]).unwrap_err(),
+            "Thrown: cookie_serialize: invalid cookie name 'bad name'"
+        );
         let none = Value::dict_from([("same_site", Value::str("None"))]);
-        assert_eq!(call("cookie_serialize", &[Value::str("a"), Value::str("v"), none]).unwrap_err(), "Thrown: cookie_serialize: same_site None requires secure");
+        assert_eq!(
+            call("cookie_serialize", &[Value::str("a"), Value::str("v"), none]).unwrap_err(),
+            "Thrown: cookie_serialize: same_site None requires secure"
+        );
     }
 
     #[test]
@@ -286,7 +293,8 @@ mod tests {
         let signed = run_builtin("cookie_sign", &[Value::str("v"), Value::str("s")], &no_callback).unwrap();
         assert_eq!(call("cookie_verify", &[signed.clone(), Value::str("s")]).unwrap(), "{ok: true, value: v}");
         assert_eq!(call("cookie_verify", &[signed, Value::str("t")]).unwrap(), "{error: invalid_signature, ok: false}");
-        let token = run_builtin("session_sign", &[Value::dict_from([("u", Value::Int(1))]), Value::str("s")], &no_callback).unwrap();
+        let token =
+            run_builtin("session_sign", &[Value::dict_from([("u", Value::Int(1))]), Value::str("s")], &no_callback).unwrap();
         assert_eq!(call("session_verify", &[token, Value::str("s")]).unwrap(), "{ok: true, payload: {u: 1}}");
         assert_eq!(call("session_verify", &[Value::str("garbage"), Value::str("s")]).unwrap(), "{error: malformed, ok: false}");
     }

@@ -5,8 +5,8 @@ use std::rc::Rc;
 
 use super::args::interned;
 use super::{BuiltinDef, Ctx, Flow};
-use crate::error::{VmError, VmResult};
-use crate::value::{arg, values_equal, HStr, Value};
+use crate::runtime::error::{VmError, VmResult};
+use crate::runtime::value::{arg, values_equal, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "log", func: log },
@@ -19,7 +19,6 @@ pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "type_of", func: type_of },
     BuiltinDef { name: "len", func: len },
 ];
-
 
 fn first_display(args: &[Value]) -> String {
     args.first().map(|v| v.display()).unwrap_or_default()
@@ -116,9 +115,7 @@ pub(crate) fn type_name_str(v: &Value) -> HStr {
     let Some(slot) = type_slot(v) else {
         return interned(v.type_name());
     };
-    TYPE_NAMES.with(|names| {
-        Rc::clone(names.borrow_mut()[slot].get_or_insert_with(|| Rc::new(v.type_name().to_string())))
-    })
+    TYPE_NAMES.with(|names| Rc::clone(names.borrow_mut()[slot].get_or_insert_with(|| Rc::new(v.type_name().to_string()))))
 }
 
 fn type_of(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
@@ -142,7 +139,7 @@ mod tests {
     use std::rc::Rc;
 
     use super::super::callback::test_driver::{no_callback, run_builtin};
-    use crate::value::{Object, Value};
+    use crate::runtime::value::{Object, Value};
 
     fn type_of(v: Value) -> Value {
         run_builtin("type_of", &[v], &no_callback).expect("type_of never fails")

@@ -13,8 +13,8 @@ use hmac::Mac as _;
 
 use super::args::{check_alloc, done, expected, text_arg};
 use super::{BuiltinDef, Ctx, Flow};
-use crate::error::{VmError, VmResult};
-use crate::value::{arg, DictMap, HStr, Value};
+use crate::runtime::error::{VmError, VmResult};
+use crate::runtime::value::{arg, DictMap, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "bytes_from_string", func: bytes_from_string },
@@ -629,7 +629,10 @@ mod tests {
 
     #[test]
     fn malformed_input_is_a_clear_error() {
-        assert_eq!(call("bytes_from_hex", &[s("abc")]).unwrap_err(), "Thrown: bytes_from_hex: hex input has an odd number of digits");
+        assert_eq!(
+            call("bytes_from_hex", &[s("abc")]).unwrap_err(),
+            "Thrown: bytes_from_hex: hex input has an odd number of digits"
+        );
         assert_eq!(call("hex_decode", &[s("zz")]).unwrap_err(), "Thrown: hex_decode: invalid hex digit 'z'");
         assert!(call("base64_decode", &[s("!!!")]).unwrap_err().starts_with("Thrown: base64_decode: invalid base64"));
         assert_eq!(call("base32_decode", &[s("1")]).unwrap_err(), "Thrown: base32_decode: invalid base32 character '1'");
@@ -663,12 +666,9 @@ mod tests {
 
     #[test]
     fn signed_url_verifies_and_detects_expiry() {
-        let link = run_builtin(
-            "signed_url",
-            &[s("/a b"), Value::dict_from([("x", s("1/2"))]), s("k"), Value::Int(100)],
-            &no_callback,
-        )
-        .unwrap();
+        let link =
+            run_builtin("signed_url", &[s("/a b"), Value::dict_from([("x", s("1/2"))]), s("k"), Value::Int(100)], &no_callback)
+                .unwrap();
         assert!(link.display().starts_with("/a%20b?"), "{}", link.display());
         let ok = call("verify_signed_url", &[link.clone(), s("k"), Value::Int(100)]).unwrap();
         assert!(ok.contains("reason: ok"), "{ok}");
@@ -683,9 +683,6 @@ mod tests {
         assert_eq!(call("uuid", &[]).unwrap().len(), 36);
         assert_eq!(call("uuid_nil", &[]).unwrap(), "00000000-0000-0000-0000-000000000000");
         assert_eq!(call("uuid_parse", &[s("nope")]).unwrap(), "nil");
-        assert_eq!(
-            call("uuid_v5", &[s("dns"), s("example.com")]).unwrap(),
-            "cfbff0d1-9375-5685-968c-48ce8b15ae17"
-        );
+        assert_eq!(call("uuid_v5", &[s("dns"), s("example.com")]).unwrap(), "cfbff0d1-9375-5685-968c-48ce8b15ae17");
     }
 }

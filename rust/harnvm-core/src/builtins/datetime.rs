@@ -10,8 +10,8 @@ use chrono_tz::Tz;
 
 use super::args::{done, expected};
 use super::{BuiltinDef, Ctx, Flow};
-use crate::error::{VmError, VmResult};
-use crate::value::{arg, DictMap, HStr, Value};
+use crate::runtime::error::{VmError, VmResult};
+use crate::runtime::value::{arg, DictMap, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "date_now", func: date_now },
@@ -128,7 +128,8 @@ fn strftime(t: &DateTime<Tz>, pattern: &str, builtin: &str) -> VmResult<String> 
         return Err(fail(builtin, format!("invalid format string '{pattern}'")));
     }
     let mut out = String::new();
-    write!(out, "{}", t.format_with_items(items.into_iter())).map_err(|_| fail(builtin, format!("cannot format with '{pattern}'")))?;
+    write!(out, "{}", t.format_with_items(items.into_iter()))
+        .map_err(|_| fail(builtin, format!("cannot format with '{pattern}'")))?;
     Ok(out)
 }
 
@@ -201,11 +202,11 @@ fn date_from_components(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let invalid = || fail(NAME, "invalid date components");
     let year = i32::try_from(year).map_err(|_| invalid())?;
     let [month, day, hour, minute, second] = fields.map(|f| u32::try_from(f).unwrap_or(u32::MAX));
-    let naive = NaiveDate::from_ymd_opt(year, month, day)
-        .and_then(|d| d.and_hms_opt(hour, minute, second))
-        .ok_or_else(invalid)?;
+    let naive =
+        NaiveDate::from_ymd_opt(year, month, day).and_then(|d| d.and_hms_opt(hour, minute, second)).ok_or_else(invalid)?;
     // A wall time skipped by a DST jump does not exist; an ambiguous one takes the earlier instant.
-    let local = zone.from_local_datetime(&naive).earliest().ok_or_else(|| fail(NAME, "that local time does not exist in the zone"))?;
+    let local =
+        zone.from_local_datetime(&naive).earliest().ok_or_else(|| fail(NAME, "that local time does not exist in the zone"))?;
     done(timestamp_value(local.with_timezone(&Utc)))
 }
 
@@ -220,9 +221,8 @@ fn duration_arg(args: &[Value], i: usize, builtin: &str) -> VmResult<i64> {
 fn date_add(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let t = instant_arg(args, 0, "date_add")?;
     let ms = duration_arg(args, 1, "date_add")?;
-    let moved = t
-        .checked_add_signed(chrono::TimeDelta::milliseconds(ms))
-        .ok_or_else(|| fail("date_add", "result is out of range"))?;
+    let moved =
+        t.checked_add_signed(chrono::TimeDelta::milliseconds(ms)).ok_or_else(|| fail("date_add", "result is out of range"))?;
     done(timestamp_value(moved))
 }
 

@@ -11,8 +11,8 @@ use std::rc::Rc;
 use super::args::{done, expected};
 use super::crypto::{percent_decode, percent_encode, str_arg};
 use super::{BuiltinDef, Ctx, Flow};
-use crate::error::{VmError, VmResult};
-use crate::value::{arg, DictMap, HStr, Value};
+use crate::runtime::error::{VmError, VmResult};
+use crate::runtime::value::{arg, DictMap, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "yaml_parse", func: yaml_parse },
@@ -427,7 +427,9 @@ fn query_stringify(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
                     Ok((get("key"), get("value")))
                 }
                 Value::Pair(p) => Ok((p.0.display(), p.1.display())),
-                other => Err(fail("query_stringify", format!("each item must be a {{key, value}} dict, got {}", other.type_name()))),
+                other => {
+                    Err(fail("query_stringify", format!("each item must be a {{key, value}} dict, got {}", other.type_name())))
+                }
             })
             .collect::<VmResult<_>>()?,
         Value::Dict(d) => d.iter().map(|(a, b)| (a.to_string(), b.display())).collect(),
@@ -481,7 +483,10 @@ mod tests {
     fn urls() {
         let parts = call("url_parse", &[Value::str("http://h:81/p?q=1#f")]).unwrap();
         assert_eq!(parts, "{fragment: f, host: h, password: nil, path: /p, port: 81, query: q=1, scheme: http, username: nil}");
-        assert_eq!(call("url_parse", &[Value::str("http://h:xx/")]).unwrap_err(), "Thrown: url_parse: invalid port in 'http://h:xx/'");
+        assert_eq!(
+            call("url_parse", &[Value::str("http://h:xx/")]).unwrap_err(),
+            "Thrown: url_parse: invalid port in 'http://h:xx/'"
+        );
         assert_eq!(call("query_stringify", &[Value::dict_from([("a b", Value::str("c&d"))])]).unwrap(), "a+b=c%26d");
     }
 }

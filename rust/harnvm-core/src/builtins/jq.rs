@@ -12,8 +12,8 @@ use std::rc::Rc;
 
 use super::args::{done, expected};
 use super::{BuiltinDef, Ctx, Flow};
-use crate::error::{VmError, VmResult};
-use crate::value::{arg, compare_values, values_equal, DictMap, HStr, Value};
+use crate::runtime::error::{VmError, VmResult};
+use crate::runtime::value::{arg, compare_values, values_equal, DictMap, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[BuiltinDef { name: "jq", func: jq }, BuiltinDef { name: "jq_first", func: jq_first }];
 
@@ -271,7 +271,9 @@ impl P<'_> {
             return Ok(Q::Object(fields));
         }
         let start = self.i;
-        while self.i < self.s.len() && (self.s[self.i].is_ascii_digit() || (self.i == start && self.s[self.i] == b'-') || self.s[self.i] == b'.') {
+        while self.i < self.s.len()
+            && (self.s[self.i].is_ascii_digit() || (self.i == start && self.s[self.i] == b'-') || self.s[self.i] == b'.')
+        {
             self.i += 1;
         }
         if self.i > start {

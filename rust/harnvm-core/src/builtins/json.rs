@@ -14,8 +14,8 @@ use base64::Engine as _;
 
 use super::args::{done, opt_text_arg, text_arg};
 use super::{BuiltinDef, Ctx, Flow};
-use crate::error::{VmError, VmResult};
-use crate::value::{arg, DictMap, HStr, Value};
+use crate::runtime::error::{VmError, VmResult};
+use crate::runtime::value::{arg, DictMap, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "json_parse", func: json_parse },
@@ -82,8 +82,7 @@ fn write_json(v: &Value, out: &mut String, depth: usize) -> VmResult<()> {
         }
         Value::Dict(map) => write_json_object(map.iter().map(|(k, v)| (k.as_str(), v)), out, depth)?,
         Value::Struct(s) => {
-            let mut fields: Vec<(&str, &Value)> =
-                s.layout.fields.iter().map(|f| f.as_str()).zip(s.values.iter()).collect();
+            let mut fields: Vec<(&str, &Value)> = s.layout.fields.iter().map(|f| f.as_str()).zip(s.values.iter()).collect();
             fields.sort_by(|a, b| a.0.cmp(b.0));
             write_json_object(fields.into_iter(), out, depth)?;
         }
@@ -98,11 +97,7 @@ fn write_json(v: &Value, out: &mut String, depth: usize) -> VmResult<()> {
     Ok(())
 }
 
-fn write_json_object<'a>(
-    fields: impl Iterator<Item = (&'a str, &'a Value)>,
-    out: &mut String,
-    depth: usize,
-) -> VmResult<()> {
+fn write_json_object<'a>(fields: impl Iterator<Item = (&'a str, &'a Value)>, out: &mut String, depth: usize) -> VmResult<()> {
     out.push('{');
     for (i, (k, v)) in fields.enumerate() {
         if i > 0 {

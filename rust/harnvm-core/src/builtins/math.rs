@@ -11,8 +11,8 @@
 
 use super::args::{done, expected, int_arg, number_arg};
 use super::{BuiltinDef, Ctx, Flow};
-use crate::error::{VmError, VmResult};
-use crate::value::{arg, Value};
+use crate::runtime::error::{VmError, VmResult};
+use crate::runtime::value::{arg, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "abs", func: abs },
@@ -227,10 +227,8 @@ fn is_infinite(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 /// The numbers of list argument 0; `non_empty` rejects an empty list.
 fn numbers(args: &[Value], name: &str, non_empty: bool) -> VmResult<Vec<f64>> {
     let items = super::args::list_arg(args, 0, name)?;
-    let values = items
-        .iter()
-        .map(|v| v.as_f64().ok_or_else(|| expected(name, "a list of numbers", v)))
-        .collect::<VmResult<Vec<f64>>>()?;
+    let values =
+        items.iter().map(|v| v.as_f64().ok_or_else(|| expected(name, "a list of numbers", v))).collect::<VmResult<Vec<f64>>>()?;
     if non_empty && values.is_empty() {
         return Err(VmError::throw_msg(format!("{name}: items must not be empty")));
     }
@@ -299,7 +297,7 @@ fn const_e(_: &mut Ctx, _: &[Value]) -> VmResult<Flow> {
 #[cfg(test)]
 mod tests {
     use super::super::callback::test_driver::{no_callback, run_builtin};
-    use crate::value::Value;
+    use crate::runtime::value::Value;
 
     /// `type:display` of the result, or the error message.
     fn call(name: &str, args: &[Value]) -> Result<String, String> {
@@ -370,13 +368,7 @@ mod tests {
         assert_eq!(call("abs", &[Value::str("x")]), Err("Thrown: abs: expected a number, got string".into()));
         assert_eq!(call("sqrt", &[]), Err("Thrown: sqrt: expected a number, got nil".into()));
         assert_eq!(call("atan2", &[Value::Int(1)]), Err("Thrown: atan2: expected a number, got nil".into()));
-        assert_eq!(
-            call("floor", &[Value::Float(f64::INFINITY)]),
-            Err("Thrown: floor: cannot convert inf to int".into())
-        );
-        assert_eq!(
-            call("round", &[Value::Int(1), Value::str("2")]),
-            Err("Thrown: round: expected an int, got string".into())
-        );
+        assert_eq!(call("floor", &[Value::Float(f64::INFINITY)]), Err("Thrown: floor: cannot convert inf to int".into()));
+        assert_eq!(call("round", &[Value::Int(1), Value::str("2")]), Err("Thrown: round: expected an int, got string".into()));
     }
 }

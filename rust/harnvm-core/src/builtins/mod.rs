@@ -14,54 +14,10 @@ use std::sync::LazyLock;
 
 use rustc_hash::FxHashMap;
 
-use crate::error::VmResult;
-use crate::value::Value;
+use crate::runtime::error::VmResult;
+use crate::runtime::value::Value;
 
-/// Arguments of a callback call. Callbacks take one to three arguments
-/// (`map`, `reduce`, `sort_by` comparators), which then need no heap
-/// allocation per call.
-pub type CallArgs = smallvec::SmallVec<[Value; 3]>;
-
-/// What a builtin (or method) asks the VM to do next.
-pub enum Flow {
-    /// The call finished with this value.
-    Done(Value),
-    /// Call `callee(args)`, then pass the result to `then`.
-    Call { callee: Value, args: CallArgs, then: Box<dyn Continuation> },
-}
-
-/// The rest of a builtin's work after a Harn callback returns.
-pub trait Continuation {
-    fn resume(self: Box<Self>, ctx: &mut Ctx, result: Value) -> VmResult<Flow>;
-}
-
-/// Resource limits that builtins must respect (huge allocations end in a
-/// clear error, never an abort).
-#[derive(Clone, Debug)]
-pub struct Limits {
-    /// Largest string/list/bytes a single builtin may build, in elements or bytes.
-    pub max_alloc: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits { max_alloc: 1 << 30 }
-    }
-}
-
-/// What the VM lends a builtin while it runs.
-pub struct Ctx<'a> {
-    /// Output of the current task (`log`, `print`, `println` append here).
-    pub output: &'a mut String,
-    pub limits: &'a Limits,
-}
-
-pub type BuiltinFn = fn(&mut Ctx, &[Value]) -> VmResult<Flow>;
-
-pub struct BuiltinDef {
-    pub name: &'static str,
-    pub func: BuiltinFn,
-}
+pub use crate::runtime::native::{BuiltinDef, BuiltinFn, CallArgs, Continuation, Ctx, Flow, Limits};
 
 pub mod args;
 pub mod callback;
@@ -73,12 +29,15 @@ mod core;
 pub mod crypto;
 mod datetime;
 mod formats;
+pub mod iter;
 mod jq;
 pub mod json;
 mod math;
+pub mod methods;
 mod multipart;
 mod observe;
 mod regexp;
+pub mod schema;
 pub mod schemas;
 pub mod strings;
 mod templates;

@@ -10,8 +10,8 @@ use std::rc::Rc;
 use super::args::{done, expected};
 use super::crypto::{bytes_value, data_arg, to_hex};
 use super::{BuiltinDef, Ctx, Flow};
-use crate::error::{VmError, VmResult};
-use crate::value::{arg, DictMap, HStr, Value};
+use crate::runtime::error::{VmError, VmResult};
+use crate::runtime::value::{arg, DictMap, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "multipart_form_data", func: multipart_form_data },
@@ -127,7 +127,9 @@ fn multipart_parse(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     if body.len() > max_total {
         return Err(fail(NAME, format!("body is {} bytes, more than max_total_bytes {max_total}", body.len())));
     }
-    let boundary = header_param(&content_type, "boundary").filter(|b| !b.is_empty()).ok_or_else(|| fail(NAME, "content type has no boundary"))?;
+    let boundary = header_param(&content_type, "boundary")
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| fail(NAME, "content type has no boundary"))?;
     let delim = format!("--{boundary}").into_bytes();
     let mut pos = find(&body, &delim, 0).ok_or_else(|| fail(NAME, "boundary not found in body"))? + delim.len();
     let mut fields = Vec::new();
@@ -144,7 +146,8 @@ fn multipart_parse(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
         let content_start = head_end + 4;
         let mut closing = b"\r\n".to_vec();
         closing.extend_from_slice(&delim);
-        let content_end = find(&body, &closing, content_start).ok_or_else(|| fail(NAME, "part is not terminated by the boundary"))?;
+        let content_end =
+            find(&body, &closing, content_start).ok_or_else(|| fail(NAME, "part is not terminated by the boundary"))?;
         let content = body[content_start..content_end].to_vec();
         if fields.len() >= max_fields {
             return Err(fail(NAME, format!("more than max_fields {max_fields} fields")));
@@ -196,7 +199,8 @@ fn field_content(args: &[Value], builtin: &str) -> VmResult<Rc<Vec<u8>>> {
 
 fn multipart_field_text(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let content = field_content(args, "multipart_field_text")?;
-    let text = String::from_utf8(content.to_vec()).map_err(|_| fail("multipart_field_text", "field content is not valid UTF-8"))?;
+    let text =
+        String::from_utf8(content.to_vec()).map_err(|_| fail("multipart_field_text", "field content is not valid UTF-8"))?;
     done(Value::str(text))
 }
 
@@ -207,7 +211,15 @@ fn multipart_field_bytes(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 // ---- JUnit XML -----------------------------------------------------------------
 
 /// One test case as the reference reports it.
-fn case_value(classname: Option<&str>, name: &str, time: Option<f64>, status: &str, message: Option<String>, stdout: Option<String>, stderr: Option<String>) -> Value {
+fn case_value(
+    classname: Option<&str>,
+    name: &str,
+    time: Option<f64>,
+    status: &str,
+    message: Option<String>,
+    stdout: Option<String>,
+    stderr: Option<String>,
+) -> Value {
     let full = match classname {
         Some(c) if !c.is_empty() => format!("{c}::{name}"),
         _ => name.to_string(),

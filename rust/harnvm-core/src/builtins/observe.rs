@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use super::args::{done, expected, int_arg, list_arg, text_arg};
 use super::{BuiltinDef, Ctx, Flow};
-use crate::error::{VmError, VmResult};
-use crate::value::{arg, DictMap, HStr, Value};
+use crate::runtime::error::{VmError, VmResult};
+use crate::runtime::value::{arg, DictMap, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "set_color_mode", func: set_color_mode },
@@ -80,7 +80,11 @@ fn set_color_mode(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
         "always" => Some(true),
         "never" => Some(false),
         "auto" => None,
-        other => return Err(VmError::throw_msg(format!("set_color_mode: expected \"auto\", \"always\" or \"never\", got \"{other}\""))),
+        other => {
+            return Err(VmError::throw_msg(format!(
+                "set_color_mode: expected \"auto\", \"always\" or \"never\", got \"{other}\""
+            )))
+        }
     };
     COLOR_ALWAYS.with(|c| c.set(mode));
     done(Value::Nil)
@@ -195,7 +199,13 @@ fn span_value(s: &Span) -> Value {
 
 fn trace_start(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let trace = OPEN_SPANS.with(|s| s.borrow().last().map(|p| p.trace_id.clone())).unwrap_or_else(|| fresh_id(32));
-    let span = Span { name: text_arg(args, 0).into_owned(), trace_id: trace, span_id: fresh_id(16), start: Instant::now(), duration_ms: None };
+    let span = Span {
+        name: text_arg(args, 0).into_owned(),
+        trace_id: trace,
+        span_id: fresh_id(16),
+        start: Instant::now(),
+        duration_ms: None,
+    };
     let v = span_value(&span);
     OPEN_SPANS.with(|s| s.borrow_mut().push(span));
     done(v)
@@ -305,12 +315,19 @@ fn circuit_breaker(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let threshold = match arg(args, 1) {
         Value::Nil => 5,
         Value::Int(n) if *n >= 1 => *n,
-        other => return Err(VmError::throw_msg(format!("circuit_breaker: threshold must be a positive int, got {}", other.display()))),
+        other => {
+            return Err(VmError::throw_msg(format!("circuit_breaker: threshold must be a positive int, got {}", other.display())))
+        }
     };
     let reset_ms = match arg(args, 2) {
         Value::Nil => 30_000,
         Value::Int(n) | Value::Duration(n) if *n >= 0 => *n as u128,
-        other => return Err(VmError::throw_msg(format!("circuit_breaker: reset time must be a non-negative int, got {}", other.display()))),
+        other => {
+            return Err(VmError::throw_msg(format!(
+                "circuit_breaker: reset time must be a non-negative int, got {}",
+                other.display()
+            )))
+        }
     };
     let circuit = Circuit { threshold, reset_ms, failures: 0, opened_at: None };
     CIRCUITS.with(|c| {
@@ -456,7 +473,10 @@ mod tests {
     #[test]
     fn log_levels_filter() {
         call("log_set_level", &[Value::str("warn")]).unwrap();
-        assert_eq!(call("log_set_level", &[Value::str("loud")]).unwrap_err(), "Thrown: log_set_level: unknown level 'loud' (use debug, info, warn or error)");
+        assert_eq!(
+            call("log_set_level", &[Value::str("loud")]).unwrap_err(),
+            "Thrown: log_set_level: unknown level 'loud' (use debug, info, warn or error)"
+        );
         let span = run_builtin("trace_start", &[Value::str("op")], &no_callback).unwrap();
         assert_ne!(call("trace_id", &[]).unwrap(), "nil");
         run_builtin("trace_end", &[span], &no_callback).unwrap();

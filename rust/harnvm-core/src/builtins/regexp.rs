@@ -22,8 +22,8 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use super::args::{check_alloc, done, interned, opt_text_arg};
 use super::{BuiltinDef, Ctx, Flow};
-use crate::error::{VmError, VmResult};
-use crate::value::{DictMap, HStr, Value};
+use crate::runtime::error::{VmError, VmResult};
+use crate::runtime::value::{DictMap, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "regex_match", func: regex_match },
@@ -96,15 +96,12 @@ fn compiled(pattern_arg: &Value, pattern: &str, flags: &str, builtin: &str) -> V
             's' => builder.dot_matches_new_line(true),
             'x' => builder.ignore_whitespace(true),
             other => {
-                return Err(VmError::throw_msg(format!(
-                    "{builtin}: invalid regex flag '{other}' (expected some of i, m, s, x)"
-                )))
+                return Err(VmError::throw_msg(format!("{builtin}: invalid regex flag '{other}' (expected some of i, m, s, x)")))
             }
         };
     }
     let regex = builder.build().map_err(|e| VmError::throw_msg(format!("{builtin}: invalid regex: {e}")))?;
-    let named_groups =
-        regex.capture_names().enumerate().filter_map(|(i, n)| Some((i, Rc::new(n?.to_string())))).collect();
+    let named_groups = regex.capture_names().enumerate().filter_map(|(i, n)| Some((i, Rc::new(n?.to_string())))).collect();
     let re = Rc::new(CompiledRegex { regex, named_groups });
     CACHE.with(|c| {
         let mut cache = c.borrow_mut();
@@ -134,8 +131,7 @@ fn regex_match(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 }
 
 fn regex_replace(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
-    let (Some(pattern), Some(replacement), Some(text)) =
-        (opt_text_arg(args, 0), opt_text_arg(args, 1), opt_text_arg(args, 2))
+    let (Some(pattern), Some(replacement), Some(text)) = (opt_text_arg(args, 0), opt_text_arg(args, 1), opt_text_arg(args, 2))
     else {
         return done(Value::Nil);
     };
@@ -190,7 +186,7 @@ fn regex_split(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 #[cfg(test)]
 mod tests {
     use super::super::callback::test_driver::{no_callback, run_builtin};
-    use crate::value::Value;
+    use crate::runtime::value::Value;
 
     fn call(name: &str, args: &[&str]) -> Result<String, String> {
         let args: Vec<Value> = args.iter().map(|a| Value::str(*a)).collect();
@@ -255,7 +251,8 @@ mod tests {
         let digits = Value::str("[0-9]+");
         let letters = Value::str("[a-z]+");
         let text = Value::str("ab12cd345");
-        let run = |pattern: &Value| run_builtin("regex_match", &[pattern.clone(), text.clone()], &no_callback).map(|v| v.display());
+        let run =
+            |pattern: &Value| run_builtin("regex_match", &[pattern.clone(), text.clone()], &no_callback).map(|v| v.display());
         for _ in 0..3 {
             assert_eq!(run(&digits), Ok("[12, 345]".into()));
             assert_eq!(run(&letters), Ok("[ab, cd]".into()));

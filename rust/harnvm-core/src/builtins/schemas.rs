@@ -1,6 +1,6 @@
 //! Schema builtins: validation (`schema_is`, `json_validate`, ...), and
 //! schema transforms (`schema_pick`, `schema_partial`, JSON Schema
-//! conversion). The schema format and validator live in `crate::schema`;
+//! conversion). The schema format and validator live in `builtins::schema`;
 //! `schema_of(Alias)` and type-name schema arguments are lowered by the
 //! compiler, so at runtime every schema argument is already a dict.
 
@@ -8,9 +8,9 @@ use std::rc::Rc;
 
 use super::args::{done, expected};
 use super::{BuiltinDef, Ctx, Flow};
-use crate::error::{VmError, VmResult};
-use crate::schema::{apply_defaults, convert, schema_message, Validator};
-use crate::value::{arg, DictMap, HStr, Value};
+use crate::builtins::schema::{apply_defaults, convert, schema_message, Validator};
+use crate::runtime::error::{VmError, VmResult};
+use crate::runtime::value::{arg, DictMap, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "schema_of", func: schema_of },
@@ -178,7 +178,7 @@ fn schema_extend(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     };
     if let Some(Value::List(r)) = extra.get(&k("required")) {
         for name in r.iter() {
-            if !required.iter().any(|x| crate::value::values_equal(x, name)) {
+            if !required.iter().any(|x| crate::runtime::value::values_equal(x, name)) {
                 required.push(name.clone());
             }
         }
@@ -217,14 +217,20 @@ mod tests {
         assert_eq!(call("json_validate", &[v, schema()]).unwrap_err(), "Thrown: at root: missing required key 'age'");
         let v = Value::dict_from([("name", Value::Int(1)), ("age", Value::Int(1))]);
         assert_eq!(call("json_validate", &[v, schema()]).unwrap_err(), "Thrown: at name: expected type 'string', got 'int'");
-        assert_eq!(call("json_validate", &[Value::Nil, Value::Int(1)]).unwrap_err(), "Thrown: json_validate: expected a schema dict, got int");
+        assert_eq!(
+            call("json_validate", &[Value::Nil, Value::Int(1)]).unwrap_err(),
+            "Thrown: json_validate: expected a schema dict, got int"
+        );
     }
 
     #[test]
     fn check_parse_and_transforms() {
         let v = Value::dict_from([("name", Value::str("a"))]);
         assert_eq!(call("schema_check", &[v.clone(), schema()]).unwrap(), "Result.Err(at root: missing required key 'age')");
-        assert_eq!(call("schema_is", &[v.clone(), run_builtin("schema_partial", &[schema()], &no_callback).unwrap()]).unwrap(), "true");
+        assert_eq!(
+            call("schema_is", &[v.clone(), run_builtin("schema_partial", &[schema()], &no_callback).unwrap()]).unwrap(),
+            "true"
+        );
         let picked = run_builtin("schema_pick", &[schema(), Value::list(vec![Value::str("name")])], &no_callback).unwrap();
         assert_eq!(call("schema_is", &[v, picked]).unwrap(), "true");
         let with_default = Value::dict_from([(

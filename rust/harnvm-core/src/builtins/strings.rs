@@ -11,8 +11,9 @@ use std::path::Path;
 
 use super::args::{check_alloc, check_alloc_product, done, opt_text_arg, text_arg};
 use super::{BuiltinDef, Ctx, Flow, Limits};
-use crate::error::{VmError, VmResult};
-use crate::value::{arg, values_equal, Value};
+use crate::runtime::error::{VmError, VmResult};
+pub use crate::runtime::text::{byte_offset, char_at, char_len, char_slice, clamp_index, repeat};
+use crate::runtime::value::{arg, values_equal, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "contains", func: contains },
@@ -48,49 +49,6 @@ pub(super) static TABLE: &[BuiltinDef] = &[
 // ---------------------------------------------------------------------------
 // Shared helpers
 
-/// Number of chars.
-pub fn char_len(s: &str) -> usize {
-    if s.is_ascii() {
-        s.len()
-    } else {
-        s.chars().count()
-    }
-}
-
-/// Byte offset of char index `i` (the end of the string when `i` is past it).
-fn byte_offset(s: &str, i: usize) -> usize {
-    if s.is_ascii() {
-        return i.min(s.len());
-    }
-    s.char_indices().nth(i).map_or(s.len(), |(b, _)| b)
-}
-
-/// Resolves a possibly negative char index against `len`: negative counts
-/// from the end; the result is clamped to `0..=len`.
-pub fn clamp_index(i: i64, len: usize) -> usize {
-    let len = len as i64;
-    (if i < 0 { len.saturating_add(i) } else { i }).clamp(0, len) as usize
-}
-
-/// Chars `[start, end)` with negative indices counting from the end, clamped.
-pub fn char_slice(s: &str, start: i64, end: Option<i64>) -> &str {
-    let len = char_len(s);
-    let start = clamp_index(start, len);
-    let end = end.map_or(len, |e| clamp_index(e, len)).max(start);
-    &s[byte_offset(s, start)..byte_offset(s, end)]
-}
-
-/// The char at index `i` (negative counts from the end), as a 1-char string.
-pub fn char_at(s: &str, i: i64) -> Option<Value> {
-    let c = if i < 0 {
-        let back = usize::try_from(i.checked_neg()? - 1).ok()?;
-        s.chars().rev().nth(back)?
-    } else {
-        s.chars().nth(usize::try_from(i).ok()?)?
-    };
-    Some(Value::str(c.to_string()))
-}
-
 /// Char index of the first (or last) occurrence of `needle`, or -1.
 pub fn char_index_of(s: &str, needle: &str, last: bool) -> i64 {
     let found = if last { s.rfind(needle) } else { s.find(needle) };
@@ -110,15 +68,6 @@ pub fn split_on(s: &str, sep: &str) -> Vec<Value> {
         &[byte] if byte.is_ascii() => s.split(char::from(byte)).map(Value::str).collect(),
         _ => s.split(sep).map(Value::str).collect(),
     }
-}
-
-/// `s` repeated `n` times (`""` for n <= 0), within the allocation limit.
-pub fn repeat(s: &str, n: i64, limits: &Limits) -> VmResult<String> {
-    if n <= 0 || s.is_empty() {
-        return Ok(String::new());
-    }
-    check_alloc_product(n as u128, s.len() as u128, limits, "string repeat")?;
-    Ok(s.repeat(n as usize))
 }
 
 /// Every occurrence of `old` replaced, within the allocation limit.
@@ -358,9 +307,7 @@ fn str_pad(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
         Some("left") => PadSide::Left,
         Some("both") => PadSide::Both,
         Some(other) => {
-            return Err(VmError::throw_msg(format!(
-                "str_pad: side must be \"left\", \"right\" or \"both\", got \"{other}\""
-            )))
+            return Err(VmError::throw_msg(format!("str_pad: side must be \"left\", \"right\" or \"both\", got \"{other}\"")))
         }
     };
     string_result(pad(&s, width, fill, side, ctx.limits)?)
@@ -417,9 +364,7 @@ fn unicode_normalize(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
         "NFKC" => s.nfkc().collect(),
         "NFKD" => s.nfkd().collect(),
         other => {
-            return Err(VmError::throw_msg(format!(
-                "unicode_normalize: form must be NFC, NFD, NFKC or NFKD, got \"{other}\""
-            )))
+            return Err(VmError::throw_msg(format!("unicode_normalize: form must be NFC, NFD, NFKC or NFKD, got \"{other}\"")))
         }
     })
 }
@@ -448,7 +393,7 @@ fn extname(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 #[cfg(test)]
 mod tests {
     use super::super::callback::test_driver::{no_callback, run_builtin};
-    use crate::value::Value;
+    use crate::runtime::value::Value;
 
     fn call(name: &str, args: &[Value]) -> String {
         run_builtin(name, args, &no_callback).map_or_else(|e| e, |v| v.display())

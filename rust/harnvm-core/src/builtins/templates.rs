@@ -13,8 +13,8 @@ use std::rc::Rc;
 
 use super::args::{check_alloc, done, expected};
 use super::{BuiltinDef, Ctx, Flow};
-use crate::error::{VmError, VmResult};
-use crate::value::{arg, compare_values, values_equal, DictMap, HStr, Value};
+use crate::runtime::error::{VmError, VmResult};
+use crate::runtime::value::{arg, compare_values, values_equal, DictMap, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[BuiltinDef { name: "render_string", func: render_string }];
 
@@ -76,7 +76,11 @@ fn lex(src: &str) -> VmResult<Vec<Tok>> {
                 i += 1;
             }
             out.push(Tok::Ident(chars[start..i].iter().collect()));
-        } else if c.is_ascii_digit() || (c == '-' && chars.get(i + 1).is_some_and(char::is_ascii_digit) && !matches!(out.last(), Some(Tok::Ident(_) | Tok::Int(_) | Tok::Float(_) | Tok::Str(_)))) {
+        } else if c.is_ascii_digit()
+            || (c == '-'
+                && chars.get(i + 1).is_some_and(char::is_ascii_digit)
+                && !matches!(out.last(), Some(Tok::Ident(_) | Tok::Int(_) | Tok::Float(_) | Tok::Str(_))))
+        {
             let start = i;
             i += 1;
             while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
@@ -592,7 +596,9 @@ fn render(nodes: &[Node], scope: &mut Scope, out: &mut String, ctx: &Ctx) -> VmR
             Node::For(var, iterable, body) => {
                 let items: Vec<Value> = match &scope.eval(iterable)? {
                     Value::List(items) | Value::Set(items) => items.to_vec(),
-                    Value::Dict(d) => d.iter().map(|(a, b)| Value::dict_from([("key", Value::str(a.as_str())), ("value", b.clone())])).collect(),
+                    Value::Dict(d) => {
+                        d.iter().map(|(a, b)| Value::dict_from([("key", Value::str(a.as_str())), ("value", b.clone())])).collect()
+                    }
                     Value::Nil => Vec::new(),
                     other => return Err(fail(format!("cannot loop over {}", other.type_name()))),
                 };
@@ -651,15 +657,24 @@ mod tests {
         ]);
         assert_eq!(render_with("{{ for x in xs }}{{ x }}{{ if !loop.last }}, {{ end }}{{ end }}", vars.clone()).unwrap(), "a, b");
         assert_eq!(render_with("{{ name | upper }} {{ missing | default(\"-\") }}", vars.clone()).unwrap(), "ADA -");
-        assert_eq!(render_with("{{ if n > 2 and name == \"ada\" }}big{{ elif n }}some{{ else }}none{{ end }}", vars.clone()).unwrap(), "big");
+        assert_eq!(
+            render_with("{{ if n > 2 and name == \"ada\" }}big{{ elif n }}some{{ else }}none{{ end }}", vars.clone()).unwrap(),
+            "big"
+        );
         assert_eq!(render_with("{{ xs[1] }}{{ xs | length }}{{ missing }}", vars).unwrap(), "b2");
     }
 
     #[test]
     fn malformed_templates_are_clear_errors() {
         let vars = Value::dict_from([]);
-        assert_eq!(render_with("{{ if x }}open", vars.clone()).unwrap_err(), "Thrown: render_string: 'if' block is missing its {{ end }}");
-        assert_eq!(render_with("{{ end }}", vars.clone()).unwrap_err(), "Thrown: render_string: unexpected {{ end }} without an open block");
+        assert_eq!(
+            render_with("{{ if x }}open", vars.clone()).unwrap_err(),
+            "Thrown: render_string: 'if' block is missing its {{ end }}"
+        );
+        assert_eq!(
+            render_with("{{ end }}", vars.clone()).unwrap_err(),
+            "Thrown: render_string: unexpected {{ end }} without an open block"
+        );
         assert_eq!(render_with("{{ x", vars.clone()).unwrap_err(), "Thrown: render_string: unclosed '{{' tag");
         assert_eq!(render_with("{{ x | nope }}", vars.clone()).unwrap_err(), "Thrown: render_string: unknown filter 'nope'");
         let deep = "{{ if x }}".repeat(100);

@@ -8,8 +8,8 @@
 
 use super::args::{done, text_arg};
 use super::{BuiltinDef, Ctx, Flow};
-use crate::error::{VmError, VmResult};
-use crate::value::{arg, Value};
+use crate::runtime::error::{VmError, VmResult};
+use crate::runtime::value::{arg, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "throw_error", func: throw_error },
@@ -104,10 +104,7 @@ fn http_status_category(msg: &str) -> Option<&'static str> {
 /// `throw_error(message, category = "generic")` throws `{category, message}`.
 fn throw_error(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let category = if arg(args, 1).is_nil() { "generic" } else { known_category(&text_arg(args, 1)) };
-    Err(VmError::thrown(Value::dict_from([
-        ("category", Value::str(category)),
-        ("message", Value::str(text_arg(args, 0))),
-    ])))
+    Err(VmError::thrown(Value::dict_from([("category", Value::str(category)), ("message", Value::str(text_arg(args, 0)))])))
 }
 
 fn error_category(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {

@@ -7,8 +7,8 @@ use std::rc::Rc;
 use super::args::{done, expected};
 use super::collections::structural_hash;
 use super::{BuiltinDef, Ctx, Flow};
-use crate::error::{VmError, VmResult};
-use crate::value::{arg, Value};
+use crate::runtime::error::{VmError, VmResult};
+use crate::runtime::value::{arg, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "to_int", func: to_int },
@@ -169,17 +169,17 @@ fn pair(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 /// `iter(x)`: a lazy iterator over x (harn-language §11).
 fn iter(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let x = arg(args, 0);
-    match crate::iter::lift(x) {
+    match crate::builtins::iter::lift(x) {
         Some(it) => done(Value::Object(it)),
-        None if crate::iter::is_channel(x) => Ok(crate::iter::lift_channel(x)),
-        None => Err(crate::iter::not_iterable(x)),
+        None if crate::builtins::iter::is_channel(x) => Ok(crate::builtins::iter::lift_channel(x)),
+        None => Err(crate::builtins::iter::not_iterable(x)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::callback::test_driver::{no_callback, run_builtin};
-    use crate::value::Value;
+    use crate::runtime::value::Value;
 
     fn call(name: &str, args: &[Value]) -> Result<Value, String> {
         run_builtin(name, args, &no_callback)

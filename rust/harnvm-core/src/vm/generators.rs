@@ -18,65 +18,11 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use super::{Exit, Fiber, Vm};
+use super::{Exit, Vm};
 use crate::builtins::{Continuation, Flow};
-use crate::error::{ErrorKind, VmError, VmResult};
-use crate::value::{Closure, Object, Value};
-
-/// A generator or stream value.
-pub struct Generator {
-    /// Declared with `gen fn` (`type_of` is `stream`).
-    pub is_stream: bool,
-    /// Its body's output goes to the consumer (`FunctionProto::forwards_output`).
-    forwards_output: bool,
-    state: RefCell<GenState>,
-}
-
-struct GenState {
-    /// The suspended body; `None` while it runs and once it is done.
-    fiber: Option<Fiber>,
-    done: bool,
-}
-
-impl Generator {
-    /// Moves out the suspended body's values (locals, captures) so that a
-    /// chain of generators each holding the next is dropped iteratively
-    /// (`iter::dismantle`).
-    pub(crate) fn take_children(&mut self, out: &mut Vec<Value>) {
-        let Some(mut fiber) = self.state.get_mut().fiber.take() else { return };
-        out.append(&mut fiber.stack);
-        for frame in &mut fiber.frames {
-            if let Some(closure) = Rc::get_mut(&mut frame.closure) {
-                out.extend(std::mem::take(&mut closure.captures).into_vec());
-            }
-        }
-    }
-
-    pub fn type_name(&self) -> &'static str {
-        if self.is_stream {
-            "stream"
-        } else {
-            "generator"
-        }
-    }
-
-    pub fn display(&self) -> &'static str {
-        match (self.is_stream, self.state.borrow().done) {
-            (false, false) => "<generator>",
-            (false, true) => "<generator (done)>",
-            (true, false) => "<stream>",
-            (true, true) => "<stream (done)>",
-        }
-    }
-}
-
-impl Drop for Generator {
-    fn drop(&mut self) {
-        let mut pending = Vec::new();
-        self.take_children(&mut pending);
-        crate::iter::dismantle(pending);
-    }
-}
+use crate::runtime::error::{ErrorKind, VmError, VmResult};
+use crate::runtime::fiber::{Fiber, GenState, Generator};
+use crate::runtime::value::{Closure, Object, Value};
 
 /// A fiber waiting while the generator it resumed runs.
 pub(super) struct Parked {

@@ -24,8 +24,8 @@ use std::time::Instant;
 use super::{Fiber, Vm};
 use crate::builtins::concurrency::sched_name;
 use crate::builtins::Flow;
-use crate::error::{ErrorKind, VmError, VmResult};
-use crate::value::{arg, DictMap, HStr, Object, Value};
+use crate::runtime::error::{ErrorKind, VmError, VmResult};
+use crate::runtime::value::{arg, DictMap, HStr, Object, Value};
 
 pub type TaskId = u64;
 const ROOT: TaskId = 0;
@@ -58,15 +58,35 @@ enum Clock {
 enum Wait {
     Sleep(f64),
     Join(TaskId),
-    Recv { ch: Value, until: Option<f64> },
-    Send { ch: Value, value: Value },
+    Recv {
+        ch: Value,
+        until: Option<f64>,
+    },
+    Send {
+        ch: Value,
+        value: Value,
+    },
     /// `select` builtin / statement / `channel_select`.
-    Select { chans: Vec<Value>, until: Option<f64>, form: SelectForm },
+    Select {
+        chans: Vec<Value>,
+        until: Option<f64>,
+        form: SelectForm,
+    },
     Group(u64),
     Host(u64),
-    Acquire { req: Acquire, until: Option<f64>, since: f64 },
-    MailboxRecv { name: String, until: Option<f64> },
-    CancelGraceful { target: TaskId, until: f64 },
+    Acquire {
+        req: Acquire,
+        until: Option<f64>,
+        since: f64,
+    },
+    MailboxRecv {
+        name: String,
+        until: Option<f64>,
+    },
+    CancelGraceful {
+        target: TaskId,
+        until: f64,
+    },
     /// `for x in channel`: resumes with `[item]`, or nil when closed and drained.
     IterChannel(Value),
 }
@@ -144,7 +164,10 @@ impl Task {
 fn root_is_reusable(task: &Task) -> bool {
     debug_assert!(
         task.owner != Owner::Root
-            || (task.info.id == "task_root" && task.info.name == "root" && task.info.parent.is_none() && task.info.group.is_none())
+            || (task.info.id == "task_root"
+                && task.info.name == "root"
+                && task.info.parent.is_none()
+                && task.info.group.is_none())
     );
     task.owner == Owner::Root
         && task.start.is_none()
@@ -329,7 +352,7 @@ pub struct Sched {
     /// run's root (`Vm::new_root_task`, `Sched::keep_spare_root`).
     spare_root: Option<Box<Task>>,
     /// Call frames for scheduler builtins used as callbacks, by (builtin, argc).
-    trampolines: HashMap<(u32, u32), Rc<crate::value::Closure>>,
+    trampolines: HashMap<(u32, u32), Rc<crate::runtime::value::Closure>>,
 }
 
 impl Sched {
@@ -1160,8 +1183,9 @@ impl Vm {
 
     /// `call_root_blocking` of a closure: inline on an idle VM (see
     /// `call_root_inline`), else through the scheduler.
-    pub(super) fn call_root_closure(&mut self, closure: Rc<crate::value::Closure>, args: Vec<Value>) -> VmResult<Value> {
-        if !closure.proto.is_generator && self.sched.idle_with_spare_root() && self.fiber.is_pristine() && self.parked.is_empty() {
+    pub(super) fn call_root_closure(&mut self, closure: Rc<crate::runtime::value::Closure>, args: Vec<Value>) -> VmResult<Value> {
+        if !closure.proto.is_generator && self.sched.idle_with_spare_root() && self.fiber.is_pristine() && self.parked.is_empty()
+        {
             return self.call_root_inline(closure, args);
         }
         self.call_root_scheduled(Value::Closure(closure), args)
@@ -1195,7 +1219,7 @@ impl Vm {
     /// queue, shutdown or fiber swap. Anything else (the root waited, threw,
     /// spawned, holds a permit, set context values) is handed to the general
     /// path exactly as `run_task_now` would, after swapping the fibers then.
-    fn call_root_inline(&mut self, closure: Rc<crate::value::Closure>, args: Vec<Value>) -> VmResult<Value> {
+    fn call_root_inline(&mut self, closure: Rc<crate::runtime::value::Closure>, args: Vec<Value>) -> VmResult<Value> {
         let task = self.sched.spare_root.take().expect("an idle VM has a spare root");
         // The resets of `new_root_task` that an idle VM needs.
         self.sched.current = ROOT;
@@ -1222,7 +1246,10 @@ impl Vm {
         self.flush_output();
         let task = self.sched.running.take().expect("running task");
         if let Ok(Some(_)) = &outcome {
-            let fiber_clean = self.fiber.frames.is_empty() && self.fiber.handlers.is_empty() && self.parked.is_empty() && self.parked_frames == 0;
+            let fiber_clean = self.fiber.frames.is_empty()
+                && self.fiber.handlers.is_empty()
+                && self.parked.is_empty()
+                && self.parked_frames == 0;
             if fiber_clean && root_is_reusable(&task) && self.sched.is_quiet() {
                 // Root output stays with the VM, as `finish_task` leaves it.
                 self.fiber.stack.clear();
@@ -1266,13 +1293,8 @@ impl Vm {
             task.start = Some((callee, args));
             return task;
         }
-        let info = TaskInfo {
-            id: "task_root".to_string(),
-            parent: None,
-            name: "root".to_string(),
-            group: None,
-            values: DictMap::new(),
-        };
+        let info =
+            TaskInfo { id: "task_root".to_string(), parent: None, name: "root".to_string(), group: None, values: DictMap::new() };
         Task::new(callee, args, info, Owner::Root)
     }
 
@@ -1468,7 +1490,7 @@ impl Vm {
         let call = self.sched.next_host_call;
         let args: Vec<Value> = self.fiber.stack[args_at..].to_vec();
         let Some(f) = self.sched.host_fns.get_mut(name) else {
-            let hint = crate::error::closest_match(name, crate::builtins::builtin_names());
+            let hint = crate::runtime::error::closest_match(name, crate::builtins::builtin_names());
             return Err(VmError::new(ErrorKind::UndefinedBuiltin(name.to_string(), hint)));
         };
         // Host output order: flush before the host runs.
@@ -1573,8 +1595,9 @@ impl Vm {
     /// arguments. A builtin that waits re-runs its call instruction when the
     /// wait is over; called as a callback of another builtin (`chans.map(receive)`)
     /// it has none, so the callback runs it in a frame of this function.
-    pub(super) fn sched_trampoline(&mut self, id: u32, argc: u32) -> Rc<crate::value::Closure> {
-        use crate::chunk::{FunctionProto, Op, Param, Pos};
+    pub(super) fn sched_trampoline(&mut self, id: u32, argc: u32) -> Rc<crate::runtime::value::Closure> {
+        use crate::bytecode::chunk::{FunctionProto, Op, Param};
+        use crate::syntax::pos::Pos;
         if let Some(c) = self.sched.trampolines.get(&(id, argc)) {
             return c.clone();
         }
@@ -1593,7 +1616,7 @@ impl Vm {
         proto.chunk.emit(Op::CallBuiltin, &[id, argc], Pos::default());
         proto.chunk.emit(Op::Return, &[], Pos::default());
         let env = Rc::new(super::ModuleEnv::new(Vec::new()));
-        let closure = Rc::new(crate::value::Closure { proto: Rc::new(proto), captures: Box::new([]), module: env });
+        let closure = Rc::new(crate::runtime::value::Closure { proto: Rc::new(proto), captures: Box::new([]), module: env });
         self.sched.trampolines.insert((id, argc), closure.clone());
         closure
     }

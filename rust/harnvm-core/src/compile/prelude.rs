@@ -14,17 +14,15 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::error::{VmError, VmResult};
-use crate::modules::{load_module, CompiledModule, ModuleCache, ModuleLoader, ModuleSource};
+use crate::compile::modules::{load_module, CompiledModule, ModuleCache, ModuleLoader, ModuleSource};
+use crate::runtime::error::{VmError, VmResult};
 
 /// File names of prelude modules start with this. Generators compiled from
 /// them hand their body's output to the consumer (see `FunctionProto::forwards_output`).
 pub const FILE_PREFIX: &str = "harnvm:prelude/";
 
-const SOURCES: &[(&str, &str)] = &[
-    ("harnvm:prelude/stream", include_str!("prelude/stream.harn")),
-    ("harnvm:prelude/core", include_str!("prelude/core.harn")),
-];
+const SOURCES: &[(&str, &str)] =
+    &[("harnvm:prelude/stream", include_str!("prelude/stream.harn")), ("harnvm:prelude/core", include_str!("prelude/core.harn"))];
 
 /// What a prelude global is.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -94,8 +92,22 @@ mod tests {
         let module = module("harnvm:prelude/stream").expect("prelude compiles");
         let names: Vec<&str> = module.exports().iter().map(|e| e.name.as_str()).collect();
         for op in [
-            "map", "filter", "tap", "scan", "fold", "collect", "first", "take", "take_until", "zip", "merge", "interleave",
-            "race", "broadcast", "throttle", "debounce",
+            "map",
+            "filter",
+            "tap",
+            "scan",
+            "fold",
+            "collect",
+            "first",
+            "take",
+            "take_until",
+            "zip",
+            "merge",
+            "interleave",
+            "race",
+            "broadcast",
+            "throttle",
+            "debounce",
         ] {
             assert!(names.contains(&op), "missing stream.{op}: {names:?}");
         }

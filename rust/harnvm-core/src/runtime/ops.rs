@@ -9,11 +9,10 @@
 
 use std::rc::Rc;
 
-use crate::builtins::args::{check_alloc, key_of};
-use crate::builtins::strings::{char_at, char_len, char_slice, clamp_index, repeat};
-use crate::builtins::Limits;
-use crate::error::{ErrorKind, VmError, VmResult};
-use crate::value::{values_equal, DictMap, StructLayout, StructVal, Value};
+use crate::runtime::error::{ErrorKind, VmError, VmResult};
+use crate::runtime::native::{check_alloc, Limits};
+use crate::runtime::text::{char_at, char_len, char_slice, clamp_index, repeat};
+use crate::runtime::value::{key_of, values_equal, DictMap, StructLayout, StructVal, Value};
 
 // ---------------------------------------------------------------------------
 // Arithmetic
@@ -420,10 +419,7 @@ mod tests {
     fn operator_errors() {
         assert_eq!(shown(add(&s("a"), &int(1))), "Type error: Cannot add string and int");
         assert_eq!(shown(add(&Value::Bool(true), &int(1))), "Type error: Cannot add bool and int");
-        assert_eq!(
-            shown(add(&Value::Duration(5), &Value::Duration(5))),
-            "Type error: Cannot add duration and duration"
-        );
+        assert_eq!(shown(add(&Value::Duration(5), &Value::Duration(5))), "Type error: Cannot add duration and duration");
         assert_eq!(shown(sub(&s("a"), &s("b"))), "Type error: Cannot subtract string from string");
         assert_eq!(shown(sub(&int(1), &s("b"))), "Type error: Cannot subtract string from int");
         assert_eq!(shown(mul(&Value::Bool(true), &int(2))), "Type error: Cannot multiply bool and int");
@@ -445,11 +441,7 @@ mod tests {
         assert_eq!(shown(mul(&s("hi"), &int(-1))), "");
         let huge = mul(&s("ab"), &int(i64::MAX)).unwrap_err();
         assert!(!huge.is_catchable());
-        assert!(
-            huge.message().starts_with("Resource limit exceeded: string repeat would allocate"),
-            "{}",
-            huge.message()
-        );
+        assert!(huge.message().starts_with("Resource limit exceeded: string repeat would allocate"), "{}", huge.message());
         let small = Limits { max_alloc: 10 };
         assert!(add_limited(&s("123456"), &s("123456"), &small).is_err());
         assert!(add_limited(&list(&[1; 6]), &list(&[1; 6]), &small).is_err());

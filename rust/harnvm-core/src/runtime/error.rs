@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::value::Value;
+use crate::runtime::value::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -38,10 +38,17 @@ pub enum ErrorKind {
     /// Lexer, parser or compiler error; the message already includes `at L:C` where Harn puts it.
     Syntax(String),
     /// An imported module could not be found (`module` is the import path as written).
-    ModuleNotFound { module: String, message: String },
+    ModuleNotFound {
+        module: String,
+        message: String,
+    },
     /// An import failed otherwise: a name the module does not export, a
     /// collision, a cycle, a module that cannot be read.
-    Import { module: String, export: Option<String>, message: String },
+    Import {
+        module: String,
+        export: Option<String>,
+        message: String,
+    },
 }
 
 /// One Harn frame of a runtime error's stack trace.
@@ -126,7 +133,11 @@ impl VmError {
     pub fn is_catchable(&self) -> bool {
         !matches!(
             self.0.kind,
-            ErrorKind::Limit(_) | ErrorKind::Interrupted | ErrorKind::Syntax(_) | ErrorKind::ModuleNotFound { .. } | ErrorKind::Import { .. }
+            ErrorKind::Limit(_)
+                | ErrorKind::Interrupted
+                | ErrorKind::Syntax(_)
+                | ErrorKind::ModuleNotFound { .. }
+                | ErrorKind::Import { .. }
         )
     }
 
@@ -222,7 +233,13 @@ impl fmt::Debug for VmError {
 /// then the closer length, then alphabetical order. Names starting `__` are skipped.
 pub fn closest_match<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let n = name.chars().count();
-    let max = if n <= 2 { 1 } else if n <= 5 { 2 } else { 3 };
+    let max = if n <= 2 {
+        1
+    } else if n <= 5 {
+        2
+    } else {
+        3
+    };
     let mut best: Option<(usize, usize, &str)> = None;
     for c in candidates {
         if c.starts_with("__") || c == name {

@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use super::{ModuleEnv, Vm};
 use crate::builtins::{CallArgs, Continuation, Ctx, Flow};
-use crate::error::{ErrorKind, VmError, VmResult};
-use crate::modules::{CompiledModule, ImportDesc};
-use crate::value::{Closure, DictMap, Object, Value};
+use crate::compile::modules::{CompiledModule, ImportDesc};
+use crate::runtime::error::{ErrorKind, VmError, VmResult};
+use crate::runtime::value::{Closure, DictMap, Object, Value};
 
 /// Instance epochs: a VM takes a fresh one when it is created and whenever
 /// it creates a module instance, so an `ExportMemo` never matches another
@@ -186,7 +186,13 @@ impl Vm {
     /// made, the export is read from the instance's env directly, without
     /// looking the instance up. (The global slot is still read on every
     /// call: module code may have reassigned it.)
-    pub fn call_export_memo(&mut self, module: &Rc<CompiledModule>, slot: u16, memo: &mut ExportMemo, args: Vec<Value>) -> VmResult<Value> {
+    pub fn call_export_memo(
+        &mut self,
+        module: &Rc<CompiledModule>,
+        slot: u16,
+        memo: &mut ExportMemo,
+        args: Vec<Value>,
+    ) -> VmResult<Value> {
         let remembered = match &memo.env {
             Some(env) if memo.epoch == self.instance_epoch => env.globals.borrow().get(slot as usize).cloned(),
             _ => None,
@@ -225,14 +231,14 @@ impl Vm {
         let Value::Str(name) = name else {
             return Err(VmError::runtime("__prelude_global: expected a name"));
         };
-        let Some((key, shape)) = crate::prelude::global(name) else {
+        let Some((key, shape)) = crate::compile::prelude::global(name) else {
             return Err(VmError::runtime(format!("no prelude global {name}")));
         };
         if let Some(v) = lookup(&mut self.prelude.borrow_mut(), name, key, shape) {
             return Ok(Flow::Done(v));
         }
         let want = Want { name: name.to_string(), key, shape, cache: self.prelude.clone() };
-        let module = crate::prelude::module(key)?;
+        let module = crate::compile::prelude::module(key)?;
         let env = Rc::new(ModuleEnv::new(module.globals.clone()));
         let init = Closure { proto: module.init.clone(), captures: Box::new([]), module: env.clone() };
         let then = Box::new(Instantiated { module, env, want });
@@ -251,20 +257,20 @@ pub(super) struct PreludeInstances {
 struct Want {
     name: String,
     key: &'static str,
-    shape: crate::prelude::Shape,
+    shape: crate::compile::prelude::Shape,
     cache: Rc<RefCell<PreludeInstances>>,
 }
 
 /// Prelude global `name` of module `key`, once that module is instantiated.
-fn lookup(cache: &mut PreludeInstances, name: &str, key: &'static str, shape: crate::prelude::Shape) -> Option<Value> {
+fn lookup(cache: &mut PreludeInstances, name: &str, key: &'static str, shape: crate::compile::prelude::Shape) -> Option<Value> {
     let (module, env) = cache.modules.get(key)?.clone();
     let globals = env.globals.borrow();
     match shape {
-        crate::prelude::Shape::Export => {
+        crate::compile::prelude::Shape::Export => {
             let slot = module.export(name)?.slot;
             globals.get(slot as usize).cloned()
         }
-        crate::prelude::Shape::Namespace => {
+        crate::compile::prelude::Shape::Namespace => {
             let ns = cache.namespaces.entry(key).or_insert_with(|| {
                 let mut ns = DictMap::default();
                 // Marks a namespace dict: its callables win over dict methods (`stream.filter`).
@@ -291,15 +297,13 @@ impl Continuation for Instantiated {
         let Instantiated { module, env, want } = *self;
         let mut cache = want.cache.borrow_mut();
         cache.modules.insert(want.key, (module, env));
-        lookup(&mut cache, &want.name, want.key, want.shape).map(Flow::Done).ok_or_else(|| VmError::runtime(format!("prelude module {} has no {}", want.key, want.name)))
+        lookup(&mut cache, &want.name, want.key, want.shape)
+            .map(Flow::Done)
+            .ok_or_else(|| VmError::runtime(format!("prelude module {} has no {}", want.key, want.name)))
     }
 }
 
 /// The error of a crossing whose export is not a function.
 fn not_callable(module: &CompiledModule, name: &str, callee: &Value) -> VmError {
-    VmError::type_error(format!(
-        "export '{name}' of {} is not a function but {}",
-        module.display_name,
-        callee.type_name()
-    ))
+    VmError::type_error(format!("export '{name}' of {} is not a function but {}", module.display_name, callee.type_name()))
 }

@@ -22,19 +22,19 @@ use std::rc::Rc;
 use crate::builtins::args::{check_alloc, done, key_of, opt_text_arg, text_arg};
 use crate::builtins::callback::{item_arg, pair_key_arg, pair_value_arg, CallbackLoop, ReturnResult, Step};
 use crate::builtins::collections::{
-    all_each, any_each, chunks, dedupe, difference_of, entry_dicts, entry_pairs, extreme_by_each, filter_each,
-    find_each, find_index_each, finish_dict, finish_list, finish_set, flat_map_each, group_by_each, intersection_of,
-    is_disjoint, is_subset, map_each, none_each, partition_each, reduce_each, set_value, sort_by_each, sorted,
-    symmetric_difference_of, union_of, windows,
+    all_each, any_each, chunks, dedupe, difference_of, entry_dicts, entry_pairs, extreme_by_each, filter_each, find_each,
+    find_index_each, finish_dict, finish_list, finish_set, flat_map_each, group_by_each, intersection_of, is_disjoint, is_subset,
+    map_each, none_each, partition_each, reduce_each, set_value, sort_by_each, sorted, symmetric_difference_of, union_of,
+    windows,
 };
+use crate::builtins::iter;
 use crate::builtins::strings::{
     char_at, char_index_of, char_len, char_slice, chars, join_display, pad, repeat, replace_all, split_on, PadSide,
 };
 use crate::builtins::{CallArgs, Ctx, Flow, Limits};
-use crate::error::VmResult;
-use crate::iter;
-use crate::ops::dict_get;
-use crate::value::{arg, compare_values, values_equal, DictMap, Object, RangeVal, Value};
+use crate::runtime::error::VmResult;
+use crate::runtime::ops::dict_get;
+use crate::runtime::value::{arg, compare_values, values_equal, DictMap, Object, RangeVal, Value};
 
 /// `recv.name(args)` for the builtin receiver types.
 pub fn call_method(ctx: &mut Ctx, recv: &Value, name: &str, args: &[Value]) -> VmResult<Flow> {
@@ -143,8 +143,8 @@ fn list_method(ctx: &mut Ctx, items: &Rc<Vec<Value>>, name: &str, args: &[Value]
         "empty" => done(Value::Bool(items.is_empty())),
 
         // Callback methods.
-        "map" | "filter" | "find" | "find_index" | "flat_map" | "sort_by" | "partition" | "group_by" | "min_by"
-        | "max_by" | "any" | "all" | "every" | "none" => {
+        "map" | "filter" | "find" | "find_index" | "flat_map" | "sort_by" | "partition" | "group_by" | "min_by" | "max_by"
+        | "any" | "all" | "every" | "none" => {
             let Some(f) = callback(args, 0) else {
                 return done(match name {
                     "any" => Value::Bool(false),
@@ -162,9 +162,7 @@ fn list_method(ctx: &mut Ctx, items: &Rc<Vec<Value>>, name: &str, args: &[Value]
                 "flat_map" => flat_map_each(f, owned()),
                 "sort_by" => sort_by_each(f, owned()),
                 // The method gives `[matching, rest]`; the free builtin a dict.
-                "partition" => {
-                    partition_each(f, owned(), |(yes, no)| Ok(Value::list(vec![Value::list(yes), Value::list(no)])))
-                }
+                "partition" => partition_each(f, owned(), |(yes, no)| Ok(Value::list(vec![Value::list(yes), Value::list(no)]))),
                 "group_by" => group_by_each(f, owned()),
                 "min_by" => extreme_by_each(f, owned(), Ordering::Less),
                 "max_by" => extreme_by_each(f, owned(), Ordering::Greater),
@@ -201,7 +199,7 @@ fn list_method(ctx: &mut Ctx, items: &Rc<Vec<Value>>, name: &str, args: &[Value]
         },
         "slice" => {
             let (from, to) = (int_or(args, 0, 0), arg(args, 1).as_int());
-            crate::ops::slice(&Value::List(owned()), &Value::Int(from), &to.map_or(Value::Nil, Value::Int))
+            crate::runtime::ops::slice(&Value::List(owned()), &Value::Int(from), &to.map_or(Value::Nil, Value::Int))
                 .map(Flow::Done)
         }
         "unique" => list(dedupe(items.iter())),
@@ -245,9 +243,7 @@ fn list_method(ctx: &mut Ctx, items: &Rc<Vec<Value>>, name: &str, args: &[Value]
         },
         "chunk" | "each_slice" => done(chunks(items, int_or(args, 0, 1))),
         "compact" => list(items.iter().filter(|v| !v.is_nil()).cloned().collect()),
-        "window" | "each_cons" | "sliding_window" => {
-            done(windows(items, int_or(args, 0, 2), int_or(args, 1, 1), ctx.limits)?)
-        }
+        "window" | "each_cons" | "sliding_window" => done(windows(items, int_or(args, 0, 2), int_or(args, 1, 1), ctx.limits)?),
         "tally" => {
             let mut counts = DictMap::new();
             for v in items.iter() {
@@ -450,7 +446,7 @@ fn range_sum(r: &RangeVal) -> Value {
 mod tests {
     use super::*;
     use crate::builtins::callback::test_driver::{callee, drive, no_callback, TEST_LIMITS};
-    use crate::error::VmError;
+    use crate::runtime::error::VmError;
 
     fn int(n: i64) -> Value {
         Value::Int(n)
@@ -567,8 +563,7 @@ mod tests {
 
     #[test]
     fn sort_never_panics_on_mixed_types() {
-        let mut items: Vec<Value> =
-            (0..200).map(|i| if i % 3 == 0 { s(&i.to_string()) } else { int(200 - i) }).collect();
+        let mut items: Vec<Value> = (0..200).map(|i| if i % 3 == 0 { s(&i.to_string()) } else { int(200 - i) }).collect();
         items.push(Value::Float(f64::NAN));
         let out = call(&Value::list(items), "sort", &[]);
         assert!(out.starts_with('['));
@@ -596,10 +591,7 @@ mod tests {
         assert_eq!(call_with(&ints(&[1, 2]), "flat_map", &[callee()], &pairs), "[1, 10, 2, 20]");
         assert_eq!(call_with(&ints(&[1, 2]), "flat_map", &[callee()], &double), "[2, 4]");
         assert_eq!(call_with(&nums, "partition", &[callee()], &even), "[[2, 4, 6, 8], [1, 3, 5, 7]]");
-        assert_eq!(
-            call_with(&ints(&[1, 2, 3, 4, 5, 6]), "group_by", &[callee()], &even),
-            "{false: [1, 3, 5], true: [2, 4, 6]}"
-        );
+        assert_eq!(call_with(&ints(&[1, 2, 3, 4, 5, 6]), "group_by", &[callee()], &even), "{false: [1, 3, 5], true: [2, 4, 6]}");
         let words = strs(&["hello", "hi", "hey"]);
         let length = |a: &[Value]| Ok(int(a[0].as_str().unwrap().len() as i64));
         assert_eq!(call_with(&words, "min_by", &[callee()], &length), "hi");

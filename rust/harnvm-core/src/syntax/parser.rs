@@ -18,10 +18,10 @@
 
 use std::collections::HashSet;
 
-use crate::ast::*;
-use crate::chunk::Pos;
-use crate::error::{Phase, VmError, VmResult};
-use crate::lexer::{self, Kw, Segment, Tok, Token};
+use crate::runtime::error::{Phase, VmError, VmResult};
+use crate::syntax::ast::*;
+use crate::syntax::lexer::{self, Kw, Segment, Tok, Token};
+use crate::syntax::pos::Pos;
 
 /// Maximum nesting of parser recursion (parentheses, blocks, closures, ...).
 /// Far beyond real programs (Harn itself stops at 64 brackets); sized so the
@@ -72,10 +72,7 @@ fn syntax(msg: String, pos: Pos) -> VmError {
 }
 
 fn too_deep(pos: Pos) -> VmError {
-    syntax(
-        format!("Expression nesting too deep at {}:{}", pos.line, pos.column),
-        pos,
-    )
+    syntax(format!("Expression nesting too deep at {}:{}", pos.line, pos.column), pos)
 }
 
 /// Whether a token can start an expression (decides `e ? a : b` vs `e?`).
@@ -188,16 +185,7 @@ impl Parser {
                 _ => {}
             }
         }
-        Parser {
-            toks,
-            pos: 0,
-            enums,
-            structs,
-            nesting: 0,
-            height: 0,
-            yields: Vec::new(),
-            speculating: false,
-        }
+        Parser { toks, pos: 0, enums, structs, nesting: 0, height: 0, yields: Vec::new(), speculating: false }
     }
 
     // ------------------------------------------------------------------
@@ -214,10 +202,7 @@ impl Parser {
 
     fn here(&self) -> Pos {
         let t = &self.toks[self.pos];
-        Pos {
-            line: t.line,
-            column: t.column,
-        }
+        Pos { line: t.line, column: t.column }
     }
 
     fn advance(&mut self) {
@@ -272,10 +257,7 @@ impl Parser {
         let pos = self.here();
         match self.tok() {
             Tok::Eof => syntax(format!("Unexpected end of file, expected {expected}"), pos),
-            t => syntax(
-                format!("Expected {expected}, got {t} at {}:{}", pos.line, pos.column),
-                pos,
-            ),
+            t => syntax(format!("Expected {expected}, got {t} at {}:{}", pos.line, pos.column), pos),
         }
     }
 
@@ -306,12 +288,7 @@ impl Parser {
             Tok::Kw(kw) => {
                 let pos = self.here();
                 Err(syntax(
-                    format!(
-                        "Expected {expected}, got '{}' (reserved keyword) at {}:{}",
-                        kw.as_str(),
-                        pos.line,
-                        pos.column
-                    ),
+                    format!("Expected {expected}, got '{}' (reserved keyword) at {}:{}", kw.as_str(), pos.line, pos.column),
                     pos,
                 ))
             }
@@ -422,11 +399,7 @@ impl Parser {
             return Ok(());
         }
         // A token on a later line (after a multi-line construct) is fine.
-        let prev_line = self.toks[..self.pos]
-            .iter()
-            .rev()
-            .find(|t| t.tok != Tok::Newline)
-            .map_or(0, |t| t.line);
+        let prev_line = self.toks[..self.pos].iter().rev().find(|t| t.tok != Tok::Newline).map_or(0, |t| t.line);
         if self.toks[self.pos].line != prev_line {
             return Ok(());
         }
@@ -548,22 +521,14 @@ impl Parser {
             }
         }
         let value = self.optional_value()?;
-        Ok(if is_yield {
-            StmtKind::Yield(value)
-        } else {
-            StmtKind::Return(value)
-        })
+        Ok(if is_yield { StmtKind::Yield(value) } else { StmtKind::Return(value) })
     }
 
     fn throw_or_emit(&mut self) -> VmResult<StmtKind> {
         let is_emit = self.at_kw(Kw::Emit);
         self.advance();
         let value = self.expr()?;
-        Ok(if is_emit {
-            StmtKind::Emit(value)
-        } else {
-            StmtKind::Throw(value)
-        })
+        Ok(if is_emit { StmtKind::Emit(value) } else { StmtKind::Throw(value) })
     }
 
     fn guard_stmt(&mut self) -> VmResult<StmtKind> {
@@ -590,11 +555,7 @@ impl Parser {
         let is_defer = self.at_kw(Kw::Defer);
         self.advance();
         let body = self.braced_block()?;
-        Ok(if is_defer {
-            StmtKind::Defer(body)
-        } else {
-            StmtKind::Mutex(body)
-        })
+        Ok(if is_defer { StmtKind::Defer(body) } else { StmtKind::Mutex(body) })
     }
 
     /// The optional operand of `return` / `yield`.
@@ -610,9 +571,7 @@ impl Parser {
         let target = self.expr()?;
         let assignable = matches!(
             target.kind,
-            ExprKind::Ident(_)
-                | ExprKind::Property { optional: false, .. }
-                | ExprKind::Index { optional: false, .. }
+            ExprKind::Ident(_) | ExprKind::Property { optional: false, .. } | ExprKind::Index { optional: false, .. }
         );
         if !assignable {
             return Ok(StmtKind::Expr(target));
@@ -643,11 +602,7 @@ impl Parser {
         };
         self.expect(Tok::Assign, "=")?;
         let value = self.expr()?;
-        Ok(if mutable {
-            StmtKind::Var { pattern, ty, value }
-        } else {
-            StmtKind::Let { pattern, ty, value }
-        })
+        Ok(if mutable { StmtKind::Var { pattern, ty, value } } else { StmtKind::Let { pattern, ty, value } })
     }
 
     fn for_stmt(&mut self) -> VmResult<StmtKind> {
@@ -656,11 +611,7 @@ impl Parser {
         self.expect_kw(Kw::In)?;
         let iterable = self.expr()?;
         let body = self.braced_block()?;
-        Ok(StmtKind::For {
-            pattern,
-            iterable,
-            body,
-        })
+        Ok(StmtKind::For { pattern, iterable, body })
     }
 
     /// A name or `_` (returned as `None`).
@@ -693,11 +644,7 @@ impl Parser {
                         Some(key.clone())
                     };
                     let default = self.pattern_default()?;
-                    entries.push(DictPatEntry {
-                        key,
-                        binding,
-                        default,
-                    });
+                    entries.push(DictPatEntry { key, binding, default });
                     self.skip_item_separator();
                 }
                 self.expect(Tok::RBrace, "}")?;
@@ -731,12 +678,10 @@ impl Parser {
                 self.expect(Tok::RParen, ")")?;
                 Ok(Pattern::Pair(first, second))
             }
-            _ => Ok(
-                match self.binding_name("variable name or destructuring pattern")? {
-                    Some(name) => Pattern::Ident(name),
-                    None => Pattern::Wildcard,
-                },
-            ),
+            _ => Ok(match self.binding_name("variable name or destructuring pattern")? {
+                Some(name) => Pattern::Ident(name),
+                None => Pattern::Wildcard,
+            }),
         }
     }
 
@@ -771,12 +716,7 @@ impl Parser {
                 self.expect_kw(Kw::From)?;
                 let channel = self.expr()?;
                 let body = self.braced_block()?;
-                cases.push(SelectCase {
-                    binding,
-                    channel,
-                    body,
-                    pos,
-                });
+                cases.push(SelectCase { binding, channel, body, pos });
             }
             self.skip_newlines();
         }
@@ -787,11 +727,7 @@ impl Parser {
         if timeout.is_some() && default.is_some() {
             return Err(self.error("select cannot have both timeout and default"));
         }
-        Ok(StmtKind::Select(Box::new(SelectStmt {
-            cases,
-            timeout,
-            default,
-        })))
+        Ok(StmtKind::Select(Box::new(SelectStmt { cases, timeout, default })))
     }
 
     // ------------------------------------------------------------------
@@ -813,9 +749,7 @@ impl Parser {
             StmtKind::Interface(d) => &mut d.attributes,
             StmtKind::TypeAlias(d) => &mut d.attributes,
             StmtKind::Pipeline(d) => &mut d.attributes,
-            StmtKind::Unsupported {
-                attributes, keyword, ..
-            } if keyword != "override" => attributes,
+            StmtKind::Unsupported { attributes, keyword, .. } if keyword != "override" => attributes,
             _ => {
                 return Err(syntax(
                     format!(
@@ -841,8 +775,7 @@ impl Parser {
             self.advance();
             self.skip_newlines();
             while !self.at(&Tok::RParen) && !self.at_eof() {
-                let named =
-                    matches!(self.tok(), Tok::Ident(_) | Tok::Kw(Kw::Retry)) && *self.peek(1) == Tok::Colon;
+                let named = matches!(self.tok(), Tok::Ident(_) | Tok::Kw(Kw::Retry)) && *self.peek(1) == Tok::Colon;
                 let name = if named {
                     let n = self.member_name("argument name")?;
                     self.advance(); // :
@@ -940,9 +873,7 @@ impl Parser {
                 Some(self.expr()?)
             } else {
                 if seen_default && !rest {
-                    return Err(
-                        self.error("Required parameter cannot follow a parameter with a default value")
-                    );
+                    return Err(self.error("Required parameter cannot follow a parameter with a default value"));
                 }
                 None
             };
@@ -950,13 +881,7 @@ impl Parser {
             if rest && self.tok() != end {
                 return Err(self.error("Rest parameter must be the last parameter"));
             }
-            params.push(Param {
-                name,
-                ty,
-                default,
-                rest,
-                pos,
-            });
+            params.push(Param { name, ty, default, rest, pos });
         }
         Ok(params)
     }
@@ -986,11 +911,7 @@ impl Parser {
             } else {
                 None
             };
-            params.push(TypeParam {
-                name,
-                variance,
-                bound,
-            });
+            params.push(TypeParam { name, variance, bound });
             self.skip_item_separator();
         }
         self.expect(Tok::Gt, ">")?;
@@ -1044,13 +965,7 @@ impl Parser {
             self.skip_decl_separators();
         }
         self.expect(Tok::RBrace, "}")?;
-        Ok(StmtKind::Struct(Box::new(StructDecl {
-            name,
-            type_params,
-            fields,
-            is_pub,
-            attributes: Vec::new(),
-        })))
+        Ok(StmtKind::Struct(Box::new(StructDecl { name, type_params, fields, is_pub, attributes: Vec::new() })))
     }
 
     /// Newlines, commas and semicolons between declaration members.
@@ -1073,10 +988,7 @@ impl Parser {
             if self.at(&Tok::LParen) {
                 self.advance();
                 for p in self.params(&Tok::RParen)? {
-                    fields.push(EnumField {
-                        name: Some(p.name),
-                        ty: p.ty,
-                    });
+                    fields.push(EnumField { name: Some(p.name), ty: p.ty });
                 }
                 self.expect(Tok::RParen, ")")?;
             }
@@ -1084,13 +996,7 @@ impl Parser {
             self.skip_decl_separators();
         }
         self.expect(Tok::RBrace, "}")?;
-        Ok(StmtKind::Enum(Box::new(EnumDecl {
-            name,
-            type_params,
-            variants,
-            is_pub,
-            attributes: Vec::new(),
-        })))
+        Ok(StmtKind::Enum(Box::new(EnumDecl { name, type_params, variants, is_pub, attributes: Vec::new() })))
     }
 
     fn impl_decl(&mut self) -> VmResult<StmtKind> {
@@ -1115,12 +1021,7 @@ impl Parser {
             self.skip_decl_separators();
         }
         self.expect(Tok::RBrace, "}")?;
-        Ok(StmtKind::Impl(Box::new(ImplDecl {
-            type_name,
-            interface,
-            methods,
-            attributes: Vec::new(),
-        })))
+        Ok(StmtKind::Impl(Box::new(ImplDecl { type_name, interface, methods, attributes: Vec::new() })))
     }
 
     fn interface_decl(&mut self, is_pub: bool) -> VmResult<StmtKind> {
@@ -1150,12 +1051,7 @@ impl Parser {
                 let params = self.params(&Tok::RParen)?;
                 self.expect(Tok::RParen, ")")?;
                 let return_type = self.return_type()?;
-                methods.push(InterfaceMethod {
-                    name,
-                    type_params,
-                    params,
-                    return_type,
-                });
+                methods.push(InterfaceMethod { name, type_params, params, return_type });
             }
             self.skip_decl_separators();
         }
@@ -1176,13 +1072,7 @@ impl Parser {
         let type_params = self.type_params()?;
         self.expect(Tok::Assign, "=")?;
         let ty = self.type_expr()?;
-        Ok(StmtKind::TypeAlias(Box::new(TypeAliasDecl {
-            name,
-            type_params,
-            ty,
-            is_pub,
-            attributes: Vec::new(),
-        })))
+        Ok(StmtKind::TypeAlias(Box::new(TypeAliasDecl { name, type_params, ty, is_pub, attributes: Vec::new() })))
     }
 
     fn pipeline(&mut self, is_pub: bool) -> VmResult<StmtKind> {
@@ -1240,11 +1130,7 @@ impl Parser {
                 segments.push(self.ident("scoped import path segment")?);
             }
             let names = self.import_names()?;
-            return Ok(StmtKind::Import(ImportDecl {
-                path: segments.join("/"),
-                names: Some(names),
-                is_pub,
-            }));
+            return Ok(StmtKind::Import(ImportDecl { path: segments.join("/"), names: Some(names), is_pub }));
         }
         let names = if self.at(&Tok::LBrace) {
             let names = self.import_names()?;
@@ -1275,11 +1161,7 @@ impl Parser {
     }
 
     fn unsupported(keyword: &str, name: Option<String>) -> StmtKind {
-        StmtKind::Unsupported {
-            keyword: keyword.to_string(),
-            name,
-            attributes: Vec::new(),
-        }
+        StmtKind::Unsupported { keyword: keyword.to_string(), name, attributes: Vec::new() }
     }
 
     /// `tool name(params) [-> T] { [description "..."] body }`.
@@ -1409,10 +1291,7 @@ impl Parser {
                 self.advance();
                 let inner = self.type_expr()?;
                 self.expect(Tok::RBracket, "]")?;
-                return Ok(TypeExpr::Named {
-                    name: "list".into(),
-                    args: vec![inner],
-                });
+                return Ok(TypeExpr::Named { name: "list".into(), args: vec![inner] });
             }
             Tok::LParen => {
                 self.advance();
@@ -1433,15 +1312,9 @@ impl Parser {
                 let ret = self.return_type()?.map(Box::new);
                 return Ok(TypeExpr::Fn { params, ret });
             }
-            Tok::Kw(Kw::Nil) => TypeExpr::Named {
-                name: "nil".into(),
-                args: Vec::new(),
-            },
+            Tok::Kw(Kw::Nil) => TypeExpr::Named { name: "nil".into(), args: Vec::new() },
             // Harn types `true`/`false` as plain `bool`.
-            Tok::Kw(Kw::True | Kw::False) => TypeExpr::Named {
-                name: "bool".into(),
-                args: Vec::new(),
-            },
+            Tok::Kw(Kw::True | Kw::False) => TypeExpr::Named { name: "bool".into(), args: Vec::new() },
             Tok::Str(s) | Tok::RawStr(s) => TypeExpr::StrLiteral(s),
             Tok::Int(n) => TypeExpr::IntLiteral(n),
             Tok::Float(f) => TypeExpr::FloatLiteral(f),
@@ -1458,11 +1331,7 @@ impl Parser {
             },
             _ => {
                 let name = self.ident("type name")?;
-                let args = if self.at(&Tok::Lt) {
-                    self.type_args()?
-                } else {
-                    Vec::new()
-                };
+                let args = if self.at(&Tok::Lt) { self.type_args()? } else { Vec::new() };
                 return Ok(TypeExpr::Named { name, args });
             }
         };
@@ -1547,9 +1416,7 @@ impl Parser {
             Tok::PipeGt => (Op::Bin(BinOp::Pipe), PIPE_PREC, at, 1),
             Tok::Kw(Kw::To) => (Op::Range, RANGE_PREC, at, 1),
             Tok::Question => (Op::Ternary, TERNARY_PREC, at, 1),
-            Tok::Ident(s)
-                if s == "not" && self.toks.get(at + 1).is_some_and(|n| n.tok == Tok::Kw(Kw::In)) =>
-            {
+            Tok::Ident(s) if s == "not" && self.toks.get(at + 1).is_some_and(|n| n.tok == Tok::Kw(Kw::In)) => {
                 (Op::Bin(BinOp::NotIn), CMP_PREC, at, 2)
             }
             t => {
@@ -1611,14 +1478,7 @@ impl Parser {
             self.grow(pos)?;
             self.grow(pos)?;
         }
-        Ok(Expr::new(
-            ExprKind::Binary {
-                op,
-                lhs: Box::new(lhs),
-                rhs: Box::new(rhs),
-            },
-            pos,
-        ))
+        Ok(Expr::new(ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, pos))
     }
 
     /// `start to end [exclusive]` (at the token after `to`).
@@ -1628,14 +1488,7 @@ impl Parser {
         if !inclusive {
             self.advance();
         }
-        Ok(Expr::new(
-            ExprKind::Range {
-                start: Box::new(start),
-                end: Box::new(end),
-                inclusive,
-            },
-            pos,
-        ))
+        Ok(Expr::new(ExprKind::Range { start: Box::new(start), end: Box::new(end), inclusive }, pos))
     }
 
     /// `cond ? then : else` (at the token after `?`); branches are `||`-level.
@@ -1643,14 +1496,7 @@ impl Parser {
         let then = self.binary(OR_PREC)?;
         self.expect(Tok::Colon, ":")?;
         let else_ = self.binary(OR_PREC)?;
-        Ok(Expr::new(
-            ExprKind::Ternary {
-                cond: Box::new(cond),
-                then: Box::new(then),
-                else_: Box::new(else_),
-            },
-            pos,
-        ))
+        Ok(Expr::new(ExprKind::Ternary { cond: Box::new(cond), then: Box::new(then), else_: Box::new(else_) }, pos))
     }
 
     /// Prefix `!`, `-`, `try*` (collected iteratively, applied inside-out).
@@ -1708,8 +1554,7 @@ impl Parser {
             // A `.`/`?.` chain may continue on the next line (not a `...` spread).
             Tok::Newline => {
                 let i = self.next_significant();
-                let continues =
-                    member(&self.toks[i].tok) && self.toks.get(i + 1).is_some_and(|t| t.tok != Tok::Dot);
+                let continues = member(&self.toks[i].tok) && self.toks.get(i + 1).is_some_and(|t| t.tok != Tok::Dot);
                 if continues {
                     self.pos = i;
                     Some(Postfix::Member)
@@ -1762,54 +1607,21 @@ impl Parser {
             ExprKind::Ident(n) if !optional && self.enums.contains(n) => Some(n.clone()),
             _ => None,
         };
-        let args = if self.at(&Tok::LParen) {
-            Some(self.call_args()?)
-        } else {
-            None
-        };
+        let args = if self.at(&Tok::LParen) { Some(self.call_args()?) } else { None };
         Ok(match (enum_name, args) {
-            (Some(enum_name), args) => Expr::new(
-                ExprKind::EnumConstruct {
-                    enum_name,
-                    variant: name,
-                    args: args.unwrap_or_default(),
-                },
-                e.pos,
-            ),
-            (None, Some(args)) => Expr::new(
-                ExprKind::MethodCall {
-                    object: Box::new(e),
-                    name,
-                    args,
-                    optional,
-                },
-                pos,
-            ),
-            (None, None) => Expr::new(
-                ExprKind::Property {
-                    object: Box::new(e),
-                    name,
-                    optional,
-                },
-                pos,
-            ),
+            (Some(enum_name), args) => {
+                Expr::new(ExprKind::EnumConstruct { enum_name, variant: name, args: args.unwrap_or_default() }, e.pos)
+            }
+            (None, Some(args)) => Expr::new(ExprKind::MethodCall { object: Box::new(e), name, args, optional }, pos),
+            (None, None) => Expr::new(ExprKind::Property { object: Box::new(e), name, optional }, pos),
         })
     }
 
     /// `name(args)` (`callee` is an identifier; at `(`).
     fn call(&mut self, callee: Expr, type_args: Vec<TypeExpr>) -> VmResult<Expr> {
-        let ExprKind::Ident(name) = callee.kind else {
-            unreachable!("only identifiers are called")
-        };
+        let ExprKind::Ident(name) = callee.kind else { unreachable!("only identifiers are called") };
         let args = self.call_args()?;
-        Ok(Expr::new(
-            ExprKind::Call {
-                name,
-                type_args,
-                args,
-            },
-            callee.pos,
-        ))
+        Ok(Expr::new(ExprKind::Call { name, type_args, args }, callee.pos))
     }
 
     /// `[i]`, `[a:b]`, `[:b]`, `[a:]`, `[:]` (at `[`).
@@ -1818,41 +1630,18 @@ impl Parser {
         self.advance();
         self.skip_newlines();
         let object = Box::new(object);
-        let start = if self.at(&Tok::Colon) {
-            None
-        } else {
-            Some(Box::new(self.expr()?))
-        };
+        let start = if self.at(&Tok::Colon) { None } else { Some(Box::new(self.expr()?)) };
         self.skip_newlines();
         if self.at(&Tok::Colon) {
             self.advance();
             self.skip_newlines();
-            let end = if self.at(&Tok::RBracket) {
-                None
-            } else {
-                Some(Box::new(self.expr()?))
-            };
+            let end = if self.at(&Tok::RBracket) { None } else { Some(Box::new(self.expr()?)) };
             self.expect(Tok::RBracket, "]")?;
-            return Ok(Expr::new(
-                ExprKind::Slice {
-                    object,
-                    start,
-                    end,
-                    optional,
-                },
-                pos,
-            ));
+            return Ok(Expr::new(ExprKind::Slice { object, start, end, optional }, pos));
         }
         self.expect(Tok::RBracket, "]")?;
         let index = start.expect("a subscript without `:` has an index");
-        Ok(Expr::new(
-            ExprKind::Index {
-                object,
-                index,
-                optional,
-            },
-            pos,
-        ))
+        Ok(Expr::new(ExprKind::Index { object, index, optional }, pos))
     }
 
     /// `(args)` with optional commas and `...spread` (at `(`).
@@ -1878,10 +1667,7 @@ impl Parser {
 
     /// Tries `<T, ...>` directly followed by `(`; restores the position on failure.
     fn try_call_type_args(&mut self) -> Option<Vec<TypeExpr>> {
-        if !matches!(
-            self.peek(1),
-            Tok::Ident(_) | Tok::LBracket | Tok::Kw(Kw::Nil | Kw::Fn)
-        ) {
+        if !matches!(self.peek(1), Tok::Ident(_) | Tok::LBracket | Tok::Kw(Kw::Nil | Kw::Fn)) {
             return None;
         }
         let (pos, height, nesting) = (self.pos, self.height, self.nesting);
@@ -1927,24 +1713,14 @@ impl Parser {
     }
 
     fn struct_literal(&mut self, e: Expr) -> VmResult<Expr> {
-        let ExprKind::Ident(name) = e.kind else {
-            unreachable!("struct literals follow a name")
-        };
+        let ExprKind::Ident(name) = e.kind else { unreachable!("struct literals follow a name") };
         let pos = e.pos;
         self.advance(); // {
         let mut fields = Vec::new();
         for entry in self.dict_entries()? {
             match entry {
-                DictEntry::Pair {
-                    key: DictKey::Name(k),
-                    value,
-                } => fields.push((k, value)),
-                _ => {
-                    return Err(syntax(
-                        format!("Expected struct field name in `{name} {{ ... }}`"),
-                        pos,
-                    ))
-                }
+                DictEntry::Pair { key: DictKey::Name(k), value } => fields.push((k, value)),
+                _ => return Err(syntax(format!("Expected struct field name in `{name} {{ ... }}`"), pos)),
             }
         }
         Ok(Expr::new(ExprKind::StructConstruct { name, fields }, pos))
@@ -2005,9 +1781,7 @@ impl Parser {
     /// Re-lexes and parses each `${...}` of an interpolated string.
     fn interpolated(&mut self) -> VmResult<Expr> {
         let pos = self.here();
-        let Tok::InterpStr(segments) = self.tok().clone() else {
-            unreachable!()
-        };
+        let Tok::InterpStr(segments) = self.tok().clone() else { unreachable!() };
         self.advance();
         let mut parts = Vec::with_capacity(segments.len());
         for seg in segments {
@@ -2076,12 +1850,7 @@ impl Parser {
         let params = self.params(&Tok::Arrow)?;
         self.expect(Tok::Arrow, "->")?;
         let (body, is_generator) = self.fn_body()?;
-        let closure = Closure {
-            params,
-            body,
-            is_generator,
-            fn_syntax: false,
-        };
+        let closure = Closure { params, body, is_generator, fn_syntax: false };
         Ok(Expr::new(ExprKind::Closure(Box::new(closure)), pos))
     }
 
@@ -2147,12 +1916,7 @@ impl Parser {
         self.return_type()?;
         self.expect(Tok::LBrace, "{")?;
         let (body, is_generator) = self.fn_body()?;
-        let closure = Closure {
-            params,
-            body,
-            is_generator,
-            fn_syntax: true,
-        };
+        let closure = Closure { params, body, is_generator, fn_syntax: true };
         Ok(Expr::new(ExprKind::Closure(Box::new(closure)), pos))
     }
 
@@ -2181,14 +1945,7 @@ impl Parser {
         let mut result = None;
         while let Some((pos, cond, then)) = arms.pop() {
             self.grow(pos)?;
-            let e = Expr::new(
-                ExprKind::If {
-                    cond: Box::new(cond),
-                    then,
-                    else_: else_.take(),
-                },
-                pos,
-            );
+            let e = Expr::new(ExprKind::If { cond: Box::new(cond), then, else_: else_.take() }, pos);
             if arms.is_empty() {
                 result = Some(e);
             } else {
@@ -2222,22 +1979,11 @@ impl Parser {
             };
             self.expect(Tok::Arrow, "->")?;
             let body = self.braced_block()?;
-            arms.push(MatchArm {
-                patterns,
-                guard,
-                body,
-                pos: arm_pos,
-            });
+            arms.push(MatchArm { patterns, guard, body, pos: arm_pos });
             self.skip_decl_separators();
         }
         self.expect(Tok::RBrace, "}")?;
-        Ok(Expr::new(
-            ExprKind::Match {
-                subject: Box::new(subject),
-                arms,
-            },
-            pos,
-        ))
+        Ok(Expr::new(ExprKind::Match { subject: Box::new(subject), arms }, pos))
     }
 
     /// A match pattern is parsed as an expression, then classified.
@@ -2256,55 +2002,26 @@ impl Parser {
             return p;
         }
         match e.kind {
-            ExprKind::EnumConstruct {
-                enum_name,
-                variant,
-                args,
-            } if args.iter().all(|a| {
-                matches!(
-                    a,
-                    Arg::Positional(Expr {
-                        kind: ExprKind::Ident(_),
-                        ..
-                    })
-                )
-            }) =>
+            ExprKind::EnumConstruct { enum_name, variant, args }
+                if args.iter().all(|a| matches!(a, Arg::Positional(Expr { kind: ExprKind::Ident(_), .. }))) =>
             {
                 let bindings = args
                     .into_iter()
                     .map(|a| match a {
-                        Arg::Positional(Expr {
-                            kind: ExprKind::Ident(n),
-                            ..
-                        }) if n != "_" => Some(n),
+                        Arg::Positional(Expr { kind: ExprKind::Ident(n), .. }) if n != "_" => Some(n),
                         _ => None,
                     })
                     .collect::<Vec<_>>();
                 let bindings = if bindings.is_empty() { None } else { Some(bindings) };
-                MatchPattern::EnumVariant {
-                    enum_name,
-                    variant,
-                    bindings,
-                }
+                MatchPattern::EnumVariant { enum_name, variant, bindings }
             }
-            ExprKind::Dict(entries)
-                if entries.iter().all(|en| {
-                    matches!(
-                        en,
-                        DictEntry::Pair {
-                            key: DictKey::Name(_),
-                            ..
-                        }
-                    )
-                }) =>
-            {
+            ExprKind::Dict(entries) if entries.iter().all(|en| matches!(en, DictEntry::Pair { key: DictKey::Name(_), .. })) => {
                 let fields = entries
                     .into_iter()
                     .filter_map(|en| match en {
-                        DictEntry::Pair {
-                            key: DictKey::Name(k),
-                            value,
-                        } => Some((k, binding(&value).unwrap_or(MatchPattern::Value(value)))),
+                        DictEntry::Pair { key: DictKey::Name(k), value } => {
+                            Some((k, binding(&value).unwrap_or(MatchPattern::Value(value))))
+                        }
                         _ => None,
                     })
                     .collect();
@@ -2330,13 +2047,7 @@ impl Parser {
         self.advance();
         let count = self.primary()?;
         let body = self.braced_block()?;
-        Ok(Expr::new(
-            ExprKind::Retry {
-                count: Box::new(count),
-                body,
-            },
-            pos,
-        ))
+        Ok(Expr::new(ExprKind::Retry { count: Box::new(count), body }, pos))
     }
 
     /// `deadline D { }` — D is a primary expression.
@@ -2345,13 +2056,7 @@ impl Parser {
         self.advance();
         let duration = self.primary()?;
         let body = self.braced_block()?;
-        Ok(Expr::new(
-            ExprKind::Deadline {
-                duration: Box::new(duration),
-                body,
-            },
-            pos,
-        ))
+        Ok(Expr::new(ExprKind::Deadline { duration: Box::new(duration), body }, pos))
     }
 
     /// `try { } [catch [(e[: T])] | catch e { }] [finally { }]`.
@@ -2383,11 +2088,7 @@ impl Parser {
                 (None, None)
             };
             let body = self.braced_block()?;
-            catch = Some(Box::new(CatchClause {
-                binding,
-                type_name,
-                body,
-            }));
+            catch = Some(Box::new(CatchClause { binding, type_name, body }));
         }
         let finally = if self.skip_newlines_if(|t| *t == Tok::Kw(Kw::Finally)) {
             self.advance();
@@ -2412,11 +2113,7 @@ impl Parser {
             ParallelKind::Count
         };
         let expr = self.expr()?;
-        let options = if self.at_ident("with") {
-            Some(self.parallel_options()?)
-        } else {
-            None
-        };
+        let options = if self.at_ident("with") { Some(self.parallel_options()?) } else { None };
         self.expect(Tok::LBrace, "{")?;
         self.skip_newlines();
         let param = match (self.tok().clone(), self.peek(1)) {
@@ -2428,21 +2125,13 @@ impl Parser {
             _ => None,
         };
         let body = self.block()?;
-        let as_stream = kind == ParallelKind::Each
-            && self.at_ident("as")
-            && matches!(self.peek(1), Tok::Ident(s) if s == "stream");
+        let as_stream =
+            kind == ParallelKind::Each && self.at_ident("as") && matches!(self.peek(1), Tok::Ident(s) if s == "stream");
         if as_stream {
             self.advance();
             self.advance();
         }
-        let parallel = Parallel {
-            kind,
-            expr,
-            options,
-            param,
-            body,
-            as_stream,
-        };
+        let parallel = Parallel { kind, expr, options, param, body, as_stream };
         Ok(Expr::new(ExprKind::Parallel(Box::new(parallel)), pos))
     }
 
@@ -2474,10 +2163,7 @@ impl Parser {
             self.advance();
             self.expect(Tok::Colon, ":")?;
             let value = self.expr()?;
-            entries.push(DictEntry::Pair {
-                key: DictKey::Name(key),
-                value,
-            });
+            entries.push(DictEntry::Pair { key: DictKey::Name(key), value });
             self.skip_item_separator();
         }
         self.expect(Tok::RBrace, "}")?;
@@ -2503,17 +2189,14 @@ fn replace_placeholder(e: &mut Expr) -> bool {
             *name = "__pipe".to_string();
             true
         }
-        ExprKind::Call { args, .. } | ExprKind::EnumConstruct { args, .. } => args
-            .iter_mut()
-            .fold(false, |found, a| replace_placeholder(arg_expr(a)) | found),
+        ExprKind::Call { args, .. } | ExprKind::EnumConstruct { args, .. } => {
+            args.iter_mut().fold(false, |found, a| replace_placeholder(arg_expr(a)) | found)
+        }
         ExprKind::MethodCall { object, args, .. } => {
             let found = replace_placeholder(object);
-            args.iter_mut()
-                .fold(found, |found, a| replace_placeholder(arg_expr(a)) | found)
+            args.iter_mut().fold(found, |found, a| replace_placeholder(arg_expr(a)) | found)
         }
-        ExprKind::Binary { op, lhs, rhs } if *op != BinOp::Pipe => {
-            replace_placeholder(lhs) | replace_placeholder(rhs)
-        }
+        ExprKind::Binary { op, lhs, rhs } if *op != BinOp::Pipe => replace_placeholder(lhs) | replace_placeholder(rhs),
         ExprKind::Unary { operand, .. } => replace_placeholder(operand),
         ExprKind::List(items) => items.iter_mut().fold(false, |found, item| {
             let (ListElem::Item(x) | ListElem::Spread(x)) = item;
@@ -2521,9 +2204,7 @@ fn replace_placeholder(e: &mut Expr) -> bool {
         }),
         ExprKind::Property { object, .. } => replace_placeholder(object),
         ExprKind::Index { object, index, .. } => replace_placeholder(object) | replace_placeholder(index),
-        ExprKind::Slice {
-            object, start, end, ..
-        } => {
+        ExprKind::Slice { object, start, end, .. } => {
             let mut found = replace_placeholder(object);
             for b in [start, end].into_iter().flatten() {
                 found |= replace_placeholder(b);
@@ -2537,19 +2218,9 @@ fn replace_placeholder(e: &mut Expr) -> bool {
 /// Wraps a pipe operand in `{ __pipe -> operand }`.
 fn pipe_closure(body: Expr) -> Expr {
     let pos = body.pos;
-    let param = Param {
-        name: "__pipe".to_string(),
-        ty: None,
-        default: None,
-        rest: false,
-        pos,
-    };
-    let closure = Closure {
-        params: vec![param],
-        body: vec![Stmt::new(StmtKind::Expr(body), pos)],
-        is_generator: false,
-        fn_syntax: false,
-    };
+    let param = Param { name: "__pipe".to_string(), ty: None, default: None, rest: false, pos };
+    let closure =
+        Closure { params: vec![param], body: vec![Stmt::new(StmtKind::Expr(body), pos)], is_generator: false, fn_syntax: false };
     Expr::new(ExprKind::Closure(Box::new(closure)), pos)
 }
 
@@ -2592,66 +2263,28 @@ mod tests {
             ExprKind::Binary { op, lhs, rhs } => format!("({op:?} {} {})", sx(lhs), sx(rhs)),
             ExprKind::Unary { op, operand } => format!("({op:?} {})", sx(operand)),
             ExprKind::Ternary { cond, then, else_ } => format!("(? {} {} {})", sx(cond), sx(then), sx(else_)),
-            ExprKind::Range {
-                start,
-                end,
-                inclusive,
-            } => format!(
-                "(to{} {} {})",
-                if *inclusive { "" } else { "x" },
-                sx(start),
-                sx(end)
-            ),
+            ExprKind::Range { start, end, inclusive } => {
+                format!("(to{} {} {})", if *inclusive { "" } else { "x" }, sx(start), sx(end))
+            }
             ExprKind::TryOp(x) => format!("(try? {})", sx(x)),
             ExprKind::TryStar(x) => format!("(try* {})", sx(x)),
-            ExprKind::Call {
-                name,
-                args,
-                type_args,
-            } => {
-                let t = if type_args.is_empty() {
-                    String::new()
-                } else {
-                    format!("<{}>", type_args.len())
-                };
-                format!(
-                    "{name}{t}({})",
-                    args.iter().map(sx_arg).collect::<Vec<_>>().join(" ")
-                )
+            ExprKind::Call { name, args, type_args } => {
+                let t = if type_args.is_empty() { String::new() } else { format!("<{}>", type_args.len()) };
+                format!("{name}{t}({})", args.iter().map(sx_arg).collect::<Vec<_>>().join(" "))
             }
-            ExprKind::MethodCall {
-                object,
-                name,
-                args,
-                optional,
-            } => format!(
+            ExprKind::MethodCall { object, name, args, optional } => format!(
                 "{}{}{name}({})",
                 sx(object),
                 if *optional { "?." } else { "." },
                 args.iter().map(sx_arg).collect::<Vec<_>>().join(" ")
             ),
-            ExprKind::Property {
-                object,
-                name,
-                optional,
-            } => {
+            ExprKind::Property { object, name, optional } => {
                 format!("{}{}{name}", sx(object), if *optional { "?." } else { "." })
             }
-            ExprKind::Index {
-                object,
-                index,
-                optional,
-            } => {
-                format!(
-                    "{}{}[{}]",
-                    sx(object),
-                    if *optional { "?" } else { "" },
-                    sx(index)
-                )
+            ExprKind::Index { object, index, optional } => {
+                format!("{}{}[{}]", sx(object), if *optional { "?" } else { "" }, sx(index))
             }
-            ExprKind::Slice {
-                object, start, end, ..
-            } => format!(
+            ExprKind::Slice { object, start, end, .. } => format!(
                 "{}[{}:{}]",
                 sx(object),
                 start.as_ref().map_or(String::new(), |x| sx(x)),
@@ -2668,37 +2301,16 @@ mod tests {
                     .collect::<Vec<_>>()
                     .join(" ")
             ),
-            ExprKind::Closure(c) => format!(
-                "{{{} -> {}}}",
-                c.params
-                    .iter()
-                    .map(|p| p.name.clone())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                c.body.len()
-            ),
-            ExprKind::EnumConstruct {
-                enum_name,
-                variant,
-                args,
-            } => {
-                format!(
-                    "{enum_name}::{variant}({})",
-                    args.iter().map(sx_arg).collect::<Vec<_>>().join(" ")
-                )
+            ExprKind::Closure(c) => {
+                format!("{{{} -> {}}}", c.params.iter().map(|p| p.name.clone()).collect::<Vec<_>>().join(" "), c.body.len())
             }
-            ExprKind::StructConstruct { name, fields } => format!(
-                "{name}{{{}}}",
-                fields
-                    .iter()
-                    .map(|(k, v)| format!("{k}={}", sx(v)))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ),
-            other => format!(
-                "<{}>",
-                format!("{other:?}").split([' ', '(', '{']).next().unwrap_or("")
-            ),
+            ExprKind::EnumConstruct { enum_name, variant, args } => {
+                format!("{enum_name}::{variant}({})", args.iter().map(sx_arg).collect::<Vec<_>>().join(" "))
+            }
+            ExprKind::StructConstruct { name, fields } => {
+                format!("{name}{{{}}}", fields.iter().map(|(k, v)| format!("{k}={}", sx(v))).collect::<Vec<_>>().join(" "))
+            }
+            other => format!("<{}>", format!("{other:?}").split([' ', '(', '{']).next().unwrap_or("")),
         }
     }
 
@@ -2761,13 +2373,9 @@ mod tests {
     fn pipe_placeholder() {
         assert_eq!(sxs("v |> f(_, 1)"), "(Pipe v {__pipe -> 1})");
         let e = expr("v |> _.sort()");
-        let ExprKind::Binary { rhs, .. } = e.kind else {
-            panic!()
-        };
+        let ExprKind::Binary { rhs, .. } = e.kind else { panic!() };
         let ExprKind::Closure(c) = rhs.kind else { panic!() };
-        let StmtKind::Expr(body) = &c.body[0].kind else {
-            panic!()
-        };
+        let StmtKind::Expr(body) = &c.body[0].kind else { panic!() };
         assert_eq!(sx(body), "__pipe.sort()");
         assert_eq!(sxs("v |> len"), "(Pipe v len)");
     }
@@ -2778,13 +2386,7 @@ mod tests {
         let ExprKind::Dict(entries) = e.kind else { panic!() };
         assert_eq!(entries.len(), 5);
         assert!(matches!(&entries[0], DictEntry::Pair { key: DictKey::Name(k), .. } if k == "type"));
-        assert!(matches!(
-            &entries[2],
-            DictEntry::Pair {
-                key: DictKey::Computed(_),
-                ..
-            }
-        ));
+        assert!(matches!(&entries[2], DictEntry::Pair { key: DictKey::Computed(_), .. }));
         assert!(matches!(&entries[3], DictEntry::Spread(_)));
         assert!(matches!(expr("{}").kind, ExprKind::Dict(ref d) if d.is_empty()));
         let e = expr("{ a, b: int = 10, ...rest -> a }");
@@ -2796,13 +2398,9 @@ mod tests {
     #[test]
     fn interpolation_positions() {
         let e = expr("\"a ${x + y} b\"");
-        let ExprKind::InterpolatedStr(parts) = e.kind else {
-            panic!()
-        };
+        let ExprKind::InterpolatedStr(parts) = e.kind else { panic!() };
         assert_eq!(parts.len(), 3);
-        let StrSegment::Expr(inner) = &parts[1] else {
-            panic!()
-        };
+        let StrSegment::Expr(inner) = &parts[1] else { panic!() };
         assert_eq!(sx(inner), "(Add x y)");
         assert_eq!(inner.pos, Pos { line: 1, column: 8 });
         let err = parse_err("let s = \"${ ) }\"");
@@ -2811,16 +2409,11 @@ mod tests {
 
     #[test]
     fn newline_continuation() {
-        let p = parse_ok(
-            "let a = 1\n  + 2\nlet b = 1 +\n  2\nlet c = x\n  .map(f)\n  ?.filter(g)\nlet d = 1\n-2",
-        );
+        let p = parse_ok("let a = 1\n  + 2\nlet b = 1 +\n  2\nlet c = x\n  .map(f)\n  ?.filter(g)\nlet d = 1\n-2");
         assert_eq!(p.items.len(), 5, "leading `-` starts a new statement");
-        let StmtKind::Let { value, .. } = &p.items[2].kind else {
-            panic!()
-        };
+        let StmtKind::Let { value, .. } = &p.items[2].kind else { panic!() };
         assert_eq!(sx(value), "x.map(f)?.filter(g)");
-        let p =
-            parse_ok("let a = nil\n  ?? 1\nlet b = 1\n  == 1\nlet c = 1\n  < 2\nlet d = 1 |>\n  to_string");
+        let p = parse_ok("let a = nil\n  ?? 1\nlet b = 1\n  == 1\nlet c = 1\n  < 2\nlet d = 1 |>\n  to_string");
         assert_eq!(p.items.len(), 4);
         // `in` does not continue a line.
         assert!(parse("let a = x\n in xs", "t").is_err());
@@ -2837,14 +2430,8 @@ mod tests {
             parse_err("pipeline p(task) { let x = 1 let y = 2 }"),
             "Expected statement separator (`;` or newline), got let at 1:30"
         );
-        assert_eq!(
-            parse_err("log(1) log(2)"),
-            "Expected top-level item separator (`;` or newline), got id(log) at 1:8"
-        );
-        assert_eq!(
-            parse_err("pipeline t(task) {\n  log(\"one\");; log(\"two\")\n}"),
-            "Expected expression, got ; at 2:14"
-        );
+        assert_eq!(parse_err("log(1) log(2)"), "Expected top-level item separator (`;` or newline), got id(log) at 1:8");
+        assert_eq!(parse_err("pipeline t(task) {\n  log(\"one\");; log(\"two\")\n}"), "Expected expression, got ; at 2:14");
         assert!(parse_err("pipeline t() {\n  if true {\n  }; else {\n  }\n}").contains("got else"));
         assert!(parse_err("pipeline t() {\n  try {\n  }; catch {\n  }\n}").contains("got catch"));
         parse_ok("if a {\n} \nelse if b {\n}\nelse {\n}\nlog(1)");
@@ -2854,39 +2441,22 @@ mod tests {
 
     #[test]
     fn syntax_error_texts() {
-        assert_eq!(
-            parse_err("pipeline p(x) {\n"),
-            "Unexpected end of file, expected }"
-        );
-        assert_eq!(
-            parse_err("let x =\n"),
-            "Unexpected end of file, expected expression"
-        );
-        assert_eq!(
-            parse_err("pipeline test(task) {\n  let x = )\n  let y = 42\n}"),
-            "Expected expression, got ) at 2:11"
-        );
+        assert_eq!(parse_err("pipeline p(x) {\n"), "Unexpected end of file, expected }");
+        assert_eq!(parse_err("let x =\n"), "Unexpected end of file, expected expression");
+        assert_eq!(parse_err("pipeline test(task) {\n  let x = )\n  let y = 42\n}"), "Expected expression, got ) at 2:11");
         assert_eq!(
             parse_err("fn bad(x = 10, y) {\n  log(x + y)\n}"),
             "Expected Required parameter cannot follow a parameter with a default value, got ) at 1:17"
         );
         assert!(parse_err("fn bad(...r, y) {}").contains("Rest parameter must be the last parameter"));
-        assert_eq!(
-            parse_err("pipeline t(task) {\n  let x = `\n}"),
-            "Unexpected character '`' at 2:11"
-        );
-        assert_eq!(
-            parse_err("pipeline t(task) {\n  let x = \"abc\n}"),
-            "Unterminated string at 2:11"
-        );
+        assert_eq!(parse_err("pipeline t(task) {\n  let x = `\n}"), "Unexpected character '`' at 2:11");
+        assert_eq!(parse_err("pipeline t(task) {\n  let x = \"abc\n}"), "Unterminated string at 2:11");
         assert_eq!(
             parse_err("for tool in xs {}"),
             "Expected variable name or destructuring pattern, got 'tool' (reserved keyword) at 1:5"
         );
-        assert!(parse_err("parallel each xs with {limit: 2} { x -> x }")
-            .contains("only `max_concurrent` is supported"));
-        assert!(parse_err("select { timeout 1s { } default { } }")
-            .contains("select cannot have both timeout and default"));
+        assert!(parse_err("parallel each xs with {limit: 2} { x -> x }").contains("only `max_concurrent` is supported"));
+        assert!(parse_err("select { timeout 1s { } default { } }").contains("select cannot have both timeout and default"));
         assert!(parse_err("@deprecated\nlet x = 1").contains("declaration after `@attr`"));
         let e = parse("let x = )", "f").unwrap_err();
         assert_eq!((e.0.line, e.0.column, e.0.phase), (1, 9, Phase::Parse));
@@ -2894,9 +2464,7 @@ mod tests {
 
     #[test]
     fn assignments() {
-        let StmtKind::Assign { target, op, .. } = first_stmt("x.y[0] += 2") else {
-            panic!()
-        };
+        let StmtKind::Assign { target, op, .. } = first_stmt("x.y[0] += 2") else { panic!() };
         assert_eq!(op, Some(BinOp::Add));
         assert_eq!(sx(&target), "x.y[0]");
         assert!(matches!(first_stmt("x = 1"), StmtKind::Assign { op: None, .. }));
@@ -2906,43 +2474,20 @@ mod tests {
 
     #[test]
     fn binding_patterns() {
-        let StmtKind::Let { pattern, .. } = first_stmt("let {name: n, age = 3, debug: _, ...rest} = d")
-        else {
-            panic!()
-        };
-        let Pattern::Dict { entries, rest } = pattern else {
-            panic!()
-        };
+        let StmtKind::Let { pattern, .. } = first_stmt("let {name: n, age = 3, debug: _, ...rest} = d") else { panic!() };
+        let Pattern::Dict { entries, rest } = pattern else { panic!() };
         assert_eq!(rest.as_deref(), Some("rest"));
         assert_eq!(entries[0].binding.as_deref(), Some("n"));
         assert_eq!(entries[1].binding.as_deref(), Some("age"));
         assert!(entries[1].default.is_some());
         assert_eq!(entries[2].binding, None);
-        let StmtKind::Var { pattern, .. } = first_stmt("var [_, y = 0, ...tail] = xs") else {
-            panic!()
-        };
-        assert!(
-            matches!(pattern, Pattern::List { ref elements, rest: Some(_) } if elements[0].binding.is_none())
-        );
-        assert!(matches!(
-            first_stmt("let _ = f()"),
-            StmtKind::Let {
-                pattern: Pattern::Wildcard,
-                ..
-            }
-        ));
-        let StmtKind::For { pattern, .. } = first_stmt("for (i, x) in iter(xs).enumerate() { }") else {
-            panic!()
-        };
+        let StmtKind::Var { pattern, .. } = first_stmt("var [_, y = 0, ...tail] = xs") else { panic!() };
+        assert!(matches!(pattern, Pattern::List { ref elements, rest: Some(_) } if elements[0].binding.is_none()));
+        assert!(matches!(first_stmt("let _ = f()"), StmtKind::Let { pattern: Pattern::Wildcard, .. }));
+        let StmtKind::For { pattern, .. } = first_stmt("for (i, x) in iter(xs).enumerate() { }") else { panic!() };
         assert_eq!(pattern, Pattern::Pair(Some("i".into()), Some("x".into())));
-        assert!(matches!(
-            first_stmt("let x: list<int> = []"),
-            StmtKind::Let { ty: Some(_), .. }
-        ));
-        assert!(matches!(
-            first_stmt("let x: list<int>= []"),
-            StmtKind::Let { ty: Some(_), .. }
-        ));
+        assert!(matches!(first_stmt("let x: list<int> = []"), StmtKind::Let { ty: Some(_), .. }));
+        assert!(matches!(first_stmt("let x: list<int>= []"), StmtKind::Let { ty: Some(_), .. }));
     }
 
     #[test]
@@ -2951,13 +2496,7 @@ mod tests {
                    match s {\n  Shape.Circle(r) -> { r }\n  Shape.Rect(_, h) if h > 1 -> { h }\n  Shape.Empty -> { 0 }\n  \
                    1 | 2 | 3 -> { \"small\" }\n  {kind: \"a\", v: v} -> { v }\n  [1, x, _] -> { x }\n  name -> { name }\n  _ -> { nil }\n}";
         let p = parse_ok(src);
-        let StmtKind::Expr(Expr {
-            kind: ExprKind::Match { arms, .. },
-            ..
-        }) = &p.items[1].kind
-        else {
-            panic!()
-        };
+        let StmtKind::Expr(Expr { kind: ExprKind::Match { arms, .. }, .. }) = &p.items[1].kind else { panic!() };
         assert_eq!(arms.len(), 8);
         assert_eq!(
             arms[0].patterns[0],
@@ -2967,18 +2506,11 @@ mod tests {
                 bindings: Some(vec![Some("r".into())])
             }
         );
-        assert!(
-            matches!(&arms[1].patterns[0], MatchPattern::EnumVariant { bindings: Some(b), .. } if b[0].is_none())
-        );
+        assert!(matches!(&arms[1].patterns[0], MatchPattern::EnumVariant { bindings: Some(b), .. } if b[0].is_none()));
         assert!(arms[1].guard.is_some());
-        assert!(matches!(
-            &arms[2].patterns[0],
-            MatchPattern::EnumVariant { bindings: None, .. }
-        ));
+        assert!(matches!(&arms[2].patterns[0], MatchPattern::EnumVariant { bindings: None, .. }));
         assert_eq!(arms[3].patterns.len(), 3);
-        assert!(
-            matches!(&arms[4].patterns[0], MatchPattern::Dict(f) if matches!(f[1].1, MatchPattern::Binding(_)))
-        );
+        assert!(matches!(&arms[4].patterns[0], MatchPattern::Dict(f) if matches!(f[1].1, MatchPattern::Binding(_))));
         assert!(matches!(&arms[5].patterns[0], MatchPattern::List(e) if e[2] == MatchPattern::Wildcard));
         assert_eq!(arms[6].patterns[0], MatchPattern::Binding("name".into()));
         assert_eq!(arms[7].patterns[0], MatchPattern::Wildcard);
@@ -2999,17 +2531,8 @@ mod tests {
                    tool search(q: string) -> string { description \"Search\"\n return q }\n\
                    skill review { description \"x\"\n on_activate fn() { log(1) } }\noverride foo(a) { }";
         let p = parse_ok(src);
-        let kinds: Vec<_> = p
-            .items
-            .iter()
-            .map(|s| {
-                format!("{:?}", s.kind)
-                    .split(['(', ' ', '{'])
-                    .next()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect();
+        let kinds: Vec<_> =
+            p.items.iter().map(|s| format!("{:?}", s.kind).split(['(', ' ', '{']).next().unwrap().to_string()).collect();
         assert_eq!(
             kinds,
             [
@@ -3032,9 +2555,7 @@ mod tests {
                 "Unsupported"
             ]
         );
-        let StmtKind::FnDecl(f) = &p.items[0].kind else {
-            panic!()
-        };
+        let StmtKind::FnDecl(f) = &p.items[0].kind else { panic!() };
         assert!(f.is_pub && f.attributes.len() == 2 && f.params.len() == 3 && f.where_clauses.len() == 1);
         assert_eq!(f.attributes[0].args[1].name.as_deref(), Some("use"));
         let gens: Vec<_> = p.items[1..4]
@@ -3045,22 +2566,14 @@ mod tests {
             })
             .collect();
         assert_eq!(gens, [(true, false), (false, true), (false, false)]);
-        let StmtKind::Struct(s) = &p.items[4].kind else {
-            panic!()
-        };
+        let StmtKind::Struct(s) = &p.items[4].kind else { panic!() };
         assert_eq!(s.fields.len(), 3);
         assert!(s.fields[2].optional);
-        let StmtKind::Enum(e) = &p.items[6].kind else {
-            panic!()
-        };
+        let StmtKind::Enum(e) = &p.items[6].kind else { panic!() };
         assert_eq!(e.variants.len(), 2);
-        let StmtKind::Interface(i) = &p.items[8].kind else {
-            panic!()
-        };
+        let StmtKind::Interface(i) = &p.items[8].kind else { panic!() };
         assert_eq!((i.methods.len(), i.assoc_types.len()), (2, 1));
-        let StmtKind::TypeAlias(t) = &p.items[9].kind else {
-            panic!()
-        };
+        let StmtKind::TypeAlias(t) = &p.items[9].kind else { panic!() };
         assert_eq!(
             t.ty,
             TypeExpr::Union(vec![
@@ -3069,13 +2582,9 @@ mod tests {
                 TypeExpr::IntLiteral(-1)
             ])
         );
-        let StmtKind::Import(imp) = &p.items[12].kind else {
-            panic!()
-        };
+        let StmtKind::Import(imp) = &p.items[12].kind else { panic!() };
         assert!(imp.is_pub && imp.names.as_ref().is_some_and(|n| n.len() == 2));
-        let StmtKind::Pipeline(pl) = &p.items[13].kind else {
-            panic!()
-        };
+        let StmtKind::Pipeline(pl) = &p.items[13].kind else { panic!() };
         assert_eq!((pl.extends.as_deref(), pl.is_pub), (Some("base"), true));
     }
 
@@ -3086,32 +2595,16 @@ mod tests {
                    select {\n  v from ch { log(v) }\n  timeout 10ms { }\n}\nselect { default { } }\ndefer { log(1) }\nguard x else { return }\nrequire x > 0, \"msg\"";
         let p = parse_ok(src);
         assert_eq!(p.items.len(), 12);
-        let StmtKind::Let { value, .. } = &p.items[1].kind else {
-            panic!()
-        };
-        let ExprKind::Parallel(par) = &value.kind else {
-            panic!()
-        };
+        let StmtKind::Let { value, .. } = &p.items[1].kind else { panic!() };
+        let ExprKind::Parallel(par) = &value.kind else { panic!() };
         assert!(par.as_stream && par.options.is_some() && par.param.as_deref() == Some("x"));
         assert_eq!(par.kind, ParallelKind::Each);
     }
 
     #[test]
     fn struct_literal_lookahead() {
-        assert!(matches!(
-            first_stmt("if x { }"),
-            StmtKind::Expr(Expr {
-                kind: ExprKind::If { .. },
-                ..
-            })
-        ));
-        assert!(matches!(
-            first_stmt("if Flag { }"),
-            StmtKind::Expr(Expr {
-                kind: ExprKind::If { .. },
-                ..
-            })
-        ));
+        assert!(matches!(first_stmt("if x { }"), StmtKind::Expr(Expr { kind: ExprKind::If { .. }, .. })));
+        assert!(matches!(first_stmt("if Flag { }"), StmtKind::Expr(Expr { kind: ExprKind::If { .. }, .. })));
         let p = parse_ok("struct Empty {}\nlet e = Empty {}\nlet p = Point {\n  x: 1\n}");
         assert_eq!(p.items.len(), 3);
     }
@@ -3125,12 +2618,7 @@ mod tests {
     const STACK_TEST: usize = 2 << 20;
     /// Runs `f` on a thread with a `STACK_TEST` stack.
     fn on_small_stack(f: impl FnOnce() + Send + 'static) {
-        std::thread::Builder::new()
-            .stack_size(STACK_TEST)
-            .spawn(f)
-            .unwrap()
-            .join()
-            .unwrap();
+        std::thread::Builder::new().stack_size(STACK_TEST).spawn(f).unwrap().join().unwrap();
     }
 
     /// Deterministic xorshift generator (no external crates).
@@ -3153,9 +2641,7 @@ mod tests {
         let block_h = |b: &Block| b.iter().map(stmt_height).max().unwrap_or(0);
         1 + match &e.kind {
             ExprKind::Binary { lhs, rhs, .. } => h(lhs).max(h(rhs)),
-            ExprKind::Unary { operand, .. } | ExprKind::TryOp(operand) | ExprKind::TryStar(operand) => {
-                h(operand)
-            }
+            ExprKind::Unary { operand, .. } | ExprKind::TryOp(operand) | ExprKind::TryStar(operand) => h(operand),
             ExprKind::Property { object, .. } => h(object),
             ExprKind::Index { object, index, .. } => h(object).max(h(index)),
             ExprKind::MethodCall { object, args, .. } => args
@@ -3241,16 +2727,10 @@ mod tests {
                 (format!("x = a{}", " |> f".repeat(n)), "|>"),
                 (format!("x = {}1{}", "f(".repeat(n), ")".repeat(n)), "f("),
                 (format!("x = {}1{}", "{ -> ".repeat(n), "}".repeat(n)), "closures"),
-                (
-                    format!("x = {}", "if a { 1 } else ".repeat(n) + "{ 2 }"),
-                    "else if",
-                ),
+                (format!("x = {}", "if a { 1 } else ".repeat(n) + "{ 2 }"), "else if"),
                 (format!("fn f() {{ {} }}", "if a { ".repeat(n)), "blocks"),
                 ("\"${\"".repeat(2000), "interpolation"),
-                (
-                    format!("type T = {}int{}", "list<".repeat(n), ">".repeat(n)),
-                    "types",
-                ),
+                (format!("type T = {}int{}", "list<".repeat(n), ">".repeat(n)), "types"),
                 (format!("x = {}", vec!["a"; n].join(" < ")), "comparisons"),
                 (format!("x = f<{}int", "list<".repeat(n)), "type arguments"),
                 (format!("x = {}1", "{a: ".repeat(n)), "dicts"),
@@ -3264,50 +2744,26 @@ mod tests {
                 (format!("x = {}1", "{ a -> ".repeat(n)), "closure bodies"),
                 (format!("x = {}1", "fn() { ".repeat(n)), "fn expressions"),
                 (format!("x = {}1", "try { ".repeat(n)), "try bodies"),
-                (
-                    format!("x = {}1", "parallel each xs { x -> ".repeat(n)),
-                    "parallel bodies",
-                ),
+                (format!("x = {}1", "parallel each xs { x -> ".repeat(n)), "parallel bodies"),
                 (format!("x = {}1", "spawn { ".repeat(n)), "spawn bodies"),
-                (
-                    (0..1000).fold("1".to_string(), |s, _| format!("\"${{{s}}}\"")),
-                    "interpolations",
-                ),
+                ((0..1000).fold("1".to_string(), |s, _| format!("\"${{{s}}}\"")), "interpolations"),
                 (format!("fn f() {{ {} }}", "while a { ".repeat(n)), "while bodies"),
-                (
-                    format!("fn f() {{ {} }}", "for x in xs { ".repeat(n)),
-                    "for bodies",
-                ),
+                (format!("fn f() {{ {} }}", "for x in xs { ".repeat(n)), "for bodies"),
                 (format!("fn f() {{ {} }}", "fn g() { ".repeat(n)), "fn bodies"),
-                (
-                    format!("fn f(a = {}) {{ }}", "fn(a = ".repeat(n)),
-                    "param defaults",
-                ),
-                (
-                    format!("let {{a = {}}} = 1", "{ x -> let {a = ".repeat(n)),
-                    "pattern defaults",
-                ),
+                (format!("fn f(a = {}) {{ }}", "fn(a = ".repeat(n)), "param defaults"),
+                (format!("let {{a = {}}} = 1", "{ x -> let {a = ".repeat(n)), "pattern defaults"),
                 (format!("type T = {}int", "{a: ".repeat(n)), "shape types"),
                 (format!("type T = {}int", "fn(".repeat(n)), "fn types"),
-                (
-                    format!("x = {}1{}", "(".repeat(100), ")".repeat(100)),
-                    "ok-parens",
-                ),
+                (format!("x = {}1{}", "(".repeat(100), ")".repeat(100)), "ok-parens"),
                 (format!("x = {}", vec!["(1 + 1)"; 5000].join(" + ")), "wide"),
             ];
             for (src, what) in cases {
                 match parse(&src, "deep.harn") {
-                    Ok(p) => assert!(
-                        program_height(&p) < 3 * MAX_AST_HEIGHT as usize,
-                        "{what}: too deep"
-                    ),
+                    Ok(p) => assert!(program_height(&p) < 3 * MAX_AST_HEIGHT as usize, "{what}: too deep"),
                     Err(e) => {
                         let m = e.message();
                         let shallow_error = ["{", "interpolation"].contains(&what);
-                        assert!(
-                            shallow_error || m.starts_with("Expression nesting too deep at "),
-                            "{what}: {m}"
-                        );
+                        assert!(shallow_error || m.starts_with("Expression nesting too deep at "), "{what}: {m}");
                     }
                 }
             }
@@ -3355,11 +2811,9 @@ mod tests {
             let alphabet: Vec<char> = "(){}[]<>.,:;?!|&=+-*/%\"'$\\@#_ \n\tabcxyz019rsmh\u{e9}\u{1F389}"
                 .chars()
                 .chain(
-                    [
-                        "let", "fn", "if", "else", "match", "->", "...", "${", "\"\"\"", "try", "parallel",
-                    ]
-                    .iter()
-                    .flat_map(|s| s.chars()),
+                    ["let", "fn", "if", "else", "match", "->", "...", "${", "\"\"\"", "try", "parallel"]
+                        .iter()
+                        .flat_map(|s| s.chars()),
                 )
                 .collect();
             for _ in 0..3000 {
@@ -3408,10 +2862,7 @@ mod tests {
 
     fn conformance_files() -> Vec<std::path::PathBuf> {
         let mut out = Vec::new();
-        let mut stack = vec![
-            conformance_root().join("tests"),
-            conformance_root().join("errors"),
-        ];
+        let mut stack = vec![conformance_root().join("tests"), conformance_root().join("errors")];
         while let Some(dir) = stack.pop() {
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;
@@ -3433,10 +2884,7 @@ mod tests {
     fn conformance_files_parse() {
         let root = conformance_root();
         if !root.is_dir() {
-            eprintln!(
-                "note: {} not found; skipping the conformance parse test",
-                root.display()
-            );
+            eprintln!("note: {} not found; skipping the conformance parse test", root.display());
             return;
         }
         let files = conformance_files();
@@ -3447,17 +2895,13 @@ mod tests {
             let expected = std::fs::read_to_string(path.with_extension("error")).ok();
             let name = path.strip_prefix(&root).unwrap_or(path).display().to_string();
             // Files that must fail in the front end: syntax error tests.
-            let must_fail = name.contains("errors/syntax/")
-                || (name.contains("/semicolon_") && name.ends_with("_invalid.harn"));
+            let must_fail = name.contains("errors/syntax/") || (name.contains("/semicolon_") && name.ends_with("_invalid.harn"));
             match (parse(&src, &name), expected) {
                 (Ok(_), _) if !must_fail => {}
                 (Ok(_), _) => failures.push(format!("{name}: parsed, but a syntax error is expected")),
                 (Err(e), Some(expected)) => {
                     let msg = e.message();
-                    let matched = expected
-                        .trim_end()
-                        .lines()
-                        .any(|l| !l.starts_with("re:") && msg.contains(l));
+                    let matched = expected.trim_end().lines().any(|l| !l.starts_with("re:") && msg.contains(l));
                     if !matched {
                         failures.push(format!("{name}: error {msg:?} does not match {expected:?}"));
                     }
@@ -3465,12 +2909,6 @@ mod tests {
                 (Err(e), None) => failures.push(format!("{name}: {}", e.message())),
             }
         }
-        assert!(
-            failures.is_empty(),
-            "{} of {} files:\n{}",
-            failures.len(),
-            files.len(),
-            failures.join("\n")
-        );
+        assert!(failures.is_empty(), "{} of {} files:\n{}", failures.len(), files.len(), failures.join("\n"));
     }
 }

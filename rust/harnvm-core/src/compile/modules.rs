@@ -17,10 +17,12 @@
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use crate::ast::{ImportDecl, StmtKind};
-use crate::chunk::{FunctionProto, Pos};
-use crate::error::{ErrorKind, Phase, VmError, VmResult};
-use crate::{compiler, parser, Program};
+use crate::bytecode::chunk::FunctionProto;
+use crate::compile::compiler;
+use crate::runtime::error::{ErrorKind, Phase, VmError, VmResult};
+use crate::syntax::ast::{ImportDecl, StmtKind};
+use crate::syntax::parser;
+use crate::syntax::pos::Pos;
 
 /// A module's source as found by the host.
 pub struct ModuleSource {
@@ -104,8 +106,10 @@ pub fn imports_of(proto: &FunctionProto) -> Vec<Rc<CompiledModule>> {
         .constants
         .iter()
         .filter_map(|c| match c {
-            crate::Value::Object(o) => match &**o {
-                crate::value::Object::Opaque { data, .. } => data.borrow().downcast_ref::<Rc<ImportDesc>>().map(|d| d.module.clone()),
+            crate::runtime::value::Value::Object(o) => match &**o {
+                crate::runtime::value::Object::Opaque { data, .. } => {
+                    data.borrow().downcast_ref::<Rc<ImportDesc>>().map(|d| d.module.clone())
+                }
                 _ => None,
             },
             _ => None,
@@ -124,7 +128,7 @@ pub fn disassemble_imports(proto: &FunctionProto) -> String {
             continue;
         }
         out.push('\n');
-        out.push_str(&crate::chunk::disassemble(&m.init));
+        out.push_str(&crate::bytecode::chunk::disassemble(&m.init, crate::builtins::builtin_name));
         let mut more = imports_of(&m.init);
         more.reverse();
         pending.extend(more);
@@ -153,27 +157,30 @@ impl ModuleCache {
     }
 }
 
-/// Lexes, parses and compiles `source`, loading its imports through `loader`.
-pub fn compile_with_loader(source: &str, file: &str, loader: &mut dyn ModuleLoader, cache: &mut ModuleCache) -> VmResult<Rc<Program>> {
-    let mut r = Resolver { loader, cache, in_progress: Vec::new(), validated: HashSet::new() };
-    let result = parser::parse(source, file).and_then(|ast| {
-        r.in_progress.push(file.to_string());
-        let imports = r.resolve_imports(&ast.items, file);
-        r.in_progress.pop();
-        let imports = imports?.into_iter().map(|(_, imp)| imp).collect();
-        compiler::compile_program_with_imports(&ast, source, file, imports)
-    });
-    result.map_err(|e| with_source_line(e, file, source))
+/// The resolved imports of an entry file (`importer`), loaded through `loader`.
+pub fn resolve_entry_imports(
+    ast: &crate::syntax::ast::Program,
+    file: &str,
+    loader: &mut dyn ModuleLoader,
+    cache: &mut ModuleCache,
+) -> VmResult<Vec<ResolvedImport>> {
+    let mut r = Resolver { loader, cache, in_progress: vec![file.to_string()], validated: HashSet::new() };
+    Ok(r.resolve_imports(&ast.items, file)?.into_iter().map(|(_, imp)| imp).collect())
 }
 
 /// Loads (or reuses) the compiled module for an import path given by the
 /// host (`importer` is what relative paths are resolved against).
-pub fn load_module(spec: &str, importer: &str, loader: &mut dyn ModuleLoader, cache: &mut ModuleCache) -> VmResult<Rc<CompiledModule>> {
+pub fn load_module(
+    spec: &str,
+    importer: &str,
+    loader: &mut dyn ModuleLoader,
+    cache: &mut ModuleCache,
+) -> VmResult<Rc<CompiledModule>> {
     let mut r = Resolver { loader, cache, in_progress: Vec::new(), validated: HashSet::new() };
     r.module(spec, importer)
 }
 
-fn with_source_line(mut e: VmError, file: &str, source: &str) -> VmError {
+pub fn with_source_line(mut e: VmError, file: &str, source: &str) -> VmError {
     if e.0.file.is_empty() {
         e.0.file = file.to_string();
     }
@@ -213,9 +220,10 @@ struct Resolver<'a> {
 impl Resolver<'_> {
     /// The compiled module for `spec` imported from `importer`.
     fn module(&mut self, spec: &str, importer: &str) -> VmResult<Rc<CompiledModule>> {
-        let found = self.loader.load(spec, importer).map_err(|message| {
-            VmError::new(ErrorKind::Import { module: spec.to_string(), export: None, message })
-        })?;
+        let found = self
+            .loader
+            .load(spec, importer)
+            .map_err(|message| VmError::new(ErrorKind::Import { module: spec.to_string(), export: None, message }))?;
         let Some(ModuleSource { key, source }) = found else {
             let message = format!("Import error: module '{spec}' not found (imported from {importer})");
             return Err(VmError::new(ErrorKind::ModuleNotFound { module: spec.to_string(), message }));
@@ -285,14 +293,13 @@ impl Resolver<'_> {
             .collect();
         let any_pub = fns.iter().any(|(_, p)| *p);
         let mut exports: Vec<Export> = Vec::new();
-        let mut add = |name: &str, slot: u16, proto: Option<Rc<FunctionProto>>| {
-            match exports.iter_mut().find(|e| e.name == name) {
-                Some(e) => {
-                    e.slot = slot;
-                    e.proto = proto;
-                }
-                None => exports.push(Export { name: name.to_string(), slot, proto }),
+        let mut add = |name: &str, slot: u16, proto: Option<Rc<FunctionProto>>| match exports.iter_mut().find(|e| e.name == name)
+        {
+            Some(e) => {
+                e.slot = slot;
+                e.proto = proto;
             }
+            None => exports.push(Export { name: name.to_string(), slot, proto }),
         };
         for imp in imports.iter().filter(|i| i.is_pub) {
             for (name, from) in &imp.names {
@@ -319,7 +326,7 @@ impl Resolver<'_> {
 
     /// Resolves the top-level imports of a file, in order; checks selective
     /// names and collisions between imports.
-    fn resolve_imports(&mut self, items: &[crate::ast::Stmt], importer: &str) -> VmResult<Vec<(String, ResolvedImport)>> {
+    fn resolve_imports(&mut self, items: &[crate::syntax::ast::Stmt], importer: &str) -> VmResult<Vec<(String, ResolvedImport)>> {
         let mut out: Vec<(String, ResolvedImport)> = Vec::new();
         // name → (module key, slot) it was imported from.
         let mut bound: HashMap<String, (String, u16)> = HashMap::new();
@@ -385,6 +392,7 @@ impl ModuleUnit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compile::compile_with_loader;
     use crate::{Value, Vm, VmOptions};
 
     /// Modules from a map; keys are the import paths themselves.
@@ -447,7 +455,10 @@ mod tests {
             compile_with_loader(src, "main.harn", l, c).err().expect("must fail").message()
         };
         assert!(err("import \"a\"", &mut l, &mut cache).contains("import cycle: a -> b -> a"));
-        assert_eq!(err("import { nope } from \"counter\"", &mut l, &mut cache), "Import error: 'nope' is not defined in counter.harn");
+        assert_eq!(
+            err("import { nope } from \"counter\"", &mut l, &mut cache),
+            "Import error: 'nope' is not defined in counter.harn"
+        );
         assert!(err("import \"missing\"", &mut l, &mut cache).contains("module 'missing' not found"));
         assert!(err("import \"counter\"\nimport { bump } from \"facade\"", &mut l, &mut cache)
             .starts_with("Import collision: 'bump' is already defined when importing facade.harn"));

@@ -35,10 +35,10 @@ use rustc_hash::FxHashMap;
 
 use crate::builtins::args::text_arg;
 use crate::builtins::strings::char_len;
-use crate::chunk::{Chunk, FunctionProto, Op, NO_CACHE_OPERAND};
-use crate::error::VmResult;
-use crate::ops::dict_get;
-use crate::value::{arg, values_equal, Closure, DictMap, HStr, StructLayout, Value};
+use crate::bytecode::chunk::{Chunk, FunctionProto, Op, NO_CACHE_OPERAND};
+use crate::runtime::error::VmResult;
+use crate::runtime::ops::dict_get;
+use crate::runtime::value::{arg, values_equal, Closure, DictMap, HStr, StructLayout, Value};
 
 /// Same-shape executions after which a binary site or a call site specializes.
 pub const QUICKEN_THRESHOLD: u64 = 3;
@@ -1075,21 +1075,22 @@ mod tests {
     #[test]
     fn kernels_match_the_generic_ops() {
         let vals = [Value::Int(7), Value::Int(-3), Value::Int(0), Value::Int(i64::MAX), Value::Int(i64::MIN), Value::Int(-1)];
-        let fvals = [Value::Float(1.5), Value::Float(-0.0), Value::Float(0.0), Value::Float(f64::NAN), Value::Float(f64::INFINITY)];
+        let fvals =
+            [Value::Float(1.5), Value::Float(-0.0), Value::Float(0.0), Value::Float(f64::NAN), Value::Float(f64::INFINITY)];
         for op in BinaryOp::ALL {
             let generic = |a: &Value, b: &Value| -> VmResult<Value> {
                 Ok(match op {
-                    BinaryOp::Add => crate::ops::add(a, b)?,
-                    BinaryOp::Sub => crate::ops::sub(a, b)?,
-                    BinaryOp::Mul => crate::ops::mul(a, b)?,
-                    BinaryOp::Div => crate::ops::div(a, b)?,
-                    BinaryOp::Mod => crate::ops::rem(a, b)?,
+                    BinaryOp::Add => crate::runtime::ops::add(a, b)?,
+                    BinaryOp::Sub => crate::runtime::ops::sub(a, b)?,
+                    BinaryOp::Mul => crate::runtime::ops::mul(a, b)?,
+                    BinaryOp::Div => crate::runtime::ops::div(a, b)?,
+                    BinaryOp::Mod => crate::runtime::ops::rem(a, b)?,
                     BinaryOp::Eq => Value::Bool(values_equal(a, b)),
                     BinaryOp::Ne => Value::Bool(!values_equal(a, b)),
-                    BinaryOp::Lt => Value::Bool(crate::value::compare_values(a, b).is_lt()),
-                    BinaryOp::Gt => Value::Bool(crate::value::compare_values(a, b).is_gt()),
-                    BinaryOp::Le => Value::Bool(crate::value::compare_values(a, b).is_le()),
-                    BinaryOp::Ge => Value::Bool(crate::value::compare_values(a, b).is_ge()),
+                    BinaryOp::Lt => Value::Bool(crate::runtime::value::compare_values(a, b).is_lt()),
+                    BinaryOp::Gt => Value::Bool(crate::runtime::value::compare_values(a, b).is_gt()),
+                    BinaryOp::Le => Value::Bool(crate::runtime::value::compare_values(a, b).is_le()),
+                    BinaryOp::Ge => Value::Bool(crate::runtime::value::compare_values(a, b).is_ge()),
                 })
             };
             for (shape, set) in [(Shape::Int, &vals[..]), (Shape::Float, &fvals[..])] {
@@ -1111,7 +1112,8 @@ mod tests {
         let mut c = Chunk::default();
         c.emit(Op::Add, &[], Default::default());
         let s = ic.set_index_for_chunk(&c, None);
-        *ic.get_mut(s, 0).unwrap() = Entry::Binary { op: BinaryOp::Add, state: BinaryState::Warmup { shape: Shape::Int, hits: 2 } };
+        *ic.get_mut(s, 0).unwrap() =
+            Entry::Binary { op: BinaryOp::Add, state: BinaryState::Warmup { shape: Shape::Int, hits: 2 } };
         c.emit(Op::Sub, &[], Default::default());
         assert_eq!(ic.set_index_for_chunk(&c, None), s);
         assert!(matches!(ic.peek_binary(s, 0), Some((BinaryOp::Add, BinaryState::Warmup { hits: 2, .. }))));

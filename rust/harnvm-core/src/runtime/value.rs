@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::rc::Rc;
 
-use crate::chunk::FunctionProto;
+use crate::bytecode::chunk::FunctionProto;
 
 /// A shared immutable string. `Rc<String>` keeps `Value` at 16 bytes (one
 /// thin pointer) at the cost of one extra indirection on reads.
@@ -124,7 +124,7 @@ pub struct Closure {
     pub proto: Rc<FunctionProto>,
     pub captures: Box<[Value]>,
     /// The module whose globals this closure reads.
-    pub module: Rc<crate::vm::ModuleEnv>,
+    pub module: Rc<crate::runtime::fiber::ModuleEnv>,
 }
 
 impl fmt::Debug for Closure {
@@ -140,13 +140,17 @@ pub enum Object {
     /// A mutable box: the binding of a fn declaration referenced before it runs.
     Cell(RefCell<Value>),
     /// A caught error on its way into a `catch` block (keeps the kind for rethrow).
-    Error(crate::error::VmError),
+    Error(crate::runtime::error::VmError),
     /// A lazy iterator (also the state of a running `for` loop).
-    Iter(RefCell<crate::iter::IterNode>),
+    Iter(RefCell<crate::runtime::iter::IterNode>),
     /// A generator or stream.
-    Generator(crate::vm::Generator),
+    Generator(crate::runtime::fiber::Generator),
     /// Generic host-extension payload: a type name, display text and data.
-    Opaque { type_name: &'static str, display: String, data: RefCell<Box<dyn std::any::Any>> },
+    Opaque {
+        type_name: &'static str,
+        display: String,
+        data: RefCell<Box<dyn std::any::Any>>,
+    },
 }
 
 impl Object {
@@ -209,11 +213,7 @@ impl Value {
         Value::Range(Rc::new(RangeVal { start, end, inclusive }))
     }
     pub fn enum_val(enum_name: &str, variant: &str, fields: Vec<Value>) -> Value {
-        Value::Enum(Rc::new(EnumVal {
-            enum_name: Rc::new(enum_name.to_string()),
-            variant: Rc::new(variant.to_string()),
-            fields,
-        }))
+        Value::Enum(Rc::new(EnumVal { enum_name: Rc::new(enum_name.to_string()), variant: Rc::new(variant.to_string()), fields }))
     }
     pub fn ok(v: Value) -> Value {
         Value::enum_val("Result", "Ok", vec![v])
@@ -367,12 +367,9 @@ fn equal_at(a: &Value, b: &Value, depth: usize) -> bool {
         }
         (Value::Dict(x), Value::Dict(y)) => {
             Rc::ptr_eq(x, y)
-                || (x.len() == y.len()
-                    && x.iter().zip(y.iter()).all(|((k1, v1), (k2, v2))| k1 == k2 && values_equal(v1, v2)))
+                || (x.len() == y.len() && x.iter().zip(y.iter()).all(|((k1, v1), (k2, v2))| k1 == k2 && values_equal(v1, v2)))
         }
-        (Value::Set(x), Value::Set(y)) => {
-            x.len() == y.len() && x.iter().all(|p| y.iter().any(|q| values_equal(p, q)))
-        }
+        (Value::Set(x), Value::Set(y)) => x.len() == y.len() && x.iter().all(|p| y.iter().any(|q| values_equal(p, q))),
         (Value::Range(x), Value::Range(y)) => x == y,
         (Value::Pair(x), Value::Pair(y)) => values_equal(&x.0, &y.0) && values_equal(&x.1, &y.1),
         (Value::Enum(x), Value::Enum(y)) => {
@@ -679,6 +676,14 @@ fn take_children(v: &mut Value, pending: &mut Vec<Value>) {
             }
         }
         _ => {}
+    }
+}
+
+/// A dict key for a value: strings as they are, anything else displayed.
+pub fn key_of(v: &Value) -> HStr {
+    match v {
+        Value::Str(s) => s.clone(),
+        other => Rc::new(other.display()),
     }
 }
 

@@ -12,28 +12,25 @@
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use crate::ast::*;
 use crate::builtins;
-use crate::chunk::{CaptureSource, Chunk, FunctionProto, Op, Param as ProtoParam, Pos};
-use crate::error::{Phase, VmError, VmResult};
-use crate::value::Value;
-use crate::Program as CompiledProgram;
+use crate::bytecode::chunk::{CaptureSource, Chunk, FunctionProto, Op, Param as ProtoParam};
+use crate::bytecode::Program as CompiledProgram;
+use crate::runtime::error::{Phase, VmError, VmResult};
+use crate::runtime::value::Value;
+use crate::syntax::ast::*;
+use crate::syntax::pos::Pos;
 
 // Imports and imported modules' top levels (module globals for `let`/`var`).
-#[path = "compiler_modules.rs"]
-mod modules_support;
-pub use modules_support::{compile_module_unit, compile_program_with_imports};
+mod module_unit;
+pub use module_unit::compile_module_unit;
 
 /// Compiles a parsed file that has no imports into a runnable program.
-pub fn compile_program(program: &crate::ast::Program, source: &str, file: &str) -> VmResult<Rc<CompiledProgram>> {
-    compile_program_with_imports(program, source, file, Vec::new())
-}
-
-fn compile_entry_program(
-    program: &crate::ast::Program,
+/// Compiles an entry file whose imports are already resolved.
+pub fn compile_entry_program(
+    program: &crate::syntax::ast::Program,
     source: &str,
     file: &str,
-    imports: Vec<crate::modules::ResolvedImport>,
+    imports: Vec<crate::compile::modules::ResolvedImport>,
 ) -> VmResult<Rc<CompiledProgram>> {
     let mut c = Compiler::new(file);
     c.imports = imports;
@@ -102,12 +99,12 @@ struct Compiler {
     global_index: HashMap<String, u16>,
     structs: HashSet<String>,
     /// Type aliases and interfaces, for schema lowering and parameter checks.
-    types: crate::schema::TypeEnv,
+    types: crate::compile::types::TypeEnv,
     pos: Pos,
     /// (is_generator, is_stream) of the next function `compile_function` builds.
     next_fn_flavor: (bool, bool),
     /// The file's resolved imports, in source order.
-    imports: Vec<crate::modules::ResolvedImport>,
+    imports: Vec<crate::compile::modules::ResolvedImport>,
     /// Compiling an imported module: top-level `let`/`var`s are module globals.
     module_mode: bool,
     /// Module globals that `var` made assignable.
@@ -124,7 +121,7 @@ impl Compiler {
             globals: Vec::new(),
             global_index: HashMap::new(),
             structs: HashSet::new(),
-            types: crate::schema::TypeEnv::default(),
+            types: crate::compile::types::TypeEnv::default(),
             pos: Pos { line: 1, column: 1 },
             next_fn_flavor: (false, false),
             imports: Vec::new(),
@@ -160,7 +157,7 @@ impl Compiler {
             }
         }
         walk_structs(items, &mut self.structs);
-        fn walk_types(stmts: &[Stmt], env: &mut crate::schema::TypeEnv) {
+        fn walk_types(stmts: &[Stmt], env: &mut crate::compile::types::TypeEnv) {
             for s in stmts {
                 match &s.kind {
                     StmtKind::TypeAlias(a) => {
@@ -183,7 +180,7 @@ impl Compiler {
     // Functions and scopes
 
     fn begin_function(&mut self, name: String, self_name: Option<String>, pos: Pos) {
-        let forwards_output = self.file.starts_with(crate::prelude::FILE_PREFIX);
+        let forwards_output = self.file.starts_with(crate::compile::prelude::FILE_PREFIX);
         let proto = FunctionProto { name, file: self.file.clone(), forwards_output, ..Default::default() };
         self.pos = pos;
         self.fns.push(FnState {
@@ -314,7 +311,7 @@ impl Compiler {
         operands.push(u32::MAX);
         let at = self.emit(op, &operands);
         let before: usize = op.operands()[..leading.len()].iter().map(|k| k.width()).sum();
-        debug_assert_eq!(op.operands()[leading.len()], crate::chunk::Operand::Jump);
+        debug_assert_eq!(op.operands()[leading.len()], crate::bytecode::chunk::Operand::Jump);
         at + 1 + before
     }
 
@@ -698,7 +695,14 @@ impl Compiler {
     }
 
     /// Compiles a nested function and emits `Closure` to create it.
-    fn compile_function(&mut self, name: &str, params: &[crate::ast::Param], body: &Block, self_name: Option<String>, pos: Pos) -> CResult {
+    fn compile_function(
+        &mut self,
+        name: &str,
+        params: &[crate::syntax::ast::Param],
+        body: &Block,
+        self_name: Option<String>,
+        pos: Pos,
+    ) -> CResult {
         let outer_pos = self.pos;
         let (is_generator, is_stream) = std::mem::take(&mut self.next_fn_flavor);
         self.begin_function(name.to_string(), self_name, pos);
@@ -746,7 +750,7 @@ impl Compiler {
 
     /// Annotated parameters whose type Harn checks at runtime get a
     /// `CheckParam` against the lowered schema; untyped ones cost nothing.
-    fn emit_param_checks(&mut self, params: &[crate::ast::Param]) -> CResult {
+    fn emit_param_checks(&mut self, params: &[crate::syntax::ast::Param]) -> CResult {
         for (i, p) in params.iter().enumerate() {
             let Some(schema) = p.ty.as_ref().filter(|_| !p.rest).and_then(|ty| self.types.param_schema(ty)) else {
                 continue;
@@ -1276,7 +1280,7 @@ impl Compiler {
             Resolved::Unknown => match name {
                 "pi" => self.emit_const(Value::Float(std::f64::consts::PI))?,
                 // `stream`, `parallel_race`: written in Harn, instantiated on first use (prelude.rs).
-                _ if crate::prelude::global(name).is_some() => {
+                _ if crate::compile::prelude::global(name).is_some() => {
                     self.emit_const(Value::str(name))?;
                     self.emit_sched_call("__prelude_global", 1)?;
                 }
@@ -1436,9 +1440,9 @@ impl Compiler {
             }
             ExprKind::TryStar(inner) => {
                 if !self.fns.iter().any(|f| f.is_function_body) {
-                    return Err(self.error(
-                        "try* requires an enclosing function (fn, tool, or pipeline) so the rethrow has a target",
-                    ));
+                    return Err(
+                        self.error("try* requires an enclosing function (fn, tool, or pipeline) so the rethrow has a target")
+                    );
                 }
                 // A throw already unwinds through pending finally blocks to the innermost catch.
                 self.compile_expr(inner)
@@ -1588,7 +1592,8 @@ impl Compiler {
 
     /// A one-statement block `name()`, used as a synthesized `finally`.
     fn synthetic_call_block(&self, name: &str) -> Block {
-        let call = Expr { kind: ExprKind::Call { name: name.to_string(), type_args: Vec::new(), args: Vec::new() }, pos: self.pos };
+        let call =
+            Expr { kind: ExprKind::Call { name: name.to_string(), type_args: Vec::new(), args: Vec::new() }, pos: self.pos };
         vec![Stmt { kind: StmtKind::Expr(call), pos: self.pos }]
     }
 
@@ -1608,8 +1613,8 @@ impl Compiler {
                 self.emit(Op::Nil, &[]);
             }
         }
-        let params: Vec<crate::ast::Param> = match &par.param {
-            Some(name) => vec![crate::ast::Param { name: name.clone(), ty: None, default: None, rest: false, pos }],
+        let params: Vec<crate::syntax::ast::Param> = match &par.param {
+            Some(name) => vec![crate::syntax::ast::Param { name: name.clone(), ty: None, default: None, rest: false, pos }],
             None => Vec::new(),
         };
         self.compile_function("<parallel>", &params, &par.body, None, pos)?;
@@ -1703,11 +1708,13 @@ impl Compiler {
                 self.pos = pos;
                 return self.emit_named(Op::BuildStruct, name);
             }
-            Resolved::Unknown if crate::prelude::global(name).is_some() => self.emit_resolved_get(name, Resolved::Unknown)?,
+            Resolved::Unknown if crate::compile::prelude::global(name).is_some() => {
+                self.emit_resolved_get(name, Resolved::Unknown)?
+            }
             Resolved::Unknown => {
                 if spread {
                     self.pos = pos;
-                    let hint = crate::error::closest_match(name, builtins::builtin_names());
+                    let hint = crate::runtime::error::closest_match(name, builtins::builtin_names());
                     let msg = match hint {
                         Some(h) => format!("{name} (did you mean `{h}`?)"),
                         None => name.to_string(),

@@ -24,156 +24,9 @@ use crate::builtins::args::check_alloc;
 use smallvec::smallvec;
 
 use crate::builtins::{CallArgs, Continuation, Ctx, Flow};
-use crate::error::{VmError, VmResult};
-use crate::value::{arg, compare_values, values_equal, DictMap, HStr, Object, Value};
-
-/// The state of one iterator value.
-pub struct IterNode {
-    pub kind: Kind,
-    /// Set once the iterator has reported its end (display `<iter (exhausted)>`).
-    pub exhausted: bool,
-    /// A `for` loop's pull is in flight: its outcome will be on the stack
-    /// when `ITER_NEXT` runs again.
-    pub awaiting: bool,
-}
-
-/// Where an iterator's items come from.
-pub enum Kind {
-    /// List or set items from index `.1` on.
-    Seq(Rc<Vec<Value>>, usize),
-    /// `remaining` ints from `next` on.
-    Range {
-        next: i64,
-        remaining: u64,
-    },
-    /// Dict entries after key `last` as `{key, value}` dicts (`for` over a dict).
-    DictEntries {
-        map: Rc<DictMap>,
-        last: Option<HStr>,
-    },
-    /// Dict entries after key `last` as `Pair(key, value)` (`iter(dict)`).
-    DictPairs {
-        map: Rc<DictMap>,
-        last: Option<HStr>,
-    },
-    /// The chars of a string from byte offset `.1` on.
-    Chars(HStr, usize),
-    /// A generator or stream, pulled through the VM.
-    Generator(Value),
-    /// Another iter, item for item (a `for` loop over a shared iter).
-    Pass(Rc<Object>),
-    Map {
-        src: Rc<Object>,
-        f: Value,
-    },
-    Filter {
-        src: Rc<Object>,
-        f: Value,
-    },
-    FlatMap {
-        src: Rc<Object>,
-        f: Value,
-        inner: Option<Rc<Object>>,
-    },
-    Take {
-        src: Rc<Object>,
-        left: i64,
-    },
-    Skip {
-        src: Rc<Object>,
-        left: i64,
-    },
-    TakeWhile {
-        src: Rc<Object>,
-        f: Value,
-    },
-    SkipWhile {
-        src: Rc<Object>,
-        f: Value,
-        skipping: bool,
-    },
-    Zip {
-        a: Rc<Object>,
-        b: Rc<Object>,
-    },
-    Enumerate {
-        src: Rc<Object>,
-        next: i64,
-    },
-    Chain {
-        first: Option<Rc<Object>>,
-        second: Rc<Object>,
-    },
-    Chunks {
-        src: Rc<Object>,
-        size: usize,
-    },
-    Windows {
-        src: Rc<Object>,
-        size: usize,
-        window: VecDeque<Value>,
-    },
-    /// Fused end.
-    Done,
-}
-
-impl IterNode {
-    pub fn display(&self) -> &'static str {
-        if self.exhausted {
-            "<iter (exhausted)>"
-        } else {
-            "<iter>"
-        }
-    }
-
-    /// Moves out what this iter holds that may hold further iters or
-    /// generators (for dropping long chains without recursion).
-    fn take_children(&mut self, out: &mut Vec<Value>) {
-        let kind = std::mem::replace(&mut self.kind, Kind::Done);
-        let mut push = |src: Rc<Object>| out.push(Value::Object(src));
-        match kind {
-            Kind::Pass(src)
-            | Kind::Map { src, .. }
-            | Kind::Filter { src, .. }
-            | Kind::Take { src, .. }
-            | Kind::Skip { src, .. }
-            | Kind::TakeWhile { src, .. }
-            | Kind::SkipWhile { src, .. }
-            | Kind::Enumerate { src, .. }
-            | Kind::Chunks { src, .. }
-            | Kind::Windows { src, .. } => push(src),
-            Kind::FlatMap { src, inner, .. } => [Some(src), inner].into_iter().flatten().for_each(push),
-            Kind::Zip { a, b } => [a, b].into_iter().for_each(push),
-            Kind::Chain { first, second } => [first, Some(second)].into_iter().flatten().for_each(push),
-            Kind::Generator(g) => out.push(g),
-            other => self.kind = other,
-        }
-    }
-}
-
-impl Drop for IterNode {
-    fn drop(&mut self) {
-        let mut pending = Vec::new();
-        self.take_children(&mut pending);
-        dismantle(pending);
-    }
-}
-
-/// Drops values that may be long chains of iters and generators (each
-/// owning the next) iteratively, so dropping cannot overflow the native
-/// stack: every uniquely owned iter or generator is emptied before it is
-/// dropped.
-pub(crate) fn dismantle(mut pending: Vec<Value>) {
-    while let Some(mut v) = pending.pop() {
-        if let Value::Object(o) = &mut v {
-            match Rc::get_mut(o) {
-                Some(Object::Iter(cell)) => cell.get_mut().take_children(&mut pending),
-                Some(Object::Generator(g)) => g.take_children(&mut pending),
-                _ => {}
-            }
-        }
-    }
-}
+use crate::runtime::error::{VmError, VmResult};
+pub use crate::runtime::iter::{dismantle, IterNode, Kind};
+use crate::runtime::value::{arg, compare_values, values_equal, DictMap, HStr, Object, Value};
 
 fn node(kind: Kind) -> Rc<Object> {
     Rc::new(Object::Iter(RefCell::new(IterNode { kind, exhausted: false, awaiting: false })))
@@ -211,7 +64,11 @@ pub fn lift(v: &Value) -> Option<Rc<Object>> {
 /// `__channel_items(ch)` (prelude/core.harn).
 pub fn lift_channel(ch: &Value) -> Flow {
     let lookup = crate::builtins::builtin_id("__prelude_global").expect("scheduler builtin");
-    Flow::Call { callee: Value::Builtin(lookup), args: smallvec![Value::str("__channel_items")], then: Box::new(ChannelItems(ch.clone())) }
+    Flow::Call {
+        callee: Value::Builtin(lookup),
+        args: smallvec![Value::str("__channel_items")],
+        then: Box::new(ChannelItems(ch.clone())),
+    }
 }
 
 /// Has the channel-items generator fn: calls it on the channel.
@@ -552,8 +409,7 @@ impl Pull {
                 Sink::All(_) => Value::Bool(true),
             }));
         };
-        let want =
-            if matches!(self.sink, Sink::Min(_)) { std::cmp::Ordering::Less } else { std::cmp::Ordering::Greater };
+        let want = if matches!(self.sink, Sink::Min(_)) { std::cmp::Ordering::Less } else { std::cmp::Ordering::Greater };
         Ok(match &mut self.sink {
             Sink::Next => Finish(Value::list(vec![x])),
             Sink::First => Finish(x),
@@ -572,9 +428,7 @@ impl Pull {
             Sink::ToDict(map) => {
                 let (k, v) = match &x {
                     Value::Pair(p) => (p.0.clone(), p.1.clone()),
-                    other => {
-                        return Err(VmError::type_error(format!("iter.to_dict: expected pair, got {}", other.type_name())))
-                    }
+                    other => return Err(VmError::type_error(format!("iter.to_dict: expected pair, got {}", other.type_name()))),
                 };
                 let Value::Str(k) = &k else {
                     return Err(VmError::type_error(format!("iter.to_dict: expected string key, got {}", k.type_name())));
@@ -598,9 +452,7 @@ impl Pull {
                         *has_float = true;
                         *float += f;
                     }
-                    other => {
-                        return Err(VmError::type_error(format!("iter.sum: expected number, got {}", other.type_name())))
-                    }
+                    other => return Err(VmError::type_error(format!("iter.sum: expected number, got {}", other.type_name()))),
                 }
                 Pull
             }
@@ -844,12 +696,9 @@ fn step(frame: &mut PullFrame, input: Input) -> VmResult<Action> {
                 }
             },
         },
-        Kind::Seq(..)
-        | Kind::Range { .. }
-        | Kind::DictEntries { .. }
-        | Kind::DictPairs { .. }
-        | Kind::Chars(..)
-        | Kind::Done => Yield(None),
+        Kind::Seq(..) | Kind::Range { .. } | Kind::DictEntries { .. } | Kind::DictPairs { .. } | Kind::Chars(..) | Kind::Done => {
+            Yield(None)
+        }
     };
     Ok(action)
 }
@@ -924,9 +773,7 @@ pub fn iter_method(ctx: &mut Ctx, it: &Rc<Object>, name: &str, args: &[Value]) -
         "enumerate" => combinator(Kind::Enumerate { src: src(), next: 0 }),
         "chain" => combinator(Kind::Chain { first: Some(src()), second: iterable_arg(args, name)? }),
         "chunks" => combinator(Kind::Chunks { src: src(), size: size_arg(args, "chunk", name)? }),
-        "windows" => {
-            combinator(Kind::Windows { src: src(), size: size_arg(args, "window", name)?, window: VecDeque::new() })
-        }
+        "windows" => combinator(Kind::Windows { src: src(), size: size_arg(args, "window", name)?, window: VecDeque::new() }),
         "to_list" => sink(ctx, Sink::ToList(Vec::new())),
         "to_set" => sink(ctx, Sink::ToSet(Vec::new())),
         "to_dict" => sink(ctx, Sink::ToDict(DictMap::new())),

@@ -14,20 +14,23 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::builtins::{self, Continuation, Ctx, Flow, Limits};
-use crate::chunk::{CaptureSource, FunctionProto, Op};
-use crate::error::{closest_match, ErrorKind, StackEntry, VmError, VmResult};
-use crate::ic::{self, BinaryOp, InlineCaches};
-use crate::value::{compare_values, values_equal, Closure, DictMap, HStr, Object, StructLayout, StructVal, Value};
-use crate::{iter, methods, ops, Program};
+use crate::builtins::{self, iter, methods, Continuation, Ctx, Flow, Limits};
+use crate::bytecode::chunk::{CaptureSource, FunctionProto, Op};
+use crate::bytecode::Program;
+use crate::runtime::error::{closest_match, ErrorKind, StackEntry, VmError, VmResult};
+use crate::runtime::fiber::{Fiber, Frame, Handler, ModuleEnv};
+use crate::runtime::ops;
+use crate::runtime::value::{compare_values, values_equal, Closure, DictMap, HStr, Object, StructLayout, StructVal, Value};
+use ic::{BinaryOp, InlineCaches};
 
 mod generators;
-pub use generators::{next_result, Generator};
+pub use crate::runtime::fiber::Generator;
+pub use generators::next_result;
 
+pub mod ic;
 // Module instances: the per-VM module cache and the import ops.
-#[path = "vm_modules.rs"]
-mod modules_runtime;
-pub use modules_runtime::ExportMemo;
+mod modules;
+pub use modules::ExportMemo;
 
 mod sched;
 pub use sched::{HostFn, HostReply, RunState};
@@ -46,77 +49,6 @@ pub struct VmOptions {
 impl Default for VmOptions {
     fn default() -> Self {
         VmOptions { max_frames: 512, inline_caches: true, time_limit_ms: None, limits: Limits::default() }
-    }
-}
-
-struct Frame {
-    closure: Rc<Closure>,
-    /// Saved instruction pointer while another frame runs.
-    ip: usize,
-    /// Stack index of local slot 0; the callee value sits at `base - 1`.
-    base: usize,
-    argc: u32,
-    /// Where the return value goes when a builtin made this call.
-    cont: Option<Box<dyn Continuation>>,
-    /// This function's inline-cache set on the VM (resolved at entry).
-    ic_set: usize,
-}
-
-struct Handler {
-    /// `frames.len()` when the handler was installed.
-    frame_depth: usize,
-    stack_len: usize,
-    catch_ip: usize,
-}
-
-/// The execution state of one Harn task.
-#[derive(Default)]
-pub struct Fiber {
-    stack: Vec<Value>,
-    frames: Vec<Frame>,
-    handlers: Vec<Handler>,
-    /// Output not yet handed to the host (or, for child tasks, to the parent).
-    output: String,
-}
-
-/// Globals of one loaded module (top-level fns; module-level vars of
-/// imported modules). Closures hold it, so it lives exactly as long as
-/// anything that can read it.
-pub struct ModuleEnv {
-    names: Vec<String>,
-    globals: RefCell<Vec<Value>>,
-    defined: RefCell<Vec<bool>>,
-}
-
-impl ModuleEnv {
-    pub fn new(names: Vec<String>) -> ModuleEnv {
-        let n = names.len();
-        ModuleEnv { names, globals: RefCell::new(vec![Value::Nil; n]), defined: RefCell::new(vec![false; n]) }
-    }
-
-    /// Sets every global to nil (undefined). Top-level fns live in globals
-    /// and point back at their env, so an env is a reference cycle that
-    /// plain reference counting never frees; clearing breaks it.
-    fn clear(&self) {
-        let old: Vec<Value> = {
-            let mut globals = self.globals.borrow_mut();
-            let n = globals.len();
-            std::mem::replace(&mut *globals, vec![Value::Nil; n])
-        };
-        self.defined.borrow_mut().iter_mut().for_each(|d| *d = false);
-        drop(old);
-    }
-
-    /// Whether the only references to `env`, besides the `probes` the
-    /// caller holds, are its own top-level closures, each held by nothing
-    /// but its global slot: then no code can reach it any more.
-    fn unreachable(env: &Rc<ModuleEnv>, probes: usize) -> bool {
-        let globals = env.globals.borrow();
-        let own = globals
-            .iter()
-            .filter(|v| matches!(v, Value::Closure(c) if Rc::ptr_eq(&c.module, env) && Rc::strong_count(c) == 1))
-            .count();
-        Rc::strong_count(env) == own + probes
     }
 }
 
@@ -156,11 +88,11 @@ pub struct Vm {
     instance_epoch: u64,
     /// Instantiated modules by key (see `vm_modules.rs`).
     /// (Fx-hashed: a warm host crossing looks its module up by key every call.)
-    modules: rustc_hash::FxHashMap<String, modules_runtime::ModuleInstance>,
+    modules: rustc_hash::FxHashMap<String, modules::ModuleInstance>,
     /// Envs of the programs this VM ran (freed by `free_entry_envs` and on drop).
     entry_envs: Vec<std::rc::Weak<ModuleEnv>>,
     /// Instantiated prelude modules (`stream`, `parallel_race`; `vm_modules.rs`).
-    prelude: Rc<RefCell<modules_runtime::PreludeInstances>>,
+    prelude: Rc<RefCell<modules::PreludeInstances>>,
     /// Inline-cache sets of every function this VM has run (see `ic.rs`).
     pub ic: InlineCaches,
     /// Tasks, channels, timers and the other concurrency state.
@@ -216,7 +148,7 @@ impl Vm {
             parked: Vec::new(),
             park_floor: 0,
             parked_frames: 0,
-            instance_epoch: modules_runtime::next_instance_epoch(),
+            instance_epoch: modules::next_instance_epoch(),
             modules: rustc_hash::FxHashMap::default(),
             entry_envs: Vec::new(),
             prelude: Rc::default(),
@@ -506,7 +438,14 @@ impl Vm {
     /// `recv.name(args)` through the site's inline cache: a bound builtin
     /// method runs inline; otherwise the generic dispatch, then the site
     /// learns (replace-on-miss) from the receiver.
-    fn call_method_cached(&mut self, consts: &[Value], name_idx: usize, argc: usize, ic_base: usize, slot: u16) -> VmResult<bool> {
+    fn call_method_cached(
+        &mut self,
+        consts: &[Value],
+        name_idx: usize,
+        argc: usize,
+        ic_base: usize,
+        slot: u16,
+    ) -> VmResult<bool> {
         let name = const_name(consts, name_idx);
         let recv_at = self.fiber.stack.len() - argc - 1;
         let resolved = match self.ic.method_entry_at(ic_base, slot) {
@@ -868,7 +807,10 @@ impl Vm {
                     };
                     match fast {
                         // SAFETY: the old value is an int, which owns no heap data.
-                        Some(v) => { let dst = at_mut!(n - 1); unsafe { std::ptr::write(dst, v) } },
+                        Some(v) => {
+                            let dst = at_mut!(n - 1);
+                            unsafe { std::ptr::write(dst, v) }
+                        }
                         None => {
                             let v = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, at!(n - 1), &consts[k])).0;
                             store(at_mut!(n - 1), v);
@@ -959,7 +901,10 @@ impl Vm {
                     };
                     match fast {
                         // SAFETY: the old value is an int, which owns no heap data.
-                        Some(v) => { let dst = at_mut!(n - 1); unsafe { std::ptr::write(dst, v) } },
+                        Some(v) => {
+                            let dst = at_mut!(n - 1);
+                            unsafe { std::ptr::write(dst, v) }
+                        }
                         None => {
                             let v = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, at!(n - 1), at!(local))).0;
                             store(at_mut!(n - 1), v);
@@ -977,7 +922,10 @@ impl Vm {
                     };
                     match fast {
                         // SAFETY: the old value is an int, which owns no heap data.
-                        Some(v) => { let dst = at_mut!(local); unsafe { std::ptr::write(dst, v) } },
+                        Some(v) => {
+                            let dst = at_mut!(local);
+                            unsafe { std::ptr::write(dst, v) }
+                        }
                         None => {
                             let v = try_op!(eval_binary!(slot, $bop, $int_fast, $slow, at!(local), &consts[k])).0;
                             store(at_mut!(local), v);
@@ -988,7 +936,9 @@ impl Vm {
             // The kernels of each adaptive op: (int fast path, generic op).
             macro_rules! add {
                 ($form:ident) => {
-                    binary!($form, BinaryOp::Add, |x: i64, y: i64| x.checked_add(y).map(Value::Int), |a: &Value, b: &Value| ops::add_limited(a, b, &self.options.limits))
+                    binary!($form, BinaryOp::Add, |x: i64, y: i64| x.checked_add(y).map(Value::Int), |a: &Value, b: &Value| {
+                        ops::add_limited(a, b, &self.options.limits)
+                    })
                 };
             }
             macro_rules! sub {
@@ -998,29 +948,45 @@ impl Vm {
             }
             macro_rules! mul {
                 ($form:ident) => {
-                    binary!($form, BinaryOp::Mul, |x: i64, y: i64| x.checked_mul(y).map(Value::Int), |a: &Value, b: &Value| ops::mul_limited(a, b, &self.options.limits))
+                    binary!($form, BinaryOp::Mul, |x: i64, y: i64| x.checked_mul(y).map(Value::Int), |a: &Value, b: &Value| {
+                        ops::mul_limited(a, b, &self.options.limits)
+                    })
                 };
             }
             macro_rules! div {
                 ($form:ident) => {
-                    binary!($form, BinaryOp::Div, |x: i64, y: i64| if y != 0 { x.checked_div(y).map(Value::Int) } else { None }, ops::div)
+                    binary!(
+                        $form,
+                        BinaryOp::Div,
+                        |x: i64, y: i64| if y != 0 { x.checked_div(y).map(Value::Int) } else { None },
+                        ops::div
+                    )
                 };
             }
             macro_rules! rem {
                 ($form:ident) => {
-                    binary!($form, BinaryOp::Mod, |x: i64, y: i64| if y != 0 { x.checked_rem(y).map(Value::Int) } else { None }, ops::rem)
+                    binary!(
+                        $form,
+                        BinaryOp::Mod,
+                        |x: i64, y: i64| if y != 0 { x.checked_rem(y).map(Value::Int) } else { None },
+                        ops::rem
+                    )
                 };
             }
             macro_rules! equal {
                 ($form:ident, $bop:expr, $want:expr) => {
-                    binary!($form, $bop, |x: i64, y: i64| Some(Value::Bool((x == y) == $want)), |a: &Value, b: &Value| -> VmResult<Value> {
+                    binary!($form, $bop, |x: i64, y: i64| Some(Value::Bool((x == y) == $want)), |a: &Value,
+                                                                                                 b: &Value|
+                     -> VmResult<Value> {
                         Ok(Value::Bool(values_equal(a, b) == $want))
                     })
                 };
             }
             macro_rules! compare {
                 ($form:ident, $bop:expr, $pred:expr) => {
-                    binary!($form, $bop, |x: i64, y: i64| Some(Value::Bool($pred(x.cmp(&y)))), |a: &Value, b: &Value| -> VmResult<Value> {
+                    binary!($form, $bop, |x: i64, y: i64| Some(Value::Bool($pred(x.cmp(&y)))), |a: &Value,
+                                                                                                b: &Value|
+                     -> VmResult<Value> {
                         Ok(Value::Bool($pred(compare_values(a, b))))
                     })
                 };
@@ -1386,7 +1352,8 @@ impl Vm {
                             // calls the same closure again, this frame is reused for
                             // the next call instead of popped and pushed.
                             let flow = match self.resume(cont, value) {
-                                Ok(Flow::Call { callee, args, then }) if matches!(&callee, Value::Closure(c) if Rc::ptr_eq(c, &closure)) => {
+                                Ok(Flow::Call { callee, args, then }) if matches!(&callee, Value::Closure(c) if Rc::ptr_eq(c, &closure)) =>
+                                {
                                     drop(callee);
                                     self.fiber.stack.truncate(base);
                                     self.fiber.stack.extend(args);
@@ -1426,7 +1393,11 @@ impl Vm {
                                 CaptureSource::SelfClosure => Value::Closure(closure.clone()),
                             })
                             .collect();
-                        stack!().push(Value::Closure(Rc::new(Closure { proto: child, captures, module: closure.module.clone() })));
+                        stack!().push(Value::Closure(Rc::new(Closure {
+                            proto: child,
+                            captures,
+                            module: closure.module.clone(),
+                        })));
                     }
                     Op::JumpIfArg => {
                         let index = u8_at!();
@@ -1567,7 +1538,9 @@ impl Vm {
                         let name = name_at!();
                         let fields = pop!();
                         let names: Vec<HStr> = match &fields {
-                            Value::List(items) => items.iter().filter_map(|f| f.as_str().map(|s| Rc::new(s.to_string()))).collect(),
+                            Value::List(items) => {
+                                items.iter().filter_map(|f| f.as_str().map(|s| Rc::new(s.to_string()))).collect()
+                            }
                             _ => Vec::new(),
                         };
                         self.structs.insert(name.to_string(), Rc::new(StructLayout { name: name.clone(), fields: names }));
@@ -1828,7 +1801,8 @@ impl Vm {
                         let name = name_at!();
                         let (enum_name, variant) = name.split_once('.').unwrap_or(("", name.as_str()));
                         let v = top!();
-                        let m = matches!(&*v, Value::Enum(e) if e.enum_name.as_str() == enum_name && e.variant.as_str() == variant);
+                        let m =
+                            matches!(&*v, Value::Enum(e) if e.enum_name.as_str() == enum_name && e.variant.as_str() == variant);
                         *v = Value::Bool(m);
                     }
                     Op::IsType => {
@@ -1840,7 +1814,8 @@ impl Vm {
                     Op::CheckDestructure => {
                         let want_list = u8_at!() == 1;
                         let v = &stack!()[stack!().len() - 1];
-                        let ok = if want_list { matches!(v, Value::List(_)) } else { matches!(v, Value::Dict(_) | Value::Struct(_)) };
+                        let ok =
+                            if want_list { matches!(v, Value::List(_)) } else { matches!(v, Value::Dict(_) | Value::Struct(_)) };
                         if !ok {
                             let msg = if want_list {
                                 format!("cannot destructure {} with [...] pattern — expected list", v.type_name())
@@ -1858,7 +1833,11 @@ impl Vm {
                             _ => Vec::new(),
                         };
                         let rest: DictMap = match &*d {
-                            Value::Dict(m) => m.iter().filter(|(k, _)| !taken.iter().any(|t| t == k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect(),
+                            Value::Dict(m) => m
+                                .iter()
+                                .filter(|(k, _)| !taken.iter().any(|t| t == k.as_str()))
+                                .map(|(k, v)| (k.clone(), v.clone()))
+                                .collect(),
                             Value::Struct(s) => s
                                 .layout
                                 .fields
@@ -1887,10 +1866,12 @@ impl Vm {
                         let schema = pop!();
                         let v = pop!();
                         let impls = &self.impls;
-                        let has_method = |ty: &str, m: &str| impls.get(ty).is_some_and(|ms| ms.contains_key(&Rc::new(m.to_string())));
-                        let validator = crate::schema::Validator { lenient_numbers: true, has_method: Some(&has_method) };
+                        let has_method =
+                            |ty: &str, m: &str| impls.get(ty).is_some_and(|ms| ms.contains_key(&Rc::new(m.to_string())));
+                        let validator =
+                            crate::builtins::schema::Validator { lenient_numbers: true, has_method: Some(&has_method) };
                         let checked = validator.validate(&v, &schema);
-                        try_op!(checked.map_err(|f| VmError::type_error(crate::schema::param_message(&name, &f))));
+                        try_op!(checked.map_err(|f| VmError::type_error(crate::builtins::schema::param_message(&name, &f))));
                     }
                     Op::CallHost => {
                         let name = name_at!();
@@ -2091,10 +2072,7 @@ fn push_spread_args(stack: &mut Vec<Value>, args: &Value) -> VmResult<usize> {
             stack.extend(items.iter().cloned());
             Ok(items.len())
         }
-        other => Err(VmError::type_error(format!(
-            "cannot destructure {} with [...] pattern — expected list",
-            other.type_name()
-        ))),
+        other => Err(VmError::type_error(format!("cannot destructure {} with [...] pattern — expected list", other.type_name()))),
     }
 }
 

@@ -6,18 +6,13 @@
 
 use std::rc::Rc;
 
-use super::{compile_entry_program, Compiler};
-use crate::ast::{Pattern, Program as Ast, StmtKind};
-use crate::chunk::{Op, Pos};
-use crate::error::VmResult;
-use crate::modules::{ImportDesc, ModuleUnit, ResolvedImport};
-use crate::value::{Object, Value};
-use crate::Program as CompiledProgram;
-
-/// Compiles an entry file whose imports are already resolved.
-pub fn compile_program_with_imports(program: &Ast, source: &str, file: &str, imports: Vec<ResolvedImport>) -> VmResult<Rc<CompiledProgram>> {
-    compile_entry_program(program, source, file, imports)
-}
+use super::Compiler;
+use crate::bytecode::chunk::Op;
+use crate::compile::modules::{ImportDesc, ModuleUnit, ResolvedImport};
+use crate::runtime::error::VmResult;
+use crate::runtime::value::{Object, Value};
+use crate::syntax::ast::{Pattern, Program as Ast, StmtKind};
+use crate::syntax::pos::Pos;
 
 /// Compiles an imported module's top level: imports, then its fns, then its
 /// `let`/`var`s in order. Pipelines and other statements are ignored (Harn).

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use crate::error::{Phase, VmError, VmResult};
+use crate::runtime::error::{Phase, VmError, VmResult};
 
 macro_rules! keywords {
     ($($variant:ident = $text:literal,)*) => {
@@ -83,10 +83,7 @@ impl Kw {
     /// Whether the keyword may be used as a member name (`op.type`) or a bare
     /// dict key (`{for: 1}`).
     pub fn is_member_name(self) -> bool {
-        !matches!(
-            self,
-            Kw::Finally | Kw::Require | Kw::Select | Kw::Skill | Kw::EvalPack
-        )
+        !matches!(self, Kw::Finally | Kw::Require | Kw::Select | Kw::Skill | Kw::EvalPack)
     }
 }
 
@@ -250,11 +247,7 @@ fn lex_error(msg: String, line: u32, column: u32) -> VmError {
 }
 
 fn unexpected_char(c: char, line: u32, column: u32) -> VmError {
-    lex_error(
-        format!("Unexpected character '{c}' at {line}:{column}"),
-        line,
-        column,
-    )
+    lex_error(format!("Unexpected character '{c}' at {line}:{column}"), line, column)
 }
 
 fn unterminated_string(line: u32, column: u32) -> VmError {
@@ -263,12 +256,7 @@ fn unterminated_string(line: u32, column: u32) -> VmError {
 
 impl Lexer {
     fn new(source: &str, line: u32, column: u32) -> Lexer {
-        Lexer {
-            chars: source.chars().collect(),
-            pos: 0,
-            line,
-            column,
-        }
+        Lexer { chars: source.chars().collect(), pos: 0, line, column }
     }
 
     fn peek(&self, ahead: usize) -> Option<char> {
@@ -347,11 +335,7 @@ impl Lexer {
                 }
             }
         }
-        tokens.push(Token {
-            tok: Tok::Eof,
-            line: self.line,
-            column: self.column,
-        });
+        tokens.push(Token { tok: Tok::Eof, line: self.line, column: self.column });
         Ok(tokens)
     }
 
@@ -376,13 +360,7 @@ impl Lexer {
                 (Some(_), _) => {
                     self.bump();
                 }
-                (None, _) => {
-                    return Err(lex_error(
-                        format!("Unterminated block comment at {line}:{column}"),
-                        line,
-                        column,
-                    ))
-                }
+                (None, _) => return Err(lex_error(format!("Unterminated block comment at {line}:{column}"), line, column)),
             }
         }
         Ok(())
@@ -599,11 +577,7 @@ impl Lexer {
             // Harn reports the position just past the closing brace.
             return Err(unexpected_char('}', self.line, self.column));
         }
-        Ok(Segment::Expr {
-            text,
-            line: expr_line,
-            column: expr_column,
-        })
+        Ok(Segment::Expr { text, line: expr_line, column: expr_column })
     }
 
     /// `"""..."""`: multi-line, no escapes, `${}` allowed, common indent removed.
@@ -719,18 +693,12 @@ fn strip_indent(pieces: Vec<Piece>, n: usize) -> Vec<Piece> {
     let mut out = Vec::with_capacity(pieces.len());
     let mut line: Vec<Piece> = Vec::new();
     let flush = |line: &mut Vec<Piece>, out: &mut Vec<Piece>| {
-        let whitespace_only = line
-            .iter()
-            .all(|p| matches!(p, Piece::Char(c) if c.is_whitespace()));
+        let whitespace_only = line.iter().all(|p| matches!(p, Piece::Char(c) if c.is_whitespace()));
         if whitespace_only {
             line.clear();
             return;
         }
-        let strip = line
-            .iter()
-            .take(n)
-            .take_while(|p| matches!(p, Piece::Char(' ' | '\t')))
-            .count();
+        let strip = line.iter().take(n).take_while(|p| matches!(p, Piece::Char(' ' | '\t'))).count();
         out.extend(line.drain(..).skip(strip));
     };
     for piece in pieces {
@@ -837,11 +805,7 @@ mod tests {
             toks(r#""x=${a + {b}["c"]}!""#)[0],
             Tok::InterpStr(vec![
                 Segment::Lit("x=".into()),
-                Segment::Expr {
-                    text: "a + {b}[\"c\"]".into(),
-                    line: 1,
-                    column: 6
-                },
+                Segment::Expr { text: "a + {b}[\"c\"]".into(), line: 1, column: 6 },
                 Segment::Lit("!".into()),
             ])
         );
@@ -862,18 +826,11 @@ mod tests {
             toks(src)[0],
             Tok::InterpStr(vec![
                 Segment::Lit("a ".into()),
-                Segment::Expr {
-                    text: "x".into(),
-                    line: 2,
-                    column: 7
-                },
+                Segment::Expr { text: "x".into(), line: 2, column: 7 },
                 Segment::Lit("\n  b".into()),
             ])
         );
-        assert_eq!(
-            toks(r#""""no \n escapes""""#)[0],
-            Tok::Str("no \\n escapes".into())
-        );
+        assert_eq!(toks(r#""""no \n escapes""""#)[0], Tok::Str("no \\n escapes".into()));
     }
 
     #[test]

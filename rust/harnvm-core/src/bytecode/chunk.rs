@@ -17,7 +17,8 @@ use std::fmt::Write as _;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
-use crate::value::Value;
+use crate::runtime::value::Value;
+use crate::syntax::pos::Pos;
 
 /// The kinds of inline operands. The width of each is fixed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -421,13 +422,6 @@ define_ops! {
 /// A constant-pool entry.
 pub type Constant = Value;
 
-/// Source position of one instruction (cold data).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Pos {
-    pub line: u32,
-    pub column: u32,
-}
-
 /// `inline_cache_index` entry of an offset that has no slot.
 pub const NO_INLINE_CACHE_SLOT: u32 = u32::MAX;
 /// `Cache` operand of a site beyond the u16 slot range: such a site runs uncached.
@@ -650,23 +644,32 @@ impl Chunk {
 // Disassembler
 
 /// Readable listing of a function and, recursively, its nested functions.
-pub fn disassemble(proto: &FunctionProto) -> String {
+pub fn disassemble(proto: &FunctionProto, builtin_name: BuiltinName) -> String {
     let mut out = String::new();
-    disassemble_into(proto, &mut |_, _| None, &mut out);
+    disassemble_into(proto, builtin_name, &mut |_, _| None, &mut out);
     out
 }
 
 /// The listing with a note after each instruction for which `annotate`
 /// (given the function and the instruction's offset) returns one; `dis --ic`
 /// uses it to show each cache site's state.
-pub fn disassemble_annotated(proto: &FunctionProto, annotate: &mut dyn FnMut(&FunctionProto, usize) -> Option<String>) -> String {
+pub fn disassemble_annotated(
+    proto: &FunctionProto,
+    builtin_name: BuiltinName,
+    annotate: &mut dyn FnMut(&FunctionProto, usize) -> Option<String>,
+) -> String {
     let mut out = String::new();
-    disassemble_into(proto, annotate, &mut out);
+    disassemble_into(proto, builtin_name, annotate, &mut out);
     out
 }
 
+/// Names a builtin id. The builtin table is a floor above bytecode, so the
+/// caller supplies it (the crate-level `disassemble` passes `builtins::builtin_name`).
+pub type BuiltinName = fn(u32) -> &'static str;
+
 fn disassemble_into(
     proto: &FunctionProto,
+    builtin_name: BuiltinName,
     annotate: &mut dyn FnMut(&FunctionProto, usize) -> Option<String>,
     out: &mut String,
 ) {
@@ -692,7 +695,7 @@ fn disassemble_into(
         last_line = line;
         let mut text = format!("{offset:05} {line_col}  {:<20}", op.name());
         for (kind, v) in op.operands().iter().zip(&vals) {
-            let _ = write!(text, " {}", describe_operand(proto, *kind, *v));
+            let _ = write!(text, " {}", describe_operand(proto, builtin_name, *kind, *v));
         }
         if let Some(note) = annotate(proto, offset) {
             let _ = write!(text, "    ; {note}");
@@ -702,11 +705,11 @@ fn disassemble_into(
     }
     for f in &chunk.functions {
         out.push('\n');
-        disassemble_into(f, annotate, out);
+        disassemble_into(f, builtin_name, annotate, out);
     }
 }
 
-fn describe_operand(proto: &FunctionProto, kind: Operand, v: u32) -> String {
+fn describe_operand(proto: &FunctionProto, builtin_name: BuiltinName, kind: Operand, v: u32) -> String {
     let chunk = &proto.chunk;
     match kind {
         Operand::Const => match chunk.constants.get(v as usize) {
@@ -726,7 +729,7 @@ fn describe_operand(proto: &FunctionProto, kind: Operand, v: u32) -> String {
             Some(n) => format!("{v} ({n})"),
             None => v.to_string(),
         },
-        Operand::Builtin => format!("{v} ({})", crate::builtins::builtin_name(v)),
+        Operand::Builtin => format!("{v} ({})", builtin_name(v)),
         Operand::Func => match chunk.functions.get(v as usize) {
             Some(f) => format!("{v} <fn {}>", f.name),
             None => v.to_string(),

@@ -19,7 +19,7 @@
 //! * `_` as a binding name is represented as `None` in patterns that allow
 //!   discarding (`Pattern::Wildcard`, `Option<String>` bindings).
 
-use crate::chunk::Pos;
+use crate::syntax::pos::Pos;
 
 /// The parser rejects programs whose nesting — blocks, parentheses *and*
 /// operator/method chains — would exceed this many levels (error
@@ -328,15 +328,9 @@ pub enum Pattern {
     /// `_`: evaluate and discard, bind nothing.
     Wildcard,
     /// `{a, b: bee = 2, ...rest}`.
-    Dict {
-        entries: Vec<DictPatEntry>,
-        rest: Option<String>,
-    },
+    Dict { entries: Vec<DictPatEntry>, rest: Option<String> },
     /// `[x, y = 0, ...tail]`.
-    List {
-        elements: Vec<ListPatElem>,
-        rest: Option<String>,
-    },
+    List { elements: Vec<ListPatElem>, rest: Option<String> },
     /// `(a, b)`: destructures a Pair. `None` = `_`.
     Pair(Option<String>, Option<String>),
 }
@@ -603,11 +597,7 @@ pub enum MatchPattern {
     Value(Expr),
     /// `Enum.Variant` (bindings None) or `Enum.Variant(a, _, c)`
     /// (`None` entries are `_`).
-    EnumVariant {
-        enum_name: String,
-        variant: String,
-        bindings: Option<Vec<Option<String>>>,
-    },
+    EnumVariant { enum_name: String, variant: String, bindings: Option<Vec<Option<String>>> },
     /// `{key: sub, ...}`; sub-patterns are `Binding`, `Wildcard` or `Value`.
     Dict(Vec<(String, MatchPattern)>),
     /// `[p1, p2, ...]` prefix match; elements are `Binding`, `Wildcard` or `Value`.

@@ -1,4 +1,5 @@
-//! Schemas: lowering type expressions to schema dicts, and validating values.
+//! Schemas: validating values against schema dicts (type expressions are
+//! lowered to schemas by `compile::types`).
 //!
 //! A schema is an ordinary Harn dict (so programs can build, inspect and
 //! transform them): `{type: "dict", properties: {...}, required: [...]}`,
@@ -13,162 +14,21 @@
 //! 'int'` (schema builtins) and `parameter 'u': missing field 'age' (int)`
 //! (parameter checks).
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::ast::TypeExpr;
-use crate::value::{values_equal, DictMap, HStr, Value};
+use crate::runtime::value::{values_equal, DictMap, HStr, Value};
 
 /// Schemas and values nested deeper than this are refused rather than
 /// recursed into (validation recurses on the native stack).
 const MAX_DEPTH: usize = 256;
 
-/// Type declarations visible to the lowering.
-#[derive(Default)]
-pub struct TypeEnv {
-    /// `type Name<T> = expr`: the parameters and the body.
-    pub aliases: HashMap<String, (Vec<String>, TypeExpr)>,
-    /// Interface name → its method names.
-    pub interfaces: HashMap<String, Vec<String>>,
-}
-
 fn key(s: &str) -> HStr {
     Rc::new(s.to_string())
 }
 
-fn type_schema(name: &str) -> Value {
+/// `{type: name}`.
+pub fn type_schema(name: &str) -> Value {
     Value::dict_from([("type", Value::str(name))])
-}
-
-/// Built-in type names that have a runtime check.
-fn is_checked_type(name: &str) -> bool {
-    matches!(name, "int" | "float" | "string" | "bool" | "nil" | "list" | "dict" | "set" | "bytes" | "closure")
-}
-
-impl TypeEnv {
-    /// The schema for a parameter annotation, or `None` when Harn does not
-    /// check it at runtime (aliases, generics, struct names, `any`, ...).
-    pub fn param_schema(&self, ty: &TypeExpr) -> Option<Value> {
-        if let TypeExpr::Named { name, args } = ty {
-            if args.is_empty() {
-                if let Some(methods) = self.interfaces.get(name) {
-                    return Some(Value::dict_from([
-                        ("type", Value::str("interface")),
-                        ("name", Value::str(name.as_str())),
-                        ("methods", Value::list(methods.iter().map(|m| Value::str(m.as_str())).collect())),
-                    ]));
-                }
-            }
-        }
-        let schema = self.lower(ty, false, &HashMap::new(), 0);
-        match &schema {
-            Value::Dict(d) if d.is_empty() => None,
-            _ => Some(schema),
-        }
-    }
-
-    /// The schema for `schema_of(Name)` and friends: aliases are expanded.
-    pub fn alias_schema(&self, name: &str) -> Option<Value> {
-        let (params, _) = self.aliases.get(name)?;
-        if !params.is_empty() {
-            // Unapplied generic alias: parameters stay unconstrained.
-        }
-        Some(self.lower(&TypeExpr::Named { name: name.to_string(), args: Vec::new() }, true, &HashMap::new(), 0))
-    }
-
-    /// Lowers `ty`; `expand` follows aliases (schema builtins) or treats
-    /// them as unchecked (parameter checks). `{}` means "anything".
-    fn lower(&self, ty: &TypeExpr, expand: bool, bound: &HashMap<String, TypeExpr>, depth: usize) -> Value {
-        if depth > 64 {
-            // A recursive alias: stop constraining below this depth.
-            return Value::dict(DictMap::new());
-        }
-        let any = || Value::dict(DictMap::new());
-        match ty {
-            TypeExpr::Named { name, args } => {
-                if let Some(t) = bound.get(name) {
-                    return self.lower(t, expand, &HashMap::new(), depth + 1);
-                }
-                match (name.as_str(), args.as_slice()) {
-                    ("list", [item]) | ("set", [item]) => {
-                        let mut d = DictMap::new();
-                        d.insert(key("type"), Value::str(name.as_str()));
-                        let items = self.lower(item, expand, bound, depth + 1);
-                        if !matches!(&items, Value::Dict(m) if m.is_empty()) {
-                            d.insert(key("items"), items);
-                        }
-                        Value::dict(d)
-                    }
-                    ("dict", [_, v]) => {
-                        let mut d = DictMap::new();
-                        d.insert(key("type"), Value::str("dict"));
-                        let values = self.lower(v, expand, bound, depth + 1);
-                        if !matches!(&values, Value::Dict(m) if m.is_empty()) {
-                            d.insert(key("additional_properties"), values);
-                        }
-                        Value::dict(d)
-                    }
-                    (n, _) if is_checked_type(n) => type_schema(n),
-                    _ if expand => match self.aliases.get(name) {
-                        Some((params, body)) => {
-                            let mut inner = HashMap::new();
-                            for (p, a) in params.iter().zip(args) {
-                                inner.insert(p.clone(), a.clone());
-                            }
-                            self.lower(body, expand, &inner, depth + 1)
-                        }
-                        None => any(),
-                    },
-                    _ => any(),
-                }
-            }
-            TypeExpr::StrLiteral(s) => enum_schema("string", vec![Value::str(s.as_str())]),
-            TypeExpr::IntLiteral(n) => enum_schema("int", vec![Value::Int(*n)]),
-            TypeExpr::FloatLiteral(f) => enum_schema("float", vec![Value::Float(*f)]),
-            TypeExpr::BoolLiteral(b) => enum_schema("bool", vec![Value::Bool(*b)]),
-            TypeExpr::Union(options) => {
-                if options.iter().all(|o| matches!(o, TypeExpr::StrLiteral(_))) {
-                    let values = options.iter().map(|o| match o {
-                        TypeExpr::StrLiteral(s) => Value::str(s.as_str()),
-                        _ => Value::Nil,
-                    });
-                    return enum_schema("string", values.collect());
-                }
-                if options.iter().all(|o| matches!(o, TypeExpr::IntLiteral(_))) {
-                    let values = options.iter().map(|o| match o {
-                        TypeExpr::IntLiteral(n) => Value::Int(*n),
-                        _ => Value::Nil,
-                    });
-                    return enum_schema("int", values.collect());
-                }
-                let lowered: Vec<Value> = options.iter().map(|o| self.lower(o, expand, bound, depth + 1)).collect();
-                if lowered.iter().any(|s| matches!(s, Value::Dict(m) if m.is_empty())) {
-                    return any();
-                }
-                Value::dict_from([("union", Value::list(lowered))])
-            }
-            TypeExpr::Shape(fields) => {
-                let mut props = DictMap::new();
-                let mut required = Vec::new();
-                for f in fields {
-                    props.insert(key(&f.name), self.lower(&f.ty, expand, bound, depth + 1));
-                    if !f.optional {
-                        required.push(Value::str(f.name.as_str()));
-                    }
-                }
-                Value::dict_from([
-                    ("type", Value::str("dict")),
-                    ("properties", Value::dict(props)),
-                    ("required", Value::list(required)),
-                ])
-            }
-            TypeExpr::Fn { .. } => type_schema("closure"),
-        }
-    }
-}
-
-fn enum_schema(ty: &str, values: Vec<Value>) -> Value {
-    Value::dict_from([("type", Value::str(ty)), ("enum", Value::list(values))])
 }
 
 // ---- validation ----------------------------------------------------------------
@@ -183,14 +43,33 @@ pub enum Seg {
 pub enum FailKind {
     /// A required key is absent; `expected` names its type; `hint` is a
     /// present key spelled like it.
-    Missing { key: String, expected: String, hint: Option<String> },
-    WrongType { expected: String, got: &'static str },
-    NotInEnum { value: String, options: String },
-    ExtraKey { key: String },
-    Bound { message: String },
+    Missing {
+        key: String,
+        expected: String,
+        hint: Option<String>,
+    },
+    WrongType {
+        expected: String,
+        got: &'static str,
+    },
+    NotInEnum {
+        value: String,
+        options: String,
+    },
+    ExtraKey {
+        key: String,
+    },
+    Bound {
+        message: String,
+    },
     /// The struct lacks the methods an interface requires.
-    Interface { name: String, got: String },
-    BadSchema { message: String },
+    Interface {
+        name: String,
+        got: String,
+    },
+    BadSchema {
+        message: String,
+    },
 }
 
 #[derive(Debug, PartialEq)]
@@ -304,7 +183,10 @@ impl Validator<'_> {
                 return self.check(v, &type_schema(ty), path, depth + 1);
             }
             other => {
-                return Self::fail(path, FailKind::BadSchema { message: format!("schema must be a dict, got {}", other.type_name()) })
+                return Self::fail(
+                    path,
+                    FailKind::BadSchema { message: format!("schema must be a dict, got {}", other.type_name()) },
+                )
             }
         };
         if let Some(options) = get(d, "union").or_else(|| get(d, "any_of")).or_else(|| get(d, "anyOf")) {
@@ -325,7 +207,10 @@ impl Validator<'_> {
             None | Some(Value::Nil) => "any",
             Some(Value::Str(s)) => s.as_str(),
             Some(other) => {
-                return Self::fail(path, FailKind::BadSchema { message: format!("'type' must be a string, got {}", other.type_name()) })
+                return Self::fail(
+                    path,
+                    FailKind::BadSchema { message: format!("'type' must be a string, got {}", other.type_name()) },
+                )
             }
         };
         if ty == "interface" {
@@ -337,10 +222,7 @@ impl Validator<'_> {
         if let Some(Value::List(options)) = get(d, "enum") {
             if !options.iter().any(|o| values_equal(o, v)) {
                 let shown: Vec<String> = options.iter().map(Value::display).collect();
-                return Self::fail(
-                    path,
-                    FailKind::NotInEnum { value: v.display(), options: format!("[{}]", shown.join(", ")) },
-                );
+                return Self::fail(path, FailKind::NotInEnum { value: v.display(), options: format!("[{}]", shown.join(", ")) });
             }
         }
         if let Some(c) = get(d, "const") {
@@ -378,7 +260,7 @@ impl Validator<'_> {
                     // Only keys the schema does not declare can be a misspelling.
                     let present: Vec<String> =
                         field_names(v).into_iter().filter(|n| !props.is_some_and(|p| p.contains_key(&key(n)))).collect();
-                    let hint = crate::error::closest_match(&name, present.iter().map(String::as_str));
+                    let hint = crate::runtime::error::closest_match(&name, present.iter().map(String::as_str));
                     return Self::fail(path, FailKind::Missing { key: name, expected, hint });
                 }
             }
@@ -418,12 +300,18 @@ impl Validator<'_> {
         if let Some(x) = v.as_f64().filter(|_| matches!(v, Value::Int(_) | Value::Float(_))) {
             if let Some(min) = num("minimum") {
                 if x < min {
-                    return Self::fail(path, FailKind::Bound { message: format!("value {} is less than minimum {}", v.display(), fmt_num(min)) });
+                    return Self::fail(
+                        path,
+                        FailKind::Bound { message: format!("value {} is less than minimum {}", v.display(), fmt_num(min)) },
+                    );
                 }
             }
             if let Some(max) = num("maximum") {
                 if x > max {
-                    return Self::fail(path, FailKind::Bound { message: format!("value {} is greater than maximum {}", v.display(), fmt_num(max)) });
+                    return Self::fail(
+                        path,
+                        FailKind::Bound { message: format!("value {} is greater than maximum {}", v.display(), fmt_num(max)) },
+                    );
                 }
             }
         }
@@ -436,13 +324,19 @@ impl Validator<'_> {
             let min = num("min_length").or_else(|| num("minLength")).or_else(|| num("min_items")).or_else(|| num("minItems"));
             if let Some(min) = min {
                 if (len as f64) < min {
-                    return Self::fail(path, FailKind::Bound { message: format!("length {len} is less than minimum length {}", fmt_num(min)) });
+                    return Self::fail(
+                        path,
+                        FailKind::Bound { message: format!("length {len} is less than minimum length {}", fmt_num(min)) },
+                    );
                 }
             }
             let max = num("max_length").or_else(|| num("maxLength")).or_else(|| num("max_items")).or_else(|| num("maxItems"));
             if let Some(max) = max {
                 if (len as f64) > max {
-                    return Self::fail(path, FailKind::Bound { message: format!("length {len} is greater than maximum length {}", fmt_num(max)) });
+                    return Self::fail(
+                        path,
+                        FailKind::Bound { message: format!("length {len} is greater than maximum length {}", fmt_num(max)) },
+                    );
                 }
             }
         }
@@ -667,14 +561,18 @@ pub fn convert(schema: &Value, to_json: bool, depth: usize) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ast::ShapeField;
+    use crate::compile::types::TypeEnv;
+    use crate::syntax::ast::{ShapeField, TypeExpr};
+    use std::collections::HashMap;
 
     fn named(n: &str) -> TypeExpr {
         TypeExpr::Named { name: n.into(), args: vec![] }
     }
 
     fn shape(fields: &[(&str, bool, TypeExpr)]) -> TypeExpr {
-        TypeExpr::Shape(fields.iter().map(|(n, opt, t)| ShapeField { name: n.to_string(), optional: *opt, ty: t.clone() }).collect())
+        TypeExpr::Shape(
+            fields.iter().map(|(n, opt, t)| ShapeField { name: n.to_string(), optional: *opt, ty: t.clone() }).collect(),
+        )
     }
 
     fn dict(entries: &[(&'static str, Value)]) -> Value {
@@ -689,13 +587,19 @@ mod tests {
     #[test]
     fn shape_parameter_messages() {
         let user = shape(&[("name", false, named("string")), ("age", false, named("int"))]);
-        assert_eq!(param_check(&user, &dict(&[("name", Value::str("x"))])).unwrap_err(), "parameter 'u': missing field 'age' (int)");
+        assert_eq!(
+            param_check(&user, &dict(&[("name", Value::str("x"))])).unwrap_err(),
+            "parameter 'u': missing field 'age' (int)"
+        );
         assert_eq!(
             param_check(&user, &dict(&[("name", Value::Int(1)), ("age", Value::Int(1))])).unwrap_err(),
             "parameter 'u': field 'name' expected string, got int"
         );
         let nested = shape(&[("user", false, shape(&[("name", false, named("string"))]))]);
-        assert_eq!(param_check(&nested, &dict(&[("user", dict(&[]))])).unwrap_err(), "parameter 'u.user': missing field 'name' (string)");
+        assert_eq!(
+            param_check(&nested, &dict(&[("user", dict(&[]))])).unwrap_err(),
+            "parameter 'u.user': missing field 'name' (string)"
+        );
         assert_eq!(
             param_check(&nested, &dict(&[("user", Value::str("flat"))])).unwrap_err(),
             "parameter 'u': field 'user' expected dict or struct, got string"

@@ -1,0 +1,11 @@
+//! The ground floor: values and the object model, execution state as data,
+//! the native-call interface, errors, and the operators' semantics. Every
+//! other floor builds on this one.
+
+pub mod error;
+pub mod fiber;
+pub mod iter;
+pub mod native;
+pub mod ops;
+pub mod text;
+pub mod value;

@@ -1,0 +1,76 @@
+//! The native-call interface: how the VM calls a builtin or method, and how
+//! a builtin asks the VM to run Harn code for it (`Flow::Call`) without
+//! recursing on the Rust stack. Also the allocation limits every builtin
+//! respects.
+
+use crate::runtime::error::{VmError, VmResult};
+use crate::runtime::value::Value;
+
+/// Arguments of a callback call. Callbacks take one to three arguments
+/// (`map`, `reduce`, `sort_by` comparators), which then need no heap
+/// allocation per call.
+pub type CallArgs = smallvec::SmallVec<[Value; 3]>;
+
+/// What a builtin (or method) asks the VM to do next.
+pub enum Flow {
+    /// The call finished with this value.
+    Done(Value),
+    /// Call `callee(args)`, then pass the result to `then`.
+    Call { callee: Value, args: CallArgs, then: Box<dyn Continuation> },
+}
+
+/// The rest of a builtin's work after a Harn callback returns.
+pub trait Continuation {
+    fn resume(self: Box<Self>, ctx: &mut Ctx, result: Value) -> VmResult<Flow>;
+}
+
+/// Resource limits that builtins must respect (huge allocations end in a
+/// clear error, never an abort).
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest string/list/bytes a single builtin may build, in elements or bytes.
+    pub max_alloc: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_alloc: 1 << 30 }
+    }
+}
+
+/// What the VM lends a builtin while it runs.
+pub struct Ctx<'a> {
+    /// Output of the current task (`log`, `print`, `println` append here).
+    pub output: &'a mut String,
+    pub limits: &'a Limits,
+}
+
+pub type BuiltinFn = fn(&mut Ctx, &[Value]) -> VmResult<Flow>;
+
+pub struct BuiltinDef {
+    pub name: &'static str,
+    pub func: BuiltinFn,
+}
+
+/// Fails with a resource-limit error when a builtin is about to build a
+/// string or list of `size` bytes/elements beyond `limits.max_alloc`.
+pub fn check_alloc(size: usize, limits: &Limits, what: &str) -> VmResult<()> {
+    if size > limits.max_alloc {
+        return Err(alloc_error(size as u128, limits, what));
+    }
+    Ok(())
+}
+
+/// Like `check_alloc` for a size computed as `count * unit`, which may overflow.
+pub fn check_alloc_product(count: u128, unit: u128, limits: &Limits, what: &str) -> VmResult<()> {
+    let size = count.saturating_mul(unit);
+    if size > limits.max_alloc as u128 {
+        return Err(alloc_error(size, limits, what));
+    }
+    Ok(())
+}
+
+#[cold]
+fn alloc_error(size: u128, limits: &Limits, what: &str) -> VmError {
+    VmError::limit(format!("{what} would allocate {size} units (limit {})", limits.max_alloc))
+}
