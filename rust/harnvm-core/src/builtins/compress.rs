@@ -216,7 +216,7 @@ mod tests {
 
     fn roundtrip(enc: &str, dec: &str) {
         let data = Value::str("hello hello hello hello");
-        let packed = run_builtin(enc, &[data.clone()], &no_callback).unwrap();
+        let packed = run_builtin(enc, std::slice::from_ref(&data), &no_callback).unwrap();
         assert_eq!(packed.type_name(), "bytes");
         let back = run_builtin(dec, &[packed], &no_callback).unwrap();
         let Value::Bytes(b) = &back else { panic!("bytes expected") };

@@ -105,7 +105,7 @@ pub fn to_hex(data: &[u8]) -> String {
 
 pub fn from_hex(text: &str) -> Result<Vec<u8>, String> {
     let text = text.trim();
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err("hex input has an odd number of digits".into());
     }
     let digit = |c: u8| -> Result<u8, String> {

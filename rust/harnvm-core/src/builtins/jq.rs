@@ -184,12 +184,16 @@ impl P<'_> {
             return Ok(Q::Iterate(Box::new(base)));
         }
         let from = if self.eat(":") { None } else { Some(Box::new(self.pipe()?)) };
-        if from.is_some() && !self.eat(":") {
-            if !self.eat("]") {
-                return Err(fail("expected ']'"));
+        let from = match from {
+            // `[i]`: an index, not a slice.
+            Some(index) if !self.eat(":") => {
+                if !self.eat("]") {
+                    return Err(fail("expected ']'"));
+                }
+                return Ok(Q::Index(Box::new(base), index));
             }
-            return Ok(Q::Index(Box::new(base), from.expect("checked")));
-        }
+            other => other,
+        };
         let to = if self.eat("]") {
             return Ok(Q::Slice(Box::new(base), from, None));
         } else {

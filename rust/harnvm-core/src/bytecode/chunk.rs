@@ -538,7 +538,7 @@ impl Chunk {
     pub fn emit(&mut self, op: Op, operands: &[u32], pos: Pos) -> usize {
         let at = self.code.len();
         debug_assert_eq!(op.explicit_operands().len(), operands.len(), "{op:?}");
-        if self.positions.last().map_or(true, |(_, p)| *p != pos) {
+        if self.positions.last().is_none_or(|(_, p)| *p != pos) {
             self.positions.push((at as u32, pos));
         }
         self.code.push(op as u8);
@@ -752,7 +752,7 @@ mod tests {
             assert_eq!(Op::from_byte(i as u8), Some(*op));
             assert_eq!(Op::from_name(op.name()), Some(*op));
         }
-        assert!(Op::COUNT < 256);
+        const { assert!(Op::COUNT < 256) };
         assert_eq!(Op::Jump.size(), 5);
         assert_eq!(Op::CallMethod.size(), 6);
         assert!(Op::Add.is_cacheable() && !Op::Pow.is_cacheable() && !Op::TailCall.is_cacheable());

@@ -251,7 +251,7 @@ pub fn closest_match<'a>(name: &str, candidates: impl IntoIterator<Item = &'a st
         }
         let len_diff = (c.chars().count() as isize - n as isize).unsigned_abs();
         let key = (d, len_diff, c);
-        if best.map_or(true, |b| key < b) {
+        if best.is_none_or(|b| key < b) {
             best = Some(key);
         }
     }

@@ -873,7 +873,7 @@ impl InlineCaches {
     /// tombstone): frames hold indices, and a live frame's function is live.
     pub fn begin_run(&mut self, main: &Rc<FunctionProto>) {
         self.latest_run = None;
-        let dead = |s: &CacheSet| s.len > 0 && !s.proto.as_ref().is_some_and(|w| w.strong_count() > 0);
+        let dead = |s: &CacheSet| s.len > 0 && s.proto.as_ref().is_none_or(|w| w.strong_count() == 0);
         // Dropping a dead set's entries can release the last reference to
         // another function (a cached callee), so repeat until nothing dies.
         while self.sets.iter().any(dead) {

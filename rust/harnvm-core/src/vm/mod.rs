@@ -71,7 +71,7 @@ pub struct Vm {
     fiber: Fiber,
     structs: HashMap<String, Rc<StructLayout>>,
     impls: HashMap<String, Rc<DictMap>>,
-    output_sink: Option<Box<dyn FnMut(&str)>>,
+    output_sink: Option<OutputSink>,
     interrupt: Arc<AtomicBool>,
     /// Host hook polled with the interrupt checks; returning true interrupts.
     poll: Option<Box<dyn FnMut() -> bool>>,
@@ -98,6 +98,9 @@ pub struct Vm {
     /// Tasks, channels, timers and the other concurrency state.
     sched: sched::Sched,
 }
+
+/// Where a root task's output goes as it is written.
+pub type OutputSink = Box<dyn FnMut(&str)>;
 
 const CHECK_INTERVAL: u32 = 4096;
 
@@ -367,7 +370,7 @@ impl Vm {
     /// Completes a native call: pushes its value, or starts the Harn call it
     /// asked for. Returns true when a new frame was pushed.
     fn finish_native(&mut self, mut flow: Flow) -> VmResult<bool> {
-        if !self.fiber.output.is_empty() && self.fiber.frames.len() > 0 {
+        if !self.fiber.output.is_empty() && !self.fiber.frames.is_empty() {
             self.flush_output();
         }
         loop {
