@@ -66,12 +66,12 @@ pub enum BuiltinImpl {
 /// Declares `SchedOp` and `SchedOp::ALL` from one list, so `ALL` cannot
 /// miss a variant.
 macro_rules! sched_ops {
-    ($($(#[$doc:meta])* $op:ident,)*) => {
+    ($($op:ident,)*) => {
         /// The scheduler builtins, one variant per builtin (see
         /// `builtins::concurrency` for their names; `vm::sched` runs them).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum SchedOp {
-            $($(#[$doc])* $op,)*
+            $($op,)*
         }
 
         impl SchedOp {
