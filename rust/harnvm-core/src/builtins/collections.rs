@@ -19,32 +19,33 @@ use rustc_hash::{FxHashMap, FxHasher};
 
 use super::args::{callable_arg, done, key_of, list_arg};
 use super::callback::{item_arg, ArgsFn, CallbackLoop, FinishFn, Step};
+use super::BuiltinImpl::Native;
 use super::{BuiltinDef, Ctx, Flow, Limits};
 use crate::runtime::error::VmResult;
 use crate::runtime::value::{arg, compare_values, values_equal, DictMap, Object, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
-    BuiltinDef { name: "chunk", func: chunk },
-    BuiltinDef { name: "window", func: window },
-    BuiltinDef { name: "group_by", func: group_by },
-    BuiltinDef { name: "partition", func: partition },
-    BuiltinDef { name: "dedup_by", func: dedup_by },
-    BuiltinDef { name: "flat_map", func: flat_map },
-    BuiltinDef { name: "keys", func: keys },
-    BuiltinDef { name: "values", func: values },
-    BuiltinDef { name: "entries", func: entries },
-    BuiltinDef { name: "to_list", func: to_list },
-    BuiltinDef { name: "set", func: set },
-    BuiltinDef { name: "set_contains", func: set_contains },
-    BuiltinDef { name: "set_add", func: set_add },
-    BuiltinDef { name: "set_remove", func: set_remove },
-    BuiltinDef { name: "set_union", func: set_union },
-    BuiltinDef { name: "set_intersect", func: set_intersect },
-    BuiltinDef { name: "set_difference", func: set_difference },
-    BuiltinDef { name: "set_symmetric_difference", func: set_symmetric_difference },
-    BuiltinDef { name: "set_is_subset", func: set_is_subset },
-    BuiltinDef { name: "set_is_superset", func: set_is_superset },
-    BuiltinDef { name: "set_is_disjoint", func: set_is_disjoint },
+    BuiltinDef { name: "chunk", imp: Native(chunk) },
+    BuiltinDef { name: "window", imp: Native(window) },
+    BuiltinDef { name: "group_by", imp: Native(group_by) },
+    BuiltinDef { name: "partition", imp: Native(partition) },
+    BuiltinDef { name: "dedup_by", imp: Native(dedup_by) },
+    BuiltinDef { name: "flat_map", imp: Native(flat_map) },
+    BuiltinDef { name: "keys", imp: Native(keys) },
+    BuiltinDef { name: "values", imp: Native(values) },
+    BuiltinDef { name: "entries", imp: Native(entries) },
+    BuiltinDef { name: "to_list", imp: Native(to_list) },
+    BuiltinDef { name: "set", imp: Native(set) },
+    BuiltinDef { name: "set_contains", imp: Native(set_contains) },
+    BuiltinDef { name: "set_add", imp: Native(set_add) },
+    BuiltinDef { name: "set_remove", imp: Native(set_remove) },
+    BuiltinDef { name: "set_union", imp: Native(set_union) },
+    BuiltinDef { name: "set_intersect", imp: Native(set_intersect) },
+    BuiltinDef { name: "set_difference", imp: Native(set_difference) },
+    BuiltinDef { name: "set_symmetric_difference", imp: Native(set_symmetric_difference) },
+    BuiltinDef { name: "set_is_subset", imp: Native(set_is_subset) },
+    BuiltinDef { name: "set_is_superset", imp: Native(set_is_superset) },
+    BuiltinDef { name: "set_is_disjoint", imp: Native(set_is_disjoint) },
 ];
 
 // ---------------------------------------------------------------------------

@@ -9,21 +9,22 @@ use std::io::{Read, Write};
 
 use super::args::{done, expected};
 use super::crypto::{bytes_value, data_arg};
+use super::BuiltinImpl::Native;
 use super::{BuiltinDef, Ctx, Flow};
 use crate::runtime::error::{VmError, VmResult};
 use crate::runtime::value::{arg, DictMap, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
-    BuiltinDef { name: "gzip_encode", func: gzip_encode },
-    BuiltinDef { name: "gzip_decode", func: gzip_decode },
-    BuiltinDef { name: "zstd_encode", func: zstd_encode },
-    BuiltinDef { name: "zstd_decode", func: zstd_decode },
-    BuiltinDef { name: "brotli_encode", func: brotli_encode },
-    BuiltinDef { name: "brotli_decode", func: brotli_decode },
-    BuiltinDef { name: "tar_create", func: tar_create },
-    BuiltinDef { name: "tar_extract", func: tar_extract },
-    BuiltinDef { name: "zip_create", func: zip_create },
-    BuiltinDef { name: "zip_extract", func: zip_extract },
+    BuiltinDef { name: "gzip_encode", imp: Native(gzip_encode) },
+    BuiltinDef { name: "gzip_decode", imp: Native(gzip_decode) },
+    BuiltinDef { name: "zstd_encode", imp: Native(zstd_encode) },
+    BuiltinDef { name: "zstd_decode", imp: Native(zstd_decode) },
+    BuiltinDef { name: "brotli_encode", imp: Native(brotli_encode) },
+    BuiltinDef { name: "brotli_decode", imp: Native(brotli_decode) },
+    BuiltinDef { name: "tar_create", imp: Native(tar_create) },
+    BuiltinDef { name: "tar_extract", imp: Native(tar_extract) },
+    BuiltinDef { name: "zip_create", imp: Native(zip_create) },
+    BuiltinDef { name: "zip_extract", imp: Native(zip_extract) },
 ];
 
 #[cold]

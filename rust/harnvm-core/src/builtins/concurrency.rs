@@ -1,74 +1,91 @@
-//! Names of the concurrency builtins, and the atomics.
+//! The concurrency builtins: the scheduler operations, and the atomics.
 //!
 //! Most concurrency builtins need the scheduler (the current task, other
-//! tasks, the clock), which a plain builtin cannot see through `Ctx`. They
-//! are listed in `SCHED_TABLE` so the compiler resolves them to ids like any
-//! builtin, and the VM intercepts that id range and runs them in
-//! `vm::sched` (see `is_sched`). Atomics need nothing but their value, so
-//! they are ordinary builtins here.
+//! tasks, the clock), which a plain builtin cannot see through `Ctx`. Their
+//! table entries name a `SchedOp` instead of a function; the VM runs those in
+//! `vm::sched`. Atomics need nothing but their value, so they are plain
+//! builtins.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::LazyLock;
 
-use super::{BuiltinDef, Ctx, Flow};
+use super::BuiltinImpl::{Native, Sched};
+use super::{BuiltinDef, Ctx, Flow, SchedOp};
 use crate::runtime::error::{VmError, VmResult};
 use crate::runtime::value::{arg, values_equal, Object, Value};
 
-macro_rules! sched_table {
-    ($($name:literal),* $(,)?) => {
-        pub(super) static SCHED_TABLE: &[BuiltinDef] = &[
-            $(BuiltinDef { name: $name, func: needs_scheduler },)*
-        ];
-    };
-}
-
-sched_table! {
-    "__spawn", "__parallel", "__deadline_push", "__deadline_pop", "__mutex_acquire", "__mutex_release", "__select",
-    "await", "cancel", "cancel_graceful", "is_cancelled", "sleep",
-    "channel", "send", "receive", "try_receive", "close_channel", "select", "channel_select",
-    "sync_mutex_acquire", "sync_semaphore_acquire", "sync_gate_acquire", "sync_rwlock_acquire", "sync_release", "sync_metrics",
-    "shared_cell", "shared_get", "shared_set", "shared_snapshot", "shared_cas", "shared_metrics",
-    "shared_map", "shared_map_get", "shared_map_set", "shared_map_delete", "shared_map_snapshot", "shared_map_cas",
-    "shared_map_entries", "shared_map_metrics",
-    "mailbox_open", "mailbox_send", "mailbox_receive", "mailbox_try_receive", "mailbox_close", "mailbox_metrics", "mailbox_lookup",
-    "supervisor_start", "supervisor_state", "supervisor_events", "supervisor_metrics", "supervisor_stop",
-    "runtime_context", "task_current", "runtime_context_values", "runtime_context_get", "runtime_context_set",
-    "runtime_context_clear",
-    "__prelude_global", "__clock_ms", "__millis",
-}
-
-/// Never called: the VM intercepts scheduler builtins before the table.
-fn needs_scheduler(_: &mut Ctx, _: &[Value]) -> VmResult<Flow> {
-    Err(VmError::runtime("this builtin needs the VM scheduler"))
-}
-
-/// Id of the first scheduler builtin and how many there are.
-static SCHED_RANGE: LazyLock<(u32, u32)> = LazyLock::new(|| {
-    let first = super::builtin_id(SCHED_TABLE[0].name).expect("scheduler builtins are registered");
-    (first, SCHED_TABLE.len() as u32)
-});
-
-/// The index of builtin `id` in `SCHED_TABLE`, if it is a scheduler builtin.
-#[inline]
-pub fn sched_index(id: u32) -> Option<usize> {
-    let (first, n) = *SCHED_RANGE;
-    let i = id.wrapping_sub(first);
-    (i < n).then_some(i as usize)
-}
-
-/// The name of scheduler builtin number `index`.
-pub fn sched_name(index: usize) -> &'static str {
-    SCHED_TABLE[index].name
-}
-
 pub(super) static TABLE: &[BuiltinDef] = &[
-    BuiltinDef { name: "atomic", func: atomic },
-    BuiltinDef { name: "atomic_get", func: atomic_get },
-    BuiltinDef { name: "atomic_set", func: atomic_set },
-    BuiltinDef { name: "atomic_add", func: atomic_add },
-    BuiltinDef { name: "atomic_cas", func: atomic_cas },
+    BuiltinDef { name: "atomic", imp: Native(atomic) },
+    BuiltinDef { name: "atomic_get", imp: Native(atomic_get) },
+    BuiltinDef { name: "atomic_set", imp: Native(atomic_set) },
+    BuiltinDef { name: "atomic_add", imp: Native(atomic_add) },
+    BuiltinDef { name: "atomic_cas", imp: Native(atomic_cas) },
+    BuiltinDef { name: "__spawn", imp: Sched(SchedOp::Spawn) },
+    BuiltinDef { name: "__parallel", imp: Sched(SchedOp::Parallel) },
+    BuiltinDef { name: "__deadline_push", imp: Sched(SchedOp::DeadlinePush) },
+    BuiltinDef { name: "__deadline_pop", imp: Sched(SchedOp::DeadlinePop) },
+    BuiltinDef { name: "__mutex_acquire", imp: Sched(SchedOp::MutexBlockAcquire) },
+    BuiltinDef { name: "__mutex_release", imp: Sched(SchedOp::MutexBlockRelease) },
+    BuiltinDef { name: "__select", imp: Sched(SchedOp::SelectStatement) },
+    BuiltinDef { name: "await", imp: Sched(SchedOp::Await) },
+    BuiltinDef { name: "cancel", imp: Sched(SchedOp::Cancel) },
+    BuiltinDef { name: "cancel_graceful", imp: Sched(SchedOp::CancelGraceful) },
+    BuiltinDef { name: "is_cancelled", imp: Sched(SchedOp::IsCancelled) },
+    BuiltinDef { name: "sleep", imp: Sched(SchedOp::Sleep) },
+    BuiltinDef { name: "channel", imp: Sched(SchedOp::Channel) },
+    BuiltinDef { name: "send", imp: Sched(SchedOp::Send) },
+    BuiltinDef { name: "receive", imp: Sched(SchedOp::Receive) },
+    BuiltinDef { name: "try_receive", imp: Sched(SchedOp::TryReceive) },
+    BuiltinDef { name: "close_channel", imp: Sched(SchedOp::CloseChannel) },
+    BuiltinDef { name: "select", imp: Sched(SchedOp::Select) },
+    BuiltinDef { name: "channel_select", imp: Sched(SchedOp::ChannelSelect) },
+    BuiltinDef { name: "sync_mutex_acquire", imp: Sched(SchedOp::SyncMutexAcquire) },
+    BuiltinDef { name: "sync_semaphore_acquire", imp: Sched(SchedOp::SyncSemaphoreAcquire) },
+    BuiltinDef { name: "sync_gate_acquire", imp: Sched(SchedOp::SyncGateAcquire) },
+    BuiltinDef { name: "sync_rwlock_acquire", imp: Sched(SchedOp::SyncRwlockAcquire) },
+    BuiltinDef { name: "sync_release", imp: Sched(SchedOp::SyncRelease) },
+    BuiltinDef { name: "sync_metrics", imp: Sched(SchedOp::SyncMetrics) },
+    BuiltinDef { name: "shared_cell", imp: Sched(SchedOp::SharedCell) },
+    BuiltinDef { name: "shared_get", imp: Sched(SchedOp::SharedGet) },
+    BuiltinDef { name: "shared_set", imp: Sched(SchedOp::SharedSet) },
+    BuiltinDef { name: "shared_snapshot", imp: Sched(SchedOp::SharedSnapshot) },
+    BuiltinDef { name: "shared_cas", imp: Sched(SchedOp::SharedCas) },
+    BuiltinDef { name: "shared_metrics", imp: Sched(SchedOp::SharedMetrics) },
+    BuiltinDef { name: "shared_map", imp: Sched(SchedOp::SharedMap) },
+    BuiltinDef { name: "shared_map_get", imp: Sched(SchedOp::SharedMapGet) },
+    BuiltinDef { name: "shared_map_set", imp: Sched(SchedOp::SharedMapSet) },
+    BuiltinDef { name: "shared_map_delete", imp: Sched(SchedOp::SharedMapDelete) },
+    BuiltinDef { name: "shared_map_snapshot", imp: Sched(SchedOp::SharedMapSnapshot) },
+    BuiltinDef { name: "shared_map_cas", imp: Sched(SchedOp::SharedMapCas) },
+    BuiltinDef { name: "shared_map_entries", imp: Sched(SchedOp::SharedMapEntries) },
+    BuiltinDef { name: "shared_map_metrics", imp: Sched(SchedOp::SharedMapMetrics) },
+    BuiltinDef { name: "mailbox_open", imp: Sched(SchedOp::MailboxOpen) },
+    BuiltinDef { name: "mailbox_send", imp: Sched(SchedOp::MailboxSend) },
+    BuiltinDef { name: "mailbox_receive", imp: Sched(SchedOp::MailboxReceive) },
+    BuiltinDef { name: "mailbox_try_receive", imp: Sched(SchedOp::MailboxTryReceive) },
+    BuiltinDef { name: "mailbox_close", imp: Sched(SchedOp::MailboxClose) },
+    BuiltinDef { name: "mailbox_metrics", imp: Sched(SchedOp::MailboxMetrics) },
+    BuiltinDef { name: "mailbox_lookup", imp: Sched(SchedOp::MailboxLookup) },
+    BuiltinDef { name: "supervisor_start", imp: Sched(SchedOp::SupervisorStart) },
+    BuiltinDef { name: "supervisor_state", imp: Sched(SchedOp::SupervisorState) },
+    BuiltinDef { name: "supervisor_events", imp: Sched(SchedOp::SupervisorEvents) },
+    BuiltinDef { name: "supervisor_metrics", imp: Sched(SchedOp::SupervisorMetrics) },
+    BuiltinDef { name: "supervisor_stop", imp: Sched(SchedOp::SupervisorStop) },
+    BuiltinDef { name: "runtime_context", imp: Sched(SchedOp::RuntimeContext) },
+    BuiltinDef { name: "task_current", imp: Sched(SchedOp::TaskCurrent) },
+    BuiltinDef { name: "runtime_context_values", imp: Sched(SchedOp::RuntimeContextValues) },
+    BuiltinDef { name: "runtime_context_get", imp: Sched(SchedOp::RuntimeContextGet) },
+    BuiltinDef { name: "runtime_context_set", imp: Sched(SchedOp::RuntimeContextSet) },
+    BuiltinDef { name: "runtime_context_clear", imp: Sched(SchedOp::RuntimeContextClear) },
+    BuiltinDef { name: "__prelude_global", imp: Sched(SchedOp::PreludeGlobal) },
+    BuiltinDef { name: "__clock_ms", imp: Sched(SchedOp::ClockMs) },
+    BuiltinDef { name: "__millis", imp: Sched(SchedOp::Millis) },
 ];
+
+/// The builtin name of scheduler operation `op` (for error messages).
+pub fn sched_op_name(op: SchedOp) -> &'static str {
+    TABLE.iter().find(|def| matches!(def.imp, Sched(o) if o == op)).map_or("?", |def| def.name)
+}
 
 /// Atomics hold an int in the `Cell`, or any other value in the `RefCell`
 /// (then the `Cell` is unused). Tasks only switch at await points, so a
@@ -134,4 +151,35 @@ fn atomic_cas(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
         return Ok(Flow::Done(Value::Bool(true)));
     }
     Ok(Flow::Done(Value::Bool(false)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builtins::{builtin_id, builtin_impl, call_builtin, BuiltinImpl, Limits, BUILTINS};
+
+    #[test]
+    fn every_sched_op_has_exactly_one_builtin_and_its_id_round_trips() {
+        for &op in SchedOp::ALL {
+            let defs: Vec<&str> =
+                BUILTINS.iter().filter(|def| matches!(def.imp, Sched(o) if o == op)).map(|def| def.name).collect();
+            assert_eq!(defs.len(), 1, "{op:?} is named by {defs:?}");
+            assert_eq!(sched_op_name(op), defs[0]);
+            let id = builtin_id(defs[0]).expect("registered");
+            assert!(matches!(builtin_impl(id), BuiltinImpl::Sched(o) if o == op), "{op:?}");
+            assert!(crate::builtins::is_sched_builtin(id));
+        }
+        let sched_defs = BUILTINS.iter().filter(|def| matches!(def.imp, Sched(_))).count();
+        assert_eq!(sched_defs, SchedOp::ALL.len());
+        assert!(!crate::builtins::is_sched_builtin(builtin_id("atomic").expect("registered")));
+    }
+
+    #[test]
+    fn a_sched_builtin_called_without_the_vm_is_an_error() {
+        let (mut output, limits) = (String::new(), Limits::default());
+        let mut ctx = Ctx { output: &mut output, limits: &limits };
+        let id = builtin_id("sleep").expect("registered");
+        let err = call_builtin(&mut ctx, id, &[Value::Int(1)]).err().expect("needs the VM");
+        assert_eq!(err.message(), "Runtime error: sleep needs the VM scheduler");
+    }
 }

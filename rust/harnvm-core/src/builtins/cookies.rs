@@ -9,21 +9,22 @@ use base64::Engine as _;
 
 use super::args::{done, expected, text_arg};
 use super::crypto::{ct_eq, data_arg, hmac_sha256_raw, str_arg};
+use super::BuiltinImpl::Native;
 use super::{BuiltinDef, Ctx, Flow};
 use crate::runtime::error::{VmError, VmResult};
 use crate::runtime::value::{arg, DictMap, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
-    BuiltinDef { name: "cookie_parse", func: cookie_parse },
-    BuiltinDef { name: "cookie_serialize", func: cookie_serialize },
-    BuiltinDef { name: "cookie_delete", func: cookie_delete },
-    BuiltinDef { name: "cookie_sign", func: cookie_sign },
-    BuiltinDef { name: "cookie_verify", func: cookie_verify },
-    BuiltinDef { name: "session_sign", func: session_sign },
-    BuiltinDef { name: "session_verify", func: session_verify },
-    BuiltinDef { name: "session_cookie", func: session_cookie },
-    BuiltinDef { name: "session_from_cookies", func: session_from_cookies },
-    BuiltinDef { name: "cookie_round_trip", func: cookie_round_trip },
+    BuiltinDef { name: "cookie_parse", imp: Native(cookie_parse) },
+    BuiltinDef { name: "cookie_serialize", imp: Native(cookie_serialize) },
+    BuiltinDef { name: "cookie_delete", imp: Native(cookie_delete) },
+    BuiltinDef { name: "cookie_sign", imp: Native(cookie_sign) },
+    BuiltinDef { name: "cookie_verify", imp: Native(cookie_verify) },
+    BuiltinDef { name: "session_sign", imp: Native(session_sign) },
+    BuiltinDef { name: "session_verify", imp: Native(session_verify) },
+    BuiltinDef { name: "session_cookie", imp: Native(session_cookie) },
+    BuiltinDef { name: "session_from_cookies", imp: Native(session_from_cookies) },
+    BuiltinDef { name: "cookie_round_trip", imp: Native(cookie_round_trip) },
 ];
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -4,20 +4,21 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::args::interned;
+use super::BuiltinImpl::Native;
 use super::{BuiltinDef, Ctx, Flow};
 use crate::runtime::error::{VmError, VmResult};
 use crate::runtime::value::{arg, values_equal, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
-    BuiltinDef { name: "log", func: log },
-    BuiltinDef { name: "print", func: print },
-    BuiltinDef { name: "println", func: println },
-    BuiltinDef { name: "assert", func: assert },
-    BuiltinDef { name: "assert_eq", func: assert_eq },
-    BuiltinDef { name: "assert_ne", func: assert_ne },
-    BuiltinDef { name: "to_string", func: to_string },
-    BuiltinDef { name: "type_of", func: type_of },
-    BuiltinDef { name: "len", func: len },
+    BuiltinDef { name: "log", imp: Native(log) },
+    BuiltinDef { name: "print", imp: Native(print) },
+    BuiltinDef { name: "println", imp: Native(println) },
+    BuiltinDef { name: "assert", imp: Native(assert) },
+    BuiltinDef { name: "assert_eq", imp: Native(assert_eq) },
+    BuiltinDef { name: "assert_ne", imp: Native(assert_ne) },
+    BuiltinDef { name: "to_string", imp: Native(to_string) },
+    BuiltinDef { name: "type_of", imp: Native(type_of) },
+    BuiltinDef { name: "len", imp: Native(len) },
 ];
 
 fn first_display(args: &[Value]) -> String {

@@ -9,29 +9,30 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Offset, TimeZone, Tim
 use chrono_tz::Tz;
 
 use super::args::{done, expected};
+use super::BuiltinImpl::Native;
 use super::{BuiltinDef, Ctx, Flow};
 use crate::runtime::error::{VmError, VmResult};
 use crate::runtime::value::{arg, DictMap, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
-    BuiltinDef { name: "date_now", func: date_now },
-    BuiltinDef { name: "date_parse", func: date_parse },
-    BuiltinDef { name: "date_format", func: date_format },
-    BuiltinDef { name: "date_to_zone", func: date_to_zone },
-    BuiltinDef { name: "date_in_zone", func: date_in_zone },
-    BuiltinDef { name: "date_from_components", func: date_from_components },
-    BuiltinDef { name: "date_add", func: date_add },
-    BuiltinDef { name: "date_diff", func: date_diff },
-    BuiltinDef { name: "weekday_name", func: weekday_name },
-    BuiltinDef { name: "month_name", func: month_name },
-    BuiltinDef { name: "duration_ms", func: duration_ms },
-    BuiltinDef { name: "duration_seconds", func: duration_seconds },
-    BuiltinDef { name: "duration_minutes", func: duration_minutes },
-    BuiltinDef { name: "duration_hours", func: duration_hours },
-    BuiltinDef { name: "duration_days", func: duration_days },
-    BuiltinDef { name: "duration_to_seconds", func: duration_to_seconds },
-    BuiltinDef { name: "duration_to_ms", func: duration_to_ms },
-    BuiltinDef { name: "duration_to_human", func: duration_to_human },
+    BuiltinDef { name: "date_now", imp: Native(date_now) },
+    BuiltinDef { name: "date_parse", imp: Native(date_parse) },
+    BuiltinDef { name: "date_format", imp: Native(date_format) },
+    BuiltinDef { name: "date_to_zone", imp: Native(date_to_zone) },
+    BuiltinDef { name: "date_in_zone", imp: Native(date_in_zone) },
+    BuiltinDef { name: "date_from_components", imp: Native(date_from_components) },
+    BuiltinDef { name: "date_add", imp: Native(date_add) },
+    BuiltinDef { name: "date_diff", imp: Native(date_diff) },
+    BuiltinDef { name: "weekday_name", imp: Native(weekday_name) },
+    BuiltinDef { name: "month_name", imp: Native(month_name) },
+    BuiltinDef { name: "duration_ms", imp: Native(duration_ms) },
+    BuiltinDef { name: "duration_seconds", imp: Native(duration_seconds) },
+    BuiltinDef { name: "duration_minutes", imp: Native(duration_minutes) },
+    BuiltinDef { name: "duration_hours", imp: Native(duration_hours) },
+    BuiltinDef { name: "duration_days", imp: Native(duration_days) },
+    BuiltinDef { name: "duration_to_seconds", imp: Native(duration_to_seconds) },
+    BuiltinDef { name: "duration_to_ms", imp: Native(duration_to_ms) },
+    BuiltinDef { name: "duration_to_human", imp: Native(duration_to_human) },
 ];
 
 #[cold]

@@ -10,22 +10,23 @@ use std::rc::Rc;
 
 use super::args::{done, expected};
 use super::crypto::{percent_decode, percent_encode, str_arg};
+use super::BuiltinImpl::Native;
 use super::{BuiltinDef, Ctx, Flow};
 use crate::runtime::error::{VmError, VmResult};
 use crate::runtime::value::{arg, DictMap, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
-    BuiltinDef { name: "yaml_parse", func: yaml_parse },
-    BuiltinDef { name: "yaml_stringify", func: yaml_stringify },
-    BuiltinDef { name: "toml_parse", func: toml_parse },
-    BuiltinDef { name: "toml_stringify", func: toml_stringify },
-    BuiltinDef { name: "json_pointer", func: json_pointer },
-    BuiltinDef { name: "json_pointer_set", func: json_pointer_set },
-    BuiltinDef { name: "json_pointer_delete", func: json_pointer_delete },
-    BuiltinDef { name: "url_parse", func: url_parse },
-    BuiltinDef { name: "url_build", func: url_build },
-    BuiltinDef { name: "query_parse", func: query_parse },
-    BuiltinDef { name: "query_stringify", func: query_stringify },
+    BuiltinDef { name: "yaml_parse", imp: Native(yaml_parse) },
+    BuiltinDef { name: "yaml_stringify", imp: Native(yaml_stringify) },
+    BuiltinDef { name: "toml_parse", imp: Native(toml_parse) },
+    BuiltinDef { name: "toml_stringify", imp: Native(toml_stringify) },
+    BuiltinDef { name: "json_pointer", imp: Native(json_pointer) },
+    BuiltinDef { name: "json_pointer_set", imp: Native(json_pointer_set) },
+    BuiltinDef { name: "json_pointer_delete", imp: Native(json_pointer_delete) },
+    BuiltinDef { name: "url_parse", imp: Native(url_parse) },
+    BuiltinDef { name: "url_build", imp: Native(url_build) },
+    BuiltinDef { name: "query_parse", imp: Native(query_parse) },
+    BuiltinDef { name: "query_stringify", imp: Native(query_stringify) },
 ];
 
 /// Documents nested deeper than this are refused (conversion recurses).

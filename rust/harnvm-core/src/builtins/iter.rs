@@ -91,7 +91,8 @@ impl Continuation for LiftGenerator {
 
 /// Is `v` a channel (`iter` lifts it with `lift_channel`)?
 pub fn is_channel(v: &Value) -> bool {
-    v.type_name() == "channel"
+    use crate::runtime::sched_object::{ChannelKind, SchedObject};
+    matches!(v, Value::Object(o) if matches!(&**o, Object::Sched(SchedObject::Channel(c)) if c.kind == ChannelKind::Channel))
 }
 
 /// `iter: value of type T is not iterable`.

@@ -11,11 +11,13 @@
 use std::rc::Rc;
 
 use super::args::{done, expected};
+use super::BuiltinImpl::Native;
 use super::{BuiltinDef, Ctx, Flow};
 use crate::runtime::error::{VmError, VmResult};
 use crate::runtime::value::{arg, compare_values, values_equal, DictMap, HStr, Value};
 
-pub(super) static TABLE: &[BuiltinDef] = &[BuiltinDef { name: "jq", func: jq }, BuiltinDef { name: "jq_first", func: jq_first }];
+pub(super) static TABLE: &[BuiltinDef] =
+    &[BuiltinDef { name: "jq", imp: Native(jq) }, BuiltinDef { name: "jq_first", imp: Native(jq_first) }];
 
 const MAX_DEPTH: usize = 64;
 

@@ -13,14 +13,15 @@ use std::fmt::Write as _;
 use base64::Engine as _;
 
 use super::args::{done, opt_text_arg, text_arg};
+use super::BuiltinImpl::Native;
 use super::{BuiltinDef, Ctx, Flow};
 use crate::runtime::error::{VmError, VmResult};
 use crate::runtime::value::{arg, DictMap, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
-    BuiltinDef { name: "json_parse", func: json_parse },
-    BuiltinDef { name: "json_stringify", func: json_stringify },
-    BuiltinDef { name: "json_extract", func: json_extract },
+    BuiltinDef { name: "json_parse", imp: Native(json_parse) },
+    BuiltinDef { name: "json_stringify", imp: Native(json_stringify) },
+    BuiltinDef { name: "json_extract", imp: Native(json_extract) },
 ];
 
 /// Containers nested deeper than this are refused by `to_json` (the writer

@@ -14,10 +14,10 @@ use std::sync::LazyLock;
 
 use rustc_hash::FxHashMap;
 
-use crate::runtime::error::VmResult;
+use crate::runtime::error::{VmError, VmResult};
 use crate::runtime::value::Value;
 
-pub use crate::runtime::native::{BuiltinDef, BuiltinFn, CallArgs, Continuation, Ctx, Flow, Limits};
+pub use crate::runtime::native::{BuiltinDef, BuiltinFn, BuiltinImpl, CallArgs, Continuation, Ctx, Flow, Limits, SchedOp};
 
 pub mod args;
 pub mod callback;
@@ -55,7 +55,6 @@ static MODULE_TABLES: &[&[BuiltinDef]] = &[
     json::TABLE,
     regexp::TABLE,
     concurrency::TABLE,
-    concurrency::SCHED_TABLE,
     crypto::TABLE,
     compress::TABLE,
     datetime::TABLE,
@@ -88,9 +87,25 @@ pub fn builtin_names() -> impl Iterator<Item = &'static str> {
     BUILTINS.iter().map(|b| b.name)
 }
 
+/// What builtin `id` runs: the VM's call path matches on this.
+#[inline]
+pub fn builtin_impl(id: u32) -> BuiltinImpl {
+    BUILTINS[id as usize].imp
+}
+
+/// Builtin `id` is a scheduler operation (it may wait, so it needs a frame of its own).
+#[inline]
+pub fn is_sched_builtin(id: u32) -> bool {
+    matches!(builtin_impl(id), BuiltinImpl::Sched(_))
+}
+
+/// Calls builtin `id` outside the VM (scheduler builtins need the VM and fail).
 #[inline]
 pub fn call_builtin(ctx: &mut Ctx, id: u32, args: &[Value]) -> VmResult<Flow> {
-    (BUILTINS[id as usize].func)(ctx, args)
+    match builtin_impl(id) {
+        BuiltinImpl::Native(f) => f(ctx, args),
+        BuiltinImpl::Sched(op) => Err(VmError::runtime(format!("{} needs the VM scheduler", concurrency::sched_op_name(op)))),
+    }
 }
 
 #[cfg(test)]

@@ -9,16 +9,17 @@ use std::rc::Rc;
 
 use super::args::{done, expected};
 use super::crypto::{bytes_value, data_arg, to_hex};
+use super::BuiltinImpl::Native;
 use super::{BuiltinDef, Ctx, Flow};
 use crate::runtime::error::{VmError, VmResult};
 use crate::runtime::value::{arg, DictMap, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
-    BuiltinDef { name: "multipart_form_data", func: multipart_form_data },
-    BuiltinDef { name: "multipart_parse", func: multipart_parse },
-    BuiltinDef { name: "multipart_field_text", func: multipart_field_text },
-    BuiltinDef { name: "multipart_field_bytes", func: multipart_field_bytes },
-    BuiltinDef { name: "parse_junit_xml", func: parse_junit_xml },
+    BuiltinDef { name: "multipart_form_data", imp: Native(multipart_form_data) },
+    BuiltinDef { name: "multipart_parse", imp: Native(multipart_parse) },
+    BuiltinDef { name: "multipart_field_text", imp: Native(multipart_field_text) },
+    BuiltinDef { name: "multipart_field_bytes", imp: Native(multipart_field_bytes) },
+    BuiltinDef { name: "parse_junit_xml", imp: Native(parse_junit_xml) },
 ];
 
 fn k(s: &str) -> HStr {

@@ -10,39 +10,40 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use super::args::{done, expected, int_arg, list_arg, text_arg};
+use super::BuiltinImpl::Native;
 use super::{BuiltinDef, Ctx, Flow};
 use crate::runtime::error::{VmError, VmResult};
 use crate::runtime::value::{arg, DictMap, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
-    BuiltinDef { name: "set_color_mode", func: set_color_mode },
-    BuiltinDef { name: "color", func: color },
-    BuiltinDef { name: "bold", func: bold },
-    BuiltinDef { name: "dim", func: dim },
-    BuiltinDef { name: "log_set_level", func: log_set_level },
-    BuiltinDef { name: "log_debug", func: log_debug },
-    BuiltinDef { name: "log_info", func: log_info },
-    BuiltinDef { name: "log_warn", func: log_warn },
-    BuiltinDef { name: "log_error", func: log_error },
-    BuiltinDef { name: "trace_start", func: trace_start },
-    BuiltinDef { name: "trace_end", func: trace_end },
-    BuiltinDef { name: "trace_id", func: trace_id },
-    BuiltinDef { name: "enable_tracing", func: enable_tracing },
-    BuiltinDef { name: "trace_spans", func: trace_spans },
-    BuiltinDef { name: "trace_summary", func: trace_summary },
-    BuiltinDef { name: "timer_start", func: timer_start },
-    BuiltinDef { name: "timer_end", func: timer_end },
-    BuiltinDef { name: "elapsed", func: elapsed },
-    BuiltinDef { name: "circuit_breaker", func: circuit_breaker },
-    BuiltinDef { name: "circuit_check", func: circuit_check },
-    BuiltinDef { name: "circuit_record_failure", func: circuit_record_failure },
-    BuiltinDef { name: "circuit_record_success", func: circuit_record_success },
-    BuiltinDef { name: "circuit_reset", func: circuit_reset },
-    BuiltinDef { name: "rng_seed", func: rng_seed },
-    BuiltinDef { name: "random", func: random },
-    BuiltinDef { name: "random_int", func: random_int },
-    BuiltinDef { name: "random_choice", func: random_choice },
-    BuiltinDef { name: "random_shuffle", func: random_shuffle },
+    BuiltinDef { name: "set_color_mode", imp: Native(set_color_mode) },
+    BuiltinDef { name: "color", imp: Native(color) },
+    BuiltinDef { name: "bold", imp: Native(bold) },
+    BuiltinDef { name: "dim", imp: Native(dim) },
+    BuiltinDef { name: "log_set_level", imp: Native(log_set_level) },
+    BuiltinDef { name: "log_debug", imp: Native(log_debug) },
+    BuiltinDef { name: "log_info", imp: Native(log_info) },
+    BuiltinDef { name: "log_warn", imp: Native(log_warn) },
+    BuiltinDef { name: "log_error", imp: Native(log_error) },
+    BuiltinDef { name: "trace_start", imp: Native(trace_start) },
+    BuiltinDef { name: "trace_end", imp: Native(trace_end) },
+    BuiltinDef { name: "trace_id", imp: Native(trace_id) },
+    BuiltinDef { name: "enable_tracing", imp: Native(enable_tracing) },
+    BuiltinDef { name: "trace_spans", imp: Native(trace_spans) },
+    BuiltinDef { name: "trace_summary", imp: Native(trace_summary) },
+    BuiltinDef { name: "timer_start", imp: Native(timer_start) },
+    BuiltinDef { name: "timer_end", imp: Native(timer_end) },
+    BuiltinDef { name: "elapsed", imp: Native(elapsed) },
+    BuiltinDef { name: "circuit_breaker", imp: Native(circuit_breaker) },
+    BuiltinDef { name: "circuit_check", imp: Native(circuit_check) },
+    BuiltinDef { name: "circuit_record_failure", imp: Native(circuit_record_failure) },
+    BuiltinDef { name: "circuit_record_success", imp: Native(circuit_record_success) },
+    BuiltinDef { name: "circuit_reset", imp: Native(circuit_reset) },
+    BuiltinDef { name: "rng_seed", imp: Native(rng_seed) },
+    BuiltinDef { name: "random", imp: Native(random) },
+    BuiltinDef { name: "random_int", imp: Native(random_int) },
+    BuiltinDef { name: "random_choice", imp: Native(random_choice) },
+    BuiltinDef { name: "random_shuffle", imp: Native(random_shuffle) },
 ];
 
 const LEVELS: [&str; 4] = ["debug", "info", "warn", "error"];

@@ -21,16 +21,17 @@ use regex::{Regex, RegexBuilder};
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use super::args::{check_alloc, done, interned, opt_text_arg};
+use super::BuiltinImpl::Native;
 use super::{BuiltinDef, Ctx, Flow};
 use crate::runtime::error::{VmError, VmResult};
 use crate::runtime::value::{DictMap, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
-    BuiltinDef { name: "regex_match", func: regex_match },
-    BuiltinDef { name: "regex_replace", func: regex_replace },
-    BuiltinDef { name: "regex_replace_all", func: regex_replace },
-    BuiltinDef { name: "regex_captures", func: regex_captures },
-    BuiltinDef { name: "regex_split", func: regex_split },
+    BuiltinDef { name: "regex_match", imp: Native(regex_match) },
+    BuiltinDef { name: "regex_replace", imp: Native(regex_replace) },
+    BuiltinDef { name: "regex_replace_all", imp: Native(regex_replace) },
+    BuiltinDef { name: "regex_captures", imp: Native(regex_captures) },
+    BuiltinDef { name: "regex_split", imp: Native(regex_split) },
 ];
 
 /// Compiled patterns kept per thread before the cache is flushed.

@@ -7,27 +7,28 @@
 use std::rc::Rc;
 
 use super::args::{done, expected};
+use super::BuiltinImpl::Native;
 use super::{BuiltinDef, Ctx, Flow};
 use crate::builtins::schema::{apply_defaults, convert, schema_message, Validator};
 use crate::runtime::error::{VmError, VmResult};
 use crate::runtime::value::{arg, DictMap, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
-    BuiltinDef { name: "schema_of", func: schema_of },
-    BuiltinDef { name: "schema_is", func: schema_is },
-    BuiltinDef { name: "is_type", func: schema_is },
-    BuiltinDef { name: "schema_check", func: schema_check },
-    BuiltinDef { name: "schema_parse", func: schema_parse },
-    BuiltinDef { name: "schema_expect", func: schema_expect },
-    BuiltinDef { name: "json_validate", func: json_validate },
-    BuiltinDef { name: "schema_to_json_schema", func: schema_to_json_schema },
-    BuiltinDef { name: "schema_from_json_schema", func: schema_from_json_schema },
-    BuiltinDef { name: "schema_to_openapi_schema", func: schema_to_json_schema },
-    BuiltinDef { name: "schema_from_openapi_schema", func: schema_from_json_schema },
-    BuiltinDef { name: "schema_pick", func: schema_pick },
-    BuiltinDef { name: "schema_omit", func: schema_omit },
-    BuiltinDef { name: "schema_partial", func: schema_partial },
-    BuiltinDef { name: "schema_extend", func: schema_extend },
+    BuiltinDef { name: "schema_of", imp: Native(schema_of) },
+    BuiltinDef { name: "schema_is", imp: Native(schema_is) },
+    BuiltinDef { name: "is_type", imp: Native(schema_is) },
+    BuiltinDef { name: "schema_check", imp: Native(schema_check) },
+    BuiltinDef { name: "schema_parse", imp: Native(schema_parse) },
+    BuiltinDef { name: "schema_expect", imp: Native(schema_expect) },
+    BuiltinDef { name: "json_validate", imp: Native(json_validate) },
+    BuiltinDef { name: "schema_to_json_schema", imp: Native(schema_to_json_schema) },
+    BuiltinDef { name: "schema_from_json_schema", imp: Native(schema_from_json_schema) },
+    BuiltinDef { name: "schema_to_openapi_schema", imp: Native(schema_to_json_schema) },
+    BuiltinDef { name: "schema_from_openapi_schema", imp: Native(schema_from_json_schema) },
+    BuiltinDef { name: "schema_pick", imp: Native(schema_pick) },
+    BuiltinDef { name: "schema_omit", imp: Native(schema_omit) },
+    BuiltinDef { name: "schema_partial", imp: Native(schema_partial) },
+    BuiltinDef { name: "schema_extend", imp: Native(schema_extend) },
 ];
 
 /// Builtin names whose argument at the given index may be a type name that

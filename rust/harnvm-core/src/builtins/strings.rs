@@ -10,40 +10,41 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::args::{check_alloc, check_alloc_product, done, opt_text_arg, text_arg};
+use super::BuiltinImpl::Native;
 use super::{BuiltinDef, Ctx, Flow, Limits};
 use crate::runtime::error::{VmError, VmResult};
 pub use crate::runtime::text::{byte_offset, char_at, char_len, char_slice, clamp_index, repeat};
 use crate::runtime::value::{arg, values_equal, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
-    BuiltinDef { name: "contains", func: contains },
-    BuiltinDef { name: "split", func: split },
-    BuiltinDef { name: "join", func: join },
-    BuiltinDef { name: "replace", func: replace },
-    BuiltinDef { name: "trim", func: trim },
-    BuiltinDef { name: "lowercase", func: lowercase },
-    BuiltinDef { name: "uppercase", func: uppercase },
-    BuiltinDef { name: "starts_with", func: starts_with },
-    BuiltinDef { name: "ends_with", func: ends_with },
-    BuiltinDef { name: "substring", func: substring },
-    BuiltinDef { name: "format", func: format },
-    BuiltinDef { name: "str_pad", func: str_pad },
-    BuiltinDef { name: "snake_to_camel", func: snake_to_camel },
-    BuiltinDef { name: "snake_to_pascal", func: snake_to_pascal },
-    BuiltinDef { name: "snake_to_kebab", func: snake_to_kebab },
-    BuiltinDef { name: "camel_to_snake", func: camel_to_snake },
-    BuiltinDef { name: "camel_to_kebab", func: camel_to_kebab },
-    BuiltinDef { name: "pascal_to_snake", func: pascal_to_snake },
-    BuiltinDef { name: "kebab_to_snake", func: kebab_to_snake },
-    BuiltinDef { name: "kebab_to_camel", func: kebab_to_camel },
-    BuiltinDef { name: "uppercase_first", func: uppercase_first },
-    BuiltinDef { name: "lowercase_first", func: lowercase_first },
-    BuiltinDef { name: "title_case", func: title_case },
-    BuiltinDef { name: "unicode_normalize", func: unicode_normalize },
-    BuiltinDef { name: "unicode_graphemes", func: unicode_graphemes },
-    BuiltinDef { name: "basename", func: basename },
-    BuiltinDef { name: "dirname", func: dirname },
-    BuiltinDef { name: "extname", func: extname },
+    BuiltinDef { name: "contains", imp: Native(contains) },
+    BuiltinDef { name: "split", imp: Native(split) },
+    BuiltinDef { name: "join", imp: Native(join) },
+    BuiltinDef { name: "replace", imp: Native(replace) },
+    BuiltinDef { name: "trim", imp: Native(trim) },
+    BuiltinDef { name: "lowercase", imp: Native(lowercase) },
+    BuiltinDef { name: "uppercase", imp: Native(uppercase) },
+    BuiltinDef { name: "starts_with", imp: Native(starts_with) },
+    BuiltinDef { name: "ends_with", imp: Native(ends_with) },
+    BuiltinDef { name: "substring", imp: Native(substring) },
+    BuiltinDef { name: "format", imp: Native(format) },
+    BuiltinDef { name: "str_pad", imp: Native(str_pad) },
+    BuiltinDef { name: "snake_to_camel", imp: Native(snake_to_camel) },
+    BuiltinDef { name: "snake_to_pascal", imp: Native(snake_to_pascal) },
+    BuiltinDef { name: "snake_to_kebab", imp: Native(snake_to_kebab) },
+    BuiltinDef { name: "camel_to_snake", imp: Native(camel_to_snake) },
+    BuiltinDef { name: "camel_to_kebab", imp: Native(camel_to_kebab) },
+    BuiltinDef { name: "pascal_to_snake", imp: Native(pascal_to_snake) },
+    BuiltinDef { name: "kebab_to_snake", imp: Native(kebab_to_snake) },
+    BuiltinDef { name: "kebab_to_camel", imp: Native(kebab_to_camel) },
+    BuiltinDef { name: "uppercase_first", imp: Native(uppercase_first) },
+    BuiltinDef { name: "lowercase_first", imp: Native(lowercase_first) },
+    BuiltinDef { name: "title_case", imp: Native(title_case) },
+    BuiltinDef { name: "unicode_normalize", imp: Native(unicode_normalize) },
+    BuiltinDef { name: "unicode_graphemes", imp: Native(unicode_graphemes) },
+    BuiltinDef { name: "basename", imp: Native(basename) },
+    BuiltinDef { name: "dirname", imp: Native(dirname) },
+    BuiltinDef { name: "extname", imp: Native(extname) },
 ];
 
 // ---------------------------------------------------------------------------

@@ -12,11 +12,12 @@
 use std::rc::Rc;
 
 use super::args::{check_alloc, done, expected};
+use super::BuiltinImpl::Native;
 use super::{BuiltinDef, Ctx, Flow};
 use crate::runtime::error::{VmError, VmResult};
 use crate::runtime::value::{arg, compare_values, values_equal, DictMap, HStr, Value};
 
-pub(super) static TABLE: &[BuiltinDef] = &[BuiltinDef { name: "render_string", func: render_string }];
+pub(super) static TABLE: &[BuiltinDef] = &[BuiltinDef { name: "render_string", imp: Native(render_string) }];
 
 /// Deepest nesting of blocks and parenthesized expressions.
 const MAX_NESTING: usize = 64;

@@ -7,15 +7,16 @@
 //! provider error identifiers and the like.
 
 use super::args::{done, text_arg};
+use super::BuiltinImpl::Native;
 use super::{BuiltinDef, Ctx, Flow};
 use crate::runtime::error::{VmError, VmResult};
 use crate::runtime::value::{arg, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
-    BuiltinDef { name: "throw_error", func: throw_error },
-    BuiltinDef { name: "error_category", func: error_category },
-    BuiltinDef { name: "is_timeout", func: is_timeout },
-    BuiltinDef { name: "is_rate_limited", func: is_rate_limited },
+    BuiltinDef { name: "throw_error", imp: Native(throw_error) },
+    BuiltinDef { name: "error_category", imp: Native(error_category) },
+    BuiltinDef { name: "is_timeout", imp: Native(is_timeout) },
+    BuiltinDef { name: "is_rate_limited", imp: Native(is_rate_limited) },
 ];
 
 /// The categories a thrown error may carry; anything else reads as `generic`.

@@ -6,28 +6,29 @@ use std::rc::Rc;
 
 use super::args::{done, expected};
 use super::collections::structural_hash;
+use super::BuiltinImpl::Native;
 use super::{BuiltinDef, Ctx, Flow};
 use crate::runtime::error::{VmError, VmResult};
 use crate::runtime::value::{arg, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
-    BuiltinDef { name: "to_int", func: to_int },
-    BuiltinDef { name: "to_float", func: to_float },
-    BuiltinDef { name: "is_same", func: is_same },
-    BuiltinDef { name: "hash_value", func: hash_value },
-    BuiltinDef { name: "addr_of", func: addr_of },
-    BuiltinDef { name: "Ok", func: ok },
-    BuiltinDef { name: "Err", func: err },
-    BuiltinDef { name: "is_ok", func: is_ok },
-    BuiltinDef { name: "is_err", func: is_err },
-    BuiltinDef { name: "unwrap", func: unwrap },
-    BuiltinDef { name: "unwrap_or", func: unwrap_or },
-    BuiltinDef { name: "unwrap_err", func: unwrap_err },
-    BuiltinDef { name: "unreachable", func: unreachable },
-    BuiltinDef { name: "range", func: range },
-    BuiltinDef { name: "__range__", func: range_operator },
-    BuiltinDef { name: "pair", func: pair },
-    BuiltinDef { name: "iter", func: iter },
+    BuiltinDef { name: "to_int", imp: Native(to_int) },
+    BuiltinDef { name: "to_float", imp: Native(to_float) },
+    BuiltinDef { name: "is_same", imp: Native(is_same) },
+    BuiltinDef { name: "hash_value", imp: Native(hash_value) },
+    BuiltinDef { name: "addr_of", imp: Native(addr_of) },
+    BuiltinDef { name: "Ok", imp: Native(ok) },
+    BuiltinDef { name: "Err", imp: Native(err) },
+    BuiltinDef { name: "is_ok", imp: Native(is_ok) },
+    BuiltinDef { name: "is_err", imp: Native(is_err) },
+    BuiltinDef { name: "unwrap", imp: Native(unwrap) },
+    BuiltinDef { name: "unwrap_or", imp: Native(unwrap_or) },
+    BuiltinDef { name: "unwrap_err", imp: Native(unwrap_err) },
+    BuiltinDef { name: "unreachable", imp: Native(unreachable) },
+    BuiltinDef { name: "range", imp: Native(range) },
+    BuiltinDef { name: "__range__", imp: Native(range_operator) },
+    BuiltinDef { name: "pair", imp: Native(pair) },
+    BuiltinDef { name: "iter", imp: Native(iter) },
 ];
 
 /// int → itself, float → truncated, string → parsed (nil when not an int), else nil.

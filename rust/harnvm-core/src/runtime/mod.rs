@@ -7,5 +7,6 @@ pub mod fiber;
 pub mod iter;
 pub mod native;
 pub mod ops;
+pub mod sched_object;
 pub mod text;
 pub mod value;

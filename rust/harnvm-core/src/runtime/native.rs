@@ -47,9 +47,111 @@ pub struct Ctx<'a> {
 
 pub type BuiltinFn = fn(&mut Ctx, &[Value]) -> VmResult<Flow>;
 
+/// One entry of the builtin table: a name and what calling it runs.
 pub struct BuiltinDef {
     pub name: &'static str,
-    pub func: BuiltinFn,
+    pub imp: BuiltinImpl,
+}
+
+/// How a builtin is implemented.
+#[derive(Clone, Copy)]
+pub enum BuiltinImpl {
+    /// A plain function of its arguments (and `Ctx`).
+    Native(BuiltinFn),
+    /// An operation of the VM scheduler, which needs the current task, other
+    /// tasks or the clock: more than `Ctx` lends. The VM runs it.
+    Sched(SchedOp),
+}
+
+/// Declares `SchedOp` and `SchedOp::ALL` from one list, so `ALL` cannot
+/// miss a variant.
+macro_rules! sched_ops {
+    ($($op:ident,)*) => {
+        /// The scheduler builtins, one variant per builtin (see
+        /// `builtins::concurrency` for their names; `vm::sched` runs them).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum SchedOp {
+            $($op,)*
+        }
+
+        impl SchedOp {
+            /// Every operation, in declaration order.
+            pub const ALL: &'static [SchedOp] = &[$(SchedOp::$op,)*];
+        }
+    };
+}
+
+sched_ops! {
+    // Compiler-emitted: `spawn { }`, `parallel`, `deadline { }`, `mutex { }`, the `select` statement.
+    Spawn,
+    Parallel,
+    DeadlinePush,
+    DeadlinePop,
+    MutexBlockAcquire,
+    MutexBlockRelease,
+    SelectStatement,
+    // Tasks.
+    Await,
+    Cancel,
+    CancelGraceful,
+    IsCancelled,
+    Sleep,
+    // Channels.
+    Channel,
+    Send,
+    Receive,
+    TryReceive,
+    CloseChannel,
+    Select,
+    ChannelSelect,
+    // Named locks.
+    SyncMutexAcquire,
+    SyncSemaphoreAcquire,
+    SyncGateAcquire,
+    SyncRwlockAcquire,
+    SyncRelease,
+    SyncMetrics,
+    // Shared cells.
+    SharedCell,
+    SharedGet,
+    SharedSet,
+    SharedSnapshot,
+    SharedCas,
+    SharedMetrics,
+    // Shared maps.
+    SharedMap,
+    SharedMapGet,
+    SharedMapSet,
+    SharedMapDelete,
+    SharedMapSnapshot,
+    SharedMapCas,
+    SharedMapEntries,
+    SharedMapMetrics,
+    // Mailboxes.
+    MailboxOpen,
+    MailboxSend,
+    MailboxReceive,
+    MailboxTryReceive,
+    MailboxClose,
+    MailboxMetrics,
+    MailboxLookup,
+    // Supervisors.
+    SupervisorStart,
+    SupervisorState,
+    SupervisorEvents,
+    SupervisorMetrics,
+    SupervisorStop,
+    // Task context.
+    RuntimeContext,
+    TaskCurrent,
+    RuntimeContextValues,
+    RuntimeContextGet,
+    RuntimeContextSet,
+    RuntimeContextClear,
+    // Prelude and clock helpers.
+    PreludeGlobal,
+    ClockMs,
+    Millis,
 }
 
 /// Fails with a resource-limit error when a builtin is about to build a

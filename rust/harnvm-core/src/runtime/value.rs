@@ -145,6 +145,8 @@ pub enum Object {
     Iter(RefCell<crate::runtime::iter::IterNode>),
     /// A generator or stream.
     Generator(crate::runtime::fiber::Generator),
+    /// A task handle, channel, permit, ... of the scheduler.
+    Sched(crate::runtime::sched_object::SchedObject),
     /// Generic host-extension payload: a type name, display text and data.
     Opaque {
         type_name: &'static str,
@@ -161,6 +163,7 @@ impl Object {
             Object::Error(_) => "error",
             Object::Iter(_) => "iter",
             Object::Generator(g) => g.type_name(),
+            Object::Sched(s) => s.type_name(),
             Object::Opaque { type_name, .. } => type_name,
         }
     }
@@ -564,6 +567,7 @@ impl Value {
                 Object::Atomic(v, _) => {
                     let _ = write!(out, "<atomic:{}>", v.get());
                 }
+                Object::Sched(s) => s.write_display(out),
                 Object::Opaque { display, .. } => out.push_str(display),
                 Object::Cell(v) => v.borrow().write_display_at(out, d),
                 Object::Error(e) => out.push_str(&e.message()),

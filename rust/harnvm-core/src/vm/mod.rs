@@ -359,12 +359,14 @@ impl Vm {
 
     /// Runs builtin `id` on the stack values from `args_at` to the top.
     fn invoke_builtin(&mut self, id: u32, args_at: usize) -> VmResult<Flow> {
-        if let Some(index) = builtins::concurrency::sched_index(id) {
-            return self.sched_builtin(index, args_at);
+        match builtins::builtin_impl(id) {
+            builtins::BuiltinImpl::Native(f) => {
+                let Fiber { stack, output, .. } = &mut self.fiber;
+                let mut ctx = Ctx { output, limits: &self.options.limits };
+                f(&mut ctx, &stack[args_at..])
+            }
+            builtins::BuiltinImpl::Sched(op) => self.sched_builtin(op, args_at),
         }
-        let Fiber { stack, output, .. } = &mut self.fiber;
-        let mut ctx = Ctx { output, limits: &self.options.limits };
-        builtins::call_builtin(&mut ctx, id, &stack[args_at..])
     }
 
     /// Completes a native call: pushes its value, or starts the Harn call it
@@ -405,7 +407,7 @@ impl Vm {
                                 None => return Ok(true),
                             }
                         }
-                        &Value::Builtin(id) if builtins::concurrency::sched_index(id).is_some() && args.len() <= 255 => {
+                        &Value::Builtin(id) if builtins::is_sched_builtin(id) && args.len() <= 255 => {
                             let closure = self.sched_trampoline(id, args.len() as u32);
                             let argc = args.len() as u32;
                             self.fiber.stack.push(Value::Closure(closure.clone()));

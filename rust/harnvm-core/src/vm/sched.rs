@@ -15,16 +15,19 @@
 //! appended to the awaiting task's output at join (root output goes to the
 //! host sink), exactly as Harn does.
 
-use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::Instant;
 
 use super::{Fiber, Vm};
-use crate::builtins::concurrency::sched_name;
-use crate::builtins::Flow;
+use crate::builtins::concurrency::sched_op_name;
+use crate::builtins::{Flow, SchedOp};
 use crate::runtime::error::{ErrorKind, VmError, VmResult};
+use crate::runtime::sched_object::{
+    Acquire, Channel, ChannelKind, Mailbox, MailboxState, Permit, SchedObject, SharedCell, SharedCellState, SharedMap,
+    SharedMapState,
+};
 use crate::runtime::value::{arg, DictMap, HStr, Object, Value};
 
 pub type TaskId = u64;
@@ -217,15 +220,6 @@ impl Group {
     }
 }
 
-#[derive(Clone)]
-struct Acquire {
-    kind: &'static str,
-    key: String,
-    permits: i64,
-    capacity: i64,
-    write: bool,
-}
-
 #[derive(Default)]
 struct SyncSlot {
     held: i64,
@@ -239,50 +233,6 @@ struct SyncSlot {
     max_queue: i64,
     total_wait_ms: f64,
     total_held_ms: f64,
-}
-
-struct Permit {
-    req: Acquire,
-    released: bool,
-    acquired_at: f64,
-}
-
-struct Channel {
-    name: String,
-    capacity: usize,
-    queue: VecDeque<Value>,
-    closed: bool,
-}
-
-#[derive(Default)]
-struct SharedCell {
-    value: Value,
-    version: i64,
-    reads: i64,
-    writes: i64,
-    cas_success: i64,
-    cas_failure: i64,
-    stale_reads: i64,
-}
-
-#[derive(Default)]
-struct SharedMap {
-    entries: BTreeMap<String, (Value, i64)>,
-    reads: i64,
-    writes: i64,
-    cas_success: i64,
-    cas_failure: i64,
-    stale_reads: i64,
-}
-
-struct Mailbox {
-    name: String,
-    capacity: usize,
-    queue: VecDeque<Value>,
-    closed: bool,
-    sent: i64,
-    received: i64,
-    dropped: i64,
 }
 
 struct SupChild {
@@ -342,9 +292,9 @@ pub struct Sched {
     host_pending: usize,
     cancelled_host_calls: Vec<u64>,
     sync: HashMap<(&'static str, String), SyncSlot>,
-    shared_cells: HashMap<String, Rc<RefCell<SharedCell>>>,
-    shared_maps: HashMap<String, Rc<RefCell<SharedMap>>>,
-    mailboxes: HashMap<String, Rc<RefCell<Mailbox>>>,
+    shared_cells: HashMap<String, Rc<SharedCell>>,
+    shared_maps: HashMap<String, Rc<SharedMap>>,
+    mailboxes: HashMap<String, Rc<Mailbox>>,
     supervisors: Vec<Supervisor>,
     /// Pending supervisor restarts: (time, supervisor, child).
     restarts: Vec<(f64, usize, usize)>,
@@ -582,17 +532,11 @@ impl Sched {
 
     fn release_permit(&mut self, permit: &Value) -> bool {
         let now = self.now();
-        let Some(released) = with_opaque::<Permit, _>(permit, |p| {
-            if p.released {
-                None
-            } else {
-                p.released = true;
-                Some((p.req.clone(), p.acquired_at))
-            }
-        }) else {
+        let Some(SchedObject::Permit(p)) = sched_object(permit) else { return false };
+        if p.released.replace(true) {
             return false;
-        };
-        let Some((req, at)) = released else { return false };
+        }
+        let (req, at) = (&p.req, p.acquired_at);
         let slot = self.sync.entry((req.kind, req.key.clone())).or_default();
         match req.kind {
             "rwlock" if !req.write => slot.readers -= 1,
@@ -630,8 +574,7 @@ impl Sched {
         }
         slot.acquisitions += 1;
         slot.total_wait_ms += now - since;
-        let display = format!("<sync_permit:{}:{}>", req.kind, req.key);
-        Some(opaque("sync_permit", display, Permit { req: req.clone(), released: false, acquired_at: now }))
+        Some(sched_value(SchedObject::Permit(Permit { req: req.clone(), released: Cell::new(false), acquired_at: now })))
     }
 
     /// Tries to satisfy the wait of task `id` (not running).
@@ -710,7 +653,7 @@ impl Sched {
                 let mb = self.mailboxes.get(name).cloned();
                 match mb {
                     Some(mb) => {
-                        let mut mb = mb.borrow_mut();
+                        let mut mb = mb.state.borrow_mut();
                         match mb.queue.pop_front() {
                             Some(v) => {
                                 mb.received += 1;
@@ -975,68 +918,84 @@ impl Sched {
 }
 
 // ---------------------------------------------------------------------------
-// Opaque handles (channels, task handles, permits, ...)
+// Scheduler objects (channels, task handles, permits, ...)
 
-fn opaque<T: Any>(type_name: &'static str, display: String, data: T) -> Value {
-    Value::Object(Rc::new(Object::Opaque { type_name, display, data: RefCell::new(Box::new(data)) }))
+fn sched_value(obj: SchedObject) -> Value {
+    Value::Object(Rc::new(Object::Sched(obj)))
 }
 
-/// Runs `f` on the payload of an opaque handle of type `T`, if `v` is one.
-fn with_opaque<T: Any, R>(v: &Value, f: impl FnOnce(&mut T) -> R) -> Option<R> {
-    let Value::Object(o) = v else { return None };
-    let Object::Opaque { data, .. } = &**o else { return None };
-    let mut data = data.borrow_mut();
-    data.downcast_mut::<T>().map(f)
+fn sched_object(v: &Value) -> Option<&SchedObject> {
+    match v {
+        Value::Object(o) => match &**o {
+            Object::Sched(obj) => Some(obj),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
-fn is_opaque(v: &Value, type_name: &str) -> bool {
-    matches!(v, Value::Object(o) if matches!(&**o, Object::Opaque { type_name: t, .. } if *t == type_name))
+fn channel_of(v: &Value) -> Option<&Channel> {
+    match sched_object(v) {
+        Some(SchedObject::Channel(c)) => Some(c),
+        _ => None,
+    }
 }
 
-fn new_channel(type_name: &'static str, name: String, capacity: usize) -> Value {
-    let display = format!("<{type_name}:{name}>");
-    opaque(type_name, display, Channel { name, capacity: capacity.max(1), queue: VecDeque::new(), closed: false })
+fn task_of(v: &Value) -> Option<TaskId> {
+    match sched_object(v) {
+        Some(SchedObject::Task(id)) => Some(*id),
+        _ => None,
+    }
 }
 
+fn new_channel(kind: ChannelKind, name: String, capacity: usize) -> Value {
+    let queue = RefCell::new(VecDeque::new());
+    sched_value(SchedObject::Channel(Channel { kind, name, capacity: capacity.max(1), queue, closed: Cell::new(false) }))
+}
+
+/// A channel or a stream (both are iterable and selectable).
 pub fn is_channel_like(v: &Value) -> bool {
-    is_opaque(v, "channel") || is_opaque(v, "stream")
+    channel_of(v).is_some()
 }
 
 /// `Some(Some(v))`: a value; `Some(None)`: closed and drained; `None`: empty, open.
 fn channel_pop(ch: &Value) -> Option<Option<Value>> {
-    with_opaque::<Channel, _>(ch, |c| match c.queue.pop_front() {
+    let Some(c) = channel_of(ch) else { return Some(None) };
+    match c.queue.borrow_mut().pop_front() {
         Some(v) => Some(Some(v)),
-        None if c.closed => Some(None),
+        None if c.closed.get() => Some(None),
         None => None,
-    })
-    .unwrap_or(Some(None))
+    }
 }
 
 /// `Some(true)`: sent; `Some(false)`: closed; `None`: full.
 fn channel_push(ch: &Value, v: &Value) -> Option<bool> {
-    with_opaque::<Channel, _>(ch, |c| {
-        if c.closed {
-            Some(false)
-        } else if c.queue.len() < c.capacity {
-            c.queue.push_back(v.clone());
-            Some(true)
-        } else {
-            None
-        }
-    })
-    .unwrap_or(Some(false))
+    let Some(c) = channel_of(ch) else { return Some(false) };
+    let mut queue = c.queue.borrow_mut();
+    if c.closed.get() {
+        Some(false)
+    } else if queue.len() < c.capacity {
+        queue.push_back(v.clone());
+        Some(true)
+    } else {
+        None
+    }
 }
 
 fn channel_push_unbounded(ch: &Value, v: Value) {
-    with_opaque::<Channel, _>(ch, |c| c.queue.push_back(v));
+    if let Some(c) = channel_of(ch) {
+        c.queue.borrow_mut().push_back(v);
+    }
 }
 
 fn channel_close(ch: &Value) {
-    with_opaque::<Channel, _>(ch, |c| c.closed = true);
+    if let Some(c) = channel_of(ch) {
+        c.closed.set(true);
+    }
 }
 
 fn channel_name(ch: &Value) -> String {
-    with_opaque::<Channel, _>(ch, |c| c.name.clone()).unwrap_or_default()
+    channel_of(ch).map(|c| c.name.clone()).unwrap_or_default()
 }
 
 /// The first channel (in order) with a value, as the form's result; for
@@ -1621,9 +1580,10 @@ impl Vm {
         closure
     }
 
-    pub(super) fn sched_builtin(&mut self, index: usize, args_at: usize) -> VmResult<Flow> {
+    /// Runs scheduler operation `op` on the stack values from `args_at`.
+    pub(super) fn sched_builtin(&mut self, op: SchedOp, args_at: usize) -> VmResult<Flow> {
         if let Some(r) = self.sched.running.as_mut().and_then(|t| t.resume.take()) {
-            if sched_name(index) == "__mutex_acquire" {
+            if op == SchedOp::MutexBlockAcquire {
                 // Replace the placeholder pushed when the acquire started waiting.
                 let task = self.sched.cur();
                 task.mutex_blocks.pop();
@@ -1634,13 +1594,13 @@ impl Vm {
             return r.map(Flow::Done);
         }
         if self.sched.running.is_none() {
-            return Err(VmError::runtime(format!("{} needs a running task", sched_name(index))));
+            return Err(VmError::runtime(format!("{} needs a running task", sched_op_name(op))));
         }
         let args: Vec<Value> = self.fiber.stack[args_at..].to_vec();
         let a = |i: usize| arg(&args, i);
         let now = self.sched.now();
-        let v = match sched_name(index) {
-            "__spawn" | "spawn" => {
+        let v = match op {
+            SchedOp::Spawn => {
                 self.sched.spawn_counter += 1;
                 let (parent_id, values) = {
                     let t = self.sched.cur();
@@ -1657,29 +1617,29 @@ impl Vm {
                 let task = self.sched.cur();
                 let depth = task.deadlines.len();
                 task.spawned.push((id, depth));
-                opaque("task_handle", format!("<task_handle:vm_task_{id}>"), id)
+                sched_value(SchedObject::Task(id))
             }
-            "__parallel" => return self.start_parallel(&args),
-            "__deadline_push" => {
+            SchedOp::Parallel => return self.start_parallel(&args),
+            SchedOp::DeadlinePush => {
                 let ms = millis(a(0)).unwrap_or(30_000.0);
                 self.sched.cur().deadlines.push(now + ms);
                 Value::Nil
             }
-            "__deadline_pop" => {
+            SchedOp::DeadlinePop => {
                 self.sched.cur().deadlines.pop();
                 Value::Nil
             }
-            "__mutex_acquire" => {
+            SchedOp::MutexBlockAcquire => {
                 let req = Acquire { kind: "mutex", key: "__default__".to_string(), permits: 1, capacity: 1, write: false };
                 return self.acquire(req, None, true);
             }
-            "__mutex_release" => {
+            SchedOp::MutexBlockRelease => {
                 if let Some(p) = self.sched.cur().mutex_blocks.pop() {
                     self.sched.release_permit(&p);
                 }
                 Value::Nil
             }
-            "__select" => {
+            SchedOp::SelectStatement => {
                 let chans = match a(0) {
                     Value::List(l) => l.to_vec(),
                     _ => Vec::new(),
@@ -1694,8 +1654,8 @@ impl Vm {
                     return self.block(Wait::Select { chans, until, form: SelectForm::Statement });
                 }
             }
-            "await" => {
-                let Some(id) = with_opaque::<TaskId, _>(a(0), |id| *id) else {
+            SchedOp::Await => {
+                let Some(id) = task_of(a(0)) else {
                     return Ok(Flow::Done(a(0).clone()));
                 };
                 if let Some(f) = self.sched.finished.remove(&id) {
@@ -1707,8 +1667,8 @@ impl Vm {
                     Value::Nil
                 }
             }
-            "cancel" => {
-                if let Some(id) = with_opaque::<TaskId, _>(a(0), |id| *id) {
+            SchedOp::Cancel => {
+                if let Some(id) = task_of(a(0)) {
                     if id != self.sched.current {
                         self.sched.abort_task(id);
                         self.sched.finished.remove(&id);
@@ -1716,32 +1676,32 @@ impl Vm {
                 }
                 Value::Nil
             }
-            "cancel_graceful" => {
-                let Some(id) = with_opaque::<TaskId, _>(a(0), |id| *id) else { return Ok(Flow::Done(Value::Nil)) };
+            SchedOp::CancelGraceful => {
+                let Some(id) = task_of(a(0)) else { return Ok(Flow::Done(Value::Nil)) };
                 if let Some(t) = self.sched.tasks.get_mut(&id) {
                     t.cancel_requested = true;
                 }
                 let until = now + millis(a(1)).unwrap_or(5000.0);
                 return self.block(Wait::CancelGraceful { target: id, until });
             }
-            "is_cancelled" => Value::Bool(self.sched.cur().cancel_requested),
-            "__prelude_global" => return self.prelude_global(a(0)),
+            SchedOp::IsCancelled => Value::Bool(self.sched.cur().cancel_requested),
+            SchedOp::PreludeGlobal => return self.prelude_global(a(0)),
             // The scheduler clock (virtual under `virtual_time`), for `stream.throttle`.
-            "__clock_ms" => Value::Float(now),
-            "__millis" => millis(a(0)).map_or(Value::Nil, Value::Float),
-            "sleep" => match millis(a(0)) {
+            SchedOp::ClockMs => Value::Float(now),
+            SchedOp::Millis => millis(a(0)).map_or(Value::Nil, Value::Float),
+            SchedOp::Sleep => match millis(a(0)) {
                 Some(ms) if ms > 0.0 => return self.block(Wait::Sleep(now + ms)),
                 _ => Value::Nil,
             },
-            "channel" => {
+            SchedOp::Channel => {
                 let name = match a(0) {
                     Value::Nil => "default".to_string(),
                     v => v.display(),
                 };
                 let cap = a(1).as_int().unwrap_or(256).max(1) as usize;
-                new_channel("channel", name, cap)
+                new_channel(ChannelKind::Channel, name, cap)
             }
-            "send" => {
+            SchedOp::Send => {
                 if !is_channel_like(a(0)) {
                     return Err(VmError::throw_msg("send: first argument must be a channel"));
                 }
@@ -1750,7 +1710,7 @@ impl Vm {
                     None => return self.block(Wait::Send { ch: a(0).clone(), value: a(1).clone() }),
                 }
             }
-            "receive" => {
+            SchedOp::Receive => {
                 if !is_channel_like(a(0)) {
                     return Err(VmError::throw_msg("receive: first argument must be a channel"));
                 }
@@ -1759,12 +1719,12 @@ impl Vm {
                     None => return self.block(Wait::Recv { ch: a(0).clone(), until: None }),
                 }
             }
-            "try_receive" => channel_pop(a(0)).flatten().unwrap_or(Value::Nil),
-            "close_channel" => {
+            SchedOp::TryReceive => channel_pop(a(0)).flatten().unwrap_or(Value::Nil),
+            SchedOp::CloseChannel => {
                 channel_close(a(0));
                 Value::Nil
             }
-            "select" => {
+            SchedOp::Select => {
                 let chans: Vec<Value> = args.clone();
                 match select_ready(&chans, SelectForm::Dict) {
                     Some(v) => v,
@@ -1772,7 +1732,7 @@ impl Vm {
                     None => return self.block(Wait::Select { chans, until: None, form: SelectForm::Dict }),
                 }
             }
-            "channel_select" => {
+            SchedOp::ChannelSelect => {
                 let chans = match a(0) {
                     Value::List(l) => l.to_vec(),
                     _ => Vec::new(),
@@ -1787,50 +1747,69 @@ impl Vm {
                     }
                 }
             }
-            "sync_mutex_acquire" => {
+            SchedOp::SyncMutexAcquire => {
                 let key = str_arg(a(0)).unwrap_or_else(|| "__default__".to_string());
                 let req = Acquire { kind: "mutex", key, permits: 1, capacity: 1, write: false };
                 return self.acquire(req, millis(a(1)), false);
             }
-            "sync_semaphore_acquire" => {
+            SchedOp::SyncSemaphoreAcquire => {
                 let key = str_arg(a(0)).unwrap_or_else(|| "__default__".to_string());
                 let capacity = a(1).as_int().unwrap_or(1).max(1);
                 let permits = a(2).as_int().unwrap_or(1).max(1);
                 let req = Acquire { kind: "semaphore", key, permits, capacity, write: false };
                 return self.acquire(req, millis(a(3)), false);
             }
-            "sync_gate_acquire" => {
+            SchedOp::SyncGateAcquire => {
                 let key = str_arg(a(0)).unwrap_or_else(|| "__default__".to_string());
                 let capacity = a(1).as_int().unwrap_or(1).max(1);
                 let req = Acquire { kind: "gate", key, permits: 1, capacity, write: false };
                 return self.acquire(req, millis(a(2)), false);
             }
-            "sync_rwlock_acquire" => {
+            SchedOp::SyncRwlockAcquire => {
                 let key = str_arg(a(0)).unwrap_or_else(|| "__default__".to_string());
                 let write = a(1).as_str() == Some("write");
                 let req = Acquire { kind: "rwlock", key, permits: 1, capacity: 1, write };
                 return self.acquire(req, millis(a(2)), false);
             }
-            "sync_release" => Value::Bool(self.sched.release_permit(a(0))),
-            "sync_metrics" => self.sync_metrics(a(0).as_str(), a(1).as_str()),
-            "runtime_context" | "task_current" => self.runtime_context(),
-            "runtime_context_values" => Value::dict(self.sched.cur().info.values.clone()),
-            "runtime_context_get" => {
+            SchedOp::SyncRelease => Value::Bool(self.sched.release_permit(a(0))),
+            SchedOp::SyncMetrics => self.sync_metrics(a(0).as_str(), a(1).as_str()),
+            SchedOp::RuntimeContext | SchedOp::TaskCurrent => self.runtime_context(),
+            SchedOp::RuntimeContextValues => Value::dict(self.sched.cur().info.values.clone()),
+            SchedOp::RuntimeContextGet => {
                 let key = a(0).display();
                 self.sched.cur().info.values.get(&key).cloned().unwrap_or_else(|| a(1).clone())
             }
-            "runtime_context_set" => {
+            SchedOp::RuntimeContextSet => {
                 let key: HStr = Rc::new(a(0).display());
                 self.sched.cur().info.values.insert(key, a(1).clone()).unwrap_or(Value::Nil)
             }
-            "runtime_context_clear" => {
+            SchedOp::RuntimeContextClear => {
                 let key = a(0).display();
                 self.sched.cur().info.values.remove(&key).unwrap_or(Value::Nil)
             }
-            name if name.starts_with("shared_") => self.shared_builtin(name, &args)?,
-            name if name.starts_with("mailbox_") => return self.mailbox_builtin(name, &args, now),
-            name if name.starts_with("supervisor_") => self.supervisor_builtin(name, &args)?,
-            other => return Err(VmError::runtime(format!("unknown scheduler builtin {other}"))),
+            SchedOp::SharedCell => self.shared_cell_open(a(0)),
+            SchedOp::SharedMap => self.shared_map_open(a(0)),
+            SchedOp::SharedGet | SchedOp::SharedSet | SchedOp::SharedSnapshot | SchedOp::SharedCas | SchedOp::SharedMetrics => {
+                shared_cell_op(op, &args)?
+            }
+            SchedOp::SharedMapGet
+            | SchedOp::SharedMapSet
+            | SchedOp::SharedMapDelete
+            | SchedOp::SharedMapSnapshot
+            | SchedOp::SharedMapCas
+            | SchedOp::SharedMapEntries
+            | SchedOp::SharedMapMetrics => shared_map_op(op, &args)?,
+            SchedOp::MailboxOpen => self.mailbox_open(a(0)),
+            SchedOp::MailboxLookup => self.mailbox_handle(a(0)).map_or(Value::Nil, mailbox_value),
+            SchedOp::MailboxSend
+            | SchedOp::MailboxReceive
+            | SchedOp::MailboxTryReceive
+            | SchedOp::MailboxClose
+            | SchedOp::MailboxMetrics => return self.mailbox_op(op, &args, now),
+            SchedOp::SupervisorStart => self.supervisor_start(a(0)),
+            SchedOp::SupervisorState | SchedOp::SupervisorEvents | SchedOp::SupervisorMetrics | SchedOp::SupervisorStop => {
+                self.supervisor_op(op, a(0))?
+            }
         };
         Ok(Flow::Done(v))
     }
@@ -1868,7 +1847,8 @@ impl Vm {
         let n = items.len();
         let g = self.sched.next_group;
         self.sched.next_group += 1;
-        let stream = (mode == GroupMode::Stream).then(|| new_channel("stream", format!("parallel_each:{g}"), usize::MAX));
+        let stream =
+            (mode == GroupMode::Stream).then(|| new_channel(ChannelKind::Stream, format!("parallel_each:{g}"), usize::MAX));
         let group = Group {
             mode,
             closure,
@@ -1979,289 +1959,188 @@ impl Vm {
         ])
     }
 
-    fn shared_builtin(&mut self, name: &str, args: &[Value]) -> VmResult<Value> {
-        let a = |i: usize| arg(args, i);
-        let scoped_key = |spec: &Value| format!("{}:{}", get(spec, "scope").display(), get(spec, "key").display());
-        Ok(match name {
-            "shared_cell" => {
-                let key = scoped_key(a(0));
-                let initial = get(a(0), "initial").clone();
-                let cell = self
-                    .sched
-                    .shared_cells
-                    .entry(key.clone())
-                    .or_insert_with(|| Rc::new(RefCell::new(SharedCell { value: initial, ..Default::default() })))
-                    .clone();
-                opaque("shared_cell", format!("<shared_cell:{key}>"), cell)
-            }
-            "shared_map" => {
-                let key = scoped_key(a(0));
-                let mut map = SharedMap::default();
-                if let Value::Dict(d) = &get(a(0), "initial") {
-                    for (k, v) in d.iter() {
-                        map.entries.insert(k.to_string(), (v.clone(), 0));
-                    }
-                }
-                let map = self.sched.shared_maps.entry(key.clone()).or_insert_with(|| Rc::new(RefCell::new(map))).clone();
-                opaque("shared_map", format!("<shared_map:{key}>"), map)
-            }
-            n if n.starts_with("shared_map_") => {
-                let map = with_opaque::<Rc<RefCell<SharedMap>>, _>(a(0), |m| m.clone())
-                    .ok_or_else(|| VmError::throw_msg(format!("{n}: first argument must be a shared map")))?;
-                let mut m = map.borrow_mut();
-                let key = a(1).display();
-                match n {
-                    "shared_map_get" => {
-                        m.reads += 1;
-                        m.entries.get(&key).map_or_else(|| a(2).clone(), |(v, _)| v.clone())
-                    }
-                    "shared_map_set" => {
-                        m.writes += 1;
-                        let version = m.entries.get(&key).map_or(0, |e| e.1) + 1;
-                        m.entries.insert(key, (a(2).clone(), version)).map_or(Value::Nil, |e| e.0)
-                    }
-                    "shared_map_delete" => {
-                        m.writes += 1;
-                        m.entries.remove(&key).map_or(Value::Nil, |e| e.0)
-                    }
-                    "shared_map_snapshot" => {
-                        m.reads += 1;
-                        let (v, version) = m.entries.get(&key).cloned().unwrap_or((Value::Nil, 0));
-                        dict_of(vec![("key", Value::str(key)), ("value", v), ("version", Value::Int(version))])
-                    }
-                    "shared_map_cas" => {
-                        let seen = get(a(2), "version").as_int().unwrap_or(-1);
-                        let version = m.entries.get(&key).map_or(0, |e| e.1);
-                        if seen == version {
-                            m.cas_success += 1;
-                            m.entries.insert(key, (a(3).clone(), version + 1));
-                            Value::Bool(true)
-                        } else {
-                            m.cas_failure += 1;
-                            m.stale_reads += 1;
-                            Value::Bool(false)
-                        }
-                    }
-                    "shared_map_entries" => {
-                        m.reads += 1;
-                        let d: DictMap = m.entries.iter().map(|(k, (v, _))| (Rc::new(k.clone()), v.clone())).collect();
-                        Value::dict(d)
-                    }
-                    _ => dict_of(vec![
-                        ("read_count", Value::Int(m.reads)),
-                        ("write_count", Value::Int(m.writes)),
-                        ("cas_success_count", Value::Int(m.cas_success)),
-                        ("cas_failure_count", Value::Int(m.cas_failure)),
-                        ("stale_read_count", Value::Int(m.stale_reads)),
-                        ("size", Value::Int(m.entries.len() as i64)),
-                    ]),
-                }
-            }
-            n => {
-                let cell = with_opaque::<Rc<RefCell<SharedCell>>, _>(a(0), |c| c.clone())
-                    .ok_or_else(|| VmError::throw_msg(format!("{n}: first argument must be a shared cell")))?;
-                let mut c = cell.borrow_mut();
-                match n {
-                    "shared_get" => {
-                        c.reads += 1;
-                        c.value.clone()
-                    }
-                    "shared_set" => {
-                        c.writes += 1;
-                        c.version += 1;
-                        std::mem::replace(&mut c.value, a(1).clone())
-                    }
-                    "shared_snapshot" => {
-                        c.reads += 1;
-                        dict_of(vec![("value", c.value.clone()), ("version", Value::Int(c.version))])
-                    }
-                    "shared_cas" => {
-                        let seen = get(a(1), "version").as_int().unwrap_or(-1);
-                        if seen == c.version {
-                            c.cas_success += 1;
-                            c.version += 1;
-                            c.value = a(2).clone();
-                            Value::Bool(true)
-                        } else {
-                            c.cas_failure += 1;
-                            c.stale_reads += 1;
-                            Value::Bool(false)
-                        }
-                    }
-                    _ => dict_of(vec![
-                        ("read_count", Value::Int(c.reads)),
-                        ("write_count", Value::Int(c.writes)),
-                        ("cas_success_count", Value::Int(c.cas_success)),
-                        ("cas_failure_count", Value::Int(c.cas_failure)),
-                        ("stale_read_count", Value::Int(c.stale_reads)),
-                        ("version", Value::Int(c.version)),
-                    ]),
-                }
-            }
-        })
+    /// `shared_cell(spec)`: the cell of the spec's scope and key, made on first use.
+    fn shared_cell_open(&mut self, spec: &Value) -> Value {
+        let key = scoped_key(spec);
+        let cell = self
+            .sched
+            .shared_cells
+            .entry(key.clone())
+            .or_insert_with(|| {
+                let state = SharedCellState { value: get(spec, "initial"), ..Default::default() };
+                Rc::new(SharedCell { key, state: RefCell::new(state) })
+            })
+            .clone();
+        sched_value(SchedObject::SharedCell(cell))
     }
 
-    fn mailbox_handle(&self, v: &Value) -> Option<Rc<RefCell<Mailbox>>> {
+    /// `shared_map(spec)`: the map of the spec's scope and key, made on first use.
+    fn shared_map_open(&mut self, spec: &Value) -> Value {
+        let key = scoped_key(spec);
+        let map = self
+            .sched
+            .shared_maps
+            .entry(key.clone())
+            .or_insert_with(|| {
+                let mut state = SharedMapState::default();
+                if let Value::Dict(d) = &get(spec, "initial") {
+                    for (k, v) in d.iter() {
+                        state.entries.insert(k.to_string(), (v.clone(), 0));
+                    }
+                }
+                Rc::new(SharedMap { key, state: RefCell::new(state) })
+            })
+            .clone();
+        sched_value(SchedObject::SharedMap(map))
+    }
+
+    /// The mailbox `v` names (a string) or is (a handle).
+    fn mailbox_handle(&self, v: &Value) -> Option<Rc<Mailbox>> {
         if let Some(name) = v.as_str() {
             return self.sched.mailboxes.get(name).cloned();
         }
-        with_opaque::<Rc<RefCell<Mailbox>>, _>(v, |m| m.clone())
+        match sched_object(v) {
+            Some(SchedObject::Mailbox(m)) => Some(m.clone()),
+            _ => None,
+        }
     }
 
-    fn mailbox_builtin(&mut self, name: &str, args: &[Value], now: f64) -> VmResult<Flow> {
-        let a = |i: usize| arg(args, i);
-        let handle = |mb: &Rc<RefCell<Mailbox>>| {
-            let n = mb.borrow().name.clone();
-            opaque("mailbox", format!("<mailbox:{n}>"), mb.clone())
+    /// `mailbox_open(spec)`: the mailbox of that name (a spec dict or a string), made on first use.
+    fn mailbox_open(&mut self, spec: &Value) -> Value {
+        let name = match get(spec, "name") {
+            Value::Nil => spec.as_str().map(str::to_string).unwrap_or_else(|| "default".to_string()),
+            v => v.display(),
         };
-        let v = match name {
-            "mailbox_open" => {
-                let spec = a(0);
-                let mb_name = match get(spec, "name") {
-                    Value::Nil => a(0).as_str().map(str::to_string).unwrap_or_else(|| "default".to_string()),
-                    v => v.display(),
-                };
-                let capacity = get(spec, "capacity").as_int().unwrap_or(1024).max(1) as usize;
-                let mb = self
-                    .sched
-                    .mailboxes
-                    .entry(mb_name.clone())
-                    .or_insert_with(|| {
-                        Rc::new(RefCell::new(Mailbox {
-                            name: mb_name,
-                            capacity,
-                            queue: VecDeque::new(),
-                            closed: false,
-                            sent: 0,
-                            received: 0,
-                            dropped: 0,
-                        }))
-                    })
-                    .clone();
-                handle(&mb)
-            }
-            "mailbox_lookup" => match self.mailbox_handle(a(0)) {
-                Some(mb) => handle(&mb),
-                None => Value::Nil,
-            },
-            _ => {
-                let Some(mb) = self.mailbox_handle(a(0)) else {
-                    return Err(VmError::throw_msg(format!("{name}: unknown mailbox {}", a(0).display())));
-                };
-                let mut m = mb.borrow_mut();
-                match name {
-                    "mailbox_send" => {
-                        if m.closed || m.queue.len() >= m.capacity {
-                            m.dropped += 1;
-                            Value::Bool(false)
-                        } else {
-                            m.sent += 1;
-                            m.queue.push_back(a(1).clone());
-                            Value::Bool(true)
-                        }
-                    }
-                    "mailbox_try_receive" => match m.queue.pop_front() {
-                        Some(v) => {
-                            m.received += 1;
-                            v
-                        }
-                        None => Value::Nil,
-                    },
-                    "mailbox_receive" => match m.queue.pop_front() {
-                        Some(v) => {
-                            m.received += 1;
-                            v
-                        }
-                        None if m.closed => Value::Nil,
-                        None => {
-                            let until = millis(a(1)).map(|t| now + t);
-                            let name = m.name.clone();
-                            drop(m);
-                            return self.block(Wait::MailboxRecv { name, until });
-                        }
-                    },
-                    "mailbox_close" => {
-                        m.closed = true;
-                        Value::Bool(true)
-                    }
-                    _ => dict_of(vec![
-                        ("name", Value::str(m.name.clone())),
-                        ("depth", Value::Int(m.queue.len() as i64)),
-                        ("capacity", Value::Int(m.capacity as i64)),
-                        ("sent_count", Value::Int(m.sent)),
-                        ("received_count", Value::Int(m.received)),
-                        ("dropped_count", Value::Int(m.dropped)),
-                        ("closed", Value::Bool(m.closed)),
-                    ]),
+        let capacity = get(spec, "capacity").as_int().unwrap_or(1024).max(1) as usize;
+        let mb = self
+            .sched
+            .mailboxes
+            .entry(name.clone())
+            .or_insert_with(|| Rc::new(Mailbox { name, capacity, state: RefCell::new(MailboxState::default()) }))
+            .clone();
+        mailbox_value(mb)
+    }
+
+    /// The mailbox builtins that act on an existing mailbox (`args[0]`).
+    fn mailbox_op(&mut self, op: SchedOp, args: &[Value], now: f64) -> VmResult<Flow> {
+        let a = |i: usize| arg(args, i);
+        let Some(mb) = self.mailbox_handle(a(0)) else {
+            return Err(VmError::throw_msg(format!("{}: unknown mailbox {}", sched_op_name(op), a(0).display())));
+        };
+        let mut m = mb.state.borrow_mut();
+        let v = match op {
+            SchedOp::MailboxSend => {
+                if m.closed || m.queue.len() >= mb.capacity {
+                    m.dropped += 1;
+                    Value::Bool(false)
+                } else {
+                    m.sent += 1;
+                    m.queue.push_back(a(1).clone());
+                    Value::Bool(true)
                 }
             }
+            SchedOp::MailboxTryReceive => match m.queue.pop_front() {
+                Some(v) => {
+                    m.received += 1;
+                    v
+                }
+                None => Value::Nil,
+            },
+            SchedOp::MailboxReceive => match m.queue.pop_front() {
+                Some(v) => {
+                    m.received += 1;
+                    v
+                }
+                None if m.closed => Value::Nil,
+                None => {
+                    let until = millis(a(1)).map(|t| now + t);
+                    drop(m);
+                    return self.block(Wait::MailboxRecv { name: mb.name.clone(), until });
+                }
+            },
+            SchedOp::MailboxClose => {
+                m.closed = true;
+                Value::Bool(true)
+            }
+            // MailboxMetrics
+            _ => dict_of(vec![
+                ("name", Value::str(mb.name.clone())),
+                ("depth", Value::Int(m.queue.len() as i64)),
+                ("capacity", Value::Int(mb.capacity as i64)),
+                ("sent_count", Value::Int(m.sent)),
+                ("received_count", Value::Int(m.received)),
+                ("dropped_count", Value::Int(m.dropped)),
+                ("closed", Value::Bool(m.closed)),
+            ]),
         };
         Ok(Flow::Done(v))
     }
 
-    fn supervisor_builtin(&mut self, name: &str, args: &[Value]) -> VmResult<Value> {
-        let a = |i: usize| arg(args, i);
-        if name == "supervisor_start" {
-            let spec = a(0);
-            let mut children = Vec::new();
-            if let Value::List(cs) = &get(spec, "children") {
-                for c in cs.iter() {
-                    let restart = get(c, "restart");
-                    let (mode, max_restarts, window_ms, backoff_ms, circuit_open_ms) = match &restart {
-                        Value::Str(s) => (s.to_string(), 0, None, 0.0, None),
-                        Value::Dict(_) => (
-                            get(&restart, "mode").as_str().unwrap_or("on_failure").to_string(),
-                            get(&restart, "max_restarts").as_int().unwrap_or(3),
-                            millis(&get(&restart, "window_ms")),
-                            millis(&get(&restart, "backoff_ms")).unwrap_or(0.0),
-                            millis(&get(&restart, "circuit_open_ms")),
-                        ),
-                        _ => ("on_failure".to_string(), 3, None, 0.0, None),
-                    };
-                    children.push(SupChild {
-                        name: get(c, "name").display(),
-                        kind: get(c, "kind").display(),
-                        task: get(c, "task").clone(),
-                        mode,
-                        max_restarts,
-                        window_ms,
-                        backoff_ms,
-                        circuit_open_ms,
-                        status: "pending",
-                        wait_reason: None,
-                        restart_count: 0,
-                        restarts_at: Vec::new(),
-                        running: None,
-                        last_error: None,
-                        last_result: Value::Nil,
-                    });
-                }
+    /// `supervisor_start(spec)`: starts the spec's children under a new supervisor.
+    fn supervisor_start(&mut self, spec: &Value) -> Value {
+        let mut children = Vec::new();
+        if let Value::List(cs) = &get(spec, "children") {
+            for c in cs.iter() {
+                let restart = get(c, "restart");
+                let (mode, max_restarts, window_ms, backoff_ms, circuit_open_ms) = match &restart {
+                    Value::Str(s) => (s.to_string(), 0, None, 0.0, None),
+                    Value::Dict(_) => (
+                        get(&restart, "mode").as_str().unwrap_or("on_failure").to_string(),
+                        get(&restart, "max_restarts").as_int().unwrap_or(3),
+                        millis(&get(&restart, "window_ms")),
+                        millis(&get(&restart, "backoff_ms")).unwrap_or(0.0),
+                        millis(&get(&restart, "circuit_open_ms")),
+                    ),
+                    _ => ("on_failure".to_string(), 3, None, 0.0, None),
+                };
+                children.push(SupChild {
+                    name: get(c, "name").display(),
+                    kind: get(c, "kind").display(),
+                    task: get(c, "task").clone(),
+                    mode,
+                    max_restarts,
+                    window_ms,
+                    backoff_ms,
+                    circuit_open_ms,
+                    status: "pending",
+                    wait_reason: None,
+                    restart_count: 0,
+                    restarts_at: Vec::new(),
+                    running: None,
+                    last_error: None,
+                    last_result: Value::Nil,
+                });
             }
-            let sup_name = get(spec, "name").display();
-            let n = children.len();
-            self.sched.supervisors.push(Supervisor {
-                name: sup_name.clone(),
-                strategy: get(spec, "strategy").as_str().unwrap_or("one_for_one").to_string(),
-                children,
-                events: vec![sup_event("supervisor_started", "")],
-                started: 0,
-                failed: 0,
-                restarted: 0,
-                suppressed: 0,
-                completed: 0,
-                stopped: false,
-            });
-            let s = self.sched.supervisors.len() - 1;
-            for c in 0..n {
-                self.sched.start_supervised(s, c);
-            }
-            return Ok(opaque("supervisor", format!("<supervisor:{sup_name}>"), s));
         }
-        let s = with_opaque::<usize, _>(a(0), |s| *s)
-            .filter(|s| *s < self.sched.supervisors.len())
-            .ok_or_else(|| VmError::throw_msg(format!("{name}: first argument must be a supervisor")))?;
-        Ok(match name {
-            "supervisor_state" => {
+        let sup_name = get(spec, "name").display();
+        let n = children.len();
+        self.sched.supervisors.push(Supervisor {
+            name: sup_name.clone(),
+            strategy: get(spec, "strategy").as_str().unwrap_or("one_for_one").to_string(),
+            children,
+            events: vec![sup_event("supervisor_started", "")],
+            started: 0,
+            failed: 0,
+            restarted: 0,
+            suppressed: 0,
+            completed: 0,
+            stopped: false,
+        });
+        let s = self.sched.supervisors.len() - 1;
+        for c in 0..n {
+            self.sched.start_supervised(s, c);
+        }
+        sched_value(SchedObject::Supervisor { index: s, name: sup_name })
+    }
+
+    /// The supervisor builtins that act on a started supervisor.
+    fn supervisor_op(&mut self, op: SchedOp, handle: &Value) -> VmResult<Value> {
+        let s = match sched_object(handle) {
+            Some(SchedObject::Supervisor { index, .. }) if *index < self.sched.supervisors.len() => *index,
+            _ => return Err(VmError::throw_msg(format!("{}: first argument must be a supervisor", sched_op_name(op)))),
+        };
+        Ok(match op {
+            SchedOp::SupervisorState => {
                 let sup = &self.sched.supervisors[s];
                 let children = sup
                     .children
@@ -2285,10 +2164,10 @@ impl Vm {
                     ("metrics", sup_metrics(sup)),
                 ])
             }
-            "supervisor_events" => Value::list(self.sched.supervisors[s].events.clone()),
-            "supervisor_metrics" => sup_metrics(&self.sched.supervisors[s]),
+            SchedOp::SupervisorEvents => Value::list(self.sched.supervisors[s].events.clone()),
+            SchedOp::SupervisorMetrics => sup_metrics(&self.sched.supervisors[s]),
             _ => {
-                // supervisor_stop
+                // SupervisorStop
                 self.sched.supervisors[s].stopped = true;
                 self.sched.restarts.retain(|(_, sup, _)| *sup != s);
                 let running: Vec<TaskId> = self.sched.supervisors[s].children.iter().filter_map(|c| c.running).collect();
@@ -2300,6 +2179,118 @@ impl Vm {
             }
         })
     }
+}
+
+fn mailbox_value(mb: Rc<Mailbox>) -> Value {
+    sched_value(SchedObject::Mailbox(mb))
+}
+
+/// `scope:key` of a shared cell or map spec.
+fn scoped_key(spec: &Value) -> String {
+    format!("{}:{}", get(spec, "scope").display(), get(spec, "key").display())
+}
+
+/// The shared cell builtins that act on a cell handle (`args[0]`).
+fn shared_cell_op(op: SchedOp, args: &[Value]) -> VmResult<Value> {
+    let a = |i: usize| arg(args, i);
+    let Some(SchedObject::SharedCell(cell)) = sched_object(a(0)) else {
+        return Err(VmError::throw_msg(format!("{}: first argument must be a shared cell", sched_op_name(op))));
+    };
+    let mut c = cell.state.borrow_mut();
+    Ok(match op {
+        SchedOp::SharedGet => {
+            c.reads += 1;
+            c.value.clone()
+        }
+        SchedOp::SharedSet => {
+            c.writes += 1;
+            c.version += 1;
+            std::mem::replace(&mut c.value, a(1).clone())
+        }
+        SchedOp::SharedSnapshot => {
+            c.reads += 1;
+            dict_of(vec![("value", c.value.clone()), ("version", Value::Int(c.version))])
+        }
+        SchedOp::SharedCas => {
+            let seen = get(a(1), "version").as_int().unwrap_or(-1);
+            if seen == c.version {
+                c.cas_success += 1;
+                c.version += 1;
+                c.value = a(2).clone();
+                Value::Bool(true)
+            } else {
+                c.cas_failure += 1;
+                c.stale_reads += 1;
+                Value::Bool(false)
+            }
+        }
+        // SharedMetrics
+        _ => dict_of(vec![
+            ("read_count", Value::Int(c.reads)),
+            ("write_count", Value::Int(c.writes)),
+            ("cas_success_count", Value::Int(c.cas_success)),
+            ("cas_failure_count", Value::Int(c.cas_failure)),
+            ("stale_read_count", Value::Int(c.stale_reads)),
+            ("version", Value::Int(c.version)),
+        ]),
+    })
+}
+
+/// The shared map builtins that act on a map handle (`args[0]`).
+fn shared_map_op(op: SchedOp, args: &[Value]) -> VmResult<Value> {
+    let a = |i: usize| arg(args, i);
+    let Some(SchedObject::SharedMap(map)) = sched_object(a(0)) else {
+        return Err(VmError::throw_msg(format!("{}: first argument must be a shared map", sched_op_name(op))));
+    };
+    let key = a(1).display();
+    let mut m = map.state.borrow_mut();
+    Ok(match op {
+        SchedOp::SharedMapGet => {
+            m.reads += 1;
+            m.entries.get(&key).map_or_else(|| a(2).clone(), |(v, _)| v.clone())
+        }
+        SchedOp::SharedMapSet => {
+            m.writes += 1;
+            let version = m.entries.get(&key).map_or(0, |e| e.1) + 1;
+            m.entries.insert(key, (a(2).clone(), version)).map_or(Value::Nil, |e| e.0)
+        }
+        SchedOp::SharedMapDelete => {
+            m.writes += 1;
+            m.entries.remove(&key).map_or(Value::Nil, |e| e.0)
+        }
+        SchedOp::SharedMapSnapshot => {
+            m.reads += 1;
+            let (v, version) = m.entries.get(&key).cloned().unwrap_or((Value::Nil, 0));
+            dict_of(vec![("key", Value::str(key)), ("value", v), ("version", Value::Int(version))])
+        }
+        SchedOp::SharedMapCas => {
+            let seen = get(a(2), "version").as_int().unwrap_or(-1);
+            let version = m.entries.get(&key).map_or(0, |e| e.1);
+            if seen == version {
+                m.cas_success += 1;
+                m.entries.insert(key, (a(3).clone(), version + 1));
+                Value::Bool(true)
+            } else {
+                m.cas_failure += 1;
+                m.stale_reads += 1;
+                Value::Bool(false)
+            }
+        }
+        SchedOp::SharedMapEntries => {
+            m.reads += 1;
+            let d: DictMap = m.entries.iter().map(|(k, (v, _))| (Rc::new(k.clone()), v.clone())).collect();
+            Value::dict(d)
+        }
+        // SharedMapMetrics
+        _ => dict_of(vec![
+            ("read_count", Value::Int(m.reads)),
+            ("write_count", Value::Int(m.writes)),
+            ("cas_success_count", Value::Int(m.cas_success)),
+            ("cas_failure_count", Value::Int(m.cas_failure)),
+            ("stale_read_count", Value::Int(m.stale_reads)),
+            ("size", Value::Int(m.entries.len() as i64)),
+        ]),
+    })
 }
 
 fn sup_status(sup: &Supervisor) -> &'static str {
@@ -2324,4 +2315,89 @@ fn sup_metrics(sup: &Supervisor) -> Value {
         ("suppressed", Value::Int(sup.suppressed)),
         ("completed", Value::Int(sup.completed)),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{compile, Vm, VmOptions};
+
+    fn run(src: &str) -> String {
+        let mut vm = Vm::new(VmOptions::default());
+        vm.set_virtual_clock(true);
+        let program = compile(src, "test.harn").expect("compiles");
+        let result = vm.run(&program);
+        let out = vm.take_output();
+        if let Err(e) = result {
+            panic!("program failed: {e}\noutput so far:\n{out}");
+        }
+        out
+    }
+
+    #[test]
+    fn scheduler_objects_report_their_type_and_display() {
+        let out = run(r#"
+let h = spawn { 1 }
+let objects = [
+  h,
+  channel("jobs", 2),
+  parallel each [1] { x -> x } as stream,
+  sync_semaphore_acquire("pool", 2),
+  shared_cell({scope: "app", key: "hits"}),
+  shared_map({scope: "app", key: "seen"}),
+  mailbox_open("inbox"),
+  supervisor_start({name: "sup", children: []}),
+]
+for o in objects {
+  println(type_of(o))
+  println(o)
+}
+await(h)
+"#);
+        let expected = "task_handle\n<task_handle:vm_task_1>\nchannel\n<channel:jobs>\nstream\n<stream:parallel_each:1>\n\
+                        sync_permit\n<sync_permit:semaphore:pool>\nshared_cell\n<shared_cell:app:hits>\n\
+                        shared_map\n<shared_map:app:seen>\nmailbox\n<mailbox:inbox>\nsupervisor\n<supervisor:sup>\n";
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn a_handle_of_the_wrong_kind_is_refused_by_name() {
+        let out = run(r#"
+let cell = shared_cell({scope: "s", key: "c"})
+let map = shared_map({scope: "s", key: "m"})
+println(await(channel("c")))
+println(shared_get(cell) == nil)
+try { shared_get(map) } catch (e) { println(e) }
+try { shared_map_get(cell, "k") } catch (e) { println(e) }
+try { supervisor_state(cell) } catch (e) { println(e) }
+try { mailbox_send(42, 1) } catch (e) { println(e) }
+println(sync_release(cell))
+println(try_receive(map) == nil)
+"#);
+        assert_eq!(
+            out,
+            "<channel:c>\ntrue\n\
+             shared_get: first argument must be a shared cell\n\
+             shared_map_get: first argument must be a shared map\n\
+             supervisor_state: first argument must be a supervisor\n\
+             mailbox_send: unknown mailbox 42\n\
+             false\ntrue\n"
+        );
+    }
+
+    #[test]
+    fn shared_handles_with_one_key_share_state() {
+        let out = run(r#"
+let a = shared_cell({scope: "s", key: "k", initial: 1})
+let b = shared_cell({scope: "s", key: "k", initial: 99})
+shared_set(a, 5)
+println(shared_get(b))
+let m = mailbox_open({name: "box", capacity: 1})
+println(mailbox_send("box", "x"))
+println(mailbox_send(m, "y"))
+println(mailbox_lookup("box"))
+println(mailbox_receive(m))
+println(mailbox_metrics("box").dropped_count)
+"#);
+        assert_eq!(out, "5\ntrue\nfalse\n<mailbox:box>\nx\n1\n");
+    }
 }
