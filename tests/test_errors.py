@@ -6,7 +6,6 @@ import pickle
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
@@ -335,11 +334,12 @@ def test_very_deep_recursion_works_or_fails_cleanly():
 
 @needs_core
 def test_time_limit_stops_an_endless_loop():
+    # The loop never ends by itself: only the limit can stop it (a limit that
+    # never fired would hang, which pytest-timeout turns into a failure).
     vm = harnvm.Vm(time_limit=0.5)
-    started = time.monotonic()
     with pytest.raises(HarnTimeoutError) as info:
         vm.run("pipeline default() {\n  var i = 0\n  while true {\n    i = i + 1\n  }\n}\n")
-    assert time.monotonic() - started < 10
+    assert info.value.message == "Resource limit exceeded: time limit of 500 ms exceeded"
     assert isinstance(info.value, TimeoutError)
     assert isinstance(info.value, HarnLimitError)
     # The Vm is still usable afterwards.
