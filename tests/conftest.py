@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,14 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> subpro
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+
+
+def wait_while_alive(event: threading.Event, thread: threading.Thread) -> None:
+    """Waits for ``event`` (set by ``thread``), failing if the thread ends
+    without setting it. No time bound: a hang is pytest-timeout's to report."""
+    while not event.wait(0.05):
+        if not thread.is_alive():
+            assert event.is_set(), f"{thread.name} ended without signalling"
 
 
 @pytest.fixture

@@ -109,7 +109,7 @@ def test_run_limits_from_the_command_line(harn_file):
 
 @needs_core
 def test_run_ctrl_c_stops_an_endless_program(harn_file):
-    path = harn_file("pipeline default() {\n  var i = 0\n  while true {\n    i = i + 1\n  }\n}\n")
+    path = harn_file('pipeline default() {\n  println("running")\n  var i = 0\n  while true {\n    i = i + 1\n  }\n}\n')
     proc = subprocess.Popen(
         [sys.executable, "-m", "harnvm", "run", str(path)],
         stdout=subprocess.PIPE,
@@ -118,11 +118,16 @@ def test_run_ctrl_c_stops_an_endless_program(harn_file):
         text=True,
     )
     try:
-        proc.communicate(timeout=1.5)
-    except subprocess.TimeoutExpired:
-        pass
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+        # Ctrl-C once the program runs (its first line is out), not after a
+        # guessed delay: earlier, it would hit interpreter start-up instead.
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "running\n"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)  # a hang guard, like run_cli's
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, err
     assert "interrupted" in err
 

@@ -11,6 +11,8 @@ import pytest
 
 import harnvm
 
+from conftest import wait_while_alive
+
 COUNTER = """
 var count = 0
 
@@ -154,27 +156,33 @@ def test_handle_that_keeps_the_gil_behaves_the_same() -> None:
 
 
 def test_handle_releases_the_gil_by_default() -> None:
-    import time
-
+    # The call spins forever once it said so (running()); only this thread
+    # can stop it, by running Python code (the interrupt) while the call runs,
+    # which a call holding the GIL would not allow: then the safety limit
+    # would end it with HarnTimeoutError instead.
     vm_box: dict[str, object] = {}
+    running = threading.Event()
 
     def work() -> None:
-        vm = harnvm.Vm(time_limit=1.0, module_providers=[{"spin": "pub fn spin() {\n  while true {\n  }\n}\n"}])
+        vm = harnvm.Vm(
+            time_limit=60.0, module_providers=[{"spin": "pub fn spin() {\n  running()\n  while true {\n  }\n}\n"}]
+        )
+        vm.register("running", running.set)
+        vm_box["handle"] = vm.interrupt_handle()
         spin = vm.export("spin", "spin")
+        vm_box["release_gil"] = spin.release_gil
         try:
             spin()
-        except harnvm.HarnTimeoutError as e:
+        except harnvm.HarnError as e:
             vm_box["error"] = e
 
     thread = threading.Thread(target=work)
     thread.start()
-    ticks = 0
-    while thread.is_alive():
-        ticks += 1
-        time.sleep(0.01)
+    wait_while_alive(running, thread)
+    vm_box["handle"].interrupt()  # type: ignore[attr-defined]
     thread.join()
-    assert isinstance(vm_box.get("error"), harnvm.HarnTimeoutError)
-    assert ticks > 20  # the main thread kept running meanwhile
+    assert vm_box["release_gil"] is True
+    assert isinstance(vm_box.get("error"), harnvm.HarnInterruptedError), vm_box
 
 
 def test_crossings_start_from_a_fresh_root_task() -> None:

@@ -1,10 +1,12 @@
 """Malformed programs never crash the process: only HarnError subclasses come out.
 
 Random text and random mutations of small valid programs go through
-``compile`` and (when they compile) ``Vm.run`` under tight limits. A crash
-(segfault, abort, native stack overflow) kills the test run, which fails it.
-Pathological nesting runs in a subprocess so such a crash is reported as a
-normal test failure.
+``compile`` and (when they compile) ``Vm.run`` under tight limits. The oracle
+(``fuzz_oracle.run_fuzz_case``) accepts any ``HarnError`` except
+``HarnInternalError``, the panic guard's exception: a caught Rust panic is a
+bug, so it fails the case. A crash (segfault, abort, native stack overflow)
+kills the test run, which fails it. Pathological nesting runs in a
+subprocess so such a crash is reported as a normal test failure.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import sys
 import textwrap
 
 import pytest
-from hypothesis import example, given
+from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
 
 import harnvm
+from harnvm.internals import panic_for_test
 
 from conftest import EXAMPLES
+from fuzz_oracle import check_outcome, run_fuzz_case
 
 SEEDS = [
     'pipeline default() {\n  println("hi")\n}\n',
@@ -42,18 +46,6 @@ TOKENS = [
     "9223372036854775807", "99999999999999999999", "5s", "10ms", '"s"', '"${x}"', '"""', "r\"raw\"",
     "//", "/*", "*/", "#", "`", "\\", "@attr", "println(1)", "x()", "x[0]", "x.y",
 ]
-
-
-def run_safely(source: str) -> None:
-    """Compiles and runs ``source``; only HarnError may escape."""
-    try:
-        program = harnvm.compile(source, "fuzz.harn")
-    except harnvm.HarnError:
-        return
-    try:
-        harnvm.Vm(output=lambda _text: None, time_limit=0.25, max_frames=128).run(program)
-    except harnvm.HarnError:
-        pass
 
 
 @st.composite
@@ -90,22 +82,22 @@ def mutated_program(draw: st.DrawFn) -> str:
 @example("/* /* */")
 @example("1 / 0")
 def test_random_text(source):
-    run_safely(source)
+    run_fuzz_case(source)
 
 
 @given(st.lists(st.sampled_from(TOKENS), max_size=60).map(" ".join))
 def test_token_soup(source):
-    run_safely(source)
+    run_fuzz_case(source)
 
 
 @given(mutated_program())
 def test_mutated_programs(source):
-    run_safely(source)
+    run_fuzz_case(source)
 
 
 @pytest.mark.parametrize("seed", range(len(SEEDS)))
 def test_seeds_never_crash(seed):
-    run_safely(SEEDS[seed])
+    run_fuzz_case(SEEDS[seed])
 
 
 NESTING_CASES = {
@@ -128,6 +120,8 @@ def test_pathological_nesting_does_not_crash(name):
         try:
             harnvm.run(source, output=lambda t: None, time_limit=20)
             print("ok")
+        except harnvm.HarnInternalError:
+            raise  # a caught Rust panic is a bug: fail through the exit status
         except harnvm.HarnError as e:
             print("error", type(e).__name__)
         """
@@ -137,3 +131,50 @@ def test_pathological_nesting_does_not_crash(name):
     )
     assert proc.returncode == 0, f"interpreter died ({proc.returncode}): {proc.stderr[-2000:]}"
     assert proc.stdout.startswith(("ok", "error Harn")), proc.stdout + proc.stderr[-2000:]
+
+
+# ---------------------------------------------------------------------------
+# The oracle itself: Harn errors are acceptable outcomes, a caught panic is not
+
+
+def test_oracle_accepts_values_and_harn_errors():
+    assert check_outcome(lambda: 5) == (5, None)
+    assert run_fuzz_case("pipeline default() {\n  return 1\n}\n") is None
+    assert isinstance(run_fuzz_case("pipeline default() {"), harnvm.HarnSyntaxError)
+    assert isinstance(run_fuzz_case('pipeline default() {\n  throw "x"\n}\n'), harnvm.HarnRuntimeError)
+    assert isinstance(run_fuzz_case("pipeline default() {\n  while true {\n  }\n}\n"), harnvm.HarnTimeoutError)
+
+
+def test_oracle_lets_non_harn_exceptions_through():
+    def broken(_source: str) -> None:
+        raise ValueError("not a Harn error")
+
+    with pytest.raises(ValueError, match="not a Harn error"):
+        run_fuzz_case("x", runner=broken)
+
+
+def test_oracle_fails_on_an_injected_panic():
+    with pytest.raises(AssertionError, match="internal error: injected panic") as info:
+        run_fuzz_case(SEEDS[0], runner=lambda _source: panic_for_test("injected panic"))
+    assert isinstance(info.value.__cause__, harnvm.HarnInternalError)
+    assert repr(SEEDS[0]) in str(info.value)
+
+
+def compile_then_panic_in_the_vm(source: str) -> None:
+    """A runner with a simulated VM bug: every program that compiles panics in its Vm."""
+    harnvm.compile(source, "fuzz.harn")  # syntax errors stay acceptable outcomes
+    vm = harnvm.Vm(output=lambda _text: None, time_limit=0.25, max_frames=128)
+    panic_for_test("injected panic", vm=vm)
+
+
+def test_a_fuzz_run_with_an_injected_panic_fails():
+    # The same strategy and oracle as test_mutated_programs; only the runner
+    # differs. Hypothesis must report the failure, not pass over it.
+    @settings(max_examples=50, database=None, derandomize=True, phases=[Phase.generate, Phase.shrink])
+    @given(mutated_program())
+    def fuzz(source: str) -> None:
+        run_fuzz_case(source, runner=compile_then_panic_in_the_vm)
+
+    with pytest.raises(AssertionError, match="internal error: injected panic") as info:
+        fuzz()
+    assert isinstance(info.value.__cause__, harnvm.HarnInternalError)

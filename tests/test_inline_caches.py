@@ -24,6 +24,7 @@ from harnvm.internals import (
     PropertyCacheEntry,
 )
 from conftest import run_cli
+from fuzz_oracle import check_outcome
 
 needs_core = pytest.mark.needs_core
 
@@ -322,12 +323,13 @@ def programs(draw: Any) -> str:
 
 
 def run_capture(source: str, inline_caches: bool) -> str:
+    """Output and result (or Harn error) of one run; fails on HarnInternalError,
+    so a panic in both modes does not count as "the same"."""
     out: list[str] = []
     vm = harnvm.Vm(output=out.append, inline_caches=inline_caches, time_limit=20.0)
-    try:
-        result = vm.run(source)
-    except harnvm.HarnError as e:
-        result = f"error: {e}"
+    result, error = check_outcome(lambda: vm.run(source), context=f"inline_caches={inline_caches}")
+    if error is not None:
+        result = f"error: {error}"
     return "".join(out) + f"=> {result!r}"
 
 

@@ -132,12 +132,15 @@ class _Worker:
 
     def run(self, work: Callable[[], int]) -> int:
         outcome: dict[str, Any] = {}
+        done = threading.Event()
 
         def target() -> None:
             try:
                 outcome["status"] = work()
             except BaseException as e:  # noqa: BLE001 - re-raised on the main thread
                 outcome["error"] = e
+            finally:
+                done.set()
 
         thread = threading.Thread(target=target, name="harnvm-worker", daemon=True)
         previous = threading.stack_size()
@@ -151,17 +154,22 @@ class _Worker:
             thread.start()
         finally:
             threading.stack_size(previous)
+        # Waits on `done`, not on Thread.join: on Python 3.11 a Ctrl-C landing
+        # inside join() can mark the still-running thread as stopped (join's
+        # interrupt handling releases the thread's own state lock), and the
+        # interpreter would then finalize under a worker in Rust code, which
+        # aborts the process (SIGABRT) instead of exiting with 130.
         try:
-            while thread.is_alive():
-                thread.join(0.1)
+            while not done.wait(0.1):
+                pass
         except KeyboardInterrupt:
             self.stopping = True
             if self.handle is not None:
                 self.handle.interrupt()
-            thread.join(5)
+            done.wait(5)
             sys.stdout.flush()
             print("harnvm: interrupted", file=sys.stderr)
-            if thread.is_alive():
+            if not done.is_set():
                 # Stuck outside the VM's interrupt checks: leave without waiting.
                 sys.stderr.flush()
                 os._exit(EXIT_INTERRUPTED)

@@ -28,6 +28,7 @@ __all__ = [
     "compile",
     "disassemble",
     "display",
+    "panic_for_test",
 ]
 __version__: Final[str]
 MAX_CONVERSION_DEPTH: Final[int]
@@ -229,5 +230,6 @@ class DirectCallCacheEntry:
 _InlineCacheEntry: TypeAlias = AdaptiveBinaryCacheEntry | PropertyCacheEntry | MethodCacheEntry | DirectCallCacheEntry
 
 def _op_table() -> list[tuple[str, int]]: ...
+def panic_for_test(message: str, vm: Vm | None = None) -> None: ...
 def bench(name: str, loops: int, *, inline_caches: bool = True, size: int | None = None) -> int: ...
 def bench_fixtures() -> list[str]: ...

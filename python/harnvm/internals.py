@@ -6,6 +6,12 @@ opcode. The entry classes are snapshots of one cache slot, returned by the
 ``Vm.peek_*`` methods and installed with ``Vm.set_inline_cache_entry``;
 ``Vm.inline_cache_report()`` lists every site after a run.
 
+``panic_for_test(message, vm=None)`` panics in Rust on purpose, inside the
+panic guard, so it raises ``harnvm.HarnInternalError`` (with ``vm``, inside
+that Vm's core call, which resets the Vm's state as a real panic would).
+Tests use it to check that a panic never escapes and that fuzz oracles
+count it as a failure.
+
 Example::
 
     from harnvm.internals import Chunk, Op
@@ -26,6 +32,7 @@ from harnvm._native import (
     MethodCacheEntry,
     PropertyCacheEntry,
     _op_table,
+    panic_for_test,
 )
 
 __all__ = [
@@ -35,6 +42,7 @@ __all__ = [
     "MethodCacheEntry",
     "Op",
     "PropertyCacheEntry",
+    "panic_for_test",
 ]
 
 #: Every opcode by its disassembler mnemonic; the value is the opcode byte.

@@ -8,6 +8,7 @@ from harnvm._native import (
     DirectCallCacheEntry as DirectCallCacheEntry,
     MethodCacheEntry as MethodCacheEntry,
     PropertyCacheEntry as PropertyCacheEntry,
+    panic_for_test as panic_for_test,
 )
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "MethodCacheEntry",
     "Op",
     "PropertyCacheEntry",
+    "panic_for_test",
 ]
 
 class Op(IntEnum):

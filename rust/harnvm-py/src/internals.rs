@@ -6,6 +6,10 @@
 //! immutable snapshots of one cache slot: `Vm.peek_*` returns them and
 //! `Vm.set_inline_cache_entry` installs them (see the `Vm` methods in
 //! `vm.rs`, which delegate here).
+//!
+//! `panic_for_test` panics on purpose inside the panic guard, so tests can
+//! check that a Rust panic surfaces as `harnvm.HarnInternalError` and that
+//! the fuzz oracles count it as a failure.
 
 use std::cell::RefCell;
 
@@ -20,12 +24,30 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::convert;
+use crate::errors;
 use crate::pinned::Pinned;
+use crate::vm::Vm;
 
 /// `(mnemonic, byte)` of every opcode, in table order (`harnvm.internals.Op`).
 #[pyfunction]
 pub fn _op_table() -> Vec<(&'static str, u8)> {
     Op::ALL.iter().map(|op| (op.name(), *op as u8)).collect()
+}
+
+/// Panics on purpose with `message` (test hook, `harnvm.internals.panic_for_test`).
+///
+/// Without `vm`, the panic happens inside `errors::guard`, the guard around
+/// `compile`, `disassemble` and every conversion. With `vm`, it happens in
+/// the core call of that Vm (`Vm::execute`, the path of `Vm.call` and
+/// `Vm.call_export`), so the Vm recovers the way it does after a real
+/// panic: its state is reset. Either way Python sees `HarnInternalError`.
+#[pyfunction]
+#[pyo3(signature = (message, vm = None))]
+pub fn panic_for_test(py: Python<'_>, message: &str, vm: Option<&Bound<'_, Vm>>) -> PyResult<()> {
+    match vm {
+        None => errors::guard(py, || panic!("{message}")),
+        Some(vm) => vm.get().execute(py, |_core| panic!("{message}")).map(drop),
+    }
 }
 
 fn op_arg(op: u8) -> PyResult<Op> {

@@ -75,6 +75,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<internals::MethodCacheEntry>()?;
     m.add_class::<internals::DirectCallCacheEntry>()?;
     m.add_function(wrap_pyfunction!(internals::_op_table, m)?)?;
+    m.add_function(wrap_pyfunction!(internals::panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(bench::bench, m)?)?;
     m.add_function(wrap_pyfunction!(bench::bench_fixtures, m)?)?;
     Ok(())
