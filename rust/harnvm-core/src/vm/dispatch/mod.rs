@@ -11,6 +11,7 @@
 //! were written in it; slow paths and error construction are out of line.
 
 mod arith;
+mod errors;
 
 use std::rc::Rc;
 
@@ -325,17 +326,15 @@ impl Vm {
                     }
                     Op::ThrowUndefinedBuiltin => {
                         let text = name_at!();
-                        try_op!(Err(VmError::new(ErrorKind::UndefinedBuiltin(text.to_string(), None))));
+                        try_op!(Err(errors::undefined_builtin(&text)));
                     }
                     Op::ThrowImmutable => {
                         let name = name_at!();
-                        try_op!(Err(VmError::new(ErrorKind::ImmutableAssignment(name.to_string()))));
+                        try_op!(Err(errors::immutable_assignment(&name)));
                     }
                     Op::ThrowRedeclare => {
                         let name = name_at!();
-                        try_op!(Err(VmError::runtime(format!(
-                            "Cannot redeclare immutable variable '{name}' in the same scope (use 'var' for mutable bindings)"
-                        ))));
+                        try_op!(Err(errors::redeclare(&name)));
                     }
 
                     Op::Add => binary!(Op::Add),
@@ -415,11 +414,7 @@ impl Vm {
                         let start = top!();
                         *start = match (&*start, &end) {
                             (Value::Int(s), Value::Int(e)) => Value::range(*s, *e, inclusive),
-                            (s, e) => try_op!(Err(VmError::type_error(format!(
-                                "range bounds must be integers, got {} and {}",
-                                s.type_name(),
-                                e.type_name()
-                            )))),
+                            (s, e) => try_op!(Err(errors::range_bounds(s, e))),
                         };
                     }
 
@@ -507,7 +502,7 @@ impl Vm {
                     Op::Pipe => {
                         let callee = pop!();
                         if !callee.is_callable() {
-                            try_op!(Err(VmError::type_error(format!("cannot pipe into {}", callee.type_name()))));
+                            try_op!(Err(errors::pipe_target(&callee)));
                         }
                         let arg = pop!();
                         stack!().push(callee);
@@ -673,10 +668,7 @@ impl Vm {
                     Op::ListExtend => {
                         let other = pop!();
                         let Value::List(more) = &other else {
-                            try_op!(Err(VmError::type_error(format!(
-                                "cannot destructure {} with [...] pattern — expected list",
-                                other.type_name()
-                            ))));
+                            try_op!(Err(errors::destructure(&other, true)));
                             unreachable!()
                         };
                         if let Value::List(items) = top!() {
@@ -706,10 +698,7 @@ impl Vm {
                         let entries: Vec<(HStr, Value)> = match &other {
                             Value::Dict(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                             Value::Struct(s) => s.layout.fields.iter().cloned().zip(s.values.iter().cloned()).collect(),
-                            _ => try_op!(Err(VmError::type_error(format!(
-                                "cannot destructure {} with {{...}} pattern — expected dict",
-                                other.type_name()
-                            )))),
+                            _ => try_op!(Err(errors::destructure(&other, false))),
                         };
                         if let Value::Dict(map) = top!() {
                             Rc::make_mut(map).extend(entries);
@@ -912,7 +901,7 @@ impl Vm {
                         let v = pop!();
                         if !self.in_generator() {
                             // The compiler only emits YIELD in generator bodies; hand-made bytecode may not.
-                            try_op!(Err(VmError::runtime("yield outside a generator")));
+                            try_op!(Err(errors::yield_outside_generator()));
                         }
                         save_ip!();
                         return self.yield_value(v);
@@ -994,10 +983,7 @@ impl Vm {
                                 // Propagate the Err out of the current function.
                                 return self.return_from_frame(v.clone(), stop_depth);
                             }
-                            other => try_op!(Err(VmError::type_error(format!(
-                                "? operator requires a Result value, got {}",
-                                other.type_name()
-                            )))),
+                            other => try_op!(Err(errors::not_a_result(other))),
                         }
                     }
                     Op::SaveHeight => {
@@ -1032,12 +1018,7 @@ impl Vm {
                         let ok =
                             if want_list { matches!(v, Value::List(_)) } else { matches!(v, Value::Dict(_) | Value::Struct(_)) };
                         if !ok {
-                            let msg = if want_list {
-                                format!("cannot destructure {} with [...] pattern — expected list", v.type_name())
-                            } else {
-                                format!("cannot destructure {} with {{...}} pattern — expected dict", v.type_name())
-                            };
-                            try_op!(Err(VmError::type_error(msg)));
+                            try_op!(Err(errors::destructure(v, want_list)));
                         }
                     }
                     Op::DictRest => {
