@@ -42,129 +42,111 @@ impl Vm {
         self.int_site(bop, ic_base, slot, x, y).map(|v| v.is_truthy())
     }
 
-    /// `a b -- a OP b`
+    /// `a b -- a OP b` on two ints, in place; false sends the op to `binary_stack_slow`.
     #[inline(always)]
-    pub(super) fn binary_stack(&mut self, bop: BinaryOp, ic_base: usize, slot: u16) -> VmResult<()> {
+    pub(super) fn binary_stack(&mut self, bop: BinaryOp, ic_base: usize, slot: u16) -> bool {
         let n = self.fiber.stack.len();
         let fast = match (at(&self.fiber.stack, n - 2), at(&self.fiber.stack, n - 1)) {
             (&Value::Int(x), &Value::Int(y)) => self.int_site(bop, ic_base, slot, x, y),
             _ => None,
         };
         match fast {
-            Some(v) => replace_scalar_pair(&mut self.fiber.stack, v),
-            None => {
-                let (a, b) = (at(&self.fiber.stack, n - 2), at(&self.fiber.stack, n - 1));
-                let v = binary_cached(&mut self.ic, &self.options.limits, bop, ic_base, slot, a, b)?;
-                replace_pair(&mut self.fiber.stack, v);
+            Some(v) => {
+                replace_scalar_pair(&mut self.fiber.stack, v);
+                true
             }
+            None => false,
         }
+    }
+
+    #[inline(never)]
+    pub(super) fn binary_stack_slow(&mut self, bop: BinaryOp, ic_base: usize, slot: u16) -> VmResult<()> {
+        let n = self.fiber.stack.len();
+        let (a, b) = (at(&self.fiber.stack, n - 2), at(&self.fiber.stack, n - 1));
+        let v = binary_cached(&mut self.ic, &self.options.limits, bop, ic_base, slot, a, b)?;
+        replace_pair(&mut self.fiber.stack, v);
         Ok(())
     }
 
-    /// `a -- a OP k`
+    /// Stack slot `dst` (the top, or a local) becomes `dst OP right` when both
+    /// are ints; false sends the op to `binary_in_place_slow`.
     #[inline(always)]
-    pub(super) fn binary_const(&mut self, bop: BinaryOp, k: &Value, ic_base: usize, slot: u16) -> VmResult<()> {
-        let n = self.fiber.stack.len();
-        self.binary_in_place(bop, n - 1, k, ic_base, slot)
+    pub(super) fn binary_in_place(&mut self, bop: BinaryOp, dst: usize, right: &Value, ic_base: usize, slot: u16) -> bool {
+        let fast = match (at(&self.fiber.stack, dst), right) {
+            (&Value::Int(x), &Value::Int(y)) => self.int_site(bop, ic_base, slot, x, y),
+            _ => None,
+        };
+        match fast {
+            Some(v) => {
+                // SAFETY: the old value is an int, which owns no heap data.
+                unsafe { std::ptr::write(at_mut(&mut self.fiber.stack, dst), v) };
+                true
+            }
+            None => false,
+        }
     }
 
-    /// `a -- a OP local`, the local read in place.
+    /// `a -- a OP local` on two ints, the local read in place; false sends
+    /// the op to `binary_in_place_slow`.
     #[inline(always)]
-    pub(super) fn binary_local(&mut self, bop: BinaryOp, local: usize, ic_base: usize, slot: u16) -> VmResult<()> {
+    pub(super) fn binary_local(&mut self, bop: BinaryOp, local: usize, ic_base: usize, slot: u16) -> bool {
         let n = self.fiber.stack.len();
         let fast = match (at(&self.fiber.stack, n - 1), at(&self.fiber.stack, local)) {
             (&Value::Int(x), &Value::Int(y)) => self.int_site(bop, ic_base, slot, x, y),
             _ => None,
         };
         match fast {
-            // SAFETY: the old value is an int, which owns no heap data.
-            Some(v) => unsafe { std::ptr::write(at_mut(&mut self.fiber.stack, n - 1), v) },
-            None => {
-                let (a, b) = (at(&self.fiber.stack, n - 1), at(&self.fiber.stack, local));
-                let v = binary_cached(&mut self.ic, &self.options.limits, bop, ic_base, slot, a, b)?;
-                store(at_mut(&mut self.fiber.stack, n - 1), v);
+            Some(v) => {
+                // SAFETY: the old value is an int, which owns no heap data.
+                unsafe { std::ptr::write(at_mut(&mut self.fiber.stack, n - 1), v) };
+                true
             }
+            None => false,
         }
-        Ok(())
     }
 
-    /// `--` `local = local OP k`, in place.
-    #[inline(always)]
-    pub(super) fn binary_local_const_set(
+    #[inline(never)]
+    pub(super) fn binary_in_place_slow(
         &mut self,
         bop: BinaryOp,
-        local: usize,
-        k: &Value,
+        dst: usize,
+        right: &Value,
         ic_base: usize,
         slot: u16,
     ) -> VmResult<()> {
-        self.binary_in_place(bop, local, k, ic_base, slot)
-    }
-
-    /// Stack slot `dst` becomes `dst OP k`.
-    #[inline(always)]
-    fn binary_in_place(&mut self, bop: BinaryOp, dst: usize, k: &Value, ic_base: usize, slot: u16) -> VmResult<()> {
-        let fast = match (at(&self.fiber.stack, dst), k) {
-            (&Value::Int(x), &Value::Int(y)) => self.int_site(bop, ic_base, slot, x, y),
-            _ => None,
-        };
-        match fast {
-            // SAFETY: the old value is an int, which owns no heap data.
-            Some(v) => unsafe { std::ptr::write(at_mut(&mut self.fiber.stack, dst), v) },
-            None => {
-                let v = binary_cached(&mut self.ic, &self.options.limits, bop, ic_base, slot, at(&self.fiber.stack, dst), k)?;
-                store(at_mut(&mut self.fiber.stack, dst), v);
-            }
-        }
+        let v = binary_cached(&mut self.ic, &self.options.limits, bop, ic_base, slot, at(&self.fiber.stack, dst), right)?;
+        store(at_mut(&mut self.fiber.stack, dst), v);
         Ok(())
     }
 
-    /// `a b --` is `a OP b` truthy? (the test of a fused compare+jump)
+    /// Is `a OP b` truthy for the two ints `a b` on top (the test of a fused
+    /// compare+jump)? Pops them; None sends the op to `binary_test_slow`.
     #[inline(always)]
-    pub(super) fn binary_stack_test(&mut self, bop: BinaryOp, ic_base: usize, slot: u16) -> VmResult<bool> {
+    pub(super) fn binary_stack_test(&mut self, bop: BinaryOp, ic_base: usize, slot: u16) -> Option<bool> {
         let n = self.fiber.stack.len();
-        let fast = match (at(&self.fiber.stack, n - 2), at(&self.fiber.stack, n - 1)) {
-            (&Value::Int(x), &Value::Int(y)) => self.int_site_test(bop, ic_base, slot, x, y),
-            _ => None,
+        let t = match (at(&self.fiber.stack, n - 2), at(&self.fiber.stack, n - 1)) {
+            (&Value::Int(x), &Value::Int(y)) => self.int_site_test(bop, ic_base, slot, x, y)?,
+            _ => return None,
         };
-        Ok(match fast {
-            Some(t) => {
-                // SAFETY: n >= 2 (both were just read) and both are ints, which own no heap data.
-                unsafe { self.fiber.stack.set_len(n - 2) };
-                t
-            }
-            None => {
-                let (a, b) = (at(&self.fiber.stack, n - 2), at(&self.fiber.stack, n - 1));
-                let v = binary_cached(&mut self.ic, &self.options.limits, bop, ic_base, slot, a, b)?;
-                discard_pair(&mut self.fiber.stack);
-                consume_truthy(v)
-            }
-        })
+        // SAFETY: n >= 2 (both were just read) and both are ints, which own no heap data.
+        unsafe { self.fiber.stack.set_len(n - 2) };
+        Some(t)
     }
 
-    /// `a --` is `a OP k` truthy?
+    /// Is `a OP k` truthy for the int `a` on top? Pops it.
     #[inline(always)]
-    pub(super) fn binary_const_test(&mut self, bop: BinaryOp, k: &Value, ic_base: usize, slot: u16) -> VmResult<bool> {
+    pub(super) fn binary_const_test(&mut self, bop: BinaryOp, k: &Value, ic_base: usize, slot: u16) -> Option<bool> {
         let n = self.fiber.stack.len();
-        let fast = match (at(&self.fiber.stack, n - 1), k) {
-            (&Value::Int(x), &Value::Int(y)) => self.int_site_test(bop, ic_base, slot, x, y),
-            _ => None,
+        let t = match (at(&self.fiber.stack, n - 1), k) {
+            (&Value::Int(x), &Value::Int(y)) => self.int_site_test(bop, ic_base, slot, x, y)?,
+            _ => return None,
         };
-        Ok(match fast {
-            Some(t) => {
-                // SAFETY: n >= 1 (just read) and the value is an int, which owns no heap data.
-                unsafe { self.fiber.stack.set_len(n - 1) };
-                t
-            }
-            None => {
-                let v = binary_cached(&mut self.ic, &self.options.limits, bop, ic_base, slot, at(&self.fiber.stack, n - 1), k)?;
-                discard_top(&mut self.fiber.stack);
-                consume_truthy(v)
-            }
-        })
+        // SAFETY: n >= 1 (just read) and the value is an int, which owns no heap data.
+        unsafe { self.fiber.stack.set_len(n - 1) };
+        Some(t)
     }
 
-    /// `--` is `local OP k` truthy? The local is read in place.
+    /// Is `local OP k` truthy for an int local (read in place)?
     #[inline(always)]
     pub(super) fn binary_local_const_test(
         &mut self,
@@ -173,23 +155,35 @@ impl Vm {
         k: &Value,
         ic_base: usize,
         slot: u16,
-    ) -> VmResult<bool> {
-        let fast = match (at(&self.fiber.stack, local), k) {
+    ) -> Option<bool> {
+        match (at(&self.fiber.stack, local), k) {
             (&Value::Int(x), &Value::Int(y)) => self.int_site_test(bop, ic_base, slot, x, y),
             _ => None,
-        };
-        Ok(match fast {
-            Some(t) => t,
-            None => consume_truthy(binary_cached(
-                &mut self.ic,
-                &self.options.limits,
-                bop,
-                ic_base,
-                slot,
-                at(&self.fiber.stack, local),
-                k,
-            )?),
-        })
+        }
+    }
+
+    /// The test of a fused compare+jump off the fast path: `left OP right`
+    /// (`right` a constant, else the stack slot above `left`), then `pop`
+    /// operands are popped from the top.
+    #[inline(never)]
+    pub(super) fn binary_test_slow(
+        &mut self,
+        bop: BinaryOp,
+        left: usize,
+        right: Option<&Value>,
+        pop: usize,
+        ic_base: usize,
+        slot: u16,
+    ) -> VmResult<bool> {
+        let stack = &self.fiber.stack;
+        let b = right.unwrap_or_else(|| at(stack, left + 1));
+        let v = binary_cached(&mut self.ic, &self.options.limits, bop, ic_base, slot, at(stack, left), b)?;
+        match pop {
+            2 => discard_pair(&mut self.fiber.stack),
+            1 => discard_top(&mut self.fiber.stack),
+            _ => {}
+        }
+        Ok(consume_truthy(v))
     }
 }
 

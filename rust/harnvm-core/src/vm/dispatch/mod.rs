@@ -167,31 +167,46 @@ impl Vm {
                         None => panic!("not an adaptive binary op"),
                     };
                     let (bop, form) = FAMILY;
+                    // Each form: the int fast path inline, anything else out of line.
                     match form {
                         BinaryForm::Stack => {
                             let slot = u16_at!() as u16;
-                            try_op!(self.binary_stack(bop, ic_base, slot));
+                            if !self.binary_stack(bop, ic_base, slot) {
+                                try_op!(self.binary_stack_slow(bop, ic_base, slot));
+                            }
                         }
-                        BinaryForm::Const => {
-                            let k = u16_at!();
+                        BinaryForm::Const | BinaryForm::LocalConstSet => {
+                            let dst = match form {
+                                BinaryForm::Const => self.fiber.stack.len() - 1,
+                                _ => base + u16_at!(),
+                            };
+                            let k = &consts[u16_at!()];
                             let slot = u16_at!() as u16;
-                            try_op!(self.binary_const(bop, &consts[k], ic_base, slot));
+                            if !self.binary_in_place(bop, dst, k, ic_base, slot) {
+                                try_op!(self.binary_in_place_slow(bop, dst, k, ic_base, slot));
+                            }
                         }
                         BinaryForm::Local => {
                             let local = base + u16_at!();
                             let slot = u16_at!() as u16;
-                            try_op!(self.binary_local(bop, local, ic_base, slot));
-                        }
-                        BinaryForm::LocalConstSet => {
-                            let local = base + u16_at!();
-                            let k = u16_at!();
-                            let slot = u16_at!() as u16;
-                            try_op!(self.binary_local_const_set(bop, local, &consts[k], ic_base, slot));
+                            if !self.binary_local(bop, local, ic_base, slot) {
+                                // Off the fast path the local is copied (its operand may be any value).
+                                let right = at!(local).clone();
+                                let top = self.fiber.stack.len() - 1;
+                                try_op!(self.binary_in_place_slow(bop, top, &right, ic_base, slot));
+                            }
                         }
                         BinaryForm::StackJump => {
                             let target = u32_at!();
                             let slot = u16_at!() as u16;
-                            if !try_op!(self.binary_stack_test(bop, ic_base, slot)) {
+                            let truthy = match self.binary_stack_test(bop, ic_base, slot) {
+                                Some(t) => t,
+                                None => {
+                                    let left = self.fiber.stack.len() - 2;
+                                    try_op!(self.binary_test_slow(bop, left, None, 2, ic_base, slot))
+                                }
+                            };
+                            if !truthy {
                                 ip = target;
                             }
                         }
@@ -199,7 +214,14 @@ impl Vm {
                             let k = u16_at!();
                             let target = u32_at!();
                             let slot = u16_at!() as u16;
-                            if !try_op!(self.binary_const_test(bop, &consts[k], ic_base, slot)) {
+                            let truthy = match self.binary_const_test(bop, &consts[k], ic_base, slot) {
+                                Some(t) => t,
+                                None => {
+                                    let left = self.fiber.stack.len() - 1;
+                                    try_op!(self.binary_test_slow(bop, left, Some(&consts[k]), 1, ic_base, slot))
+                                }
+                            };
+                            if !truthy {
                                 ip = target;
                             }
                         }
@@ -208,7 +230,11 @@ impl Vm {
                             let k = u16_at!();
                             let target = u32_at!();
                             let slot = u16_at!() as u16;
-                            if !try_op!(self.binary_local_const_test(bop, local, &consts[k], ic_base, slot)) {
+                            let truthy = match self.binary_local_const_test(bop, local, &consts[k], ic_base, slot) {
+                                Some(t) => t,
+                                None => try_op!(self.binary_test_slow(bop, local, Some(&consts[k]), 0, ic_base, slot)),
+                            };
+                            if !truthy {
                                 ip = target;
                             }
                         }
