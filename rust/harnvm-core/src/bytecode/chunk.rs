@@ -17,6 +17,7 @@ use std::fmt::Write as _;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
+use crate::runtime::ops::BinaryOp;
 use crate::runtime::value::Value;
 use crate::syntax::pos::Pos;
 
@@ -58,8 +59,51 @@ impl Operand {
     }
 }
 
+/// How a form of an adaptive binary op takes its operands. The dispatch
+/// loop has one handler per form; the compiler picks forms by these names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum BinaryForm {
+    /// `a b -- r`
+    Stack,
+    /// `a -- r`: the right operand is a constant
+    Const,
+    /// `a -- r`: the right operand is a local, read in place
+    Local,
+    /// `a b --`: then `JUMP_IF_FALSE` on the result
+    StackJump,
+    /// `a --`: a constant right operand, then `JUMP_IF_FALSE`
+    ConstJump,
+    /// `--`: a local (read in place) against a constant, then `JUMP_IF_FALSE`
+    LocalConstJump,
+    /// `--`: `local = local OP k` in place
+    LocalConstSet,
+}
+
+impl BinaryForm {
+    pub const COUNT: usize = 7;
+}
+
+/// An op's family, from the last column of `define_ops!`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// Its own operation.
+    Plain,
+    /// One form of an adaptive binary op; all forms share the op's cache semantics.
+    Binary(BinaryOp, BinaryForm),
+}
+
+macro_rules! op_family {
+    () => {
+        Family::Plain
+    };
+    ($bop:ident, $form:ident) => {
+        Family::Binary(BinaryOp::$bop, BinaryForm::$form)
+    };
+}
+
 macro_rules! define_ops {
-    ($( $(#[doc = $doc:literal])* $name:ident = $mnemonic:literal [$($operand:ident),*]; )*) => {
+    ($( $(#[doc = $doc:literal])* $name:ident = $mnemonic:literal [$($operand:ident),*] $(binary($bop:ident, $form:ident))?; )*) => {
         /// One-byte opcodes. See the table in `define_ops!` for operands and stack effects.
         #[repr(u8)]
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -74,6 +118,11 @@ macro_rules! define_ops {
             /// The mnemonic used by the disassembler and `harnvm.internals.Op`.
             pub const fn name(self) -> &'static str {
                 match self { $(Op::$name => $mnemonic,)* }
+            }
+
+            /// The op's family: for an adaptive binary op, which operation in which form.
+            pub const fn family(self) -> Family {
+                match self { $(Op::$name => op_family!($($bop, $form)?),)* }
             }
 
             /// Operand kinds, in encoding order.
@@ -144,279 +193,335 @@ macro_rules! define_ops {
 
 define_ops! {
     /// `-- const`
-    Const = "CONST" [Const];
+        Const = "CONST" [Const];
     /// `-- nil`
-    Nil = "NIL" [];
+        Nil = "NIL" [];
     /// `-- true`
-    True = "TRUE" [];
+        True = "TRUE" [];
     /// `-- false`
-    False = "FALSE" [];
+        False = "FALSE" [];
     /// `v --`
-    Pop = "POP" [];
+        Pop = "POP" [];
     /// `v -- v v`
-    Dup = "DUP" [];
+        Dup = "DUP" [];
     /// `a b -- b a`
-    Swap = "SWAP" [];
+        Swap = "SWAP" [];
 
     /// `-- local`
-    GetLocal = "GET_LOCAL" [Local];
+        GetLocal = "GET_LOCAL" [Local];
     /// `v --` store into a local slot
-    SetLocal = "SET_LOCAL" [Local];
+        SetLocal = "SET_LOCAL" [Local];
     /// `-- capture` read a captured (snapshot) value of the running closure
-    GetCapture = "GET_CAPTURE" [Capture];
+        GetCapture = "GET_CAPTURE" [Capture];
     /// `-- closure` the running closure itself (a fn referring to its own name)
-    GetSelf = "GET_SELF" [];
+        GetSelf = "GET_SELF" [];
     /// `-- global`; an unset global is `Undefined variable: <name>`
-    GetGlobal = "GET_GLOBAL" [Global];
+        GetGlobal = "GET_GLOBAL" [Global];
     /// `v --`
-    SetGlobal = "SET_GLOBAL" [Global];
+        SetGlobal = "SET_GLOBAL" [Global];
     /// `-- v` read through the cell held in a local slot (forward-referenced fn decl)
-    GetLocalCell = "GET_LOCAL_CELL" [Local];
+        GetLocalCell = "GET_LOCAL_CELL" [Local];
     /// `v --` write through the cell held in a local slot
-    SetLocalCell = "SET_LOCAL_CELL" [Local];
+        SetLocalCell = "SET_LOCAL_CELL" [Local];
     /// `--` put a fresh empty cell into a local slot
-    NewCell = "NEW_CELL" [Local];
+        NewCell = "NEW_CELL" [Local];
     /// `-- v` read through a captured cell
-    GetCaptureCell = "GET_CAPTURE_CELL" [Capture];
+        GetCaptureCell = "GET_CAPTURE_CELL" [Capture];
     /// `-- builtin` a builtin used as a value
-    GetBuiltin = "GET_BUILTIN" [Builtin];
+        GetBuiltin = "GET_BUILTIN" [Builtin];
     /// `--` raise `Undefined variable: <name>`
-    ThrowUndefined = "THROW_UNDEFINED" [Name];
+        ThrowUndefined = "THROW_UNDEFINED" [Name];
     /// `--` raise `Undefined builtin: <text>` (the constant holds name and hint)
-    ThrowUndefinedBuiltin = "THROW_UNDEFINED_BUILTIN" [Name];
+        ThrowUndefinedBuiltin = "THROW_UNDEFINED_BUILTIN" [Name];
     /// `--` raise `Cannot assign to immutable binding: <name>`
-    ThrowImmutable = "THROW_IMMUTABLE" [Name];
+        ThrowImmutable = "THROW_IMMUTABLE" [Name];
     /// `--` raise `Cannot redeclare immutable variable '<name>' in the same scope ...`
-    ThrowRedeclare = "THROW_REDECLARE" [Name];
+        ThrowRedeclare = "THROW_REDECLARE" [Name];
 
     /// `a b -- a+b`
-    Add = "ADD" [Cache];
+    Add = "ADD" [Cache] binary(Add, Stack);
     /// `a b -- a-b`
-    Sub = "SUB" [Cache];
+    Sub = "SUB" [Cache] binary(Sub, Stack);
     /// `a b -- a*b`
-    Mul = "MUL" [Cache];
+    Mul = "MUL" [Cache] binary(Mul, Stack);
     /// `a b -- a/b`
-    Div = "DIV" [Cache];
+    Div = "DIV" [Cache] binary(Div, Stack);
     /// `a b -- a%b`
-    Mod = "MOD" [Cache];
+    Mod = "MOD" [Cache] binary(Mod, Stack);
     /// `a b -- a**b`
-    Pow = "POW" [];
+        Pow = "POW" [];
     /// `a -- -a`
-    Neg = "NEG" [];
+        Neg = "NEG" [];
     /// `a -- !a`
-    Not = "NOT" [];
+        Not = "NOT" [];
     /// `a b -- a==b`
-    Eq = "EQ" [Cache];
+    Eq = "EQ" [Cache] binary(Eq, Stack);
     /// `a b -- a!=b`
-    Ne = "NE" [Cache];
+    Ne = "NE" [Cache] binary(Ne, Stack);
     /// `a b -- a<b`
-    Lt = "LT" [Cache];
+    Lt = "LT" [Cache] binary(Lt, Stack);
     /// `a b -- a>b`
-    Gt = "GT" [Cache];
+    Gt = "GT" [Cache] binary(Gt, Stack);
     /// `a b -- a<=b`
-    Le = "LE" [Cache];
+    Le = "LE" [Cache] binary(Le, Stack);
     /// `a b -- a>=b`
-    Ge = "GE" [Cache];
+    Ge = "GE" [Cache] binary(Ge, Stack);
     /// `a -- a+k`: `ADD` with its right operand a constant (the same cache site semantics)
-    AddConst = "ADD_CONST" [Const, Cache];
+    AddConst = "ADD_CONST" [Const, Cache] binary(Add, Const);
     /// `a -- a-k`
-    SubConst = "SUB_CONST" [Const, Cache];
+    SubConst = "SUB_CONST" [Const, Cache] binary(Sub, Const);
     /// `a -- a*k`
-    MulConst = "MUL_CONST" [Const, Cache];
+    MulConst = "MUL_CONST" [Const, Cache] binary(Mul, Const);
     /// `a -- a/k`
-    DivConst = "DIV_CONST" [Const, Cache];
+    DivConst = "DIV_CONST" [Const, Cache] binary(Div, Const);
     /// `a -- a%k`
-    ModConst = "MOD_CONST" [Const, Cache];
+    ModConst = "MOD_CONST" [Const, Cache] binary(Mod, Const);
     /// `a -- a==k`
-    EqConst = "EQ_CONST" [Const, Cache];
+    EqConst = "EQ_CONST" [Const, Cache] binary(Eq, Const);
     /// `a -- a!=k`
-    NeConst = "NE_CONST" [Const, Cache];
+    NeConst = "NE_CONST" [Const, Cache] binary(Ne, Const);
     /// `a -- a<k`
-    LtConst = "LT_CONST" [Const, Cache];
+    LtConst = "LT_CONST" [Const, Cache] binary(Lt, Const);
     /// `a -- a>k`
-    GtConst = "GT_CONST" [Const, Cache];
+    GtConst = "GT_CONST" [Const, Cache] binary(Gt, Const);
     /// `a -- a<=k`
-    LeConst = "LE_CONST" [Const, Cache];
+    LeConst = "LE_CONST" [Const, Cache] binary(Le, Const);
     /// `a -- a>=k`
-    GeConst = "GE_CONST" [Const, Cache];
+    GeConst = "GE_CONST" [Const, Cache] binary(Ge, Const);
     /// `a b --` `EQ` then `JUMP_IF_FALSE` (a condition's compare, one dispatch)
-    EqJumpIfFalse = "EQ_JUMP_IF_FALSE" [Jump, Cache];
+    EqJumpIfFalse = "EQ_JUMP_IF_FALSE" [Jump, Cache] binary(Eq, StackJump);
     /// `a b --` `NE` then `JUMP_IF_FALSE`
-    NeJumpIfFalse = "NE_JUMP_IF_FALSE" [Jump, Cache];
+    NeJumpIfFalse = "NE_JUMP_IF_FALSE" [Jump, Cache] binary(Ne, StackJump);
     /// `a b --` `LT` then `JUMP_IF_FALSE`
-    LtJumpIfFalse = "LT_JUMP_IF_FALSE" [Jump, Cache];
+    LtJumpIfFalse = "LT_JUMP_IF_FALSE" [Jump, Cache] binary(Lt, StackJump);
     /// `a b --` `GT` then `JUMP_IF_FALSE`
-    GtJumpIfFalse = "GT_JUMP_IF_FALSE" [Jump, Cache];
+    GtJumpIfFalse = "GT_JUMP_IF_FALSE" [Jump, Cache] binary(Gt, StackJump);
     /// `a b --` `LE` then `JUMP_IF_FALSE`
-    LeJumpIfFalse = "LE_JUMP_IF_FALSE" [Jump, Cache];
+    LeJumpIfFalse = "LE_JUMP_IF_FALSE" [Jump, Cache] binary(Le, StackJump);
     /// `a b --` `GE` then `JUMP_IF_FALSE`
-    GeJumpIfFalse = "GE_JUMP_IF_FALSE" [Jump, Cache];
+    GeJumpIfFalse = "GE_JUMP_IF_FALSE" [Jump, Cache] binary(Ge, StackJump);
     /// `a --` `EQ_CONST` then `JUMP_IF_FALSE`
-    EqConstJumpIfFalse = "EQ_CONST_JUMP_IF_FALSE" [Const, Jump, Cache];
+    EqConstJumpIfFalse = "EQ_CONST_JUMP_IF_FALSE" [Const, Jump, Cache] binary(Eq, ConstJump);
     /// `a --` `NE_CONST` then `JUMP_IF_FALSE`
-    NeConstJumpIfFalse = "NE_CONST_JUMP_IF_FALSE" [Const, Jump, Cache];
+    NeConstJumpIfFalse = "NE_CONST_JUMP_IF_FALSE" [Const, Jump, Cache] binary(Ne, ConstJump);
     /// `a --` `LT_CONST` then `JUMP_IF_FALSE`
-    LtConstJumpIfFalse = "LT_CONST_JUMP_IF_FALSE" [Const, Jump, Cache];
+    LtConstJumpIfFalse = "LT_CONST_JUMP_IF_FALSE" [Const, Jump, Cache] binary(Lt, ConstJump);
     /// `a --` `GT_CONST` then `JUMP_IF_FALSE`
-    GtConstJumpIfFalse = "GT_CONST_JUMP_IF_FALSE" [Const, Jump, Cache];
+    GtConstJumpIfFalse = "GT_CONST_JUMP_IF_FALSE" [Const, Jump, Cache] binary(Gt, ConstJump);
     /// `a --` `LE_CONST` then `JUMP_IF_FALSE`
-    LeConstJumpIfFalse = "LE_CONST_JUMP_IF_FALSE" [Const, Jump, Cache];
+    LeConstJumpIfFalse = "LE_CONST_JUMP_IF_FALSE" [Const, Jump, Cache] binary(Le, ConstJump);
     /// `a --` `GE_CONST` then `JUMP_IF_FALSE`
-    GeConstJumpIfFalse = "GE_CONST_JUMP_IF_FALSE" [Const, Jump, Cache];
+    GeConstJumpIfFalse = "GE_CONST_JUMP_IF_FALSE" [Const, Jump, Cache] binary(Ge, ConstJump);
     /// `--` `GET_LOCAL` then `EQ_CONST_JUMP_IF_FALSE`, the local read in place (a loop or `if` test of a local against a literal)
-    EqLocalConstJumpIfFalse = "EQ_LOCAL_CONST_JUMP_IF_FALSE" [Local, Const, Jump, Cache];
+    EqLocalConstJumpIfFalse = "EQ_LOCAL_CONST_JUMP_IF_FALSE" [Local, Const, Jump, Cache] binary(Eq, LocalConstJump);
     /// `--` `GET_LOCAL` then `NE_CONST_JUMP_IF_FALSE`
-    NeLocalConstJumpIfFalse = "NE_LOCAL_CONST_JUMP_IF_FALSE" [Local, Const, Jump, Cache];
+    NeLocalConstJumpIfFalse = "NE_LOCAL_CONST_JUMP_IF_FALSE" [Local, Const, Jump, Cache] binary(Ne, LocalConstJump);
     /// `--` `GET_LOCAL` then `LT_CONST_JUMP_IF_FALSE`
-    LtLocalConstJumpIfFalse = "LT_LOCAL_CONST_JUMP_IF_FALSE" [Local, Const, Jump, Cache];
+    LtLocalConstJumpIfFalse = "LT_LOCAL_CONST_JUMP_IF_FALSE" [Local, Const, Jump, Cache] binary(Lt, LocalConstJump);
     /// `--` `GET_LOCAL` then `GT_CONST_JUMP_IF_FALSE`
-    GtLocalConstJumpIfFalse = "GT_LOCAL_CONST_JUMP_IF_FALSE" [Local, Const, Jump, Cache];
+    GtLocalConstJumpIfFalse = "GT_LOCAL_CONST_JUMP_IF_FALSE" [Local, Const, Jump, Cache] binary(Gt, LocalConstJump);
     /// `--` `GET_LOCAL` then `LE_CONST_JUMP_IF_FALSE`
-    LeLocalConstJumpIfFalse = "LE_LOCAL_CONST_JUMP_IF_FALSE" [Local, Const, Jump, Cache];
+    LeLocalConstJumpIfFalse = "LE_LOCAL_CONST_JUMP_IF_FALSE" [Local, Const, Jump, Cache] binary(Le, LocalConstJump);
     /// `--` `GET_LOCAL` then `GE_CONST_JUMP_IF_FALSE`
-    GeLocalConstJumpIfFalse = "GE_LOCAL_CONST_JUMP_IF_FALSE" [Local, Const, Jump, Cache];
+    GeLocalConstJumpIfFalse = "GE_LOCAL_CONST_JUMP_IF_FALSE" [Local, Const, Jump, Cache] binary(Ge, LocalConstJump);
     /// `a -- a+local`: `GET_LOCAL` then `ADD`, the local read in place
-    AddLocal = "ADD_LOCAL" [Local, Cache];
+    AddLocal = "ADD_LOCAL" [Local, Cache] binary(Add, Local);
     /// `a -- a-local`
-    SubLocal = "SUB_LOCAL" [Local, Cache];
+    SubLocal = "SUB_LOCAL" [Local, Cache] binary(Sub, Local);
     /// `a -- a*local`
-    MulLocal = "MUL_LOCAL" [Local, Cache];
+    MulLocal = "MUL_LOCAL" [Local, Cache] binary(Mul, Local);
     /// `--` `local = local + k` in place (`x = x + 1`, `x += 1`): `GET_LOCAL`, `ADD_CONST`, `SET_LOCAL`
-    AddConstToLocal = "ADD_CONST_TO_LOCAL" [Local, Const, Cache];
+    AddConstToLocal = "ADD_CONST_TO_LOCAL" [Local, Const, Cache] binary(Add, LocalConstSet);
     /// `--` `local = local - k` in place
-    SubConstFromLocal = "SUB_CONST_FROM_LOCAL" [Local, Const, Cache];
+    SubConstFromLocal = "SUB_CONST_FROM_LOCAL" [Local, Const, Cache] binary(Sub, LocalConstSet);
     /// `item coll -- bool`
-    In = "IN" [];
+        In = "IN" [];
     /// `item coll -- bool`
-    NotIn = "NOT_IN" [];
+        NotIn = "NOT_IN" [];
     /// `v -- bool` normalize to a bool (`&&`, `||`)
-    ToBool = "TO_BOOL" [];
+        ToBool = "TO_BOOL" [];
     /// `start end -- range` (flag: 1 = inclusive)
-    BuildRange = "BUILD_RANGE" [U8];
+        BuildRange = "BUILD_RANGE" [U8];
 
     /// `--` jump
-    Jump = "JUMP" [Jump];
+        Jump = "JUMP" [Jump];
     /// `cond --` jump if falsy
-    JumpIfFalse = "JUMP_IF_FALSE" [Jump];
+        JumpIfFalse = "JUMP_IF_FALSE" [Jump];
     /// `cond --` jump if truthy
-    JumpIfTrue = "JUMP_IF_TRUE" [Jump];
+        JumpIfTrue = "JUMP_IF_TRUE" [Jump];
     /// `v -- v` jump (keeping v) if v is not nil; else pop v and fall through (`??`)
-    JumpIfNotNil = "JUMP_IF_NOT_NIL" [Jump];
+        JumpIfNotNil = "JUMP_IF_NOT_NIL" [Jump];
     /// `v -- v` jump (keeping v) if v is nil (optional chaining short-cut)
-    JumpIfNil = "JUMP_IF_NIL" [Jump];
+        JumpIfNil = "JUMP_IF_NIL" [Jump];
 
     /// `callee a1..an -- result`
-    Call = "CALL" [U8, Cache];
+        Call = "CALL" [U8, Cache];
     /// `callee a1..an --` call reusing the current frame (`return f(x)`)
-    TailCall = "TAIL_CALL" [U8];
+        TailCall = "TAIL_CALL" [U8];
     /// `a1..an -- result` call a builtin by id
-    CallBuiltin = "CALL_BUILTIN" [Builtin, U8, Cache];
+        CallBuiltin = "CALL_BUILTIN" [Builtin, U8, Cache];
     /// `callee args_list -- result`
-    CallSpread = "CALL_SPREAD" [];
+        CallSpread = "CALL_SPREAD" [];
     /// `v --` return from the current function
-    Return = "RETURN" [];
+        Return = "RETURN" [];
     /// `-- closure` build a closure from a nested function, capturing per its capture list
-    Closure = "CLOSURE" [Func];
+        Closure = "CLOSURE" [Func];
     /// `--` jump past a default-value initializer when argument `U8` was passed
-    JumpIfArg = "JUMP_IF_ARG" [U8, Jump];
+        JumpIfArg = "JUMP_IF_ARG" [U8, Jump];
 
     /// `recv a1..an -- result`
-    CallMethod = "CALL_METHOD" [Name, U8, Cache];
+        CallMethod = "CALL_METHOD" [Name, U8, Cache];
     /// `recv a1..an -- result`; nil receiver gives nil
-    CallMethodOpt = "CALL_METHOD_OPT" [Name, U8, Cache];
+        CallMethodOpt = "CALL_METHOD_OPT" [Name, U8, Cache];
     /// `recv args_list -- result`
-    CallMethodSpread = "CALL_METHOD_SPREAD" [Name, Cache];
+        CallMethodSpread = "CALL_METHOD_SPREAD" [Name, Cache];
 
     /// `a1..an -- list`
-    BuildList = "BUILD_LIST" [U16];
+        BuildList = "BUILD_LIST" [U16];
     /// `list v -- list` append
-    ListAppend = "LIST_APPEND" [];
+        ListAppend = "LIST_APPEND" [];
     /// `list other -- list` spread `...other` into list
-    ListExtend = "LIST_EXTEND" [];
+        ListExtend = "LIST_EXTEND" [];
     /// `k1 v1..kn vn -- dict`
-    BuildDict = "BUILD_DICT" [U16];
+        BuildDict = "BUILD_DICT" [U16];
     /// `dict k v -- dict`
-    DictInsert = "DICT_INSERT" [];
+        DictInsert = "DICT_INSERT" [];
     /// `dict other -- dict` spread `...other` into dict
-    DictExtend = "DICT_EXTEND" [];
+        DictExtend = "DICT_EXTEND" [];
     /// `p1..pn -- string` concatenate the display of n parts (interpolation)
-    Concat = "CONCAT" [U16];
+        Concat = "CONCAT" [U16];
     /// `f1..fn -- enum` build `Enum.Variant(f...)`: name const is "Enum.Variant"
-    BuildEnum = "BUILD_ENUM" [Name, U8];
+        BuildEnum = "BUILD_ENUM" [Name, U8];
     /// `fields_dict -- struct` build a struct of the declared struct named by the constant
-    BuildStruct = "BUILD_STRUCT" [Name];
+        BuildStruct = "BUILD_STRUCT" [Name];
 
     /// `obj -- obj.name`
-    GetProp = "GET_PROP" [Name, Cache];
+        GetProp = "GET_PROP" [Name, Cache];
     /// `obj -- obj?.name`
-    GetPropOpt = "GET_PROP_OPT" [Name, Cache];
+        GetPropOpt = "GET_PROP_OPT" [Name, Cache];
     /// `-- local.name`: `GET_LOCAL` then `GET_PROP` (the same cache site semantics), without copying the local
-    GetLocalProp = "GET_LOCAL_PROP" [Local, Name, Cache];
+        GetLocalProp = "GET_LOCAL_PROP" [Local, Name, Cache];
     /// `obj idx -- obj[idx]`
-    Index = "INDEX" [];
+        Index = "INDEX" [];
     /// `obj idx -- obj?[idx]`
-    IndexOpt = "INDEX_OPT" [];
+        IndexOpt = "INDEX_OPT" [];
     /// `obj start end -- obj[start:end]` (nil bounds are open)
-    Slice = "SLICE" [];
+        Slice = "SLICE" [];
     /// `k1..kn v --` assign `local.k1...kn = v` in place (copy-on-write)
-    SetPathLocal = "SET_PATH_LOCAL" [Local, U8];
+        SetPathLocal = "SET_PATH_LOCAL" [Local, U8];
     /// `k1..kn v --` the same for a module global
-    SetPathGlobal = "SET_PATH_GLOBAL" [Global, U8];
+        SetPathGlobal = "SET_PATH_GLOBAL" [Global, U8];
 
     /// `iterable --` start a `for` loop, keeping the iterator in a hidden local
-    IterInit = "ITER_INIT" [Local];
+        IterInit = "ITER_INIT" [Local];
     /// `-- item`, or jump when the iterator in the local is exhausted
-    IterNext = "ITER_NEXT" [Local, Jump];
+        IterNext = "ITER_NEXT" [Local, Jump];
     /// `value callee -- result` the pipe operator `value |> callee`
-    Pipe = "PIPE" [];
+        Pipe = "PIPE" [];
     /// `methods_dict --` register the methods of `impl Name`
-    DefineImpl = "DEFINE_IMPL" [Name];
+        DefineImpl = "DEFINE_IMPL" [Name];
     /// `field_names_list --` declare `struct Name`
-    DefineStruct = "DEFINE_STRUCT" [Name];
+        DefineStruct = "DEFINE_STRUCT" [Name];
 
     /// `--` push an exception handler whose catch code is at Jump
-    TryBegin = "TRY_BEGIN" [Jump];
+        TryBegin = "TRY_BEGIN" [Jump];
     /// `--` pop the innermost exception handler
-    TryEnd = "TRY_END" [];
+        TryEnd = "TRY_END" [];
     /// `v --` throw v
-    Throw = "THROW" [];
+        Throw = "THROW" [];
     /// `err --` re-raise a caught error object unchanged
-    Rethrow = "RETHROW" [];
+        Rethrow = "RETHROW" [];
     /// `err -- value` turn a caught error object into what `catch (e)` binds
-    ErrValue = "ERR_VALUE" [];
+        ErrValue = "ERR_VALUE" [];
     /// `err -- err bool` does the caught error carry an enum value of the named enum?
-    ErrIs = "ERR_IS" [Name];
+        ErrIs = "ERR_IS" [Name];
     /// `v -- Result` wrap for bare `try { }`: Ok(v) unless v already is a Result
-    WrapOk = "WRAP_OK" [];
+        WrapOk = "WRAP_OK" [];
     /// `err -- Result.Err(value)`
-    WrapErr = "WRAP_ERR" [];
+        WrapErr = "WRAP_ERR" [];
     /// `v -- inner` postfix `?`: unwrap Ok, return Err from the function
-    TryUnwrap = "TRY_UNWRAP" [];
+        TryUnwrap = "TRY_UNWRAP" [];
     /// `--` save the stack height into a local (loops, for break/continue from nested expressions)
-    SaveHeight = "SAVE_HEIGHT" [Local];
+        SaveHeight = "SAVE_HEIGHT" [Local];
     /// `--` truncate the stack to the height saved in a local
-    RestoreHeight = "RESTORE_HEIGHT" [Local];
+        RestoreHeight = "RESTORE_HEIGHT" [Local];
 
     /// `v -- bool` does v match `Enum.Variant` (name const)?
-    IsVariant = "IS_VARIANT" [Name];
+        IsVariant = "IS_VARIANT" [Name];
     /// `v -- bool` is v of the Harn type named by the constant (`dict`, `list`, ...)?
-    IsType = "IS_TYPE" [Name];
+        IsType = "IS_TYPE" [Name];
     /// `v -- v` raise the destructuring type error unless v is a dict (U8=0) / list (U8=1)
-    CheckDestructure = "CHECK_DESTRUCTURE" [U8];
+        CheckDestructure = "CHECK_DESTRUCTURE" [U8];
     /// `dict keys_list -- dict` the entries of dict whose keys are not in keys_list
-    DictRest = "DICT_REST" [];
+        DictRest = "DICT_REST" [];
     /// `v schema --` check a typed parameter (name const) against a schema value
-    CheckParam = "CHECK_PARAM" [Name];
+        CheckParam = "CHECK_PARAM" [Name];
     /// `v --` `yield v` / `emit v`: hand v to the generator's puller and suspend
-    Yield = "YIELD" [];
+        Yield = "YIELD" [];
 
     /// `-- nil|result` instantiate the module of the import constant once per VM (runs its init code)
-    ImportModule = "IMPORT_MODULE" [Const];
+        ImportModule = "IMPORT_MODULE" [Const];
     /// `--` copy the imported module's exports named by the import constant into this module's globals
-    BindImports = "BIND_IMPORTS" [Const];
+        BindImports = "BIND_IMPORTS" [Const];
     /// `a1..an -- result` call a function the host registered on the Vm, by
     /// name (`Undefined builtin: <name>` when there is none)
-    CallHost = "CALL_HOST" [Name, U8];
+        CallHost = "CALL_HOST" [Name, U8];
+}
+
+/// Every form of every adaptive binary op, by (op, form), derived from the
+/// family column; building it checks that no (op, form) is given twice and
+/// that every op has its plain `Stack` form.
+const BINARY_FORMS: [[Option<Op>; BinaryForm::COUNT]; BinaryOp::COUNT] = {
+    let mut table = [[None; BinaryForm::COUNT]; BinaryOp::COUNT];
+    let mut i = 0;
+    while i < Op::COUNT {
+        if let Family::Binary(bop, form) = Op::ALL[i].family() {
+            assert!(table[bop as usize][form as usize].is_none(), "an (op, form) pair appears twice in define_ops!");
+            table[bop as usize][form as usize] = Some(Op::ALL[i]);
+        }
+        i += 1;
+    }
+    let mut b = 0;
+    while b < BinaryOp::COUNT {
+        assert!(table[b][BinaryForm::Stack as usize].is_some(), "an adaptive binary op lacks its plain form");
+        b += 1;
+    }
+    table
+};
+
+impl Op {
+    /// The adaptive binary op this op performs and its operand form.
+    #[inline(always)]
+    pub const fn binary(self) -> Option<(BinaryOp, BinaryForm)> {
+        match self.family() {
+            Family::Binary(bop, form) => Some((bop, form)),
+            Family::Plain => None,
+        }
+    }
+
+    /// `bop` in `form`, if the table defines that form.
+    pub const fn binary_form(bop: BinaryOp, form: BinaryForm) -> Option<Op> {
+        BINARY_FORMS[bop as usize][form as usize]
+    }
+
+    /// This op's sibling in `form` (`ADD` → `ADD_CONST`); None when this op
+    /// is not an adaptive binary op or the form does not exist for it.
+    pub const fn with_form(self, form: BinaryForm) -> Option<Op> {
+        match self.binary() {
+            Some((bop, _)) => Op::binary_form(bop, form),
+            None => None,
+        }
+    }
+}
+
+impl BinaryOp {
+    /// The plain (stack operand) op.
+    pub const fn op(self) -> Op {
+        match Op::binary_form(self, BinaryForm::Stack) {
+            Some(op) => op,
+            None => unreachable!(),
+        }
+    }
 }
 
 /// A constant-pool entry.

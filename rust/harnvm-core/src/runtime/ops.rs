@@ -12,7 +12,122 @@ use std::rc::Rc;
 use crate::runtime::error::{ErrorKind, VmError, VmResult};
 use crate::runtime::native::{check_alloc, Limits};
 use crate::runtime::text::{char_at, char_len, char_slice, clamp_index, repeat};
-use crate::runtime::value::{key_of, values_equal, DictMap, StructLayout, StructVal, Value};
+use crate::runtime::value::{compare_values, key_of, values_equal, DictMap, StructLayout, StructVal, Value};
+
+// ---------------------------------------------------------------------------
+// The adaptive binary operations and their kernels
+
+/// The binary operations that have inline caches and operand forms
+/// (constant, local, fused with a jump): the `Binary` family of `define_ops!`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Eq,
+    Ne,
+    Lt,
+    Gt,
+    Le,
+    Ge,
+}
+
+impl BinaryOp {
+    pub const COUNT: usize = 11;
+    pub const ALL: [BinaryOp; BinaryOp::COUNT] = [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Mod,
+        BinaryOp::Eq,
+        BinaryOp::Ne,
+        BinaryOp::Lt,
+        BinaryOp::Gt,
+        BinaryOp::Le,
+        BinaryOp::Ge,
+    ];
+
+    pub const fn is_equality(self) -> bool {
+        matches!(self, BinaryOp::Eq | BinaryOp::Ne)
+    }
+}
+
+/// The int kernel: `x OP y` on two ints, exactly as the generic op computes
+/// it (overflow promotes to float, `i64::MIN % -1` is 0). None only for a
+/// zero divisor of `/` and `%`, which the generic op turns into an error.
+/// Every path runs this one: the generic ops, the inline-cache kernels and
+/// the dispatch loop's fast paths (where `op` is a constant and folds away).
+#[inline(always)]
+pub fn int_binary(op: BinaryOp, x: i64, y: i64) -> Option<Value> {
+    Some(match op {
+        BinaryOp::Add => x.checked_add(y).map_or_else(|| Value::Float(x as f64 + y as f64), Value::Int),
+        BinaryOp::Sub => x.checked_sub(y).map_or_else(|| Value::Float(x as f64 - y as f64), Value::Int),
+        BinaryOp::Mul => x.checked_mul(y).map_or_else(|| Value::Float(x as f64 * y as f64), Value::Int),
+        BinaryOp::Div if y == 0 => return None,
+        // Only `i64::MIN / -1` overflows.
+        BinaryOp::Div => x.checked_div(y).map_or_else(|| Value::Float(x as f64 / y as f64), Value::Int),
+        BinaryOp::Mod if y == 0 => return None,
+        BinaryOp::Mod => Value::Int(x.wrapping_rem(y)),
+        compare => Value::Bool(int_compare(compare, x, y)),
+    })
+}
+
+/// The int kernel of the comparisons (`==` ... `>=`); false for arithmetic ops.
+#[inline(always)]
+pub fn int_compare(op: BinaryOp, x: i64, y: i64) -> bool {
+    match op {
+        BinaryOp::Eq => x == y,
+        BinaryOp::Ne => x != y,
+        BinaryOp::Lt => x < y,
+        BinaryOp::Gt => x > y,
+        BinaryOp::Le => x <= y,
+        BinaryOp::Ge => x >= y,
+        _ => false,
+    }
+}
+
+/// The float kernel: `x OP y` on two floats as the generic op computes it.
+/// None only for a zero divisor of `%`. Harn orders NaN as "equal"
+/// (`compare_values`), so the orderings go through the same rule.
+#[inline(always)]
+pub fn float_binary(op: BinaryOp, x: f64, y: f64) -> Option<Value> {
+    let ord = || x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal);
+    Some(match op {
+        BinaryOp::Add => Value::Float(x + y),
+        BinaryOp::Sub => Value::Float(x - y),
+        BinaryOp::Mul => Value::Float(x * y),
+        BinaryOp::Div => Value::Float(x / y),
+        BinaryOp::Mod if y == 0.0 => return None,
+        BinaryOp::Mod => Value::Float(x % y),
+        BinaryOp::Eq => Value::Bool(x == y),
+        BinaryOp::Ne => Value::Bool(x != y),
+        BinaryOp::Lt => Value::Bool(ord().is_lt()),
+        BinaryOp::Gt => Value::Bool(ord().is_gt()),
+        BinaryOp::Le => Value::Bool(ord().is_le()),
+        BinaryOp::Ge => Value::Bool(ord().is_ge()),
+    })
+}
+
+/// The generic `a OP b` on any operands, with the VM's allocation limits.
+pub fn binary(op: BinaryOp, a: &Value, b: &Value, limits: &Limits) -> VmResult<Value> {
+    Ok(match op {
+        BinaryOp::Add => add_limited(a, b, limits)?,
+        BinaryOp::Sub => sub(a, b)?,
+        BinaryOp::Mul => mul_limited(a, b, limits)?,
+        BinaryOp::Div => div(a, b)?,
+        BinaryOp::Mod => rem(a, b)?,
+        BinaryOp::Eq => Value::Bool(values_equal(a, b)),
+        BinaryOp::Ne => Value::Bool(!values_equal(a, b)),
+        BinaryOp::Lt => Value::Bool(compare_values(a, b).is_lt()),
+        BinaryOp::Gt => Value::Bool(compare_values(a, b).is_gt()),
+        BinaryOp::Le => Value::Bool(compare_values(a, b).is_le()),
+        BinaryOp::Ge => Value::Bool(compare_values(a, b).is_ge()),
+    })
+}
 
 // ---------------------------------------------------------------------------
 // Arithmetic
@@ -25,7 +140,7 @@ pub fn add(a: &Value, b: &Value) -> VmResult<Value> {
 /// `add` with the VM's allocation limit for concatenations.
 pub fn add_limited(a: &Value, b: &Value, limits: &Limits) -> VmResult<Value> {
     match (a, b) {
-        (Value::Int(x), Value::Int(y)) => Ok(x.checked_add(*y).map_or(Value::Float(*x as f64 + *y as f64), Value::Int)),
+        (&Value::Int(x), &Value::Int(y)) => Ok(int_arith(BinaryOp::Add, x, y)),
         (Value::Float(x), Value::Float(y)) => Ok(Value::Float(x + y)),
         (Value::Int(x), Value::Float(y)) => Ok(Value::Float(*x as f64 + y)),
         (Value::Float(x), Value::Int(y)) => Ok(Value::Float(x + *y as f64)),
@@ -58,7 +173,7 @@ pub fn add_limited(a: &Value, b: &Value, limits: &Limits) -> VmResult<Value> {
 /// `a - b`: numbers only.
 pub fn sub(a: &Value, b: &Value) -> VmResult<Value> {
     match (a, b) {
-        (Value::Int(x), Value::Int(y)) => Ok(x.checked_sub(*y).map_or(Value::Float(*x as f64 - *y as f64), Value::Int)),
+        (&Value::Int(x), &Value::Int(y)) => Ok(int_arith(BinaryOp::Sub, x, y)),
         _ => match float_pair(a, b) {
             Some((x, y)) => Ok(Value::Float(x - y)),
             None => Err(VmError::type_error(format!("Cannot subtract {} from {}", b.type_name(), a.type_name()))),
@@ -74,7 +189,7 @@ pub fn mul(a: &Value, b: &Value) -> VmResult<Value> {
 /// `mul` with the VM's allocation limit for string repetition.
 pub fn mul_limited(a: &Value, b: &Value, limits: &Limits) -> VmResult<Value> {
     match (a, b) {
-        (Value::Int(x), Value::Int(y)) => Ok(x.checked_mul(*y).map_or(Value::Float(*x as f64 * *y as f64), Value::Int)),
+        (&Value::Int(x), &Value::Int(y)) => Ok(int_arith(BinaryOp::Mul, x, y)),
         (Value::Str(s), Value::Int(n)) | (Value::Int(n), Value::Str(s)) => Ok(Value::str(repeat(s, *n, limits)?)),
         _ => match float_pair(a, b) {
             Some((x, y)) => Ok(Value::Float(x * y)),
@@ -87,8 +202,7 @@ pub fn mul_limited(a: &Value, b: &Value, limits: &Limits) -> VmResult<Value> {
 /// a float is float division (x/0.0 is inf or NaN).
 pub fn div(a: &Value, b: &Value) -> VmResult<Value> {
     match (a, b) {
-        (Value::Int(_), Value::Int(0)) => Err(VmError::new(ErrorKind::DivisionByZero)),
-        (Value::Int(x), Value::Int(y)) => Ok(x.checked_div(*y).map_or(Value::Float(*x as f64 / *y as f64), Value::Int)),
+        (&Value::Int(x), &Value::Int(y)) => int_binary(BinaryOp::Div, x, y).ok_or_else(division_by_zero),
         _ => match float_pair(a, b) {
             Some((x, y)) => Ok(Value::Float(x / y)),
             None => Err(VmError::runtime(format!("Cannot divide {} by {}", a.type_name(), b.type_name()))),
@@ -100,11 +214,9 @@ pub fn div(a: &Value, b: &Value) -> VmResult<Value> {
 /// ints and floats alike.
 pub fn rem(a: &Value, b: &Value) -> VmResult<Value> {
     match (a, b) {
-        (Value::Int(_), Value::Int(0)) => Err(VmError::new(ErrorKind::DivisionByZero)),
-        (Value::Int(x), Value::Int(y)) => Ok(Value::Int(x.wrapping_rem(*y))),
+        (&Value::Int(x), &Value::Int(y)) => int_binary(BinaryOp::Mod, x, y).ok_or_else(division_by_zero),
         _ => match float_pair(a, b) {
-            Some((_, 0.0)) => Err(VmError::new(ErrorKind::DivisionByZero)),
-            Some((x, y)) => Ok(Value::Float(x % y)),
+            Some((x, y)) => float_binary(BinaryOp::Mod, x, y).ok_or_else(division_by_zero),
             None => Err(VmError::runtime(format!("Cannot modulo {} by {}", a.type_name(), b.type_name()))),
         },
     }
@@ -141,6 +253,18 @@ pub fn neg(a: &Value) -> VmResult<Value> {
 /// Unary `!`.
 pub fn not(a: &Value) -> Value {
     Value::Bool(!a.is_truthy())
+}
+
+/// The int kernel of `+ - *`, which always answers.
+#[inline(always)]
+fn int_arith(op: BinaryOp, x: i64, y: i64) -> Value {
+    int_binary(op, x, y).expect("only a zero divisor has no int result")
+}
+
+#[cold]
+#[inline(never)]
+fn division_by_zero() -> VmError {
+    VmError::new(ErrorKind::DivisionByZero)
 }
 
 /// Both operands as f64 when both are numbers (at least one being a float

@@ -28,7 +28,6 @@
 //! Results never depend on caches: every specialized kernel computes exactly
 //! what the generic path does, and falls back to it (`None`) when it cannot.
 
-use std::cmp::Ordering;
 use std::rc::{Rc, Weak};
 
 use rustc_hash::FxHashMap;
@@ -37,8 +36,12 @@ use crate::builtins::args::text_arg;
 use crate::builtins::strings::char_len;
 use crate::bytecode::chunk::{Chunk, FunctionProto, Op, NO_CACHE_OPERAND};
 use crate::runtime::error::VmResult;
-use crate::runtime::ops::dict_get;
+use crate::runtime::ops::{dict_get, float_binary, int_binary};
 use crate::runtime::value::{arg, values_equal, Closure, DictMap, HStr, StructLayout, Value};
+
+/// An arena base past any arena, so every `entry_at` misses: the base of
+/// a frame running with inline caches off (its sites run uncached).
+pub const NO_SET_BASE: usize = usize::MAX / 2;
 
 /// Same-shape executions after which a binary site or a call site specializes.
 pub const QUICKEN_THRESHOLD: u64 = 3;
@@ -46,74 +49,8 @@ pub const QUICKEN_THRESHOLD: u64 = 3;
 // ---------------------------------------------------------------------------
 // Adaptive binary ops
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum BinaryOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Mod,
-    Eq,
-    Ne,
-    Lt,
-    Gt,
-    Le,
-    Ge,
-}
-
-impl BinaryOp {
-    pub const ALL: [BinaryOp; 11] = [
-        BinaryOp::Add,
-        BinaryOp::Sub,
-        BinaryOp::Mul,
-        BinaryOp::Div,
-        BinaryOp::Mod,
-        BinaryOp::Eq,
-        BinaryOp::Ne,
-        BinaryOp::Lt,
-        BinaryOp::Gt,
-        BinaryOp::Le,
-        BinaryOp::Ge,
-    ];
-
-    pub fn from_op(op: Op) -> Option<BinaryOp> {
-        Some(match op {
-            Op::Add => BinaryOp::Add,
-            Op::Sub => BinaryOp::Sub,
-            Op::Mul => BinaryOp::Mul,
-            Op::Div => BinaryOp::Div,
-            Op::Mod => BinaryOp::Mod,
-            Op::Eq => BinaryOp::Eq,
-            Op::Ne => BinaryOp::Ne,
-            Op::Lt => BinaryOp::Lt,
-            Op::Gt => BinaryOp::Gt,
-            Op::Le => BinaryOp::Le,
-            Op::Ge => BinaryOp::Ge,
-            _ => return None,
-        })
-    }
-
-    pub fn op(self) -> Op {
-        match self {
-            BinaryOp::Add => Op::Add,
-            BinaryOp::Sub => Op::Sub,
-            BinaryOp::Mul => Op::Mul,
-            BinaryOp::Div => Op::Div,
-            BinaryOp::Mod => Op::Mod,
-            BinaryOp::Eq => Op::Eq,
-            BinaryOp::Ne => Op::Ne,
-            BinaryOp::Lt => Op::Lt,
-            BinaryOp::Gt => Op::Gt,
-            BinaryOp::Le => Op::Le,
-            BinaryOp::Ge => Op::Ge,
-        }
-    }
-
-    fn is_equality(self) -> bool {
-        matches!(self, BinaryOp::Eq | BinaryOp::Ne)
-    }
-}
+/// Defined on the ground floor with its kernels; its forms come from `define_ops!`.
+pub use crate::runtime::ops::BinaryOp;
 
 /// The operand shape a binary site specializes on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -183,46 +120,13 @@ pub fn next_binary_state(prev: Option<BinaryState>, shape: Shape) -> BinaryState
 
 /// The specialized kernel for `op` on operands of `shape`: the generic
 /// result, or None when the operands are not of that shape or the generic
-/// path must decide (int overflow promotes to float, division by zero raises).
+/// path must decide (division by zero raises). Ints and floats run the
+/// ground floor's kernels, the same ones the generic ops use.
 #[inline(always)]
 pub fn specialized_binary(op: BinaryOp, shape: Shape, a: &Value, b: &Value) -> Option<Value> {
     match (shape, a, b) {
-        (Shape::Int, &Value::Int(x), &Value::Int(y)) => match op {
-            BinaryOp::Add => x.checked_add(y).map(Value::Int),
-            BinaryOp::Sub => x.checked_sub(y).map(Value::Int),
-            BinaryOp::Mul => x.checked_mul(y).map(Value::Int),
-            BinaryOp::Div => {
-                if y == 0 {
-                    None
-                } else {
-                    x.checked_div(y).map(Value::Int)
-                }
-            }
-            BinaryOp::Mod => (y != 0).then(|| Value::Int(x.wrapping_rem(y))),
-            BinaryOp::Eq => Some(Value::Bool(x == y)),
-            BinaryOp::Ne => Some(Value::Bool(x != y)),
-            BinaryOp::Lt => Some(Value::Bool(x < y)),
-            BinaryOp::Gt => Some(Value::Bool(x > y)),
-            BinaryOp::Le => Some(Value::Bool(x <= y)),
-            BinaryOp::Ge => Some(Value::Bool(x >= y)),
-        },
-        (Shape::Float, &Value::Float(x), &Value::Float(y)) => {
-            // Harn orders NaN as "equal" (`compare_values`), so compares go through the same rule.
-            let ord = || x.partial_cmp(&y).unwrap_or(Ordering::Equal);
-            match op {
-                BinaryOp::Add => Some(Value::Float(x + y)),
-                BinaryOp::Sub => Some(Value::Float(x - y)),
-                BinaryOp::Mul => Some(Value::Float(x * y)),
-                BinaryOp::Div => Some(Value::Float(x / y)),
-                BinaryOp::Mod => (y != 0.0).then(|| Value::Float(x % y)),
-                BinaryOp::Eq => Some(Value::Bool(x == y)),
-                BinaryOp::Ne => Some(Value::Bool(x != y)),
-                BinaryOp::Lt => Some(Value::Bool(ord().is_lt())),
-                BinaryOp::Gt => Some(Value::Bool(ord().is_gt())),
-                BinaryOp::Le => Some(Value::Bool(ord().is_le())),
-                BinaryOp::Ge => Some(Value::Bool(ord().is_ge())),
-            }
-        }
+        (Shape::Int, &Value::Int(x), &Value::Int(y)) => int_binary(op, x, y),
+        (Shape::Float, &Value::Float(x), &Value::Float(y)) => float_binary(op, x, y),
         (Shape::Bool, &Value::Bool(x), &Value::Bool(y)) => match op {
             BinaryOp::Eq => Some(Value::Bool(x == y)),
             BinaryOp::Ne => Some(Value::Bool(x != y)),
@@ -909,10 +813,10 @@ impl InlineCaches {
     }
 
     /// Arena base of set `index`, read when the dispatch loop enters a frame.
-    /// An unknown index gives a base past the arena, so every lookup misses.
+    /// An unknown index gives `NO_SET_BASE`.
     #[inline(always)]
     pub fn base_of(&self, index: usize) -> usize {
-        self.sets.get(index).map_or(usize::MAX / 2, |s| s.base)
+        self.sets.get(index).map_or(NO_SET_BASE, |s| s.base)
     }
 
     /// The entry of a running site: `base` from the frame, `slot` from the op's operand.
@@ -1078,21 +982,8 @@ mod tests {
         let fvals =
             [Value::Float(1.5), Value::Float(-0.0), Value::Float(0.0), Value::Float(f64::NAN), Value::Float(f64::INFINITY)];
         for op in BinaryOp::ALL {
-            let generic = |a: &Value, b: &Value| -> VmResult<Value> {
-                Ok(match op {
-                    BinaryOp::Add => crate::runtime::ops::add(a, b)?,
-                    BinaryOp::Sub => crate::runtime::ops::sub(a, b)?,
-                    BinaryOp::Mul => crate::runtime::ops::mul(a, b)?,
-                    BinaryOp::Div => crate::runtime::ops::div(a, b)?,
-                    BinaryOp::Mod => crate::runtime::ops::rem(a, b)?,
-                    BinaryOp::Eq => Value::Bool(values_equal(a, b)),
-                    BinaryOp::Ne => Value::Bool(!values_equal(a, b)),
-                    BinaryOp::Lt => Value::Bool(crate::runtime::value::compare_values(a, b).is_lt()),
-                    BinaryOp::Gt => Value::Bool(crate::runtime::value::compare_values(a, b).is_gt()),
-                    BinaryOp::Le => Value::Bool(crate::runtime::value::compare_values(a, b).is_le()),
-                    BinaryOp::Ge => Value::Bool(crate::runtime::value::compare_values(a, b).is_ge()),
-                })
-            };
+            let limits = crate::runtime::native::Limits::default();
+            let generic = |a: &Value, b: &Value| crate::runtime::ops::binary(op, a, b, &limits);
             for (shape, set) in [(Shape::Int, &vals[..]), (Shape::Float, &fvals[..])] {
                 for a in set {
                     for b in set {

@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use crate::builtins;
-use crate::bytecode::chunk::{CaptureSource, Chunk, FunctionProto, Op, Param as ProtoParam};
+use crate::bytecode::chunk::{BinaryForm, CaptureSource, Chunk, FunctionProto, Op, Param as ProtoParam};
 use crate::bytecode::Program as CompiledProgram;
 use crate::runtime::error::{Phase, VmError, VmResult};
 use crate::runtime::value::Value;
@@ -524,8 +524,10 @@ impl Compiler {
             }
             ExprKind::Unary { op: UnaryOp::Not, operand } => self.compile_branch(operand, !jump_when),
             ExprKind::Bool(b) if *b != jump_when => Ok(Vec::new()),
-            ExprKind::Binary { op, lhs, rhs } if !jump_when && compare_jump_opcodes(*op).is_some() => {
-                let (stack_op, const_op, local_const_op) = compare_jump_opcodes(*op).expect("checked by the guard");
+            ExprKind::Binary { op, lhs, rhs } if !jump_when && binop_form(*op, BinaryForm::StackJump).is_some() => {
+                let form = |form| binop_form(*op, form).expect("a compare has every jump form");
+                let (stack_op, const_op, local_const_op) =
+                    (form(BinaryForm::StackJump), form(BinaryForm::ConstJump), form(BinaryForm::LocalConstJump));
                 if let Some(k) = literal_constant(rhs) {
                     if let Some(local) = self.plain_local(lhs) {
                         let k = self.constant(k)?;
@@ -971,11 +973,7 @@ impl Compiler {
             (None, ExprKind::Binary { op, lhs, rhs }) if matches!(&lhs.kind, ExprKind::Ident(n) if n == name) => (*op, &**rhs),
             _ => return None,
         };
-        let update = match op {
-            BinOp::Add => Op::AddConstToLocal,
-            BinOp::Sub => Op::SubConstFromLocal,
-            _ => return None,
-        };
+        let update = binop_form(op, BinaryForm::LocalConstSet)?;
         Some((update, literal_constant(k)?))
     }
 
@@ -985,7 +983,7 @@ impl Compiler {
             Some(op) => {
                 self.compile_expr(target)?;
                 self.compile_expr(value)?;
-                self.emit(binop_opcode(op), &[]);
+                self.emit(binop_opcode(op).expect("compiled with jumps"), &[]);
                 Ok(())
             }
         }
@@ -1780,13 +1778,13 @@ impl Compiler {
             }
             _ => {
                 self.compile_expr(lhs)?;
-                if let (Some(const_op), Some(k)) = (const_operand_opcode(op), literal_constant(rhs)) {
+                if let (Some(const_op), Some(k)) = (binop_form(op, BinaryForm::Const), literal_constant(rhs)) {
                     let k = self.constant(k)?;
                     self.pos = pos;
                     self.emit(const_op, &[k]);
                     return Ok(());
                 }
-                if let Some(local_op) = local_operand_opcode(op) {
+                if let Some(local_op) = binop_form(op, BinaryForm::Local) {
                     if let Some(local) = self.plain_local(rhs) {
                         self.pos = pos;
                         self.emit(local_op, &[local as u32]);
@@ -1795,7 +1793,7 @@ impl Compiler {
                 }
                 self.compile_expr(rhs)?;
                 self.pos = pos;
-                self.emit(binop_opcode(op), &[]);
+                self.emit(binop_opcode(op).expect("compiled with jumps"), &[]);
             }
         }
         Ok(())
@@ -1975,8 +1973,10 @@ fn is_declaration(k: &StmtKind) -> bool {
     )
 }
 
-fn binop_opcode(op: BinOp) -> Op {
-    match op {
+/// The op of a binary operator that is one instruction; None for the
+/// operators compiled with jumps or as calls (`&& || ?? |>`).
+fn binop_opcode(op: BinOp) -> Option<Op> {
+    Some(match op {
         BinOp::Add => Op::Add,
         BinOp::Sub => Op::Sub,
         BinOp::Mul => Op::Mul,
@@ -1991,50 +1991,14 @@ fn binop_opcode(op: BinOp) -> Op {
         BinOp::Ge => Op::Ge,
         BinOp::In => Op::In,
         BinOp::NotIn => Op::NotIn,
-        BinOp::And | BinOp::Or | BinOp::NullCoalesce | BinOp::Pipe => unreachable!("compiled with jumps"),
-    }
-}
-
-/// The constant-operand form of an adaptive binary op.
-fn const_operand_opcode(op: BinOp) -> Option<Op> {
-    Some(match op {
-        BinOp::Add => Op::AddConst,
-        BinOp::Sub => Op::SubConst,
-        BinOp::Mul => Op::MulConst,
-        BinOp::Div => Op::DivConst,
-        BinOp::Mod => Op::ModConst,
-        BinOp::Eq => Op::EqConst,
-        BinOp::Ne => Op::NeConst,
-        BinOp::Lt => Op::LtConst,
-        BinOp::Gt => Op::GtConst,
-        BinOp::Le => Op::LeConst,
-        BinOp::Ge => Op::GeConst,
-        _ => return None,
+        BinOp::And | BinOp::Or | BinOp::NullCoalesce | BinOp::Pipe => return None,
     })
 }
 
-/// A compare's forms fused with `JUMP_IF_FALSE`: (stack operands, constant
-/// right operand, plain local compared with a constant).
-fn compare_jump_opcodes(op: BinOp) -> Option<(Op, Op, Op)> {
-    Some(match op {
-        BinOp::Eq => (Op::EqJumpIfFalse, Op::EqConstJumpIfFalse, Op::EqLocalConstJumpIfFalse),
-        BinOp::Ne => (Op::NeJumpIfFalse, Op::NeConstJumpIfFalse, Op::NeLocalConstJumpIfFalse),
-        BinOp::Lt => (Op::LtJumpIfFalse, Op::LtConstJumpIfFalse, Op::LtLocalConstJumpIfFalse),
-        BinOp::Gt => (Op::GtJumpIfFalse, Op::GtConstJumpIfFalse, Op::GtLocalConstJumpIfFalse),
-        BinOp::Le => (Op::LeJumpIfFalse, Op::LeConstJumpIfFalse, Op::LeLocalConstJumpIfFalse),
-        BinOp::Ge => (Op::GeJumpIfFalse, Op::GeConstJumpIfFalse, Op::GeLocalConstJumpIfFalse),
-        _ => return None,
-    })
-}
-
-/// The form of an adaptive binary op whose right operand is a plain local.
-fn local_operand_opcode(op: BinOp) -> Option<Op> {
-    Some(match op {
-        BinOp::Add => Op::AddLocal,
-        BinOp::Sub => Op::SubLocal,
-        BinOp::Mul => Op::MulLocal,
-        _ => return None,
-    })
+/// `op` in another operand form of its adaptive binary op, when
+/// `define_ops!` defines that form for it.
+fn binop_form(op: BinOp, form: BinaryForm) -> Option<Op> {
+    binop_opcode(op)?.with_form(form)
 }
 
 /// The value of a literal that `CONST` would push (so it can be an operand instead).
