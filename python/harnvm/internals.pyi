@@ -8,6 +8,14 @@ from harnvm._native import (
     DirectCallCacheEntry as DirectCallCacheEntry,
     MethodCacheEntry as MethodCacheEntry,
     PropertyCacheEntry as PropertyCacheEntry,
+    cache_set_index_for_chunk as cache_set_index_for_chunk,
+    inline_cache_disassembly as inline_cache_disassembly,
+    inline_cache_report as inline_cache_report,
+    peek_adaptive_binary_cache as peek_adaptive_binary_cache,
+    peek_direct_call_cache as peek_direct_call_cache,
+    peek_method_cache as peek_method_cache,
+    peek_property_cache as peek_property_cache,
+    set_inline_cache_entry as set_inline_cache_entry,
 )
 
 __all__ = [
@@ -17,6 +25,14 @@ __all__ = [
     "MethodCacheEntry",
     "Op",
     "PropertyCacheEntry",
+    "cache_set_index_for_chunk",
+    "inline_cache_disassembly",
+    "inline_cache_report",
+    "peek_adaptive_binary_cache",
+    "peek_direct_call_cache",
+    "peek_method_cache",
+    "peek_property_cache",
+    "set_inline_cache_entry",
 ]
 
 class Op(IntEnum):

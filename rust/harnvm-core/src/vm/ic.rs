@@ -77,23 +77,6 @@ impl BinaryOp {
         BinaryOp::Ge,
     ];
 
-    pub fn from_op(op: Op) -> Option<BinaryOp> {
-        Some(match op {
-            Op::Add => BinaryOp::Add,
-            Op::Sub => BinaryOp::Sub,
-            Op::Mul => BinaryOp::Mul,
-            Op::Div => BinaryOp::Div,
-            Op::Mod => BinaryOp::Mod,
-            Op::Eq => BinaryOp::Eq,
-            Op::Ne => BinaryOp::Ne,
-            Op::Lt => BinaryOp::Lt,
-            Op::Gt => BinaryOp::Gt,
-            Op::Le => BinaryOp::Le,
-            Op::Ge => BinaryOp::Ge,
-            _ => return None,
-        })
-    }
-
     pub fn op(self) -> Op {
         match self {
             BinaryOp::Add => Op::Add,
@@ -234,22 +217,6 @@ pub fn specialized_binary(op: BinaryOp, shape: Shape, a: &Value, b: &Value) -> O
             _ => None,
         },
         _ => None,
-    }
-}
-
-/// Runs a binary op through its cache entry: the specialized kernel on a
-/// hit, else `generic` and a state transition.
-#[inline(always)]
-pub fn run_binary(
-    entry: &mut Entry,
-    op: BinaryOp,
-    a: &Value,
-    b: &Value,
-    generic: impl FnOnce(&Value, &Value) -> VmResult<Value>,
-) -> VmResult<Value> {
-    match specialized_hit(entry, op, a, b) {
-        Some(v) => Ok(v),
-        None => binary_slow(entry, op, a, b, generic),
     }
 }
 
@@ -1006,7 +973,7 @@ impl InlineCaches {
         let mut out = Vec::new();
         for (set_index, set) in self.sets.iter().enumerate() {
             let Some(proto) = set.proto.as_ref().and_then(Weak::upgrade) else { continue };
-            for (&offset, &slot) in &proto.chunk.inline_cache_slots {
+            for (offset, slot) in proto.chunk.inline_cache_sites() {
                 let Some(entry) = self.get(set_index, slot as usize) else { continue };
                 let op = proto.chunk.code.get(offset).and_then(|&b| Op::from_byte(b)).map_or("?", Op::name);
                 let (state, hits, misses) = entry.describe();
