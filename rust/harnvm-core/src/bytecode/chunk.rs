@@ -502,12 +502,6 @@ pub struct FunctionProto {
     pub file: Rc<str>,
 }
 
-impl FunctionProto {
-    pub fn num_params(&self) -> usize {
-        self.params.len()
-    }
-}
-
 impl Chunk {
     pub fn add_constant(&mut self, v: Value) -> u16 {
         // Dedup strings and ints; floats by bit pattern.
