@@ -6,11 +6,13 @@ Every fixture runs its ``loops`` iterations inside Rust (rust/harnvm-py/src/benc
 so pyperf's figure is the cost of the thing itself, not of a Python call:
 
 * ``slot_lookup.<flat|btreemap>.N<n>``: one inline-cache slot lookup by op offset
-  in a chunk of ``n`` sites (the flat index against the BTreeMap control);
+  in a chunk of ``n`` sites, through a flat offset index against a BTreeMap (both
+  controls are built inside the fixture from the chunk's sites; chunks themselves
+  keep each slot only as the instruction's operand, ``slot_lookup_operand``);
 * ``peek.<family>.<production|control>.N<n>``: one read of a warm cache entry by op
   offset (adaptive_binary, method, property, direct_call): the production peek
-  (flat slot index, then a ``Copy`` view) against a control that looks the offset up
-  in a ``HashMap`` and clones the whole entry;
+  (the slot from the instruction's operand, then a ``Copy`` view) against a control
+  that looks the offset up in a ``HashMap`` and clones the whole entry;
 * ``closure_env.<call|baseline>.C<k>``: one iteration of a loop that calls a closure
   with ``k`` captures 10 times, and the same loop without the calls; per call the
   cost is ``(call - baseline) / 10``;

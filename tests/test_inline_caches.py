@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import harnvm
+from harnvm import internals
 from harnvm.internals import (
     AdaptiveBinaryCacheEntry,
     Chunk,
@@ -71,7 +72,7 @@ def test_emit_rejects_the_wrong_operand_shape() -> None:
 
 
 @given(st.lists(st.sampled_from(EMITTERS) | st.tuples(st.just(None), st.just("method")), max_size=60))
-def test_flat_slot_table_equals_btreemap_at_every_offset(ops: list[tuple[Op | None, str]]) -> None:
+def test_every_cacheable_op_carries_its_slot_as_operand(ops: list[tuple[Op | None, str]]) -> None:
     chunk = Chunk()
     sites = []
     for op, how in ops:
@@ -83,8 +84,9 @@ def test_flat_slot_table_equals_btreemap_at_every_offset(ops: list[tuple[Op | No
         at = chunk.emit(op, 1) if how == "emit" else getattr(chunk, how)(op, 1, 1)
         if op.name in CACHEABLE:
             sites.append(at)
-    for offset in range(chunk.code_len + 4):
-        assert chunk.inline_cache_slot(offset) == chunk.inline_cache_slot_via_btreemap(offset)
+    # The slots live in the instructions' operands; walking the code finds every site.
+    assert chunk.inline_cache_sites() == [(at, i) for i, at in enumerate(sites)]
+    assert all(chunk.inline_cache_slot(offset) is None for offset in range(chunk.code_len, chunk.code_len + 4))
     # Slots are numbered in emit order, one per cacheable op and nowhere else.
     assert [chunk.inline_cache_slot(at) for at in sites] == list(range(len(sites)))
     assert chunk.inline_cache_slot_count() == len(sites)
@@ -96,29 +98,29 @@ def test_cache_ids_are_unique_and_sets_are_per_vm() -> None:
     assert a.cache_id != b.cache_id
     a.emit(Op.ADD, 1)
     vm, other = harnvm.Vm(), harnvm.Vm()
-    s = vm.cache_set_index_for_chunk(a)
-    assert vm.cache_set_index_for_chunk(a) == s
-    assert vm.cache_set_index_for_chunk(b) != s
+    s = internals.cache_set_index_for_chunk(vm, a)
+    assert internals.cache_set_index_for_chunk(vm, a) == s
+    assert internals.cache_set_index_for_chunk(vm, b) != s
     entry = AdaptiveBinaryCacheEntry("ADD", "specialized", "int", hits=5)
-    vm.set_inline_cache_entry(s, 0, entry)
-    assert vm.peek_adaptive_binary_cache(s, 0) == entry
-    assert vm.peek_property_cache(s, 0) is None
-    t = other.cache_set_index_for_chunk(a)
-    assert other.peek_adaptive_binary_cache(t, 0) is None  # another Vm: its own, empty set
+    internals.set_inline_cache_entry(vm, s, 0, entry)
+    assert internals.peek_adaptive_binary_cache(vm, s, 0) == entry
+    assert internals.peek_property_cache(vm, s, 0) is None
+    t = internals.cache_set_index_for_chunk(other, a)
+    assert internals.peek_adaptive_binary_cache(other, t, 0) is None  # another Vm: its own, empty set
     with pytest.raises(IndexError):
-        vm.peek_adaptive_binary_cache(s, 1)
+        internals.peek_adaptive_binary_cache(vm, s, 1)
     # A chunk that gains slots keeps its set (and entries) and grows it.
     a.emit_u16(Op.GET_PROP, 0, 2)
-    assert vm.cache_set_index_for_chunk(a) == s
-    assert vm.peek_adaptive_binary_cache(s, 0) == entry
+    assert internals.cache_set_index_for_chunk(vm, a) == s
+    assert internals.peek_adaptive_binary_cache(vm, s, 0) == entry
     prop = PropertyCacheEntry(0, "list_count")
-    vm.set_inline_cache_entry(s, 1, prop)
-    assert vm.peek_property_cache(s, 1) == prop
+    internals.set_inline_cache_entry(vm, s, 1, prop)
+    assert internals.peek_property_cache(vm, s, 1) == prop
     method = MethodCacheEntry(3, 1, "list_contains", hits=2)
-    vm.set_inline_cache_entry(s, 1, method)
-    assert (vm.peek_method_cache(s, 1), vm.peek_property_cache(s, 1)) == (method, None)
-    vm.set_inline_cache_entry(s, 1, None)
-    assert vm.peek_method_cache(s, 1) is None
+    internals.set_inline_cache_entry(vm, s, 1, method)
+    assert (internals.peek_method_cache(vm, s, 1), internals.peek_property_cache(vm, s, 1)) == (method, None)
+    internals.set_inline_cache_entry(vm, s, 1, None)
+    assert internals.peek_method_cache(vm, s, 1) is None
 
 
 def test_entry_constructors_validate() -> None:
@@ -133,7 +135,7 @@ def test_entry_constructors_validate() -> None:
     with pytest.raises(TypeError):
         DirectCallCacheEntry("warmup", 1, "not a function")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        harnvm.Vm().set_inline_cache_entry(0, 0, "x")  # type: ignore[arg-type]
+        internals.set_inline_cache_entry(harnvm.Vm(), 0, 0, "x")  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------
@@ -194,7 +196,7 @@ def binary_runs(draw: Any) -> tuple[str, list[str]]:
 
 
 def site(vm: harnvm.Vm, function: str, op: str) -> dict[str, Any]:
-    rows = [r for r in vm.inline_cache_report() if r["function"] == function and r["op"] == op]
+    rows = [r for r in internals.inline_cache_report(vm) if r["function"] == function and r["op"] == op]
     assert len(rows) == 1, rows
     return rows[0]
 
@@ -218,7 +220,7 @@ def test_adaptive_binary_states_follow_the_model(run: tuple[str, list[str]], rhs
         expected = model_step(expected, shape_of(op, k))
     site_op = LOCAL_OPERAND_FORMS.get(op, BINARY_OPS[op]) if rhs_is_local else BINARY_OPS[op]
     row = site(vm, "f", site_op)
-    entry = vm.peek_adaptive_binary_cache(row["set"], row["slot"])
+    entry = internals.peek_adaptive_binary_cache(vm, row["set"], row["slot"])
     got = None if entry is None else (entry.state, entry.shape, entry.hits, entry.misses)
     assert got == expected
     if entry is not None:
@@ -231,7 +233,7 @@ def test_adaptive_binary_documented_sequence() -> None:
     vm = harnvm.Vm()
     vm.run("fn f(a, b) { return a + b }\nf(1, 1)\nf(2, 2)\nf(3, 3)\nf(4, 4.0)\nf(5.0, 5.0)\n")
     row = site(vm, "f", "ADD_LOCAL")
-    assert vm.peek_adaptive_binary_cache(row["set"], row["slot"]) == AdaptiveBinaryCacheEntry(
+    assert internals.peek_adaptive_binary_cache(vm, row["set"], row["slot"]) == AdaptiveBinaryCacheEntry(
         "ADD", "specialized", "float", hits=1, misses=1
     )
 
@@ -256,16 +258,16 @@ def test_direct_call_states_follow_the_model_with_rebinding(names: list[str]) ->
     for i, n in enumerate(names):
         identity = f"fresh{i}" if n == "fresh" else n
         expected = model_step(expected, identity)
-    rows = [r for r in vm.inline_cache_report() if r["op"] == "CALL" and r["line"] == 9]
-    assert len(rows) == 1, vm.inline_cache_report()
-    entry = vm.peek_direct_call_cache(rows[0]["set"], rows[0]["slot"])
+    rows = [r for r in internals.inline_cache_report(vm) if r["op"] == "CALL" and r["line"] == 9]
+    assert len(rows) == 1, internals.inline_cache_report(vm)
+    entry = internals.peek_direct_call_cache(vm, rows[0]["set"], rows[0]["slot"])
     assert entry is not None and expected is not None
     assert (entry.state, entry.hits, entry.misses, entry.argc) == (expected[0], expected[2], expected[3], 1)
     if names[-1] != "fresh":
         assert entry.target.name == names[-1]
     # The cached target is the last callee: setting it back keeps the entry.
-    vm.set_inline_cache_entry(rows[0]["set"], rows[0]["slot"], entry)
-    assert vm.peek_direct_call_cache(rows[0]["set"], rows[0]["slot"]) == entry
+    internals.set_inline_cache_entry(vm, rows[0]["set"], rows[0]["slot"], entry)
+    assert internals.peek_direct_call_cache(vm, rows[0]["set"], rows[0]["slot"]) == entry
 
 
 def test_direct_call_entry_round_trips_a_function() -> None:
@@ -273,13 +275,13 @@ def test_direct_call_entry_round_trips_a_function() -> None:
     api = vm.run("fn inc(x) { return x + 1 }\npipeline default() { return {inc: inc} }")
     chunk = Chunk()
     chunk.emit_u8(Op.CALL, 1, 1)
-    s = vm.cache_set_index_for_chunk(chunk)
+    s = internals.cache_set_index_for_chunk(vm, chunk)
     entry = DirectCallCacheEntry("specialized", 1, api["inc"], hits=4, misses=1)
-    vm.set_inline_cache_entry(s, 0, entry)
-    got = vm.peek_direct_call_cache(s, 0)
+    internals.set_inline_cache_entry(vm, s, 0, entry)
+    got = internals.peek_direct_call_cache(vm, s, 0)
     assert got == entry and got is not None and got.target.name == "inc"
     with pytest.raises(harnvm.HarnConversionError):
-        harnvm.Vm().set_inline_cache_entry(harnvm.Vm().cache_set_index_for_chunk(chunk), 0, entry)
+        internals.set_inline_cache_entry(harnvm.Vm(), internals.cache_set_index_for_chunk(harnvm.Vm(), chunk), 0, entry)
 
 
 # ---------------------------------------------------------------------------
@@ -363,16 +365,16 @@ def test_inline_cache_report_lists_every_site() -> None:
         "area.harn",
     )
     vm.run(program)
-    rows = vm.inline_cache_report()
+    rows = internals.inline_cache_report(vm)
     keys = {"function", "line", "offset", "op", "set", "slot", "family", "state", "hits", "misses"}
     assert rows and all(set(r) == keys for r in rows)
     props = [r for r in rows if r["function"] == "area" and r["op"] == "GET_LOCAL_PROP"]
     assert [(r["state"], r["hits"]) for r in props] == [("property(dict_field)", 4)] * 2
     mul = site(vm, "area", "MUL")
     assert (mul["state"], mul["hits"], mul["misses"]) == ("specialized(int)", 5, 0)
-    listing = vm.inline_cache_disassembly(program)
+    listing = internals.inline_cache_disassembly(vm, program)
     assert "; ic0: property(dict_field) hits=4 misses=0" in listing
-    assert harnvm.Vm(inline_caches=False).inline_cache_report() == []
+    assert internals.inline_cache_report(harnvm.Vm(inline_caches=False)) == []
 
 
 @needs_core

@@ -230,6 +230,7 @@ def _dis_with_caches(path: str, source: str) -> int:
     """``dis --ic``: runs the program, then prints the listing annotated
     with each cache site's final state (even when the run failed)."""
     import harnvm
+    from harnvm import internals
 
     worker = _Worker()
     listing: list[str] = []
@@ -252,7 +253,7 @@ def _dis_with_caches(path: str, source: str) -> int:
             sys.stdout.flush()
             print(str(e), file=sys.stderr)
             status = EXIT_FAILURE
-        listing.append(vm.inline_cache_disassembly(program))
+        listing.append(internals.inline_cache_disassembly(vm, program))
         return status
 
     status = worker.run(work)

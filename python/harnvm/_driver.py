@@ -1,14 +1,13 @@
-"""Drivers for the sans-IO scheduler of ``harnvm.Vm``.
+"""The asyncio driver of ``Vm.run_async``.
 
 The Rust core runs Harn tasks until every one of them waits, then reports
 (``Vm._step``) the awaitables that registered Python functions returned, the
-ones to cancel, and when the next Harn timer is due. A driver awaits those
-and hands the results back (``Vm._complete`` / ``Vm._fail``):
+ones to cancel, and when the next Harn timer is due. ``run_async`` awaits
+those on the running asyncio loop, so other coroutines keep going while Harn
+waits, and hands the results back (``Vm._complete`` / ``Vm._fail``).
 
-* ``run_async`` uses the running asyncio loop, so other coroutines keep going
-  while Harn waits;
-* ``run_sync`` (behind ``Vm.run``) sleeps for timers and, only if awaitables
-  show up, runs them on a private event loop.
+(``Vm.run`` and the other blocking entry points are driven in Rust, see
+``rust/harnvm-py/src/driver.rs``.)
 
 Cancelling a Harn task (``cancel``, a ``deadline``, the end of the run)
 cancels the asyncio task of its pending call, so the coroutine sees
@@ -18,11 +17,10 @@ cancels the asyncio task of its pending call, so the coroutine sees
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["run_async", "run_sync"]
+__all__ = ["run_async"]
 
 
 def _deliver(vm: Any, tasks: dict[int, asyncio.Future[Any]], finished: Iterable[asyncio.Future[Any]]) -> None:
@@ -79,48 +77,3 @@ async def run_async(vm: Any, program: Any, filename: str = "<string>") -> Any:
         if cancelling:
             # Let the cancelled coroutines run their cleanup.
             await asyncio.gather(*cancelling, return_exceptions=True)
-
-
-async def _wait_some(tasks: list[asyncio.Future[Any]], timeout: float | None) -> set[asyncio.Future[Any]]:
-    finished, _ = await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    return finished
-
-
-async def _settle(futures: Iterable[Awaitable[Any]]) -> None:
-    await asyncio.gather(*futures, return_exceptions=True)
-
-
-def run_sync(vm: Any) -> Any:
-    """Drives a started run to its end on this thread (``Vm.run``)."""
-    loop: asyncio.AbstractEventLoop | None = None
-    tasks: dict[int, asyncio.Future[Any]] = {}
-    cancelling: set[asyncio.Future[Any]] = set()
-    try:
-        while True:
-            done, value, new, cancelled, timer = vm._step()
-            if new and loop is None:
-                loop = asyncio.new_event_loop()
-            for call, awaitable in new:
-                assert loop is not None
-                tasks[call] = asyncio.ensure_future(awaitable, loop=loop)
-            _cancel(tasks, cancelled, cancelling)
-            if done:
-                return value
-            if tasks:
-                assert loop is not None
-                finished = loop.run_until_complete(_wait_some(list(tasks.values()), timer))
-                _deliver(vm, tasks, finished)
-            elif timer is not None:
-                time.sleep(max(timer, 0.0))
-    except BaseException:
-        _cancel(tasks, vm._abort(), cancelling)
-        raise
-    finally:
-        _cancel(tasks, list(tasks), cancelling)
-        if loop is not None:
-            try:
-                if cancelling:
-                    loop.run_until_complete(_settle(cancelling))
-                loop.run_until_complete(loop.shutdown_asyncgens())
-            finally:
-                loop.close()

@@ -11,6 +11,7 @@ Hierarchy::
     ├── HarnRuntimeError             an error escaped the Harn program
     │   └── HarnLimitError           a resource limit stopped the program
     │       ├── HarnTimeoutError     (also a TimeoutError) Vm time_limit exceeded
+    │       ├── HarnMemoryError      (also a MemoryError) an allocation beyond the memory limit
     │       ├── HarnStackOverflowError  (also a RecursionError) max_frames exceeded
     │       └── HarnInterruptedError InterruptHandle.interrupt() stopped the run
     ├── HarnConversionError          (also a TypeError) a value has no equivalent on the other side
@@ -34,6 +35,7 @@ __all__ = [
     "HarnInterruptedError",
     "HarnImportError",
     "HarnLimitError",
+    "HarnMemoryError",
     "HarnModuleNotFoundError",
     "HarnRuntimeError",
     "HarnStackOverflowError",
@@ -177,6 +179,11 @@ class HarnTimeoutError(HarnLimitError, TimeoutError):
     """The run exceeded the Vm's ``time_limit``."""
 
 
+class HarnMemoryError(HarnLimitError, MemoryError):
+    """A builtin would have built a string, list or decoded output beyond
+    the Vm's allocation limit."""
+
+
 class HarnStackOverflowError(HarnLimitError, RecursionError):
     """The program nested more calls than the Vm's ``max_frames``."""
 
@@ -246,6 +253,7 @@ for _cls in (
     HarnRuntimeError,
     HarnLimitError,
     HarnTimeoutError,
+    HarnMemoryError,
     HarnStackOverflowError,
     HarnInterruptedError,
     HarnConversionError,

@@ -1,10 +1,11 @@
 """Bytecode and inline-cache internals, for tests and tools.
 
-``Chunk`` emits op sequences and exposes the inline-cache side tables
-(the flat offset → slot index and its BTreeMap control); ``Op`` names every
-opcode. The entry classes are snapshots of one cache slot, returned by the
-``Vm.peek_*`` methods and installed with ``Vm.set_inline_cache_entry``;
-``Vm.inline_cache_report()`` lists every site after a run.
+``Chunk`` emits op sequences and reads the inline-cache slot each
+instruction carries as its last operand; ``Op`` names every opcode. The entry classes are snapshots of one cache slot of a ``Vm``,
+returned by the ``peek_*(vm, set, slot)`` functions and installed with
+``set_inline_cache_entry(vm, ...)``; ``inline_cache_report(vm)`` lists every
+site after a run and ``inline_cache_disassembly(vm, program)`` shows them next
+to the bytecode. (The public ``Vm`` class carries none of these hooks.)
 
 ``panic_for_test(message, vm=None)`` panics in Rust on purpose, inside the
 panic guard, so it raises ``harnvm.HarnInternalError`` (with ``vm``, inside
@@ -18,7 +19,7 @@ Example::
 
     chunk = Chunk()
     at = chunk.emit(Op.ADD, 1)
-    assert chunk.inline_cache_slot(at) == chunk.inline_cache_slot_via_btreemap(at) == 0
+    assert chunk.inline_cache_slot(at) == 0 and chunk.inline_cache_sites() == [(at, 0)]
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ from harnvm._native import (
     PropertyCacheEntry,
     _op_table,
     panic_for_test,
+    cache_set_index_for_chunk,
+    inline_cache_disassembly,
+    inline_cache_report,
+    peek_adaptive_binary_cache,
+    peek_direct_call_cache,
+    peek_method_cache,
+    peek_property_cache,
+    set_inline_cache_entry,
 )
 
 __all__ = [
@@ -43,6 +52,14 @@ __all__ = [
     "Op",
     "PropertyCacheEntry",
     "panic_for_test",
+    "cache_set_index_for_chunk",
+    "inline_cache_disassembly",
+    "inline_cache_report",
+    "peek_adaptive_binary_cache",
+    "peek_direct_call_cache",
+    "peek_method_cache",
+    "peek_property_cache",
+    "set_inline_cache_entry",
 ]
 
 #: Every opcode by its disassembler mnemonic; the value is the opcode byte.

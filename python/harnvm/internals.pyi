@@ -9,6 +9,14 @@ from harnvm._native import (
     MethodCacheEntry as MethodCacheEntry,
     PropertyCacheEntry as PropertyCacheEntry,
     panic_for_test as panic_for_test,
+    cache_set_index_for_chunk as cache_set_index_for_chunk,
+    inline_cache_disassembly as inline_cache_disassembly,
+    inline_cache_report as inline_cache_report,
+    peek_adaptive_binary_cache as peek_adaptive_binary_cache,
+    peek_direct_call_cache as peek_direct_call_cache,
+    peek_method_cache as peek_method_cache,
+    peek_property_cache as peek_property_cache,
+    set_inline_cache_entry as set_inline_cache_entry,
 )
 
 __all__ = [
@@ -19,6 +27,14 @@ __all__ = [
     "Op",
     "PropertyCacheEntry",
     "panic_for_test",
+    "cache_set_index_for_chunk",
+    "inline_cache_disassembly",
+    "inline_cache_report",
+    "peek_adaptive_binary_cache",
+    "peek_direct_call_cache",
+    "peek_method_cache",
+    "peek_property_cache",
+    "set_inline_cache_entry",
 ]
 
 class Op(IntEnum):

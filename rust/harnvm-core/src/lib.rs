@@ -25,7 +25,7 @@ pub mod vm;
 pub use bytecode::Program;
 pub use compile::modules::{load_module, CompiledModule, ModuleCache, ModuleLoader, ModuleSource};
 pub use compile::{compile, compile_with_loader};
-pub use runtime::error::{ErrorKind, Phase, StackEntry, VmError, VmResult};
+pub use runtime::error::{ErrorKind, LimitKind, Phase, StackEntry, VmError, VmResult};
 pub use runtime::value::Value;
 pub use vm::{Vm, VmOptions};
 

@@ -152,7 +152,7 @@ fn time_limit_stops_an_endless_loop() {
     let opts = VmOptions { time_limit_ms: Some(200), ..Default::default() };
     let (_, result) = run_with("var i = 0\nwhile true { i = i + 1 }", opts);
     let err = result.unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::Limit(_)), "{err:?}");
+    assert!(matches!(err.kind(), ErrorKind::Limit(harnvm_core::LimitKind::Time, _)), "{err:?}");
     assert!(!err.is_catchable());
 }
 

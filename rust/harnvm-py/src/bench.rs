@@ -11,7 +11,7 @@
 //! closure-call environment) take the N as `size`. Not a test:
 //! nothing here asserts a timing.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hint::black_box;
 use std::rc::Rc;
 use std::time::Instant;
@@ -119,9 +119,10 @@ fn time_program(py: Python<'_>, source: &str, inline_caches: bool) -> PyResult<u
 ///
 /// * program fixtures: a fresh Vm with `inline_caches` as given;
 /// * `slot_lookup_*`: each iteration looks up all `size` sites of a chunk
-///   (flat index, BTreeMap control, or decoding the operand);
+///   (decoding the operand, as the VM does, or the flat-index and BTreeMap
+///   controls built from it);
 /// * `peek_<family>`: each iteration reads all `size` entries of that
-///   family the production way (offset → flat slot index → `Copy` peek);
+///   family the production way (offset → operand slot → `Copy` peek);
 ///   `peek_<family>_control` does a hash lookup by instruction offset and
 ///   clones the whole entry instead;
 /// * `closure_env` / `closure_env_baseline`: `loops × 10` calls of a
@@ -159,21 +160,36 @@ pub fn bench(py: Python<'_>, name: &str, loops: u64, inline_caches: bool, size: 
         return errors::guard(py, || Ok(time_peeks(family, control, size, loops)));
     }
     let chunk = lookup_chunk(size);
-    let offsets: Vec<usize> = chunk.inline_cache_slots.keys().copied().collect();
+    let sites = chunk.inline_cache_sites();
+    let offsets: Vec<usize> = sites.iter().map(|&(at, _)| at).collect();
+    // The controls: the side tables chunks used to keep next to the
+    // operand, built here from the production sites.
+    let mut flat = Vec::new();
+    let mut btree = BTreeMap::new();
+    for &(at, slot) in &sites {
+        if flat.len() <= at {
+            flat.resize(at + 1, u32::MAX);
+        }
+        flat[at] = slot;
+        btree.insert(at, slot);
+    }
     let started = Instant::now();
     let mut sum = 0u64;
     match name {
         "slot_lookup_flat" => {
             for _ in 0..loops {
                 for &at in &offsets {
-                    sum += chunk.inline_cache_slot(black_box(at)).unwrap_or(0) as u64;
+                    sum += match flat.get(black_box(at)) {
+                        Some(&slot) if slot != u32::MAX => slot as u64,
+                        _ => 0,
+                    };
                 }
             }
         }
         "slot_lookup_btreemap" => {
             for _ in 0..loops {
                 for &at in &offsets {
-                    sum += chunk.inline_cache_slot_via_btreemap(black_box(at)).unwrap_or(0) as u64;
+                    sum += btree.get(&black_box(at)).copied().unwrap_or(0) as u64;
                 }
             }
         }
@@ -263,7 +279,8 @@ fn sweep(offsets: &[usize], loops: u64, mut read: impl FnMut(usize) -> u64) -> u
 fn time_peeks(family: &str, control: bool, size: usize, loops: u64) -> u64 {
     let world = peek_world();
     let chunk = lookup_chunk(size);
-    let offsets: Vec<usize> = chunk.inline_cache_slots.keys().copied().collect();
+    let sites = chunk.inline_cache_sites();
+    let offsets: Vec<usize> = sites.iter().map(|&(at, _)| at).collect();
     if control {
         // The control: entries in a hash map keyed by instruction offset;
         // a read looks the offset up and clones the whole entry.
@@ -272,14 +289,13 @@ fn time_peeks(family: &str, control: bool, size: usize, loops: u64) -> u64 {
     }
     let mut ic = InlineCaches::default();
     let set = ic.set_index_for_chunk(&chunk, None);
-    for (i, &at) in offsets.iter().enumerate() {
-        let slot = chunk.inline_cache_slot(at).expect("every ADD has a site") as usize;
-        if let Some(entry) = ic.get_mut(set, slot) {
+    for (i, &(_, slot)) in sites.iter().enumerate() {
+        if let Some(entry) = ic.get_mut(set, slot as usize) {
             *entry = warm_entry(family, i, &world);
         }
     }
-    // The production read: slot from the flat index, then the family's
-    // `Copy` peek; the read consumes the hit count, as a report does.
+    // The production read: slot from the instruction's operand, then the
+    // family's `Copy` peek; the read consumes the hit count, as a report does.
     let slot = |at: usize| chunk.inline_cache_slot(at).unwrap_or(u32::MAX) as usize;
     match family {
         "adaptive_binary" => sweep(&offsets, loops, |at| {

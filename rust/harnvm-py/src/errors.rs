@@ -9,7 +9,7 @@
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use harnvm_core::{ErrorKind, Phase, VmError};
+use harnvm_core::{ErrorKind, LimitKind, Phase, VmError};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -21,8 +21,8 @@ const ERRORS_MODULE: &str = "harnvm._errors";
 
 static SYNTAX_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static RUNTIME_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static LIMIT_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static TIMEOUT_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static MEMORY_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static STACK_OVERFLOW_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static INTERRUPTED_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static INTERNAL_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -76,7 +76,7 @@ fn kind_name(kind: &ErrorKind) -> &'static str {
         ErrorKind::UndefinedBuiltin(..) => "undefined_builtin",
         ErrorKind::ImmutableAssignment(_) => "immutable_assignment",
         ErrorKind::StackOverflow => "stack_overflow",
-        ErrorKind::Limit(_) => "limit",
+        ErrorKind::Limit(..) => "limit",
         ErrorKind::Interrupted => "interrupted",
         ErrorKind::Syntax(_) => "syntax",
         ErrorKind::ModuleNotFound { .. } => "module_not_found",
@@ -88,9 +88,9 @@ fn kind_name(kind: &ErrorKind) -> &'static str {
 ///
 /// * lex/parse/compile errors (and any `Syntax` error, e.g. from an imported
 ///   module) → `HarnSyntaxError(message, filename, line, column, source_line, phase)`;
-/// * stack overflow → `HarnStackOverflowError`; a time-limit `Limit` →
-///   `HarnTimeoutError`; other limits → `HarnLimitError`; a host interrupt →
-///   `HarnInterruptedError`;
+/// * stack overflow → `HarnStackOverflowError`; a `Limit` by its `LimitKind`
+///   (time → `HarnTimeoutError`, memory → `HarnMemoryError`); a host
+///   interrupt → `HarnInterruptedError`;
 /// * everything else → `HarnRuntimeError(message, harn_stack, value, kind, filename, line)`
 ///   where `message` is Harn's uncaught-error text.
 ///
@@ -160,8 +160,8 @@ fn vm_error_inner(py: Python<'_>, err: &VmError, vm_id: u64) -> PyErr {
     let message = err.uncaught_message();
     let (cell, name) = match &data.kind {
         ErrorKind::StackOverflow => (&STACK_OVERFLOW_ERROR, "HarnStackOverflowError"),
-        ErrorKind::Limit(m) if m.to_ascii_lowercase().contains("time") => (&TIMEOUT_ERROR, "HarnTimeoutError"),
-        ErrorKind::Limit(_) => (&LIMIT_ERROR, "HarnLimitError"),
+        ErrorKind::Limit(LimitKind::Time, _) => (&TIMEOUT_ERROR, "HarnTimeoutError"),
+        ErrorKind::Limit(LimitKind::Memory, _) => (&MEMORY_ERROR, "HarnMemoryError"),
         ErrorKind::Interrupted => (&INTERRUPTED_ERROR, "HarnInterruptedError"),
         _ => (&RUNTIME_ERROR, "HarnRuntimeError"),
     };

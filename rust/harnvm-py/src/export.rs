@@ -19,8 +19,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 
 use crate::entry;
+use crate::pinned::wrong_thread;
 use crate::pinned::Pinned;
-use crate::vm::{wrong_thread, Vm};
+use crate::vm::Vm;
 use crate::{convert, errors};
 
 /// A callable handle on one export: `clamp = vm.export("std/math", "clamp")`,

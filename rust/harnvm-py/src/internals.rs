@@ -1,11 +1,11 @@
 //! `harnvm.internals`: bytecode chunks, opcode names and inline-cache entries
 //! exposed for tests and tools.
 //!
-//! A bare `Chunk` lets tests emit op sequences and compare the flat
-//! offset → slot table with its BTreeMap control. The entry classes are
-//! immutable snapshots of one cache slot: `Vm.peek_*` returns them and
-//! `Vm.set_inline_cache_entry` installs them (see the `Vm` methods in
-//! `vm.rs`, which delegate here).
+//! A bare `Chunk` lets tests emit op sequences and read the inline-cache
+//! slots their instructions carry. The entry classes are
+//! immutable snapshots of one cache slot: `peek_*(vm, set, slot)` returns
+//! them and `set_inline_cache_entry(vm, ...)` installs them. These hooks
+//! take the `Vm` as an argument so the public class carries none of them.
 //!
 //! `panic_for_test` panics on purpose inside the panic guard, so tests can
 //! check that a Rust panic surfaces as `harnvm.HarnInternalError` and that
@@ -112,14 +112,15 @@ impl InternalChunk {
         self.with(|c| c.emit(Op::CallMethod, &[name_idx as u32, argc as u32], Pos { line, column: 1 }))
     }
 
-    /// The inline-cache slot of the op at `offset` (flat table), or None.
+    /// The inline-cache slot of the instruction at `offset` (None for an
+    /// offset inside an instruction or without a site).
     fn inline_cache_slot(&self, offset: usize) -> PyResult<Option<u32>> {
-        self.with(|c| c.inline_cache_slot(offset))
+        self.with(|c| c.inline_cache_sites().into_iter().find(|&(at, _)| at == offset).map(|(_, slot)| slot))
     }
 
-    /// The same lookup through the BTreeMap control table.
-    fn inline_cache_slot_via_btreemap(&self, offset: usize) -> PyResult<Option<u32>> {
-        self.with(|c| c.inline_cache_slot_via_btreemap(offset))
+    /// Every `(offset, slot)` inline-cache site, in code order.
+    fn inline_cache_sites(&self) -> PyResult<Vec<(usize, u32)>> {
+        self.with(|c| c.inline_cache_sites())
     }
 
     fn inline_cache_slot_count(&self) -> PyResult<usize> {
@@ -465,4 +466,91 @@ pub fn report<'py>(py: Python<'py>, ic: &InlineCaches) -> PyResult<Vec<Bound<'py
             Ok(d)
         })
         .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Error mapping
+
+/// The exception a core limit error of `kind` (`"time"` or `"memory"`) with
+/// detail `message` converts to: lets tests check that the class follows the
+/// kind, whatever the message says.
+#[pyfunction]
+pub fn _limit_error(py: Python<'_>, kind: &str, message: &str) -> PyResult<Py<PyAny>> {
+    let kind = match kind {
+        "time" => harnvm_core::LimitKind::Time,
+        "memory" => harnvm_core::LimitKind::Memory,
+        other => return Err(PyValueError::new_err(format!("no limit kind {other:?}"))),
+    };
+    let err = crate::errors::vm_error(py, &harnvm_core::VmError::limit(kind, message), 0);
+    Ok(err.into_value(py).into_any())
+}
+
+// ---------------------------------------------------------------------------
+// A Vm's inline caches
+
+/// The index of `chunk`'s inline-cache set on `vm` (made on first use).
+#[pyfunction]
+pub fn cache_set_index_for_chunk(vm: &Bound<'_, Vm>, chunk: &Bound<'_, InternalChunk>) -> PyResult<usize> {
+    vm.get().with_caches(|ic, _| chunk.get().with(|c| ic.set_index_for_chunk(c, None)))
+}
+
+/// Installs `entry` (an entry object, or None for empty) in slot `slot` of set `cache_set`.
+#[pyfunction]
+pub fn set_inline_cache_entry(vm: &Bound<'_, Vm>, cache_set: usize, slot: usize, entry: &Bound<'_, PyAny>) -> PyResult<()> {
+    vm.get().with_caches(|ic, id| set_entry(ic, id, cache_set, slot, entry))
+}
+
+/// The slot's adaptive-binary entry, or None if it holds another kind.
+#[pyfunction]
+pub fn peek_adaptive_binary_cache(
+    vm: &Bound<'_, Vm>,
+    cache_set: usize,
+    slot: usize,
+) -> PyResult<Option<AdaptiveBinaryCacheEntry>> {
+    vm.get().with_caches(|ic, _| peek_binary(ic, cache_set, slot))
+}
+
+/// The slot's property entry, or None if it holds another kind.
+#[pyfunction]
+pub fn peek_property_cache(vm: &Bound<'_, Vm>, cache_set: usize, slot: usize) -> PyResult<Option<PropertyCacheEntry>> {
+    vm.get().with_caches(|ic, _| peek_property(ic, cache_set, slot))
+}
+
+/// The slot's method entry, or None if it holds another kind.
+#[pyfunction]
+pub fn peek_method_cache(vm: &Bound<'_, Vm>, cache_set: usize, slot: usize) -> PyResult<Option<MethodCacheEntry>> {
+    vm.get().with_caches(|ic, _| peek_method(ic, cache_set, slot))
+}
+
+/// The slot's direct-call entry, or None if it holds another kind.
+#[pyfunction]
+pub fn peek_direct_call_cache(vm: &Bound<'_, Vm>, cache_set: usize, slot: usize) -> PyResult<Option<DirectCallCacheEntry>> {
+    let py = vm.py();
+    vm.get().with_caches(|ic, id| peek_direct_call(py, ic, id, cache_set, slot))
+}
+
+/// Every inline-cache site of the functions `vm` has run: dicts with
+/// function, line, offset, op, set, slot, family, state, hits, misses.
+#[pyfunction]
+pub fn inline_cache_report<'py>(vm: &Bound<'py, Vm>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    let py = vm.py();
+    vm.get().with_caches(|ic, _| report(py, ic))
+}
+
+/// The program's disassembly with each cache site's state on `vm` (run
+/// the program first; `python -m harnvm dis --ic`).
+#[pyfunction]
+#[pyo3(signature = (vm, program, *, filename = "<string>"))]
+pub fn inline_cache_disassembly(vm: &Bound<'_, Vm>, program: &Bound<'_, PyAny>, filename: &str) -> PyResult<String> {
+    let py = vm.py();
+    let program = crate::program::program_arg(py, program, filename)?;
+    vm.get().with_caches(|ic, _| {
+        crate::errors::guard(py, || {
+            Ok(harnvm_core::bytecode::chunk::disassemble_annotated(
+                &program.main,
+                harnvm_core::builtins::builtin_name,
+                &mut |proto, offset| ic.describe_site(proto, offset),
+            ))
+        })
+    })
 }

@@ -1,6 +1,11 @@
 //! `harnvm._native`: the thin PyO3 layer over `harnvm-core`.
 //!
-//! * `vm.rs`: the `Program` and `Vm` classes;
+//! * `program.rs`: `Program`, compilation and the thread's module cache;
+//! * `vm.rs`: the `Vm` class and its entry points;
+//! * `driver.rs`: driving runs to their end (the blocking waiter, the run failure);
+//! * `host.rs`: registered Python host functions;
+//! * `output.rs`: routing Harn output to Python;
+//! * `interrupt.rs`: `InterruptHandle`;
 //! * `convert.rs`: every Harn ↔ Python value conversion;
 //! * `errors.rs`: every core error → Python exception mapping, and the panic guard;
 //! * `entry.rs`: the module resolver bridge and `call_export_typed`'s JSON marshalling.
@@ -12,11 +17,16 @@
 
 mod bench;
 mod convert;
+mod driver;
 mod entry;
 mod errors;
 mod export;
+mod host;
 mod internals;
+mod interrupt;
+mod output;
 mod pinned;
+mod program;
 mod vm;
 
 use pyo3::prelude::*;
@@ -24,15 +34,15 @@ use pyo3::prelude::*;
 /// Compiles Harn source text into a `Program`.
 #[pyfunction]
 #[pyo3(signature = (source, filename = "<string>"))]
-fn compile(py: Python<'_>, source: &str, filename: &str) -> PyResult<vm::Program> {
-    Ok(vm::Program::new(vm::compile_source(py, source, filename)?))
+fn compile(py: Python<'_>, source: &str, filename: &str) -> PyResult<program::Program> {
+    Ok(program::Program::new(program::compile_source(py, source, filename)?))
 }
 
 /// Readable bytecode listing of a `Program` or of source text.
 #[pyfunction]
 #[pyo3(signature = (program, *, filename = "<string>"))]
 fn disassemble(py: Python<'_>, program: &Bound<'_, PyAny>, filename: &str) -> PyResult<String> {
-    let program = vm::program_arg(py, program, filename)?;
+    let program = program::program_arg(py, program, filename)?;
     errors::guard(py, || Ok(harnvm_core::disassemble(&program)))
 }
 
@@ -58,9 +68,9 @@ fn _panic(py: Python<'_>, message: &str) -> PyResult<()> {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MAX_CONVERSION_DEPTH", convert::MAX_DEPTH)?;
-    m.add_class::<vm::Program>()?;
+    m.add_class::<program::Program>()?;
     m.add_class::<vm::Vm>()?;
-    m.add_class::<vm::InterruptHandle>()?;
+    m.add_class::<interrupt::InterruptHandle>()?;
     m.add_class::<export::ExportHandle>()?;
     m.add_class::<convert::HarnFunction>()?;
     m.add_class::<convert::HarnObject>()?;
@@ -76,6 +86,15 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<internals::DirectCallCacheEntry>()?;
     m.add_function(wrap_pyfunction!(internals::_op_table, m)?)?;
     m.add_function(wrap_pyfunction!(internals::panic_for_test, m)?)?;
+    m.add_function(wrap_pyfunction!(internals::_limit_error, m)?)?;
+    m.add_function(wrap_pyfunction!(internals::cache_set_index_for_chunk, m)?)?;
+    m.add_function(wrap_pyfunction!(internals::set_inline_cache_entry, m)?)?;
+    m.add_function(wrap_pyfunction!(internals::peek_adaptive_binary_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(internals::peek_property_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(internals::peek_method_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(internals::peek_direct_call_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(internals::inline_cache_report, m)?)?;
+    m.add_function(wrap_pyfunction!(internals::inline_cache_disassembly, m)?)?;
     m.add_function(wrap_pyfunction!(bench::bench, m)?)?;
     m.add_function(wrap_pyfunction!(bench::bench_fixtures, m)?)?;
     Ok(())

@@ -69,3 +69,10 @@ impl<T> Drop for Pinned<T> {
         }
     }
 }
+
+/// The error for a `Pinned` object used on another thread than its own.
+pub(crate) fn wrong_thread(class: &str) -> pyo3::PyErr {
+    pyo3::exceptions::PyRuntimeError::new_err(format!(
+        "this harnvm.{class} belongs to another thread; create a {class} in each thread that needs one"
+    ))
+}

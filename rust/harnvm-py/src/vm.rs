@@ -1,222 +1,40 @@
-//! The `Program`, `Vm` and `InterruptHandle` Python classes.
+//! The `Vm` class: its options, host functions, module crossings and the
+//! entry points that run Harn code.
 //!
-//! A compiled program and a VM are webs of `Rc`s (constants, function
-//! prototypes, values, caches), so they are not `Send`: each object is pinned
-//! to the thread that created it. Rather than `#[pyclass(unsendable)]`
-//! (cross-thread use would raise `PanicException`, which is not an
-//! `Exception`), the `Rc` data sits in a `Pinned` (see `pinned.rs`), so use
-//! from another thread raises an ordinary `RuntimeError` and a drop on
-//! another thread leaks instead of racing.
+//! A VM is a web of `Rc`s (values, caches, module instances), so it is not
+//! `Send`: its state sits in a `Pinned` (see `pinned.rs`), so use from
+//! another thread raises an ordinary `RuntimeError` and a drop on another
+//! thread leaks instead of racing.
 //!
-//! `Vm.run` releases the GIL while Harn code runs, so other Python threads
-//! keep going (see `AssertSend` for why that is sound with `Rc` data), and
-//! re-attaches only to deliver output and to call registered host functions.
-//!
-//! A run is driven step by step: `_start` sets it up, `_step` runs Harn
-//! tasks until all of them wait and reports the host calls and the next
-//! timer; `harnvm._driver` awaits those (asyncio for `run_async`, a plain
-//! loop with a private event loop for `run`) and hands results back with
-//! `_complete`/`_fail`.
+//! Running releases the GIL while Harn code runs, so other Python threads
+//! keep going, and re-attaches only to deliver output, call registered host
+//! functions and await their awaitables. Every blocking entry point goes
+//! through `Vm::execute` (see `driver.rs`); `run_async` is driven from
+//! `harnvm._driver` with `_start`/`_step`/`_complete`/`_fail`/`_abort`.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 
-use harnvm_core::vm::{HostFn, HostReply, RunState};
-use harnvm_core::{CompiledModule, ModuleCache, Value, Vm as CoreVm, VmError, VmOptions, VmResult};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyUnicodeDecodeError, PyValueError};
+use harnvm_core::vm::RunState;
+use harnvm_core::{CompiledModule, Value, Vm as CoreVm, VmOptions, VmResult};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyString, PyTuple};
+use pyo3::types::{PyString, PyTuple};
 
+use crate::driver::{AssertSend, BlockingWait, RunFailure, SharedWait};
 use crate::entry::{self, PyLoader};
 use crate::export::ExportHandle;
-use crate::pinned::Pinned;
-use crate::{convert, errors, internals};
-
-pub(crate) fn wrong_thread(class: &str) -> PyErr {
-    PyRuntimeError::new_err(format!(
-        "this harnvm.{class} belongs to another thread; create a {class} in each thread that needs one"
-    ))
-}
-
-// ---------------------------------------------------------------------------
-// Program
-
-/// A compiled Harn source file. Create one with `harnvm.compile`.
-#[pyclass(module = "harnvm", name = "Program", frozen)]
-pub struct Program {
-    inner: Pinned<Rc<harnvm_core::Program>>,
-    filename: String,
-}
-
-impl Program {
-    pub fn new(inner: Rc<harnvm_core::Program>) -> Program {
-        let filename = inner.file.clone();
-        Program { inner: Pinned::new(inner), filename }
-    }
-
-    fn get(&self) -> PyResult<&Rc<harnvm_core::Program>> {
-        self.inner.get().ok_or_else(|| wrong_thread("Program"))
-    }
-}
-
-#[pymethods]
-impl Program {
-    /// The file name the program was compiled under.
-    #[getter]
-    fn filename(&self) -> &str {
-        &self.filename
-    }
-
-    /// The source text.
-    #[getter]
-    fn source(&self) -> PyResult<String> {
-        Ok(self.get()?.source.to_string())
-    }
-
-    /// Readable bytecode listing.
-    fn disassemble(&self, py: Python<'_>) -> PyResult<String> {
-        let program = self.get()?;
-        errors::guard(py, || Ok(harnvm_core::disassemble(program)))
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(format!("<harnvm.Program {}>", PyString::new(py, &self.filename).repr()?))
-    }
-}
-
-thread_local! {
-    /// Compiled modules of everything compiled on this thread (`harnvm.compile`
-    /// and every `Vm`). Entries are revalidated against their sources, through
-    /// the resolver of the compilation at hand, before reuse: sharing them
-    /// across Vms with different resolvers is safe, and a new Vm does not
-    /// recompile the std modules.
-    static THREAD_MODULES: RefCell<ModuleCache> = RefCell::new(ModuleCache::new());
-}
-
-/// Runs `f` with the thread's compiled-module cache.
-fn with_module_cache<T>(f: impl FnOnce(&mut ModuleCache) -> PyResult<T>) -> PyResult<T> {
-    THREAD_MODULES.with(|cache| {
-        let mut cache = cache
-            .try_borrow_mut()
-            .map_err(|_| PyRuntimeError::new_err("harnvm: compilation re-entered from a module provider"))?;
-        f(&mut cache)
-    })
-}
-
-/// The module resolver used without a `Vm`: `harnvm._modules.DEFAULT_RESOLVER`.
-fn default_resolver(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-    py.import("harnvm._modules")?.getattr("DEFAULT_RESOLVER")
-}
-
-/// Compiles `source` with its imports resolved by `resolver` and compiled
-/// modules kept in `cache`. Failures become `HarnSyntaxError` (or
-/// `HarnImportError` / `HarnModuleNotFoundError` for imports).
-pub fn compile_with(
-    py: Python<'_>,
-    source: &str,
-    filename: &str,
-    resolver: Bound<'_, PyAny>,
-    cache: &mut ModuleCache,
-) -> PyResult<Rc<harnvm_core::Program>> {
-    let mut loader = PyLoader::new(resolver);
-    let result = errors::guard(py, || Ok(harnvm_core::compile_with_loader(source, filename, &mut loader, cache)))?;
-    result.map_err(|e| {
-        let err = errors::vm_error(py, &e, 0);
-        loader.with_cause(py, err)
-    })
-}
-
-/// Compiles `source` (imports: the default resolver), mapping failures to
-/// `HarnSyntaxError`.
-pub fn compile_source(py: Python<'_>, source: &str, filename: &str) -> PyResult<Rc<harnvm_core::Program>> {
-    let resolver = default_resolver(py)?;
-    with_module_cache(|cache| compile_with(py, source, filename, resolver, cache))
-}
-
-/// Accepts a `Program` or source text.
-pub fn program_arg(py: Python<'_>, obj: &Bound<'_, PyAny>, filename: &str) -> PyResult<Rc<harnvm_core::Program>> {
-    if let Ok(p) = obj.cast::<Program>() {
-        return p.get().get().cloned();
-    }
-    if let Ok(s) = obj.cast::<PyString>() {
-        return compile_source(py, s.to_str()?, filename);
-    }
-    Err(PyTypeError::new_err(format!("expected a harnvm.Program or Harn source text (str), got {}", obj.get_type().name()?)))
-}
-
-/// Reads a source file as UTF-8, raising the usual `OSError`s and
-/// `UnicodeDecodeError`.
-pub fn read_source(py: Python<'_>, path: &PathBuf) -> PyResult<String> {
-    let bytes = std::fs::read(path)?;
-    match String::from_utf8(bytes) {
-        Ok(s) => Ok(s),
-        Err(e) => {
-            let err = e.utf8_error();
-            Err(PyErr::from_value(PyUnicodeDecodeError::new_utf8(py, e.as_bytes(), err)?.into_any()))
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Interrupts
-
-/// The interrupt flag of the current core VM. The VM is replaced after a
-/// panic, so handles hold this shared slot rather than the flag itself.
-type InterruptSlot = Arc<Mutex<Arc<AtomicBool>>>;
-
-fn raise_interrupt(slot: &InterruptSlot) {
-    let flag = match slot.lock() {
-        Ok(guard) => guard.clone(),
-        Err(poisoned) => poisoned.into_inner().clone(),
-    };
-    flag.store(true, AtomicOrdering::Relaxed);
-}
-
-/// Stops a `Vm`'s run in progress; usable from any thread:
-/// `handle = vm.interrupt_handle()`, later `handle.interrupt()`. The run ends
-/// with `HarnInterruptedError` at the VM's next check (every few thousand
-/// calls or loop iterations).
-#[pyclass(module = "harnvm", name = "InterruptHandle", frozen)]
-pub struct InterruptHandle {
-    slot: InterruptSlot,
-}
-
-#[pymethods]
-impl InterruptHandle {
-    /// Asks the run in progress to stop. A run that starts later is not affected.
-    fn interrupt(&self) {
-        raise_interrupt(&self.slot);
-    }
-
-    fn __repr__(&self) -> &'static str {
-        "<harnvm.InterruptHandle>"
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Vm
-
-/// Lets the GIL-released section carry the VM's `Rc` data.
-///
-/// SAFETY argument: `Python::detach` runs its closure synchronously on the
-/// *current* thread; it only releases the GIL meanwhile. Everything
-/// `Rc`-based that the closure touches (the core VM, the program, values)
-/// is `Pinned` to this thread, so no other thread can reach it while the GIL
-/// is released. Python objects are only touched inside `Python::attach`
-/// (the output sink).
-struct AssertSend<T>(T);
-unsafe impl<T> Send for AssertSend<T> {}
-impl<T> AssertSend<T> {
-    // A method (not `.0`) so closures capture the whole wrapper, not the field.
-    fn into_inner(self) -> T {
-        self.0
-    }
-}
+use crate::host::{chain_cause, close_awaitables, host_exception, host_fn, Host};
+use crate::interrupt::{raise_interrupt, InterruptHandle, InterruptSlot};
+use crate::output::OutputSlot;
+use crate::pinned::{wrong_thread, Pinned};
+use crate::program::{compile_with, program_arg, read_source, with_module_cache, Program};
+use crate::{convert, errors};
 
 static NEXT_VM_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -227,90 +45,20 @@ fn next_vm_id() -> u64 {
     NEXT_VM_ID.fetch_add(1, AtomicOrdering::Relaxed)
 }
 
-/// Where the core's output goes. The core's sink closure is installed once
-/// per core VM and forwards to the Vm's output callable, or to
-/// `sys.stdout.write` as looked up at the first output of a run or crossing
-/// (so redirection works). Output outside a run or crossing is dropped.
-/// Nothing is looked up or allocated for a run or crossing that writes no
-/// output: a short crossing only flips `active`.
-struct OutputSlot {
-    /// The Vm's `output` callable: a second reference to what `Vm.output`
-    /// holds, so it adds no reference cycle of its own.
-    configured: Option<Py<PyAny>>,
-    /// A run or crossing is in progress.
-    active: Cell<bool>,
-    /// `sys.stdout.write`, looked up at this run's first output; dropped at
-    /// its end (it may reference objects that reference this Vm, and such a
-    /// cycle through Rust would be invisible to Python's GC).
-    stdout_write: RefCell<Option<Py<PyAny>>>,
-    /// The first exception the output target raised in this run (shared
-    /// with host functions during a run, see `Vm::run_failure`).
-    failure: Rc<RefCell<Option<PyErr>>>,
-}
-
-impl OutputSlot {
-    /// Starts routing output (a run or crossing begins).
-    fn open(&self) {
-        self.failure.borrow_mut().take();
-        self.active.set(true);
-    }
-
-    /// Stops routing output and forgets the `sys.stdout.write` looked up.
-    fn close(&self) {
-        self.active.set(false);
-        if self.stdout_write.borrow().is_some() {
-            self.stdout_write.borrow_mut().take();
-        }
-    }
-
-    /// The exception the output target raised, if any (taken).
-    fn take_failure(&self) -> Option<PyErr> {
-        self.failure.borrow_mut().take()
-    }
-
-    /// Where output goes now: the configured callable, or the current
-    /// `sys.stdout.write` (None when `sys.stdout` is None).
-    fn target(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        if let Some(cb) = &self.configured {
-            return Ok(Some(cb.clone_ref(py)));
-        }
-        if let Some(write) = self.stdout_write.borrow().as_ref() {
-            return Ok(Some(write.clone_ref(py)));
-        }
-        let stdout = py.import("sys")?.getattr("stdout")?;
-        if stdout.is_none() {
-            return Ok(None);
-        }
-        let write = stdout.getattr("write")?.unbind();
-        *self.stdout_write.borrow_mut() = Some(write.clone_ref(py));
-        Ok(Some(write))
-    }
-
-    /// Hands output the core still buffers at the end of a run or crossing
-    /// to the target.
-    fn deliver_rest(&self, py: Python<'_>, rest: String) -> PyResult<()> {
-        if rest.is_empty() {
-            return Ok(());
-        }
-        if let Some(target) = self.target(py)? {
-            target.call1(py, (rest,))?;
-        }
-        Ok(())
-    }
-}
-
 struct VmState {
     core: CoreVm,
     /// Shared with the sink closure installed on `core` (see `OutputSlot`).
     output: Rc<OutputSlot>,
+    /// Shared with the waiter installed on `core` (see `BlockingWait`).
+    wait: SharedWait,
     /// Identifies this VM's module state, so function handles are only
     /// called (or passed back) on the VM that made them.
     id: u64,
     /// Host import paths (`call_export`, `warm_module`) → their compiled
     /// module: a warm crossing never touches the file system.
     host_modules: rustc_hash::FxHashMap<String, HostModule>,
-    /// The run in progress (between `_start` and its end).
-    run: Option<RunCtx>,
+    /// A `run_async` run is in progress (between `_start` and its end).
+    async_run: bool,
 }
 
 /// A module loaded for host calls, with where its instance lives in the
@@ -320,68 +68,8 @@ struct HostModule {
     memo: Rc<RefCell<harnvm_core::vm::ExportMemo>>,
 }
 
-/// Per-run state of the binding: the output callable's first failure (the
-/// output slot's, shared with host functions).
-struct RunCtx {
-    failure: Rc<RefCell<Option<PyErr>>>,
-}
-
-/// What registered Python functions hand to the driver: awaitables to
-/// schedule, and the Python exceptions behind Harn errors (for `__cause__`).
-#[derive(Default)]
-struct HostShared {
-    pending: Vec<(u64, Py<PyAny>)>,
-    errors: Vec<(String, PyErr)>,
-}
-
-/// Python exceptions remembered for error chaining (the most recent ones).
-const KEPT_HOST_ERRORS: usize = 32;
-
-type Host = Rc<RefCell<HostShared>>;
-
-/// A Python exception raised by a host function → a Harn error `catch` can
-/// bind: the string `"<ExceptionType>: <message>"`. Non-`Exception`s
-/// (KeyboardInterrupt, SystemExit) stop the run instead.
-fn host_exception(py: Python<'_>, err: PyErr, host: &Host, failure: Option<&Rc<RefCell<Option<PyErr>>>>) -> VmError {
-    if !err.is_instance_of::<pyo3::exceptions::PyException>(py) {
-        if let Some(slot) = failure {
-            slot.borrow_mut().get_or_insert(err);
-        }
-        return VmError::new(harnvm_core::ErrorKind::Interrupted);
-    }
-    let type_name = err.get_type(py).name().map(|n| n.to_string()).unwrap_or_else(|_| "Exception".to_string());
-    let text = err.value(py).str().map(|s| s.to_string()).unwrap_or_default();
-    let message = if text.is_empty() { type_name } else { format!("{type_name}: {text}") };
-    let mut shared = host.borrow_mut();
-    if shared.errors.len() >= KEPT_HOST_ERRORS {
-        shared.errors.remove(0);
-    }
-    shared.errors.push((message.clone(), err));
-    VmError::thrown(Value::str(message))
-}
-
-/// The Python function behind `vm.register(name, fn)`, as a core host function.
-fn host_fn(func: Py<PyAny>, host: Host, vm_id: u64, failure: Rc<RefCell<Option<Rc<RefCell<Option<PyErr>>>>>>) -> HostFn {
-    Box::new(move |call, args: &[Value]| {
-        Python::attach(|py| {
-            let failure = failure.borrow().clone();
-            let converted: PyResult<Vec<Bound<'_, PyAny>>> = args.iter().map(|v| convert::to_py(py, v, vm_id)).collect();
-            let outcome = converted.and_then(|a| PyTuple::new(py, a)).and_then(|a| func.bind(py).call1(a));
-            let obj = match outcome {
-                Ok(obj) => obj,
-                Err(e) => return Err(host_exception(py, e, &host, failure.as_ref())),
-            };
-            if obj.hasattr("__await__").unwrap_or(false) {
-                host.borrow_mut().pending.push((call, obj.unbind()));
-                return Ok(HostReply::Pending);
-            }
-            match convert::from_py(&obj, Some(vm_id)) {
-                Ok(v) => Ok(HostReply::Ready(v)),
-                Err(e) => Err(host_exception(py, e, &host, failure.as_ref())),
-            }
-        })
-    })
-}
+/// A registered host function: its Harn name and the Python callable.
+type HostEntry = (String, Py<PyAny>);
 
 /// A Harn virtual machine. Reusable: each `run` executes a program with the
 /// options given here. Usable on the thread that created it; `interrupt` and
@@ -390,10 +78,11 @@ fn host_fn(func: Py<PyAny>, host: Host, vm_id: u64, failure: Rc<RefCell<Option<R
 pub struct Vm {
     state: Pinned<RefCell<VmState>>,
     /// Registered host functions (kept to re-register after a core reset).
-    hosts: Pinned<RefCell<Vec<(String, Py<PyAny>)>>>,
+    hosts: Pinned<RefCell<Vec<HostEntry>>>,
     host: Pinned<Host>,
-    /// The failure slot of the run in progress, for host functions.
-    run_failure: Pinned<Rc<RefCell<Option<Rc<RefCell<Option<PyErr>>>>>>>,
+    /// The Python exception that ends the run in progress, shared by the
+    /// output sink, host functions and the waiter.
+    failure: Pinned<RunFailure>,
     interrupt: InterruptSlot,
     options: VmOptions,
     output: Option<Py<PyAny>>,
@@ -454,18 +143,23 @@ impl Vm {
             Ok(core)
         })?;
         let interrupt = Arc::new(Mutex::new(core.interrupt_handle()));
-        let output_slot = installed_output_slot(&mut core, output.as_ref().map(|o| o.clone().unbind()));
+        let failure = RunFailure::default();
+        let host = Host::default();
+        let id = next_vm_id();
+        let output_slot = OutputSlot::install(&mut core, output.as_ref().map(|o| o.clone().unbind()), failure.clone());
+        let wait = BlockingWait::install(&mut core, host.clone(), failure.clone(), id);
         Ok(Vm {
             state: Pinned::new(RefCell::new(VmState {
                 core,
-                id: next_vm_id(),
+                id,
                 host_modules: rustc_hash::FxHashMap::default(),
-                run: None,
+                async_run: false,
                 output: output_slot,
+                wait,
             })),
             hosts: Pinned::new(RefCell::new(Vec::new())),
-            host: Pinned::new(Rc::new(RefCell::new(HostShared::default()))),
-            run_failure: Pinned::new(Rc::new(RefCell::new(None))),
+            host: Pinned::new(host),
+            failure: Pinned::new(failure),
             interrupt,
             options,
             output: output.map(Bound::unbind),
@@ -479,10 +173,9 @@ impl Vm {
     /// entry pipeline's value converted to Python. Drives async host
     /// functions on a private event loop when there are any.
     #[pyo3(signature = (program, *, filename = "<string>"))]
-    fn run(slf: &Bound<'_, Self>, program: &Bound<'_, PyAny>, filename: &str) -> PyResult<Py<PyAny>> {
-        let py = slf.py();
-        slf.get()._start(py, program, filename)?;
-        drive_sync(slf)
+    fn run(&self, py: Python<'_>, program: &Bound<'_, PyAny>, filename: &str) -> PyResult<Py<PyAny>> {
+        let program = self.program_here(py, program, filename)?;
+        self.execute(py, move |core| core.run(&program))
     }
 
     /// `await vm.run_async(program)`: runs under the current asyncio loop;
@@ -495,14 +188,11 @@ impl Vm {
     }
 
     /// Reads, compiles and runs a `.harn` file. Imports resolve relative to it.
-    fn run_file(slf: &Bound<'_, Self>, path: PathBuf) -> PyResult<Py<PyAny>> {
-        let py = slf.py();
-        slf.get().state()?;
+    fn run_file(&self, py: Python<'_>, path: PathBuf) -> PyResult<Py<PyAny>> {
+        self.state()?;
         let source = read_source(py, &path)?;
-        let program = Program::new(slf.get().compile_here(py, &source, &path.to_string_lossy())?);
-        let program = Bound::new(py, program)?;
-        slf.get()._start(py, program.as_any(), "<string>")?;
-        drive_sync(slf)
+        let program = self.compile_here(py, &source, &path.to_string_lossy())?;
+        self.execute(py, move |core| core.run(&program))
     }
 
     /// Compiles source text with this Vm's module resolver (its
@@ -603,9 +293,9 @@ impl Vm {
     /// Calls a Harn function (a `HarnFunction` this Vm returned) with
     /// Python arguments and returns its result converted to Python.
     #[pyo3(signature = (function, /, *args))]
-    fn call(slf: &Bound<'_, Self>, function: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
-        slf.get()._start_call(slf.py(), function, args)?;
-        drive_sync(slf)
+    fn call(&self, py: Python<'_>, function: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+        let (closure, args) = self.call_args(function, args)?;
+        self.execute(py, move |core| core.call_closure(closure, args))
     }
 
     /// Makes a Python callable available to Harn code as `name(...)`. Plain
@@ -619,7 +309,7 @@ impl Vm {
         }
         let mut state = self.state()?.try_borrow_mut().map_err(|_| already_running())?;
         let host = self.host.get().ok_or_else(|| wrong_thread("Vm"))?.clone();
-        let failure = self.run_failure.get().ok_or_else(|| wrong_thread("Vm"))?.clone();
+        let failure = self.failure.get().ok_or_else(|| wrong_thread("Vm"))?.clone();
         let id = state.id;
         state.core.register_host(name, host_fn(function.clone().unbind(), host, id, failure));
         if let Some(hosts) = self.hosts.get() {
@@ -630,29 +320,17 @@ impl Vm {
         Ok(())
     }
 
-    /// Starts a run (driver API; `run`/`run_async` call it).
+    /// Starts a `run_async` run (driver API).
     #[pyo3(signature = (program, filename = "<string>"))]
     fn _start(&self, py: Python<'_>, program: &Bound<'_, PyAny>, filename: &str) -> PyResult<()> {
-        self.state()?;
-        let program = match program.cast::<PyString>() {
-            Ok(s) => self.compile_here(py, s.to_str()?, filename)?,
-            Err(_) => program_arg(py, program, filename)?,
-        };
-        self.begin_run(py, move |core| core.start(&program))
+        let program = self.program_here(py, program, filename)?;
+        self.begin_async_run(py, move |core| core.start(&program))
     }
 
-    /// Starts a call of a Harn function as a run (driver API).
+    /// Starts a call of a Harn function as a `run_async` run (driver API).
     fn _start_call(&self, py: Python<'_>, function: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>) -> PyResult<()> {
-        if !function.is_instance_of::<convert::HarnFunction>() {
-            return Err(PyTypeError::new_err(format!("Vm.call expects a HarnFunction, got {}", function.get_type().name()?)));
-        }
-        let id = self.state()?.try_borrow().map(|s| s.id).map_err(|_| already_running())?;
-        let closure = match &convert::from_py(function, Some(id))? {
-            Value::Closure(c) => c.clone(),
-            _ => return Err(PyTypeError::new_err("Vm.call can only call Harn closures, not builtins")),
-        };
-        let args = args.iter().map(|a| convert::from_py(&a, Some(id))).collect::<PyResult<Vec<_>>>()?;
-        self.begin_run(py, move |core| core.start_call(Value::Closure(closure), args))
+        let (closure, args) = self.call_args(function, args)?;
+        self.begin_async_run(py, move |core| core.start_call(Value::Closure(closure), args))
     }
 
     /// Runs Harn tasks (GIL released) until the run ends or every task
@@ -660,8 +338,8 @@ impl Vm {
     /// timer_seconds)`: awaitables to schedule by call id, call ids whose
     /// awaitables must be cancelled, and when to step again at the latest.
     fn _step(&self, py: Python<'_>) -> PyResult<StepTuple> {
-        let mut state = self.state()?.try_borrow_mut().map_err(|_| already_running())?;
-        if state.run.is_none() {
+        let mut state = self.borrow_state_mut()?;
+        if !state.async_run {
             return Err(PyRuntimeError::new_err("no run in progress on this harnvm.Vm"));
         }
         let task = AssertSend(&mut state.core);
@@ -671,7 +349,7 @@ impl Vm {
                 AssertSend(catch_unwind(AssertUnwindSafe(|| core.step())))
             })
             .into_inner();
-        let host = self.host.get().ok_or_else(|| wrong_thread("Vm"))?.clone();
+        let host = self.host()?;
         let new_calls = std::mem::take(&mut host.borrow_mut().pending);
         let step = match outcome {
             Ok(s) => s,
@@ -681,10 +359,9 @@ impl Vm {
             }
         };
         let cancelled = state.core.take_cancelled_host_calls();
-        let failed = state.run.as_ref().and_then(|r| r.failure.borrow_mut().take());
-        if let Some(e) = failed {
+        if let Some(e) = state.output.failure.take() {
             state.core.abort_run();
-            self.end_run(py, &mut state);
+            self.end_async_run(py, &mut state);
             close_awaitables(py, &new_calls);
             return Err(e);
         }
@@ -692,44 +369,24 @@ impl Vm {
             RunState::Waiting { timer_ms, .. } => Ok((false, py.None(), new_calls, cancelled, timer_ms.map(|ms| ms / 1000.0))),
             RunState::Done(result) => {
                 close_awaitables(py, &new_calls);
-                let late = self.end_run(py, &mut state);
-                if let Some(e) = late {
+                if let Some(e) = self.end_async_run(py, &mut state) {
                     return Err(e);
                 }
                 let id = state.id;
                 drop(state);
-                match result {
-                    Ok(v) => {
-                        let value = errors::guard(py, || convert::to_py(py, &v, id).map(Bound::unbind))?;
-                        Ok((true, value, Vec::new(), cancelled, None))
-                    }
-                    Err(e) => {
-                        let err = errors::vm_error(py, &e, id);
-                        if let Some(text) = e.thrown_value().and_then(|v| v.as_str().map(str::to_string)) {
-                            let cause = host.borrow_mut().errors.iter().rposition(|(m, _)| *m == text);
-                            if let Some(i) = cause {
-                                let (_, cause) = host.borrow_mut().errors.remove(i);
-                                err.set_cause(py, Some(cause));
-                            }
-                        }
-                        host.borrow_mut().errors.clear();
-                        Err(err)
-                    }
-                }
+                let value = self.finish_value(py, &host, result, id)?;
+                Ok((true, value, Vec::new(), cancelled, None))
             }
         }
     }
 
     /// Delivers the result of an awaited host call (driver API).
     fn _complete(&self, call: u64, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let mut state = self.state()?.try_borrow_mut().map_err(|_| already_running())?;
+        let mut state = self.borrow_state_mut()?;
         let id = state.id;
         let result = match convert::from_py(value, Some(id)) {
             Ok(v) => Ok(v),
-            Err(e) => {
-                let host = self.host.get().ok_or_else(|| wrong_thread("Vm"))?.clone();
-                Err(host_exception(value.py(), e, &host, None))
-            }
+            Err(e) => Err(host_exception(value.py(), e, &self.host()?, &state.output.failure)),
         };
         state.core.complete_host_call(call, result);
         Ok(())
@@ -737,12 +394,9 @@ impl Vm {
 
     /// Delivers the exception an awaited host call raised (driver API).
     fn _fail(&self, call: u64, exception: &Bound<'_, PyAny>) -> PyResult<()> {
-        let py = exception.py();
-        let mut state = self.state()?.try_borrow_mut().map_err(|_| already_running())?;
-        let host = self.host.get().ok_or_else(|| wrong_thread("Vm"))?.clone();
+        let mut state = self.borrow_state_mut()?;
         let err = PyErr::from_value(exception.clone());
-        let failure = state.run.as_ref().map(|r| r.failure.clone());
-        let verr = host_exception(py, err, &host, failure.as_ref());
+        let verr = host_exception(exception.py(), err, &self.host()?, &state.output.failure);
         state.core.complete_host_call(call, Err(verr));
         Ok(())
     }
@@ -754,7 +408,7 @@ impl Vm {
         };
         state.core.abort_run();
         let cancelled = state.core.take_cancelled_host_calls();
-        self.end_run(py, &mut state);
+        self.end_async_run(py, &mut state);
         Ok(cancelled)
     }
 
@@ -788,69 +442,6 @@ impl Vm {
     /// A handle that can stop this Vm's run in progress from any thread.
     fn interrupt_handle(&self) -> InterruptHandle {
         InterruptHandle { slot: self.interrupt.clone() }
-    }
-
-    // --- inline caches (`harnvm.internals`)
-
-    /// The index of `chunk`'s inline-cache set on this Vm (made on first use).
-    fn cache_set_index_for_chunk(&self, chunk: &Bound<'_, internals::InternalChunk>) -> PyResult<usize> {
-        let mut state = self.borrow_state_mut()?;
-        chunk.get().with(|c| state.core.ic.set_index_for_chunk(c, None))
-    }
-
-    /// Installs `entry` (an entry object, or None for empty) in slot `slot` of set `cache_set`.
-    fn set_inline_cache_entry(&self, cache_set: usize, slot: usize, entry: &Bound<'_, PyAny>) -> PyResult<()> {
-        let mut state = self.borrow_state_mut()?;
-        let id = state.id;
-        internals::set_entry(&mut state.core.ic, id, cache_set, slot, entry)
-    }
-
-    /// The slot's adaptive-binary entry, or None if it holds another kind.
-    fn peek_adaptive_binary_cache(&self, cache_set: usize, slot: usize) -> PyResult<Option<internals::AdaptiveBinaryCacheEntry>> {
-        internals::peek_binary(&self.borrow_state_mut()?.core.ic, cache_set, slot)
-    }
-
-    /// The slot's property entry, or None if it holds another kind.
-    fn peek_property_cache(&self, cache_set: usize, slot: usize) -> PyResult<Option<internals::PropertyCacheEntry>> {
-        internals::peek_property(&self.borrow_state_mut()?.core.ic, cache_set, slot)
-    }
-
-    /// The slot's method entry, or None if it holds another kind.
-    fn peek_method_cache(&self, cache_set: usize, slot: usize) -> PyResult<Option<internals::MethodCacheEntry>> {
-        internals::peek_method(&self.borrow_state_mut()?.core.ic, cache_set, slot)
-    }
-
-    /// The slot's direct-call entry, or None if it holds another kind.
-    fn peek_direct_call_cache(
-        &self,
-        py: Python<'_>,
-        cache_set: usize,
-        slot: usize,
-    ) -> PyResult<Option<internals::DirectCallCacheEntry>> {
-        let state = self.borrow_state_mut()?;
-        internals::peek_direct_call(py, &state.core.ic, state.id, cache_set, slot)
-    }
-
-    /// Every inline-cache site of the functions this Vm has run: dicts with
-    /// function, line, offset, op, set, slot, family, state, hits, misses.
-    fn inline_cache_report<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        internals::report(py, &self.borrow_state_mut()?.core.ic)
-    }
-
-    /// The program's disassembly with each cache site's state on this Vm
-    /// (run the program first; `python -m harnvm dis --ic`).
-    #[pyo3(signature = (program, *, filename = "<string>"))]
-    fn inline_cache_disassembly(&self, py: Python<'_>, program: &Bound<'_, PyAny>, filename: &str) -> PyResult<String> {
-        let program = program_arg(py, program, filename)?;
-        let state = self.borrow_state_mut()?;
-        let ic = &state.core.ic;
-        errors::guard(py, || {
-            Ok(harnvm_core::bytecode::chunk::disassemble_annotated(
-                &program.main,
-                harnvm_core::builtins::builtin_name,
-                &mut |proto, offset| ic.describe_site(proto, offset),
-            ))
-        })
     }
 
     /// The output callable given to the constructor (None: `sys.stdout`).
@@ -887,58 +478,8 @@ impl Vm {
     }
 }
 
-/// Runs the synchronous driver (`harnvm._driver.run_sync`) on a started run.
-fn drive_sync(slf: &Bound<'_, Vm>) -> PyResult<Py<PyAny>> {
-    let py = slf.py();
-    let driver = py.import("harnvm._driver")?;
-    Ok(driver.getattr("run_sync")?.call1((slf,))?.unbind())
-}
-
-/// Closes coroutines that will never be awaited (the run ended first), so
-/// Python does not warn about them.
-fn close_awaitables(py: Python<'_>, calls: &[(u64, Py<PyAny>)]) {
-    for (_, aw) in calls {
-        let aw = aw.bind(py);
-        if aw.hasattr("close").unwrap_or(false) {
-            let _ = aw.call_method0("close");
-        }
-    }
-}
-
 fn already_running() -> PyErr {
     PyRuntimeError::new_err("this harnvm.Vm is already running (called from its own output callback?)")
-}
-
-/// A fresh `OutputSlot` (for the Vm's `configured` output callable) with
-/// the forwarding sink installed on `core`.
-fn installed_output_slot(core: &mut CoreVm, configured: Option<Py<PyAny>>) -> Rc<OutputSlot> {
-    let slot = Rc::new(OutputSlot {
-        configured,
-        active: Cell::new(false),
-        stdout_write: RefCell::new(None),
-        failure: Rc::new(RefCell::new(None)),
-    });
-    let shared = slot.clone();
-    let interrupt = core.interrupt_handle();
-    core.set_output(Box::new(move |text: &str| {
-        if !shared.active.get() || shared.failure.borrow().is_some() {
-            return;
-        }
-        Python::attach(|py| {
-            // Also give Python's signal handlers a chance to run (Ctrl-C →
-            // KeyboardInterrupt), which they otherwise only get between
-            // bytecodes: a printing program stays interruptible.
-            let delivered = shared.target(py).and_then(|target| match target {
-                Some(target) => target.call1(py, (text,)).and_then(|_| py.check_signals()),
-                None => Ok(()),
-            });
-            if let Err(e) = delivered {
-                *shared.failure.borrow_mut() = Some(e);
-                interrupt.store(true, AtomicOrdering::Relaxed);
-            }
-        });
-    }));
-    slot
 }
 
 /// JSON-marshals a typed crossing's result and decodes it into `result_type`
@@ -1032,37 +573,70 @@ impl Vm {
         self.state()?.try_borrow_mut().map_err(|_| already_running())
     }
 
-    /// Routes output to the sink and sets up a run with `start`.
-    fn begin_run(&self, py: Python<'_>, start: impl FnOnce(&mut CoreVm)) -> PyResult<()> {
-        let mut state = self.state()?.try_borrow_mut().map_err(|_| already_running())?;
-        if state.run.is_some() {
+    /// Runs `f` on this Vm's inline caches and id (`harnvm.internals`).
+    pub(crate) fn with_caches<R>(
+        &self,
+        f: impl FnOnce(&mut harnvm_core::vm::ic::InlineCaches, u64) -> PyResult<R>,
+    ) -> PyResult<R> {
+        let mut state = self.borrow_state_mut()?;
+        let id = state.id;
+        f(&mut state.core.ic, id)
+    }
+
+    fn host(&self) -> PyResult<Host> {
+        Ok(self.host.get().ok_or_else(|| wrong_thread("Vm"))?.clone())
+    }
+
+    /// The program to run: source text is compiled with this Vm's resolver.
+    fn program_here(&self, py: Python<'_>, program: &Bound<'_, PyAny>, filename: &str) -> PyResult<Rc<harnvm_core::Program>> {
+        self.state()?;
+        match program.cast::<PyString>() {
+            Ok(s) => self.compile_here(py, s.to_str()?, filename),
+            Err(_) => program_arg(py, program, filename),
+        }
+    }
+
+    /// The closure and arguments of `Vm.call(function, *args)`.
+    fn call_args(
+        &self,
+        function: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+    ) -> PyResult<(Rc<harnvm_core::runtime::value::Closure>, Vec<Value>)> {
+        if !function.is_instance_of::<convert::HarnFunction>() {
+            return Err(PyTypeError::new_err(format!("Vm.call expects a HarnFunction, got {}", function.get_type().name()?)));
+        }
+        let id = self.current_id()?;
+        let closure = match &convert::from_py(function, Some(id))? {
+            Value::Closure(c) => c.clone(),
+            _ => return Err(PyTypeError::new_err("Vm.call can only call Harn closures, not builtins")),
+        };
+        let args = args.iter().map(|a| convert::from_py(&a, Some(id))).collect::<PyResult<Vec<_>>>()?;
+        Ok((closure, args))
+    }
+
+    /// Routes output to the sink and sets up a `run_async` run with `start`.
+    fn begin_async_run(&self, py: Python<'_>, start: impl FnOnce(&mut CoreVm)) -> PyResult<()> {
+        let mut state = self.borrow_state_mut()?;
+        if state.async_run {
             // Called from a host function while this Vm's run is in progress.
             return Err(already_running());
         }
         state.output.open();
-        let failure = state.output.failure.clone();
-        if let Some(f) = self.run_failure.get() {
-            *f.borrow_mut() = Some(failure.clone());
-        }
-        state.run = Some(RunCtx { failure });
+        state.async_run = true;
         errors::guard(py, || {
             start(&mut state.core);
             Ok(())
         })
     }
 
-    /// Ends the run: drops the sink, flushes buffered output. Returns the
-    /// exception the output callable raised, if any.
-    fn end_run(&self, py: Python<'_>, state: &mut VmState) -> Option<PyErr> {
-        if let Some(f) = self.run_failure.get() {
-            *f.borrow_mut() = None;
-        }
-        let Some(run) = state.run.take() else {
+    /// Ends a `run_async` run: drops the sink, flushes buffered output.
+    /// Returns the exception the output callable raised, if any.
+    fn end_async_run(&self, py: Python<'_>, state: &mut VmState) -> Option<PyErr> {
+        if !std::mem::take(&mut state.async_run) {
             state.output.close();
             return None;
-        };
-        let failed = run.failure.borrow_mut().take();
-        let outcome = match failed {
+        }
+        let outcome = match state.output.failure.take() {
             Some(e) => Some(e),
             None => {
                 let rest = state.core.take_output();
@@ -1073,23 +647,40 @@ impl Vm {
         outcome
     }
 
+    /// A finished run's result as Python: its value, or its error with the
+    /// host function's exception as `__cause__`.
+    fn finish_value(&self, py: Python<'_>, host: &Host, result: VmResult<Value>, id: u64) -> PyResult<Py<PyAny>> {
+        match result {
+            Ok(Value::Nil) => Ok(py.None()),
+            Ok(v) => errors::guard(py, || convert::to_py(py, &v, id).map(Bound::unbind)),
+            Err(e) => {
+                let err = errors::vm_error(py, &e, id);
+                chain_cause(py, host, &e, &err);
+                Err(err)
+            }
+        }
+    }
+
     /// The VM state after a panic is unknown: start over with a fresh one
     /// (and a new id, so old handles are refused); host functions stay.
     fn reset_core(&self, state: &mut VmState) {
+        let (Some(hosts), Some(host), Some(failure)) = (self.hosts.get(), self.host.get(), self.failure.get()) else {
+            return;
+        };
+        failure.take();
         state.core = CoreVm::new(self.options.clone());
-        let configured = Python::attach(|py| self.output.as_ref().map(|o| o.clone_ref(py)));
-        state.output = installed_output_slot(&mut state.core, configured);
         state.core.set_virtual_clock(self.virtual_clock);
         state.id = next_vm_id();
-        state.run = None;
+        let configured = Python::attach(|py| self.output.as_ref().map(|o| o.clone_ref(py)));
+        state.output = OutputSlot::install(&mut state.core, configured, failure.clone());
+        state.wait = BlockingWait::install(&mut state.core, host.clone(), failure.clone(), state.id);
+        state.async_run = false;
         if let Ok(mut flag) = self.interrupt.lock() {
             *flag = state.core.interrupt_handle();
         }
-        if let (Some(hosts), Some(host), Some(failure)) = (self.hosts.get(), self.host.get(), self.run_failure.get()) {
-            for (name, f) in hosts.borrow().iter() {
-                let f = Python::attach(|py| f.clone_ref(py));
-                state.core.register_host(name, host_fn(f, host.clone(), state.id, failure.clone()));
-            }
+        for (name, f) in hosts.borrow().iter() {
+            let f = Python::attach(|py| f.clone_ref(py));
+            state.core.register_host(name, host_fn(f, host.clone(), state.id, failure.clone()));
         }
     }
 
@@ -1107,11 +698,8 @@ impl Vm {
         release_gil: bool,
         work: impl FnOnce(&mut CoreVm) -> VmResult<Value>,
     ) -> PyResult<Py<PyAny>> {
-        let (v, id) = self.execute_value(py, release_gil, work)?;
-        if let Value::Nil = v {
-            return Ok(py.None());
-        }
-        errors::guard(py, || convert::to_py(py, &v, id).map(Bound::unbind))
+        let (result, id) = self.execute_result(py, release_gil, work)?;
+        self.finish_value(py, &self.host()?, result, id)
     }
 
     /// `execute_with` without the final conversion: the Harn value and the Vm id.
@@ -1121,8 +709,31 @@ impl Vm {
         release_gil: bool,
         work: impl FnOnce(&mut CoreVm) -> VmResult<Value>,
     ) -> PyResult<(Value, u64)> {
-        let mut state = self.state()?.try_borrow_mut().map_err(|_| already_running())?;
-        if state.run.is_some() {
+        let (result, id) = self.execute_result(py, release_gil, work)?;
+        match result {
+            Ok(v) => Ok((v, id)),
+            Err(e) => {
+                let err = errors::vm_error(py, &e, id);
+                chain_cause(py, &self.host()?, &e, &err);
+                Err(err)
+            }
+        }
+    }
+
+    /// The one way into running: `work` (a run, call or crossing, which
+    /// the core drives to its end with this Vm's waiter) runs on the core
+    /// VM, GIL released unless `release_gil` is false, with output routed
+    /// and panics caught. Returns the Harn outcome and the Vm id; Python
+    /// exceptions that ended the run (a failing output callable, a
+    /// `KeyboardInterrupt` in a host function or wait) are raised instead.
+    fn execute_result(
+        &self,
+        py: Python<'_>,
+        release_gil: bool,
+        work: impl FnOnce(&mut CoreVm) -> VmResult<Value>,
+    ) -> PyResult<(VmResult<Value>, u64)> {
+        let mut state = self.borrow_state_mut()?;
+        if state.async_run {
             // Called from a host function while this Vm's run is in progress.
             return Err(already_running());
         }
@@ -1151,7 +762,10 @@ impl Vm {
                 return Err(errors::panic_error(py, &*payload));
             }
         };
-        let delivered = match output.take_failure() {
+        // Awaited host calls end with the run (a short crossing has none).
+        let settled = if state.wait.borrow().is_idle() { Ok(()) } else { state.wait.borrow_mut().finish(py) };
+        let VmState { core, output, .. } = &mut *state;
+        let delivered = match output.failure.take() {
             Some(e) => Err(e),
             // Output the core still buffers (e.g. after `call_closure`, which
             // does not flush at the end the way `run` does).
@@ -1160,11 +774,7 @@ impl Vm {
         };
         output.close();
         delivered?;
-        let id = state.id;
-        drop(state);
-        match result {
-            Ok(v) => Ok((v, id)),
-            Err(e) => Err(errors::vm_error(py, &e, id)),
-        }
+        settled?;
+        Ok((result, state.id))
     }
 }

@@ -11,7 +11,7 @@ use super::args::{done, expected};
 use super::crypto::{bytes_value, data_arg};
 use super::BuiltinImpl::Native;
 use super::{BuiltinDef, Ctx, Flow};
-use crate::runtime::error::{VmError, VmResult};
+use crate::runtime::error::{LimitKind, VmError, VmResult};
 use crate::runtime::value::{arg, DictMap, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
@@ -48,7 +48,7 @@ fn read_limited(reader: impl Read, ctx: &Ctx, builtin: &str) -> VmResult<Vec<u8>
     let mut out = Vec::new();
     reader.take(limit + 1).read_to_end(&mut out).map_err(|e| fail(builtin, format!("invalid input: {e}")))?;
     if out.len() as u64 > limit {
-        return Err(VmError::limit(format!("{builtin} output exceeds {limit} bytes")));
+        return Err(VmError::limit(LimitKind::Memory, format!("{builtin} output exceeds {limit} bytes")));
     }
     Ok(out)
 }

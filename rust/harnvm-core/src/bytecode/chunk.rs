@@ -9,10 +9,9 @@
 //! Cacheable ops (adaptive binary ops, property reads, method calls, calls)
 //! end with a `Cache` operand: the op's inline-cache slot, assigned by
 //! `Chunk::emit`, so the dispatch loop reads its slot straight from the code
-//! stream. The same slots are also recorded in the flat offset → slot side
-//! table (`inline_cache_index`) and in a BTreeMap control copy; see `ic.rs`.
+//! stream, which is the only place the slot is kept (tools walk the code to
+//! list the sites, see `inline_cache_sites`); see `ic.rs`.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
@@ -527,8 +526,6 @@ impl BinaryOp {
 /// A constant-pool entry.
 pub type Constant = Value;
 
-/// `inline_cache_index` entry of an offset that has no slot.
-pub const NO_INLINE_CACHE_SLOT: u32 = u32::MAX;
 /// `Cache` operand of a site beyond the u16 slot range: such a site runs uncached.
 pub const NO_CACHE_OPERAND: u16 = u16::MAX;
 
@@ -549,12 +546,9 @@ pub struct Chunk {
     pub functions: Vec<Rc<FunctionProto>>,
     /// Identity for the VM-side cache sets (the chunk itself holds no cache state).
     pub cache_id: u64,
-    /// Flat offset → inline-cache slot table, `NO_INLINE_CACHE_SLOT` where an
-    /// offset has none. Grown (with the sentinel) as slots are registered,
-    /// so offsets past its end have no slot either.
-    pub inline_cache_index: Vec<u32>,
-    /// The same mapping as a BTreeMap: the control path for A/B benchmarks.
-    pub inline_cache_slots: BTreeMap<usize, u32>,
+    /// Inline-cache slots handed out so far (the slots themselves are the
+    /// `Cache` operands in `code`).
+    cache_slots: u32,
 }
 
 impl Default for Chunk {
@@ -565,8 +559,7 @@ impl Default for Chunk {
             positions: Vec::new(),
             functions: Vec::new(),
             cache_id: next_cache_id(),
-            inline_cache_index: Vec::new(),
-            inline_cache_slots: BTreeMap::new(),
+            cache_slots: 0,
         }
     }
 }
@@ -614,12 +607,6 @@ pub struct FunctionProto {
     pub file: Rc<str>,
 }
 
-impl FunctionProto {
-    pub fn num_params(&self) -> usize {
-        self.params.len()
-    }
-}
-
 impl Chunk {
     pub fn add_constant(&mut self, v: Value) -> u16 {
         // Dedup strings and ints; floats by bit pattern.
@@ -639,7 +626,7 @@ impl Chunk {
 
     /// Emits an opcode with its explicit operands (each given as a u32 and
     /// encoded per its kind). A cacheable op also gets an inline-cache slot,
-    /// registered in the side tables and written as its `Cache` operand.
+    /// written as its `Cache` operand.
     pub fn emit(&mut self, op: Op, operands: &[u32], pos: Pos) -> usize {
         let at = self.code.len();
         debug_assert_eq!(op.explicit_operands().len(), operands.len(), "{op:?}");
@@ -655,8 +642,12 @@ impl Chunk {
             }
         }
         if op.is_cacheable() {
-            let operand = match self.register_inline_cache(at) {
-                Some(slot) if slot < NO_CACHE_OPERAND as u32 => slot as u16,
+            // Slots stop at the u16 operand range; later sites run uncached.
+            let operand = match u16::try_from(self.cache_slots) {
+                Ok(slot) if slot < NO_CACHE_OPERAND => {
+                    self.cache_slots += 1;
+                    slot
+                }
                 _ => NO_CACHE_OPERAND,
             };
             self.code.extend_from_slice(&operand.to_le_bytes());
@@ -664,57 +655,41 @@ impl Chunk {
         at
     }
 
-    /// Gives the op at `op_offset` the next inline-cache slot (idempotent).
-    /// Slots stop at the u16 operand range; later sites get none.
-    pub fn register_inline_cache(&mut self, op_offset: usize) -> Option<u32> {
-        if let Some(&slot) = self.inline_cache_slots.get(&op_offset) {
-            return Some(slot);
-        }
-        let slot = self.inline_cache_slots.len() as u32;
-        if slot >= NO_CACHE_OPERAND as u32 {
+    /// The inline-cache slot of the instruction starting at `op_offset`
+    /// (its `Cache` operand), or None if it has none. `op_offset` must be an
+    /// instruction start (as the disassembler's offsets are).
+    pub fn inline_cache_slot(&self, op_offset: usize) -> Option<u32> {
+        let op = Op::from_byte(*self.code.get(op_offset)?)?;
+        if !op.is_cacheable() {
             return None;
         }
-        self.inline_cache_slots.insert(op_offset, slot);
-        if self.inline_cache_index.len() <= op_offset {
-            self.inline_cache_index.resize(op_offset + 1, NO_INLINE_CACHE_SLOT);
-        }
-        self.inline_cache_index[op_offset] = slot;
-        Some(slot)
+        let at = op_offset + op.size() - 2;
+        let operand = u16::from_le_bytes([*self.code.get(at)?, *self.code.get(at + 1)?]);
+        (operand != NO_CACHE_OPERAND).then_some(operand as u32)
     }
 
-    /// The inline-cache slot of the op at `op_offset`: one bounds-checked read.
-    #[inline]
-    pub fn inline_cache_slot(&self, op_offset: usize) -> Option<u32> {
-        match self.inline_cache_index.get(op_offset) {
-            Some(&slot) if slot != NO_INLINE_CACHE_SLOT => Some(slot),
-            _ => None,
+    /// Every inline-cache site as `(instruction offset, slot)`, in code order
+    /// (walks the code: for reports and tools, not the dispatch loop).
+    pub fn inline_cache_sites(&self) -> Vec<(usize, u32)> {
+        let mut sites = Vec::new();
+        let mut at = 0;
+        while let Some(op) = self.code.get(at).and_then(|&b| Op::from_byte(b)) {
+            if let Some(slot) = self.inline_cache_slot(at) {
+                sites.push((at, slot));
+            }
+            at += op.size();
         }
-    }
-
-    /// The same lookup through the BTreeMap (the A/B control path).
-    #[inline]
-    pub fn inline_cache_slot_via_btreemap(&self, op_offset: usize) -> Option<u32> {
-        self.inline_cache_slots.get(&op_offset).copied()
+        sites
     }
 
     /// How many inline-cache slots this chunk's sites use.
     pub fn inline_cache_slot_count(&self) -> usize {
-        self.inline_cache_slots.len()
+        self.cache_slots as usize
     }
 
     /// Rewrites the jump operand at operand-offset `at` to `target`.
     pub fn patch_u32(&mut self, at: usize, target: u32) {
         self.code[at..at + 4].copy_from_slice(&target.to_le_bytes());
-    }
-
-    #[inline(always)]
-    pub fn read_u16(&self, at: usize) -> u16 {
-        u16::from_le_bytes([self.code[at], self.code[at + 1]])
-    }
-
-    #[inline(always)]
-    pub fn read_u32(&self, at: usize) -> u32 {
-        u32::from_le_bytes([self.code[at], self.code[at + 1], self.code[at + 2], self.code[at + 3]])
     }
 
     /// Source position of the instruction at `offset` (cold path).
@@ -876,7 +851,7 @@ mod tests {
     }
 
     #[test]
-    fn cacheable_ops_get_slots_in_both_tables() {
+    fn cacheable_ops_carry_their_slot_as_operand() {
         let mut c = Chunk::default();
         let p = Pos { line: 1, column: 1 };
         let add = c.emit(Op::Add, &[], p);
@@ -886,9 +861,8 @@ mod tests {
         assert_eq!((c.inline_cache_slot(add), c.inline_cache_slot(pow)), (Some(0), None));
         assert_eq!((c.inline_cache_slot(prop), c.inline_cache_slot(call)), (Some(1), Some(2)));
         assert_eq!(c.decode(prop), Some((Op::GetProp, vec![0, 1])));
-        for at in 0..c.code.len() + 3 {
-            assert_eq!(c.inline_cache_slot(at), c.inline_cache_slot_via_btreemap(at), "offset {at}");
-        }
+        assert_eq!(c.inline_cache_sites(), vec![(add, 0), (prop, 1), (call, 2)]);
+        assert_eq!(c.inline_cache_slot(c.code.len()), None);
         assert_eq!(c.inline_cache_slot_count(), 3);
         assert_ne!(c.cache_id, Chunk::default().cache_id);
     }

@@ -31,8 +31,10 @@ pub enum ErrorKind {
     UndefinedBuiltin(String, Option<String>),
     ImmutableAssignment(String),
     StackOverflow,
-    /// A resource limit (memory, allocation size, instruction budget). Not catchable by Harn code.
-    Limit(String),
+    /// A resource limit, typed so hosts map it without reading the message
+    /// (`message` is the detail after "Resource limit exceeded: "). Not
+    /// catchable by Harn code.
+    Limit(LimitKind, String),
     /// The host cancelled the run. Not catchable by Harn code.
     Interrupted,
     /// Lexer, parser or compiler error; the message already includes `at L:C` where Harn puts it.
@@ -49,6 +51,15 @@ pub enum ErrorKind {
         export: Option<String>,
         message: String,
     },
+}
+
+/// Which resource a `Limit` error ran out of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    /// The run's wall-clock budget (`VmOptions::time_limit_ms`).
+    Time,
+    /// An allocation or decoded output beyond `Limits::max_alloc`.
+    Memory,
 }
 
 /// One Harn frame of a runtime error's stack trace.
@@ -111,8 +122,8 @@ impl VmError {
         VmError::new(ErrorKind::Runtime(msg.into()))
     }
     #[cold]
-    pub fn limit(msg: impl Into<String>) -> VmError {
-        VmError::new(ErrorKind::Limit(msg.into()))
+    pub fn limit(kind: LimitKind, msg: impl Into<String>) -> VmError {
+        VmError::new(ErrorKind::Limit(kind, msg.into()))
     }
 
     /// A front-end error at a source position.
@@ -133,7 +144,7 @@ impl VmError {
     pub fn is_catchable(&self) -> bool {
         !matches!(
             self.0.kind,
-            ErrorKind::Limit(_)
+            ErrorKind::Limit(..)
                 | ErrorKind::Interrupted
                 | ErrorKind::Syntax(_)
                 | ErrorKind::ModuleNotFound { .. }
@@ -160,7 +171,7 @@ impl VmError {
             ErrorKind::UndefinedBuiltin(n, hint) => format!("Undefined builtin: {n}{}", did_you_mean(hint)),
             ErrorKind::ImmutableAssignment(n) => format!("Cannot assign to immutable binding: {n}"),
             ErrorKind::StackOverflow => "Stack overflow: too many nested calls".to_string(),
-            ErrorKind::Limit(m) => format!("Resource limit exceeded: {m}"),
+            ErrorKind::Limit(_, m) => format!("Resource limit exceeded: {m}"),
             ErrorKind::Interrupted => "Interrupted by host".to_string(),
             ErrorKind::Syntax(m) => m.clone(),
             ErrorKind::ModuleNotFound { message, .. } | ErrorKind::Import { message, .. } => message.clone(),
@@ -175,7 +186,7 @@ impl VmError {
         match &self.0.kind {
             ErrorKind::Thrown(_)
             | ErrorKind::Syntax(_)
-            | ErrorKind::Limit(_)
+            | ErrorKind::Limit(..)
             | ErrorKind::Interrupted
             | ErrorKind::ModuleNotFound { .. }
             | ErrorKind::Import { .. } => self.message(),

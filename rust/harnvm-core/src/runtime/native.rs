@@ -3,7 +3,7 @@
 //! recursing on the Rust stack. Also the allocation limits every builtin
 //! respects.
 
-use crate::runtime::error::{VmError, VmResult};
+use crate::runtime::error::{LimitKind, VmError, VmResult};
 use crate::runtime::value::Value;
 
 /// Arguments of a callback call. Callbacks take one to three arguments
@@ -174,5 +174,5 @@ pub fn check_alloc_product(count: u128, unit: u128, limits: &Limits, what: &str)
 
 #[cold]
 fn alloc_error(size: u128, limits: &Limits, what: &str) -> VmError {
-    VmError::limit(format!("{what} would allocate {size} units (limit {})", limits.max_alloc))
+    VmError::limit(LimitKind::Memory, format!("{what} would allocate {size} units (limit {})", limits.max_alloc))
 }

@@ -910,7 +910,7 @@ impl InlineCaches {
         let mut out = Vec::new();
         for (set_index, set) in self.sets.iter().enumerate() {
             let Some(proto) = set.proto.as_ref().and_then(Weak::upgrade) else { continue };
-            for (&offset, &slot) in &proto.chunk.inline_cache_slots {
+            for (offset, slot) in proto.chunk.inline_cache_sites() {
                 let Some(entry) = self.get(set_index, slot as usize) else { continue };
                 let op = proto.chunk.code.get(offset).and_then(|&b| Op::from_byte(b)).map_or("?", Op::name);
                 let (state, hits, misses) = entry.describe();

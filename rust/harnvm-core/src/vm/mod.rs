@@ -12,12 +12,12 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::builtins::{self, iter, methods, Continuation, Ctx, Flow, Limits};
 use crate::bytecode::chunk::{CaptureSource, FunctionProto, Op};
 use crate::bytecode::Program;
-use crate::runtime::error::{closest_match, ErrorKind, StackEntry, VmError, VmResult};
+use crate::runtime::error::{closest_match, ErrorKind, LimitKind, StackEntry, VmError, VmResult};
 use crate::runtime::fiber::{Fiber, Frame, Handler, ModuleEnv};
 use crate::runtime::ops;
 use crate::runtime::value::{Closure, DictMap, HStr, Object, StructLayout, StructVal, Value};
@@ -34,7 +34,7 @@ mod modules;
 pub use modules::ExportMemo;
 
 mod sched;
-pub use sched::{HostFn, HostReply, RunState};
+pub use sched::{HostFn, HostReply, RunState, Waiter, Waiting};
 
 #[derive(Clone, Debug)]
 pub struct VmOptions {
@@ -74,8 +74,8 @@ pub struct Vm {
     impls: HashMap<String, Rc<DictMap>>,
     output_sink: Option<OutputSink>,
     interrupt: Arc<AtomicBool>,
-    /// Host hook polled with the interrupt checks; returning true interrupts.
-    poll: Option<Box<dyn FnMut() -> bool>>,
+    /// The host's wait for timers and host calls in `drive_blocking`.
+    waiter: Option<sched::Waiter>,
     deadline: Option<Instant>,
     /// Calls and backward jumps left before the next interrupt/deadline check.
     budget: u32,
@@ -146,7 +146,7 @@ impl Vm {
             impls: HashMap::new(),
             output_sink: None,
             interrupt: Arc::new(AtomicBool::new(false)),
-            poll: None,
+            waiter: None,
             deadline: None,
             budget: CHECK_INTERVAL,
             parked: Vec::new(),
@@ -179,12 +179,6 @@ impl Vm {
     /// A flag another thread may set to stop the running program.
     pub fn interrupt_handle(&self) -> Arc<AtomicBool> {
         self.interrupt.clone()
-    }
-
-    /// A hook the VM polls every few thousand calls/backward jumps (with the
-    /// interrupt flag); returning true stops the program (e.g. on Ctrl-C).
-    pub fn set_poll(&mut self, poll: Box<dyn FnMut() -> bool>) {
-        self.poll = Some(poll);
     }
 
     /// Runs a program's entry code and returns the entry pipeline's value.
@@ -234,13 +228,8 @@ impl Vm {
 
     /// Runs a closure to completion inside the running task (no switching).
     fn call_closure_nested(&mut self, closure: Rc<Closure>, args: Vec<Value>) -> VmResult<Value> {
+        // (Only inside a running task: a run's resets are `reset_run`'s.)
         let stop_depth = self.fiber.frames.len();
-        if stop_depth == 0 {
-            // An outermost host call: a fresh time budget.
-            self.interrupt.store(false, AtomicOrdering::Relaxed);
-            self.deadline = self.options.time_limit_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
-            self.budget = CHECK_INTERVAL;
-        }
         let stack_len = self.fiber.stack.len();
         let handlers_len = self.fiber.handlers.len();
         let argc = args.len() as u32;
@@ -314,16 +303,15 @@ impl Vm {
     #[cold]
     fn check_interrupts(&mut self) -> VmResult<()> {
         self.budget = CHECK_INTERVAL;
-        let polled = self.poll.as_mut().is_some_and(|poll| poll());
-        if polled || self.interrupt.load(AtomicOrdering::Relaxed) {
+        if self.interrupt.load(AtomicOrdering::Relaxed) {
             return Err(VmError::new(ErrorKind::Interrupted));
         }
         if let Some(deadline) = self.deadline {
             if Instant::now() >= deadline {
-                return Err(VmError::limit(format!(
-                    "time limit of {} ms exceeded",
-                    self.options.time_limit_ms.unwrap_or_default()
-                )));
+                return Err(VmError::limit(
+                    LimitKind::Time,
+                    format!("time limit of {} ms exceeded", self.options.time_limit_ms.unwrap_or_default()),
+                ));
             }
         }
         if self.sched.current_deadline().is_some_and(|d| d <= self.sched.now()) {

@@ -23,7 +23,7 @@ use std::time::Instant;
 use super::{Fiber, Vm};
 use crate::builtins::concurrency::sched_op_name;
 use crate::builtins::{Flow, SchedOp};
-use crate::runtime::error::{ErrorKind, VmError, VmResult};
+use crate::runtime::error::{ErrorKind, LimitKind, VmError, VmResult};
 use crate::runtime::sched_object::{
     Acquire, Channel, ChannelKind, Mailbox, MailboxState, Permit, SchedObject, SharedCell, SharedCellState, SharedMap,
     SharedMapState,
@@ -47,6 +47,20 @@ pub enum HostReply {
     Ready(Value),
     Pending,
 }
+
+/// What `drive_blocking` hands the host's waiter when every task waits.
+pub struct Waiting {
+    /// Milliseconds until the earliest timer or the run's deadline (None: neither).
+    pub timer_ms: Option<f64>,
+    /// Host calls still pending.
+    pub host_calls: usize,
+    /// Host calls whose waiting task was cancelled since the last wait.
+    pub cancelled: Vec<u64>,
+}
+
+/// Waits for at most `timer_ms` (or until a host call completes) and
+/// returns the host calls completed meanwhile; an error ends the run.
+pub type Waiter = Box<dyn FnMut(Waiting) -> VmResult<Vec<(u64, VmResult<Value>)>>>;
 
 /// A host function: `(call_id, args)`. Returning `Pending` suspends the
 /// calling task until `complete_host_call(call_id, ..)`.
@@ -1128,20 +1142,13 @@ impl Vm {
         self.sched.ready.push_back(ROOT);
     }
 
-    /// `start_call` then `drive_blocking`, with the root task run at once
-    /// instead of through the task map and ready queue (what `step` would
-    /// pick first anyway): a host crossing on an idle VM does not pay for
-    /// the scheduler's bookkeeping. A root task that waits is handed to the
+    /// `start_call` of a closure then `drive_blocking` (`Vm::call_closure`
+    /// at the root), with the root task run at once instead of through the
+    /// task map and ready queue (what `step` would pick first anyway): a
+    /// host crossing on an idle VM does not pay for the scheduler's
+    /// bookkeeping. Inline on an idle VM (see `call_root_inline`), else
+    /// through the scheduler; a root task that waits is handed to the
     /// scheduler as usual.
-    pub fn call_root_blocking(&mut self, callee: Value, args: Vec<Value>) -> VmResult<Value> {
-        match callee.into_closure() {
-            Ok(closure) => self.call_root_closure(closure, args),
-            Err(callee) => self.call_root_scheduled(callee, args),
-        }
-    }
-
-    /// `call_root_blocking` of a closure: inline on an idle VM (see
-    /// `call_root_inline`), else through the scheduler.
     pub(super) fn call_root_closure(&mut self, closure: Rc<crate::runtime::value::Closure>, args: Vec<Value>) -> VmResult<Value> {
         if !closure.proto.is_generator && self.sched.idle_with_spare_root() && self.fiber.is_pristine() && self.parked.is_empty()
         {
@@ -1150,7 +1157,7 @@ impl Vm {
         self.call_root_scheduled(Value::Closure(closure), args)
     }
 
-    /// `call_root_blocking` with the root task built and run by the scheduler's rules.
+    /// `call_root_closure` with the root task built and run by the scheduler's rules.
     fn call_root_scheduled(&mut self, callee: Value, args: Vec<Value>) -> VmResult<Value> {
         let task = self.new_root_task(callee, args);
         if let Err(e) = self.check_host_limits() {
@@ -1170,7 +1177,7 @@ impl Vm {
         self.drive_blocking()
     }
 
-    /// `call_root_blocking` on an idle VM (see `Sched::idle_with_spare_root`):
+    /// `call_root_closure` on an idle VM (see `Sched::idle_with_spare_root`):
     /// the spare root becomes the running task and the closure runs on the
     /// VM's fiber in place. Both fibers are pristine, so not swapping them
     /// at the start is the same as swapping; when the call returns and the
@@ -1180,14 +1187,8 @@ impl Vm {
     /// path exactly as `run_task_now` would, after swapping the fibers then.
     fn call_root_inline(&mut self, closure: Rc<crate::runtime::value::Closure>, args: Vec<Value>) -> VmResult<Value> {
         let task = self.sched.spare_root.take().expect("an idle VM has a spare root");
-        // The resets of `new_root_task` that an idle VM needs.
-        self.sched.current = ROOT;
-        self.sched.spawn_counter = 0;
-        self.sched.parallel_counter = 0;
-        self.park_floor = 0;
-        self.interrupt.store(false, std::sync::atomic::Ordering::Relaxed);
-        self.deadline = self.options.time_limit_ms.map(|ms| Instant::now() + std::time::Duration::from_millis(ms));
-        self.budget = super::CHECK_INTERVAL;
+        // (An idle VM's scheduler and fiber need no other reset.)
+        self.reset_run();
         if let Err(e) = self.check_host_limits() {
             self.sched.spare_root = Some(task);
             return Err(e);
@@ -1235,19 +1236,13 @@ impl Vm {
         self.sched.shutdown();
         self.sched.root_result = None;
         self.sched.running = None;
-        self.sched.current = ROOT;
-        self.sched.spawn_counter = 0;
-        self.sched.parallel_counter = 0;
         if !self.fiber.is_pristine() {
             // (A pristine fiber, as a finished crossing leaves it, is kept.)
             self.fiber = Fiber::default();
         }
         self.parked.clear();
         self.parked_frames = 0;
-        self.park_floor = 0;
-        self.interrupt.store(false, std::sync::atomic::Ordering::Relaxed);
-        self.deadline = self.options.time_limit_ms.map(|ms| Instant::now() + std::time::Duration::from_millis(ms));
-        self.budget = super::CHECK_INTERVAL;
+        self.reset_run();
         if let Some(mut task) = self.sched.spare_root.take() {
             task.start = Some((callee, args));
             return task;
@@ -1255,6 +1250,20 @@ impl Vm {
         let info =
             TaskInfo { id: "task_root".to_string(), parent: None, name: "root".to_string(), group: None, values: DictMap::new() };
         Task::new(callee, args, info, Owner::Root)
+    }
+
+    /// The reset every way into running goes through (`start`, `start_call`,
+    /// `call_closure` and the export calls, inline or scheduled): the root
+    /// runs first, task numbering restarts, and the run gets a fresh
+    /// interrupt flag, time budget and deadline.
+    fn reset_run(&mut self) {
+        self.sched.current = ROOT;
+        self.sched.spawn_counter = 0;
+        self.sched.parallel_counter = 0;
+        self.park_floor = 0;
+        self.interrupt.store(false, std::sync::atomic::Ordering::Relaxed);
+        self.deadline = self.options.time_limit_ms.map(|ms| Instant::now() + std::time::Duration::from_millis(ms));
+        self.budget = super::CHECK_INTERVAL;
     }
 
     /// Runs ready tasks until the root task finishes or every task waits.
@@ -1310,10 +1319,10 @@ impl Vm {
         }
         if let Some(deadline) = self.deadline {
             if Instant::now() >= deadline {
-                return Err(VmError::limit(format!(
-                    "time limit of {} ms exceeded",
-                    self.options.time_limit_ms.unwrap_or_default()
-                )));
+                return Err(VmError::limit(
+                    LimitKind::Time,
+                    format!("time limit of {} ms exceeded", self.options.time_limit_ms.unwrap_or_default()),
+                ));
             }
         }
         Ok(())
@@ -1506,23 +1515,45 @@ impl Vm {
         self.sched.now()
     }
 
-    /// Drives a run to completion on this thread: sleeps for timers, fails
-    /// if a host call is pending (an async driver is needed for those).
+    /// Drives a run to completion on this thread. While every task waits,
+    /// the host's waiter (see `set_waiter`) sleeps and completes host calls;
+    /// without one, timers are slept for here and a pending host call fails
+    /// the run.
     pub fn drive_blocking(&mut self) -> VmResult<Value> {
         loop {
-            match self.step() {
+            let (timer_ms, host_calls) = match self.step() {
                 RunState::Done(r) => return r,
-                RunState::Waiting { host_calls, timer_ms } => {
-                    if host_calls > 0 {
-                        self.abort_run();
-                        return Err(VmError::runtime("a host call is pending but this run has no async driver"));
+                RunState::Waiting { timer_ms, host_calls } => (timer_ms, host_calls),
+            };
+            let Some(wait) = self.waiter.as_mut() else {
+                if host_calls > 0 {
+                    self.abort_run();
+                    return Err(VmError::runtime("a host call is pending but this run has no async driver"));
+                }
+                if let Some(ms) = timer_ms {
+                    std::thread::sleep(std::time::Duration::from_secs_f64((ms / 1000.0).clamp(0.0, 3600.0)));
+                }
+                continue;
+            };
+            let cancelled = std::mem::take(&mut self.sched.cancelled_host_calls);
+            match wait(Waiting { timer_ms, host_calls, cancelled }) {
+                Ok(completed) => {
+                    for (call, result) in completed {
+                        self.complete_host_call(call, result);
                     }
-                    if let Some(ms) = timer_ms {
-                        std::thread::sleep(std::time::Duration::from_secs_f64((ms / 1000.0).clamp(0.0, 3600.0)));
-                    }
+                }
+                Err(e) => {
+                    self.abort_run();
+                    return Err(e);
                 }
             }
         }
+    }
+
+    /// Installs the host's waiter for `drive_blocking` (every blocking run
+    /// and crossing of this VM).
+    pub fn set_waiter(&mut self, waiter: Waiter) {
+        self.waiter = Some(waiter);
     }
 
     // -----------------------------------------------------------------------
