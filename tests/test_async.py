@@ -2,7 +2,7 @@
 
 No test here asserts wall-clock durations: concurrency is shown by how many
 host calls are in flight at once, timer handling by the waits the driver is
-handed (``driver_waits``), and a test that could only fail by hanging relies
+handed (``timer_waits``), and a test that could only fail by hanging relies
 on the pytest-timeout safety net.
 """
 
@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-import types
 
 import pytest
 
 import harnvm
-import harnvm._driver
 
 
 def capture(vm_kwargs: dict | None = None) -> tuple[harnvm.Vm, list[str]]:
@@ -29,19 +26,11 @@ def capture(vm_kwargs: dict | None = None) -> tuple[harnvm.Vm, list[str]]:
 EPS = 1e-9
 
 
-@pytest.fixture
-def driver_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Every timer wait (seconds) that ``Vm.run``'s driver sleeps for; the
-    sleeps still happen (``run_sync`` calls ``time.sleep`` only for timers)."""
-    waits: list[float] = []
-    real_sleep = time.sleep
-
-    def sleep(seconds: float) -> None:
-        waits.append(seconds)
-        real_sleep(seconds)
-
-    monkeypatch.setattr(harnvm._driver, "time", types.SimpleNamespace(sleep=sleep))
-    return waits
+def timer_waits(vm: harnvm.Vm) -> list[float]:
+    """Every timer wait (seconds) that ``vm``'s blocking driver was handed
+    since the last call: what the scheduler asked to sleep for, observed
+    without timing anything."""
+    return harnvm.internals.take_timer_waits(vm)
 
 
 # ---------------------------------------------------------------------------
@@ -348,7 +337,7 @@ def test_cancel_graceful_and_is_cancelled():
 # The virtual clock
 
 
-def test_virtual_clock_completes_sleeps_at_once_in_time_order(driver_waits):
+def test_virtual_clock_completes_sleeps_at_once_in_time_order():
     vm, out = capture({"clock": "virtual"})
     assert vm.clock == "virtual"
     src = """
@@ -373,19 +362,20 @@ def test_virtual_clock_completes_sleeps_at_once_in_time_order(driver_waits):
     assert out == ["[1, 2, 3]\n", "c\n", "a\n", "b\n"]
     assert vm.now == pytest.approx(30.0)
     # No real waiting: the driver was never handed a timer.
-    assert driver_waits == []
+    assert timer_waits(vm) == []
 
 
-def test_real_clock_hands_timers_to_the_driver(driver_waits):
-    # The control for driver_waits: the same kind of sleep on the real clock
+def test_real_clock_hands_timers_to_the_driver():
+    # The control for timer_waits: the same kind of sleep on the real clock
     # is a timer wait of the driver, at most as long as the sleep.
     vm, out = capture()
     vm.run("pipeline m() { sleep(20ms); println(\"woke\") }")
     assert out == ["woke\n"]
-    assert driver_waits and all(0 <= w <= 0.02 + EPS for w in driver_waits)
+    waits = timer_waits(vm)
+    assert waits and all(0 <= w <= 0.02 + EPS for w in waits)
 
 
-def test_virtual_clock_deadline_and_select_timeout_are_deterministic(driver_waits):
+def test_virtual_clock_deadline_and_select_timeout_are_deterministic():
     vm, out = capture({"clock": "virtual"})
     src = """
     pipeline m() {
@@ -401,7 +391,7 @@ def test_virtual_clock_deadline_and_select_timeout_are_deterministic(driver_wait
     vm.run(src)
     assert out == ["Deadline exceeded\n", "timeout\n", "nil\n"]
     assert vm.now == pytest.approx(7.1)
-    assert driver_waits == []
+    assert timer_waits(vm) == []
 
 
 def test_bad_clock_name_is_rejected():
@@ -536,12 +526,13 @@ def test_the_gil_is_released_while_harn_computes():
     assert stopped == ["interrupt sent"]
 
 
-def test_time_limit_covers_time_spent_waiting(driver_waits):
+def test_time_limit_covers_time_spent_waiting():
     vm, _ = capture({"time_limit": 0.1})
     with pytest.raises(harnvm.HarnTimeoutError):
         vm.run("pipeline m() { sleep(10s) }")
     # The driver was never told to wait past the limit (10 s would be the sleep).
-    assert driver_waits and all(0 <= w <= 0.1 + EPS for w in driver_waits)
+    waits = timer_waits(vm)
+    assert waits and all(0 <= w <= 0.1 + EPS for w in waits)
 
     seen: list[str] = []
 

@@ -111,7 +111,7 @@ def test_exceptions_pickle(exc):
 
 def test_panic_becomes_internal_error():
     with pytest.raises(HarnInternalError) as info:
-        harnvm._native._panic("kaboom")
+        harnvm.internals.panic_for_test("kaboom")
     assert info.value.message == "internal error: kaboom"
     assert isinstance(info.value, Exception)
 

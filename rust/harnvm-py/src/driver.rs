@@ -85,7 +85,15 @@ pub(crate) struct BlockingWait {
     tasks: Vec<(u64, Py<PyAny>)>,
     /// Tasks cancelled in this run, settled when it ends.
     cancelling: Vec<Py<PyAny>>,
+    /// The timer waits (ms) this waiter was handed, oldest first, for
+    /// `harnvm.internals.take_timer_waits`: tests check what the scheduler
+    /// asked for (none on the virtual clock, none past a time limit) without
+    /// timing anything. Bounded, so a long-lived Vm does not grow.
+    timer_waits: Vec<f64>,
 }
+
+/// How many timer waits `BlockingWait::timer_waits` keeps.
+const KEPT_TIMER_WAITS: usize = 256;
 
 pub(crate) type SharedWait = Rc<RefCell<BlockingWait>>;
 
@@ -104,6 +112,7 @@ impl BlockingWait {
             event_loop: None,
             tasks: Vec::new(),
             cancelling: Vec::new(),
+            timer_waits: Vec::new(),
         }));
         let shared = wait.clone();
         core.set_waiter(Box::new(move |waiting| shared.borrow_mut().wait(waiting)));
@@ -111,6 +120,12 @@ impl BlockingWait {
     }
 
     fn wait(&mut self, waiting: Waiting) -> VmResult<Completed> {
+        if let Some(ms) = waiting.timer_ms {
+            if self.timer_waits.len() == KEPT_TIMER_WAITS {
+                self.timer_waits.remove(0);
+            }
+            self.timer_waits.push(ms);
+        }
         let awaiting = !self.tasks.is_empty() || !self.host.borrow().pending.is_empty();
         if awaiting {
             match Python::attach(|py| self.await_calls(py, waiting.timer_ms, &waiting.cancelled)) {
@@ -235,6 +250,11 @@ impl BlockingWait {
     }
 
     /// Whether `finish` has anything to do.
+    /// The timer waits handed over since the last call, in ms (see `timer_waits`).
+    pub(crate) fn take_timer_waits(&mut self) -> Vec<f64> {
+        std::mem::take(&mut self.timer_waits)
+    }
+
     pub(crate) fn is_idle(&self) -> bool {
         self.event_loop.is_none() && self.tasks.is_empty() && self.host.borrow().pending.is_empty()
     }

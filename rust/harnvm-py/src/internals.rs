@@ -529,6 +529,13 @@ pub fn peek_direct_call_cache(vm: &Bound<'_, Vm>, cache_set: usize, slot: usize)
     vm.get().with_caches(|ic, id| peek_direct_call(py, ic, id, cache_set, slot))
 }
 
+/// The timer waits, in seconds, that `vm`'s blocking driver was handed since
+/// the last call, oldest first (at most the last 256).
+#[pyfunction]
+pub fn take_timer_waits(vm: &Bound<'_, Vm>) -> PyResult<Vec<f64>> {
+    Ok(vm.get().take_timer_waits()?.into_iter().map(|ms| ms / 1000.0).collect())
+}
+
 /// Every inline-cache site of the functions `vm` has run: dicts with
 /// function, line, offset, op, set, slot, family, state, hits, misses.
 #[pyfunction]

@@ -58,12 +58,6 @@ fn _roundtrip<'py>(py: Python<'py>, value: &Bound<'py, PyAny>) -> PyResult<Bound
     errors::guard(py, || convert::to_py(py, &convert::from_py(value, None)?, 0))
 }
 
-/// Panics inside the guard (for tests that no panic escapes as `PanicException`).
-#[pyfunction]
-fn _panic(py: Python<'_>, message: &str) -> PyResult<()> {
-    errors::guard(py, || panic!("{message}"))
-}
-
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -78,7 +72,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(disassemble, m)?)?;
     m.add_function(wrap_pyfunction!(display, m)?)?;
     m.add_function(wrap_pyfunction!(_roundtrip, m)?)?;
-    m.add_function(wrap_pyfunction!(_panic, m)?)?;
     m.add_class::<internals::InternalChunk>()?;
     m.add_class::<internals::AdaptiveBinaryCacheEntry>()?;
     m.add_class::<internals::PropertyCacheEntry>()?;
@@ -94,6 +87,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(internals::peek_method_cache, m)?)?;
     m.add_function(wrap_pyfunction!(internals::peek_direct_call_cache, m)?)?;
     m.add_function(wrap_pyfunction!(internals::inline_cache_report, m)?)?;
+    m.add_function(wrap_pyfunction!(internals::take_timer_waits, m)?)?;
     m.add_function(wrap_pyfunction!(internals::inline_cache_disassembly, m)?)?;
     m.add_function(wrap_pyfunction!(bench::bench, m)?)?;
     m.add_function(wrap_pyfunction!(bench::bench_fixtures, m)?)?;

@@ -583,6 +583,14 @@ impl Vm {
         f(&mut state.core.ic, id)
     }
 
+    /// The timer waits (ms) the blocking driver was handed since the last
+    /// call (`harnvm.internals.take_timer_waits`).
+    pub(crate) fn take_timer_waits(&self) -> PyResult<Vec<f64>> {
+        let state = self.borrow_state_mut()?;
+        let waits = state.wait.borrow_mut().take_timer_waits();
+        Ok(waits)
+    }
+
     fn host(&self) -> PyResult<Host> {
         Ok(self.host.get().ok_or_else(|| wrong_thread("Vm"))?.clone())
     }
