@@ -11,6 +11,7 @@
 //! The public API is re-exported (and documented) by `python/harnvm/__init__.py`.
 
 mod bench;
+mod check;
 mod convert;
 mod entry;
 mod errors;
@@ -23,8 +24,11 @@ use pyo3::prelude::*;
 
 /// Compiles Harn source text into a `Program`.
 #[pyfunction]
-#[pyo3(signature = (source, filename = "<string>"))]
-fn compile(py: Python<'_>, source: &str, filename: &str) -> PyResult<vm::Program> {
+#[pyo3(signature = (source, filename = "<string>", *, typecheck = true))]
+fn compile(py: Python<'_>, source: &str, filename: &str, typecheck: bool) -> PyResult<vm::Program> {
+    if typecheck {
+        check::gate(py, source, filename, Vec::new())?;
+    }
     Ok(vm::Program::new(vm::compile_source(py, source, filename)?))
 }
 
@@ -69,6 +73,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(display, m)?)?;
     m.add_function(wrap_pyfunction!(_roundtrip, m)?)?;
     m.add_function(wrap_pyfunction!(_panic, m)?)?;
+    m.add_function(wrap_pyfunction!(check::_check, m)?)?;
     m.add_class::<internals::InternalChunk>()?;
     m.add_class::<internals::AdaptiveBinaryCacheEntry>()?;
     m.add_class::<internals::PropertyCacheEntry>()?;
