@@ -130,8 +130,11 @@ def test_plain_python_functions_run_synchronously():
 
 def test_unregistered_name_is_still_an_undefined_builtin():
     vm, _ = capture()
-    with pytest.raises(harnvm.HarnRuntimeError, match="Undefined builtin: no_such_fn"):
+    # The static check rejects the call first (as harn does); unchecked, the VM does.
+    with pytest.raises(harnvm.HarnTypeError, match="call target `no_such_fn` is not defined or imported"):
         vm.run("pipeline m() { no_such_fn(1) }")
+    with pytest.raises(harnvm.HarnRuntimeError, match="Undefined builtin: no_such_fn"):
+        harnvm.Vm(typecheck=False).run("pipeline m() { no_such_fn(1) }")
 
 
 # ---------------------------------------------------------------------------

@@ -37,7 +37,9 @@ from harnvm._errors import (
     HarnStackOverflowError,
     HarnSyntaxError,
     HarnTimeoutError,
+    HarnTypeError,
 )
+from harnvm._check import Diagnostic, HarnCheckWarning, check, set_warning_hook
 from harnvm._native import (
     Export,
     HarnFunction,
@@ -54,6 +56,11 @@ from harnvm._modules import ModuleProvider, ModuleResolver, stdlib_modules
 from harnvm._values import HarnEnum, HarnStruct
 
 __all__ = [
+    "Diagnostic",
+    "HarnCheckWarning",
+    "HarnTypeError",
+    "check",
+    "set_warning_hook",
     "Export",
     "HarnArgumentError",
     "HarnConversionError",
@@ -97,11 +104,13 @@ def run(
     time_limit: float | None = None,
     module_paths: Iterable[str | os.PathLike[str]] | None = None,
     module_providers: Iterable[ModuleProvider] | ModuleProvider | None = None,
+    typecheck: bool = True,
 ) -> Any:
     """Compiles and runs ``source`` (or a ``Program``) on a fresh ``Vm``.
 
     Returns the entry pipeline's value converted to Python. The keyword
-    arguments other than ``filename`` are ``Vm``'s.
+    arguments other than ``filename`` are ``Vm``'s. Source text is checked
+    statically first (``HarnTypeError``) unless ``typecheck=False``.
     """
     vm = Vm(
         output=output,
@@ -110,6 +119,7 @@ def run(
         time_limit=time_limit,
         module_paths=module_paths,
         module_providers=module_providers,
+        typecheck=typecheck,
     )
     return vm.run(source, filename=filename)
 
@@ -123,6 +133,7 @@ def run_file(
     time_limit: float | None = None,
     module_paths: Iterable[str | os.PathLike[str]] | None = None,
     module_providers: Iterable[ModuleProvider] | ModuleProvider | None = None,
+    typecheck: bool = True,
 ) -> Any:
     """Reads, compiles and runs a ``.harn`` file on a fresh ``Vm``."""
     vm = Vm(
@@ -132,5 +143,6 @@ def run_file(
         time_limit=time_limit,
         module_paths=module_paths,
         module_providers=module_providers,
+        typecheck=typecheck,
     )
     return vm.run_file(path)

@@ -1,6 +1,7 @@
 """Command line: ``python -m harnvm`` (also installed as ``harnvm``).
 
-    harnvm run FILE [--time-limit SEC] [--max-frames N] [--no-inline-caches]
+    harnvm run FILE [--time-limit SEC] [--max-frames N] [--no-inline-caches] [--no-check]
+    harnvm check FILE|DIR...
     harnvm dis FILE [--ic]
     harnvm conformance DIR [--filter PAT] [--timeout SEC] [-v] [--write-known-failures FILE]
 
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--time-limit", type=_positive_float, metavar="SEC", help="stop the program after SEC seconds")
     run.add_argument("--max-frames", type=_positive_int, default=512, metavar="N", help="call depth limit (default 512)")
     run.add_argument("--no-inline-caches", action="store_true", help="disable the VM's inline caches")
+    run.add_argument("--no-check", action="store_true", help="skip the static type check before running")
     run.add_argument(
         "-I",
         "--module-path",
@@ -70,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="also look for imported modules in DIR (repeatable; after the importing file's directory)",
     )
+
+    chk = commands.add_parser(
+        "check",
+        help="type-check .harn files",
+        description="Run the static checker; print every diagnostic. Exit 1 if any error.",
+    )
+    chk.add_argument("paths", nargs="+", metavar="FILE|DIR", help=".harn files, or directories searched recursively")
 
     dis = commands.add_parser("dis", help="disassemble a .harn file", description="Print a .harn file's bytecode.")
     dis.add_argument("file", metavar="FILE", help="the .harn file to disassemble")
@@ -194,6 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             max_frames=args.max_frames,
             time_limit=args.time_limit,
             module_paths=args.module_path,
+            typecheck=not args.no_check,
         )
         worker.watch(vm)
         try:
@@ -207,6 +217,37 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return worker.run(work)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    import harnvm
+    from harnvm._check import check_path
+
+    files: list[str] = []
+    for p in args.paths:
+        if os.path.isdir(p):
+            files.extend(sorted(str(f) for f in Path(p).rglob("*.harn")))
+        else:
+            files.append(p)
+    status = EXIT_OK
+    for f in files:
+        try:
+            diags = check_path(f)
+        except (OSError, UnicodeDecodeError) as e:
+            print(f"harnvm: error: cannot read {f}: {e}", file=sys.stderr)
+            status = max(status, EXIT_USAGE)
+            continue
+        except harnvm.HarnSyntaxError as e:
+            print(str(e), file=sys.stderr)
+            status = max(status, EXIT_FAILURE)
+            continue
+        if not diags:
+            print(f"{os.path.normpath(f)}: ok")
+        for d in diags:
+            sys.stderr.write(d.rendered)
+        if any(d.is_error for d in diags):
+            status = max(status, EXIT_FAILURE)
+    return status
 
 
 def cmd_dis(args: argparse.Namespace) -> int:
@@ -304,7 +345,7 @@ def cmd_conformance(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"run": cmd_run, "dis": cmd_dis, "conformance": cmd_conformance}[args.command]
+    handler = {"run": cmd_run, "check": cmd_check, "dis": cmd_dis, "conformance": cmd_conformance}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:

@@ -41,6 +41,7 @@ __all__ = [
     "HarnStackOverflowError",
     "HarnSyntaxError",
     "HarnTimeoutError",
+    "HarnTypeError",
 ]
 
 
@@ -118,6 +119,36 @@ class HarnSyntaxError(HarnError):
             lines.append("    " + pad + "^")
         return "\n".join(lines)
 
+
+
+class HarnTypeError(HarnError):
+    """The static checker rejected the program before it ran.
+
+    ``message`` holds every error's message, one per line; ``filename``,
+    ``line`` and ``column`` locate the first; ``diagnostics`` is the list of
+    error ``harnvm.Diagnostic`` s. ``str(e)`` is the rendering ``harnvm
+    check`` prints.
+    """
+
+    filename: str
+    line: int
+    column: int
+    diagnostics: list[Any]
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        filename: str = "<string>",
+        line: int = 0,
+        column: int = 0,
+        diagnostics: list[Any] | None = None,
+    ) -> None:
+        super().__init__(message, filename=filename, line=line, column=column, diagnostics=list(diagnostics or []))
+
+    def __str__(self) -> str:
+        rendered = "".join(d.rendered for d in self.diagnostics if getattr(d, "rendered", ""))
+        return rendered.rstrip("\n") or self.message
 
 class HarnRuntimeError(HarnError):
     """An error escaped the Harn program (an uncaught ``throw`` or a runtime fault).

@@ -16,6 +16,7 @@
 //! The public API is re-exported (and documented) by `python/harnvm/__init__.py`.
 
 mod bench;
+mod check;
 mod convert;
 mod driver;
 mod entry;
@@ -33,8 +34,11 @@ use pyo3::prelude::*;
 
 /// Compiles Harn source text into a `Program`.
 #[pyfunction]
-#[pyo3(signature = (source, filename = "<string>"))]
-fn compile(py: Python<'_>, source: &str, filename: &str) -> PyResult<program::Program> {
+#[pyo3(signature = (source, filename = "<string>", *, typecheck = true))]
+fn compile(py: Python<'_>, source: &str, filename: &str, typecheck: bool) -> PyResult<program::Program> {
+    if typecheck {
+        check::gate(py, source, filename, Vec::new())?;
+    }
     Ok(program::Program::new(program::compile_source(py, source, filename)?))
 }
 
@@ -72,6 +76,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(disassemble, m)?)?;
     m.add_function(wrap_pyfunction!(display, m)?)?;
     m.add_function(wrap_pyfunction!(_roundtrip, m)?)?;
+    m.add_function(wrap_pyfunction!(check::_check, m)?)?;
     m.add_class::<internals::InternalChunk>()?;
     m.add_class::<internals::AdaptiveBinaryCacheEntry>()?;
     m.add_class::<internals::PropertyCacheEntry>()?;

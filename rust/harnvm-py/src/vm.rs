@@ -90,6 +90,8 @@ pub struct Vm {
     /// A `harnvm._modules.ModuleResolver`: finds module sources.
     resolver: Py<PyAny>,
     virtual_clock: bool,
+    /// Run the static checker before compiling source text.
+    typecheck: bool,
 }
 
 /// What `_step` returns: `(done, value, new_calls, cancelled_calls, timer_seconds)`.
@@ -98,7 +100,7 @@ type StepTuple = (bool, Py<PyAny>, Vec<(u64, Py<PyAny>)>, Vec<u64>, Option<f64>)
 #[pymethods]
 impl Vm {
     #[new]
-    #[pyo3(signature = (*, output = None, inline_caches = true, max_frames = 512, time_limit = None, module_paths = None, module_providers = None, clock = "real"))]
+    #[pyo3(signature = (*, output = None, inline_caches = true, max_frames = 512, time_limit = None, module_paths = None, module_providers = None, clock = "real", typecheck = true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -109,6 +111,7 @@ impl Vm {
         module_paths: Option<Bound<'_, PyAny>>,
         module_providers: Option<Bound<'_, PyAny>>,
         clock: &str,
+        typecheck: bool,
     ) -> PyResult<Self> {
         let virtual_clock = match clock {
             "real" => false,
@@ -166,6 +169,7 @@ impl Vm {
             time_limit,
             resolver,
             virtual_clock,
+            typecheck,
         })
     }
 
@@ -534,6 +538,10 @@ impl Vm {
     /// Compiles with this Vm's resolver and module cache.
     fn compile_here(&self, py: Python<'_>, source: &str, filename: &str) -> PyResult<Rc<harnvm_core::Program>> {
         self.state()?.try_borrow().map_err(|_| already_running())?;
+        if self.typecheck {
+            let hosts = self.hosts.get().map(|h| h.borrow().iter().map(|(n, _)| n.clone()).collect()).unwrap_or_default();
+            crate::check::gate(py, source, filename, hosts)?;
+        }
         let resolver = self.resolver.bind(py).clone();
         with_module_cache(|cache| compile_with(py, source, filename, resolver, cache))
     }

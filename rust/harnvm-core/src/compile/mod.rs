@@ -1,6 +1,7 @@
 //! Source to `Program`: the one front door (`compile_source`), the bytecode
 //! compiler, import resolution and module units, and the prelude's names.
 
+pub mod check;
 pub mod compiler;
 pub mod modules;
 pub mod prelude;
@@ -27,6 +28,14 @@ pub fn compile_with_loader(
     cache: &mut ModuleCache,
 ) -> VmResult<Rc<Program>> {
     compile_source(source, file, Some((loader, cache)))
+}
+
+/// Parses `source` and runs the static checker over it (`check`). A lex or
+/// parse error is the `Err`; type findings are the diagnostics, errors and
+/// warnings in walk order.
+pub fn check_source(source: &str, file: &str, options: &check::CheckOptions) -> VmResult<Vec<check::Diagnostic>> {
+    let ast = parser::parse(source, file).map_err(|e| modules::with_source_line(e, file, source))?;
+    Ok(check::check_program(&ast, file, options))
 }
 
 /// Every compilation goes through here. Errors carry file, line, column and
