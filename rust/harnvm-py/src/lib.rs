@@ -7,6 +7,7 @@
 //! * `export.rs`: `Export`, the pre-resolved export handle behind `Vm.export`;
 //! * `internals.rs`: `harnvm.internals` (chunks, opcodes, inline-cache entries);
 //! * `bench.rs`: `bench`, the inline-cache timing fixtures driven from `perf/`.
+//! * `transcript.rs`: `transcript_project` and its bench fixture `_transcript_bench`.
 //!
 //! The public API is re-exported (and documented) by `python/harnvm/__init__.py`.
 
@@ -17,6 +18,7 @@ mod errors;
 mod export;
 mod internals;
 mod pinned;
+mod transcript;
 mod vm;
 
 use pyo3::prelude::*;
@@ -77,5 +79,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(internals::_op_table, m)?)?;
     m.add_function(wrap_pyfunction!(bench::bench, m)?)?;
     m.add_function(wrap_pyfunction!(bench::bench_fixtures, m)?)?;
+    m.add_function(wrap_pyfunction!(transcript::transcript_project, m)?)?;
+    m.add_function(wrap_pyfunction!(transcript::_transcript_bench, m)?)?;
     Ok(())
 }

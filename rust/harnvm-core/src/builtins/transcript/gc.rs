@@ -114,14 +114,25 @@ pub fn run(raw: &[Value], opts: &GcOptions) -> GcOutcome {
             let call = correlate(id, name, &last_by_id, &last_by_name_noid, &last_by_name_any);
             let mut idents = Vec::new();
             let mut add = |token: &str| {
-                let next = ident_ids.len() as u32;
-                let k = *ident_ids.entry(token.to_owned()).or_insert(next);
+                let k = match ident_ids.get(token) {
+                    Some(&k) => k,
+                    None => {
+                        let k = ident_ids.len() as u32;
+                        ident_ids.insert(token.to_owned(), k);
+                        k
+                    }
+                };
                 idents.push(k);
             };
             for_each_identifier(&body, &mut add);
-            strings_in(node, &mut |s| for_each_identifier(s, &mut add));
+            // A string body is also a string of the node: its tokens are already in.
+            let skip = match get(node, "content") {
+                Some(Value::Str(s)) => Some(std::rc::Rc::as_ptr(s)),
+                _ => None,
+            };
+            strings_in(node, skip, &mut |s| for_each_identifier(s, &mut add));
             if let Some(call) = call {
-                strings_in(call, &mut |s| for_each_identifier(s, &mut add));
+                strings_in(call, None, &mut |s| for_each_identifier(s, &mut add));
             }
             candidates.push(Candidate { index: i, block, id, name, body, chars, idents });
         }
@@ -174,51 +185,107 @@ fn correlate<'a>(
     pick.map(|s| s.2)
 }
 
-/// Every string value inside a node (dict values, list items; not keys).
-fn strings_in<'a>(node: &'a Value, f: &mut dyn FnMut(&'a str)) {
+/// Every string value inside a node (dict values, list items; not keys),
+/// except the string `skip` points at.
+fn strings_in<'a>(node: &'a Value, skip: Option<*const String>, f: &mut dyn FnMut(&'a str)) {
     match node {
-        Value::Str(s) => f(s),
-        Value::List(items) => items.iter().for_each(|v| strings_in(v, f)),
-        Value::Dict(map) => map.values().for_each(|v| strings_in(v, f)),
+        Value::Str(s) if skip != Some(std::rc::Rc::as_ptr(s)) => f(s),
+        Value::List(items) => items.iter().for_each(|v| strings_in(v, skip, f)),
+        Value::Dict(map) => map.values().for_each(|v| strings_in(v, skip, f)),
         _ => {}
     }
 }
 
-fn is_separator(c: char) -> bool {
-    c.is_whitespace() || matches!(c, '"' | '\'' | '`' | ',' | ';' | '(' | ')' | '[' | ']' | '{' | '}')
-}
-
-const TRIMMED: [char; 9] = [':', '.', ',', ';', '"', '\'', '`', '<', '>'];
-
-/// Calls `f` on each token of `text` that passes the identifier test.
-fn for_each_identifier(text: &str, f: &mut dyn FnMut(&str)) {
-    for piece in text.split(is_separator) {
-        let token = piece.trim_matches(TRIMMED.as_slice());
-        if is_identifier(token) {
-            f(token);
-        }
+/// ASCII separators: whitespace (as `char::is_whitespace` has it) and
+/// `"'`,;()[]{}`. Non-ASCII characters are separators only when they are
+/// Unicode whitespace.
+const SEPARATOR: [bool; 128] = {
+    let mut t = [false; 128];
+    let seps = b"\t\n\x0b\x0c\r \"'`,;()[]{}";
+    let mut i = 0;
+    while i < seps.len() {
+        t[seps[i] as usize] = true;
+        i += 1;
     }
+    t
+};
+
+/// Trimmed from both ends of a piece (all ASCII, so trimming bytes keeps UTF-8 boundaries).
+fn is_trimmed(b: u8) -> bool {
+    matches!(b, b':' | b'.' | b',' | b';' | b'"' | b'\'' | b'`' | b'<' | b'>')
 }
 
-/// The reference's identifier test; lengths are UTF-8 byte lengths.
-fn is_identifier(t: &str) -> bool {
-    let b = t.as_bytes();
-    if b.len() < 3 {
+/// Calls `f` on each token of `text` that passes the identifier test, in
+/// one pass over the bytes.
+fn for_each_identifier(text: &str, f: &mut dyn FnMut(&str)) {
+    let bytes = text.as_bytes();
+    let mut emit = |start: usize, end: usize| {
+        let mut piece = &bytes[start..end];
+        while let [first, rest @ ..] = piece {
+            if !is_trimmed(*first) {
+                break;
+            }
+            piece = rest;
+        }
+        while let [rest @ .., last] = piece {
+            if !is_trimmed(*last) {
+                break;
+            }
+            piece = rest;
+        }
+        if is_identifier(piece) {
+            // Trimming removed ASCII bytes only, so the piece is still UTF-8.
+            let from = start + (piece.as_ptr() as usize - bytes[start..].as_ptr() as usize);
+            f(&text[from..from + piece.len()]);
+        }
+    };
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let (separator, width) = if b < 0x80 {
+            (SEPARATOR[b as usize], 1)
+        } else {
+            let c = text[i..].chars().next().unwrap_or(' ');
+            (c.is_whitespace(), c.len_utf8())
+        };
+        if separator {
+            emit(start, i);
+            start = i + width;
+        }
+        i += width;
+    }
+    emit(start, bytes.len());
+}
+
+/// The reference's identifier test, in one pass; lengths are UTF-8 byte
+/// lengths. At least 3 bytes, and one of: a `/`, `\\` or `::`; 1–8 ASCII
+/// alphanumerics after the last `.`; 6+ bytes with a `_`; 4+ bytes with
+/// both ASCII cases.
+fn is_identifier(t: &[u8]) -> bool {
+    if t.len() < 3 {
         return false;
     }
-    if t.contains('/') || t.contains('\\') || t.contains("::") {
-        return true;
+    let (mut lower, mut upper, mut underscore, mut last_dot, mut prev_colon) = (false, false, false, None, false);
+    for (i, &c) in t.iter().enumerate() {
+        match c {
+            b'/' | b'\\' => return true,
+            b':' if prev_colon => return true,
+            b'.' => last_dot = Some(i),
+            b'_' => underscore = true,
+            b'a'..=b'z' => lower = true,
+            b'A'..=b'Z' => upper = true,
+            _ => {}
+        }
+        prev_colon = c == b':';
     }
-    if let Some(dot) = t.rfind('.') {
-        let ext = &b[dot + 1..];
+    if let Some(dot) = last_dot {
+        let ext = &t[dot + 1..];
         if (1..=8).contains(&ext.len()) && ext.iter().all(u8::is_ascii_alphanumeric) {
             return true;
         }
     }
-    if b.len() >= 6 && t.contains('_') {
-        return true;
-    }
-    b.len() >= 4 && b.iter().any(u8::is_ascii_lowercase) && b.iter().any(u8::is_ascii_uppercase)
+    (t.len() >= 6 && underscore) || (t.len() >= 4 && lower && upper)
 }
 
 /// For each distinct identifier (by table index), whether it is a substring of `blob`.
@@ -329,4 +396,36 @@ fn reclaim(out: &mut GcOutcome, c: Candidate) {
         out.redacted_indices.push(i as i64);
     }
     out.pointers.push(pointer);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idents(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for_each_identifier(text, &mut |t| out.push(t.to_string()));
+        out
+    }
+
+    #[test]
+    fn identifier_test_matches_the_reference_examples() {
+        for yes in ["lib.rs", "a.b", "1.5", "e.g", "Error", "Continue", "a::b", "x/y", "C:\\dir", "call_1", "tool_use"] {
+            assert!(is_identifier(yes.as_bytes()), "{yes}");
+        }
+        for no in ["Fix", "ab", "call_", "abc.toolongext", "plain", "12345", "a_b"] {
+            assert!(!is_identifier(no.as_bytes()), "{no}");
+        }
+    }
+
+    #[test]
+    fn tokens_split_on_unicode_whitespace_and_trim_punctuation() {
+        assert_eq!(
+            idents("see `src/lib.rs`, then <Foo::bar>.\u{3000}crates/x\u{a0}y_long_name;"),
+            ["src/lib.rs", "Foo::bar", "crates/x", "y_long_name"]
+        );
+        assert_eq!(idents("(\"a/b\")[c/d]{e/f}"), ["a/b", "c/d", "e/f"]);
+        // Non-whitespace Unicode stays inside a token; lengths are bytes.
+        assert_eq!(idents("é_é_ ééFoo éé"), ["é_é_", "ééFoo"]);
+    }
 }
