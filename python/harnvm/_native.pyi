@@ -28,6 +28,8 @@ __all__ = [
     "compile",
     "disassemble",
     "display",
+    "_transcript_bench",
+    "transcript_project",
 ]
 __version__: Final[str]
 MAX_CONVERSION_DEPTH: Final[int]

@@ -134,3 +134,121 @@ def worst_case(policy: str, scale: int) -> tuple[list[Message], dict[str, Any]]:
 def synthetic_projector(messages: list[Any]) -> list[Message]:
     """The custom worst case's projector: one unmatched message per input message."""
     return [{"role": "system", "content": f"synthetic {i}"} for i in range(len(messages))]
+
+
+_PATHS = ("src/lib.rs", "src/main.rs", "docs/notes.md", "crates/core/src/vm.rs", "README", "C:\\temp\\x.txt")
+_BODIES = (
+    "ok",
+    "Error: boom",
+    "error:lower",
+    "  Tool error: timeout",
+    "failed: exit 1",
+    "Error without colon",
+    'prefix {"is_error":true} suffix',
+    "3 matches",
+    "",
+)
+
+
+def _body(rng: Any) -> Any:
+    kind = rng.randrange(6)
+    if kind == 0:
+        path = rng.choice(_PATHS)
+        return f"{path}\n" + f"line of {rng.choice(('old', 'live', 'CamelCase', 'snake_case_word'))} text\n" * rng.randrange(10, 60)
+    if kind == 1:
+        return {"is_error": rng.random() < 0.5, "msg": rng.choice(_BODIES), "n": rng.randrange(100)}
+    if kind == 2:
+        return [{"type": "text", "text": rng.choice(_BODIES)}]
+    if kind == 3:
+        return None
+    return rng.choice(_BODIES)
+
+
+def random_transcript(rng: Any, size: int) -> list[Any]:
+    """A random message list mixing everything projection looks at: OpenAI
+    and Anthropic calls and results, ids and names present or missing or
+    duplicated, every error marker, big bodies with identifiers, signed
+    reasoning, orphans, prose, and non-dict messages. `rng` is a
+    `random.Random`; JSON-native values only, no floats."""
+    messages: list[Any] = []
+    ids = [f"call_{i}" for i in range(6)]
+    names = ["read", "run", "grep", None]
+    for _ in range(size):
+        kind = rng.randrange(16)
+        if kind >= 12:
+            messages += _coherent_turn(rng, ["read", "run", "grep"])
+        elif kind <= 2:
+            calls = []
+            for _ in range(rng.randrange(1, 4)):
+                call: dict[str, Any] = {"arguments": {"path": rng.choice(_PATHS)}}
+                if rng.random() < 0.8:
+                    call["id" if rng.random() < 0.8 else "tool_call_id"] = rng.choice(ids)
+                name = rng.choice(names)
+                if name is not None:
+                    if rng.random() < 0.8:
+                        call["name"] = name
+                    else:
+                        call["function"] = {"name": name}
+                calls.append(call)
+            content: Any = rng.choice(("", "  ", "Let me look.", [{"type": "text", "text": " "}], None))
+            m: dict[str, Any] = {"role": "assistant", "content": content, "tool_calls": calls}
+            if rng.random() < 0.15:
+                m["content"] = [{"type": "thinking", "thinking": "hmm", "signature": rng.choice(("sig", None))}]
+            messages.append(m)
+        elif kind == 3:
+            blocks: list[Any] = [{"type": "text", "text": rng.choice(("", "Working on src/lib.rs", " "))}]
+            for _ in range(rng.randrange(1, 3)):
+                blocks.append({"type": "tool_use", "id": rng.choice(ids), "name": rng.choice(names[:3]), "input": {"path": rng.choice(_PATHS)}})
+            if rng.random() < 0.2:
+                blocks.insert(0, {"type": "redacted_thinking", "data": "x"})
+            messages.append({"role": "assistant", "content": blocks})
+        elif kind <= 6:
+            r: dict[str, Any] = {"role": rng.choice(("tool", "tool", "tool_result")), "content": _body(rng)}
+            if rng.random() < 0.85:
+                r[rng.choice(("tool_call_id", "tool_call_id", "tool_use_id"))] = rng.choice(ids)
+            name = rng.choice(names)
+            if name is not None:
+                r["name"] = name
+            marker = rng.randrange(8)
+            if marker == 0:
+                r["is_error"] = rng.choice((True, False))
+            elif marker == 1:
+                r["error"] = True
+            elif marker == 2:
+                r["status"] = rng.choice(("error", "failed", "rejected", "exception", "denied", "ok"))
+            if rng.random() < 0.05:
+                r["thinking_signature"] = "s"
+            if rng.random() < 0.1:
+                del r["content"]
+            messages.append(r)
+        elif kind == 7:
+            blocks = []
+            for _ in range(rng.randrange(1, 3)):
+                b: dict[str, Any] = {"type": "tool_result", "tool_use_id": rng.choice(ids), "content": _body(rng)}
+                if rng.random() < 0.2:
+                    b["is_error"] = True
+                blocks.append(b)
+            messages.append({"role": "user", "content": blocks})
+        elif kind <= 9:
+            messages.append({"role": rng.choice(("user", "system", "developer", "Assistant")), "content": rng.choice(("hi", "see src/lib.rs", "next", "Continue"))})
+        else:
+            messages.append(rng.choice(("plain string", 42, None, ["a", 1], {"no_role": True})))
+    return messages
+
+
+def _coherent_turn(rng: Any, names: list[str]) -> list[Any]:
+    """An assistant turn whose calls are answered in order (OpenAI format),
+    some failing, matched by id or (id-less) by name."""
+    calls = []
+    results = []
+    for _ in range(rng.randrange(1, 3)):
+        name = rng.choice(names)
+        call: dict[str, Any] = {"name": name, "arguments": {}}
+        result: dict[str, Any] = {"role": "tool", "name": name}
+        if rng.random() < 0.8:
+            call["id"] = result["tool_call_id"] = f"c{rng.randrange(1000)}"
+        result["content"] = rng.choice(("Error: bad input", "ok", "done"))
+        calls.append(call)
+        results.append(result)
+    text = rng.choice(("", "Trying."))
+    return [{"role": "assistant", "content": text, "tool_calls": calls}, *results]
