@@ -9,7 +9,8 @@
 Suites: workloads (every workload in harnvm, CPython, Lua and Starlark; the ratio
 table), internals (Rust fixtures of harnvm._native.bench: slot lookups, cache reads,
 closure-call environments; with the target checks) and crossing (Python -> Harn call
-cost; with the target checks). Each suite writes <out>/<suite>.json (pyperf JSON).
+cost; with the target checks) and transcript (transcript_project per policy and
+size and on worst cases, beside the 0.9.11 oracle timed in the same run). Each suite writes <out>/<suite>.json (pyperf JSON).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ SUITES = {
     "workloads": PERF_DIR / "bench_workloads.py",
     "internals": PERF_DIR / "bench_internals.py",
     "crossing": PERF_DIR / "bench_crossing.py",
+    "transcript": PERF_DIR / "bench_transcript.py",
 }
 
 
@@ -73,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     if "crossing" in results:
         print("\n## crossing\n")
         print(report.format_crossing(report.load_medians(results["crossing"])))
+    if "transcript" in results:
+        from perf import transcript_report
+
+        print("\n## transcript (ms per projection)\n")
+        print(transcript_report.format_table(report.load_medians(results["transcript"]), transcript_report.oracle_ms(args.quick)))
     return 0
 
 

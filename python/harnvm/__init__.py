@@ -51,6 +51,7 @@ from harnvm._native import (
     compile,
     disassemble,
     display,
+    transcript_project,
 )
 from harnvm._modules import ModuleProvider, ModuleResolver, stdlib_modules
 from harnvm._values import HarnEnum, HarnStruct
@@ -91,6 +92,7 @@ __all__ = [
     "run",
     "run_file",
     "stdlib_modules",
+    "transcript_project",
 ]
 
 

@@ -39,6 +39,8 @@ __all__ = [
     "disassemble",
     "display",
     "panic_for_test",
+    "_transcript_bench",
+    "transcript_project",
 ]
 __version__: Final[str]
 MAX_CONVERSION_DEPTH: Final[int]
@@ -246,3 +248,15 @@ def take_timer_waits(vm: Vm) -> list[float]: ...
 def inline_cache_disassembly(vm: Vm, program: Program | str, *, filename: str = "<string>") -> str: ...
 def bench(name: str, loops: int, *, inline_caches: bool = True, size: int | None = None) -> int: ...
 def bench_fixtures() -> list[str]: ...
+def transcript_project(
+    messages_or_transcript: list[Any] | tuple[Any, ...] | dict[str, Any],
+    options: str | dict[str, Any] | None = None,
+    /,
+    **options_kw: Any,
+) -> dict[str, Any]: ...
+def _transcript_bench(
+    messages_or_transcript: list[Any] | tuple[Any, ...] | dict[str, Any],
+    options: str | dict[str, Any] | None,
+    loops: int,
+    projector: Literal["synthetic", "identity"] | None = None,
+) -> int: ...

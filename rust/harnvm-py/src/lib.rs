@@ -11,7 +11,9 @@
 //! * `entry.rs`: the module resolver bridge and `call_export_typed`'s JSON marshalling.
 //! * `export.rs`: `Export`, the pre-resolved export handle behind `Vm.export`;
 //! * `internals.rs`: `harnvm.internals` (chunks, opcodes, inline-cache entries);
-//! * `bench.rs`: `bench`, the inline-cache timing fixtures driven from `perf/`.
+//! * `bench.rs`: `bench`, the inline-cache timing fixtures driven from `perf/`;
+//! * `check.rs`: the static checker gate and `_check`;
+//! * `transcript.rs`: `transcript_project` and its bench fixture `_transcript_bench`.
 //!
 //! The public API is re-exported (and documented) by `python/harnvm/__init__.py`.
 
@@ -28,6 +30,7 @@ mod interrupt;
 mod output;
 mod pinned;
 mod program;
+mod transcript;
 mod vm;
 
 use pyo3::prelude::*;
@@ -96,5 +99,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(internals::inline_cache_disassembly, m)?)?;
     m.add_function(wrap_pyfunction!(bench::bench, m)?)?;
     m.add_function(wrap_pyfunction!(bench::bench_fixtures, m)?)?;
+    m.add_function(wrap_pyfunction!(transcript::transcript_project, m)?)?;
+    m.add_function(wrap_pyfunction!(transcript::_transcript_bench, m)?)?;
     Ok(())
 }

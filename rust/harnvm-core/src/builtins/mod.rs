@@ -42,6 +42,7 @@ pub mod schemas;
 pub mod strings;
 mod templates;
 mod testing;
+pub mod transcript;
 pub mod types;
 
 /// Per-module tables; their concatenation (in this order) is `BUILTINS`.
@@ -65,6 +66,7 @@ static MODULE_TABLES: &[&[BuiltinDef]] = &[
     cookies::TABLE,
     multipart::TABLE,
     jq::TABLE,
+    transcript::TABLE,
 ];
 
 /// The table of all builtins; the index is the builtin id.
