@@ -7,7 +7,14 @@ prepare the workload (compile/load) and run it once to warm up (lazy imports,
 caches); one of them then runs it a second time. The difference is the cost
 of one steady-state run.
 
-    python -m perf.callgrind [--workload NAME] [--runtimes harnvm,cpython,lua]
+    python -m perf.callgrind [--workload NAME] [--runtimes harnvm,cpython,lua] [--harnvm-from DIR]
+
+`--harnvm-from DIR` measures the harnvm package in DIR (a `python/` folder
+holding `harnvm/` with its built extension, e.g. of another checkout)
+instead of the installed one, with everything else (driver, workload files,
+paths, environment) unchanged. Counts depend slightly on the environment, so
+a before/after comparison should come from two runs of this same command
+that differ only in this option.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 _DRIVER = """
 import sys
 sys.path.insert(0, {root!r})
+if {harnvm_from!r}:
+    sys.path.insert(0, {harnvm_from!r})
 from perf import workloads
 run = workloads.build({runtime!r}, {name!r})
 run()
@@ -34,10 +43,12 @@ if {execute!r}:
 """
 
 
-def instructions(runtime: str, name: str, execute: bool) -> int:
+def instructions(runtime: str, name: str, execute: bool, harnvm_from: str = "") -> int:
     with tempfile.TemporaryDirectory() as tmp:
         driver = Path(tmp) / "driver.py"
-        driver.write_text(_DRIVER.format(root=str(ROOT), runtime=runtime, name=name, execute=execute))
+        driver.write_text(
+            _DRIVER.format(root=str(ROOT), runtime=runtime, name=name, execute=execute, harnvm_from=harnvm_from)
+        )
         out = Path(tmp) / "callgrind.out"
         proc = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, str(driver)],
@@ -51,21 +62,22 @@ def instructions(runtime: str, name: str, execute: bool) -> int:
         return int(match.group(1))
 
 
-def run_cost(runtime: str, name: str) -> int:
-    return instructions(runtime, name, True) - instructions(runtime, name, False)
+def run_cost(runtime: str, name: str, harnvm_from: str = "") -> int:
+    return instructions(runtime, name, True, harnvm_from) - instructions(runtime, name, False, harnvm_from)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m perf.callgrind", description=__doc__)
     ap.add_argument("--workload", default="")
     ap.add_argument("--runtimes", default="harnvm,cpython,lua")
+    ap.add_argument("--harnvm-from", default="", help="a python/ dir holding another harnvm build to measure")
     args = ap.parse_args(argv)
     runtimes = args.runtimes.split(",")
     names = [args.workload] if args.workload else workloads.names()
     print("| workload | " + " | ".join(f"{r} (M instr)" for r in runtimes) + " | harnvm/cpython | harnvm/lua |")
     print("|" + "---|" * (len(runtimes) + 3))
     for name in names:
-        costs = {r: run_cost(r, name) for r in runtimes}
+        costs = {r: run_cost(r, name, args.harnvm_from) for r in runtimes}
         cells = " | ".join(f"{costs[r] / 1e6:.1f}" for r in runtimes)
 
         def ratio(peer: str) -> str:
