@@ -29,6 +29,7 @@ mod core;
 pub mod crypto;
 mod datetime;
 mod formats;
+pub mod harness;
 pub mod iter;
 mod jq;
 pub mod json;
@@ -65,6 +66,7 @@ static MODULE_TABLES: &[&[BuiltinDef]] = &[
     cookies::TABLE,
     multipart::TABLE,
     jq::TABLE,
+    harness::TABLE,
 ];
 
 /// The table of all builtins; the index is the builtin id.
