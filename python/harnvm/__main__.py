@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -207,16 +208,54 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         worker.watch(vm)
         try:
-            vm.run(source, filename=args.file)
+            result = vm.run(source, filename=args.file)
         except harnvm.HarnInterruptedError:
             return EXIT_INTERRUPTED
         except harnvm.HarnError as e:
             sys.stdout.flush()
             print(str(e), file=sys.stderr)
             return EXIT_FAILURE
+        if _is_harness_main(source):
+            return _main_exit_status(result)
         return EXIT_OK
 
     return worker.run(work)
+
+
+_HARNESS_MAIN = re.compile(r"^\s*(?:pub\s+)?fn\s+main\s*\(\s*[A-Za-z_]\w*\s*(?::[^,)]*)?\)", re.M)
+_PIPELINE = re.compile(r"^\s*(?:pub\s+)?pipeline\s", re.M)
+
+
+def _is_harness_main(source: str) -> bool:
+    """Whether the compiler made `fn main(harness)` the entry (no pipeline)."""
+    return bool(_HARNESS_MAIN.search(source)) and not _PIPELINE.search(source)
+
+
+def _harn_display(value: Any) -> str:
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_harn_display(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_harn_display(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _main_exit_status(result: Any) -> int:
+    """harn 0.9.11's exit status for `main`'s return value: an int is the
+    status (clamped to 0..255), `Err(e)` prints `e` to stderr and exits 1."""
+    import harnvm
+
+    if isinstance(result, int) and not isinstance(result, bool):
+        return min(max(result, 0), 255)
+    if isinstance(result, harnvm.HarnEnum) and result.enum_name == "Result" and result.variant == "Err":
+        sys.stdout.flush()
+        payload = result.fields[0] if result.fields else None
+        print(_harn_display(payload), file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -146,8 +146,8 @@ fn argument_errors_use_the_reference_wording() {
     for (src, want) in cases {
         assert_eq!(error_of(src), want, "{src}");
     }
-    // Unknown iter methods give nil, like every unknown method.
-    assert_eq!(logs("log(iter([1]).nope())"), ["nil"]);
+    // Unknown iter methods raise, worded as harn 0.9.11 words them.
+    assert_eq!(error_of("iter([1]).nope()"), "Runtime error: iter has no method `nope` (line 1)");
 }
 
 #[test]
@@ -287,8 +287,9 @@ log((1 to 3).empty())
 log((1 to 3).to_string())
 log((1 to 0).first())
 log((1 to 3).reduce(0, { a, b -> a + b }))
-log((1 to 3).no_such_method())
+log((1 to 3).includes(3))
 "#,
     );
-    assert_eq!(out, ["[string, string]", "[2, 4]", "[1, 2, 3]", "true", "false", "1 to 3", "nil", "6", "nil"]);
+    assert_eq!(out, ["[string, string]", "[2, 4]", "[1, 2, 3]", "true", "false", "1 to 3", "nil", "6", "true"]);
+    assert_eq!(error_of("(1 to 3).no_such_method()"), "Runtime error: iter has no method `no_such_method` (line 1)");
 }

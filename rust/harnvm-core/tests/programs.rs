@@ -299,10 +299,15 @@ log(f(1))
 log(f(1, nil))
 log(f(1, 2, 3, 4))
 fn g(x) { return x }
-log(g())
 log(g(1, 2))
 "#);
-    assert_eq!(out, "[harn] 1 2 []\n[harn] 1 nil []\n[harn] 1 2 [3, 4]\n[harn] nil\n[harn] 1\n");
+    assert_eq!(out, "[harn] 1 2 []\n[harn] 1 nil []\n[harn] 1 2 [3, 4]\n[harn] 1\n");
+    // Too few arguments for the required parameters raise (harn 0.9.11).
+    assert_eq!(run_err("fn g(x) { return x }\ng()"), "Arity mismatch: 'g' expects at least 1 argument, got 0");
+    assert_eq!(run_err("fn g(a, b = 1, ...r) { return a }\ng()"), "Arity mismatch: 'g' expects at least 1 argument, got 0");
+    assert_eq!(run_err("let c = { x, y -> x }\nc(1)"), "Arity mismatch: '<closure>' expects at least 2 arguments, got 1");
+    let caught = run("fn g(x) { return x }\ntry { g() } catch (e) { log(e) }");
+    assert_eq!(caught, "[harn] Arity mismatch: 'g' expects at least 1 argument, got 0\n");
 }
 
 #[test]
@@ -463,11 +468,15 @@ fn missing(a, b) {
   if a == 0 { return b }
   return missing(a - 1)
 }
-log(missing(2, "given"))
+log(try { missing(2, "given") })
 fn ping(n) { if n == 0 { return "done" }
   return pong(n - 1) }
 fn pong(n) { return ping(n) }
 log(ping(100000))
 "#);
-    assert_eq!(out, "[harn] 1000000\n[harn] [1, 10]\n[harn] nil\n[harn] done\n");
+    // The restarted frame checks its arguments too.
+    assert_eq!(
+        out,
+        "[harn] 1000000\n[harn] [1, 10]\n[harn] Result.Err(Arity mismatch: 'missing' expects at least 2 arguments, got 1)\n[harn] done\n"
+    );
 }

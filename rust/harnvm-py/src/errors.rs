@@ -76,6 +76,7 @@ fn kind_name(kind: &ErrorKind) -> &'static str {
         ErrorKind::UndefinedBuiltin(..) => "undefined_builtin",
         ErrorKind::ImmutableAssignment(_) => "immutable_assignment",
         ErrorKind::StackOverflow => "stack_overflow",
+        ErrorKind::Arity(_) => "arity",
         ErrorKind::Limit(..) => "limit",
         ErrorKind::Interrupted => "interrupted",
         ErrorKind::Syntax(_) => "syntax",

@@ -756,7 +756,7 @@ fn iterable_arg(args: &[Value], name: &str) -> VmResult<Rc<Object>> {
 }
 
 /// `it.name(args)` on an iter (§11). Combinators check their arguments
-/// when they are built, with the reference's messages; unknown names give nil.
+/// when they are built, with the reference's messages; unknown names raise `iter has no method`.
 pub fn iter_method(ctx: &mut Ctx, it: &Rc<Object>, name: &str, args: &[Value]) -> VmResult<Flow> {
     let src = || Rc::clone(it);
     let combinator = |kind: Kind| Ok(Flow::Done(iter_value(kind)));
@@ -797,7 +797,7 @@ pub fn iter_method(ctx: &mut Ctx, it: &Rc<Object>, name: &str, args: &[Value]) -
         "all" => sink(ctx, Sink::All(callback_arg(args, name)?)),
         "find" => sink(ctx, Sink::Find { f: callback_arg(args, name)?, pending: Value::Nil }),
         "for_each" => sink(ctx, Sink::ForEach(callback_arg(args, name)?)),
-        _ => Ok(Flow::Done(Value::Nil)),
+        _ => Err(crate::builtins::methods::no_method("iter", name)),
     }
 }
 

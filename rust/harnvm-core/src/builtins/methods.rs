@@ -2,8 +2,9 @@
 //! ranges (harn-language §12).
 //!
 //! Struct impl methods and `.iter()` are dispatched by the VM before it gets
-//! here. Unknown method names — and every method on ints, floats, bools,
-//! nil, enums, closures, durations — return nil, no error. "Mutating" methods
+//! here. Unknown method names raise as harn 0.9.11 raises them (`string has
+//! no method `foo``, a Type error for bools, nil, enums, closures,
+//! durations); ints, floats and other objects still answer nil, as there. "Mutating" methods
 //! (`push`, `remove`, `add`, ...) return new values; the receiver is never
 //! modified. Methods taking a callback run it through a `CallbackLoop`
 //! (`Flow::Call`); a callback argument that is not callable makes the method
@@ -32,7 +33,7 @@ use crate::builtins::strings::{
     char_at, char_index_of, char_len, char_slice, chars, join_display, pad, repeat, replace_all, split_on, PadSide,
 };
 use crate::builtins::{CallArgs, Ctx, Flow, Limits};
-use crate::runtime::error::VmResult;
+use crate::runtime::error::{VmError, VmResult};
 use crate::runtime::ops::dict_get;
 use crate::runtime::value::{arg, compare_values, values_equal, DictMap, Object, RangeVal, Value};
 
@@ -58,10 +59,31 @@ pub fn call_method(ctx: &mut Ctx, recv: &Value, name: &str, args: &[Value]) -> V
             Object::Generator(_) if name == "next" => {
                 Ok(Flow::Call { callee: recv.clone(), args: CallArgs::new(), then: Box::new(ReturnResult) })
             }
+            Object::Generator(g) => {
+                let kind = if g.type_name() == "stream" { "Stream" } else { "Generator" };
+                Err(no_method(kind, name))
+            }
+            Object::Opaque { .. } => match crate::runtime::harness::handle_of(recv) {
+                Some(handle) => crate::builtins::harness::call(ctx, handle, name, args),
+                None => done(Value::Nil),
+            },
             _ => done(Value::Nil),
         },
+        Value::Bool(_) | Value::Nil | Value::Enum(_) | Value::Closure(_) | Value::Builtin(_) | Value::Duration(_) => {
+            let type_name = match recv {
+                Value::Enum(_) => "enum",
+                Value::Closure(_) | Value::Builtin(_) => "closure",
+                other => other.type_name(),
+            };
+            Err(VmError::type_error(format!("value of type {type_name} has no method `{name}`")))
+        }
         _ => done(Value::Nil),
     }
+}
+
+/// harn's error for a method the receiver does not have.
+pub(crate) fn no_method(type_name: &str, name: &str) -> VmError {
+    VmError::runtime(format!("{type_name} has no method `{name}`"))
 }
 
 /// The items a value yields when treated as a sequence: list and set items,
@@ -128,7 +150,15 @@ fn string_method(limits: &Limits, s: &str, name: &str, args: &[Value]) -> VmResu
             i if i >= 0 => char_at(s, i).unwrap_or_default(),
             _ => Value::Nil,
         }),
-        _ => Ok(Value::Nil),
+        // Char indices, negative from the end, clamped; non-int bounds are absent.
+        "slice" => text(char_slice(s, int_or(args, 0, 0), arg(args, 1).as_int()).to_string()),
+        // A missing needle is "" (found); a non-string one is never found.
+        "includes" => Ok(Value::Bool(match args.first() {
+            None => true,
+            Some(Value::Str(needle)) => s.contains(needle.as_str()),
+            Some(_) => false,
+        })),
+        _ => Err(no_method("string", name)),
     }
 }
 
@@ -254,8 +284,60 @@ fn list_method(ctx: &mut Ctx, items: &Rc<Vec<Value>>, name: &str, args: &[Value]
         }
         "to_list" => done(Value::List(owned())),
         "to_set" => done(set_value(items.iter())),
-        _ => done(Value::Nil),
+        "includes" => done(Value::Bool(items.iter().any(|v| values_equal(v, arg(args, 0))))),
+        // A non-callable callback gives nil, like the other callback methods.
+        "take_while" | "drop_while" | "count_by" => match callback(args, 0) {
+            None => done(Value::Nil),
+            Some(f) => match name {
+                "take_while" => take_while_each(f, owned(), true),
+                "drop_while" => take_while_each(f, owned(), false),
+                _ => count_by_each(f, owned()),
+            },
+        },
+        _ => Err(no_method("list", name)),
     }
+}
+
+/// `take_while` (`take` = true) or `drop_while`: the prefix of items whose
+/// callback result is truthy, or the rest after it.
+fn take_while_each(f: &Value, items: Rc<Vec<Value>>, take: bool) -> VmResult<Flow> {
+    CallbackLoop::run(
+        f.clone(),
+        Rc::clone(&items),
+        (items, take),
+        item_arg,
+        |(all, take), index, _, keep| {
+            if keep.is_truthy() {
+                return Ok(Step::Next);
+            }
+            let part = if *take { &all[..index] } else { &all[index..] };
+            Ok(Step::Stop(Value::list(part.to_vec())))
+        },
+        |(all, take)| Ok(if take { Value::List(all) } else { Value::list(Vec::new()) }),
+    )
+}
+
+/// `count_by(f)`: `{key: count}` where each key is `f(item)`, which must be
+/// a string (harn 0.9.11 refuses other discriminators).
+fn count_by_each(f: &Value, items: Rc<Vec<Value>>) -> VmResult<Flow> {
+    CallbackLoop::run(
+        f.clone(),
+        items,
+        DictMap::new(),
+        item_arg,
+        |counts, _, _, key| {
+            let Value::Str(key) = &key else {
+                return Err(VmError::type_error(format!(
+                    "count_by: callback must return a string discriminator, got {}; wrap with to_string(...) so the bucket key is unambiguous",
+                    key.type_name()
+                )));
+            };
+            let slot = counts.entry(key.clone()).or_insert(Value::Int(0));
+            *slot = Value::Int(slot.as_int().unwrap_or(0) + 1);
+            Ok(Step::Next)
+        },
+        |counts| Ok(Value::dict(counts)),
+    )
 }
 
 /// `[...].sum()`: an int sum (wrapping) unless a float is present; other
@@ -348,7 +430,7 @@ fn dict_method(map: &Rc<DictMap>, name: &str, args: &[Value]) -> VmResult<Flow> 
         }
         _ => match dict_get(map, name) {
             Some(f) if f.is_callable() => forward_call(f, args),
-            _ => done(Value::Nil),
+            _ => Err(no_method("dict", name)),
         },
     }
 }
@@ -408,7 +490,7 @@ fn set_method(items: &Rc<Vec<Value>>, name: &str, args: &[Value]) -> VmResult<Fl
                 _ => all_each(f, items),
             }
         }
-        _ => done(Value::Nil),
+        _ => Err(no_method("set", name)),
     }
 }
 
@@ -419,7 +501,7 @@ fn range_method(ctx: &mut Ctx, recv: &Value, r: &RangeVal, name: &str, args: &[V
     match name {
         "len" | "count" => done(Value::Int(r.len())),
         "empty" => done(Value::Bool(r.is_empty())),
-        "contains" => done(Value::Bool(matches!(arg(args, 0), Value::Int(n) if r.contains(*n)))),
+        "contains" | "includes" => done(Value::Bool(matches!(arg(args, 0), Value::Int(n) if r.contains(*n)))),
         "first" => done(r.get(0).map_or(Value::Nil, Value::Int)),
         "last" => done(r.get(r.len() - 1).map_or(Value::Nil, Value::Int)),
         "to_string" => done(Value::str(recv.display())),
@@ -428,7 +510,8 @@ fn range_method(ctx: &mut Ctx, recv: &Value, r: &RangeVal, name: &str, args: &[V
             let it = iter::lift(recv).expect("ranges are iterable");
             iter::iter_method(ctx, &it, name, args)
         }
-        _ => done(Value::Nil),
+        // Other names reach harn's iter dispatch, which words the error.
+        _ => Err(no_method("iter", name)),
     }
 }
 
@@ -504,7 +587,15 @@ mod tests {
         assert_eq!(call(&s("a\nb\r\nc\n"), "lines", &[]), "[a, b, c]");
         assert_eq!(call(&s("añb"), "char_at", &[int(1)]), "ñ");
         assert_eq!(call(&s("añb"), "char_at", &[int(9)]), "nil");
-        assert_eq!(call(&s("x"), "no_such_method", &[]), "nil");
+        assert_eq!(call(&s("x"), "no_such_method", &[]), "Runtime error: string has no method `no_such_method`");
+        assert_eq!(call(&s("abcdef"), "slice", &[int(1), int(3)]), "bc");
+        assert_eq!(call(&hello, "slice", &[int(-3)]), "rld");
+        assert_eq!(call(&hello, "slice", &[int(-3), int(-1)]), "rl");
+        assert_eq!(call(&hello, "slice", &[int(3), int(1)]), "");
+        assert_eq!(call(&hello, "slice", &[]), "héllo wörld");
+        assert_eq!(call(&hello, "includes", &[s("llo")]), "true");
+        assert_eq!(call(&hello, "includes", &[]), "true");
+        assert_eq!(call(&hello, "includes", &[int(1)]), "false");
     }
 
     #[test]
@@ -558,7 +649,9 @@ mod tests {
         assert_eq!(call(&strs(&["a", "b", "c"]), "window", &[int(4)]), "[]");
         assert_eq!(call(&strs(&["a", "b", "a", "c", "b", "a"]), "tally", &[]), "{a: 3, b: 2, c: 1}");
         assert_eq!(call(&ints(&[2, 2, 1]), "to_set", &[]), "set(2, 1)");
-        assert_eq!(call(&nums, "no_such_method", &[]), "nil");
+        assert_eq!(call(&nums, "no_such_method", &[]), "Runtime error: list has no method `no_such_method`");
+        assert_eq!(call(&nums, "includes", &[int(3)]), "true");
+        assert_eq!(call(&nums, "includes", &[s("zzz")]), "false");
     }
 
     #[test]
@@ -633,7 +726,7 @@ mod tests {
         assert_eq!(call(&d, "get", &[]), "nil");
         assert_eq!(call(&d, "merge", &[Value::dict_from([("a", int(9)), ("d", int(4))])]), "{a: 9, b: 2, c: 3, d: 4}");
         assert_eq!(call(&d, "remove", &[s("b")]), "{a: 1, c: 3}");
-        assert_eq!(call(&d, "no_such_method", &[]), "nil");
+        assert_eq!(call(&d, "no_such_method", &[]), "Runtime error: dict has no method `no_such_method`");
         let double = |a: &[Value]| Ok(int(a[0].as_int().unwrap() * 2));
         assert_eq!(call_with(&d, "map_values", &[callee()], &double), "{a: 2, b: 4, c: 6}");
         let gt1 = |a: &[Value]| Ok(Value::Bool(a[0].as_int().unwrap() > 1));
@@ -713,14 +806,38 @@ mod tests {
         let lt3 = |a: &[Value]| Ok(Value::Bool(a[0].as_int().unwrap() < 3));
         assert_eq!(call_with(&inc, "any", &[callee()], &lt3), "true");
         assert_eq!(call_with(&inc, "find", &[callee()], &|a| Ok(Value::Bool(a[0].as_int() == Some(4)))), "4");
-        assert_eq!(call(&inc, "no_such_method", &[]), "nil");
+        assert_eq!(call(&inc, "no_such_method", &[]), "Runtime error: iter has no method `no_such_method`");
+        assert_eq!(call(&inc, "includes", &[int(2)]), call(&inc, "contains", &[int(2)]));
     }
 
     #[test]
     fn other_receivers_have_no_methods() {
-        for recv in [int(1), Value::Float(1.0), Value::Bool(true), Value::Nil, Value::Duration(5), Value::ok(int(1))] {
+        // Ints and floats answer nil (harn 0.9.11 does); the rest raise a type error.
+        for recv in [int(1), Value::Float(1.0)] {
             assert_eq!(call(&recv, "to_string", &[]), "nil");
         }
+        for (recv, ty) in
+            [(Value::Bool(true), "bool"), (Value::Nil, "nil"), (Value::Duration(5), "duration"), (Value::ok(int(1)), "enum")]
+        {
+            assert_eq!(call(&recv, "to_string", &[]), format!("Type error: value of type {ty} has no method `to_string`"));
+        }
+    }
+
+    #[test]
+    fn prefix_and_counting_callbacks() {
+        let nums = ints(&[1, 2, 3, 1]);
+        let below3 = |a: &[Value]| Ok(Value::Bool(a[0].as_int().unwrap() < 3));
+        assert_eq!(call_with(&nums, "take_while", &[callee()], &below3), "[1, 2]");
+        assert_eq!(call_with(&nums, "drop_while", &[callee()], &below3), "[3, 1]");
+        let always = |_: &[Value]| Ok(Value::Bool(true));
+        assert_eq!(call_with(&nums, "take_while", &[callee()], &always), "[1, 2, 3, 1]");
+        assert_eq!(call_with(&nums, "drop_while", &[callee()], &always), "[]");
+        assert_eq!(call(&nums, "take_while", &[int(5)]), "nil");
+        let parity = |a: &[Value]| Ok(s(if a[0].as_int().unwrap() % 2 == 0 { "even" } else { "odd" }));
+        assert_eq!(call_with(&nums, "count_by", &[callee()], &parity), "{even: 1, odd: 3}");
+        let not_text = |a: &[Value]| Ok(a[0].clone());
+        assert!(call_with(&nums, "count_by", &[callee()], &not_text)
+            .starts_with("Type error: count_by: callback must return a string"));
     }
 
     #[test]

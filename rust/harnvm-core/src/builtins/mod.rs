@@ -29,6 +29,7 @@ mod core;
 pub mod crypto;
 mod datetime;
 mod formats;
+pub mod harness;
 pub mod iter;
 mod jq;
 pub mod json;
@@ -67,6 +68,7 @@ static MODULE_TABLES: &[&[BuiltinDef]] = &[
     multipart::TABLE,
     jq::TABLE,
     transcript::TABLE,
+    harness::TABLE,
 ];
 
 /// The table of all builtins; the index is the builtin id.

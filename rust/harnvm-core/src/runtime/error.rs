@@ -31,6 +31,9 @@ pub enum ErrorKind {
     UndefinedBuiltin(String, Option<String>),
     ImmutableAssignment(String),
     StackOverflow,
+    /// A call with fewer arguments than the callee's required parameters
+    /// (the message after `Arity mismatch: `). Catchable; never gets a line suffix.
+    Arity(String),
     /// A resource limit, typed so hosts map it without reading the message
     /// (`message` is the detail after "Resource limit exceeded: "). Not
     /// catchable by Harn code.
@@ -171,6 +174,7 @@ impl VmError {
             ErrorKind::UndefinedBuiltin(n, hint) => format!("Undefined builtin: {n}{}", did_you_mean(hint)),
             ErrorKind::ImmutableAssignment(n) => format!("Cannot assign to immutable binding: {n}"),
             ErrorKind::StackOverflow => "Stack overflow: too many nested calls".to_string(),
+            ErrorKind::Arity(m) => format!("Arity mismatch: {m}"),
             ErrorKind::Limit(_, m) => format!("Resource limit exceeded: {m}"),
             ErrorKind::Interrupted => "Interrupted by host".to_string(),
             ErrorKind::Syntax(m) => m.clone(),
@@ -188,6 +192,7 @@ impl VmError {
             | ErrorKind::Syntax(_)
             | ErrorKind::Limit(..)
             | ErrorKind::Interrupted
+            | ErrorKind::Arity(_)
             | ErrorKind::ModuleNotFound { .. }
             | ErrorKind::Import { .. } => self.message(),
             ErrorKind::Type(_) | ErrorKind::Runtime(_) => with_line(self.message(), line),

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod fiber;
+pub mod harness;
 pub mod iter;
 pub mod native;
 pub mod ops;

@@ -338,8 +338,15 @@ pub fn get_property(obj: &Value, name: &str, optional: bool) -> VmResult<Value> 
                 )))
             }
         },
-        _ if optional => nil,
-        _ => return Err(VmError::type_error(format!("cannot access property `{name}` on {}", obj.type_name()))),
+        _ => {
+            if let Some(handle) = crate::runtime::harness::handle_of(obj) {
+                return crate::runtime::harness::property(handle, name, optional);
+            }
+            if optional {
+                return Ok(nil);
+            }
+            return Err(VmError::type_error(format!("cannot access property `{name}` on {}", obj.type_name())));
+        }
     })
 }
 

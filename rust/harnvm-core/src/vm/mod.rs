@@ -268,13 +268,13 @@ impl Vm {
 
     /// Pushes a frame for `closure`, whose callee value and `argc` arguments
     /// are on top of the stack. Adapts arguments to the parameter list
-    /// (Harn does not check arity: missing → nil, extra → dropped or rest).
+    /// (too few → `Arity mismatch`, as harn 0.9.11; extra → dropped or rest).
     fn push_frame(&mut self, closure: Rc<Closure>, argc: u32, cont: Option<Box<dyn Continuation>>) -> VmResult<()> {
         if self.fiber.frames.len() + self.parked_frames >= self.options.max_frames {
             return Err(VmError::new(ErrorKind::StackOverflow));
         }
         let base = self.fiber.stack.len() - argc as usize;
-        adapt_args(&mut self.fiber.stack, &closure.proto, base);
+        adapt_args(&mut self.fiber.stack, &closure.proto, base)?;
         let ic_set = if self.options.inline_caches { self.ic.set_for(&closure.proto) } else { 0 };
         self.fiber.frames.push(Frame { closure, ip: 0, base, argc, cont, ic_set });
         self.tick()
@@ -285,7 +285,7 @@ impl Vm {
     #[inline(always)]
     fn restart_frame(&mut self, frame_index: usize, proto: &FunctionProto, base: usize) -> VmResult<()> {
         self.fiber.frames[frame_index].argc = (self.fiber.stack.len() - base) as u32;
-        adapt_args(&mut self.fiber.stack, proto, base);
+        adapt_args(&mut self.fiber.stack, proto, base)?;
         self.tick()
     }
 
@@ -575,9 +575,12 @@ fn replace_scalar_pair(stack: &mut Vec<Value>, v: Value) {
 /// frame's locals: missing parameters are nil, extra arguments are dropped
 /// or gathered into the rest parameter, and the other locals start nil.
 #[inline(always)]
-fn adapt_args(stack: &mut Vec<Value>, proto: &FunctionProto, base: usize) {
+fn adapt_args(stack: &mut Vec<Value>, proto: &FunctionProto, base: usize) -> VmResult<()> {
     let argc = stack.len() - base;
     let nparams = proto.params.len();
+    if argc < nparams {
+        check_required(proto, argc)?;
+    }
     if proto.has_rest {
         let rest_at = base + nparams - 1;
         let rest: Vec<Value> = if stack.len() > rest_at { stack.drain(rest_at..).collect() } else { Vec::new() };
@@ -595,6 +598,20 @@ fn adapt_args(stack: &mut Vec<Value>, proto: &FunctionProto, base: usize) {
     } else {
         stack.truncate(frame_top);
     }
+    Ok(())
+}
+
+/// Too few arguments for the required (no default, not rest) parameters is
+/// an error on harn 0.9.11 (the 0.7 suite never relies on the nil fill).
+#[cold]
+fn check_required(proto: &FunctionProto, argc: usize) -> VmResult<()> {
+    let required = proto.params.iter().filter(|p| !p.has_default && !p.rest).count();
+    if argc >= required {
+        return Ok(());
+    }
+    let name = if proto.name.is_empty() || proto.name.starts_with('<') { "<closure>" } else { proto.name.as_str() };
+    let plural = if required == 1 { "" } else { "s" };
+    Err(VmError::new(ErrorKind::Arity(format!("'{name}' expects at least {required} argument{plural}, got {argc}"))))
 }
 
 /// Replaces the top two stack values with `v`, running destructors only

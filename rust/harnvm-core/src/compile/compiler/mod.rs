@@ -380,6 +380,13 @@ impl Compiler {
             })
             .collect();
         if pipelines.is_empty() {
+            if let Some(call) = harness_main_call(items) {
+                // harn 0.9's shape: top-level statements, then `main(harness)`,
+                // whose result is the program's.
+                let mut with_call = items.to_vec();
+                with_call.push(call);
+                return self.compile_block_value(&with_call);
+            }
             // Script mode: everything in order.
             return self.compile_block_value(items);
         }
@@ -1959,6 +1966,26 @@ impl Compiler {
 
 // ---------------------------------------------------------------------------
 // Helpers
+
+/// `main(__harness(__clock_ms()))` when the file declares a top-level
+/// `fn main` taking one parameter (harn 0.9's `fn main(harness: Harness)`);
+/// a pipeline, when there is one, stays the entry instead, as on harn 0.9.11.
+fn harness_main_call(items: &[Stmt]) -> Option<Stmt> {
+    let main = items.iter().find_map(|s| match &s.kind {
+        StmtKind::FnDecl(f) if f.name == "main" && f.params.len() == 1 && !f.params[0].rest => Some(f),
+        _ => None,
+    })?;
+    let call = |name: &str, args: Vec<Expr>| Expr {
+        kind: ExprKind::Call {
+            name: name.to_string(),
+            type_args: Vec::new(),
+            args: args.into_iter().map(Arg::Positional).collect(),
+        },
+        pos: main.pos,
+    };
+    let harness = call("__harness", vec![call("__clock_ms", Vec::new())]);
+    Some(Stmt { kind: StmtKind::Expr(call("main", vec![harness])), pos: main.pos })
+}
 
 fn is_declaration(k: &StmtKind) -> bool {
     matches!(

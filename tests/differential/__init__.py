@@ -1,0 +1,1 @@
+"""Differential testing against the reference CLI (harn 0.9.11); see runner.py."""

@@ -1,0 +1,5 @@
+import sys
+
+from tests.differential.runner import main
+
+sys.exit(main())
