@@ -82,7 +82,7 @@ impl Checker<'_> {
                 if x != y || xs.len() != ys.len() {
                     return false;
                 }
-                let vars = self.decls.variances.get(x);
+                let vars = self.decls.variances.get(x.as_str());
                 xs.iter().zip(ys).enumerate().all(|(i, (ex, ac))| {
                     match vars.and_then(|v| v.get(i)).copied().unwrap_or(Variance::Invariant) {
                         Variance::Out => self.compat_at(ex, ac, d),
@@ -213,12 +213,12 @@ fn bind_at(
             if actual.is_named("_") {
                 return;
             }
-            match out.get(p) {
+            match out.get(p.as_str()) {
                 None => {
-                    out.insert(p.clone(), actual.clone());
+                    out.insert(p.to_string(), actual.clone());
                 }
                 Some(old) if old.is_named("_") => {
-                    out.insert(p.clone(), actual.clone());
+                    out.insert(p.to_string(), actual.clone());
                 }
                 Some(old) if old != actual => {
                     let old = old.clone();
