@@ -13,6 +13,10 @@ const MAX_DEPTH: usize = 48;
 impl Checker<'_> {
     /// `ty` with a top-level alias replaced by its body (repeatedly).
     pub(crate) fn resolve(&self, ty: &Ty) -> Ty {
+        // Most programs declare no alias: skip the lookups (they hash).
+        if self.decls.types.aliases.is_empty() {
+            return ty.clone();
+        }
         let mut cur = ty.clone();
         for _ in 0..MAX_DEPTH {
             let (name, args) = match &cur {
