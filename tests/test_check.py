@@ -68,6 +68,34 @@ def test_run_file_checks_first(tmp_path: Path) -> None:
         harnvm.run_file(f)
 
 
+def test_imported_modules_are_not_checked(tmp_path: Path) -> None:
+    # harn 0.9.11 checks only the file being run: `harn run main.harn` runs
+    # and `harn check main.harn` reports ok when an imported module has a type
+    # error (checked: oracle, module with `let x: int = "s"` in an unused fn).
+    (tmp_path / "mod.harn").write_text('pub fn bad() -> int {\n  let x: int = "s"\n  return x\n}\n\npub fn ok() -> int {\n  return 1\n}\n')
+    main = tmp_path / "main.harn"
+    main.write_text('import { ok } from "./mod"\n\npipeline main(task) {\n  return ok()\n}\n')
+    assert harnvm.run_file(main) == 1
+    assert harnvm.check(main.read_text(), str(main)) == []
+    # The module itself, as the checked file, is rejected.
+    with pytest.raises(harnvm.HarnTypeError, match="'x' declared as int, but assigned string"):
+        harnvm.run_file(tmp_path / "mod.harn")
+
+
+def test_warnings_are_delivered_before_a_failing_import() -> None:
+    # One parse serves the check and the compile: the check's warnings come
+    # out even when the compile then fails (harn renders every diagnostic first).
+    src = 'import "./no_such_module_here"\n\npipeline main(task) {\n  return 1\n  log(2)\n}\n'
+    seen: list[harnvm.Diagnostic] = []
+    harnvm.set_warning_hook(seen.append)
+    try:
+        with pytest.raises(harnvm.HarnImportError):
+            harnvm.compile(src)
+    finally:
+        harnvm.set_warning_hook(None)
+    assert [d.message for d in seen] == ["unreachable code"]
+
+
 def test_typecheck_false_skips_the_check() -> None:
     out: list[str] = []
     src = 'pipeline main(task) {\n  let n: int = "x"\n  println(n)\n}\n'

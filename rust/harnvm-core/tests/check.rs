@@ -255,3 +255,56 @@ fn renders_like_harn_check() {
         "error[HARN-TYP-007]: 'port' declared as int, but assigned string\n  --> e01.harn:2:3\n   |\n 2 |   let port: int = \"8080\"\n   |   ^\n"
     );
 }
+
+/// Resolves one module, `./lib`, whose source has a type error.
+struct OneModule;
+
+impl harnvm_core::ModuleLoader for OneModule {
+    fn load(&mut self, spec: &str, _importer: &str) -> Result<Option<harnvm_core::ModuleSource>, String> {
+        Ok((spec == "./lib").then(|| harnvm_core::ModuleSource {
+            key: "lib.harn".into(),
+            source: "pub fn one() -> int {\n  let s: int = \"x\"\n  return 1\n}\n".into(),
+        }))
+    }
+}
+
+fn checked(source: &str, check: bool) -> harnvm_core::compile::Checked {
+    let mut cache = harnvm_core::ModuleCache::new();
+    let opts = CheckOptions::default();
+    harnvm_core::compile::compile_checked(source, "main.harn", &mut OneModule, &mut cache, check.then_some(&opts))
+}
+
+#[test]
+fn compile_checked_returns_the_program_with_the_warnings() {
+    let c = checked("pipeline main(task) {\n  return 1\n  log(2)\n}\n", true);
+    assert_eq!(c.diagnostics.iter().map(|d| d.message.as_str()).collect::<Vec<_>>(), ["unreachable code"]);
+    assert!(matches!(c.program, Ok(Some(_))));
+}
+
+#[test]
+fn compile_checked_compiles_nothing_after_a_type_error() {
+    // The import does not exist: the type error is reported, not the import.
+    let c = checked("import \"./missing\"\npipeline main(task) {\n  let n: int = \"s\"\n}\n", true);
+    assert_eq!(c.diagnostics.len(), 1);
+    assert!(c.diagnostics[0].is_error());
+    assert!(matches!(c.program, Ok(None)));
+    // Check off: the program's own error is the compile's.
+    let c = checked("pipeline main(task) {\n  let n: int = \"s\"\n}\n", false);
+    assert!(c.diagnostics.is_empty());
+    assert!(matches!(c.program, Ok(Some(_))));
+}
+
+#[test]
+fn compile_checked_leaves_syntax_errors_to_the_parser() {
+    let c = checked("pipeline main( {", true);
+    assert!(c.diagnostics.is_empty());
+    assert!(c.program.is_err());
+}
+
+#[test]
+fn imported_modules_are_not_checked() {
+    // As harn 0.9.11: only the file being compiled is checked.
+    let c = checked("import { one } from \"./lib\"\npipeline main(task) {\n  return one()\n}\n", true);
+    assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+    assert!(matches!(c.program, Ok(Some(_))));
+}

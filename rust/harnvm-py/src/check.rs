@@ -1,7 +1,7 @@
 //! The static checker from Python: `harnvm._native._check` (what
-//! `harnvm.check` wraps) and `gate`, which every compile of source text
-//! runs first (`harnvm._check._deliver` raises `HarnTypeError` on errors and
-//! hands warnings to the warnings hook).
+//! `harnvm.check` wraps) and `deliver`, which hands the findings of a checked
+//! compile (`program::compile_with`) to `harnvm._check._deliver` (it raises
+//! `HarnTypeError` on errors and gives warnings to the warnings hook).
 
 use pyo3::prelude::*;
 
@@ -39,15 +39,13 @@ pub fn _check(py: Python<'_>, source: &str, filename: &str, extra_names: Vec<Str
     })
 }
 
-/// Runs the checker before a compile. Syntax errors are left to the
-/// compiler, which reports them the usual way.
-pub fn gate(py: Python<'_>, source: &str, filename: &str, extra_names: Vec<String>) -> PyResult<()> {
-    let Ok(ds) = crate::errors::guard(py, || Ok(diagnostics(source, filename, extra_names))) else { return Ok(()) };
-    let Ok(ds) = ds else { return Ok(()) };
-    if ds.is_empty() {
+/// Hands the checker's findings of a compile to `harnvm._check._deliver`,
+/// which raises `HarnTypeError` on errors and passes warnings to the hook.
+pub fn deliver(py: Python<'_>, diagnostics: &[Diagnostic], source: &str) -> PyResult<()> {
+    if diagnostics.is_empty() {
         return Ok(());
     }
-    let raw: Vec<DiagTuple> = ds.iter().map(|d| tuple(d, source)).collect();
+    let raw: Vec<DiagTuple> = diagnostics.iter().map(|d| tuple(d, source)).collect();
     py.import("harnvm._check")?.getattr("_deliver")?.call1((raw,))?;
     Ok(())
 }

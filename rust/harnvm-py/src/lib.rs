@@ -39,10 +39,8 @@ use pyo3::prelude::*;
 #[pyfunction]
 #[pyo3(signature = (source, filename = "<string>", *, typecheck = true))]
 fn compile(py: Python<'_>, source: &str, filename: &str, typecheck: bool) -> PyResult<program::Program> {
-    if typecheck {
-        check::gate(py, source, filename, Vec::new())?;
-    }
-    Ok(program::Program::new(program::compile_source(py, source, filename)?))
+    let check = typecheck.then(harnvm_core::compile::check::CheckOptions::default);
+    Ok(program::Program::new(program::compile_source(py, source, filename, check)?))
 }
 
 /// Readable bytecode listing of a `Program` or of source text.

@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
 
+use harnvm_core::compile::check::CheckOptions;
 use harnvm_core::ModuleCache;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyUnicodeDecodeError};
 use pyo3::prelude::*;
@@ -82,28 +83,45 @@ fn default_resolver(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
 }
 
 /// Compiles `source` with its imports resolved by `resolver` and compiled
-/// modules kept in `cache`. Failures become `HarnSyntaxError` (or
-/// `HarnImportError` / `HarnModuleNotFoundError` for imports).
+/// modules kept in `cache`, statically checking it first unless `check` is
+/// `None` (one parse serves both). Checker findings go to
+/// `check::deliver` (`HarnTypeError` on errors); other failures become
+/// `HarnSyntaxError` (or `HarnImportError` / `HarnModuleNotFoundError` for
+/// imports).
 pub fn compile_with(
     py: Python<'_>,
     source: &str,
     filename: &str,
     resolver: Bound<'_, PyAny>,
     cache: &mut ModuleCache,
+    check: Option<CheckOptions>,
 ) -> PyResult<Rc<harnvm_core::Program>> {
     let mut loader = PyLoader::new(resolver);
-    let result = errors::guard(py, || Ok(harnvm_core::compile_with_loader(source, filename, &mut loader, cache)))?;
-    result.map_err(|e| {
-        let err = errors::vm_error(py, &e, 0);
-        loader.with_cause(py, err)
-    })
+    let checked =
+        errors::guard(py, || Ok(harnvm_core::compile::compile_checked(source, filename, &mut loader, cache, check.as_ref())))?;
+    // Warnings are delivered even when the compile then fails, as harn
+    // renders every diagnostic before compiling.
+    crate::check::deliver(py, &checked.diagnostics, source)?;
+    match checked.program {
+        Ok(Some(program)) => Ok(program),
+        Ok(None) => Err(PyRuntimeError::new_err("harnvm: the checker reported errors that were not raised")),
+        Err(e) => {
+            let err = errors::vm_error(py, &e, 0);
+            Err(loader.with_cause(py, err))
+        }
+    }
 }
 
-/// Compiles `source` (imports: the default resolver), mapping failures to
-/// `HarnSyntaxError`.
-pub fn compile_source(py: Python<'_>, source: &str, filename: &str) -> PyResult<Rc<harnvm_core::Program>> {
+/// Compiles `source` (imports: the default resolver), checking it first
+/// unless `check` is `None`.
+pub fn compile_source(
+    py: Python<'_>,
+    source: &str,
+    filename: &str,
+    check: Option<CheckOptions>,
+) -> PyResult<Rc<harnvm_core::Program>> {
     let resolver = default_resolver(py)?;
-    with_module_cache(|cache| compile_with(py, source, filename, resolver, cache))
+    with_module_cache(|cache| compile_with(py, source, filename, resolver, cache, check))
 }
 
 /// Accepts a `Program` or source text.
@@ -112,7 +130,7 @@ pub fn program_arg(py: Python<'_>, obj: &Bound<'_, PyAny>, filename: &str) -> Py
         return p.get().get().cloned();
     }
     if let Ok(s) = obj.cast::<PyString>() {
-        return compile_source(py, s.to_str()?, filename);
+        return compile_source(py, s.to_str()?, filename, None);
     }
     Err(PyTypeError::new_err(format!("expected a harnvm.Program or Harn source text (str), got {}", obj.get_type().name()?)))
 }

@@ -19,6 +19,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 
+use harnvm_core::compile::check::CheckOptions;
 use harnvm_core::vm::RunState;
 use harnvm_core::{CompiledModule, Value, Vm as CoreVm, VmOptions, VmResult};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
@@ -538,12 +539,12 @@ impl Vm {
     /// Compiles with this Vm's resolver and module cache.
     fn compile_here(&self, py: Python<'_>, source: &str, filename: &str) -> PyResult<Rc<harnvm_core::Program>> {
         self.state()?.try_borrow().map_err(|_| already_running())?;
-        if self.typecheck {
+        let check = self.typecheck.then(|| {
             let hosts = self.hosts.get().map(|h| h.borrow().iter().map(|(n, _)| n.clone()).collect()).unwrap_or_default();
-            crate::check::gate(py, source, filename, hosts)?;
-        }
+            CheckOptions { extra_names: hosts }
+        });
         let resolver = self.resolver.bind(py).clone();
-        with_module_cache(|cache| compile_with(py, source, filename, resolver, cache))
+        with_module_cache(|cache| compile_with(py, source, filename, resolver, cache, check))
     }
 
     /// The compiled module for a host import path (memoized per Vm), and this Vm's id.

@@ -13,6 +13,10 @@ const MAX_DEPTH: usize = 48;
 impl Checker<'_> {
     /// `ty` with a top-level alias replaced by its body (repeatedly).
     pub(crate) fn resolve(&self, ty: &Ty) -> Ty {
+        // Most programs declare no alias: skip the lookups (they hash).
+        if self.decls.types.aliases.is_empty() {
+            return ty.clone();
+        }
         let mut cur = ty.clone();
         for _ in 0..MAX_DEPTH {
             let (name, args) = match &cur {
@@ -82,7 +86,7 @@ impl Checker<'_> {
                 if x != y || xs.len() != ys.len() {
                     return false;
                 }
-                let vars = self.decls.variances.get(x);
+                let vars = self.decls.variances.get(x.as_str());
                 xs.iter().zip(ys).enumerate().all(|(i, (ex, ac))| {
                     match vars.and_then(|v| v.get(i)).copied().unwrap_or(Variance::Invariant) {
                         Variance::Out => self.compat_at(ex, ac, d),
@@ -213,12 +217,12 @@ fn bind_at(
             if actual.is_named("_") {
                 return;
             }
-            match out.get(p) {
+            match out.get(p.as_str()) {
                 None => {
-                    out.insert(p.clone(), actual.clone());
+                    out.insert(p.to_string(), actual.clone());
                 }
                 Some(old) if old.is_named("_") => {
-                    out.insert(p.clone(), actual.clone());
+                    out.insert(p.to_string(), actual.clone());
                 }
                 Some(old) if old != actual => {
                     let old = old.clone();

@@ -1,7 +1,7 @@
 //! The pre-pass (reference §4.1): type-like declarations and callable
 //! signatures, registered before the walk so forward references work.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::rc::Rc;
 
 use crate::compile::check::ty::{lower, Ty};

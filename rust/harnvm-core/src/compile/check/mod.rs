@@ -16,7 +16,7 @@ mod render;
 pub mod ty;
 mod walk;
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 pub use render::render;
 
@@ -77,13 +77,13 @@ pub fn check_program(program: &Program, file: &str, options: &CheckOptions) -> V
     // A file with imports gets no undefined-call check: its imported names
     // are not enumerated statically (the reference's own fallback).
     let strict = !program.items.iter().any(|s| matches!(s.kind, StmtKind::Import(_)));
-    let mut known: HashSet<String> = decls.bound_names.clone();
-    known.extend(options.extra_names.iter().cloned());
+    // The declared names stay in `decls` (not copied): `known` holds the rest.
+    let known: HashSet<String> = options.extra_names.iter().cloned().collect();
     let mut c = Checker {
         file: file.to_string(),
         decls: &decls,
         diags: Vec::new(),
-        scopes: vec![HashMap::new()],
+        scopes: vec![HashMap::default()],
         barriers: Vec::new(),
         generics: Vec::new(),
         fns: Vec::new(),
@@ -139,7 +139,7 @@ pub(crate) struct Checker<'a> {
     pub generics: Vec<String>,
     pub fns: Vec<FnCtx>,
     pub strict: bool,
-    /// Every name that may be called without being a builtin.
+    /// With `decls.bound_names`: every name that may be called without being a builtin.
     pub known: HashSet<String>,
     /// Typing a `return` value: locals of the fn body count as untyped.
     pub entry_only: bool,

@@ -5,8 +5,116 @@
 //! a `Ty`: every rule skips when an operand has no type.
 
 use std::fmt;
+use std::ops::Deref;
+use std::rc::Rc;
 
 use crate::syntax::ast::TypeExpr;
+
+/// Names the checker's types use all the time: a `Name` of one of them is
+/// static, so typing a literal or a `: int` annotation allocates nothing.
+const COMMON: &[&str] = &[
+    "int",
+    "string",
+    "bool",
+    "float",
+    "nil",
+    "list",
+    "dict",
+    "any",
+    "unknown",
+    "_",
+    "closure",
+    "duration",
+    "iter",
+    "range",
+    "bytes",
+    "set",
+    "Result",
+    "Pair",
+    "Option",
+    "Stream",
+    "Generator",
+];
+
+/// A type name (cheap to clone: static or shared).
+#[derive(Clone, Debug)]
+pub enum Name {
+    Static(&'static str),
+    Shared(Rc<str>),
+}
+
+impl Name {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Name::Static(s) => s,
+            Name::Shared(s) => s,
+        }
+    }
+}
+
+impl Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for Name {
+    fn from(s: &str) -> Name {
+        match COMMON.iter().find(|c| **c == s) {
+            Some(c) => Name::Static(c),
+            None => Name::Shared(Rc::from(s)),
+        }
+    }
+}
+
+impl From<&String> for Name {
+    fn from(s: &String) -> Name {
+        Name::from(s.as_str())
+    }
+}
+
+impl From<String> for Name {
+    fn from(s: String) -> Name {
+        Name::from(s.as_str())
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Name) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<Name> for String {
+    fn eq(&self, other: &Name) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl PartialEq<String> for Name {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// A shape field: name, optional (`name?: T`), type.
 #[derive(Clone, Debug, PartialEq)]
@@ -20,9 +128,9 @@ pub struct Field {
 pub enum Ty {
     /// Primitives, bare `list`/`dict`/`iter`, user type names, `any`,
     /// `unknown`, and the wildcard `_` (an unknown part of a known type).
-    Named(String),
+    Named(Name),
     /// `Result<int, string>`, `set<int>`, user generics.
-    Applied(String, Vec<Ty>),
+    Applied(Name, Vec<Ty>),
     List(Box<Ty>),
     Dict(Box<Ty>, Box<Ty>),
     Iter(Box<Ty>),
@@ -38,7 +146,7 @@ pub enum Ty {
 
 impl Ty {
     pub fn named(n: &str) -> Ty {
-        Ty::Named(n.to_string())
+        Ty::Named(Name::from(n))
     }
     pub fn wild() -> Ty {
         Ty::named("_")
@@ -159,8 +267,8 @@ pub fn lower(t: &TypeExpr) -> Ty {
                 ("Stream" | "stream", 1) => Ty::Stream(a(0)),
                 ("never", 0) => Ty::Never,
                 ("true" | "false", 0) => Ty::named("bool"),
-                (_, 0) => Ty::Named(name.clone()),
-                _ => Ty::Applied(name.clone(), args.iter().map(lower).collect()),
+                (_, 0) => Ty::Named(name.into()),
+                _ => Ty::Applied(name.into(), args.iter().map(lower).collect()),
             }
         }
         TypeExpr::Union(ms) => Ty::union(ms.iter().map(lower).collect()),

@@ -1,7 +1,8 @@
 //! The walk: statements in order, scopes, narrowing, and the rules of
 //! reference §3 (messages in the conformance-era wording).
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use smallvec::SmallVec;
 use std::rc::Rc;
 
 use crate::compile::check::compat::bind_params;
@@ -146,7 +147,7 @@ impl Checker<'_> {
     // Scopes
 
     fn push_scope(&mut self) {
-        self.scopes.push(HashMap::new());
+        self.scopes.push(HashMap::default());
     }
 
     fn pop_scope(&mut self) {
@@ -172,15 +173,26 @@ impl Checker<'_> {
         None
     }
 
+    fn is_known(&self, name: &str) -> bool {
+        self.known.contains(name) || self.decls.bound_names.contains(name)
+    }
+
+    /// Records `name` as callable; most names repeat, so no allocation then.
+    fn mark_known(&mut self, name: &str) {
+        if !self.is_known(name) {
+            self.known.insert(name.to_string());
+        }
+    }
+
     fn define(&mut self, name: &str, ty: Option<Ty>, mutable: bool) {
         let local = !self.fns.is_empty();
-        self.known.insert(name.to_string());
+        self.mark_known(name);
         let var = Var { declared: ty.clone(), ty, mutable, local, nil_widen: false, refinement: false, sig: None };
         self.scopes.last_mut().unwrap().insert(name.to_string(), var);
     }
 
     fn define_param(&mut self, name: &str, ty: Option<Ty>) {
-        self.known.insert(name.to_string());
+        self.mark_known(name);
         let var = Var { declared: ty.clone(), ty, mutable: false, local: false, nil_widen: false, refinement: false, sig: None };
         self.scopes.last_mut().unwrap().insert(name.to_string(), var);
     }
@@ -264,7 +276,7 @@ impl Checker<'_> {
 
     /// Drops undefined-call reports of names that turned out to be bound somewhere.
     pub(crate) fn finish_undefined(&mut self) {
-        let drop: HashSet<usize> = self.undefined.iter().filter(|(_, n)| self.known.contains(n)).map(|(i, _)| *i).collect();
+        let drop: HashSet<usize> = self.undefined.iter().filter(|(_, n)| self.is_known(n)).map(|(i, _)| *i).collect();
         if drop.is_empty() {
             return;
         }
@@ -664,12 +676,12 @@ impl Checker<'_> {
             Ty::Named(n) => {
                 if let Some(&v) = marked.get(n.as_str()) {
                     if v != pol {
-                        out.push((n.clone(), v, pol));
+                        out.push((n.to_string(), v, pol));
                     }
                 }
             }
             Ty::Applied(n, args) => {
-                let vars = self.decls.variances.get(n);
+                let vars = self.decls.variances.get(n.as_str());
                 for (i, a) in args.iter().enumerate() {
                     let v = vars.and_then(|v| v.get(i)).copied().unwrap_or(Variance::Invariant);
                     self.polarity(a, compose(pol, v), marked, out, d);
@@ -812,7 +824,8 @@ impl Checker<'_> {
     // -----------------------------------------------------------------------
     // Expressions
 
-    fn exprs_of_args(&mut self, args: &[Arg]) -> Vec<Option<Ty>> {
+    /// Argument types; on the stack for the usual few arguments.
+    fn exprs_of_args(&mut self, args: &[Arg]) -> SmallVec<[Option<Ty>; 4]> {
         args.iter()
             .map(|a| match a {
                 Arg::Positional(e) => self.expr(e),
@@ -1049,9 +1062,9 @@ impl Checker<'_> {
                 }
                 let info = self.decls.enums.get(enum_name)?;
                 if info.type_params.is_empty() {
-                    Some(Ty::Named(enum_name.clone()))
+                    Some(Ty::Named(enum_name.into()))
                 } else {
-                    Some(Ty::Applied(enum_name.clone(), info.type_params.iter().map(|_| Ty::wild()).collect()))
+                    Some(Ty::Applied(enum_name.into(), info.type_params.iter().map(|_| Ty::wild()).collect()))
                 }
             }
             ExprKind::StructConstruct { name, fields } => self.struct_literal(name, fields, e.pos),
@@ -1368,12 +1381,12 @@ impl Checker<'_> {
         }
         if let Some(s) = self.decls.structs.get(name) {
             return Some(if s.type_params.is_empty() {
-                Ty::Named(name.to_string())
+                Ty::Named(name.into())
             } else {
-                Ty::Applied(name.to_string(), s.type_params.iter().map(|_| Ty::wild()).collect())
+                Ty::Applied(name.into(), s.type_params.iter().map(|_| Ty::wild()).collect())
             });
         }
-        let exempt = self.known.contains(name)
+        let exempt = self.is_known(name)
             || name.starts_with("__")
             || name.starts_with("hostlib_")
             || matches!(name, "Some" | "None")
@@ -1423,7 +1436,7 @@ impl Checker<'_> {
             }
         }
         // Generic bindings (§4.5): explicit type arguments, else inferred from the arguments.
-        let mut bound: HashMap<String, Ty> = HashMap::new();
+        let mut bound: std::collections::HashMap<String, Ty> = std::collections::HashMap::new();
         if !sig.type_params.is_empty() {
             if !type_args.is_empty() && type_args.len() == sig.type_params.len() {
                 for (p, t) in sig.type_params.iter().zip(type_args) {
@@ -1536,9 +1549,9 @@ impl Checker<'_> {
             }
         }
         Some(if info.type_params.is_empty() {
-            Ty::Named(name.to_string())
+            Ty::Named(name.into())
         } else {
-            Ty::Applied(name.to_string(), info.type_params.iter().map(|_| Ty::wild()).collect())
+            Ty::Applied(name.into(), info.type_params.iter().map(|_| Ty::wild()).collect())
         })
     }
 
@@ -1566,7 +1579,7 @@ impl Checker<'_> {
         }
         .map(|t| self.resolve(&t))
         .and_then(|t| if let Ty::Named(n) = t { Some(n) } else { None })
-        .filter(|n| self.decls.enums.contains_key(n));
+        .filter(|n| self.decls.enums.contains_key(n.as_str()));
         if let Some(en) = enum_name {
             let mut covered: Vec<String> = Vec::new();
             for p in &pats {
@@ -1576,7 +1589,7 @@ impl Checker<'_> {
                     _ => return,
                 }
             }
-            let missing: Vec<String> = self.decls.enums[&en]
+            let missing: Vec<String> = self.decls.enums[en.as_str()]
                 .variants
                 .iter()
                 .filter(|(v, _)| !covered.contains(v))
