@@ -140,6 +140,20 @@ class _Worker:
         if self.stopping:
             self.handle.interrupt()
 
+    @staticmethod
+    def _start(target: Callable[[], None]) -> None:
+        previous = threading.stack_size()
+        try:
+            threading.stack_size(WORKER_STACK_SIZE)
+            thread = threading.Thread(target=target, name="harnvm-worker", daemon=True)
+            thread.start()
+        except (ValueError, RuntimeError):
+            # No room for a big stack: use the default one.
+            threading.stack_size(previous)
+            threading.Thread(target=target, name="harnvm-worker", daemon=True).start()
+        finally:
+            threading.stack_size(previous)
+
     def run(self, work: Callable[[], int]) -> int:
         outcome: dict[str, Any] = {}
         done = threading.Event()
@@ -152,24 +166,16 @@ class _Worker:
             finally:
                 done.set()
 
-        thread = threading.Thread(target=target, name="harnvm-worker", daemon=True)
-        previous = threading.stack_size()
-        try:
-            threading.stack_size(WORKER_STACK_SIZE)
-            thread.start()
-        except (ValueError, RuntimeError):
-            # No room for a big stack: use the default one.
-            threading.stack_size(previous)
-            thread = threading.Thread(target=target, name="harnvm-worker", daemon=True)
-            thread.start()
-        finally:
-            threading.stack_size(previous)
         # Waits on `done`, not on Thread.join: on Python 3.11 a Ctrl-C landing
         # inside join() can mark the still-running thread as stopped (join's
         # interrupt handling releases the thread's own state lock), and the
         # interpreter would then finalize under a worker in Rust code, which
-        # aborts the process (SIGABRT) instead of exiting with 130.
+        # aborts the process (SIGABRT) instead of exiting with 130. Starting
+        # the thread is inside the same `try`: a Ctrl-C that lands while the
+        # worker is already running but before the wait begins is handled
+        # the same way.
         try:
+            self._start(target)
             while not done.wait(0.1):
                 pass
         except KeyboardInterrupt:
