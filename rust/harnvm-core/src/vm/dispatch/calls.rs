@@ -45,6 +45,7 @@ impl Vm {
     }
 
     /// `callee list -- result`: `f(...xs)`.
+    #[cold]
     #[inline(never)]
     pub(super) fn call_spread(&mut self) -> VmResult<bool> {
         let args = pop(&mut self.fiber.stack);
@@ -65,29 +66,22 @@ impl Vm {
         self.call_value(1)
     }
 
-    /// `recv args… -- result`: method `consts[name_idx]`, through the site's
-    /// cache. `recv?.m()` (`optional`) on nil is nil, with no call.
+    /// `recv args… -- nil` when the receiver of `recv?.m(args…)` is nil
+    /// (no call); false leaves the stack as it is.
     #[inline(always)]
-    pub(super) fn call_method_op(
-        &mut self,
-        consts: &[Value],
-        name_idx: usize,
-        argc: usize,
-        optional: bool,
-        ic_base: usize,
-        slot: u16,
-    ) -> VmResult<bool> {
+    pub(super) fn nil_receiver(&mut self, argc: usize) -> bool {
         let recv_at = self.fiber.stack.len() - argc - 1;
-        if optional && self.fiber.stack[recv_at].is_nil() {
-            self.fiber.stack.truncate(recv_at);
-            self.fiber.stack.push(Value::Nil);
-            return Ok(false);
+        if !self.fiber.stack[recv_at].is_nil() {
+            return false;
         }
-        self.call_method_cached(consts, name_idx, argc, ic_base, slot)
+        self.fiber.stack.truncate(recv_at);
+        self.fiber.stack.push(Value::Nil);
+        true
     }
 
     /// `recv list -- result`: `recv.m(...xs)`. Beyond 255 arguments (past
     /// what a cache entry records) the method is looked up uncached.
+    #[cold]
     #[inline(never)]
     pub(super) fn call_method_spread(&mut self, consts: &[Value], name_idx: usize, ic_base: usize, slot: u16) -> VmResult<bool> {
         let args = pop(&mut self.fiber.stack);
@@ -100,6 +94,7 @@ impl Vm {
     }
 
     /// `args… -- reply`: host function `name`.
+    #[cold]
     #[inline(never)]
     pub(super) fn call_host_op(&mut self, name: &str, argc: usize) -> VmResult<()> {
         let args_at = self.fiber.stack.len() - argc;

@@ -31,6 +31,7 @@ impl Vm {
     }
 
     /// `list other -- list` with the items of `other` appended (`[...xs]`).
+    #[cold]
     #[inline(never)]
     pub(super) fn list_extend(&mut self) -> VmResult<()> {
         let other = pop(&mut self.fiber.stack);
@@ -68,6 +69,7 @@ impl Vm {
     }
 
     /// `dict other -- dict` with the entries of `other` (a dict or struct) added (`{...d}`).
+    #[cold]
     #[inline(never)]
     pub(super) fn dict_extend(&mut self) -> VmResult<()> {
         let other = pop(&mut self.fiber.stack);
@@ -84,6 +86,7 @@ impl Vm {
 
     /// `dict keys -- rest`: the entries of a dict or struct whose keys are
     /// not in the list `keys` (`let {a, ...rest} = d`).
+    #[cold]
     #[inline(never)]
     pub(super) fn dict_rest(&mut self) {
         let keys = pop(&mut self.fiber.stack);

@@ -10,17 +10,6 @@ use crate::runtime::error::{VmError, VmResult};
 use crate::runtime::fiber::Handler;
 use crate::runtime::value::{HStr, Object, Value};
 
-/// What one `ITER_NEXT` step did.
-pub(super) enum IterStep {
-    /// The next item is on the stack.
-    Item,
-    /// The loop is over (its iterator slot is cleared).
-    End,
-    /// A lazy iterator must run Harn code first: finish `flow`, then run
-    /// the instruction again to collect the outcome.
-    Pending(Flow),
-}
-
 impl Vm {
     /// `iterable --`: stack slot `slot` becomes the loop's iterator.
     #[inline(always)]
@@ -34,54 +23,19 @@ impl Vm {
         };
     }
 
-    /// One step of the iterator in stack slot `slot`. `ip` is the frame's
-    /// resume point, saved before a channel read that may suspend the task.
-    #[inline(always)]
-    pub(super) fn iter_next(&mut self, slot: usize, frame_index: usize, ip: usize) -> VmResult<IterStep> {
-        if sched::is_channel_like(&self.fiber.stack[slot]) {
-            return self.iter_next_channel(slot, frame_index, ip);
-        }
-        let step = match &self.fiber.stack[slot] {
-            Value::Object(o) => iter::for_step(o),
-            _ => iter::ForStep::End,
-        };
-        let outcome = match step {
-            iter::ForStep::Item(v) => Some(v),
-            iter::ForStep::End => None,
-            iter::ForStep::Collect => iter::decode_next(pop(&mut self.fiber.stack)),
-            iter::ForStep::Pull => match self.iter_pull(slot)? {
-                Flow::Done(v) => iter::decode_next(v),
-                flow => return Ok(IterStep::Pending(flow)),
-            },
-        };
-        Ok(self.iter_outcome(slot, outcome))
-    }
-
-    #[inline(always)]
-    fn iter_outcome(&mut self, slot: usize, outcome: Option<Value>) -> IterStep {
-        match outcome {
-            Some(v) => {
-                self.fiber.stack.push(v);
-                IterStep::Item
-            }
-            None => {
-                self.fiber.stack[slot] = Value::Nil;
-                IterStep::End
-            }
-        }
-    }
-
+    /// The next item from the channel in stack slot `slot` (the task may
+    /// wait for it); None when the channel is closed and drained.
+    #[cold]
     #[inline(never)]
-    fn iter_next_channel(&mut self, slot: usize, frame_index: usize, ip: usize) -> VmResult<IterStep> {
+    pub(super) fn iter_next_channel(&mut self, slot: usize) -> VmResult<Option<Value>> {
         let ch = self.fiber.stack[slot].clone();
-        self.fiber.frames[frame_index].ip = ip;
-        let outcome = self.iter_channel(&ch)?;
-        Ok(self.iter_outcome(slot, outcome))
+        self.iter_channel(&ch)
     }
 
     /// Starts pulling the next item from the lazy iterator in stack slot `slot`.
+    #[cold]
     #[inline(never)]
-    fn iter_pull(&mut self, slot: usize) -> VmResult<Flow> {
+    pub(super) fn iter_pull(&mut self, slot: usize) -> VmResult<Flow> {
         let Value::Object(node) = &self.fiber.stack[slot] else { unreachable!() };
         let node = node.clone();
         let mut ctx = Ctx { output: &mut self.fiber.output, limits: &self.options.limits };
@@ -122,6 +76,7 @@ impl Vm {
     }
 
     /// `err -- value`: a caught error becomes the value the `catch` binds.
+    #[cold]
     #[inline(never)]
     pub(super) fn err_value(&mut self) {
         let v = top(&mut self.fiber.stack);
@@ -134,6 +89,7 @@ impl Vm {
     }
 
     /// `err -- err bool`: was the thrown value a variant of enum `name` (a typed catch)?
+    #[cold]
     #[inline(never)]
     pub(super) fn err_is(&mut self, name: &HStr) {
         let matches = match top(&mut self.fiber.stack) {
@@ -161,6 +117,7 @@ impl Vm {
     }
 
     /// `err -- Result.Err(value)`: the caught error as a Result.
+    #[cold]
     #[inline(never)]
     pub(super) fn wrap_err(&mut self) {
         let v = top(&mut self.fiber.stack);

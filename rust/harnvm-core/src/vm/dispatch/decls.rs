@@ -12,6 +12,7 @@ use crate::runtime::value::{HStr, StructLayout, StructVal, Value};
 
 impl Vm {
     /// `field_names --`: declares struct `name` with the listed fields.
+    #[cold]
     #[inline(never)]
     pub(super) fn define_struct(&mut self, name: &HStr) {
         let fields = pop(&mut self.fiber.stack);
@@ -24,6 +25,7 @@ impl Vm {
 
     /// `methods --`: adds the dict `methods` to type `name`'s impl (later
     /// declarations win on a clash).
+    #[cold]
     #[inline(never)]
     pub(super) fn define_impl(&mut self, name: &HStr) {
         let methods = pop(&mut self.fiber.stack);
@@ -41,6 +43,7 @@ impl Vm {
     }
 
     /// `fields -- struct`: a literal of struct `name` from a dict or struct of fields.
+    #[cold]
     #[inline(never)]
     pub(super) fn build_struct(&mut self, name: &str) -> VmResult<()> {
         let fields = pop(&mut self.fiber.stack);
@@ -58,6 +61,7 @@ impl Vm {
     }
 
     /// `v schema --`: fails unless argument `v` of parameter `name` fits its declared type.
+    #[cold]
     #[inline(never)]
     pub(super) fn check_param(&mut self, name: &str) -> VmResult<()> {
         let declared = pop(&mut self.fiber.stack);

@@ -26,9 +26,9 @@ mod errors;
 use std::rc::Rc;
 
 use super::*;
+use crate::builtins::iter;
 use crate::bytecode::chunk::BinaryForm;
 use crate::runtime::ops::BinaryOp;
-use control::IterStep;
 
 impl Vm {
     /// Runs until the frame at depth `stop_depth` returns.
@@ -100,6 +100,44 @@ impl Vm {
                     v as usize
                 }};
             }
+            // Stack slots by index, unchecked: the compiler emits balanced
+            // code, so every op finds the operands and locals it reads
+            // (checked in debug builds; chunks only come from the compiler).
+            // (Macros rather than the `at`/`pop`/`top` fns the handlers use:
+            // in the loop itself the fns' `noalias` arguments changed its
+            // register allocation and cost instructions on most workloads.)
+            macro_rules! at {
+                ($i:expr) => {{
+                    let i = $i;
+                    debug_assert!(i < self.fiber.stack.len(), "stack slot {i} out of range");
+                    // SAFETY: see above.
+                    unsafe { self.fiber.stack.get_unchecked(i) }
+                }};
+            }
+            macro_rules! at_mut {
+                ($i:expr) => {{
+                    let i = $i;
+                    debug_assert!(i < self.fiber.stack.len(), "stack slot {i} out of range");
+                    // SAFETY: see `at!`.
+                    unsafe { self.fiber.stack.get_unchecked_mut(i) }
+                }};
+            }
+            macro_rules! pop {
+                () => {{
+                    let n = self.fiber.stack.len();
+                    debug_assert!(n > 0, "stack underflow");
+                    // SAFETY: see `at!`; the length drops first, so the slot is moved out exactly once.
+                    unsafe {
+                        self.fiber.stack.set_len(n - 1);
+                        std::ptr::read(self.fiber.stack.as_ptr().add(n - 1))
+                    }
+                }};
+            }
+            macro_rules! top {
+                () => {
+                    at_mut!(self.fiber.stack.len() - 1)
+                };
+            }
             macro_rules! save_ip {
                 () => {
                     self.fiber.frames[frame_index].ip = ip
@@ -118,6 +156,17 @@ impl Vm {
                         }
                     }
                 };
+            }
+            // `try_op!` for an op without operands that calls out of line:
+            // the ip is saved before the call, so it need not be kept across it.
+            macro_rules! try_op_saved {
+                ($e:expr) => {{
+                    save_ip!();
+                    match $e {
+                        Ok(v) => v,
+                        Err(err) => return Exit::Error(err, op_at),
+                    }
+                }};
             }
             // A handler that may push or pop a frame: true sends the loop to
             // the frame now on top.
@@ -162,7 +211,7 @@ impl Vm {
                             let slot = u16_at!() as u16;
                             if !self.binary_local(bop, local, ic_base, slot) {
                                 // Off the fast path the local is copied (its operand may be any value).
-                                let right = at(&self.fiber.stack, local).clone();
+                                let right = at!(local).clone();
                                 let top = self.fiber.stack.len() - 1;
                                 try_op!(self.binary_in_place_slow(bop, top, &right, ic_base, slot));
                             }
@@ -240,7 +289,7 @@ impl Vm {
                     Op::False => self.fiber.stack.push(Value::Bool(false)),
                     Op::Pop => discard_top(&mut self.fiber.stack),
                     Op::Dup => {
-                        let v = top(&mut self.fiber.stack).clone();
+                        let v = top!().clone();
                         self.fiber.stack.push(v);
                     }
                     Op::Swap => {
@@ -250,13 +299,13 @@ impl Vm {
 
                     Op::GetLocal => {
                         let slot = u16_at!();
-                        let v = at(&self.fiber.stack, base + slot).dup();
+                        let v = at!(base + slot).dup();
                         self.fiber.stack.push(v);
                     }
                     Op::SetLocal => {
                         let slot = u16_at!();
-                        let v = pop(&mut self.fiber.stack);
-                        store(at_mut(&mut self.fiber.stack, base + slot), v);
+                        let v = pop!();
+                        store(at_mut!(base + slot), v);
                     }
                     Op::GetCapture => {
                         let i = u16_at!();
@@ -289,19 +338,19 @@ impl Vm {
                     Op::DivConst => binary!(Op::DivConst),
                     Op::ModConst => binary!(Op::ModConst),
                     Op::Pow => {
-                        let b = pop(&mut self.fiber.stack);
-                        let a = top(&mut self.fiber.stack);
+                        let b = pop!();
+                        let a = top!();
                         *a = try_op!(ops::pow(a, &b));
                     }
                     Op::Neg => {
-                        let a = top(&mut self.fiber.stack);
+                        let a = top!();
                         *a = match &*a {
                             Value::Int(x) if *x != i64::MIN => Value::Int(-x),
                             _ => try_op!(ops::neg(a)),
                         };
                     }
                     Op::Not => {
-                        let a = top(&mut self.fiber.stack);
+                        let a = top!();
                         *a = Value::Bool(!a.is_truthy());
                     }
                     Op::Eq => binary!(Op::Eq),
@@ -341,7 +390,7 @@ impl Vm {
                     Op::SubConstFromLocal => binary!(Op::SubConstFromLocal),
                     Op::In | Op::NotIn => self.contains(op == Op::NotIn),
                     Op::ToBool => {
-                        let a = top(&mut self.fiber.stack);
+                        let a = top!();
                         *a = Value::Bool(a.is_truthy());
                     }
                     Op::BuildRange => try_op!(self.build_range(u8_at!() == 1)),
@@ -370,15 +419,15 @@ impl Vm {
                     }
                     Op::JumpIfNotNil => {
                         let target = u32_at!();
-                        if top(&mut self.fiber.stack).is_nil() {
-                            pop(&mut self.fiber.stack);
+                        if top!().is_nil() {
+                            pop!();
                         } else {
                             ip = target;
                         }
                     }
                     Op::JumpIfNil => {
                         let target = u32_at!();
-                        if top(&mut self.fiber.stack).is_nil() {
+                        if top!().is_nil() {
                             ip = target;
                         }
                     }
@@ -407,8 +456,7 @@ impl Vm {
                     Op::TailCall => {
                         let argc = u8_at!();
                         let callee_at = self.fiber.stack.len() - argc - 1;
-                        if matches!(at(&self.fiber.stack, callee_at), Value::Closure(c) if Rc::ptr_eq(c, &closure) && !c.proto.is_generator)
-                        {
+                        if matches!(at!(callee_at), Value::Closure(c) if Rc::ptr_eq(c, &closure) && !c.proto.is_generator) {
                             // A self tail call restarts this frame in place: the
                             // old locals and the callee copy go, the arguments
                             // move down to the frame's base.
@@ -417,7 +465,7 @@ impl Vm {
                             try_op!(self.restart_frame(frame_index, proto, base));
                             continue;
                         }
-                        let target = match at(&self.fiber.stack, callee_at) {
+                        let target = match at!(callee_at) {
                             Value::Closure(c) if !c.proto.is_generator => Some(c.clone()),
                             _ => None,
                         };
@@ -436,7 +484,7 @@ impl Vm {
                         switch_if!(self.call_value(argc));
                     }
                     Op::Return => {
-                        let value = pop(&mut self.fiber.stack);
+                        let value = pop!();
                         // Inline when this is not the run's outermost frame (so
                         // not a generator body's either), no handler of this
                         // frame is left and no output waits to be flushed.
@@ -499,8 +547,11 @@ impl Vm {
                         let name_idx = u16_at!();
                         let argc = u8_at!();
                         let slot = u16_at!() as u16;
+                        if op == Op::CallMethodOpt && self.nil_receiver(argc) {
+                            continue;
+                        }
                         save_ip!();
-                        switch_if!(self.call_method_op(consts, name_idx, argc, op == Op::CallMethodOpt, ic_base, slot));
+                        switch_if!(self.call_method_cached(consts, name_idx, argc, ic_base, slot));
                     }
                     Op::CallMethodSpread => {
                         let name_idx = u16_at!();
@@ -511,10 +562,10 @@ impl Vm {
 
                     Op::BuildList => self.build_list(u16_at!()),
                     Op::ListAppend => self.list_append(),
-                    Op::ListExtend => try_op!(self.list_extend()),
+                    Op::ListExtend => try_op_saved!(self.list_extend()),
                     Op::BuildDict => self.build_dict(u16_at!()),
                     Op::DictInsert => self.dict_insert(),
-                    Op::DictExtend => try_op!(self.dict_extend()),
+                    Op::DictExtend => try_op_saved!(self.dict_extend()),
                     Op::Concat => self.concat(u16_at!()),
                     Op::BuildEnum => {
                         let name = const_name(consts, u16_at!());
@@ -550,20 +601,42 @@ impl Vm {
                     Op::IterNext => {
                         let slot = base + u16_at!();
                         let target = u32_at!();
-                        match try_op!(self.iter_next(slot, frame_index, ip)) {
-                            IterStep::Item => {}
-                            IterStep::End => ip = target,
-                            IterStep::Pending(flow) => {
-                                ip = op_at;
-                                save_ip!();
-                                switch_if!(self.finish_native(flow));
-                                continue;
+                        let outcome = if sched::is_channel_like(&self.fiber.stack[slot]) {
+                            save_ip!();
+                            try_op!(self.iter_next_channel(slot))
+                        } else {
+                            let step = match &self.fiber.stack[slot] {
+                                Value::Object(o) => iter::for_step(o),
+                                _ => iter::ForStep::End,
+                            };
+                            match step {
+                                iter::ForStep::Item(v) => Some(v),
+                                iter::ForStep::End => None,
+                                iter::ForStep::Collect => iter::decode_next(pop!()),
+                                iter::ForStep::Pull => match try_op!(self.iter_pull(slot)) {
+                                    Flow::Done(v) => iter::decode_next(v),
+                                    flow => {
+                                        // Harn code must run first; this instruction
+                                        // runs again to collect the outcome.
+                                        ip = op_at;
+                                        save_ip!();
+                                        switch_if!(self.finish_native(flow));
+                                        continue;
+                                    }
+                                },
+                            }
+                        };
+                        match outcome {
+                            Some(v) => self.fiber.stack.push(v),
+                            None => {
+                                self.fiber.stack[slot] = Value::Nil;
+                                ip = target;
                             }
                         }
                         try_op!(self.tick());
                     }
                     Op::Yield => {
-                        let v = pop(&mut self.fiber.stack);
+                        let v = pop!();
                         if !self.in_generator() {
                             // The compiler only emits YIELD in generator bodies; hand-made bytecode may not.
                             try_op!(Err(errors::yield_outside_generator()));
@@ -576,8 +649,8 @@ impl Vm {
                     Op::TryEnd => {
                         self.fiber.handlers.pop();
                     }
-                    Op::Throw => try_op!(Err(self.throw())),
-                    Op::Rethrow => try_op!(Err(self.rethrow())),
+                    Op::Throw => try_op_saved!(Err(self.throw())),
+                    Op::Rethrow => try_op_saved!(Err(self.rethrow())),
                     Op::ErrValue => self.err_value(),
                     Op::ErrIs => self.err_is(const_name(consts, u16_at!())),
                     Op::WrapOk => self.wrap_ok(),
