@@ -14,13 +14,13 @@ use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::builtins::{self, iter, methods, Continuation, Ctx, Flow, Limits};
-use crate::bytecode::chunk::{CaptureSource, FunctionProto, Op};
+use crate::builtins::{self, methods, Continuation, Ctx, Flow, Limits};
+use crate::bytecode::chunk::{FunctionProto, Op};
 use crate::bytecode::Program;
 use crate::runtime::error::{closest_match, ErrorKind, LimitKind, StackEntry, VmError, VmResult};
-use crate::runtime::fiber::{Fiber, Frame, Handler, ModuleEnv};
+use crate::runtime::fiber::{Fiber, Frame, ModuleEnv};
 use crate::runtime::ops;
-use crate::runtime::value::{Closure, DictMap, HStr, Object, StructLayout, StructVal, Value};
+use crate::runtime::value::{Closure, DictMap, HStr, Object, StructLayout, Value};
 use ic::InlineCaches;
 
 mod dispatch;

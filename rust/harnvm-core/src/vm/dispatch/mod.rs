@@ -3,19 +3,30 @@
 //! return only switches which frame the loop reads (`continue 'frame`);
 //! nothing recurses on the Rust stack.
 //!
-//! The handlers are grouped by op family: `arith` (the adaptive binary ops
-//! in all their forms, from `define_ops!`'s family column), `access`
-//! (properties, indexing, collections, declarations), `calls` (calls and
-//! returns) and `control` (exceptions, results, type tests). Hot handlers are
+//! The match decodes an op's operands and calls its handler, a `Vm` method
+//! in the file of its op family: `arith` (the adaptive binary ops in all
+//! their forms, from `define_ops!`'s family column), `access` (globals,
+//! cells, properties, indexing, path assignment), `collections` (literals
+//! and spreads), `calls` (calls and closures), `control` (iteration,
+//! exceptions, results, type tests) and `decls` (declarations and parameter
+//! checks); `errors` builds the errors ops raise. Hot handlers are
 //! `#[inline(always)]`, so the match compiles to the same code as if they
 //! were written in it; slow paths and error construction are out of line.
+//! The ops that only move a value, jump, or switch frames in ways a method
+//! cannot express (`RETURN`, `TAIL_CALL`, `YIELD`) stay in the match.
 
+mod access;
 mod arith;
+mod calls;
+mod collections;
+mod control;
+mod decls;
 mod errors;
 
 use std::rc::Rc;
 
 use super::*;
+use crate::builtins::iter;
 use crate::bytecode::chunk::BinaryForm;
 use crate::runtime::ops::BinaryOp;
 
@@ -89,23 +100,12 @@ impl Vm {
                     v as usize
                 }};
             }
-            macro_rules! name_at {
-                () => {{
-                    let i = u16_at!();
-                    match &consts[i] {
-                        Value::Str(s) => s.clone(),
-                        _ => unreachable!("name operand must be a string constant"),
-                    }
-                }};
-            }
-            macro_rules! stack {
-                () => {
-                    self.fiber.stack
-                };
-            }
             // Stack slots by index, unchecked: the compiler emits balanced
             // code, so every op finds the operands and locals it reads
             // (checked in debug builds; chunks only come from the compiler).
+            // (Macros rather than the `at`/`pop`/`top` fns the handlers use:
+            // in the loop itself the fns' `noalias` arguments changed its
+            // register allocation and cost instructions on most workloads.)
             macro_rules! at {
                 ($i:expr) => {{
                     let i = $i;
@@ -124,18 +124,18 @@ impl Vm {
             }
             macro_rules! pop {
                 () => {{
-                    let n = stack!().len();
+                    let n = self.fiber.stack.len();
                     debug_assert!(n > 0, "stack underflow");
                     // SAFETY: see `at!`; the length drops first, so the slot is moved out exactly once.
                     unsafe {
-                        stack!().set_len(n - 1);
-                        std::ptr::read(stack!().as_ptr().add(n - 1))
+                        self.fiber.stack.set_len(n - 1);
+                        std::ptr::read(self.fiber.stack.as_ptr().add(n - 1))
                     }
                 }};
             }
             macro_rules! top {
                 () => {
-                    at_mut!(stack!().len() - 1)
+                    at_mut!(self.fiber.stack.len() - 1)
                 };
             }
             macro_rules! save_ip {
@@ -154,6 +154,26 @@ impl Vm {
                             save_ip!();
                             return Exit::Error(err, op_at);
                         }
+                    }
+                };
+            }
+            // `try_op!` for an op without operands that calls out of line:
+            // the ip is saved before the call, so it need not be kept across it.
+            macro_rules! try_op_saved {
+                ($e:expr) => {{
+                    save_ip!();
+                    match $e {
+                        Ok(v) => v,
+                        Err(err) => return Exit::Error(err, op_at),
+                    }
+                }};
+            }
+            // A handler that may push or pop a frame: true sends the loop to
+            // the frame now on top.
+            macro_rules! switch_if {
+                ($e:expr) => {
+                    if try_op!($e) {
+                        continue 'frame;
                     }
                 };
             }
@@ -262,25 +282,25 @@ impl Vm {
                 match op {
                     Op::Const => {
                         let k = u16_at!();
-                        stack!().push(consts[k].dup());
+                        self.fiber.stack.push(consts[k].dup());
                     }
-                    Op::Nil => stack!().push(Value::Nil),
-                    Op::True => stack!().push(Value::Bool(true)),
-                    Op::False => stack!().push(Value::Bool(false)),
-                    Op::Pop => discard_top(&mut stack!()),
+                    Op::Nil => self.fiber.stack.push(Value::Nil),
+                    Op::True => self.fiber.stack.push(Value::Bool(true)),
+                    Op::False => self.fiber.stack.push(Value::Bool(false)),
+                    Op::Pop => discard_top(&mut self.fiber.stack),
                     Op::Dup => {
                         let v = top!().clone();
-                        stack!().push(v);
+                        self.fiber.stack.push(v);
                     }
                     Op::Swap => {
-                        let n = stack!().len();
-                        stack!().swap(n - 1, n - 2);
+                        let n = self.fiber.stack.len();
+                        self.fiber.stack.swap(n - 1, n - 2);
                     }
 
                     Op::GetLocal => {
                         let slot = u16_at!();
                         let v = at!(base + slot).dup();
-                        stack!().push(v);
+                        self.fiber.stack.push(v);
                     }
                     Op::SetLocal => {
                         let slot = u16_at!();
@@ -289,79 +309,23 @@ impl Vm {
                     }
                     Op::GetCapture => {
                         let i = u16_at!();
-                        stack!().push(closure.captures[i].dup());
+                        self.fiber.stack.push(closure.captures[i].dup());
                     }
-                    Op::GetSelf => stack!().push(Value::Closure(closure.clone())),
-                    Op::GetGlobal => {
-                        let g = u16_at!();
-                        let module = &closure.module;
-                        let v = module.globals.borrow()[g].clone();
-                        if v.is_nil() && !module.defined.borrow()[g] {
-                            try_op!(Err(self.undefined_variable(&module.names[g])));
-                        }
-                        stack!().push(v);
-                    }
-                    Op::SetGlobal => {
-                        let g = u16_at!();
-                        let v = pop!();
-                        closure.module.globals.borrow_mut()[g] = v;
-                        closure.module.defined.borrow_mut()[g] = true;
-                    }
-                    Op::GetLocalCell => {
-                        let slot = u16_at!();
-                        let v = match &stack!()[base + slot] {
-                            Value::Object(o) => match &**o {
-                                Object::Cell(c) => c.borrow().clone(),
-                                _ => Value::Nil,
-                            },
-                            _ => Value::Nil,
-                        };
-                        stack!().push(v);
-                    }
-                    Op::SetLocalCell => {
-                        let slot = u16_at!();
-                        let v = pop!();
-                        if let Value::Object(o) = &stack!()[base + slot] {
-                            if let Object::Cell(c) = &**o {
-                                *c.borrow_mut() = v;
-                            }
-                        }
-                    }
-                    Op::NewCell => {
-                        let slot = u16_at!();
-                        stack!()[base + slot] = Value::Object(Rc::new(Object::Cell(Default::default())));
-                    }
-                    Op::GetCaptureCell => {
-                        let i = u16_at!();
-                        let v = match &closure.captures[i] {
-                            Value::Object(o) => match &**o {
-                                Object::Cell(c) => c.borrow().clone(),
-                                _ => Value::Nil,
-                            },
-                            other => other.clone(),
-                        };
-                        stack!().push(v);
-                    }
+                    Op::GetSelf => self.fiber.stack.push(Value::Closure(closure.clone())),
+                    Op::GetGlobal => try_op!(self.get_global(&closure, u16_at!())),
+                    Op::SetGlobal => self.set_global(&closure, u16_at!()),
+                    Op::GetLocalCell => self.get_local_cell(base + u16_at!()),
+                    Op::SetLocalCell => self.set_local_cell(base + u16_at!()),
+                    Op::NewCell => self.new_cell(base + u16_at!()),
+                    Op::GetCaptureCell => self.get_capture_cell(&closure, u16_at!()),
                     Op::GetBuiltin => {
                         let id = u16_at!();
-                        stack!().push(Value::Builtin(id as u32));
+                        self.fiber.stack.push(Value::Builtin(id as u32));
                     }
-                    Op::ThrowUndefined => {
-                        let name = name_at!();
-                        try_op!(Err(self.undefined_variable(&name)));
-                    }
-                    Op::ThrowUndefinedBuiltin => {
-                        let text = name_at!();
-                        try_op!(Err(errors::undefined_builtin(&text)));
-                    }
-                    Op::ThrowImmutable => {
-                        let name = name_at!();
-                        try_op!(Err(errors::immutable_assignment(&name)));
-                    }
-                    Op::ThrowRedeclare => {
-                        let name = name_at!();
-                        try_op!(Err(errors::redeclare(&name)));
-                    }
+                    Op::ThrowUndefined => try_op!(Err(self.undefined_variable(const_name(consts, u16_at!())))),
+                    Op::ThrowUndefinedBuiltin => try_op!(Err(errors::undefined_builtin(const_name(consts, u16_at!())))),
+                    Op::ThrowImmutable => try_op!(Err(errors::immutable_assignment(const_name(consts, u16_at!())))),
+                    Op::ThrowRedeclare => try_op!(Err(errors::redeclare(const_name(consts, u16_at!())))),
 
                     Op::Add => binary!(Op::Add),
                     Op::Sub => binary!(Op::Sub),
@@ -424,25 +388,12 @@ impl Vm {
                     Op::MulLocal => binary!(Op::MulLocal),
                     Op::AddConstToLocal => binary!(Op::AddConstToLocal),
                     Op::SubConstFromLocal => binary!(Op::SubConstFromLocal),
-                    Op::In | Op::NotIn => {
-                        let coll = pop!();
-                        let item = top!();
-                        let found = ops::contains(item, &coll);
-                        *item = Value::Bool(found == (op == Op::In));
-                    }
+                    Op::In | Op::NotIn => self.contains(op == Op::NotIn),
                     Op::ToBool => {
                         let a = top!();
                         *a = Value::Bool(a.is_truthy());
                     }
-                    Op::BuildRange => {
-                        let inclusive = u8_at!() == 1;
-                        let end = pop!();
-                        let start = top!();
-                        *start = match (&*start, &end) {
-                            (Value::Int(s), Value::Int(e)) => Value::range(*s, *e, inclusive),
-                            (s, e) => try_op!(Err(errors::range_bounds(s, e))),
-                        };
-                    }
+                    Op::BuildRange => try_op!(self.build_range(u8_at!() == 1)),
 
                     Op::Jump => {
                         let target = u32_at!();
@@ -454,17 +405,17 @@ impl Vm {
                     }
                     Op::JumpIfFalse => {
                         let target = u32_at!();
-                        if !stack!().last().expect("stack underflow").is_truthy() {
+                        if !self.fiber.stack.last().expect("stack underflow").is_truthy() {
                             ip = target;
                         }
-                        discard_top(&mut stack!());
+                        discard_top(&mut self.fiber.stack);
                     }
                     Op::JumpIfTrue => {
                         let target = u32_at!();
-                        if stack!().last().expect("stack underflow").is_truthy() {
+                        if self.fiber.stack.last().expect("stack underflow").is_truthy() {
                             ip = target;
                         }
-                        discard_top(&mut stack!());
+                        discard_top(&mut self.fiber.stack);
                     }
                     Op::JumpIfNotNil => {
                         let target = u32_at!();
@@ -485,67 +436,31 @@ impl Vm {
                         let argc = u8_at!();
                         let slot = u16_at!() as u16;
                         save_ip!();
-                        if let Some(entry) = self.ic.entry_at(ic_base, slot) {
-                            let callee = at!(self.fiber.stack.len() - argc - 1);
-                            // A specialized hit on a plain closure pushes its frame directly.
-                            if ic::observe_call(entry, argc as u32, callee) {
-                                if let Value::Closure(c) = callee {
-                                    if !c.proto.is_generator {
-                                        let c = c.clone();
-                                        try_op!(self.push_frame(c, argc as u32, None));
-                                        continue 'frame;
-                                    }
-                                }
-                            }
-                        }
-                        if try_op!(self.call_value(argc)) {
-                            continue 'frame;
-                        }
+                        switch_if!(self.call(argc, ic_base, slot));
                     }
                     Op::CallBuiltin => {
                         let id = u16_at!() as u32;
                         let argc = u8_at!();
                         let slot = u16_at!() as u16;
-                        if let Some(entry) = self.ic.entry_at(ic_base, slot) {
-                            ic::observe_call(entry, argc as u32, &Value::Builtin(id));
-                        }
                         save_ip!();
-                        let args_at = stack!().len() - argc;
-                        let flow = try_op!(self.invoke_builtin(id, args_at));
-                        stack!().truncate(args_at);
-                        if try_op!(self.finish_native(flow)) {
-                            continue 'frame;
-                        }
+                        switch_if!(self.call_builtin(id, argc, ic_base, slot));
                     }
                     Op::CallSpread => {
-                        let args = pop!();
-                        let argc = try_op!(push_spread_args(&mut stack!(), &args));
                         save_ip!();
-                        if try_op!(self.call_value(argc)) {
-                            continue 'frame;
-                        }
+                        switch_if!(self.call_spread());
                     }
                     Op::Pipe => {
-                        let callee = pop!();
-                        if !callee.is_callable() {
-                            try_op!(Err(errors::pipe_target(&callee)));
-                        }
-                        let arg = pop!();
-                        stack!().push(callee);
-                        stack!().push(arg);
                         save_ip!();
-                        if try_op!(self.call_value(1)) {
-                            continue 'frame;
-                        }
+                        switch_if!(self.pipe());
                     }
                     Op::TailCall => {
                         let argc = u8_at!();
-                        let callee_at = stack!().len() - argc - 1;
+                        let callee_at = self.fiber.stack.len() - argc - 1;
                         if matches!(at!(callee_at), Value::Closure(c) if Rc::ptr_eq(c, &closure) && !c.proto.is_generator) {
                             // A self tail call restarts this frame in place: the
                             // old locals and the callee copy go, the arguments
                             // move down to the frame's base.
-                            stack!().drain(base..=callee_at);
+                            self.fiber.stack.drain(base..=callee_at);
                             ip = 0;
                             try_op!(self.restart_frame(frame_index, proto, base));
                             continue;
@@ -557,7 +472,7 @@ impl Vm {
                         if let Some(target) = target {
                             // Reuse this frame: move callee and args down over it.
                             let frame = self.fiber.frames.pop().expect("current frame");
-                            stack!().drain(frame.base - 1..callee_at);
+                            self.fiber.stack.drain(frame.base - 1..callee_at);
                             if let Err(e) = self.push_frame(target, argc as u32, frame.cont) {
                                 // Restore a frame so the error has a location to unwind from.
                                 self.fiber.frames.push(Frame { closure: closure.clone(), ip, base, argc: 0, cont: None, ic_set });
@@ -566,9 +481,7 @@ impl Vm {
                             continue 'frame;
                         }
                         save_ip!();
-                        if try_op!(self.call_value(argc)) {
-                            continue 'frame;
-                        }
+                        switch_if!(self.call_value(argc));
                     }
                     Op::Return => {
                         let value = pop!();
@@ -584,7 +497,7 @@ impl Vm {
                                 // The common case: back to the Harn caller that made the call.
                                 self.fiber.frames.pop();
                                 self.fiber.stack.truncate(base - 1);
-                                stack!().push(value);
+                                self.fiber.stack.push(value);
                                 continue 'frame;
                             }
                             let cont = self.fiber.frames[frame_index].cont.take().expect("checked above");
@@ -621,24 +534,7 @@ impl Vm {
                             exit => return exit,
                         }
                     }
-                    Op::Closure => {
-                        let f = u16_at!();
-                        let child = proto.chunk.functions[f].clone();
-                        let captures: Box<[Value]> = child
-                            .captures
-                            .iter()
-                            .map(|src| match *src {
-                                CaptureSource::Local(slot) => self.fiber.stack[base + slot as usize].clone(),
-                                CaptureSource::Capture(i) => closure.captures[i as usize].clone(),
-                                CaptureSource::SelfClosure => Value::Closure(closure.clone()),
-                            })
-                            .collect();
-                        stack!().push(Value::Closure(Rc::new(Closure {
-                            proto: child,
-                            captures,
-                            module: closure.module.clone(),
-                        })));
-                    }
+                    Op::Closure => self.make_closure(proto, &closure, base, u16_at!()),
                     Op::JumpIfArg => {
                         let index = u8_at!();
                         let target = u32_at!();
@@ -651,273 +547,89 @@ impl Vm {
                         let name_idx = u16_at!();
                         let argc = u8_at!();
                         let slot = u16_at!() as u16;
-                        let recv_at = stack!().len() - argc - 1;
-                        if op == Op::CallMethodOpt && stack!()[recv_at].is_nil() {
-                            stack!().truncate(recv_at);
-                            stack!().push(Value::Nil);
+                        if op == Op::CallMethodOpt && self.nil_receiver(argc) {
                             continue;
                         }
                         save_ip!();
-                        let switched = try_op!(self.call_method_cached(consts, name_idx, argc, ic_base, slot));
-                        if switched {
-                            continue 'frame;
-                        }
+                        switch_if!(self.call_method_cached(consts, name_idx, argc, ic_base, slot));
                     }
                     Op::CallMethodSpread => {
                         let name_idx = u16_at!();
                         let slot = u16_at!() as u16;
-                        let args = pop!();
-                        let argc = try_op!(push_spread_args(&mut stack!(), &args));
                         save_ip!();
-                        let switched = if argc <= u8::MAX as usize {
-                            try_op!(self.call_method_cached(consts, name_idx, argc, ic_base, slot))
-                        } else {
-                            try_op!(self.call_method(const_name(consts, name_idx), argc))
-                        };
-                        if switched {
-                            continue 'frame;
-                        }
+                        switch_if!(self.call_method_spread(consts, name_idx, ic_base, slot));
                     }
 
-                    Op::BuildList => {
-                        let n = u16_at!();
-                        let at = stack!().len() - n;
-                        let items: Vec<Value> = stack!().drain(at..).collect();
-                        stack!().push(Value::list(items));
-                    }
-                    Op::ListAppend => {
-                        let v = pop!();
-                        if let Value::List(items) = top!() {
-                            Rc::make_mut(items).push(v);
-                        }
-                    }
-                    Op::ListExtend => {
-                        let other = pop!();
-                        let Value::List(more) = &other else {
-                            try_op!(Err(errors::destructure(&other, true)));
-                            unreachable!()
-                        };
-                        if let Value::List(items) = top!() {
-                            Rc::make_mut(items).extend(more.iter().cloned());
-                        }
-                    }
-                    Op::BuildDict => {
-                        let n = u16_at!();
-                        let at = stack!().len() - 2 * n;
-                        let mut map = DictMap::new();
-                        let mut pairs = stack!().drain(at..);
-                        while let (Some(k), Some(v)) = (pairs.next(), pairs.next()) {
-                            map.insert(dict_key(&k), v);
-                        }
-                        drop(pairs);
-                        stack!().push(Value::dict(map));
-                    }
-                    Op::DictInsert => {
-                        let v = pop!();
-                        let k = pop!();
-                        if let Value::Dict(map) = top!() {
-                            Rc::make_mut(map).insert(dict_key(&k), v);
-                        }
-                    }
-                    Op::DictExtend => {
-                        let other = pop!();
-                        let entries: Vec<(HStr, Value)> = match &other {
-                            Value::Dict(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                            Value::Struct(s) => s.layout.fields.iter().cloned().zip(s.values.iter().cloned()).collect(),
-                            _ => try_op!(Err(errors::destructure(&other, false))),
-                        };
-                        if let Value::Dict(map) = top!() {
-                            Rc::make_mut(map).extend(entries);
-                        }
-                    }
-                    Op::Concat => {
-                        let n = u16_at!();
-                        let at = stack!().len() - n;
-                        // Sized up front (strings exactly, anything else at
-                        // an int's longest, 20 bytes), so building the string
-                        // usually does not reallocate as it grows.
-                        let guess: usize = stack!()[at..]
-                            .iter()
-                            .map(|v| match v {
-                                Value::Str(s) => s.len(),
-                                _ => 20,
-                            })
-                            .sum();
-                        let mut s = String::with_capacity(guess);
-                        for v in &stack!()[at..] {
-                            v.write_display(&mut s);
-                        }
-                        stack!().truncate(at);
-                        stack!().push(Value::str(s));
-                    }
+                    Op::BuildList => self.build_list(u16_at!()),
+                    Op::ListAppend => self.list_append(),
+                    Op::ListExtend => try_op_saved!(self.list_extend()),
+                    Op::BuildDict => self.build_dict(u16_at!()),
+                    Op::DictInsert => self.dict_insert(),
+                    Op::DictExtend => try_op_saved!(self.dict_extend()),
+                    Op::Concat => self.concat(u16_at!()),
                     Op::BuildEnum => {
-                        let name = name_at!();
-                        let n = u8_at!();
-                        let at = stack!().len() - n;
-                        let fields: Vec<Value> = stack!().drain(at..).collect();
-                        let (enum_name, variant) = name.split_once('.').unwrap_or(("", name.as_str()));
-                        stack!().push(Value::enum_val(enum_name, variant, fields));
+                        let name = const_name(consts, u16_at!());
+                        self.build_enum(name, u8_at!());
                     }
-                    Op::BuildStruct => {
-                        let name = name_at!();
-                        let fields = pop!();
-                        let v = try_op!(self.build_struct(&name, &fields));
-                        stack!().push(v);
-                    }
-                    Op::DefineStruct => {
-                        let name = name_at!();
-                        let fields = pop!();
-                        let names: Vec<HStr> = match &fields {
-                            Value::List(items) => {
-                                items.iter().filter_map(|f| f.as_str().map(|s| Rc::new(s.to_string()))).collect()
-                            }
-                            _ => Vec::new(),
-                        };
-                        self.structs.insert(name.to_string(), Rc::new(StructLayout { name: name.clone(), fields: names }));
-                    }
-                    Op::DefineImpl => {
-                        let name = name_at!();
-                        let methods = pop!();
-                        if let Value::Dict(m) = &methods {
-                            let merged = match self.impls.get(name.as_str()) {
-                                Some(existing) => {
-                                    let mut all = (**existing).clone();
-                                    all.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
-                                    Rc::new(all)
-                                }
-                                None => m.clone(),
-                            };
-                            self.impls.insert(name.to_string(), merged);
-                        }
-                    }
+                    Op::BuildStruct => try_op!(self.build_struct(const_name(consts, u16_at!()))),
+                    Op::DefineStruct => self.define_struct(const_name(consts, u16_at!())),
+                    Op::DefineImpl => self.define_impl(const_name(consts, u16_at!())),
 
                     Op::GetProp | Op::GetPropOpt => {
                         let name_idx = u16_at!();
                         let slot = u16_at!() as u16;
-                        let name = const_name(consts, name_idx);
-                        let obj = self.fiber.stack.last_mut().expect("stack underflow");
-                        match self.ic.entry_at(ic_base, slot) {
-                            Some(entry) => match ic::property_hit(entry, name_idx as u16, obj, name) {
-                                Some(v) => *obj = v,
-                                None => {
-                                    let resolved = ic::PropertyTarget::resolve(obj, name);
-                                    *obj = try_op!(ops::get_property(obj, name, op == Op::GetPropOpt));
-                                    ic::property_learn(entry, name_idx as u16, resolved);
-                                }
-                            },
-                            None => *obj = try_op!(ops::get_property(obj, name, op == Op::GetPropOpt)),
-                        }
+                        try_op!(self.get_prop(consts, name_idx, op == Op::GetPropOpt, ic_base, slot));
                     }
                     Op::GetLocalProp => {
-                        let local = u16_at!();
+                        let local = base + u16_at!();
                         let name_idx = u16_at!();
                         let slot = u16_at!() as u16;
-                        let name = const_name(consts, name_idx);
-                        // Read in place: the local is not copied (no reference-count traffic).
-                        let obj = at!(base + local);
-                        let v = match self.ic.entry_at(ic_base, slot) {
-                            Some(entry) => match ic::property_hit(entry, name_idx as u16, obj, name) {
-                                Some(v) => v,
-                                None => {
-                                    let resolved = ic::PropertyTarget::resolve(obj, name);
-                                    let v = try_op!(ops::get_property(obj, name, false));
-                                    ic::property_learn(entry, name_idx as u16, resolved);
-                                    v
-                                }
-                            },
-                            None => try_op!(ops::get_property(obj, name, false)),
-                        };
-                        stack!().push(v);
+                        try_op!(self.get_local_prop(consts, local, name_idx, ic_base, slot));
                     }
-                    Op::Index | Op::IndexOpt => {
-                        let idx = pop!();
-                        let obj = top!();
-                        *obj = try_op!(ops::index(obj, &idx, op == Op::IndexOpt));
-                    }
-                    Op::Slice => {
-                        let end = pop!();
-                        let start = pop!();
-                        let obj = top!();
-                        *obj = try_op!(ops::slice(obj, &start, &end));
-                    }
+                    Op::Index | Op::IndexOpt => try_op!(self.index(op == Op::IndexOpt)),
+                    Op::Slice => try_op!(self.slice()),
                     Op::SetPathLocal => {
-                        let slot = u16_at!();
-                        let n = u8_at!();
-                        let v = pop!();
-                        let at = stack!().len() - n;
-                        let keys: Vec<Value> = stack!().drain(at..).collect();
-                        try_op!(ops::set_path(&mut self.fiber.stack[base + slot], &keys, v));
+                        let local = base + u16_at!();
+                        try_op!(self.set_path_local(local, u8_at!()));
                     }
                     Op::SetPathGlobal => {
                         let g = u16_at!();
-                        let n = u8_at!();
-                        let v = pop!();
-                        let at = stack!().len() - n;
-                        let keys: Vec<Value> = stack!().drain(at..).collect();
-                        try_op!(ops::set_path(&mut closure.module.globals.borrow_mut()[g], &keys, v));
+                        try_op!(self.set_path_global(&closure, g, u8_at!()));
                     }
 
-                    Op::IterInit => {
-                        let slot = u16_at!();
-                        let iterable = pop!();
-                        stack!()[base + slot] = if sched::is_channel_like(&iterable) {
-                            // Channels are pulled by the scheduler (the loop may wait).
-                            iterable
-                        } else {
-                            iter::for_loop_iter(&iterable)
-                        };
-                    }
+                    Op::IterInit => self.iter_init(base + u16_at!()),
                     Op::IterNext => {
-                        let slot = u16_at!();
+                        let slot = base + u16_at!();
                         let target = u32_at!();
-                        if sched::is_channel_like(&stack!()[base + slot]) {
-                            let ch = stack!()[base + slot].clone();
+                        let outcome = if sched::is_channel_like(&self.fiber.stack[slot]) {
                             save_ip!();
-                            match try_op!(self.iter_channel(&ch)) {
-                                Some(v) => stack!().push(v),
-                                None => {
-                                    stack!()[base + slot] = Value::Nil;
-                                    ip = target;
-                                }
-                            }
-                            try_op!(self.tick());
-                            continue;
-                        }
-                        let step = match &stack!()[base + slot] {
-                            Value::Object(o) => iter::for_step(o),
-                            _ => iter::ForStep::End,
-                        };
-                        let outcome = match step {
-                            iter::ForStep::Item(v) => Some(v),
-                            iter::ForStep::End => None,
-                            iter::ForStep::Collect => iter::decode_next(pop!()),
-                            iter::ForStep::Pull => {
-                                let Value::Object(node) = &stack!()[base + slot] else { unreachable!() };
-                                let node = node.clone();
-                                let flow = {
-                                    let mut ctx = Ctx { output: &mut self.fiber.output, limits: &self.options.limits };
-                                    try_op!(iter::Pull::start(&mut ctx, node.clone(), iter::Sink::Next))
-                                };
-                                match flow {
+                            try_op!(self.iter_next_channel(slot))
+                        } else {
+                            let step = match &self.fiber.stack[slot] {
+                                Value::Object(o) => iter::for_step(o),
+                                _ => iter::ForStep::End,
+                            };
+                            match step {
+                                iter::ForStep::Item(v) => Some(v),
+                                iter::ForStep::End => None,
+                                iter::ForStep::Collect => iter::decode_next(pop!()),
+                                iter::ForStep::Pull => match try_op!(self.iter_pull(slot)) {
                                     Flow::Done(v) => iter::decode_next(v),
                                     flow => {
-                                        // Harn code must run first; this instruction runs
-                                        // again to collect the outcome.
-                                        iter::set_awaiting(&node);
+                                        // Harn code must run first; this instruction
+                                        // runs again to collect the outcome.
                                         ip = op_at;
                                         save_ip!();
-                                        if try_op!(self.finish_native(flow)) {
-                                            continue 'frame;
-                                        }
+                                        switch_if!(self.finish_native(flow));
                                         continue;
                                     }
-                                }
+                                },
                             }
                         };
                         match outcome {
-                            Some(v) => stack!().push(v),
+                            Some(v) => self.fiber.stack.push(v),
                             None => {
-                                stack!()[base + slot] = Value::Nil;
+                                self.fiber.stack[slot] = Value::Nil;
                                 ip = target;
                             }
                         }
@@ -933,179 +645,50 @@ impl Vm {
                         return self.yield_value(v);
                     }
 
-                    Op::TryBegin => {
-                        let catch_ip = u32_at!();
-                        let frame_depth = self.fiber.frames.len();
-                        let stack_len = stack!().len();
-                        self.fiber.handlers.push(Handler { frame_depth, stack_len, catch_ip });
-                    }
+                    Op::TryBegin => self.try_begin(u32_at!()),
                     Op::TryEnd => {
                         self.fiber.handlers.pop();
                     }
-                    Op::Throw => {
-                        let v = pop!();
-                        try_op!(Err(VmError::thrown(v)));
-                    }
-                    Op::Rethrow => {
-                        let v = pop!();
-                        let err = match &v {
-                            Value::Object(o) => match &**o {
-                                Object::Error(e) => e.clone(),
-                                _ => VmError::thrown(v.clone()),
-                            },
-                            _ => VmError::thrown(v.clone()),
-                        };
-                        try_op!(Err(err));
-                    }
-                    Op::ErrValue => {
-                        let v = top!();
-                        if let Value::Object(o) = &*v {
-                            if let Object::Error(e) = &**o {
-                                let caught = e.catch_value();
-                                *v = caught;
-                            }
-                        }
-                    }
-                    Op::ErrIs => {
-                        let name = name_at!();
-                        let matches = match top!() {
-                            Value::Object(o) => match &**o {
-                                Object::Error(e) => match e.thrown_value() {
-                                    Some(Value::Enum(ev)) => *ev.enum_name == *name,
-                                    _ => false,
-                                },
-                                _ => false,
-                            },
-                            _ => false,
-                        };
-                        stack!().push(Value::Bool(matches));
-                    }
-                    Op::WrapOk => {
-                        let v = top!();
-                        let is_result = matches!(&*v, Value::Enum(e) if e.enum_name.as_str() == "Result");
-                        if !is_result {
-                            let inner = std::mem::take(v);
-                            *v = Value::ok(inner);
-                        }
-                    }
-                    Op::WrapErr => {
-                        let v = top!();
-                        let caught = match &*v {
-                            Value::Object(o) => match &**o {
-                                Object::Error(e) => e.catch_value(),
-                                _ => v.clone(),
-                            },
-                            other => other.clone(),
-                        };
-                        *v = Value::err(caught);
-                    }
+                    Op::Throw => try_op_saved!(Err(self.throw())),
+                    Op::Rethrow => try_op_saved!(Err(self.rethrow())),
+                    Op::ErrValue => self.err_value(),
+                    Op::ErrIs => self.err_is(const_name(consts, u16_at!())),
+                    Op::WrapOk => self.wrap_ok(),
+                    Op::WrapErr => self.wrap_err(),
                     Op::TryUnwrap => {
-                        let v = pop!();
-                        match &v {
-                            Value::Enum(e) if e.enum_name.as_str() == "Result" && e.variant.as_str() == "Ok" => {
-                                stack!().push(e.fields.first().cloned().unwrap_or_default());
-                            }
-                            Value::Enum(e) if e.enum_name.as_str() == "Result" && e.variant.as_str() == "Err" => {
-                                // Propagate the Err out of the current function.
-                                return self.return_from_frame(v.clone(), stop_depth);
-                            }
-                            other => try_op!(Err(errors::not_a_result(other))),
+                        if let Some(err) = try_op!(self.try_unwrap()) {
+                            // Propagate the Err out of the current function.
+                            return self.return_from_frame(err, stop_depth);
                         }
                     }
                     Op::SaveHeight => {
                         let slot = u16_at!();
-                        let h = stack!().len() as i64;
-                        stack!()[base + slot] = Value::Int(h);
+                        let h = self.fiber.stack.len() as i64;
+                        self.fiber.stack[base + slot] = Value::Int(h);
                     }
                     Op::RestoreHeight => {
                         let slot = u16_at!();
-                        if let Value::Int(h) = stack!()[base + slot] {
-                            stack!().truncate(h as usize);
+                        if let Value::Int(h) = self.fiber.stack[base + slot] {
+                            self.fiber.stack.truncate(h as usize);
                         }
                     }
 
-                    Op::IsVariant => {
-                        let name = name_at!();
-                        let (enum_name, variant) = name.split_once('.').unwrap_or(("", name.as_str()));
-                        let v = top!();
-                        let m =
-                            matches!(&*v, Value::Enum(e) if e.enum_name.as_str() == enum_name && e.variant.as_str() == variant);
-                        *v = Value::Bool(m);
-                    }
-                    Op::IsType => {
-                        let name = name_at!();
-                        let v = top!();
-                        let m = v.type_name() == name.as_str();
-                        *v = Value::Bool(m);
-                    }
-                    Op::CheckDestructure => {
-                        let want_list = u8_at!() == 1;
-                        let v = &stack!()[stack!().len() - 1];
-                        let ok =
-                            if want_list { matches!(v, Value::List(_)) } else { matches!(v, Value::Dict(_) | Value::Struct(_)) };
-                        if !ok {
-                            try_op!(Err(errors::destructure(v, want_list)));
-                        }
-                    }
-                    Op::DictRest => {
-                        let keys = pop!();
-                        let d = top!();
-                        let taken: Vec<String> = match &keys {
-                            Value::List(ks) => ks.iter().map(|k| k.display()).collect(),
-                            _ => Vec::new(),
-                        };
-                        let rest: DictMap = match &*d {
-                            Value::Dict(m) => m
-                                .iter()
-                                .filter(|(k, _)| !taken.iter().any(|t| t == k.as_str()))
-                                .map(|(k, v)| (k.clone(), v.clone()))
-                                .collect(),
-                            Value::Struct(s) => s
-                                .layout
-                                .fields
-                                .iter()
-                                .zip(s.values.iter())
-                                .filter(|(k, _)| !taken.iter().any(|t| t == k.as_str()))
-                                .map(|(k, v)| (k.clone(), v.clone()))
-                                .collect(),
-                            _ => DictMap::new(),
-                        };
-                        *d = Value::dict(rest);
-                    }
+                    Op::IsVariant => self.is_variant(const_name(consts, u16_at!())),
+                    Op::IsType => self.is_type(const_name(consts, u16_at!())),
+                    Op::CheckDestructure => try_op!(self.check_destructure(u8_at!() == 1)),
+                    Op::DictRest => self.dict_rest(),
                     Op::ImportModule => {
                         let k = u16_at!();
                         save_ip!();
-                        if try_op!(self.start_import(&consts[k])) {
-                            continue 'frame;
-                        }
+                        switch_if!(self.start_import(&consts[k]));
                     }
-                    Op::BindImports => {
-                        let k = u16_at!();
-                        try_op!(self.bind_imports(&consts[k], &closure.module));
-                    }
-                    Op::CheckParam => {
-                        let name = name_at!();
-                        let schema = pop!();
-                        let v = pop!();
-                        let impls = &self.impls;
-                        let has_method =
-                            |ty: &str, m: &str| impls.get(ty).is_some_and(|ms| ms.contains_key(&Rc::new(m.to_string())));
-                        let validator =
-                            crate::builtins::schema::Validator { lenient_numbers: true, has_method: Some(&has_method) };
-                        let checked = validator.validate(&v, &schema);
-                        try_op!(checked.map_err(|f| VmError::type_error(crate::builtins::schema::param_message(&name, &f))));
-                    }
+                    Op::BindImports => try_op!(self.bind_imports(&consts[u16_at!()], &closure.module)),
+                    Op::CheckParam => try_op!(self.check_param(const_name(consts, u16_at!()))),
                     Op::CallHost => {
-                        let name = name_at!();
+                        let name = const_name(consts, u16_at!());
                         let argc = u8_at!();
                         save_ip!();
-                        let args_at = stack!().len() - argc;
-                        let v = try_op!(self.call_host(&name, args_at));
-                        stack!().truncate(args_at);
-                        stack!().push(v);
-                        if !self.fiber.output.is_empty() {
-                            self.flush_output();
-                        }
+                        try_op!(self.call_host_op(name, argc));
                     }
                 }
             }
@@ -1153,19 +736,6 @@ impl Vm {
         let at = self.fiber.frames.last().map_or(0, |f| f.ip.saturating_sub(1));
         Exit::Error(e, at)
     }
-
-    fn build_struct(&self, name: &str, fields: &Value) -> VmResult<Value> {
-        let layout = match self.structs.get(name) {
-            Some(l) => l.clone(),
-            None => return Err(VmError::runtime(format!("Unknown struct: {name}"))),
-        };
-        let values = match fields {
-            Value::Dict(m) => layout.fields.iter().map(|f| m.get(f).cloned().unwrap_or_default()).collect(),
-            Value::Struct(s) => layout.fields.iter().map(|f| s.get(f).cloned().unwrap_or_default()).collect(),
-            _ => vec![Value::Nil; layout.fields.len()],
-        };
-        Ok(Value::Struct(Rc::new(StructVal { layout, values })))
-    }
 }
 
 /// Stack slot `i`, unchecked: the compiler emits balanced code, so every op
@@ -1183,4 +753,23 @@ fn at_mut(stack: &mut [Value], i: usize) -> &mut Value {
     debug_assert!(i < stack.len(), "stack slot {i} out of range");
     // SAFETY: see `at`.
     unsafe { stack.get_unchecked_mut(i) }
+}
+
+/// Pops the top value, unchecked (see `at`).
+#[inline(always)]
+fn pop(stack: &mut Vec<Value>) -> Value {
+    let n = stack.len();
+    debug_assert!(n > 0, "stack underflow");
+    // SAFETY: see `at`; the length drops first, so the slot is moved out exactly once.
+    unsafe {
+        stack.set_len(n - 1);
+        std::ptr::read(stack.as_ptr().add(n - 1))
+    }
+}
+
+/// The top value, for rewriting in place (see `at`).
+#[inline(always)]
+fn top(stack: &mut [Value]) -> &mut Value {
+    let n = stack.len();
+    at_mut(stack, n - 1)
 }
