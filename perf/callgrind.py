@@ -20,6 +20,7 @@ that differ only in this option.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -50,11 +51,16 @@ def instructions(runtime: str, name: str, execute: bool, harnvm_from: str = "") 
             _DRIVER.format(root=str(ROOT), runtime=runtime, name=name, execute=execute, harnvm_from=harnvm_from)
         )
         out = Path(tmp) / "callgrind.out"
+        # A fixed hash seed: with a random one, the two processes whose counts
+        # are subtracted hash (and so allocate and probe) differently, which
+        # moved single workloads by several percent between identical runs.
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
         proc = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, str(driver)],
             capture_output=True,
             text=True,
             check=True,
+            env=env,
         )
         match = re.search(r"Collected : (\d+)", proc.stderr)
         if not match:
