@@ -1,5 +1,8 @@
-//! Source to `Program`: the front doors (`compile_checked` parses once for
-//! the checker and the compiler), the bytecode compiler, import resolution and module units, and the prelude's names.
+//! Source to `Program`. The front doors (`compile`, `compile_with_loader`,
+//! and `compile_checked`, which parses once for the checker and the
+//! compiler) all end in `compile_ast`. Below them: the static checker, the
+//! bytecode compiler, import resolution and module units, type lowering and
+//! the prelude's names.
 
 pub mod check;
 pub mod compiler;
@@ -72,14 +75,15 @@ pub fn compile_checked(
     Checked { diagnostics, program }
 }
 
-/// Every compilation goes through here. Errors carry file, line, column and
-/// the offending source line.
+/// Parses, then compiles (`compile_ast`) without the checker.
 fn compile_source(source: &str, file: &str, modules: Option<(&mut dyn ModuleLoader, &mut ModuleCache)>) -> VmResult<Rc<Program>> {
     let ast = parser::parse(source, file).map_err(|e| modules::with_source_line(e, file, source))?;
     compile_ast(&ast, source, file, modules)
 }
 
-/// Compiles a parsed entry program (imports resolved through `modules`).
+/// Every compilation ends here: compiles a parsed entry program (imports
+/// resolved through `modules`). Errors carry file, line, column and the
+/// offending source line.
 fn compile_ast(
     ast: &crate::syntax::ast::Program,
     source: &str,
