@@ -577,6 +577,25 @@ fn replace_scalar_pair(stack: &mut Vec<Value>, v: Value) {
 #[inline(always)]
 fn adapt_args(stack: &mut Vec<Value>, proto: &FunctionProto, base: usize) -> VmResult<()> {
     let argc = stack.len() - base;
+    if argc != proto.params.len() || proto.has_rest {
+        return adapt_args_slow(stack, proto, base);
+    }
+    // Exactly the parameters: only the other locals start nil (usually a
+    // few, so pushes inline; `resize` does not).
+    let frame_top = base + proto.num_locals as usize;
+    debug_assert!(stack.len() <= frame_top, "parameters are the first locals");
+    while stack.len() < frame_top {
+        stack.push(Value::Nil);
+    }
+    Ok(())
+}
+
+/// `adapt_args` for a call whose arguments do not match the parameter list
+/// one to one: too few (an arity error unless defaults cover them), too
+/// many (dropped), or a rest parameter to fill.
+#[inline(never)]
+fn adapt_args_slow(stack: &mut Vec<Value>, proto: &FunctionProto, base: usize) -> VmResult<()> {
+    let argc = stack.len() - base;
     let nparams = proto.params.len();
     if argc < nparams {
         check_required(proto, argc)?;
@@ -591,10 +610,7 @@ fn adapt_args(stack: &mut Vec<Value>, proto: &FunctionProto, base: usize) -> VmR
     }
     let frame_top = base + proto.num_locals as usize;
     if stack.len() <= frame_top {
-        // Usually a few locals beyond the parameters: pushes inline, `resize` does not.
-        while stack.len() < frame_top {
-            stack.push(Value::Nil);
-        }
+        stack.resize(frame_top, Value::Nil);
     } else {
         stack.truncate(frame_top);
     }
