@@ -21,7 +21,7 @@ use std::rc::Rc;
 use rustc_hash::FxHashMap;
 use smallvec::smallvec;
 
-use self::json::{key, normalize, prefix_hash, write_canonical};
+use self::json::{dict_of, key, normalize, prefix_hash, write_canonical};
 use super::args::done;
 use super::BuiltinImpl::Native;
 use super::{BuiltinDef, Continuation, Ctx, Flow};
@@ -308,12 +308,12 @@ impl Projection {
                         (Some(s), _) | (None, Some(s)) => Value::Str(s.clone()),
                         (None, None) => Value::str(format!("[{d} earlier messages summarized]")),
                     };
-                    let synthetic = Value::dict_from([
-                        ("role", Value::str("system")),
+                    let synthetic = dict_of([
+                        ("role", json::fixed("system")),
                         ("content", summary),
                         (
                             "_harn_projection",
-                            Value::dict_from([("synthetic", Value::Bool(true)), ("policy", Value::str("summary_prefix"))]),
+                            dict_of([("synthetic", Value::Bool(true)), ("policy", json::fixed("summary_prefix"))]),
                         ),
                     ]);
                     let mut messages = Vec::with_capacity(k + 1);
@@ -450,21 +450,40 @@ fn index_list(v: Option<&Value>) -> Option<Vec<i64>> {
 /// is exactly serde's equality), and each output message takes the first
 /// index at or after the cursor.
 fn derive_kept(raw: &[Value], out: &[Value]) -> Vec<i64> {
-    let mut positions: FxHashMap<String, Vec<usize>> = FxHashMap::default();
-    let mut buf = String::new();
-    for (i, m) in raw.iter().enumerate() {
-        buf.clear();
-        write_canonical(m, &mut buf, true);
-        positions.entry(buf.clone()).or_default().push(i);
+    // All raw texts in one buffer; `ends[i]` is where message i's text ends.
+    let mut arena = String::new();
+    let mut ends = Vec::with_capacity(raw.len());
+    for m in raw {
+        write_canonical(m, &mut arena, true);
+        ends.push(arena.len());
+    }
+    let text = |i: usize| &arena[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
+    // Per distinct text, the first raw index not yet passed by the cursor;
+    // `next[i]` chains equal texts in increasing index order.
+    const NONE: usize = usize::MAX;
+    let mut next = vec![NONE; raw.len()];
+    let mut heads: FxHashMap<&str, (usize, usize)> = FxHashMap::with_capacity_and_hasher(raw.len(), Default::default());
+    for i in 0..raw.len() {
+        let e = heads.entry(text(i)).or_insert((i, i));
+        if e.1 != i {
+            next[e.1] = i;
+            e.1 = i;
+        }
     }
     let mut kept = Vec::new();
     let mut cursor = 0usize;
+    let mut buf = String::new();
     for m in out {
         buf.clear();
         write_canonical(m, &mut buf, true);
-        if let Some(list) = positions.get(&buf) {
-            let at = list.partition_point(|&i| i < cursor);
-            if let Some(&i) = list.get(at) {
+        if let Some(e) = heads.get_mut(buf.as_str()) {
+            // The cursor only grows: indices behind it are dropped for good.
+            let mut i = e.0;
+            while i != NONE && i < cursor {
+                i = next[i];
+            }
+            e.0 = i;
+            if i != NONE {
                 kept.push(i as i64);
                 cursor = i + 1;
             }
@@ -507,7 +526,8 @@ impl Decision {
     fn dropping(raw: &[Value], dropped: Vec<usize>, reason: &str) -> Decision {
         let mut is_dropped = vec![false; raw.len()];
         dropped.iter().for_each(|&i| is_dropped[i] = true);
-        let kept: Vec<usize> = (0..raw.len()).filter(|&i| !is_dropped[i]).collect();
+        let mut kept: Vec<usize> = Vec::with_capacity(raw.len() - dropped.len());
+        kept.extend((0..raw.len()).filter(|&i| !is_dropped[i]));
         Decision {
             messages: kept.iter().map(|&i| raw[i].clone()).collect(),
             kept: kept.into_iter().map(|i| i as i64).collect(),
@@ -524,24 +544,25 @@ impl Decision {
 /// a failed call is dropped, even with prose or other successful calls.
 fn clean_tool_repair(raw: &[Value]) -> Vec<usize> {
     let matched = shape::match_calls(raw);
-    let mut errors: FxHashMap<usize, bool> = FxHashMap::default();
+    // Per message: the error test's result, computed once (0 = not yet).
+    let mut errors = vec![0u8; raw.len()];
     let mut failures: Vec<(&str, usize, usize)> = Vec::new();
     let mut succeeded: rustc_hash::FxHashSet<&str> = Default::default();
-    for (a, calls) in &matched.turns {
+    for (a, calls) in matched.turns() {
         for &(name, result) in calls {
             // Calls without a name are ignored by this policy.
             let (Some(name), Some(r)) = (name, result) else { continue };
-            if *errors.entry(r).or_insert_with(|| shape::is_error(&raw[r])) {
-                failures.push((name, *a, r));
+            if errors[r] == 0 {
+                errors[r] = if shape::is_error(&raw[r]) { 2 } else { 1 };
+            }
+            if errors[r] == 2 {
+                failures.push((name, a, r));
             } else {
                 succeeded.insert(name);
             }
         }
     }
-    let mut dropped: Vec<usize> = failures.into_iter().filter(|f| succeeded.contains(f.0)).flat_map(|f| [f.1, f.2]).collect();
-    dropped.sort_unstable();
-    dropped.dedup();
-    dropped
+    sorted_unique(failures.into_iter().filter(|f| succeeded.contains(f.0)).flat_map(|f| [f.1, f.2]), raw.len())
 }
 
 /// §3.3. Quirks kept for parity: a failed result is dropped even when its
@@ -550,7 +571,7 @@ fn clean_tool_repair(raw: &[Value]) -> Vec<usize> {
 fn squash_failed_calls(raw: &[Value]) -> Vec<usize> {
     let matched = shape::match_calls(raw);
     let mut dropped = Vec::new();
-    for (a, calls) in &matched.turns {
+    for (a, calls) in matched.turns() {
         let mut all_failed = true;
         let mut any_failed = false;
         for &(_, result) in calls {
@@ -562,13 +583,27 @@ fn squash_failed_calls(raw: &[Value]) -> Vec<usize> {
                 _ => all_failed = false,
             }
         }
-        if all_failed && any_failed && shape::has_empty_text(&raw[*a]) {
-            dropped.push(*a);
+        if all_failed && any_failed && shape::has_empty_text(&raw[a]) {
+            dropped.push(a);
         }
     }
-    dropped.sort_unstable();
-    dropped.dedup();
-    dropped
+    sorted_unique(dropped, raw.len())
+}
+
+/// The distinct indices (all below `n`) in increasing order, in linear
+/// time: a mark per message instead of a sort.
+fn sorted_unique(indices: impl IntoIterator<Item = usize>, n: usize) -> Vec<usize> {
+    let mut marked = vec![false; n];
+    let mut count = 0;
+    for i in indices {
+        if !marked[i] {
+            marked[i] = true;
+            count += 1;
+        }
+    }
+    let mut out = Vec::with_capacity(count);
+    out.extend((0..n).filter(|&i| marked[i]));
+    out
 }
 
 fn int_list(items: &[i64]) -> Value {
@@ -578,8 +613,8 @@ fn int_list(items: &[i64]) -> Value {
 /// The 16-key result dict and its `transcript.projection` event (§5).
 fn build_result(p: &Projection, d: Decision, hash: String, reason: String, blocked: bool) -> Value {
     let reclaimed_chars = if blocked { 0 } else { d.reclaimed_chars };
-    let shared: [(&str, Value); 14] = [
-        ("policy", Value::str(p.policy.name())),
+    let shared: [(&'static str, Value); 14] = [
+        ("policy", json::fixed(p.policy.name())),
         ("reason", Value::str(reason.as_str())),
         ("prefix_hash", Value::str(hash)),
         ("kept_indices", int_list(&d.kept)),
@@ -594,28 +629,34 @@ fn build_result(p: &Projection, d: Decision, hash: String, reason: String, block
         ("redaction_pointers", Value::list(d.pointers)),
         ("provider_safety_blocked", Value::Bool(blocked)),
     ];
-    let mut metadata: DictMap = shared.iter().map(|(k, v)| (key(k), v.clone())).collect();
+    let mut metadata = DictMap::new();
+    for (k, v) in &shared {
+        metadata.insert(key(k), v.clone());
+    }
     metadata.insert(key("respects_provider_signatures"), Value::Bool(p.opts.respect_signatures));
     let keep_last = if p.policy == Policy::SummaryPrefix { Value::Int(p.opts.keep_last as i64) } else { Value::Nil };
     metadata.insert(key("summary_keep_last"), keep_last);
     let reason = Value::str(reason);
-    let event = Value::dict_from([
+    let event = dict_of([
         ("id", Value::str(uuid::Uuid::now_v7().to_string())),
-        ("kind", Value::str("transcript.projection")),
-        ("role", Value::str("system")),
-        ("visibility", Value::str("internal")),
+        ("kind", json::fixed("transcript.projection")),
+        ("role", json::fixed("system")),
+        ("visibility", json::fixed("internal")),
         ("text", reason.clone()),
         (
             "blocks",
-            Value::list(vec![Value::dict_from([
-                ("type", Value::str("text")),
+            Value::list(vec![dict_of([
+                ("type", json::fixed("text")),
                 ("text", reason),
-                ("visibility", Value::str("internal")),
+                ("visibility", json::fixed("internal")),
             ])]),
         ),
         ("metadata", Value::dict(metadata)),
     ]);
-    let mut result: DictMap = shared.into_iter().map(|(k, v)| (key(k), v)).collect();
+    let mut result = DictMap::new();
+    for (k, v) in shared {
+        result.insert(key(k), v);
+    }
     result.insert(key("messages"), Value::list(d.messages));
     result.insert(key("event"), event);
     Value::dict(result)

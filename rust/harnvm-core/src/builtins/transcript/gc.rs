@@ -10,7 +10,7 @@
 use aho_corasick::AhoCorasick;
 use rustc_hash::FxHashMap;
 
-use super::json::{get, get_str, json_text, key, sha256_tag, write_canonical};
+use super::json::{dict_of, fixed, get, get_str, json_text, key, sha256_tag, write_canonical};
 use super::shape::{calls, is_assistant, is_error, result_id, role};
 use crate::runtime::value::{nil_ref, DictMap, Value};
 
@@ -67,6 +67,7 @@ pub fn run(raw: &[Value], opts: &GcOptions) -> GcOutcome {
     let mut last_by_id: FxHashMap<&str, Seen> = FxHashMap::default();
     let mut last_by_name_noid: FxHashMap<&str, Seen> = FxHashMap::default();
     let mut last_by_name_any: FxHashMap<&str, Seen> = FxHashMap::default();
+    let mut found: Vec<Found> = Vec::new();
     for (i, m) in raw[..root_start].iter().enumerate() {
         if is_assistant(m) {
             for (pos, c) in calls(m).into_iter().enumerate() {
@@ -83,7 +84,7 @@ pub fn run(raw: &[Value], opts: &GcOptions) -> GcOutcome {
             }
             continue;
         }
-        let mut found: Vec<Found> = Vec::new();
+        found.clear();
         match role(m) {
             Some("tool" | "tool_result") if get(m, "content").is_some() => {
                 found.push((None, m, result_id(m), get_str(m, "name")));
@@ -105,7 +106,7 @@ pub fn run(raw: &[Value], opts: &GcOptions) -> GcOutcome {
             }
             _ => {}
         }
-        for (block, node, id, name) in found {
+        for (block, node, id, name) in found.drain(..) {
             let body = json_text(get(node, "content").unwrap_or_else(|| nil_ref()));
             let chars = body.chars().count();
             if chars < opts.min_chars || is_error(node) {
@@ -329,37 +330,47 @@ fn occurrences(idents: &FxHashMap<String, u32>, blob: &str) -> Vec<bool> {
 }
 
 /// Rewrites one candidate's body in the output and records its pointer.
+/// Keys and fixed texts are shared strings; the per-candidate strings are
+/// built in place, without formatting machinery.
 fn reclaim(out: &mut GcOutcome, c: Candidate) {
     let hash = sha256_tag(c.body.as_bytes());
     let estimated = (c.chars / 4) as i64;
     let i = c.index;
-    let source = match c.block {
-        None => format!("transcript.messages[{i}].content"),
-        Some(j) => format!("transcript.messages[{i}].content[{j}].content"),
-    };
+    let mut num = itoa::Buffer::new();
+    let mut source = String::with_capacity(64);
+    source.push_str("transcript.messages[");
+    source.push_str(num.format(i));
+    source.push_str("].content");
+    if let Some(j) = c.block {
+        source.push('[');
+        source.push_str(num.format(j));
+        source.push_str("].content");
+    }
+    let mut replacement = String::with_capacity(256);
+    replacement.push_str("[tool result reclaimed by reachability_gc; source_index=");
+    replacement.push_str(num.format(i));
+    replacement.push_str("; content_hash=");
+    replacement.push_str(&hash);
+    replacement.push_str("; estimated_tokens_reclaimed=");
+    replacement.push_str(num.format(estimated));
+    replacement.push_str(". Raw content remains in the transcript audit trail.]");
     let opt_str = |s: Option<&str>| s.map_or(Value::Nil, Value::str);
-    let pointer = Value::dict_from([
-        ("policy", Value::str("reachability_gc")),
+    let policy = fixed("reachability_gc");
+    let pointer = dict_of([
+        ("policy", policy.clone()),
         ("source", Value::str(source)),
         ("source_index", Value::Int(i as i64)),
         ("source_block_index", c.block.map_or(Value::Nil, |j| Value::Int(j as i64))),
-        ("content_hash", Value::str(hash.as_str())),
+        ("content_hash", Value::str(hash)),
         ("content_chars", Value::Int(c.chars as i64)),
         ("estimated_tokens_reclaimed", Value::Int(estimated)),
         ("tool_call_id", opt_str(c.id)),
         ("tool_name", opt_str(c.name)),
-        ("reason", Value::str("stale_tool_result_unreachable")),
+        ("reason", fixed("stale_tool_result_unreachable")),
     ]);
-    let replacement = format!(
-        "[tool result reclaimed by reachability_gc; source_index={i}; content_hash={hash}; \
-         estimated_tokens_reclaimed={estimated}. Raw content remains in the transcript audit trail.]"
-    );
-    let marker = Value::dict_from([
-        ("redacted", Value::Bool(true)),
-        ("policy", Value::str("reachability_gc")),
-        ("redaction_pointer", pointer.clone()),
-    ]);
-    let gain = c.chars.saturating_sub(replacement.chars().count()) as i64;
+    let marker = dict_of([("redacted", Value::Bool(true)), ("policy", policy.clone()), ("redaction_pointer", pointer.clone())]);
+    // The replacement text is ASCII: its length is its char count.
+    let gain = c.chars.saturating_sub(replacement.len()) as i64;
     let replacement = Value::str(replacement);
 
     let Value::Dict(msg) = &mut out.messages[i] else { return };
@@ -370,19 +381,19 @@ fn reclaim(out: &mut GcOutcome, c: Candidate) {
             msg.insert(key("_harn_projection"), marker);
         }
         Some(j) => {
-            if let Some(Value::List(blocks)) = msg.get_mut(&"content".to_string()) {
+            if let Some(Value::List(blocks)) = msg.get_mut(&key("content")) {
                 if let Some(Value::Dict(block)) = std::rc::Rc::make_mut(blocks).get_mut(j) {
                     let block = std::rc::Rc::make_mut(block);
                     block.insert(key("content"), replacement);
                     block.insert(key("_harn_projection"), marker);
                 }
             }
-            let mut level = match msg.get(&"_harn_projection".to_string()) {
+            let mut level = match msg.get(&key("_harn_projection")) {
                 Some(Value::Dict(existing)) => (**existing).clone(),
                 _ => DictMap::new(),
             };
             level.insert(key("redacted"), Value::Bool(true));
-            level.insert(key("policy"), Value::str("reachability_gc"));
+            level.insert(key("policy"), policy);
             let pointers = level.entry(key("redaction_pointers")).or_insert_with(|| Value::list(Vec::new()));
             // An existing non-list `redaction_pointers` is kept and nothing is appended.
             if let Value::List(list) = pointers {

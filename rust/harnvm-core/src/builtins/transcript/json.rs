@@ -6,12 +6,10 @@
 //! is (the round trip would rebuild an equal value), and only the lossy
 //! parts are rebuilt. Every later step may then assume a JSON-shaped value.
 
-use std::fmt::Write as _;
-use std::rc::Rc;
-
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
+use crate::builtins::args::interned;
 use crate::runtime::error::{VmError, VmResult};
 use crate::runtime::ops::dict_get;
 use crate::runtime::value::{DictMap, HStr, Value};
@@ -98,42 +96,122 @@ pub fn get_str<'a>(node: &'a Value, key: &str) -> Option<&'a str> {
     get(node, key).and_then(Value::as_str)
 }
 
+/// Where canonical JSON goes: a `String`, or the SHA-256 hasher through a
+/// small buffer (so hashing never builds the whole text).
+pub trait Sink {
+    fn put(&mut self, s: &str);
+    #[inline]
+    fn put_byte(&mut self, b: u8) {
+        debug_assert!(b.is_ascii());
+        self.put(std::str::from_utf8(std::slice::from_ref(&b)).unwrap_or(""));
+    }
+}
+
+impl Sink for String {
+    #[inline]
+    fn put(&mut self, s: &str) {
+        self.push_str(s);
+    }
+    #[inline]
+    fn put_byte(&mut self, b: u8) {
+        self.push(b as char);
+    }
+}
+
+/// Bytes written here go to a SHA-256 hasher in buffer-sized chunks.
+pub struct HashSink {
+    hasher: Sha256,
+    buf: [u8; HashSink::CAP],
+    len: usize,
+}
+
+impl HashSink {
+    const CAP: usize = 4096;
+
+    pub fn new() -> Box<HashSink> {
+        Box::new(HashSink { hasher: Sha256::new(), buf: [0; HashSink::CAP], len: 0 })
+    }
+
+    #[inline]
+    fn flush(&mut self) {
+        self.hasher.update(&self.buf[..self.len]);
+        self.len = 0;
+    }
+
+    /// `"sha256:" + hex` of everything written.
+    pub fn finish(mut self: Box<Self>) -> String {
+        self.flush();
+        hex_tag(self.hasher.finalize().as_slice())
+    }
+}
+
+impl Sink for HashSink {
+    #[inline]
+    fn put(&mut self, s: &str) {
+        let bytes = s.as_bytes();
+        if self.len + bytes.len() <= HashSink::CAP {
+            self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+            self.len += bytes.len();
+            return;
+        }
+        self.flush();
+        if bytes.len() >= HashSink::CAP {
+            self.hasher.update(bytes);
+        } else {
+            self.buf[..bytes.len()].copy_from_slice(bytes);
+            self.len = bytes.len();
+        }
+    }
+    #[inline]
+    fn put_byte(&mut self, b: u8) {
+        if self.len == HashSink::CAP {
+            self.flush();
+        }
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+}
+
 /// Appends the canonical JSON of a normalised value (sorted keys, no
 /// whitespace, serde_json's scalar forms). With `zero_sign_free`, `-0.0`
 /// is written as `0.0`, which makes equal text mean structurally equal
 /// JSON (serde compares `-0.0 == 0.0`).
-pub fn write_canonical(v: &Value, out: &mut String, zero_sign_free: bool) {
+pub fn write_canonical<S: Sink + ?Sized>(v: &Value, out: &mut S, zero_sign_free: bool) {
     match v {
-        Value::Nil => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(n) => out.push_str(itoa::Buffer::new().format(*n)),
-        Value::Float(f) => write_float(if zero_sign_free && *f == 0.0 { 0.0 } else { *f }, out),
+        Value::Nil => out.put("null"),
+        Value::Bool(b) => out.put(if *b { "true" } else { "false" }),
+        Value::Int(n) => out.put(itoa::Buffer::new().format(*n)),
+        Value::Float(f) => {
+            let mut text = String::new();
+            write_float(if zero_sign_free && *f == 0.0 { 0.0 } else { *f }, &mut text);
+            out.put(&text);
+        }
         Value::Str(s) => write_string(s, out),
         Value::List(items) => {
-            out.push('[');
+            out.put_byte(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.put_byte(b',');
                 }
                 write_canonical(item, out, zero_sign_free);
             }
-            out.push(']');
+            out.put_byte(b']');
         }
         Value::Dict(map) => {
             // `DictMap` is ordered by byte order of the keys: the canonical order.
-            out.push('{');
+            out.put_byte(b'{');
             for (i, (k, item)) in map.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.put_byte(b',');
                 }
                 write_string(k, out);
-                out.push(':');
+                out.put_byte(b':');
                 write_canonical(item, out, zero_sign_free);
             }
-            out.push('}');
+            out.put_byte(b'}');
         }
         // Not reachable for normalised values.
-        _ => out.push_str("null"),
+        _ => out.put("null"),
     }
 }
 
@@ -193,13 +271,29 @@ fn write_float(f: f64, out: &mut String) {
     }
 }
 
+/// Bytes a JSON string escapes: `"`, `\\` and controls below 0x20.
+const ESCAPED: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 /// A JSON string as serde_json writes it: `\" \\ \b \t \n \f \r`, other
 /// controls below 0x20 as `\u00xx`, everything else literal.
-pub fn write_string(s: &str, out: &mut String) {
-    out.push('"');
+pub fn write_string<S: Sink + ?Sized>(s: &str, out: &mut S) {
+    out.put_byte(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
+        if !ESCAPED[b as usize] {
+            continue;
+        }
         let escape: &str = match b {
             b'"' => "\\\"",
             b'\\' => "\\\\",
@@ -208,19 +302,20 @@ pub fn write_string(s: &str, out: &mut String) {
             b'\t' => "\\t",
             0x08 => "\\b",
             0x0c => "\\f",
-            0..=0x1f => "",
-            _ => continue,
+            _ => "",
         };
-        out.push_str(&s[start..i]);
+        out.put(&s[start..i]);
         if escape.is_empty() {
-            let _ = write!(out, "\\u{:04x}", b);
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            let text = [b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]];
+            out.put(std::str::from_utf8(&text).unwrap_or(""));
         } else {
-            out.push_str(escape);
+            out.put(escape);
         }
         start = i + 1;
     }
-    out.push_str(&s[start..]);
-    out.push('"');
+    out.put(&s[start..]);
+    out.put_byte(b'"');
 }
 
 /// The body text of a result (`json_text`): a string as it is, anything
@@ -238,33 +333,46 @@ pub fn sha256_tag(bytes: &[u8]) -> String {
 }
 
 fn hex_tag(digest: &[u8]) -> String {
-    let mut out = String::with_capacity(7 + 64);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(7 + 2 * digest.len());
     out.push_str("sha256:");
-    for byte in digest {
-        let _ = write!(out, "{byte:02x}");
+    for &byte in digest {
+        out.push(HEX[(byte >> 4) as usize] as char);
+        out.push(HEX[(byte & 15) as usize] as char);
     }
     out
 }
 
 /// The prefix hash: SHA-256 of the canonical JSON of the message list,
-/// streamed one message at a time (same bytes as serialising the list).
+/// streamed into the hasher (same bytes as serialising the list).
 pub fn prefix_hash(messages: &[Value]) -> String {
-    let mut hasher = Sha256::new();
-    let mut buf = String::new();
-    hasher.update(b"[");
+    let mut sink = HashSink::new();
+    sink.put_byte(b'[');
     for (i, m) in messages.iter().enumerate() {
-        buf.clear();
         if i > 0 {
-            buf.push(',');
+            sink.put_byte(b',');
         }
-        write_canonical(m, &mut buf, false);
-        hasher.update(buf.as_bytes());
+        write_canonical(m, &mut *sink, false);
     }
-    hasher.update(b"]");
-    hex_tag(hasher.finalize().as_slice())
+    sink.put_byte(b']');
+    sink.finish()
 }
 
-/// A shared string for a fixed key.
-pub fn key(name: &str) -> HStr {
-    Rc::new(name.to_string())
+/// The shared string for a fixed key (one allocation per thread and name).
+pub fn key(name: &'static str) -> HStr {
+    interned(name)
+}
+
+/// A fixed string value, shared like a key.
+pub fn fixed(text: &'static str) -> Value {
+    Value::Str(interned(text))
+}
+
+/// A dict with fixed keys, built by insertion (no sort buffer).
+pub fn dict_of<const N: usize>(entries: [(&'static str, Value); N]) -> Value {
+    let mut map = DictMap::new();
+    for (k, v) in entries {
+        map.insert(key(k), v);
+    }
+    Value::dict(map)
 }

@@ -4,6 +4,7 @@
 //! squash_failed_calls.
 
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 
 use super::json::{get, get_str, json_text};
 use crate::runtime::value::{nil_ref, Value};
@@ -28,10 +29,13 @@ pub struct Call<'a> {
     pub node: &'a Value,
 }
 
+/// An assistant message's calls (inline up to four: no allocation for typical turns).
+pub type Calls<'a> = SmallVec<[Call<'a>; 4]>;
+
 /// The calls of an assistant message: `tool_calls` elements (OpenAI) then
 /// `tool_use` content blocks (Anthropic). Empty for any other message.
-pub fn calls(m: &Value) -> Vec<Call<'_>> {
-    let mut out = Vec::new();
+pub fn calls(m: &Value) -> Calls<'_> {
+    let mut out = Calls::new();
     if !is_assistant(m) {
         return out;
     }
@@ -96,10 +100,10 @@ fn text_says_error(text: &str) -> bool {
         return true;
     }
     const NEEDLE: &[u8] = b"\"is_error\":true";
-    // Scan quote positions only, so big bodies cost one pass without a lower-cased copy.
-    t.iter()
-        .enumerate()
-        .any(|(i, &b)| b == b'"' && t.len() - i >= NEEDLE.len() && t[i..i + NEEDLE.len()].eq_ignore_ascii_case(NEEDLE))
+    // Visit quote positions only (a memchr search), so big bodies cost one
+    // fast pass without a lower-cased copy.
+    let s = text.trim_start();
+    s.match_indices('"').any(|(i, _)| t.len() - i >= NEEDLE.len() && t[i..i + NEEDLE.len()].eq_ignore_ascii_case(NEEDLE))
 }
 
 /// Signed reasoning (the provider-safety guard's test).
@@ -135,9 +139,18 @@ pub fn has_empty_text(m: &Value) -> bool {
 /// owns the window up to the next one, and the window's result messages are
 /// indexed once.
 pub struct CallMatches<'a> {
-    /// Per assistant message with calls: its index and, per call in
-    /// extraction order, the call's name and the index of its first matching result.
-    pub turns: Vec<(usize, Vec<CallMatch<'a>>)>,
+    /// Per assistant message with calls: its index and its range in `matches`.
+    turns: Vec<(usize, std::ops::Range<usize>)>,
+    /// Per call of those messages in extraction order: the call's name and
+    /// the index of its first matching result.
+    matches: Vec<CallMatch<'a>>,
+}
+
+impl<'a> CallMatches<'a> {
+    /// Each assistant message with calls: its index and its calls' matches.
+    pub fn turns(&self) -> impl Iterator<Item = (usize, &[CallMatch<'a>])> {
+        self.turns.iter().map(|(a, r)| (*a, &self.matches[r.clone()]))
+    }
 }
 
 /// A call's name and the index of its first matching result.
@@ -149,7 +162,9 @@ const DIRECT_SCAN_LIMIT: usize = 64;
 
 pub fn match_calls(raw: &[Value]) -> CallMatches<'_> {
     let n = raw.len();
-    let mut turns = Vec::new();
+    let mut out = CallMatches { turns: Vec::new(), matches: Vec::new() };
+    // (index, id, name) of the current window's result messages; reused.
+    let mut results: Vec<(usize, Option<&str>, Option<&str>)> = Vec::new();
     let mut a = 0;
     while a < n {
         if !is_assistant(&raw[a]) {
@@ -159,22 +174,22 @@ pub fn match_calls(raw: &[Value]) -> CallMatches<'_> {
         let end = (a + 1..n).find(|&j| is_assistant(&raw[j])).unwrap_or(n);
         let cs = calls(&raw[a]);
         if !cs.is_empty() {
-            // (index, id, name) of the window's result messages.
-            let results: Vec<(usize, Option<&str>, Option<&str>)> = (a + 1..end)
-                .filter(|&j| is_result_role(&raw[j]))
-                .map(|j| (j, result_id(&raw[j]), get_str(&raw[j], "name")))
-                .collect();
-            let found: Vec<CallMatch> = if cs.len() * results.len() <= DIRECT_SCAN_LIMIT {
-                cs.iter().map(|c| (c.name, results.iter().find(|r| matches(c, r.1, r.2)).map(|r| r.0))).collect()
+            results.clear();
+            results.extend(
+                (a + 1..end).filter(|&j| is_result_role(&raw[j])).map(|j| (j, result_id(&raw[j]), get_str(&raw[j], "name"))),
+            );
+            let from = out.matches.len();
+            if cs.len() * results.len() <= DIRECT_SCAN_LIMIT {
+                out.matches.extend(cs.iter().map(|c| (c.name, results.iter().find(|r| matches(c, r.1, r.2)).map(|r| r.0))));
             } else {
                 let index = WindowIndex::new(&results);
-                cs.iter().map(|c| (c.name, index.first_match(c))).collect()
-            };
-            turns.push((a, found));
+                out.matches.extend(cs.iter().map(|c| (c.name, index.first_match(c))));
+            }
+            out.turns.push((a, from..out.matches.len()));
         }
         a = end;
     }
-    CallMatches { turns }
+    out
 }
 
 /// The reference's matcher: ids when both sides have one, else names.
@@ -194,8 +209,8 @@ struct WindowIndex<'a> {
 
 impl<'a> WindowIndex<'a> {
     fn new(results: &[(usize, Option<&'a str>, Option<&'a str>)]) -> Self {
-        let mut ix =
-            WindowIndex { by_id: FxHashMap::default(), by_name_noid: FxHashMap::default(), by_name_any: FxHashMap::default() };
+        let map = || FxHashMap::with_capacity_and_hasher(results.len(), Default::default());
+        let mut ix = WindowIndex { by_id: map(), by_name_noid: FxHashMap::default(), by_name_any: map() };
         for &(j, id, name) in results {
             if let Some(id) = id {
                 ix.by_id.entry(id).or_insert(j);
