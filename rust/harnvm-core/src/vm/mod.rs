@@ -495,39 +495,33 @@ impl Vm {
             // Any handler of a generator body is its own; the host call's
             // fiber may only use handlers above `stop_depth`.
             let floor = if self.in_generator() { 0 } else { stop_depth };
-            if err.is_catchable() {
-                if let Some(h) = self.fiber.handlers.last() {
-                    if h.frame_depth > floor {
-                        let h = self.fiber.handlers.pop().expect("checked above");
-                        self.fiber.frames.truncate(h.frame_depth);
-                        self.fiber.stack.truncate(h.stack_len);
-                        self.fiber.stack.push(Value::Object(Rc::new(Object::Error(err))));
-                        self.fiber.frames.last_mut().expect("handler frame exists").ip = h.catch_ip;
-                        return Ok(());
-                    }
-                }
-            }
+            err = match self.catch(err, floor) {
+                Ok(()) => return Ok(()),
+                Err(err) => err,
+            };
             if !self.in_generator() {
                 break;
             }
             (err, op_at) = self.generator_failed(err);
         }
-        if err.is_catchable() {
-            if let Some(h) = self.fiber.handlers.last() {
-                if h.frame_depth > stop_depth {
-                    let h = self.fiber.handlers.pop().expect("checked above");
-                    self.fiber.frames.truncate(h.frame_depth);
-                    self.fiber.stack.truncate(h.stack_len);
-                    self.fiber.stack.push(Value::Object(Rc::new(Object::Error(err))));
-                    self.fiber.frames.last_mut().expect("handler frame exists").ip = h.catch_ip;
-                    return Ok(());
-                }
-            }
-        }
         if err.0.stack.is_empty() {
             err.0.stack = self.stack_trace(op_at);
         }
         Err(err)
+    }
+
+    /// Hands `err` to the innermost handler installed above frame depth
+    /// `floor`, if it is catchable and there is one; else gives it back.
+    fn catch(&mut self, err: VmError, floor: usize) -> VmResult<()> {
+        if !err.is_catchable() || self.fiber.handlers.last().is_none_or(|h| h.frame_depth <= floor) {
+            return Err(err);
+        }
+        let h = self.fiber.handlers.pop().expect("checked above");
+        self.fiber.frames.truncate(h.frame_depth);
+        self.fiber.stack.truncate(h.stack_len);
+        self.fiber.stack.push(Value::Object(Rc::new(Object::Error(err))));
+        self.fiber.frames.last_mut().expect("handler frame exists").ip = h.catch_ip;
+        Ok(())
     }
 
     /// The Harn call stack, innermost first.

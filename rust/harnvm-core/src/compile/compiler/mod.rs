@@ -1166,23 +1166,24 @@ impl Compiler {
     }
 
     fn run_finally_keeping_value(&mut self, fin: &Block) -> CResult {
-        let tmp = self.hidden_slot("result")?;
-        self.emit(Op::SetLocal, &[tmp as u32]);
-        self.push_scope();
-        self.compile_block_stmts(fin)?;
-        self.pop_scope();
-        self.emit(Op::GetLocal, &[tmp as u32]);
-        Ok(())
+        self.run_finally_around_top(fin, "result")
     }
 
     fn run_finally_then_rethrow(&mut self, fin: &Block) -> CResult {
-        let tmp = self.hidden_slot("error")?;
+        self.run_finally_around_top(fin, "error")?;
+        self.emit(Op::Rethrow, &[]);
+        Ok(())
+    }
+
+    /// Runs `fin` with the value on top of the stack set aside in a hidden
+    /// local (`what` names it), then puts that value back on top.
+    fn run_finally_around_top(&mut self, fin: &Block, what: &str) -> CResult {
+        let tmp = self.hidden_slot(what)?;
         self.emit(Op::SetLocal, &[tmp as u32]);
         self.push_scope();
         self.compile_block_stmts(fin)?;
         self.pop_scope();
         self.emit(Op::GetLocal, &[tmp as u32]);
-        self.emit(Op::Rethrow, &[]);
         Ok(())
     }
 
