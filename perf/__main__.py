@@ -12,7 +12,12 @@ closure-call environments; with the target checks) and crossing (Python -> Harn 
 cost; with the target checks) and transcript (transcript_project per policy and
 size and on worst cases, beside the 0.9.11 oracle timed in the same run), macro (whole
 programs of perf/macro in harnvm, CPython and Lua; the ratio table; --workload picks one
-program) and push (list growth by push at 5k/10k/20k; not part of the default run). Each suite writes <out>/<suite>.json (pyperf JSON).
+program) and push (list growth by push at 5k/10k/20k). macro and push run only when
+named in --suites. Each suite writes <out>/<suite>.json (pyperf JSON; push writes
+{loop: {count: seconds}}).
+
+    python -m perf --suites macro --plot ratios.png   # macro table; the plot goes to ratios_macro.png
+    python -m perf --suites push
 """
 
 from __future__ import annotations
@@ -33,16 +38,19 @@ SUITES = {
     "macro": PERF_DIR / "bench_macro.py",
     "push": PERF_DIR / "bench_push.py",
 }
+# Suites that run only when named: a full macro run takes minutes and the
+# 20k-push loops take seconds each while pushes copy the list.
+OPT_IN = ("macro", "push")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m perf", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke mode: a single value per benchmark")
-    ap.add_argument("--suites", default=",".join(s for s in SUITES if s != "push"), help=f"comma-separated, from: {', '.join(SUITES)}")
+    ap.add_argument("--suites", default=",".join(s for s in SUITES if s not in OPT_IN), help=f"comma-separated, from: {', '.join(SUITES)}")
     ap.add_argument("--out", type=Path, default=PERF_DIR / "results", help="directory for the pyperf JSON files")
     ap.add_argument("--plot", type=Path, help="also write the ratio table as a PNG chart")
-    ap.add_argument("--workload", default="", help="workloads suite: only this workload")
-    ap.add_argument("--runtimes", default="", help="workloads suite: comma-separated runtimes")
+    ap.add_argument("--workload", default="", help="workloads/macro suite: only this workload or program")
+    ap.add_argument("--runtimes", default="", help="workloads/macro suite: comma-separated runtimes")
     ap.add_argument("--pyperf-args", default="", help="extra options passed to pyperf (e.g. '--rigorous')")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ RUNTIMES = ("harnvm", "cpython", "lua")
 PROGRAMS: dict[str, tuple[int, int]] = {
     "binary_trees": (11, 6),  # tree depth
     "dict_heavy": (20000, 500),  # stock events
-    "dijkstra": (120, 8),  # grid side
+    "dijkstra": (100, 8),  # grid side
     "fannkuch": (8, 6),  # permutation length
     "json_roundtrip": (300, 20),  # customer records per round
     "nbody": (8000, 200),  # simulation steps
