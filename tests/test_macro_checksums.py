@@ -1,9 +1,11 @@
 """The macro programs (perf/macro) compute the same checksum in harnvm (with
-and without inline caches), CPython and Lua 5.4, at each program's small size."""
+and without inline caches), CPython and Lua 5.4, and on the harn 0.9.11
+reference CLI, at each program's small size."""
 
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +18,8 @@ from perf import macro  # noqa: E402
 pytestmark = pytest.mark.needs_core
 
 HAS_LUPA = importlib.util.find_spec("lupa") is not None
+# Looked up beside the checkout, as tests/test_transcript_oracle.py does.
+ORACLE = Path(__file__).resolve().parent.parent.parent / "shared" / "oracle" / "harn"
 
 
 @pytest.mark.parametrize("name", macro.names())
@@ -35,6 +39,17 @@ def test_a_second_run_on_the_same_vm_agrees(name: str) -> None:
     # The benchmark times repeated runs of one compiled program on one Vm.
     run = macro.build("harnvm", name, macro.small_size(name))
     assert run() == run()
+
+
+@pytest.mark.skipif(not ORACLE.exists(), reason=f"the harn 0.9.11 oracle is not at {ORACLE}")
+@pytest.mark.parametrize("name", macro.names())
+def test_the_reference_cli_prints_the_same_checksum(name: str, tmp_path: Path) -> None:
+    n = macro.small_size(name)
+    source = tmp_path / f"{name}.harn"
+    source.write_text(macro.oracle_source(name, n))
+    proc = subprocess.run([str(ORACLE), "run", str(source)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip() == str(macro.build("cpython", name, n)())
 
 
 def test_every_program_has_all_three_ports() -> None:
