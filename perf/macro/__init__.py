@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 MACRO_DIR = Path(__file__).resolve().parent
 RUNTIMES = ("harnvm", "cpython", "lua")
@@ -57,7 +57,7 @@ def oracle_source(name: str, n: int) -> str:
     return f"{body}\nfn main(harness: Harness) {{\n  harness.stdio.println(to_string(run({n})))\n}}\n"
 
 
-def build(runtime: str, name: str, n: int | None = None, **vm_options: object) -> Callable[[], object]:
+def build(runtime: str, name: str, n: int | None = None, **vm_options: Any) -> Callable[[], object]:
     """A callable that runs program `name` once at size `n` (default: the full
     size) in `runtime` and returns its checksum. Compiling and loading happen
     here, outside the timed region."""

@@ -6,6 +6,7 @@ would write them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 KIND_DEVICE = 0
 KIND_WORK = 1
@@ -25,8 +26,8 @@ class Task:
     pri: int
     kind: str
     queue: list[Packet]
-    v1: object
-    v2: object
+    v1: Any  # per-kind state: a seed, a counter, packet lists or a held packet
+    v2: Any
     pending: bool = False
     waiting: bool = False
     held: bool = False
@@ -91,7 +92,7 @@ def device_step(task: Task, pkt: Packet | None) -> tuple:
 STEPS = {"idle": idle_step, "worker": worker_step, "handler": handler_step, "device": device_step}
 
 
-def new_task(id: int, pri: int, kind: str, queue: list[Packet], v1: object, v2: object) -> Task:
+def new_task(id: int, pri: int, kind: str, queue: list[Packet], v1: Any, v2: Any) -> Task:
     has_queue = bool(queue)
     return Task(id, pri, kind, queue, v1, v2, pending=has_queue, waiting=has_queue or kind == "device")
 
