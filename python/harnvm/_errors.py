@@ -108,17 +108,18 @@ class HarnSyntaxError(HarnError):
     def __str__(self) -> str:
         if self.line <= 0:
             return f"{self.filename}: {self.message}"
-        head = f"{self.filename}:{self.line}:{self.column}: {self.message}"
+        # Harn's message ends with the position the head already shows.
+        message = self.message.removesuffix(f" at {self.line}:{self.column}")
+        head = f"{self.filename}:{self.line}:{self.column}: {message}"
         if self.source_line is None:
             return head
-        text = self.source_line.rstrip("\r\n")
+        from harnvm._native import _source_excerpt
+
+        text, pad = _source_excerpt(self.source_line, max(self.column, 1))
         lines = [head, "    " + text]
-        if 0 < self.column <= len(text) + 1:
-            # Keep tabs so the caret lines up under the column however tabs render.
-            pad = "".join(c if c == "\t" else " " for c in text[: self.column - 1])
+        if self.column > 0:
             lines.append("    " + pad + "^")
         return "\n".join(lines)
-
 
 
 class HarnTypeError(HarnError):
