@@ -10,7 +10,9 @@ Suites: workloads (every workload in harnvm, CPython, Lua and Starlark; the rati
 table), internals (Rust fixtures of harnvm._native.bench: slot lookups, cache reads,
 closure-call environments; with the target checks) and crossing (Python -> Harn call
 cost; with the target checks) and transcript (transcript_project per policy and
-size and on worst cases, beside the 0.9.11 oracle timed in the same run). Each suite writes <out>/<suite>.json (pyperf JSON).
+size and on worst cases, beside the 0.9.11 oracle timed in the same run) and coldstart
+(`import harnvm` and a hello run in fresh processes, against `python -c pass`).
+Each suite writes <out>/<suite>.json (pyperf JSON).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ SUITES = {
     "internals": PERF_DIR / "bench_internals.py",
     "crossing": PERF_DIR / "bench_crossing.py",
     "transcript": PERF_DIR / "bench_transcript.py",
+    "coldstart": PERF_DIR / "bench_coldstart.py",
 }
 
 
@@ -75,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     if "crossing" in results:
         print("\n## crossing\n")
         print(report.format_crossing(report.load_medians(results["crossing"])))
+    if "coldstart" in results:
+        print("\n## coldstart (fresh processes)\n")
+        print(report.format_coldstart(report.load_medians(results["coldstart"])))
     if "transcript" in results:
         from perf import transcript_report
 

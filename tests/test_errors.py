@@ -58,7 +58,7 @@ def test_syntax_error_caret_keeps_tabs():
 
 
 def test_syntax_error_caret_counts_wide_characters_as_two_columns():
-    e = HarnSyntaxError("bad", filename="t.harn", line=1, column=12, source_line='let s = "日本"@')
+    e = HarnSyntaxError("bad", filename="t.harn", line=1, column=13, source_line='let s = "日本"@')
     source, caret = str(e).splitlines()[1:]
     assert source == '    let s = "日本"@'
     # 8 narrow characters, a quote, two wide ones (4 columns) and a quote: the caret sits in column 15.

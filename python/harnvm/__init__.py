@@ -20,7 +20,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from typing import Any
+
+# Only what a run needs is imported here; the checker's Python half
+# (`harnvm._check`: Diagnostic, check, ...) loads on first use (module
+# __getattr__ below), so `import harnvm` stays cheap.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from harnvm._check import Diagnostic, HarnCheckWarning, check, set_warning_hook
 
 from harnvm._errors import (
     HarnArgumentError,
@@ -39,7 +47,6 @@ from harnvm._errors import (
     HarnTimeoutError,
     HarnTypeError,
 )
-from harnvm._check import Diagnostic, HarnCheckWarning, check, set_warning_hook
 from harnvm._native import (
     Export,
     HarnFunction,
@@ -55,6 +62,19 @@ from harnvm._native import (
 )
 from harnvm._modules import ModuleProvider, ModuleResolver, stdlib_modules
 from harnvm._values import HarnEnum, HarnStruct
+
+_LAZY = {"Diagnostic", "HarnCheckWarning", "check", "set_warning_hook"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from harnvm import _check
+
+        value = getattr(_check, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'harnvm' has no attribute {name!r}")
+
 
 __all__ = [
     "Diagnostic",
@@ -82,6 +102,7 @@ __all__ = [
     "HarnSyntaxError",
     "HarnTimeoutError",
     "InterruptHandle",
+    "ModuleProvider",
     "ModuleResolver",
     "Program",
     "Vm",

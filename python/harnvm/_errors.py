@@ -24,7 +24,9 @@ Hierarchy::
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typing is not imported at run time: `import harnvm` stays cheap)
+    from typing import Any
 
 __all__ = [
     "HarnArgumentError",
@@ -45,12 +47,32 @@ __all__ = [
 ]
 
 
-class HarnFrame(NamedTuple):
-    """One Harn call frame of a runtime error: ``(function, file, line)``."""
+class HarnFrame(tuple[str, str, int]):
+    """One Harn call frame of a runtime error: ``(function, file, line)``, a
+    tuple with those names (as a NamedTuple, without importing typing)."""
 
-    function: str
-    file: str
-    line: int
+    __slots__ = ()
+
+    def __new__(cls, function: str, file: str, line: int) -> HarnFrame:
+        return tuple.__new__(cls, (function, file, line))
+
+    @property
+    def function(self) -> str:
+        return self[0]
+
+    @property
+    def file(self) -> str:
+        return self[1]
+
+    @property
+    def line(self) -> int:
+        return self[2]
+
+    def __getnewargs__(self) -> tuple[str, str, int]:
+        return (self[0], self[1], self[2])
+
+    def __repr__(self) -> str:
+        return f"HarnFrame(function={self[0]!r}, file={self[1]!r}, line={self[2]!r})"
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line} in {self.function}"

@@ -35,6 +35,7 @@ __all__ = [
     "__version__",
     "_check",
     "_roundtrip",
+    "_source_excerpt",
     "compile",
     "disassemble",
     "display",
@@ -135,6 +136,7 @@ class HarnFunction:
     def params(self) -> list[str]: ...
     @property
     def kind(self) -> str: ...
+    def __call__(self, *args: object) -> Any: ...
 
 @final
 class HarnObject:
