@@ -46,8 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
+    from harnvm._progress import Progress
+
     results: dict[str, Path] = {}
-    for suite in args.suites.split(","):
+    suites = args.suites.split(",")
+    # Suite by suite, when stdout is a terminal (tqdm with the `progress` extra, else a plain counter).
+    progress = Progress(len(suites), "perf suites")
+    for suite in suites:
         script = SUITES[suite]
         out = args.out / f"{suite}.json"
         out.unlink(missing_ok=True)
@@ -60,9 +65,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.runtimes:
                 cmd += ["--runtimes", args.runtimes]
         cmd += args.pyperf_args.split()
-        print(f"running {suite} suite -> {out}", flush=True)
+        progress.write(f"running {suite} suite -> {out}")
         subprocess.run(cmd, check=True)
         results[suite] = out
+        progress.update()
+    progress.close()
 
     if "workloads" in results:
         rows = report.load_rows(results["workloads"])

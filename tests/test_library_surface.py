@@ -207,3 +207,42 @@ def test_repl_reports_an_error_and_goes_on():
     assert proc.returncode == 0
     assert proc.stdout.splitlines() == ["2"]
     assert "Undefined variable: nope" in proc.stderr
+
+
+def test_progress_plain_counter_draws_and_keeps_messages_whole(monkeypatch, capsys):
+    import io
+
+    from harnvm._progress import Progress
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # the plain fallback, as without the extra
+    bar = io.StringIO()
+    progress = Progress(4, "conformance", enabled=True, stream=bar)
+    progress.update()
+    progress.write("FAIL case.harn: boom")
+    progress.update(3)
+    progress.close()
+    assert "conformance [#######.......................] 1/4" in bar.getvalue()
+    assert "4/4" in bar.getvalue()
+    assert capsys.readouterr().out == "FAIL case.harn: boom\n"
+
+
+def test_progress_uses_tqdm_when_installed():
+    import io
+
+    pytest.importorskip("tqdm", reason="tqdm is not installed (pip install 'harnvm[progress]')")
+    from harnvm._progress import Progress
+
+    bar = io.StringIO()
+    progress = Progress(2, "perf suites", enabled=True, stream=bar)
+    progress.update(2)
+    progress.close()
+    assert "2/2" in bar.getvalue()
+
+
+def test_progress_is_off_when_stdout_is_not_a_terminal(tmp_path):
+    (tmp_path / "ok.harn").write_text('println("x")\n')
+    (tmp_path / "ok.expected").write_text("x\n")
+    proc = run_cli("conformance", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout == "1 passed, 0 failed\n"
+    assert proc.stderr == ""

@@ -382,11 +382,17 @@ def cmd_conformance(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     cases = conformance.filter_cases(conformance.discover(root), args.filter)
 
+    from harnvm._progress import Progress
+
+    # A progress bar on stderr when stdout is a terminal; the FAIL/PASS lines print above it.
+    progress = Progress(len(cases), "conformance")
+
     def report(result: conformance.CaseResult) -> None:
         if not result.passed:
-            print(f"FAIL {result.case.rel}: {result.reason}", flush=True)
+            progress.write(f"FAIL {result.case.rel}: {result.reason}")
         elif args.verbose:
-            print(f"PASS {result.case.rel} ({result.seconds * 1000:.0f} ms)", flush=True)
+            progress.write(f"PASS {result.case.rel} ({result.seconds * 1000:.0f} ms)")
+        progress.update()
 
     worker = _Worker()
     results: list[conformance.CaseResult] = []
@@ -402,7 +408,10 @@ def cmd_conformance(args: argparse.Namespace) -> int:
             results.append(result)
         return EXIT_OK
 
-    status = worker.run(work)
+    try:
+        status = worker.run(work)
+    finally:
+        progress.close()
     if status == EXIT_INTERRUPTED:
         return status
     failed = sum(1 for r in results if not r.passed)
