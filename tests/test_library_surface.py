@@ -246,3 +246,71 @@ def test_progress_is_off_when_stdout_is_not_a_terminal(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout == "1 passed, 0 failed\n"
     assert proc.stderr == ""
+
+
+# ---------------------------------------------------------------------------
+# Inputs and entry rules
+
+
+@needs_core
+def test_inputs_bind_the_entry_pipelines_parameters_by_name():
+    source = "pipeline default(task, budget) { return {task: task, budget: budget} }"
+    assert harnvm.run(source, inputs={"task": {"goal": "x"}, "budget": 3}) == {"task": {"goal": "x"}, "budget": 3}
+    # A parameter without an input is nil; an input without a parameter is ignored.
+    assert harnvm.run(source, inputs={"other": 1}) == {"task": None, "budget": None}
+    assert harnvm.run(source) == {"task": None, "budget": None}
+
+
+@needs_core
+def test_run_inputs_returns_them_in_every_program_shape():
+    vm = harnvm.Vm(output=lambda _t: None)
+    assert vm.run("run_inputs()", inputs={"a": 1}) == {"a": 1}
+    main = "fn main(harness: Harness) { return run_inputs()[\"n\"] + 1 }"
+    assert vm.run(main, inputs={"n": 41}) == 42
+    # Inputs belong to one run.
+    assert vm.run("run_inputs()") == {}
+
+
+@needs_core
+def test_inputs_reach_run_file_and_run_async(tmp_path):
+    path = tmp_path / "p.harn"
+    path.write_text("pipeline default(name) { return \"hi \" + name }\n")
+    assert harnvm.run_file(path, inputs={"name": "Ada"}) == "hi Ada"
+    vm = harnvm.Vm()
+    assert asyncio.run(vm.run_async(path.read_text(), inputs={"name": "Bo"})) == "hi Bo"
+
+
+@needs_core
+def test_inputs_must_be_a_dict():
+    with pytest.raises(TypeError, match="inputs must be a dict"):
+        harnvm.Vm().run("pipeline default() {}", inputs=[1])
+    with pytest.raises(harnvm.HarnConversionError):
+        harnvm.Vm().run("pipeline default() {}", inputs={"x": object()})
+
+
+@needs_core
+def test_entry_is_the_default_pipeline_else_the_first():
+    two = 'pipeline first() { return "first" }\npipeline default() { return "default" }\n'
+    assert harnvm.run(two) == "default"
+    assert harnvm.run('pipeline a() { return "a" }\npipeline b() { return "b" }\n') == "a"
+
+
+@needs_core
+def test_beside_a_pipeline_other_top_level_statements_do_not_run():
+    out: list[str] = []
+    source = 'println("stray")\nlet x = 2\npipeline default() { println("body"); return x }\n'
+    assert harnvm.run(source, output=out.append) == 2
+    assert "".join(out) == "body\n"
+
+
+@needs_core
+def test_without_a_pipeline_the_file_runs_as_a_script_or_calls_main():
+    out: list[str] = []
+    assert harnvm.run('println("one")\nprintln("two")\n40 + 2\n', output=out.append) == 42
+    assert "".join(out) == "one\ntwo\n"
+    main = 'fn main(harness: Harness) { harness.stdio.println("in main"); return 7 }\n'
+    out.clear()
+    assert harnvm.run(main, output=out.append) == 7
+    assert "".join(out) == "in main\n"
+    # A pipeline wins over fn main.
+    assert harnvm.run(main + 'pipeline default() { return "pipeline" }\n', output=out.append) == "pipeline"

@@ -128,11 +128,13 @@ def run(
     module_paths: Iterable[str | os.PathLike[str]] | None = None,
     module_providers: Iterable[ModuleProvider] | ModuleProvider | None = None,
     typecheck: bool = True,
+    inputs: dict[str, Any] | None = None,
 ) -> Any:
     """Compiles and runs ``source`` (or a ``Program``) on a fresh ``Vm``.
 
-    Returns the entry pipeline's value converted to Python. The keyword
-    arguments other than ``filename`` are ``Vm``'s. Source text is checked
+    Returns the entry pipeline's value converted to Python. ``inputs`` binds
+    the entry pipeline's parameters by name (see ``Vm.run``); the other
+    keyword arguments but ``filename`` are ``Vm``'s. Source text is checked
     statically first (``HarnTypeError``) unless ``typecheck=False``.
     """
     vm = Vm(
@@ -144,7 +146,7 @@ def run(
         module_providers=module_providers,
         typecheck=typecheck,
     )
-    return vm.run(source, filename=filename)
+    return vm.run(source, filename=filename, inputs=inputs)
 
 
 def run_file(
@@ -157,8 +159,9 @@ def run_file(
     module_paths: Iterable[str | os.PathLike[str]] | None = None,
     module_providers: Iterable[ModuleProvider] | ModuleProvider | None = None,
     typecheck: bool = True,
+    inputs: dict[str, Any] | None = None,
 ) -> Any:
-    """Reads, compiles and runs a ``.harn`` file on a fresh ``Vm``."""
+    """Reads, compiles and runs a ``.harn`` file on a fresh ``Vm`` (``inputs`` as for ``run``)."""
     vm = Vm(
         output=output,
         inline_caches=inline_caches,
@@ -168,4 +171,4 @@ def run_file(
         module_providers=module_providers,
         typecheck=typecheck,
     )
-    return vm.run_file(path)
+    return vm.run_file(path, inputs=inputs)

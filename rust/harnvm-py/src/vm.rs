@@ -176,29 +176,53 @@ impl Vm {
 
     /// Runs a `Program` (or compiles and runs source text) and returns the
     /// entry pipeline's value converted to Python. Drives async host
-    /// functions on a private event loop when there are any.
-    #[pyo3(signature = (program, *, filename = "<string>"))]
-    fn run(slf: &Bound<'_, Self>, program: &Bound<'_, PyAny>, filename: &str) -> PyResult<Py<PyAny>> {
+    /// functions on a private event loop when there are any. `inputs` (a
+    /// dict with str keys) binds the entry pipeline's parameters by name and
+    /// is what the program's `run_inputs()` returns.
+    #[pyo3(signature = (program, *, filename = "<string>", inputs = None))]
+    fn run(
+        slf: &Bound<'_, Self>,
+        program: &Bound<'_, PyAny>,
+        filename: &str,
+        inputs: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         let (py, this) = (slf.py(), Vm::remember(slf)?);
         let program = this.program_here(py, program, filename)?;
-        this.execute(py, move |core| core.run(&program))
+        let inputs = this.inputs_value(inputs)?;
+        this.execute(py, move |core| {
+            core.set_run_inputs(inputs);
+            core.run(&program)
+        })
     }
 
     /// `await vm.run_async(program)`: runs under the current asyncio loop;
     /// other Harn tasks and the loop keep running while Harn awaits Python.
-    #[pyo3(signature = (program, *, filename = "<string>"))]
-    fn run_async(slf: &Bound<'_, Self>, program: &Bound<'_, PyAny>, filename: &str) -> PyResult<Py<PyAny>> {
+    #[pyo3(signature = (program, *, filename = "<string>", inputs = None))]
+    fn run_async(
+        slf: &Bound<'_, Self>,
+        program: &Bound<'_, PyAny>,
+        filename: &str,
+        inputs: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         let py = slf.py();
         let driver = py.import("harnvm._driver")?;
-        Ok(driver.getattr("run_async")?.call1((slf, program, filename))?.unbind())
+        let kwargs = pyo3::types::PyDict::new(py);
+        kwargs.set_item("inputs", inputs)?;
+        Ok(driver.getattr("run_async")?.call((slf, program, filename), Some(&kwargs))?.unbind())
     }
 
-    /// Reads, compiles and runs a `.harn` file. Imports resolve relative to it.
-    fn run_file(slf: &Bound<'_, Self>, path: PathBuf) -> PyResult<Py<PyAny>> {
+    /// Reads, compiles and runs a `.harn` file. Imports resolve relative to
+    /// it. `inputs` as for `run`.
+    #[pyo3(signature = (path, *, inputs = None))]
+    fn run_file(slf: &Bound<'_, Self>, path: PathBuf, inputs: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
         let (py, this) = (slf.py(), Vm::remember(slf)?);
         let source = read_source(py, &path)?;
         let program = this.compile_here(py, &source, &path.to_string_lossy())?;
-        this.execute(py, move |core| core.run(&program))
+        let inputs = this.inputs_value(inputs)?;
+        this.execute(py, move |core| {
+            core.set_run_inputs(inputs);
+            core.run(&program)
+        })
     }
 
     /// Compiles source text with this Vm's module resolver (its
@@ -338,11 +362,20 @@ impl Vm {
     }
 
     /// Starts a `run_async` run (driver API).
-    #[pyo3(signature = (program, filename = "<string>"))]
-    fn _start(slf: &Bound<'_, Self>, program: &Bound<'_, PyAny>, filename: &str) -> PyResult<()> {
+    #[pyo3(signature = (program, filename = "<string>", inputs = None))]
+    fn _start(
+        slf: &Bound<'_, Self>,
+        program: &Bound<'_, PyAny>,
+        filename: &str,
+        inputs: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         let (py, this) = (slf.py(), Vm::remember(slf)?);
         let program = this.program_here(py, program, filename)?;
-        this.begin_async_run(py, move |core| core.start(&program))
+        let inputs = this.inputs_value(inputs)?;
+        this.begin_async_run(py, move |core| {
+            core.set_run_inputs(inputs);
+            core.start(&program)
+        })
     }
 
     /// Starts a call of a Harn function as a `run_async` run (driver API).
@@ -656,6 +689,18 @@ impl Vm {
             Ok(s) => self.compile_here(py, s.to_str()?, filename),
             Err(_) => program_arg(py, program, filename),
         }
+    }
+
+    /// The Harn dict of a run's `inputs=` (None: no inputs).
+    fn inputs_value(&self, inputs: Option<&Bound<'_, PyAny>>) -> PyResult<Value> {
+        let Some(inputs) = inputs.filter(|i| !i.is_none()) else { return Ok(Value::Nil) };
+        if !inputs.is_instance_of::<pyo3::types::PyDict>() {
+            return Err(PyTypeError::new_err(format!(
+                "inputs must be a dict of input names to values, got {}",
+                inputs.get_type().name()?
+            )));
+        }
+        convert::from_py(inputs, Some(self.current_id()?))
     }
 
     /// `Vm.call(function, *args)` (also `function(*args)`).

@@ -98,6 +98,8 @@ pub struct Vm {
     pub ic: InlineCaches,
     /// Tasks, channels, timers and the other concurrency state.
     sched: sched::Sched,
+    /// The host's inputs to the runs (a dict; `set_run_inputs`).
+    run_inputs: Value,
 }
 
 /// Where a root task's output goes as it is written.
@@ -158,7 +160,18 @@ impl Vm {
             prelude: Rc::default(),
             ic: InlineCaches::default(),
             sched: sched::Sched::new(false),
+            run_inputs: Value::dict(DictMap::new()),
         }
+    }
+
+    /// The inputs of the next runs: a dict of name → value (anything else
+    /// means none). The entry pipeline's parameters are bound from it by
+    /// name (nil when absent), and `run_inputs()` returns it.
+    pub fn set_run_inputs(&mut self, inputs: Value) {
+        self.run_inputs = match inputs {
+            Value::Dict(_) => inputs,
+            _ => Value::dict(DictMap::new()),
+        };
     }
 
     /// Where `log`/`print` output goes. Without a sink it accumulates and
