@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 import subprocess
 import sys
 import textwrap
@@ -242,10 +243,13 @@ def test_runtime_error_has_message_value_and_stack():
     assert "outer" in functions
     assert e.harn_stack[0] == ("inner", "main.harn", 2)
     assert all(f.file == "main.harn" for f in e.harn_stack)
+    # Every frame has a column as well (from the cold position table).
+    assert all(f.column > 0 for f in e.harn_stack)
+    assert (e.filename, e.line, e.column) == ("main.harn", 2, e.harn_stack[0].column)
     text = str(e)
     assert text.startswith("Thrown: boom: a\n")
-    assert "main.harn:2 in inner" in text
-    assert "main.harn:6 in outer" in text
+    assert f"main.harn:2:{e.harn_stack[0].column} in inner" in text
+    assert re.search(r"main\.harn:6:\d+ in outer", text)
 
 
 @needs_core

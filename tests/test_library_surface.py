@@ -314,3 +314,46 @@ def test_without_a_pipeline_the_file_runs_as_a_script_or_calls_main():
     assert "".join(out) == "in main\n"
     # A pipeline wins over fn main.
     assert harnvm.run(main + 'pipeline default() { return "pipeline" }\n', output=out.append) == "pipeline"
+
+
+# ---------------------------------------------------------------------------
+# Runtime positions and tail calls
+
+
+TAIL_CALLS = """\
+fn c(x) {
+  let y = x.nope.deeper
+  return y
+}
+fn b(x) { return c(x) }
+fn a(x) { return b(x) }
+fn main(harness: Harness) {
+  a(nil)
+}
+"""
+
+
+@needs_core
+def test_runtime_error_frames_carry_line_and_column():
+    with pytest.raises(harnvm.HarnRuntimeError) as info:
+        harnvm.run(TAIL_CALLS, filename="tc.harn", typecheck=False)
+    e = info.value
+    assert (e.line, e.harn_stack[0].line) == (2, 2)
+    assert e.column > 0 and all(f.column > 0 for f in e.harn_stack)
+    assert f"tc.harn:2:{e.column} in c" in str(e)
+
+
+@needs_core
+def test_tail_calls_leave_the_frames_harn_shows():
+    # harn 0.9.11 (the oracle) reports this error "called from main at tc.harn:8"
+    # and "called from pipeline at tc.harn:7": `return b(x)` and `return c(x)` are
+    # tail calls, whose frames it does not keep. harnvm's traceback has the same frames.
+    with pytest.raises(harnvm.HarnRuntimeError) as info:
+        harnvm.run(TAIL_CALLS, filename="tc.harn", typecheck=False)
+    frames = [(f.function, f.line) for f in reversed(info.value.harn_stack)]
+    assert frames == [("<main>", 7), ("main", 8), ("c", 2)]
+    # Without tail calls every frame stays, as in the oracle's trace.
+    no_tail = TAIL_CALLS.replace("{ return c(x) }", "{ let r = c(x)\n  return r }")
+    with pytest.raises(harnvm.HarnRuntimeError) as info:
+        harnvm.run(no_tail, filename="tc.harn", typecheck=False)
+    assert [f.function for f in reversed(info.value.harn_stack)] == ["<main>", "main", "b", "c"]

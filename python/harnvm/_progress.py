@@ -7,6 +7,7 @@ Messages go through ``Progress.write`` so they do not tear the bar.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any, TextIO
 
@@ -21,7 +22,8 @@ class Progress:
         self._bar: Any = None
         if self.enabled:
             try:
-                from tqdm import tqdm
+                # (By name: tqdm is optional and ships no type stubs.)
+                tqdm = importlib.import_module("tqdm").tqdm
             except ImportError:
                 self._draw()
             else:

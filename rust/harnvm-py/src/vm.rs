@@ -704,7 +704,12 @@ impl Vm {
     }
 
     /// `Vm.call(function, *args)` (also `function(*args)`).
-    pub(crate) fn call_handle(&self, py: Python<'_>, function: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+    pub(crate) fn call_handle(
+        &self,
+        py: Python<'_>,
+        function: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+    ) -> PyResult<Py<PyAny>> {
         let (closure, args) = self.call_args(function, args)?;
         self.execute(py, move |core| core.call_closure(closure, args))
     }

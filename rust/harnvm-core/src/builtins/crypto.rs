@@ -595,10 +595,7 @@ mod tests {
 
     #[test]
     fn malformed_input_is_a_clear_error() {
-        assert_eq!(
-            call("bytes_from_hex", &[s("abc")]).unwrap_err(),
-            "Thrown: bytes_from_hex: Odd number of digits"
-        );
+        assert_eq!(call("bytes_from_hex", &[s("abc")]).unwrap_err(), "Thrown: bytes_from_hex: Odd number of digits");
         assert_eq!(
             call("hex_decode", &[s("zz")]).unwrap_err(),
             "Runtime error: hex decode error: Invalid character 'z' at position 0"

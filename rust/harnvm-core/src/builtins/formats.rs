@@ -440,18 +440,30 @@ mod tests {
     fn urls() {
         let parts = call("url_parse", &[Value::str("http://h:81/p?q=1#f")]).unwrap();
         assert_eq!(parts, "{fragment: f, host: h, password: nil, path: /p, port: 81, query: q=1, scheme: http, username: nil}");
-        assert_eq!(
-            call("url_parse", &[Value::str("http://h:xx/")]).unwrap_err(),
-            "Thrown: url_parse: invalid port number"
-        );
+        assert_eq!(call("url_parse", &[Value::str("http://h:xx/")]).unwrap_err(), "Thrown: url_parse: invalid port number");
         // Outputs of the reference (harn 0.9.11) for the same inputs.
         let cases = [
-            ("HTTP://Example.COM:80/a", "{fragment: nil, host: example.com, password: nil, path: /a, port: nil, query: nil, scheme: http, username: nil}"),
-            ("mailto:x@y", "{fragment: nil, host: nil, password: nil, path: x@y, port: nil, query: nil, scheme: mailto, username: nil}"),
-            ("https://user:pw@h.com/x/../y?a=b#c", "{fragment: c, host: h.com, password: pw, path: /y, port: nil, query: a=b, scheme: https, username: user}"),
+            (
+                "HTTP://Example.COM:80/a",
+                "{fragment: nil, host: example.com, password: nil, path: /a, port: nil, query: nil, scheme: http, username: nil}",
+            ),
+            (
+                "mailto:x@y",
+                "{fragment: nil, host: nil, password: nil, path: x@y, port: nil, query: nil, scheme: mailto, username: nil}",
+            ),
+            (
+                "https://user:pw@h.com/x/../y?a=b#c",
+                "{fragment: c, host: h.com, password: pw, path: /y, port: nil, query: a=b, scheme: https, username: user}",
+            ),
             ("http://h", "{fragment: nil, host: h, password: nil, path: /, port: nil, query: nil, scheme: http, username: nil}"),
-            ("http://[::1]:8080/", "{fragment: nil, host: [::1], password: nil, path: /, port: 8080, query: nil, scheme: http, username: nil}"),
-            ("file:///tmp/x", "{fragment: nil, host: nil, password: nil, path: /tmp/x, port: nil, query: nil, scheme: file, username: nil}"),
+            (
+                "http://[::1]:8080/",
+                "{fragment: nil, host: [::1], password: nil, path: /, port: 8080, query: nil, scheme: http, username: nil}",
+            ),
+            (
+                "file:///tmp/x",
+                "{fragment: nil, host: nil, password: nil, path: /tmp/x, port: nil, query: nil, scheme: file, username: nil}",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(call("url_parse", &[Value::str(input)]).unwrap(), want, "{input}");

@@ -71,6 +71,8 @@ pub struct StackEntry {
     pub function: String,
     pub file: String,
     pub line: u32,
+    /// 1-based; 0 when unknown. (From the chunk's cold position table.)
+    pub column: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -212,6 +214,16 @@ impl VmError {
     pub fn set_location_if_unset(&mut self, file: &str, line: u32) {
         if self.0.line == 0 {
             self.0.line = line;
+            self.0.file = file.to_string();
+        }
+    }
+
+    /// `set_location_if_unset` with the column too (runtime errors: the
+    /// failing instruction's position).
+    pub fn set_position_if_unset(&mut self, file: &str, line: u32, column: u32) {
+        if self.0.line == 0 {
+            self.0.line = line;
+            self.0.column = column;
             self.0.file = file.to_string();
         }
     }

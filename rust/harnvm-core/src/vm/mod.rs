@@ -503,7 +503,8 @@ impl Vm {
         loop {
             if let Some(frame) = self.fiber.frames.last() {
                 let proto = &frame.closure.proto;
-                err.set_location_if_unset(&proto.file, proto.chunk.pos_at(op_at).line);
+                let pos = proto.chunk.pos_at(op_at);
+                err.set_position_if_unset(&proto.file, pos.line, pos.column);
             }
             // Any handler of a generator body is its own; the host call's
             // fiber may only use handlers above `stop_depth`.
@@ -548,7 +549,8 @@ impl Vm {
             .map(|(i, f)| {
                 let at = if i + 1 == n { op_at } else { f.ip.saturating_sub(1) };
                 let proto = &f.closure.proto;
-                StackEntry { function: proto.name.clone(), file: proto.file.to_string(), line: proto.chunk.pos_at(at).line }
+                let pos = proto.chunk.pos_at(at);
+                StackEntry { function: proto.name.clone(), file: proto.file.to_string(), line: pos.line, column: pos.column }
             })
             .collect()
     }
