@@ -10,7 +10,8 @@ Suites: workloads (every workload in harnvm, CPython, Lua and Starlark; the rati
 table), internals (Rust fixtures of harnvm._native.bench: slot lookups, cache reads,
 closure-call environments; with the target checks) and crossing (Python -> Harn call
 cost; with the target checks) and transcript (transcript_project per policy and
-size and on worst cases, beside the 0.9.11 oracle timed in the same run), macro (whole
+size and on worst cases, beside the 0.9.11 oracle timed in the same run), coldstart
+(`import harnvm` and a hello run in fresh processes, against `python -c pass`), macro (whole
 programs of perf/macro in harnvm, CPython and Lua; the ratio table; --workload picks one
 program) and push (list growth by push at 5k/10k/20k). macro and push run only when
 named in --suites. Each suite writes <out>/<suite>.json (pyperf JSON; push writes
@@ -35,6 +36,7 @@ SUITES = {
     "internals": PERF_DIR / "bench_internals.py",
     "crossing": PERF_DIR / "bench_crossing.py",
     "transcript": PERF_DIR / "bench_transcript.py",
+    "coldstart": PERF_DIR / "bench_coldstart.py",
     "macro": PERF_DIR / "bench_macro.py",
     "push": PERF_DIR / "bench_push.py",
 }
@@ -55,8 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
+    from harnvm._progress import Progress
+
     results: dict[str, Path] = {}
-    for suite in args.suites.split(","):
+    suites = args.suites.split(",")
+    # Suite by suite, when stdout is a terminal (tqdm with the `progress` extra, else a plain counter).
+    progress = Progress(len(suites), "perf suites")
+    for suite in suites:
         script = SUITES[suite]
         out = args.out / f"{suite}.json"
         out.unlink(missing_ok=True)
@@ -75,9 +82,11 @@ def main(argv: list[str] | None = None) -> int:
                 cmd += ["--runtimes", args.runtimes]
         if suite != "push":
             cmd += args.pyperf_args.split()
-        print(f"running {suite} suite -> {out}", flush=True)
+        progress.write(f"running {suite} suite -> {out}")
         subprocess.run(cmd, check=True)
         results[suite] = out
+        progress.update()
+    progress.close()
 
     if "workloads" in results:
         rows = report.load_rows(results["workloads"])
@@ -106,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     if "crossing" in results:
         print("\n## crossing\n")
         print(report.format_crossing(report.load_medians(results["crossing"])))
+    if "coldstart" in results:
+        print("\n## coldstart (fresh processes)\n")
+        print(report.format_coldstart(report.load_medians(results["coldstart"])))
     if "transcript" in results:
         from perf import transcript_report
 

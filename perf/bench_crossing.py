@@ -11,6 +11,8 @@ loop's own cost, about 15 ns, is included, as in ``timeit``):
   Vm) by name and through a handle, and cold (a new Vm each time);
 * ``semver_parse_typed.*``: the typed crossing, JSON marshalling and a dataclass result;
 * ``*.handle_gil_held``: handles made with ``release_gil=False`` (the GIL stays held);
+* ``noop.vm_call`` / ``noop.function_handle``: the same no-op as a ``HarnFunction`` returned
+  by a run, called with ``vm.call(f)`` and as ``f()``;
 * ``python_noop``: a Python function call in the same loop, for scale.
 
 ``python -m perf`` runs this suite and prints the target checks (``perf.report``).
@@ -19,6 +21,7 @@ loop's own cost, about 15 ns, is included, as in ``timeit``):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -64,6 +67,7 @@ def benchmarks() -> list[tuple[str, Callable[[int], float]]]:
     parse = vm.export("std/semver", "parse")
     noop_held = vm.export("bench/noop", "noop", release_gil=False)
     parse_held = vm.export("std/semver", "parse", release_gil=False)
+    noop_fn = vm.run("fn noop() {\n  return nil\n}\npipeline default() { return {noop: noop} }")["noop"]
     return [
         ("python_noop", timed(lambda: None)),
         ("noop.by_name", timed(lambda: vm.call_export("bench/noop", "noop"))),
@@ -74,6 +78,9 @@ def benchmarks() -> list[tuple[str, Callable[[int], float]]]:
         ),
         ("semver_parse.cold", timed(lambda: quiet_vm().call_export("std/semver", "parse", "v1.2.3"))),
         ("noop.handle", timed(noop)),
+        # (partial, not a lambda: no extra Python frame, as for the handle calls.)
+        ("noop.vm_call", timed(functools.partial(vm.call, noop_fn))),
+        ("noop.function_handle", timed(noop_fn)),
         ("semver_parse.warm_handle", timed(lambda: parse("v1.2.3"))),
         ("semver_parse_typed.warm_handle", timed(lambda: parse.typed("v1.2.3", Version))),
         ("noop.handle_gil_held", timed(noop_held)),

@@ -171,3 +171,21 @@ def format_crossing(medians: dict[str, float]) -> str:
         verdict = _check(None if best is None else best <= limit)
         lines.append(f"- {group} <= {limit * 1e9:.0f} ns: {_ns(best)} ns -> {verdict}")
     return "\n".join(lines)
+
+
+#: `import harnvm` plus a hello run, against `python -c pass` (issue 18).
+COLDSTART_TARGET = 2.5
+
+
+def format_coldstart(medians: dict[str, float]) -> str:
+    """ms per fresh process, and the ratio to `python -c pass`."""
+    base = medians.get("python_pass")
+    lines = ["| process | ms | x python -c pass |", "|---|---|---|"]
+    for name in ("python_pass", "import", "import_run_hello"):
+        if name in medians:
+            ratio = "-" if not base else f"{medians[name] / base:.2f}x"
+            lines.append(f"| {name} | {medians[name] * 1000:.1f} | {ratio} |")
+    hello = medians.get("import_run_hello")
+    ok = None if hello is None or not base else hello / base <= COLDSTART_TARGET
+    lines.append(f"\nTarget: import + hello run <= {COLDSTART_TARGET}x python -c pass -> {_check(ok)}")
+    return "\n".join(lines)

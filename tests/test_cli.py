@@ -31,7 +31,7 @@ def test_version():
 @pytest.mark.parametrize(
     "args",
     [
-        [],
+        # (No arguments at all starts the REPL: tests/test_library_surface.py.)
         ["frobnicate"],
         ["run"],
         ["dis"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 import subprocess
 import sys
 import textwrap
@@ -46,7 +47,8 @@ def test_syntax_error_str_has_location_source_and_caret():
     e = HarnSyntaxError(
         "Unterminated string at 2:11", filename="x.harn", line=2, column=11, source_line='  let x = "abc', phase="lex"
     )
-    assert str(e) == 'x.harn:2:11: Unterminated string at 2:11\n      let x = "abc\n              ^'
+    # The position is shown once, in the head.
+    assert str(e) == 'x.harn:2:11: Unterminated string\n      let x = "abc\n              ^'
     assert e.message == "Unterminated string at 2:11"
     assert (e.filename, e.line, e.column, e.phase) == ("x.harn", 2, 11, "lex")
 
@@ -54,6 +56,25 @@ def test_syntax_error_str_has_location_source_and_caret():
 def test_syntax_error_caret_keeps_tabs():
     e = HarnSyntaxError("bad", filename="t.harn", line=1, column=3, source_line="\t\t`")
     assert str(e).splitlines()[-1] == "    \t\t^"
+
+
+def test_syntax_error_caret_counts_wide_characters_as_two_columns():
+    e = HarnSyntaxError("bad", filename="t.harn", line=1, column=13, source_line='let s = "日本"@')
+    source, caret = str(e).splitlines()[1:]
+    assert source == '    let s = "日本"@'
+    # 8 narrow characters, a quote, two wide ones (4 columns) and a quote: the caret sits in column 15.
+    assert caret == "    " + " " * 14 + "^"
+
+
+def test_syntax_error_long_line_is_trimmed_around_the_column():
+    line = "x" * 100_000 + "@" + "y" * 100_000
+    e = HarnSyntaxError("bad", filename="t.harn", line=1, column=100_001, source_line=line)
+    head, source, caret = str(e).splitlines()
+    assert head == "t.harn:1:100001: bad"
+    assert len(source) < 140
+    assert source.startswith("    ...x") and source.endswith("y...")
+    assert source[len(caret) - 1] == "@"
+    assert e.source_line == line  # the attribute keeps the whole line
 
 
 def test_syntax_error_without_position():
@@ -155,7 +176,7 @@ def test_unterminated_string_position():
     assert e.source_line == '  let x = "unterminated'
     assert e.phase == "lex"
     lines = str(e).splitlines()
-    assert lines[0].startswith("u.harn:2:11: ")
+    assert lines[0] == "u.harn:2:11: Unterminated string"
     assert lines[1] == '      let x = "unterminated'
     assert lines[2] == "    " + " " * 10 + "^"
 
@@ -222,10 +243,13 @@ def test_runtime_error_has_message_value_and_stack():
     assert "outer" in functions
     assert e.harn_stack[0] == ("inner", "main.harn", 2)
     assert all(f.file == "main.harn" for f in e.harn_stack)
+    # Every frame has a column as well (from the cold position table).
+    assert all(f.column > 0 for f in e.harn_stack)
+    assert (e.filename, e.line, e.column) == ("main.harn", 2, e.harn_stack[0].column)
     text = str(e)
     assert text.startswith("Thrown: boom: a\n")
-    assert "main.harn:2 in inner" in text
-    assert "main.harn:6 in outer" in text
+    assert f"main.harn:2:{e.harn_stack[0].column} in inner" in text
+    assert re.search(r"main\.harn:6:\d+ in outer", text)
 
 
 @needs_core

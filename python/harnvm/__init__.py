@@ -20,7 +20,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from typing import Any
+
+# Only what a run needs is imported here; the checker's Python half
+# (`harnvm._check`: Diagnostic, check, ...) loads on first use (module
+# __getattr__ below), so `import harnvm` stays cheap.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from harnvm._check import Diagnostic, HarnCheckWarning, check, set_warning_hook
 
 from harnvm._errors import (
     HarnArgumentError,
@@ -39,7 +47,6 @@ from harnvm._errors import (
     HarnTimeoutError,
     HarnTypeError,
 )
-from harnvm._check import Diagnostic, HarnCheckWarning, check, set_warning_hook
 from harnvm._native import (
     Export,
     HarnFunction,
@@ -55,6 +62,19 @@ from harnvm._native import (
 )
 from harnvm._modules import ModuleProvider, ModuleResolver, stdlib_modules
 from harnvm._values import HarnEnum, HarnStruct
+
+_LAZY = {"Diagnostic", "HarnCheckWarning", "check", "set_warning_hook"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from harnvm import _check
+
+        value = getattr(_check, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'harnvm' has no attribute {name!r}")
+
 
 __all__ = [
     "Diagnostic",
@@ -82,6 +102,7 @@ __all__ = [
     "HarnSyntaxError",
     "HarnTimeoutError",
     "InterruptHandle",
+    "ModuleProvider",
     "ModuleResolver",
     "Program",
     "Vm",
@@ -107,11 +128,13 @@ def run(
     module_paths: Iterable[str | os.PathLike[str]] | None = None,
     module_providers: Iterable[ModuleProvider] | ModuleProvider | None = None,
     typecheck: bool = True,
+    inputs: dict[str, Any] | None = None,
 ) -> Any:
     """Compiles and runs ``source`` (or a ``Program``) on a fresh ``Vm``.
 
-    Returns the entry pipeline's value converted to Python. The keyword
-    arguments other than ``filename`` are ``Vm``'s. Source text is checked
+    Returns the entry pipeline's value converted to Python. ``inputs`` binds
+    the entry pipeline's parameters by name (see ``Vm.run``); the other
+    keyword arguments but ``filename`` are ``Vm``'s. Source text is checked
     statically first (``HarnTypeError``) unless ``typecheck=False``.
     """
     vm = Vm(
@@ -123,7 +146,7 @@ def run(
         module_providers=module_providers,
         typecheck=typecheck,
     )
-    return vm.run(source, filename=filename)
+    return vm.run(source, filename=filename, inputs=inputs)
 
 
 def run_file(
@@ -136,8 +159,9 @@ def run_file(
     module_paths: Iterable[str | os.PathLike[str]] | None = None,
     module_providers: Iterable[ModuleProvider] | ModuleProvider | None = None,
     typecheck: bool = True,
+    inputs: dict[str, Any] | None = None,
 ) -> Any:
-    """Reads, compiles and runs a ``.harn`` file on a fresh ``Vm``."""
+    """Reads, compiles and runs a ``.harn`` file on a fresh ``Vm`` (``inputs`` as for ``run``)."""
     vm = Vm(
         output=output,
         inline_caches=inline_caches,
@@ -147,4 +171,4 @@ def run_file(
         module_providers=module_providers,
         typecheck=typecheck,
     )
-    return vm.run_file(path)
+    return vm.run_file(path, inputs=inputs)

@@ -1,6 +1,9 @@
 """Command line: ``python -m harnvm`` (also installed as ``harnvm``).
 
+    harnvm                      an interactive session (REPL); also `harnvm repl`
+    harnvm -c CODE              run CODE (Harn source text)
     harnvm run FILE [--time-limit SEC] [--max-frames N] [--no-inline-caches] [--no-check]
+    harnvm run -                run the program read from standard input
     harnvm check FILE|DIR...
     harnvm dis FILE [--ic]
     harnvm conformance DIR [--filter PAT] [--timeout SEC] [-v] [--write-known-failures FILE]
@@ -49,6 +52,10 @@ def _positive_int(text: str) -> int:
     return value
 
 
+#: Each subcommand's parser, by name (filled by `build_parser`), for its own usage on errors.
+_SUBPARSERS: dict[str, argparse.ArgumentParser] = {}
+
+
 def build_parser() -> argparse.ArgumentParser:
     import harnvm
 
@@ -57,10 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run Harn programs on harnvm, a fast bytecode VM.",
     )
     parser.add_argument("--version", action="version", version=f"harnvm {harnvm.__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("-c", dest="code", metavar="CODE", help="run CODE, a Harn program given as text")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run a .harn file", description="Run a .harn file.")
-    run.add_argument("file", metavar="FILE", help="the .harn file to run")
+    run = commands.add_parser("run", help="run a .harn file", description="Run a .harn file (- reads standard input).")
+    run.add_argument("file", metavar="FILE", help="the .harn file to run, or - for standard input")
     run.add_argument("--time-limit", type=_positive_float, metavar="SEC", help="stop the program after SEC seconds")
     run.add_argument("--max-frames", type=_positive_int, default=512, metavar="N", help="call depth limit (default 512)")
     run.add_argument("--no-inline-caches", action="store_true", help="disable the VM's inline caches")
@@ -104,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="rewrite FILE with the failing cases, keeping the reasons of entries already there",
     )
+    repl = commands.add_parser(
+        "repl",
+        help="an interactive session (the default with no command)",
+        description="Read Harn lines, run them on one Vm and print their values. "
+        "Bindings (let/var) and declarations (fn, struct, enum, import, ...) stay for later lines.",
+    )
+    _SUBPARSERS.update(run=run, check=chk, dis=dis, conformance=conf, repl=repl)
     return parser
 
 
@@ -198,9 +213,19 @@ class _Worker:
 def cmd_run(args: argparse.Namespace) -> int:
     import harnvm
 
-    source = _read_source(args.file)
+    if args.file == "-":
+        args.file = "<stdin>"
+        source: str | None = sys.stdin.read()
+    else:
+        source = _read_source(args.file)
     if source is None:
         return EXIT_USAGE
+    return _run_source(args, source)
+
+
+def _run_source(args: argparse.Namespace, source: str) -> int:
+    import harnvm
+
     worker = _Worker()
 
     def work() -> int:
@@ -357,11 +382,17 @@ def cmd_conformance(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     cases = conformance.filter_cases(conformance.discover(root), args.filter)
 
+    from harnvm._progress import Progress
+
+    # A progress bar on stderr when stdout is a terminal; the FAIL/PASS lines print above it.
+    progress = Progress(len(cases), "conformance")
+
     def report(result: conformance.CaseResult) -> None:
         if not result.passed:
-            print(f"FAIL {result.case.rel}: {result.reason}", flush=True)
+            progress.write(f"FAIL {result.case.rel}: {result.reason}")
         elif args.verbose:
-            print(f"PASS {result.case.rel} ({result.seconds * 1000:.0f} ms)", flush=True)
+            progress.write(f"PASS {result.case.rel} ({result.seconds * 1000:.0f} ms)")
+        progress.update()
 
     worker = _Worker()
     results: list[conformance.CaseResult] = []
@@ -377,7 +408,10 @@ def cmd_conformance(args: argparse.Namespace) -> int:
             results.append(result)
         return EXIT_OK
 
-    status = worker.run(work)
+    try:
+        status = worker.run(work)
+    finally:
+        progress.close()
     if status == EXIT_INTERRUPTED:
         return status
     failed = sum(1 for r in results if not r.passed)
@@ -388,9 +422,46 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     return EXIT_OK if failed == 0 else EXIT_FAILURE
 
 
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parses the command line; an unknown option is reported with the usage
+    of the subcommand it was given to (argparse would show the top level's)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        _SUBPARSERS.get(args.command or "", parser).error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def cmd_code(args: argparse.Namespace) -> int:
+    """``-c CODE``: runs the text as `run` runs a file, with its defaults."""
+    args.file = "<string>"
+    args.no_inline_caches = False
+    args.max_frames = 512
+    args.time_limit = None
+    args.module_path = []
+    args.no_check = False
+    return _run_source(args, args.code)
+
+
+def cmd_repl(args: argparse.Namespace) -> int:
+    from harnvm._repl import Repl
+
+    return Repl().loop(sys.stdin, interactive=sys.stdin.isatty())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    handler = {"run": cmd_run, "check": cmd_check, "dis": cmd_dis, "conformance": cmd_conformance}[args.command]
+    args = _parse(argv)
+    if args.code is not None and args.command:
+        build_parser().error("-c CODE takes no command")
+    command = "code" if args.code is not None else (args.command or "repl")
+    handler = {
+        "run": cmd_run,
+        "check": cmd_check,
+        "dis": cmd_dis,
+        "conformance": cmd_conformance,
+        "repl": cmd_repl,
+        "code": cmd_code,
+    }[command]
     try:
         return handler(args)
     except KeyboardInterrupt:

@@ -48,9 +48,9 @@ def _cancel(tasks: dict[int, asyncio.Future[Any]], calls: Iterable[int], cancell
             cancelling.add(task)
 
 
-async def run_async(vm: Any, program: Any, filename: str = "<string>") -> Any:
+async def run_async(vm: Any, program: Any, filename: str = "<string>", *, inputs: Any = None) -> Any:
     """Runs ``program`` on ``vm`` under the current asyncio loop."""
-    vm._start(program, filename)
+    vm._start(program, filename, inputs)
     tasks: dict[int, asyncio.Future[Any]] = {}
     cancelling: set[asyncio.Future[Any]] = set()
     try:

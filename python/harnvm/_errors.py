@@ -24,7 +24,15 @@ Hierarchy::
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # (typing is not imported at run time: `import harnvm` stays cheap)
+    from typing import Any
+
+    from typing_extensions import disjoint_base
+else:
+
+    def disjoint_base(cls: type) -> type:
+        return cls
 
 __all__ = [
     "HarnArgumentError",
@@ -45,15 +53,41 @@ __all__ = [
 ]
 
 
-class HarnFrame(NamedTuple):
-    """One Harn call frame of a runtime error: ``(function, file, line)``."""
+@disjoint_base  # (it has a __dict__, for `column`; type checkers want that said)
+class HarnFrame(tuple[str, str, int]):
+    """One Harn call frame of a runtime error: ``(function, file, line)``, a
+    tuple with those names (as a NamedTuple, without importing typing), plus
+    ``column`` (1-based, 0 when unknown), an attribute outside the tuple so
+    frames still compare equal to ``(function, file, line)``."""
 
-    function: str
-    file: str
-    line: int
+    column: int
+
+    def __new__(cls, function: str, file: str, line: int, column: int = 0) -> HarnFrame:
+        frame = tuple.__new__(cls, (function, file, line))
+        frame.column = column
+        return frame
+
+    @property
+    def function(self) -> str:
+        return self[0]
+
+    @property
+    def file(self) -> str:
+        return self[1]
+
+    @property
+    def line(self) -> int:
+        return self[2]
+
+    def __getnewargs__(self) -> tuple[str, str, int]:
+        return (self[0], self[1], self[2])
+
+    def __repr__(self) -> str:
+        return f"HarnFrame(function={self[0]!r}, file={self[1]!r}, line={self[2]!r}, column={self.column!r})"
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line} in {self.function}"
+        where = f"{self.file}:{self.line}:{self.column}" if self.column > 0 else f"{self.file}:{self.line}"
+        return f"{where} in {self.function}"
 
 
 class HarnError(Exception):
@@ -108,17 +142,18 @@ class HarnSyntaxError(HarnError):
     def __str__(self) -> str:
         if self.line <= 0:
             return f"{self.filename}: {self.message}"
-        head = f"{self.filename}:{self.line}:{self.column}: {self.message}"
+        # Harn's message ends with the position the head already shows.
+        message = self.message.removesuffix(f" at {self.line}:{self.column}")
+        head = f"{self.filename}:{self.line}:{self.column}: {message}"
         if self.source_line is None:
             return head
-        text = self.source_line.rstrip("\r\n")
+        from harnvm._native import _source_excerpt
+
+        text, pad = _source_excerpt(self.source_line, max(self.column, 1))
         lines = [head, "    " + text]
-        if 0 < self.column <= len(text) + 1:
-            # Keep tabs so the caret lines up under the column however tabs render.
-            pad = "".join(c if c == "\t" else " " for c in text[: self.column - 1])
+        if self.column > 0:
             lines.append("    " + pad + "^")
         return "\n".join(lines)
-
 
 
 class HarnTypeError(HarnError):
@@ -161,9 +196,11 @@ class HarnRuntimeError(HarnError):
       ``"undefined_variable"``, ``"undefined_builtin"``, ``"immutable_assignment"``,
       ``"stack_overflow"``, ``"limit"`` or ``"interrupted"``;
     * ``value``: for ``throw``, the thrown Harn value converted to Python, else None;
-    * ``harn_stack``: list of ``HarnFrame(function, file, line)``, **innermost
-      call first** (``harn_stack[0]`` is where the error happened);
-    * ``filename`` / ``line``: where the error happened (``""`` / 0 when unknown).
+    * ``harn_stack``: list of ``HarnFrame(function, file, line)`` (each with a
+      ``column`` too), **innermost call first** (``harn_stack[0]`` is where the
+      error happened);
+    * ``filename`` / ``line`` / ``column``: where the error happened (``""`` / 0
+      when unknown).
 
     ``str(e)`` is the message followed by a Harn traceback, outermost call
     first (like Python's).
@@ -174,6 +211,7 @@ class HarnRuntimeError(HarnError):
     harn_stack: list[HarnFrame]
     filename: str
     line: int
+    column: int
 
     def __init__(
         self,
@@ -184,9 +222,12 @@ class HarnRuntimeError(HarnError):
         harn_stack: Any = (),
         filename: str = "",
         line: int = 0,
+        column: int = 0,
     ) -> None:
         frames = [HarnFrame(*f) for f in harn_stack]
-        super().__init__(message, kind=kind, value=value, harn_stack=frames, filename=filename, line=line)
+        super().__init__(
+            message, kind=kind, value=value, harn_stack=frames, filename=filename, line=line, column=column
+        )
 
     def __str__(self) -> str:
         if self.harn_stack:
@@ -194,7 +235,8 @@ class HarnRuntimeError(HarnError):
             lines += [f"  {frame}" for frame in reversed(self.harn_stack)]
             return "\n".join(lines)
         if self.filename and self.line > 0:
-            return f"{self.message}\n  at {self.filename}:{self.line}"
+            where = f"{self.line}:{self.column}" if self.column > 0 else f"{self.line}"
+            return f"{self.message}\n  at {self.filename}:{where}"
         return self.message
 
 

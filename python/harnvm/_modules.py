@@ -22,21 +22,28 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
-from typing import Union
+
+# pathlib is imported where a path is handled, not here: `import harnvm` stays
+# cheap (see the coldstart suite of `python -m perf`).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["DEFAULT_RESOLVER", "STDLIB_DIR", "ModuleProvider", "ModuleResolver", "stdlib_modules"]
 
-STDLIB_DIR = Path(__file__).resolve().parent / "stdlib"
+STDLIB_DIR = os.path.join(os.path.dirname(os.path.realpath(__file__)), "stdlib")
+"""Where the std modules' sources are (a str path)."""
 
-ModuleProvider = Union[Mapping[str, str], Callable[[str], Union[str, None]]]
+ModuleProvider = Mapping[str, str] | Callable[[str], str | None]
+"""A source of modules: a mapping ``{import_path: source}`` or a callable
+``(import_path) -> source | None``."""
 
 _PROVIDER_PREFIX = "provider:"
 
 
 def stdlib_modules() -> list[str]:
     """Import paths of the std modules shipped with harnvm (``std/semver``, ...)."""
-    return sorted(f"std/{p.stem}" for p in STDLIB_DIR.glob("*.harn"))
+    return sorted(f"std/{name[:-5]}" for name in os.listdir(STDLIB_DIR) if name.endswith(".harn"))
 
 
 def _candidates(spec: str) -> list[str]:
@@ -45,8 +52,9 @@ def _candidates(spec: str) -> list[str]:
     return [spec] if "." in name else [spec + ".harn"]
 
 
-def _read(path: Path) -> str:
-    return path.read_text(encoding="utf-8")
+def _read(path: str | os.PathLike[str]) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
 
 
 # The std modules ship with the package and do not change while it runs:
@@ -57,8 +65,8 @@ _STD_SOURCES: dict[str, str] = {}
 def _std_source(name: str) -> str | None:
     source = _STD_SOURCES.get(name)
     if source is None:
-        path = STDLIB_DIR / f"{name}.harn"
-        if not name or "/" in name or "." in name or not path.is_file():
+        path = os.path.join(STDLIB_DIR, f"{name}.harn")
+        if not name or "/" in name or "." in name or not os.path.isfile(path):
             return None
         source = _STD_SOURCES[name] = _read(path)
     return source
@@ -72,12 +80,14 @@ class ModuleResolver:
         module_paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
         module_providers: Iterable[ModuleProvider] | ModuleProvider | None = None,
     ) -> None:
-        if module_paths is None:
-            paths: list[Path] = []
-        elif isinstance(module_paths, (str, os.PathLike)):
-            paths = [Path(module_paths)]
-        else:
-            paths = [Path(p) for p in module_paths]
+        paths: list[Path] = []
+        if module_paths is not None:
+            from pathlib import Path
+
+            if isinstance(module_paths, (str, os.PathLike)):
+                paths = [Path(module_paths)]
+            else:
+                paths = [Path(p) for p in module_paths]
         if module_providers is None:
             providers: list[ModuleProvider] = []
         elif isinstance(module_providers, Mapping) or callable(module_providers):
@@ -121,6 +131,8 @@ class ModuleResolver:
         return None
 
     def _bases(self, importer: str) -> list[Path]:
+        from pathlib import Path
+
         if importer.startswith(_PROVIDER_PREFIX) or importer.startswith("std/") or importer.startswith("<"):
             first = Path.cwd()
         else:

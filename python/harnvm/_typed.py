@@ -18,7 +18,6 @@ Every mismatch raises ``HarnConversionError`` naming the path, e.g.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import types
 import typing
 from collections.abc import Callable
@@ -50,26 +49,50 @@ def _is_typed_dict(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, dict) and hasattr(tp, "__required_keys__")
 
 
-@functools.lru_cache(maxsize=512)
+# Per-type memos (plain dicts rather than functools.lru_cache, so the memoized
+# functions keep their own signatures for type checkers and stubtest). A full
+# memo is emptied; an unhashable key raises TypeError, as lru_cache did.
+_MEMO_SIZE = 512
+_V = typing.TypeVar("_V")
+_HINTS: dict[Any, dict[str, Any]] = {}
+_FIELDS: dict[Any, tuple[tuple[str, bool, bool], ...]] = {}
+_DECODERS: dict[Any, Decoder] = {}
+
+
+def _remember(memo: dict[Any, _V], key: Any, value: _V) -> _V:
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
 def _hints(tp: type) -> dict[str, Any]:
-    """The resolved annotations of a class (cached: resolving them is slow)."""
+    """The resolved annotations of a class (memoized: resolving them is slow)."""
     try:
-        return typing.get_type_hints(tp)
+        return _HINTS[tp]
+    except KeyError:
+        pass
+    try:
+        hints = typing.get_type_hints(tp)
     except Exception as e:  # unresolvable forward references
         raise TypeError(f"cannot read the annotations of {tp.__qualname__}: {e}") from e
+    return _remember(_HINTS, tp, hints)
 
 
-@functools.lru_cache(maxsize=512)
 def _dataclass_fields(tp: type) -> tuple[tuple[str, bool, bool], ...]:
     """(name, has a default, taken by __init__) of each dataclass field."""
-    return tuple(
+    try:
+        return _FIELDS[tp]
+    except KeyError:
+        pass
+    return _remember(_FIELDS, tp, tuple(
         (
             f.name,
             f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING,
             f.init,
         )
         for f in dataclasses.fields(tp)
-    )
+    ))
 
 
 def _decode(value: Any, tp: Any, path: str) -> Any:
@@ -314,9 +337,12 @@ def _compile(tp: Any) -> Decoder:
     return _interpreted(tp)
 
 
-@functools.lru_cache(maxsize=512)
 def _compiled(tp: Any) -> Decoder:
-    return _compile(tp)
+    try:
+        return _DECODERS[tp]
+    except KeyError:
+        pass
+    return _remember(_DECODERS, tp, _compile(tp))
 
 
 def _decoder(tp: Any) -> Decoder:

@@ -91,6 +91,23 @@ impl HarnFunction {
     fn __str__(&self) -> String {
         self.display.clone()
     }
+
+    /// `f(*args)`: `vm.call(f, *args)` on the Vm that made `f`.
+    #[pyo3(signature = (*args))]
+    fn __call__(slf: &Bound<'_, Self>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let Some(vm) = crate::vm::Vm::find(py, slf.get().vm_id) else {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "this HarnFunction cannot be called: the Vm that made it is gone (or was reset after an internal error)",
+            ));
+        };
+        vm.get().call_handle(py, slf.as_any(), args)
+    }
+}
+
+/// The Harn value behind a function handle made by the Vm whose id is `target`.
+pub fn function_value(py: Python<'_>, f: &HarnFunction, target: u64) -> PyResult<Value> {
+    handle_value(py, &Path(Vec::new()), "HarnFunction", &f.value, f.vm_id, Some(target))
 }
 
 /// Any other Harn runtime object (iterator, generator, atomic, channel, …)
@@ -267,7 +284,7 @@ fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path, target: Option<u64>) -> P
     if obj.is_instance_of::<PyInt>() {
         return match obj.extract::<i64>() {
             Ok(i) => Ok(Value::Int(i)),
-            Err(_) => fail(py, path, "int is out of range for a Harn int (64-bit signed)"),
+            Err(_) => big_int(obj, path),
         };
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
@@ -298,16 +315,27 @@ fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path, target: Option<u64>) -> P
     if let Ok(dict) = obj.cast::<PyDict>() {
         let mut map = harnvm_core::runtime::value::DictMap::new();
         for (k, item) in dict.iter() {
-            let Ok(key) = k.cast::<PyString>() else {
-                return fail(
-                    py,
-                    path,
-                    format!("dict key {} is a {}, but Harn dict keys are strings", k.repr()?, type_name_of(&k)),
-                );
-            };
-            let key = match key.to_str() {
-                Ok(s) => s.to_string(),
-                Err(e) => return fail(py, path, format!("dict key is not valid Unicode ({e})")),
+            let key = match k.cast::<PyString>() {
+                Ok(key) => match key.to_str() {
+                    Ok(s) => s.to_string(),
+                    Err(e) => return fail(py, path, format!("dict key is not valid Unicode ({e})")),
+                },
+                // Harn dict keys are strings; Harn itself turns an int key
+                // (`{[1]: x}`) into its decimal text, so Python int keys do too.
+                Err(_) if k.is_instance_of::<PyInt>() && !k.is_instance_of::<PyBool>() => {
+                    let text = k.str()?.to_string();
+                    if dict.contains(&text)? {
+                        return fail(py, path, format!("dict has both the int key {text} and the str key {text:?}"));
+                    }
+                    text
+                }
+                Err(_) => {
+                    return fail(
+                        py,
+                        path,
+                        format!("dict key {} is a {}, but Harn dict keys are strings (or ints)", k.repr()?, type_name_of(&k)),
+                    )
+                }
             };
             path.0.push(Seg::Key(key.clone()));
             let v = from_py_at(&item, path, target)?;
@@ -394,6 +422,27 @@ fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path, target: Option<u64>) -> P
         return handle_value(py, path, "HarnObject", &o.value, o.vm_id, target);
     }
     fail(py, path, format!("Python type '{}' has no Harn equivalent", type_name_of(obj)))
+}
+
+/// A Python int beyond 64 bits. Harn has no big ints; where Harn meets one
+/// (`json_parse("123456789012345678901234567890")`) it becomes a float. The
+/// conversion does the same when the float holds the int exactly, and
+/// refuses it otherwise rather than round it silently.
+fn big_int(obj: &Bound<'_, PyAny>, path: &Path) -> PyResult<Value> {
+    let py = obj.py();
+    let exact = obj.call_method0("__float__").ok().and_then(|f| {
+        let back = f.call_method0("__int__").ok()?;
+        back.eq(obj).ok()?.then(|| f.extract::<f64>().ok()).flatten()
+    });
+    match exact {
+        Some(f) => Ok(Value::Float(f)),
+        None => fail(
+            py,
+            path,
+            "int does not fit a Harn int (64-bit signed) and is not exactly a float; \
+             pass it as a str (or a float, accepting the rounding)",
+        ),
+    }
 }
 
 fn handle_value(

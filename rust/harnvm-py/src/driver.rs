@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use harnvm_core::vm::Waiting;
 use harnvm_core::{ErrorKind, Value, Vm as CoreVm, VmError, VmResult};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
@@ -166,6 +167,16 @@ impl BlockingWait {
         let asyncio = py.import("asyncio")?;
         let new = std::mem::take(&mut self.host.borrow_mut().pending);
         if !new.is_empty() && self.event_loop.is_none() {
+            if !asyncio.call_method0("_get_running_loop")?.is_none() {
+                // A private loop cannot run inside the caller's: say what to use
+                // instead, and close the awaitables so none warns "never awaited".
+                crate::host::close_awaitables(py, &new);
+                return Err(PyRuntimeError::new_err(
+                    "a registered async function was awaited, but Vm.run (and call, call_export, export handles) \
+                     cannot drive it from inside a running asyncio event loop: use `await vm.run_async(...)` \
+                     there",
+                ));
+            }
             self.event_loop = Some(asyncio.call_method0("new_event_loop")?.unbind());
         }
         if let Some(event_loop) = &self.event_loop {

@@ -138,9 +138,10 @@ fn vm_error_inner(py: Python<'_>, err: &VmError, vm_id: u64) -> PyErr {
             kwargs.set_item("kind", kind_name(&data.kind))?;
             let frames = PyList::empty(py);
             for f in &data.stack {
-                frames.append((f.function.as_str(), f.file.as_str(), f.line))?;
+                frames.append((f.function.as_str(), f.file.as_str(), f.line, f.column))?;
             }
             kwargs.set_item("harn_stack", frames)?;
+            kwargs.set_item("column", data.column)?;
             // A thrown value that cannot be converted (too deep) is reported as None
             // rather than hiding the error itself.
             let value = match err.thrown_value() {

@@ -93,7 +93,7 @@ impl ExportHandle {
     fn __call__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
         let parts = self.parts()?;
         self.check_arity(py, &parts.export, args.len())?;
-        let vm = self.vm.get();
+        let vm = crate::vm::Vm::remember(self.vm.bind(py))?;
         let args = if args.is_empty() {
             Vec::new()
         } else {

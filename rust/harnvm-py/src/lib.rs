@@ -63,6 +63,19 @@ fn _roundtrip<'py>(py: Python<'py>, value: &Bound<'py, PyAny>) -> PyResult<Bound
     errors::guard(py, || convert::to_py(py, &convert::from_py(value, None)?, 0))
 }
 
+/// `(text, pad)`: the part of a source line an error report shows (about
+/// `width` terminal columns around the 1-based `column`, cut ends marked
+/// `...`) and the padding that puts a caret under the column, wide
+/// characters counted as two columns (`HarnSyntaxError.__str__`).
+#[pyfunction]
+#[pyo3(signature = (line, column, width = 120))]
+fn _source_excerpt(py: Python<'_>, line: &str, column: u32, width: usize) -> PyResult<(String, String)> {
+    errors::guard(py, || {
+        let e = harnvm_core::syntax::pos::excerpt(line, column, width);
+        Ok((e.text, e.pad))
+    })
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -77,6 +90,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(disassemble, m)?)?;
     m.add_function(wrap_pyfunction!(display, m)?)?;
     m.add_function(wrap_pyfunction!(_roundtrip, m)?)?;
+    m.add_function(wrap_pyfunction!(_source_excerpt, m)?)?;
     m.add_function(wrap_pyfunction!(check::_check, m)?)?;
     m.add_class::<internals::InternalChunk>()?;
     m.add_class::<internals::AdaptiveBinaryCacheEntry>()?;

@@ -75,7 +75,7 @@ type HostEntry = (String, Py<PyAny>);
 /// A Harn virtual machine. Reusable: each `run` executes a program with the
 /// options given here. Usable on the thread that created it; `interrupt` and
 /// `interrupt_handle` work from any thread.
-#[pyclass(module = "harnvm", name = "Vm", frozen)]
+#[pyclass(module = "harnvm", name = "Vm", frozen, weakref)]
 pub struct Vm {
     state: Pinned<RefCell<VmState>>,
     /// Registered host functions (kept to re-register after a core reset).
@@ -176,28 +176,53 @@ impl Vm {
 
     /// Runs a `Program` (or compiles and runs source text) and returns the
     /// entry pipeline's value converted to Python. Drives async host
-    /// functions on a private event loop when there are any.
-    #[pyo3(signature = (program, *, filename = "<string>"))]
-    fn run(&self, py: Python<'_>, program: &Bound<'_, PyAny>, filename: &str) -> PyResult<Py<PyAny>> {
-        let program = self.program_here(py, program, filename)?;
-        self.execute(py, move |core| core.run(&program))
+    /// functions on a private event loop when there are any. `inputs` (a
+    /// dict with str keys) binds the entry pipeline's parameters by name and
+    /// is what the program's `run_inputs()` returns.
+    #[pyo3(signature = (program, *, filename = "<string>", inputs = None))]
+    fn run(
+        slf: &Bound<'_, Self>,
+        program: &Bound<'_, PyAny>,
+        filename: &str,
+        inputs: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let (py, this) = (slf.py(), Vm::remember(slf)?);
+        let program = this.program_here(py, program, filename)?;
+        let inputs = this.inputs_value(inputs)?;
+        this.execute(py, move |core| {
+            core.set_run_inputs(inputs);
+            core.run(&program)
+        })
     }
 
     /// `await vm.run_async(program)`: runs under the current asyncio loop;
     /// other Harn tasks and the loop keep running while Harn awaits Python.
-    #[pyo3(signature = (program, *, filename = "<string>"))]
-    fn run_async(slf: &Bound<'_, Self>, program: &Bound<'_, PyAny>, filename: &str) -> PyResult<Py<PyAny>> {
+    #[pyo3(signature = (program, *, filename = "<string>", inputs = None))]
+    fn run_async(
+        slf: &Bound<'_, Self>,
+        program: &Bound<'_, PyAny>,
+        filename: &str,
+        inputs: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         let py = slf.py();
         let driver = py.import("harnvm._driver")?;
-        Ok(driver.getattr("run_async")?.call1((slf, program, filename))?.unbind())
+        let kwargs = pyo3::types::PyDict::new(py);
+        kwargs.set_item("inputs", inputs)?;
+        Ok(driver.getattr("run_async")?.call((slf, program, filename), Some(&kwargs))?.unbind())
     }
 
-    /// Reads, compiles and runs a `.harn` file. Imports resolve relative to it.
-    fn run_file(&self, py: Python<'_>, path: PathBuf) -> PyResult<Py<PyAny>> {
-        self.state()?;
+    /// Reads, compiles and runs a `.harn` file. Imports resolve relative to
+    /// it. `inputs` as for `run`.
+    #[pyo3(signature = (path, *, inputs = None))]
+    fn run_file(slf: &Bound<'_, Self>, path: PathBuf, inputs: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let (py, this) = (slf.py(), Vm::remember(slf)?);
         let source = read_source(py, &path)?;
-        let program = self.compile_here(py, &source, &path.to_string_lossy())?;
-        self.execute(py, move |core| core.run(&program))
+        let program = this.compile_here(py, &source, &path.to_string_lossy())?;
+        let inputs = this.inputs_value(inputs)?;
+        this.execute(py, move |core| {
+            core.set_run_inputs(inputs);
+            core.run(&program)
+        })
     }
 
     /// Compiles source text with this Vm's module resolver (its
@@ -214,18 +239,18 @@ impl Vm {
     /// loaded and instantiated once per Vm; later calls reuse it.
     #[pyo3(signature = (import_path, export_name, /, *args))]
     fn call_export(
-        &self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         import_path: &str,
         export_name: &str,
         args: &Bound<'_, PyTuple>,
     ) -> PyResult<Py<PyAny>> {
-        let (module, memo, id) = self.host_module_memo(py, import_path)?;
+        let (py, this) = (slf.py(), Vm::remember(slf)?);
+        let (module, memo, id) = this.host_module_memo(py, import_path)?;
         let export = find_export(py, &module, import_path, export_name)?;
         entry::check_arity(py, import_path, export, args.len())?;
         let slot = export.slot;
         let args = args.iter().map(|a| convert::from_py(&a, Some(id))).collect::<PyResult<Vec<_>>>()?;
-        self.execute(py, move |core| match memo.try_borrow_mut() {
+        this.execute(py, move |core| match memo.try_borrow_mut() {
             Ok(mut memo) => core.call_export_memo(&module, slot, &mut memo, args),
             Err(_) => core.call_export_at(&module, slot, args),
         })
@@ -297,10 +322,11 @@ impl Vm {
 
     /// Calls a Harn function (a `HarnFunction` this Vm returned) with
     /// Python arguments and returns its result converted to Python.
+    /// `function(*args)` is the same call.
     #[pyo3(signature = (function, /, *args))]
-    fn call(&self, py: Python<'_>, function: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
-        let (closure, args) = self.call_args(function, args)?;
-        self.execute(py, move |core| core.call_closure(closure, args))
+    fn call(slf: &Bound<'_, Self>, function: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+        let (py, this) = (slf.py(), Vm::remember(slf)?);
+        this.call_handle(py, function, args)
     }
 
     /// Makes a Python callable available to Harn code as `name(...)`. Plain
@@ -308,9 +334,19 @@ impl Vm {
     /// is awaited by the driver while other Harn tasks go on. A Python
     /// exception becomes a Harn error (`"<Type>: <message>"`) that `catch`
     /// can bind; uncaught, it is the `__cause__` of the `HarnRuntimeError`.
+    ///
+    /// The name of a Harn builtin (`len`, `println`, ...) is refused with
+    /// `ValueError`: Harn resolves builtins before host functions, so such a
+    /// registration could never be called.
     fn register(&self, py: Python<'_>, name: &str, function: &Bound<'_, PyAny>) -> PyResult<()> {
         if !function.is_callable() {
             return Err(PyTypeError::new_err("register expects a callable"));
+        }
+        if harnvm_core::builtins::builtin_id(name).is_some() {
+            return Err(PyValueError::new_err(format!(
+                "cannot register {name:?}: it is the name of a Harn builtin, which Harn code would keep calling; \
+                 register the function under another name"
+            )));
         }
         let mut state = self.state()?.try_borrow_mut().map_err(|_| already_running())?;
         let host = self.host.get().ok_or_else(|| wrong_thread("Vm"))?.clone();
@@ -326,16 +362,27 @@ impl Vm {
     }
 
     /// Starts a `run_async` run (driver API).
-    #[pyo3(signature = (program, filename = "<string>"))]
-    fn _start(&self, py: Python<'_>, program: &Bound<'_, PyAny>, filename: &str) -> PyResult<()> {
-        let program = self.program_here(py, program, filename)?;
-        self.begin_async_run(py, move |core| core.start(&program))
+    #[pyo3(signature = (program, filename = "<string>", inputs = None))]
+    fn _start(
+        slf: &Bound<'_, Self>,
+        program: &Bound<'_, PyAny>,
+        filename: &str,
+        inputs: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let (py, this) = (slf.py(), Vm::remember(slf)?);
+        let program = this.program_here(py, program, filename)?;
+        let inputs = this.inputs_value(inputs)?;
+        this.begin_async_run(py, move |core| {
+            core.set_run_inputs(inputs);
+            core.start(&program)
+        })
     }
 
     /// Starts a call of a Harn function as a `run_async` run (driver API).
-    fn _start_call(&self, py: Python<'_>, function: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>) -> PyResult<()> {
-        let (closure, args) = self.call_args(function, args)?;
-        self.begin_async_run(py, move |core| core.start_call(Value::Closure(closure), args))
+    fn _start_call(slf: &Bound<'_, Self>, function: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        let (py, this) = (slf.py(), Vm::remember(slf)?);
+        let (closure, args) = this.call_args(function, args)?;
+        this.begin_async_run(py, move |core| core.start_call(Value::Closure(closure), args))
     }
 
     /// Runs Harn tasks (GIL released) until the run ends or every task
@@ -526,7 +573,38 @@ fn find_export<'m>(
 /// What host import paths are resolved relative to (the current directory).
 const HOST_IMPORTER: &str = "<host>";
 
+thread_local! {
+    /// Vm id → the Vm (weakly), for `HarnFunction.__call__`: a function
+    /// handle knows the id of the Vm that made it, and each entry point that
+    /// can hand out handles records its Vm here. Vms are thread-bound, so one
+    /// table per thread.
+    static LIVE_VMS: RefCell<rustc_hash::FxHashMap<u64, Py<pyo3::types::PyWeakrefReference>>> = RefCell::default();
+}
+
 impl Vm {
+    /// Records `slf` as the Vm behind its current id (see `LIVE_VMS`).
+    pub(crate) fn remember<'a>(slf: &'a Bound<'_, Self>) -> PyResult<&'a Vm> {
+        let this = slf.get();
+        let id = this.current_id()?;
+        let known = LIVE_VMS.with(|m| m.borrow().contains_key(&id));
+        if !known {
+            let weak = pyo3::types::PyWeakrefReference::new(slf)?.unbind();
+            LIVE_VMS.with(|m| {
+                let mut m = m.borrow_mut();
+                // Forget the Vms that are gone.
+                m.retain(|_, w| w.bind(slf.py()).upgrade().is_some());
+                m.insert(id, weak);
+            });
+        }
+        Ok(this)
+    }
+
+    /// The live Vm whose current id is `id`, if any.
+    pub(crate) fn find(py: Python<'_>, id: u64) -> Option<Bound<'_, Vm>> {
+        let weak = LIVE_VMS.with(|m| m.borrow().get(&id).map(|w| w.clone_ref(py)))?;
+        weak.bind(py).upgrade()?.cast_into::<Vm>().ok()
+    }
+
     fn state(&self) -> PyResult<&RefCell<VmState>> {
         self.state.get().ok_or_else(|| wrong_thread("Vm"))
     }
@@ -613,17 +691,41 @@ impl Vm {
         }
     }
 
+    /// The Harn dict of a run's `inputs=` (None: no inputs).
+    fn inputs_value(&self, inputs: Option<&Bound<'_, PyAny>>) -> PyResult<Value> {
+        let Some(inputs) = inputs.filter(|i| !i.is_none()) else { return Ok(Value::Nil) };
+        if !inputs.is_instance_of::<pyo3::types::PyDict>() {
+            return Err(PyTypeError::new_err(format!(
+                "inputs must be a dict of input names to values, got {}",
+                inputs.get_type().name()?
+            )));
+        }
+        convert::from_py(inputs, Some(self.current_id()?))
+    }
+
+    /// `Vm.call(function, *args)` (also `function(*args)`).
+    pub(crate) fn call_handle(
+        &self,
+        py: Python<'_>,
+        function: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+    ) -> PyResult<Py<PyAny>> {
+        let (closure, args) = self.call_args(function, args)?;
+        self.execute(py, move |core| core.call_closure(closure, args))
+    }
+
     /// The closure and arguments of `Vm.call(function, *args)`.
     fn call_args(
         &self,
         function: &Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
     ) -> PyResult<(Rc<harnvm_core::runtime::value::Closure>, Vec<Value>)> {
-        if !function.is_instance_of::<convert::HarnFunction>() {
+        let Ok(handle) = function.cast::<convert::HarnFunction>() else {
             return Err(PyTypeError::new_err(format!("Vm.call expects a HarnFunction, got {}", function.get_type().name()?)));
-        }
+        };
         let id = self.current_id()?;
-        let closure = match &convert::from_py(function, Some(id))? {
+        // Straight to the handle's value: no trip through the general conversion.
+        let closure = match &convert::function_value(function.py(), handle.get(), id)? {
             Value::Closure(c) => c.clone(),
             _ => return Err(PyTypeError::new_err("Vm.call can only call Harn closures, not builtins")),
         };

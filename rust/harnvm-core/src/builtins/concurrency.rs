@@ -79,6 +79,9 @@ pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "runtime_context_clear", imp: Sched(SchedOp::RuntimeContextClear) },
     BuiltinDef { name: "__prelude_global", imp: Sched(SchedOp::PreludeGlobal) },
     BuiltinDef { name: "__clock_ms", imp: Sched(SchedOp::ClockMs) },
+    // The entry pipeline's parameters are bound with `__run_input("name")`.
+    BuiltinDef { name: "__run_input", imp: Sched(SchedOp::RunInput) },
+    BuiltinDef { name: "run_inputs", imp: Sched(SchedOp::RunInputs) },
     BuiltinDef { name: "__millis", imp: Sched(SchedOp::Millis) },
 ];
 

@@ -104,20 +104,15 @@ pub fn to_hex(data: &[u8]) -> String {
     out
 }
 
+/// Hex (either case) to bytes, with the `hex` crate's messages that Harn shows.
 pub fn from_hex(text: &str) -> Result<Vec<u8>, String> {
-    let text = text.trim();
-    if !text.len().is_multiple_of(2) {
-        return Err("hex input has an odd number of digits".into());
-    }
-    let digit = |c: u8| -> Result<u8, String> {
-        match c {
-            b'0'..=b'9' => Ok(c - b'0'),
-            b'a'..=b'f' => Ok(c - b'a' + 10),
-            b'A'..=b'F' => Ok(c - b'A' + 10),
-            _ => Err(format!("invalid hex digit '{}'", c as char)),
+    data_encoding::HEXLOWER_PERMISSIVE.decode(text.as_bytes()).map_err(|e| match e.kind {
+        data_encoding::DecodeKind::Length => "Odd number of digits".to_string(),
+        _ => {
+            let c = text.as_bytes().get(e.position).map_or('?', |b| *b as char);
+            format!("Invalid character '{c}' at position {}", e.position)
         }
-    };
-    text.as_bytes().chunks(2).map(|pair| Ok(digit(pair[0])? << 4 | digit(pair[1])?)).collect()
+    })
 }
 
 fn bytes_from_string(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
@@ -131,7 +126,8 @@ fn bytes_to_string(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 
 fn bytes_from_hex(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let text = str_arg(args, 0, "bytes_from_hex")?;
-    done(bytes_value(from_hex(text).map_err(|e| fail("bytes_from_hex", e))?))
+    // A runtime error, as the reference raises it.
+    done(bytes_value(from_hex(text).map_err(|e| VmError::runtime(format!("bytes_from_hex: {e}")))?))
 }
 
 fn bytes_to_hex(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
@@ -211,44 +207,14 @@ fn base64url_decode(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     done(utf8_text("base64url_decode", data)?)
 }
 
-const BASE32_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
 /// RFC 4648 base32 with `=` padding.
 pub fn base32_encode_bytes(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(5) * 8);
-    for chunk in data.chunks(5) {
-        let mut block = [0u8; 5];
-        block[..chunk.len()].copy_from_slice(chunk);
-        let bits = block.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b));
-        let symbols = (chunk.len() * 8).div_ceil(5);
-        for k in 0..8 {
-            if k < symbols {
-                out.push(BASE32_ALPHABET[((bits >> (35 - 5 * k)) & 31) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    data_encoding::BASE32.encode(data)
 }
 
-pub fn base32_decode_bytes(text: &str) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    let mut acc: u64 = 0;
-    let mut nbits = 0;
-    for c in text.trim().trim_end_matches('=').bytes() {
-        let v = BASE32_ALPHABET
-            .iter()
-            .position(|a| *a == c.to_ascii_uppercase())
-            .ok_or_else(|| format!("invalid base32 character '{}'", c as char))?;
-        acc = (acc << 5 | v as u64) & 0xffff;
-        nbits += 5;
-        if nbits >= 8 {
-            nbits -= 8;
-            out.push((acc >> nbits) as u8);
-        }
-    }
-    Ok(out)
+/// Strict RFC 4648 base32 (upper case, padded), as Harn decodes it.
+pub fn base32_decode_bytes(text: &str) -> Result<Vec<u8>, data_encoding::DecodeError> {
+    data_encoding::BASE32.decode(text.as_bytes())
 }
 
 fn base32_encode(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
@@ -256,7 +222,8 @@ fn base32_encode(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 }
 
 fn base32_decode(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
-    let data = base32_decode_bytes(str_arg(args, 0, "base32_decode")?).map_err(|e| fail("base32_decode", e))?;
+    let data = base32_decode_bytes(str_arg(args, 0, "base32_decode")?)
+        .map_err(|e| VmError::runtime(format!("base32 decode error: {e}")))?;
     done(utf8_text("base32_decode", data)?)
 }
 
@@ -265,7 +232,7 @@ fn hex_encode(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 }
 
 fn hex_decode(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
-    let data = from_hex(str_arg(args, 0, "hex_decode")?).map_err(|e| fail("hex_decode", e))?;
+    let data = from_hex(str_arg(args, 0, "hex_decode")?).map_err(|e| VmError::runtime(format!("hex decode error: {e}")))?;
     done(utf8_text("hex_decode", data)?)
 }
 
@@ -342,10 +309,9 @@ fn hmac_sha256_base64(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 
 /// Equality whose running time does not depend on where inputs differ.
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    // `subtle` compares slices of unequal length as unequal (without a timing leak on content).
+    bool::from(a.ct_eq(b))
 }
 
 fn constant_time_eq(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
@@ -630,13 +596,21 @@ mod tests {
 
     #[test]
     fn malformed_input_is_a_clear_error() {
+        assert_eq!(call("bytes_from_hex", &[s("abc")]).unwrap_err(), "Runtime error: bytes_from_hex: Odd number of digits");
         assert_eq!(
-            call("bytes_from_hex", &[s("abc")]).unwrap_err(),
-            "Thrown: bytes_from_hex: hex input has an odd number of digits"
+            call("hex_decode", &[s("zz")]).unwrap_err(),
+            "Runtime error: hex decode error: Invalid character 'z' at position 0"
         );
-        assert_eq!(call("hex_decode", &[s("zz")]).unwrap_err(), "Thrown: hex_decode: invalid hex digit 'z'");
+        assert_eq!(call("hex_decode", &[s("0A")]).unwrap(), "\n");
         assert!(call("base64_decode", &[s("!!!")]).unwrap_err().starts_with("Thrown: base64_decode: invalid base64"));
-        assert_eq!(call("base32_decode", &[s("1")]).unwrap_err(), "Thrown: base32_decode: invalid base32 character '1'");
+        // The reference's messages (data-encoding's strict RFC 4648 base32).
+        assert_eq!(call("base32_decode", &[s("1")]).unwrap_err(), "Runtime error: base32 decode error: invalid length at 0");
+        assert_eq!(call("base32_decode", &[s("A")]).unwrap_err(), "Runtime error: base32 decode error: invalid length at 0");
+        assert_eq!(
+            call("base32_decode", &[s("mzxw6ytboi======")]).unwrap_err(),
+            "Runtime error: base32 decode error: invalid symbol at 0"
+        );
+        assert!(!ct_eq(b"abc", b"abd") && !ct_eq(b"abc", b"ab") && ct_eq(b"abc", b"abc"));
         assert_eq!(call("sha256", &[Value::Int(1)]).unwrap_err(), "Thrown: sha256: expected a string or bytes, got int");
         assert_eq!(call("hex_decode", &[s("ff")]).unwrap_err(), "Thrown: hex_decode: result is not valid UTF-8");
         assert_eq!(

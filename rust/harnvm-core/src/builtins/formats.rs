@@ -1,4 +1,4 @@
-//! Data-format builtins: YAML and TOML (via serde_yaml / toml), JSON
+//! Data-format builtins: YAML and TOML (via serde_norway, the maintained serde_yaml fork, / toml), JSON
 //! Pointer (RFC 6901) reads and copy-on-write edits, URL and query-string
 //! helpers.
 //!
@@ -47,78 +47,78 @@ fn k(s: &str) -> HStr {
 
 // ---- YAML --------------------------------------------------------------------
 
-fn from_yaml(v: &serde_yaml::Value, depth: usize) -> VmResult<Value> {
+fn from_yaml(v: &serde_norway::Value, depth: usize) -> VmResult<Value> {
     if depth > MAX_DEPTH {
         return Err(too_deep("yaml_parse"));
     }
     Ok(match v {
-        serde_yaml::Value::Null => Value::Nil,
-        serde_yaml::Value::Bool(b) => Value::Bool(*b),
-        serde_yaml::Value::Number(n) => match n.as_i64() {
+        serde_norway::Value::Null => Value::Nil,
+        serde_norway::Value::Bool(b) => Value::Bool(*b),
+        serde_norway::Value::Number(n) => match n.as_i64() {
             Some(i) => Value::Int(i),
             None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
         },
-        serde_yaml::Value::String(s) => Value::str(s.as_str()),
-        serde_yaml::Value::Sequence(items) => {
+        serde_norway::Value::String(s) => Value::str(s.as_str()),
+        serde_norway::Value::Sequence(items) => {
             Value::list(items.iter().map(|i| from_yaml(i, depth + 1)).collect::<VmResult<_>>()?)
         }
-        serde_yaml::Value::Mapping(map) => {
+        serde_norway::Value::Mapping(map) => {
             let mut d = DictMap::new();
             for (key, value) in map {
                 let key = match key {
-                    serde_yaml::Value::String(s) => s.clone(),
+                    serde_norway::Value::String(s) => s.clone(),
                     other => from_yaml(other, depth + 1)?.display(),
                 };
                 d.insert(Rc::new(key), from_yaml(value, depth + 1)?);
             }
             Value::dict(d)
         }
-        serde_yaml::Value::Tagged(t) => from_yaml(&t.value, depth + 1)?,
+        serde_norway::Value::Tagged(t) => from_yaml(&t.value, depth + 1)?,
     })
 }
 
-fn to_yaml(v: &Value, depth: usize) -> VmResult<serde_yaml::Value> {
+fn to_yaml(v: &Value, depth: usize) -> VmResult<serde_norway::Value> {
     if depth > MAX_DEPTH {
         return Err(too_deep("yaml_stringify"));
     }
     Ok(match v {
-        Value::Nil => serde_yaml::Value::Null,
-        Value::Bool(b) => serde_yaml::Value::Bool(*b),
-        Value::Int(n) => serde_yaml::Value::Number((*n).into()),
-        Value::Float(f) => serde_yaml::Value::Number((*f).into()),
-        Value::Str(s) => serde_yaml::Value::String(s.to_string()),
+        Value::Nil => serde_norway::Value::Null,
+        Value::Bool(b) => serde_norway::Value::Bool(*b),
+        Value::Int(n) => serde_norway::Value::Number((*n).into()),
+        Value::Float(f) => serde_norway::Value::Number((*f).into()),
+        Value::Str(s) => serde_norway::Value::String(s.to_string()),
         Value::List(items) | Value::Set(items) => {
-            serde_yaml::Value::Sequence(items.iter().map(|i| to_yaml(i, depth + 1)).collect::<VmResult<_>>()?)
+            serde_norway::Value::Sequence(items.iter().map(|i| to_yaml(i, depth + 1)).collect::<VmResult<_>>()?)
         }
         Value::Dict(d) => {
-            let mut map = serde_yaml::Mapping::new();
+            let mut map = serde_norway::Mapping::new();
             for (key, value) in d.iter() {
-                map.insert(serde_yaml::Value::String(key.to_string()), to_yaml(value, depth + 1)?);
+                map.insert(serde_norway::Value::String(key.to_string()), to_yaml(value, depth + 1)?);
             }
-            serde_yaml::Value::Mapping(map)
+            serde_norway::Value::Mapping(map)
         }
         Value::Struct(s) => {
-            let mut map = serde_yaml::Mapping::new();
+            let mut map = serde_norway::Mapping::new();
             let mut fields: Vec<(&HStr, &Value)> = s.layout.fields.iter().zip(s.values.iter()).collect();
             fields.sort_by(|a, b| a.0.cmp(b.0));
             for (key, value) in fields {
-                map.insert(serde_yaml::Value::String(key.to_string()), to_yaml(value, depth + 1)?);
+                map.insert(serde_norway::Value::String(key.to_string()), to_yaml(value, depth + 1)?);
             }
-            serde_yaml::Value::Mapping(map)
+            serde_norway::Value::Mapping(map)
         }
-        other => serde_yaml::Value::String(other.display()),
+        other => serde_norway::Value::String(other.display()),
     })
 }
 
 fn yaml_parse(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let text = str_arg(args, 0, "yaml_parse")?;
-    let doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| fail("yaml_parse", e))?;
+    let doc: serde_norway::Value = serde_norway::from_str(text).map_err(|e| fail("yaml_parse", e))?;
     done(from_yaml(&doc, 0)?)
 }
 
 fn yaml_stringify(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let doc = to_yaml(arg(args, 0), 0)?;
-    done(Value::str(serde_yaml::to_string(&doc).map_err(|e| fail("yaml_stringify", e))?))
+    done(Value::str(serde_norway::to_string(&doc).map_err(|e| fail("yaml_stringify", e))?))
 }
 
 // ---- TOML --------------------------------------------------------------------
@@ -286,66 +286,22 @@ fn json_pointer_delete(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 
 // ---- URLs ------------------------------------------------------------------------
 
+/// WHATWG URL parsing (the `url` crate, as the reference): scheme and host
+/// are lower-cased, a scheme's default port is dropped, the path is
+/// normalised, and text that is not an absolute URL throws.
 fn url_parse(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let text = str_arg(args, 0, "url_parse")?;
-    let (rest, fragment) = match text.split_once('#') {
-        Some((a, b)) => (a, Some(b)),
-        None => (text, None),
-    };
-    let (rest, query) = match rest.split_once('?') {
-        Some((a, b)) => (a, Some(b)),
-        None => (rest, None),
-    };
-    let (scheme, rest) = match rest.split_once("://") {
-        Some((s, r)) if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) => (Some(s), r),
-        _ => (None, rest),
-    };
-    let (authority, path) = if scheme.is_some() {
-        match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, ""),
-        }
-    } else {
-        ("", rest)
-    };
-    let (userinfo, hostport) = match authority.rsplit_once('@') {
-        Some((u, h)) => (Some(u), h),
-        None => (None, authority),
-    };
-    let (username, password) = match userinfo {
-        Some(u) => match u.split_once(':') {
-            Some((a, b)) => (Some(a), Some(b)),
-            None => (Some(u), None),
-        },
-        None => (None, None),
-    };
-    // `[::1]:8080`: an IPv6 literal keeps its colons.
-    let (host, port_text) = if hostport.starts_with('[') {
-        match hostport.find(']') {
-            Some(end) => (&hostport[..=end], hostport[end + 1..].strip_prefix(':')),
-            None => (hostport, None),
-        }
-    } else {
-        match hostport.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (hostport, None),
-        }
-    };
-    let port = match port_text {
-        None | Some("") => None,
-        Some(p) => Some(p.parse::<u16>().map_err(|_| fail("url_parse", format!("invalid port in '{text}'")))?),
-    };
-    let port = port.map(i64::from);
-    let opt = |s: Option<&str>| s.map_or(Value::Nil, Value::str);
+    let url = url::Url::parse(text).map_err(|e| fail("url_parse", e))?;
+    let opt = |s: Option<&str>| s.filter(|s| !s.is_empty()).map_or(Value::Nil, Value::str);
     done(Value::dict_from([
-        ("scheme", opt(scheme)),
-        ("host", if scheme.is_some() { Value::str(host) } else { Value::Nil }),
-        ("port", port.map_or(Value::Nil, Value::Int)),
-        ("path", Value::str(path)),
-        ("query", opt(query)),
-        ("fragment", opt(fragment)),
-        ("username", opt(username)),
-        ("password", opt(password)),
+        ("scheme", Value::str(url.scheme())),
+        ("host", opt(url.host_str())),
+        ("port", url.port().map_or(Value::Nil, |p| Value::Int(i64::from(p)))),
+        ("path", Value::str(url.path())),
+        ("query", url.query().map_or(Value::Nil, Value::str)),
+        ("fragment", url.fragment().map_or(Value::Nil, Value::str)),
+        ("username", opt(Some(url.username()))),
+        ("password", url.password().map_or(Value::Nil, Value::str)),
     ]))
 }
 
@@ -484,10 +440,35 @@ mod tests {
     fn urls() {
         let parts = call("url_parse", &[Value::str("http://h:81/p?q=1#f")]).unwrap();
         assert_eq!(parts, "{fragment: f, host: h, password: nil, path: /p, port: 81, query: q=1, scheme: http, username: nil}");
-        assert_eq!(
-            call("url_parse", &[Value::str("http://h:xx/")]).unwrap_err(),
-            "Thrown: url_parse: invalid port in 'http://h:xx/'"
-        );
+        assert_eq!(call("url_parse", &[Value::str("http://h:xx/")]).unwrap_err(), "Thrown: url_parse: invalid port number");
+        // Outputs of the reference (harn 0.9.11) for the same inputs.
+        let cases = [
+            (
+                "HTTP://Example.COM:80/a",
+                "{fragment: nil, host: example.com, password: nil, path: /a, port: nil, query: nil, scheme: http, username: nil}",
+            ),
+            (
+                "mailto:x@y",
+                "{fragment: nil, host: nil, password: nil, path: x@y, port: nil, query: nil, scheme: mailto, username: nil}",
+            ),
+            (
+                "https://user:pw@h.com/x/../y?a=b#c",
+                "{fragment: c, host: h.com, password: pw, path: /y, port: nil, query: a=b, scheme: https, username: user}",
+            ),
+            ("http://h", "{fragment: nil, host: h, password: nil, path: /, port: nil, query: nil, scheme: http, username: nil}"),
+            (
+                "http://[::1]:8080/",
+                "{fragment: nil, host: [::1], password: nil, path: /, port: 8080, query: nil, scheme: http, username: nil}",
+            ),
+            (
+                "file:///tmp/x",
+                "{fragment: nil, host: nil, password: nil, path: /tmp/x, port: nil, query: nil, scheme: file, username: nil}",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(call("url_parse", &[Value::str(input)]).unwrap(), want, "{input}");
+        }
+        assert_eq!(call("url_parse", &[Value::str("not a url")]).unwrap_err(), "Thrown: url_parse: relative URL without a base");
         assert_eq!(call("query_stringify", &[Value::dict_from([("a b", Value::str("c&d"))])]).unwrap(), "a+b=c%26d");
     }
 }

@@ -71,6 +71,8 @@ pub struct StackEntry {
     pub function: String,
     pub file: String,
     pub line: u32,
+    /// 1-based; 0 when unknown. (From the chunk's cold position table.)
+    pub column: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -215,6 +217,16 @@ impl VmError {
             self.0.file = file.to_string();
         }
     }
+
+    /// `set_location_if_unset` with the column too (runtime errors: the
+    /// failing instruction's position).
+    pub fn set_position_if_unset(&mut self, file: &str, line: u32, column: u32) {
+        if self.0.line == 0 {
+            self.0.line = line;
+            self.0.column = column;
+            self.0.file = file.to_string();
+        }
+    }
 }
 
 fn did_you_mean(hint: &Option<String>) -> String {
@@ -261,7 +273,7 @@ pub fn closest_match<'a>(name: &str, candidates: impl IntoIterator<Item = &'a st
         if c.starts_with("__") || c == name {
             continue;
         }
-        let d = levenshtein(name, c);
+        let d = strsim::levenshtein(name, c);
         if d > max {
             continue;
         }
@@ -272,22 +284,6 @@ pub fn closest_match<'a>(name: &str, candidates: impl IntoIterator<Item = &'a st
         }
     }
     best.map(|(_, _, c)| c.to_string())
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for i in 1..=a.len() {
-        cur[0] = i;
-        for j in 1..=b.len() {
-            let cost = if a[i - 1] == b[j - 1] { 0 } else { 1 };
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

@@ -152,6 +152,9 @@ sched_ops! {
     PreludeGlobal,
     ClockMs,
     Millis,
+    // The host's inputs to the run (`Vm::set_run_inputs`).
+    RunInput,
+    RunInputs,
 }
 
 /// Fails with a resource-limit error when a builtin is about to build a

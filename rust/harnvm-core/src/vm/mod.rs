@@ -98,6 +98,8 @@ pub struct Vm {
     pub ic: InlineCaches,
     /// Tasks, channels, timers and the other concurrency state.
     sched: sched::Sched,
+    /// The host's inputs to the runs (a dict; `set_run_inputs`).
+    run_inputs: Value,
 }
 
 /// Where a root task's output goes as it is written.
@@ -158,7 +160,18 @@ impl Vm {
             prelude: Rc::default(),
             ic: InlineCaches::default(),
             sched: sched::Sched::new(false),
+            run_inputs: Value::dict(DictMap::new()),
         }
+    }
+
+    /// The inputs of the next runs: a dict of name → value (anything else
+    /// means none). The entry pipeline's parameters are bound from it by
+    /// name (nil when absent), and `run_inputs()` returns it.
+    pub fn set_run_inputs(&mut self, inputs: Value) {
+        self.run_inputs = match inputs {
+            Value::Dict(_) => inputs,
+            _ => Value::dict(DictMap::new()),
+        };
     }
 
     /// Where `log`/`print` output goes. Without a sink it accumulates and
@@ -490,7 +503,8 @@ impl Vm {
         loop {
             if let Some(frame) = self.fiber.frames.last() {
                 let proto = &frame.closure.proto;
-                err.set_location_if_unset(&proto.file, proto.chunk.pos_at(op_at).line);
+                let pos = proto.chunk.pos_at(op_at);
+                err.set_position_if_unset(&proto.file, pos.line, pos.column);
             }
             // Any handler of a generator body is its own; the host call's
             // fiber may only use handlers above `stop_depth`.
@@ -535,7 +549,8 @@ impl Vm {
             .map(|(i, f)| {
                 let at = if i + 1 == n { op_at } else { f.ip.saturating_sub(1) };
                 let proto = &f.closure.proto;
-                StackEntry { function: proto.name.clone(), file: proto.file.to_string(), line: proto.chunk.pos_at(at).line }
+                let pos = proto.chunk.pos_at(at);
+                StackEntry { function: proto.name.clone(), file: proto.file.to_string(), line: pos.line, column: pos.column }
             })
             .collect()
     }

@@ -1719,6 +1719,11 @@ impl Vm {
             SchedOp::PreludeGlobal => return self.prelude_global(a(0)),
             // The scheduler clock (virtual under `virtual_time`), for `stream.throttle`.
             SchedOp::ClockMs => Value::Float(now),
+            SchedOp::RunInput => match (&self.run_inputs, a(0)) {
+                (Value::Dict(d), Value::Str(name)) => d.get(name).cloned().unwrap_or(Value::Nil),
+                _ => Value::Nil,
+            },
+            SchedOp::RunInputs => self.run_inputs.clone(),
             SchedOp::Millis => millis(a(0)).map_or(Value::Nil, Value::Float),
             SchedOp::Sleep => match millis(a(0)) {
                 Some(ms) if ms > 0.0 => return self.block(Wait::Sleep(now + ms)),

@@ -421,6 +421,12 @@ impl Compiler {
             self.pop_scope();
         }
         self.push_scope();
+        // The entry's parameters are the host's inputs to the run, by name.
+        let at = entry.body.first().map_or(Pos::default(), |s| s.pos);
+        let inputs: Vec<Stmt> = entry.params.iter().map(|p| run_input_binding(p, at)).collect();
+        for s in &inputs {
+            self.compile_stmt(s)?;
+        }
         self.compile_block_value(&entry.body)?;
         self.pop_scope();
         Ok(())
@@ -1986,6 +1992,20 @@ fn harness_main_call(items: &[Stmt]) -> Option<Stmt> {
     };
     let harness = call("__harness", vec![call("__clock_ms", Vec::new())]);
     Some(Stmt { kind: StmtKind::Expr(call("main", vec![harness])), pos: main.pos })
+}
+
+/// `let NAME = __run_input("NAME")`: an entry pipeline parameter bound to the
+/// host's input of that name (see `Vm::set_run_inputs`).
+fn run_input_binding(name: &str, pos: Pos) -> Stmt {
+    let value = Expr {
+        kind: ExprKind::Call {
+            name: "__run_input".to_string(),
+            type_args: Vec::new(),
+            args: vec![Arg::Positional(Expr { kind: ExprKind::Str(name.to_string()), pos })],
+        },
+        pos,
+    };
+    Stmt { kind: StmtKind::Let { pattern: Pattern::Ident(name.to_string()), ty: None, value }, pos }
 }
 
 fn is_declaration(k: &StmtKind) -> bool {
