@@ -15,7 +15,7 @@ use base64::Engine as _;
 use super::args::{done, opt_text_arg, text_arg};
 use super::BuiltinImpl::Native;
 use super::{BuiltinDef, Ctx, Flow};
-use crate::runtime::error::{VmError, VmResult};
+use crate::runtime::error::{LimitKind, VmError, VmResult};
 use crate::runtime::value::{arg, DictMap, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
@@ -47,19 +47,34 @@ pub fn from_json(json: &serde_json::Value) -> Value {
 
 /// Parses JSON text into a Harn value; the error is serde's message.
 pub fn parse_json(text: &str) -> Result<Value, String> {
-    serde_json::from_str::<serde_json::Value>(text).map(|json| from_json(&json)).map_err(|e| e.to_string())
+    crate::runtime::deep::grow_large(|| {
+        serde_json::from_str::<serde_json::Value>(text).map(|json| from_json(&json)).map_err(|e| e.to_string())
+    })
 }
 
-/// Compact JSON text for a Harn value.
+/// Compact JSON text for a Harn value (at most `Limits::default().max_alloc` bytes).
 pub fn to_json(v: &Value) -> VmResult<String> {
+    to_json_capped(v, crate::runtime::native::Limits::default().max_alloc)
+}
+
+/// Compact JSON text for a Harn value, or a memory-limit error once the text
+/// is longer than `cap` bytes (a value that shares sub-values can have a text
+/// exponentially longer than itself).
+pub fn to_json_capped(v: &Value, cap: usize) -> VmResult<String> {
     let mut out = String::new();
-    write_json(v, &mut out, 0)?;
+    write_json(v, &mut out, 0, cap)?;
     Ok(out)
 }
 
-fn write_json(v: &Value, out: &mut String, depth: usize) -> VmResult<()> {
+fn write_json(v: &Value, out: &mut String, depth: usize, cap: usize) -> VmResult<()> {
     if depth > MAX_JSON_DEPTH {
         return Err(VmError::throw_msg(format!("json_stringify: value is nested deeper than {MAX_JSON_DEPTH} levels")));
+    }
+    if out.len() > cap {
+        return Err(VmError::limit(
+            LimitKind::Memory,
+            format!("json_stringify: the JSON text of this value is longer than {cap} bytes"),
+        ));
     }
     match v {
         Value::Nil => out.push_str("null"),
@@ -77,15 +92,15 @@ fn write_json(v: &Value, out: &mut String, depth: usize) -> VmResult<()> {
                 if i > 0 {
                     out.push(',');
                 }
-                write_json(item, out, depth + 1)?;
+                crate::runtime::deep::grow(|| write_json(item, out, depth + 1, cap))?;
             }
             out.push(']');
         }
-        Value::Dict(map) => write_json_object(map.iter().map(|(k, v)| (k.as_str(), v)), out, depth)?,
+        Value::Dict(map) => write_json_object(map.iter().map(|(k, v)| (k.as_str(), v)), out, depth, cap)?,
         Value::Struct(s) => {
             let mut fields: Vec<(&str, &Value)> = s.layout.fields.iter().map(|f| f.as_str()).zip(s.values.iter()).collect();
             fields.sort_by(|a, b| a.0.cmp(b.0));
-            write_json_object(fields.into_iter(), out, depth)?;
+            write_json_object(fields.into_iter(), out, depth, cap)?;
         }
         Value::Range(_) => write_json_string(&v.display(), out),
         Value::Bytes(bytes) => {
@@ -98,7 +113,12 @@ fn write_json(v: &Value, out: &mut String, depth: usize) -> VmResult<()> {
     Ok(())
 }
 
-fn write_json_object<'a>(fields: impl Iterator<Item = (&'a str, &'a Value)>, out: &mut String, depth: usize) -> VmResult<()> {
+fn write_json_object<'a>(
+    fields: impl Iterator<Item = (&'a str, &'a Value)>,
+    out: &mut String,
+    depth: usize,
+    cap: usize,
+) -> VmResult<()> {
     out.push('{');
     for (i, (k, v)) in fields.enumerate() {
         if i > 0 {
@@ -106,7 +126,7 @@ fn write_json_object<'a>(fields: impl Iterator<Item = (&'a str, &'a Value)>, out
         }
         write_json_string(k, out);
         out.push(':');
-        write_json(v, out, depth + 1)?;
+        crate::runtime::deep::grow(|| write_json(v, out, depth + 1, cap))?;
     }
     out.push('}');
     Ok(())
@@ -180,8 +200,8 @@ fn json_parse(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     }
 }
 
-fn json_stringify(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
-    done(Value::str(to_json(arg(args, 0))?))
+fn json_stringify(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    done(Value::str(to_json_capped(arg(args, 0), ctx.limits.max_alloc)?))
 }
 
 /// `json_extract(text, key?)`: parses the JSON found in `text`, optionally
