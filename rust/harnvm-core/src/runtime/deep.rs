@@ -305,15 +305,10 @@ fn take_children(v: &mut Value, pending: &mut Vec<Value>) {
             }
         }
         Value::Object(o) => {
-            if let Some(o) = Rc::get_mut(o) {
-                match o {
-                    Object::Atomic(_, cell) | Object::Cell(cell) => {
-                        let inner = cell.get_mut();
-                        if nests(inner) {
-                            pending.push(std::mem::take(inner));
-                        }
-                    }
-                    _ => {}
+            if let Some(Object::Atomic(_, cell) | Object::Cell(cell)) = Rc::get_mut(o) {
+                let inner = cell.get_mut();
+                if nests(inner) {
+                    pending.push(std::mem::take(inner));
                 }
             }
         }
@@ -418,7 +413,7 @@ mod tests {
         let a = chain(DEEP, Value::ok);
         let b = chain(DEEP, Value::ok);
         assert!(values_equal(&a, &b));
-        let c = chain(DEEP, |v| Value::ok(v));
+        let c = chain(DEEP, Value::ok);
         let d = {
             let mut v = Value::Int(1);
             for _ in 0..DEEP {
@@ -461,8 +456,8 @@ mod tests {
         let a = dag(60, |x, y| Value::list(vec![x, y]));
         let b = dag(60, |x, y| Value::list(vec![x, y]));
         assert!(values_equal(&a, &b));
-        let c = dag(60, |x, y| Value::pair(x, y));
-        let d = dag(60, |x, y| Value::pair(x, y));
+        let c = dag(60, Value::pair);
+        let d = dag(60, Value::pair);
         assert!(values_equal(&c, &d));
         assert_eq!(compare_values(&c, &d), Ordering::Equal);
         let e = dag(60, |x, y| Value::enum_val("Tree", "Node", vec![x, y]));

@@ -182,7 +182,6 @@ fn alloc_error(size: u128, limits: &Limits, what: &str) -> VmError {
 /// sub-values can have a text exponentially longer than itself.
 pub fn display_limited(v: &Value, limits: &Limits, what: &str) -> VmResult<String> {
     let cap = limits.max_alloc.min(crate::runtime::value::DISPLAY_MAX);
-    v.display_capped(cap).ok_or_else(|| {
-        VmError::limit(LimitKind::Memory, format!("{what}: the text of this value is longer than {cap} bytes"))
-    })
+    v.display_capped(cap)
+        .ok_or_else(|| VmError::limit(LimitKind::Memory, format!("{what}: the text of this value is longer than {cap} bytes")))
 }
