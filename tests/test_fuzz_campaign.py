@@ -25,7 +25,7 @@ pytestmark = pytest.mark.needs_core
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REGRESSIONS = REPO_ROOT / "tests" / "fuzz_regressions"
 
-CAMPAIGN_COUNT = 1500 if os.environ.get("CI") else 4000
+CAMPAIGN_COUNT = 5000 if os.environ.get("CI") else 10000
 
 
 def test_generators_are_deterministic_and_varied():

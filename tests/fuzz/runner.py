@@ -109,6 +109,8 @@ class Batch:
             detail = f"no progress for {self.campaign.watchdog}s"
         self.campaign.findings.append(Finding(cls, self.campaign.seed, index, detail))
         self.campaign.outcomes[cls] += 1
+        # The programs this worker finished before it died (their classes were not reported).
+        self.campaign.outcomes["ran before a death"] += index - self.start
         return index + 1 if index + 1 < self.end else None
 
 

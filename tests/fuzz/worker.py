@@ -18,6 +18,7 @@ import os
 import sys
 import time
 import traceback
+import warnings
 
 import harnvm
 
@@ -58,6 +59,8 @@ def classify(source: str, filename: str, time_limit: float) -> tuple[str, str | 
 def main(argv: list[str] | None = None) -> int:
     seed, start, count, time_limit = (argv or sys.argv)[1:5]
     seed, start, count, time_limit = int(seed), int(start), int(count), float(time_limit)
+    # Checker warnings are about the random programs, not findings.
+    warnings.simplefilter("ignore")
     counts: collections.Counter[str] = collections.Counter()
     out = sys.stdout.fileno()
     # Test hooks: make program N die or hit a caught panic, to test the runner's oracle.
