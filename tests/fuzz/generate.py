@@ -157,7 +157,7 @@ class Gen:
     def deep_chain(self, indent: int) -> None:
         """A value nested `n` levels, built iteratively; then walks over it."""
         rng = self.rng
-        n = rng.choice([10, 100, 257, 300, 1000]) if rng.random() < 0.93 else rng.choice([5000, 20000, 100000])
+        n = rng.choice([10, 100, 257, 300]) if rng.random() < 0.95 else rng.choice([1000, 5000, 100000])
         wrap = rng.choice(WRAPS)
         c, d = self.fresh(), self.fresh()
         for name in (c, d):

@@ -21,6 +21,7 @@ import collections
 import json
 import os
 import selectors
+import signal
 import subprocess
 import sys
 import time
@@ -54,6 +55,18 @@ class Campaign:
 
     def finding_counts(self) -> dict[str, int]:
         return dict(collections.Counter(f.cls for f in self.findings))
+
+    @property
+    def failures(self) -> list[Finding]:
+        """Findings that fail a campaign (all but load-induced wall-time overruns)."""
+        return [f for f in self.findings if f.cls not in INFORMATIONAL]
+
+
+#: Outcome of programs that ran in a worker stopped with the campaign (classes not reported).
+STOPPED = "ran, unclassified (campaign stopped)"
+
+#: Finding classes reported but not failing a campaign.
+INFORMATIONAL = {"overrun-wall-only"}
 
 
 def _spawn(seed: int, start: int, count: int, time_limit: float) -> subprocess.Popen[bytes]:
@@ -91,6 +104,7 @@ class Batch:
                 index, _, payload = rest.partition(" ")
                 info = json.loads(payload)
                 self.campaign.findings.append(Finding(info["class"], self.campaign.seed, int(index), info["detail"]))
+                print(f"finding: {info['class']} at {self.campaign.seed}/{index}: {info['detail'][:300]}", file=sys.stderr, flush=True)
             elif tag == "D":
                 self.campaign.outcomes.update(json.loads(rest))
                 self.done = True
@@ -122,50 +136,57 @@ def run_campaign(
     batch: int = 2000,
     time_limit: float = 1.0,
     watchdog: float = 60.0,
-    progress: bool = False,
+    progress: float = 0.0,
 ) -> Campaign:
-    """Runs programs `start .. start+count` of stream `seed` in `jobs` parallel workers."""
+    """Runs programs `start .. start+count` of stream `seed` in `jobs` parallel
+    workers; with `progress` (seconds), reports finished programs that often on stderr."""
     campaign = Campaign(seed, time_limit, watchdog)
     pending = [(s, min(s + batch, start + count)) for s in range(start, start + count, batch)]
     pending.reverse()
     running: dict[int, Batch] = {}
     sel = selectors.DefaultSelector()
-    began = time.monotonic()
-    while pending or running:
-        while pending and len(running) < jobs:
-            s, e = pending.pop()
-            b = Batch(campaign, s, e)
-            running[b.proc.stdout.fileno()] = b  # type: ignore[union-attr]
-            sel.register(b.proc.stdout, selectors.EVENT_READ, b)  # type: ignore[arg-type]
-        for key, _ in sel.select(timeout=1.0):
-            b = key.data
-            data = os.read(key.fd, 65536)
-            if data:
-                b.feed(data)
-                continue
-            sel.unregister(key.fileobj)
-            del running[key.fd]
-            resume = b.finish(hung=False)
-            if resume is not None:
-                pending.append((resume, b.end))
-        now = time.monotonic()
-        for fd, b in list(running.items()):
-            if now - b.last_news > watchdog:
-                sel.unregister(b.proc.stdout)  # type: ignore[arg-type]
-                del running[fd]
-                resume = b.finish(hung=True)
+    began = last_report = time.monotonic()
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                s, e = pending.pop()
+                b = Batch(campaign, s, e)
+                running[b.proc.stdout.fileno()] = b  # type: ignore[union-attr]
+                sel.register(b.proc.stdout, selectors.EVENT_READ, b)  # type: ignore[arg-type]
+            for key, _ in sel.select(timeout=1.0):
+                b = key.data
+                data = os.read(key.fd, 65536)
+                if data:
+                    b.feed(data)
+                    continue
+                sel.unregister(key.fileobj)
+                del running[key.fd]
+                resume = b.finish(hung=False)
                 if resume is not None:
                     pending.append((resume, b.end))
-        if progress:
-            rate = campaign.programs / max(now - began, 1e-9)
-            print(
-                f"\r{campaign.programs} programs, {rate:.0f}/s, findings {campaign.finding_counts()}",
-                end="",
-                file=sys.stderr,
-                flush=True,
-            )
-    if progress:
-        print(file=sys.stderr)
+            now = time.monotonic()
+            for fd, b in list(running.items()):
+                if now - b.last_news > watchdog:
+                    sel.unregister(b.proc.stdout)  # type: ignore[arg-type]
+                    del running[fd]
+                    resume = b.finish(hung=True)
+                    if resume is not None:
+                        pending.append((resume, b.end))
+            if progress and now - last_report >= progress:
+                last_report = now
+                finished = campaign.programs + sum(b.current - b.start for b in running.values() if b.current is not None)
+                rate = finished / max(now - began, 1e-9)
+                print(
+                    f"{time.strftime('%H:%M:%S')} {finished} programs finished ({rate:.0f}/s), "
+                    f"findings {campaign.finding_counts()}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    except (Stopped, KeyboardInterrupt):
+        for b in running.values():
+            b.proc.kill()
+            b.proc.communicate()
+            campaign.outcomes[STOPPED] += (b.current - b.start) if b.current is not None else 0
     return campaign
 
 
@@ -182,6 +203,14 @@ def save_findings(campaign: Campaign, directory: Path) -> list[Path]:
     return saved
 
 
+class Stopped(Exception):
+    pass
+
+
+def _stop(*_args: object) -> None:
+    raise Stopped
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.fuzz", description=__doc__.split("\n\n")[0])
     ap.add_argument("--count", type=int, default=10_000)
@@ -192,10 +221,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=float, default=1.0)
     ap.add_argument("--watchdog", type=float, default=60.0)
     ap.add_argument("--save", type=Path, default=REPO_ROOT / "tests" / "fuzz_findings")
+    ap.add_argument("--progress", type=float, default=60.0, help="seconds between progress lines (0: none)")
     args = ap.parse_args(argv)
     began = time.monotonic()
+    signal.signal(signal.SIGTERM, _stop)
     campaign = run_campaign(
-        args.count, args.seed, args.start, args.jobs, args.batch, args.time_limit, args.watchdog, progress=sys.stderr.isatty()
+        args.count, args.seed, args.start, args.jobs, args.batch, args.time_limit, args.watchdog, progress=args.progress
     )
     elapsed = time.monotonic() - began
     print(f"programs run: {campaign.programs} (stream {args.seed}, indices {args.start}..{args.start + args.count}) in {elapsed:.0f}s")
@@ -204,8 +235,6 @@ def main(argv: list[str] | None = None) -> int:
     for cls in ("death", "hang", "internal", "overrun"):
         counts.setdefault(cls, 0)
     print("findings:", json.dumps(dict(sorted(counts.items()))))
-    if campaign.findings:
-        for path in save_findings(campaign, args.save):
-            print("saved", path)
-        return 1
-    return 0
+    for path in save_findings(campaign, args.save):
+        print("saved", path)
+    return 1 if campaign.failures else 0
