@@ -1,6 +1,7 @@
 """The program fuzzer (`tests/fuzz`): a bounded campaign, the runner's own
-oracle (deaths, internal errors, overruns are findings), and the saved
-regressions.
+oracle (deaths and internal errors are findings), and the saved regressions.
+Overruns of the time limit are reported by the long mode only: no test here
+asserts a duration.
 
 The campaign runs generated programs and mutants of the conformance suite
 and examples in worker subprocesses. `CI=1` runs a bounded profile (well
@@ -41,8 +42,10 @@ def test_generators_are_deterministic_and_varied():
 def test_bounded_campaign_has_no_findings():
     campaign = run_campaign(CAMPAIGN_COUNT, seed=20261204, jobs=2, batch=CAMPAIGN_COUNT // 2, time_limit=1.0, watchdog=120)
     assert campaign.programs == CAMPAIGN_COUNT
-    details = "\n\n".join(f"{f.cls} at {f.seed}/{f.index}:\n{generate.program(f.seed, f.index)[0]}\n{f.detail}" for f in campaign.findings)
-    assert not campaign.findings, details
+    # Overruns are a time measurement: reported by the long mode, never asserted here.
+    failures = [f for f in campaign.failures if not f.cls.startswith("overrun")]
+    details = "\n\n".join(f"{f.cls} at {f.seed}/{f.index}:\n{generate.program(f.seed, f.index)[0]}\n{f.detail}" for f in failures)
+    assert not failures, details
     # The programs do reach the VM and end in every way a program can.
     assert campaign.outcomes["ok"] > CAMPAIGN_COUNT // 10
     assert sum(n for cls, n in campaign.outcomes.items() if cls.startswith("harn:")) > CAMPAIGN_COUNT // 10
