@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
+use smallvec::SmallVec;
 
 use crate::runtime::value::{Object, Value};
 
@@ -59,7 +60,7 @@ pub fn shared<T>(rc: &Rc<T>) -> bool {
 /// Harn `==` (see `value::values_equal`), without native recursion over the
 /// value's depth and visiting each pair of shared nodes once.
 pub fn values_equal(a: &Value, b: &Value) -> bool {
-    let mut walk = EqWalk { stack: Vec::new(), seen: FxHashSet::default() };
+    let mut walk = EqWalk { stack: SmallVec::new(), seen: FxHashSet::default(), visits: 0 };
     if !walk.step(a, b) {
         return false;
     }
@@ -71,9 +72,15 @@ pub fn values_equal(a: &Value, b: &Value) -> bool {
     true
 }
 
+/// Nodes a walk visits before it starts remembering shared ones: small
+/// values (the common case) compare without allocating.
+const MEMO_AFTER: u32 = 256;
+
 struct EqWalk<'a> {
     /// Pairs still to compare; the answer is the AND of all of them.
-    stack: Vec<(&'a Value, &'a Value)>,
+    stack: SmallVec<[(&'a Value, &'a Value); 16]>,
+    /// Container pairs expanded so far.
+    visits: u32,
     /// Shared node pairs already expanded. Values are acyclic, so a pair met
     /// again was met in an earlier, finished subtree that compared equal
     /// (a mismatch would have ended the walk).
@@ -83,7 +90,8 @@ struct EqWalk<'a> {
 impl<'a> EqWalk<'a> {
     /// False when `(x, y)` was already expanded; true the first time.
     fn first_visit<T>(&mut self, x: &Rc<T>, y: &Rc<T>) -> bool {
-        if shared(x) || shared(y) {
+        self.visits = self.visits.saturating_add(1);
+        if self.visits > MEMO_AFTER && (shared(x) || shared(y)) {
             self.seen.insert((addr(x), addr(y)))
         } else {
             true
@@ -203,14 +211,17 @@ pub fn compare_values(a: &Value, b: &Value) -> Ordering {
     let (Value::Pair(_), Value::Pair(_)) = (a, b) else {
         return compare_flat(a, b);
     };
-    let mut stack: Vec<(&Value, &Value)> = vec![(a, b)];
+    let mut stack: SmallVec<[(&Value, &Value); 16]> = SmallVec::new();
+    stack.push((a, b));
     let mut seen: FxHashSet<(usize, usize)> = FxHashSet::default();
+    let mut visits = 0u32;
     while let Some((x, y)) = stack.pop() {
         match (x, y) {
             (Value::Pair(p), Value::Pair(q)) => {
                 // A pair always orders equal to itself; a pair of pairs met
                 // again was met in a finished subtree, which ordered equal.
-                if Rc::ptr_eq(p, q) || ((shared(p) || shared(q)) && !seen.insert((addr(p), addr(q)))) {
+                visits = visits.saturating_add(1);
+                if Rc::ptr_eq(p, q) || (visits > MEMO_AFTER && (shared(p) || shared(q)) && !seen.insert((addr(p), addr(q)))) {
                     continue;
                 }
                 stack.push((&p.1, &q.1));
@@ -249,7 +260,7 @@ fn nests(v: &Value) -> bool {
 /// million-deep chain of any kind uses constant native stack.
 #[inline(never)]
 pub fn drop_last(v: &mut Value) {
-    let mut pending: Vec<Value> = Vec::new();
+    let mut pending: SmallVec<[Value; 8]> = SmallVec::new();
     take_children(v, &mut pending);
     while let Some(mut child) = pending.pop() {
         take_children(&mut child, &mut pending);
@@ -259,12 +270,12 @@ pub fn drop_last(v: &mut Value) {
 
 /// Moves the children of a uniquely owned node into `pending` (when any of
 /// them nests; leaves are dropped in place).
-fn take_children(v: &mut Value, pending: &mut Vec<Value>) {
+fn take_children(v: &mut Value, pending: &mut SmallVec<[Value; 8]>) {
     match v {
         Value::List(items) | Value::Set(items) => {
             if let Some(items) = Rc::get_mut(items) {
                 if items.iter().any(nests) {
-                    pending.append(items);
+                    pending.extend(items.drain(..));
                 }
             }
         }
@@ -286,14 +297,14 @@ fn take_children(v: &mut Value, pending: &mut Vec<Value>) {
         Value::Enum(e) => {
             if let Some(e) = Rc::get_mut(e) {
                 if e.fields.iter().any(nests) {
-                    pending.append(&mut e.fields);
+                    pending.extend(e.fields.drain(..));
                 }
             }
         }
         Value::Struct(s) => {
             if let Some(s) = Rc::get_mut(s) {
                 if s.values.iter().any(nests) {
-                    pending.append(&mut s.values);
+                    pending.extend(s.values.drain(..));
                 }
             }
         }
