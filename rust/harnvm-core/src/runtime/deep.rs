@@ -15,6 +15,7 @@
 //! it on the heap when the thread's own stack is nearly used up, so the
 //! parser, compiler and conversions are safe on small thread stacks.
 
+use std::cell::Cell;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -255,16 +256,56 @@ fn nests(v: &Value) -> bool {
     )
 }
 
-/// Dismantles the last reference to a value that holds other values, moving
-/// the children of every uniquely owned node onto a worklist, so dropping a
-/// million-deep chain of any kind uses constant native stack.
+thread_local! {
+    /// How many `drop_last` calls are active on this thread (natural recursion depth of drops).
+    static DROP_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Nesting of drops that recurse natively (a few KiB of stack) before the
+/// rest of a value is dismantled on a worklist.
+const DROP_RECURSION: u32 = 64;
+
+/// Drops the last reference to a value that holds other values. Shallow
+/// values drop by plain recursion; past `DROP_RECURSION` nested drops, the
+/// children of every uniquely owned node move onto a worklist instead, so
+/// dropping a million-deep chain of any kind uses bounded native stack.
 #[inline(never)]
 pub fn drop_last(v: &mut Value) {
+    let depth = DROP_DEPTH.with(Cell::get);
+    if depth < DROP_RECURSION {
+        DROP_DEPTH.with(|d| d.set(depth + 1));
+        drop_payload(std::mem::take(v));
+        DROP_DEPTH.with(|d| d.set(depth));
+        return;
+    }
     let mut pending: SmallVec<[Value; 8]> = SmallVec::new();
     take_children(v, &mut pending);
     while let Some(mut child) = pending.pop() {
         take_children(&mut child, &mut pending);
         // `child` has no nesting children left; dropping it is shallow.
+    }
+}
+
+/// Drops what `v` points to without running `Value::drop` on `v` itself
+/// (which would come back here).
+fn drop_payload(v: Value) {
+    let v = std::mem::ManuallyDrop::new(v);
+    // SAFETY: `v` is never dropped, so each `Rc` is read out of it exactly
+    // once and dropped here, releasing the reference `v` owned.
+    unsafe {
+        match &*v {
+            Value::Str(x) => drop(std::ptr::read(x)),
+            Value::Bytes(x) => drop(std::ptr::read(x)),
+            Value::List(x) | Value::Set(x) => drop(std::ptr::read(x)),
+            Value::Dict(x) => drop(std::ptr::read(x)),
+            Value::Range(x) => drop(std::ptr::read(x)),
+            Value::Pair(x) => drop(std::ptr::read(x)),
+            Value::Enum(x) => drop(std::ptr::read(x)),
+            Value::Struct(x) => drop(std::ptr::read(x)),
+            Value::Closure(x) => drop(std::ptr::read(x)),
+            Value::Object(x) => drop(std::ptr::read(x)),
+            Value::Nil | Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Duration(_) | Value::Builtin(_) => {}
+        }
     }
 }
 
@@ -417,6 +458,20 @@ mod tests {
         drop(chain(DEEP, |v| Value::Object(Rc::new(Object::Atomic(std::cell::Cell::new(0), std::cell::RefCell::new(v))))));
         drop(chain(DEEP, |v| Value::Object(Rc::new(Object::Cell(std::cell::RefCell::new(v))))));
         drop(chain(DEEP, |v| Value::dict_from([("k", v)])));
+    }
+
+    #[test]
+    fn deep_chains_drop_on_a_small_thread_stack() {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                drop(chain(200_000, Value::ok));
+                drop(chain(200_000, |v| Value::pair(Value::Nil, v)));
+                drop(chain(200_000, |v| Value::list(vec![v, Value::list(vec![Value::Int(1)])])));
+            })
+            .expect("spawn")
+            .join()
+            .expect("no overflow");
     }
 
     #[test]
