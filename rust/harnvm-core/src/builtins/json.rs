@@ -61,9 +61,31 @@ pub fn to_json(v: &Value) -> VmResult<String> {
 /// is longer than `cap` bytes (a value that shares sub-values can have a text
 /// exponentially longer than itself).
 pub fn to_json_capped(v: &Value, cap: usize) -> VmResult<String> {
+    use crate::runtime::deep::{expanded_size_with, PROBE_TEXT};
     let mut out = String::new();
+    if cap > PROBE_TEXT {
+        match write_json(v, &mut out, 0, PROBE_TEXT) {
+            Ok(()) if out.len() <= PROBE_TEXT => return Ok(out),
+            Ok(()) | Err(_) => {}
+        }
+        // Each node written out (lists, sets, dicts, structs and their
+        // members) adds a byte or more: a value with more than `cap` of them
+        // cannot fit, so it is refused without writing it.
+        let written = |v: &Value| matches!(v, Value::List(_) | Value::Set(_) | Value::Dict(_) | Value::Struct(_));
+        if expanded_size_with(v, cap as u64, MAX_JSON_DEPTH, written) > cap as u64 {
+            return Err(too_long(cap));
+        }
+        out.clear();
+    }
     write_json(v, &mut out, 0, cap)?;
+    if out.len() > cap {
+        return Err(too_long(cap));
+    }
     Ok(out)
+}
+
+fn too_long(cap: usize) -> VmError {
+    VmError::limit(LimitKind::Memory, format!("json_stringify: the JSON text of this value is longer than {cap} bytes"))
 }
 
 fn write_json(v: &Value, out: &mut String, depth: usize, cap: usize) -> VmResult<()> {
@@ -71,10 +93,7 @@ fn write_json(v: &Value, out: &mut String, depth: usize, cap: usize) -> VmResult
         return Err(VmError::throw_msg(format!("json_stringify: value is nested deeper than {MAX_JSON_DEPTH} levels")));
     }
     if out.len() > cap {
-        return Err(VmError::limit(
-            LimitKind::Memory,
-            format!("json_stringify: the JSON text of this value is longer than {cap} bytes"),
-        ));
+        return Err(too_long(cap));
     }
     match v {
         Value::Nil => out.push_str("null"),
@@ -261,6 +280,28 @@ mod tests {
             to_json(&d).unwrap(),
             r#"{"bytes":{"$bytes_b64":"aGk="},"d":null,"e":null,"f":1,"g":0.5,"l":[1,null,true],"r":"1 to 5","s":"a\"b\\c\nd\u001b","set":[2]}"#
         );
+    }
+
+    #[test]
+    fn stringify_refuses_a_dag_whose_text_is_too_long_without_writing_it() {
+        let mut v = Value::Int(1);
+        for _ in 0..60 {
+            v = Value::list(vec![v.clone(), v]);
+        }
+        let err = to_json_capped(&v, 1 << 28).unwrap_err();
+        assert!(err.message().contains("longer than"), "{}", err.message());
+        // Pairs are written as null: their shared children do not count.
+        let mut p = Value::Int(1);
+        for _ in 0..60 {
+            p = Value::pair(p.clone(), p);
+        }
+        assert_eq!(to_json_capped(&Value::list(vec![p]), 1 << 28).unwrap(), "[null]");
+        // A small shared value is written out in full.
+        let mut s = Value::Int(1);
+        for _ in 0..3 {
+            s = Value::list(vec![s.clone(), s]);
+        }
+        assert_eq!(to_json_capped(&s, 1 << 28).unwrap(), "[[[1,1],[1,1]],[[1,1],[1,1]]]");
     }
 
     #[test]

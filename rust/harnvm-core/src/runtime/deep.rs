@@ -377,48 +377,67 @@ fn take_children(v: &mut Value, pending: &mut SmallVec<[Value; 8]>) {
 /// proportional to the distinct nodes (shared nodes are memoized) and stops
 /// descending below `max_depth` levels.
 pub fn expanded_size(v: &Value, limit: u64, max_depth: usize) -> u64 {
-    let mut memo: FxHashMap<usize, u64> = FxHashMap::default();
-    size_at(v, limit.saturating_add(1), max_depth, 0, &mut memo)
+    expanded_size_with(v, limit, max_depth, |_| true)
 }
 
-fn size_at(v: &Value, cap: u64, max_depth: usize, depth: usize, memo: &mut FxHashMap<usize, u64>) -> u64 {
-    if depth > max_depth {
-        return 1;
-    }
-    let key = match v {
-        Value::List(x) | Value::Set(x) if shared(x) => Some(addr(x)),
-        Value::Dict(x) if shared(x) => Some(addr(x)),
-        Value::Pair(x) if shared(x) => Some(addr(x)),
-        Value::Enum(x) if shared(x) => Some(addr(x)),
-        Value::Struct(x) if shared(x) => Some(addr(x)),
-        _ => None,
-    };
-    if let Some(n) = key.and_then(|k| memo.get(&k)) {
-        return *n;
-    }
-    let sum = |items: &mut dyn Iterator<Item = &Value>, memo: &mut FxHashMap<usize, u64>| {
-        let mut total = 1u64;
-        for item in items {
-            if total >= cap {
-                break;
-            }
-            total = total.saturating_add(grow(|| size_at(item, cap, max_depth, depth + 1, memo)));
-        }
-        total.min(cap)
-    };
-    let n = match v {
-        Value::List(x) | Value::Set(x) => sum(&mut x.iter(), memo),
-        Value::Dict(x) => sum(&mut x.values(), memo),
-        Value::Pair(x) => sum(&mut [&x.0, &x.1].into_iter(), memo),
-        Value::Enum(x) => sum(&mut x.fields.iter(), memo),
-        Value::Struct(x) => sum(&mut x.values.iter(), memo),
-        _ => 1,
-    };
-    if let Some(k) = key {
-        memo.insert(k, n);
-    }
-    n
+/// `expanded_size`, counting the children only of the nodes for which
+/// `descend` holds (those a text format writes out).
+pub fn expanded_size_with(v: &Value, limit: u64, max_depth: usize, descend: fn(&Value) -> bool) -> u64 {
+    let mut memo: FxHashMap<usize, u64> = FxHashMap::default();
+    let walk = SizeWalk { cap: limit.saturating_add(1), max_depth, descend };
+    walk.size_at(v, 0, &mut memo)
 }
+
+struct SizeWalk {
+    cap: u64,
+    max_depth: usize,
+    descend: fn(&Value) -> bool,
+}
+
+impl SizeWalk {
+    fn size_at(&self, v: &Value, depth: usize, memo: &mut FxHashMap<usize, u64>) -> u64 {
+        if depth > self.max_depth || !(self.descend)(v) {
+            return 1;
+        }
+        let key = match v {
+            Value::List(x) | Value::Set(x) if shared(x) => Some(addr(x)),
+            Value::Dict(x) if shared(x) => Some(addr(x)),
+            Value::Pair(x) if shared(x) => Some(addr(x)),
+            Value::Enum(x) if shared(x) => Some(addr(x)),
+            Value::Struct(x) if shared(x) => Some(addr(x)),
+            _ => None,
+        };
+        if let Some(n) = key.and_then(|k| memo.get(&k)) {
+            return *n;
+        }
+        let sum = |items: &mut dyn Iterator<Item = &Value>, memo: &mut FxHashMap<usize, u64>| {
+            let mut total = 1u64;
+            for item in items {
+                if total >= self.cap {
+                    break;
+                }
+                total = total.saturating_add(grow(|| self.size_at(item, depth + 1, memo)));
+            }
+            total.min(self.cap)
+        };
+        let n = match v {
+            Value::List(x) | Value::Set(x) => sum(&mut x.iter(), memo),
+            Value::Dict(x) => sum(&mut x.values(), memo),
+            Value::Pair(x) => sum(&mut [&x.0, &x.1].into_iter(), memo),
+            Value::Enum(x) => sum(&mut x.fields.iter(), memo),
+            Value::Struct(x) => sum(&mut x.values.iter(), memo),
+            _ => 1,
+        };
+        if let Some(k) = key {
+            memo.insert(k, n);
+        }
+        n
+    }
+}
+
+/// Text this long is written before a capped writer checks whether the whole
+/// text can fit its cap at all.
+pub const PROBE_TEXT: usize = 1 << 20;
 
 #[cfg(test)]
 mod tests {

@@ -431,10 +431,24 @@ impl Value {
 
     /// The display text, or None when it would be longer than `cap` bytes.
     pub fn display_capped(&self, cap: usize) -> Option<String> {
+        use crate::runtime::deep::{expanded_size, PROBE_TEXT};
         match self {
-            Value::Str(s) if s.len() <= cap => Some(s.as_str().to_owned()),
+            Value::Str(s) => (s.len() <= cap).then(|| s.as_str().to_owned()),
             _ => {
                 let mut out = String::new();
+                if cap > PROBE_TEXT {
+                    if self.write_display_capped(&mut out, PROBE_TEXT) {
+                        return Some(out);
+                    }
+                    // Every node shown adds a byte or more (apart from one
+                    // empty string), so a value with more nodes to show than
+                    // `cap + 1` cannot fit: refuse it without writing it.
+                    let bound = cap as u64 + 1;
+                    if expanded_size(self, bound, 256) > bound {
+                        return None;
+                    }
+                    out.clear();
+                }
                 self.write_display_capped(&mut out, cap).then_some(out)
             }
         }
@@ -698,6 +712,21 @@ mod tests {
         assert!(!values_equal(&Value::Duration(5), &Value::Duration(5)));
         assert!(!values_equal(&Value::Int(1), &Value::str("1")));
         assert_eq!(compare_values(&Value::Int(1), &Value::str("a")), Ordering::Equal);
+    }
+
+    #[test]
+    fn capped_display_refuses_a_dag_at_once() {
+        let mut v = Value::Int(1);
+        for _ in 0..60 {
+            v = Value::list(vec![v.clone(), v]);
+        }
+        assert_eq!(v.display_capped(1 << 28), None);
+        let mut s = Value::Int(1);
+        for _ in 0..2 {
+            s = Value::list(vec![s.clone(), s]);
+        }
+        assert_eq!(s.display_capped(1 << 28).as_deref(), Some("[[1, 1], [1, 1]]"));
+        assert_eq!(s.display_capped(4), None);
     }
 
     #[test]
