@@ -25,6 +25,7 @@
 use std::rc::Rc;
 
 use harnvm_core::builtins::builtin_name;
+use harnvm_core::runtime::deep;
 use harnvm_core::runtime::value::{StructLayout, StructVal};
 use harnvm_core::Value;
 use pyo3::exceptions::PyTypeError;
@@ -39,6 +40,9 @@ use crate::pinned::Pinned;
 
 /// Deepest nesting converted in either direction.
 pub const MAX_DEPTH: usize = 1000;
+
+/// Most Python objects one Harn → Python conversion creates.
+pub const MAX_NODES: u64 = 1 << 24;
 
 static TIMEDELTA: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static HARN_ENUM: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -138,7 +142,22 @@ impl HarnObject {
 /// Converts a Harn value to a new Python object. Function and object handles
 /// remember `vm_id`, the Vm the value came from (0: none).
 pub fn to_py<'py>(py: Python<'py>, v: &Value, vm_id: u64) -> PyResult<Bound<'py, PyAny>> {
-    to_py_at(py, v, 0, vm_id)
+    // A value that shares sub-values converts to a tree with one Python
+    // object per path: refuse one whose tree is too large before building
+    // any of it (counting costs only the distinct nodes).
+    if v.is_heap() {
+        let size = deep::expanded_size(v, MAX_NODES, MAX_DEPTH + 1);
+        if size > MAX_NODES {
+            return Err(errors::conversion(
+                py,
+                format!(
+                    "Harn value would convert to more than {MAX_NODES} Python objects (it shares sub-values, \
+                     and each path to a shared value becomes its own copy); cannot convert it to Python"
+                ),
+            ));
+        }
+    }
+    deep::grow_large(|| to_py_at(py, v, 0, vm_id))
 }
 
 fn to_py_at<'py>(py: Python<'py>, v: &Value, depth: usize, vm_id: u64) -> PyResult<Bound<'py, PyAny>> {
@@ -166,19 +185,19 @@ fn to_py_at<'py>(py: Python<'py>, v: &Value, depth: usize, vm_id: u64) -> PyResu
         Value::List(items) => {
             let out = PyList::empty(py);
             for item in items.iter() {
-                out.append(to_py_at(py, item, d, vm_id)?)?;
+                out.append(deep::grow(|| to_py_at(py, item, d, vm_id))?)?;
             }
             out.into_any()
         }
         Value::Dict(map) => {
             let out = PyDict::new(py);
             for (k, item) in map.iter() {
-                out.set_item(k.as_str(), to_py_at(py, item, d, vm_id)?)?;
+                out.set_item(k.as_str(), deep::grow(|| to_py_at(py, item, d, vm_id))?)?;
             }
             out.into_any()
         }
         Value::Set(items) => {
-            let converted = items.iter().map(|item| to_py_at(py, item, d, vm_id)).collect::<PyResult<Vec<_>>>()?;
+            let converted = items.iter().map(|item| deep::grow(|| to_py_at(py, item, d, vm_id))).collect::<PyResult<Vec<_>>>()?;
             match PySet::new(py, &converted) {
                 Ok(set) => set.into_any(),
                 Err(e) if e.is_instance_of::<PyTypeError>(py) => PyList::new(py, converted)?.into_any(),
@@ -189,15 +208,18 @@ fn to_py_at<'py>(py: Python<'py>, v: &Value, depth: usize, vm_id: u64) -> PyResu
             let stop = if r.inclusive { r.end as i128 + 1 } else { r.end as i128 };
             py.get_type::<PyRange>().call1((r.start, stop))?
         }
-        Value::Pair(p) => PyTuple::new(py, [to_py_at(py, &p.0, d, vm_id)?, to_py_at(py, &p.1, d, vm_id)?])?.into_any(),
+        Value::Pair(p) => {
+            let first = deep::grow(|| to_py_at(py, &p.0, d, vm_id))?;
+            PyTuple::new(py, [first, deep::grow(|| to_py_at(py, &p.1, d, vm_id))?])?.into_any()
+        }
         Value::Enum(e) => {
-            let fields = e.fields.iter().map(|f| to_py_at(py, f, d, vm_id)).collect::<PyResult<Vec<_>>>()?;
+            let fields = e.fields.iter().map(|f| deep::grow(|| to_py_at(py, f, d, vm_id))).collect::<PyResult<Vec<_>>>()?;
             harn_enum(py)?.call1((e.enum_name.as_str(), e.variant.as_str(), PyTuple::new(py, fields)?))?
         }
         Value::Struct(s) => {
             let fields = PyDict::new(py);
             for (name, item) in s.layout.fields.iter().zip(s.values.iter()) {
-                fields.set_item(name.as_str(), to_py_at(py, item, d, vm_id)?)?;
+                fields.set_item(name.as_str(), deep::grow(|| to_py_at(py, item, d, vm_id))?)?;
             }
             harn_struct(py)?.call1((s.name(), fields))?
         }
@@ -267,14 +289,40 @@ fn fail<T>(py: Python<'_>, path: &Path, what: impl AsRef<str>) -> PyResult<T> {
 /// object handles must come from that Vm (their values refer to its module
 /// state); with None, any handle from the current thread is accepted.
 pub fn from_py(obj: &Bound<'_, PyAny>, target: Option<u64>) -> PyResult<Value> {
-    from_py_at(obj, &mut Path(Vec::new()), target)
+    let mut memo = Memo::default();
+    deep::grow_large(|| from_py_at(obj, &mut Path(Vec::new()), target, &mut memo))
 }
 
-fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path, target: Option<u64>) -> PyResult<Value> {
+/// Python containers already converted in this conversion, by address: a
+/// container referenced from several places (a DAG) converts once and its
+/// Harn value is shared, so the walk costs the distinct containers, not the
+/// paths. Holds a reference to each so no address is reused meanwhile.
+type Memo<'py> = rustc_hash::FxHashMap<usize, (Bound<'py, PyAny>, Value)>;
+
+fn from_py_at<'py>(obj: &Bound<'py, PyAny>, path: &mut Path, target: Option<u64>, memo: &mut Memo<'py>) -> PyResult<Value> {
     let py = obj.py();
     if path.0.len() > MAX_DEPTH {
         return fail(py, path, format!("nested more than {MAX_DEPTH} levels deep (or cyclic)"));
     }
+    let is_container = obj.is_instance_of::<PyList>()
+        || obj.is_instance_of::<PyTuple>()
+        || obj.is_instance_of::<PyDict>()
+        || obj.is_instance_of::<PySet>()
+        || obj.is_instance_of::<PyFrozenSet>();
+    if !is_container {
+        return from_py_leaf(obj, path, target, memo);
+    }
+    let key = obj.as_ptr() as usize;
+    if let Some((_, v)) = memo.get(&key) {
+        return Ok(v.clone());
+    }
+    let v = deep::grow(|| from_py_leaf(obj, path, target, memo))?;
+    memo.insert(key, (obj.clone(), v.clone()));
+    Ok(v)
+}
+
+fn from_py_leaf<'py>(obj: &Bound<'py, PyAny>, path: &mut Path, target: Option<u64>, memo: &mut Memo<'py>) -> PyResult<Value> {
+    let py = obj.py();
     if obj.is_none() {
         return Ok(Value::Nil);
     }
@@ -306,7 +354,7 @@ fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path, target: Option<u64>) -> P
         let mut items = Vec::with_capacity(obj.len().unwrap_or(0));
         for (i, item) in obj.try_iter()?.enumerate() {
             path.0.push(Seg::Index(i));
-            let v = from_py_at(&item?, path, target)?;
+            let v = from_py_at(&item?, path, target, memo)?;
             path.0.pop();
             items.push(v);
         }
@@ -338,7 +386,7 @@ fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path, target: Option<u64>) -> P
                 }
             };
             path.0.push(Seg::Key(key.clone()));
-            let v = from_py_at(&item, path, target)?;
+            let v = from_py_at(&item, path, target, memo)?;
             path.0.pop();
             map.insert(Rc::new(key), v);
         }
@@ -351,7 +399,7 @@ fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path, target: Option<u64>) -> P
         let mut items = Vec::with_capacity(obj.len().unwrap_or(0));
         for (i, item) in obj.try_iter()?.enumerate() {
             path.0.push(Seg::Index(i));
-            let v = from_py_at(&item?, path, target)?;
+            let v = from_py_at(&item?, path, target, memo)?;
             path.0.pop();
             items.push(v);
         }
@@ -387,7 +435,7 @@ fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path, target: Option<u64>) -> P
         let mut fields = Vec::new();
         for (i, item) in obj.getattr("fields")?.try_iter()?.enumerate() {
             path.0.push(Seg::Index(i));
-            let v = from_py_at(&item?, path, target)?;
+            let v = from_py_at(&item?, path, target, memo)?;
             path.0.pop();
             fields.push(v);
         }
@@ -405,7 +453,7 @@ fn from_py_at(obj: &Bound<'_, PyAny>, path: &mut Path, target: Option<u64>) -> P
             };
             let item = fields.get_item(&key)?;
             path.0.push(Seg::Key(k.clone()));
-            let v = from_py_at(&item, path, target)?;
+            let v = from_py_at(&item, path, target, memo)?;
             path.0.pop();
             names.push(Rc::new(k));
             values.push(v);

@@ -212,7 +212,11 @@ pub fn panic_error(py: Python<'_>, payload: &(dyn Any + Send)) -> PyErr {
 /// Runs `f`, turning a panic into `HarnInternalError`. Every call into the
 /// core goes through here.
 pub fn guard<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    // Parsing, compiling, running and converting recurse natively (bounded,
+    // but more than a small thread stack holds): on a thread with little
+    // stack left, run on a heap-allocated stack segment. The panic is caught
+    // inside, so no unwind crosses the switch.
+    match harnvm_core::runtime::deep::grow_large(|| catch_unwind(AssertUnwindSafe(f))) {
         Ok(result) => result,
         Err(payload) => Err(panic_error(py, &*payload)),
     }

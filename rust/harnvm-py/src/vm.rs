@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 
 use harnvm_core::compile::check::CheckOptions;
+use harnvm_core::runtime::deep::grow_large;
 use harnvm_core::vm::RunState;
 use harnvm_core::{CompiledModule, Value, Vm as CoreVm, VmOptions, VmResult};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
@@ -398,7 +399,7 @@ impl Vm {
         let outcome = py
             .detach(move || {
                 let core = task.into_inner();
-                AssertSend(catch_unwind(AssertUnwindSafe(|| core.step())))
+                AssertSend(grow_large(|| catch_unwind(AssertUnwindSafe(|| core.step()))))
             })
             .into_inner();
         let host = self.host()?;
@@ -862,14 +863,14 @@ impl Vm {
             let task = AssertSend((&mut *core, work));
             py.detach(move || {
                 let (core, work) = task.into_inner();
-                AssertSend(catch_unwind(AssertUnwindSafe(|| work(core))))
+                AssertSend(grow_large(|| catch_unwind(AssertUnwindSafe(|| work(core)))))
             })
             .into_inner()
         } else {
             // Releasing and re-taking the GIL is a large part of a short
             // crossing; a caller that opted out keeps it (the output sink and
             // host functions attach as usual: they find it held).
-            catch_unwind(AssertUnwindSafe(|| work(&mut *core)))
+            grow_large(|| catch_unwind(AssertUnwindSafe(|| work(&mut *core))))
         };
         let result = match outcome {
             Ok(r) => r,

@@ -21,6 +21,7 @@ use super::args::{callable_arg, done, key_of, list_arg};
 use super::callback::{item_arg, ArgsFn, CallbackLoop, FinishFn, Step};
 use super::BuiltinImpl::Native;
 use super::{BuiltinDef, Ctx, Flow, Limits};
+use crate::runtime::deep;
 use crate::runtime::error::VmResult;
 use crate::runtime::value::{arg, compare_values, values_equal, DictMap, Object, Value};
 
@@ -57,13 +58,54 @@ const HASH_DEPTH: usize = 64;
 
 /// A hash consistent with `values_equal`: equal values hash equally (ints and
 /// floats hash by their f64 value, sets ignore order, structs ignore field order).
+/// Each node's hash combines its children's hashes, and shared nodes are
+/// hashed once per depth, so a value that shares sub-values costs its
+/// distinct nodes, not its paths.
 pub fn structural_hash(v: &Value) -> u64 {
     let mut h = FxHasher::default();
-    hash_into(v, &mut h, 0);
+    hash_into(v, &mut h, 0, &mut FxHashMap::default());
     h.finish()
 }
 
-fn hash_into(v: &Value, h: &mut FxHasher, depth: usize) {
+/// Hashes a child into its parent's hasher: scalars inline, containers as
+/// their own (memoizable) node hash. Equal values have the same shape, so
+/// they take the same branch.
+#[inline]
+fn hash_child(x: &Value, h: &mut FxHasher, depth: usize, memo: &mut HashMemo) {
+    match x {
+        Value::List(_) | Value::Dict(_) | Value::Set(_) | Value::Pair(_) | Value::Enum(_) | Value::Struct(_) => {
+            h.write_u64(deep::grow(|| node_hash(x, depth, memo)))
+        }
+        _ => hash_into(x, h, depth, memo),
+    }
+}
+
+/// Memo of shared nodes' hashes, by (address, depth): below `HASH_DEPTH` a
+/// node hashes coarsely, so its hash depends on the depth it is met at.
+type HashMemo = FxHashMap<(usize, usize), u64>;
+
+fn node_hash(v: &Value, depth: usize, memo: &mut HashMemo) -> u64 {
+    let key = match v {
+        Value::List(x) | Value::Set(x) if deep::shared(x) => Some(deep::addr(x)),
+        Value::Dict(x) if deep::shared(x) => Some(deep::addr(x)),
+        Value::Pair(x) if deep::shared(x) => Some(deep::addr(x)),
+        Value::Enum(x) if deep::shared(x) => Some(deep::addr(x)),
+        Value::Struct(x) if deep::shared(x) => Some(deep::addr(x)),
+        _ => None,
+    };
+    if let Some(hash) = key.and_then(|k| memo.get(&(k, depth))) {
+        return *hash;
+    }
+    let mut h = FxHasher::default();
+    hash_into(v, &mut h, depth, memo);
+    let hash = h.finish();
+    if let Some(k) = key {
+        memo.insert((k, depth), hash);
+    }
+    hash
+}
+
+fn hash_into(v: &Value, h: &mut FxHasher, depth: usize, memo: &mut HashMemo) {
     // Ints and floats share a tag: `1 == 1.0`.
     let tag = if matches!(v, Value::Int(_) | Value::Float(_)) { "number" } else { v.type_name() };
     h.write(tag.as_bytes());
@@ -84,22 +126,18 @@ fn hash_into(v: &Value, h: &mut FxHasher, depth: usize) {
         Value::Bytes(b) => h.write(b),
         Value::List(items) => {
             h.write_usize(items.len());
-            items.iter().for_each(|x| hash_into(x, h, d));
+            items.iter().for_each(|x| hash_child(x, h, d, memo));
         }
         Value::Dict(map) => {
             h.write_usize(map.len());
             for (k, x) in map.iter() {
                 h.write(k.as_bytes());
-                hash_into(x, h, d);
+                hash_child(x, h, d, memo);
             }
         }
         // Order-independent: sum of the element hashes.
         Value::Set(items) => {
-            let sum = items.iter().fold(0u64, |acc, x| {
-                let mut eh = FxHasher::default();
-                hash_into(x, &mut eh, d);
-                acc.wrapping_add(eh.finish())
-            });
+            let sum = items.iter().fold(0u64, |acc, x| acc.wrapping_add(node_hash(x, d, memo)));
             h.write_u64(sum);
         }
         Value::Range(r) => {
@@ -108,20 +146,20 @@ fn hash_into(v: &Value, h: &mut FxHasher, depth: usize) {
             h.write_u8(r.inclusive as u8);
         }
         Value::Pair(p) => {
-            hash_into(&p.0, h, d);
-            hash_into(&p.1, h, d);
+            hash_child(&p.0, h, d, memo);
+            hash_child(&p.1, h, d, memo);
         }
         Value::Enum(e) => {
             h.write(e.enum_name.as_bytes());
             h.write(e.variant.as_bytes());
-            e.fields.iter().for_each(|x| hash_into(x, h, d));
+            e.fields.iter().for_each(|x| hash_child(x, h, d, memo));
         }
         Value::Struct(s) => {
             h.write(s.name().as_bytes());
             let sum = s.layout.fields.iter().zip(s.values.iter()).fold(0u64, |acc, (k, x)| {
                 let mut fh = FxHasher::default();
                 fh.write(k.as_bytes());
-                hash_into(x, &mut fh, d);
+                fh.write_u64(node_hash(x, d, memo));
                 acc.wrapping_add(fh.finish())
             });
             h.write_u64(sum);

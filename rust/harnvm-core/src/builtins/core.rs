@@ -75,8 +75,8 @@ fn assert_ne(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     }
 }
 
-fn to_string(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
-    Ok(Flow::Done(Value::str(arg(args, 0).display())))
+fn to_string(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    Ok(Flow::Done(Value::str(crate::runtime::native::display_limited(arg(args, 0), ctx.limits, "to_string")?)))
 }
 
 /// Variants whose type name depends only on the variant: a slot each in

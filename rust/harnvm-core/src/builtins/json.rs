@@ -15,7 +15,7 @@ use base64::Engine as _;
 use super::args::{done, opt_text_arg, text_arg};
 use super::BuiltinImpl::Native;
 use super::{BuiltinDef, Ctx, Flow};
-use crate::runtime::error::{VmError, VmResult};
+use crate::runtime::error::{LimitKind, VmError, VmResult};
 use crate::runtime::value::{arg, DictMap, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
@@ -47,19 +47,53 @@ pub fn from_json(json: &serde_json::Value) -> Value {
 
 /// Parses JSON text into a Harn value; the error is serde's message.
 pub fn parse_json(text: &str) -> Result<Value, String> {
-    serde_json::from_str::<serde_json::Value>(text).map(|json| from_json(&json)).map_err(|e| e.to_string())
+    crate::runtime::deep::grow_large(|| {
+        serde_json::from_str::<serde_json::Value>(text).map(|json| from_json(&json)).map_err(|e| e.to_string())
+    })
 }
 
-/// Compact JSON text for a Harn value.
+/// Compact JSON text for a Harn value (at most `Limits::default().max_alloc` bytes).
 pub fn to_json(v: &Value) -> VmResult<String> {
+    to_json_capped(v, crate::runtime::native::Limits::default().max_alloc)
+}
+
+/// Compact JSON text for a Harn value, or a memory-limit error once the text
+/// is longer than `cap` bytes (a value that shares sub-values can have a text
+/// exponentially longer than itself).
+pub fn to_json_capped(v: &Value, cap: usize) -> VmResult<String> {
+    use crate::runtime::deep::{expanded_size_with, PROBE_TEXT};
     let mut out = String::new();
-    write_json(v, &mut out, 0)?;
+    if cap > PROBE_TEXT {
+        match write_json(v, &mut out, 0, PROBE_TEXT) {
+            Ok(()) if out.len() <= PROBE_TEXT => return Ok(out),
+            Ok(()) | Err(_) => {}
+        }
+        // Each node written out (lists, sets, dicts, structs and their
+        // members) adds a byte or more: a value with more than `cap` of them
+        // cannot fit, so it is refused without writing it.
+        let written = |v: &Value| matches!(v, Value::List(_) | Value::Set(_) | Value::Dict(_) | Value::Struct(_));
+        if expanded_size_with(v, cap as u64, MAX_JSON_DEPTH, written) > cap as u64 {
+            return Err(too_long(cap));
+        }
+        out.clear();
+    }
+    write_json(v, &mut out, 0, cap)?;
+    if out.len() > cap {
+        return Err(too_long(cap));
+    }
     Ok(out)
 }
 
-fn write_json(v: &Value, out: &mut String, depth: usize) -> VmResult<()> {
+fn too_long(cap: usize) -> VmError {
+    VmError::limit(LimitKind::Memory, format!("json_stringify: the JSON text of this value is longer than {cap} bytes"))
+}
+
+fn write_json(v: &Value, out: &mut String, depth: usize, cap: usize) -> VmResult<()> {
     if depth > MAX_JSON_DEPTH {
         return Err(VmError::throw_msg(format!("json_stringify: value is nested deeper than {MAX_JSON_DEPTH} levels")));
+    }
+    if out.len() > cap {
+        return Err(too_long(cap));
     }
     match v {
         Value::Nil => out.push_str("null"),
@@ -77,15 +111,15 @@ fn write_json(v: &Value, out: &mut String, depth: usize) -> VmResult<()> {
                 if i > 0 {
                     out.push(',');
                 }
-                write_json(item, out, depth + 1)?;
+                crate::runtime::deep::grow(|| write_json(item, out, depth + 1, cap))?;
             }
             out.push(']');
         }
-        Value::Dict(map) => write_json_object(map.iter().map(|(k, v)| (k.as_str(), v)), out, depth)?,
+        Value::Dict(map) => write_json_object(map.iter().map(|(k, v)| (k.as_str(), v)), out, depth, cap)?,
         Value::Struct(s) => {
             let mut fields: Vec<(&str, &Value)> = s.layout.fields.iter().map(|f| f.as_str()).zip(s.values.iter()).collect();
             fields.sort_by(|a, b| a.0.cmp(b.0));
-            write_json_object(fields.into_iter(), out, depth)?;
+            write_json_object(fields.into_iter(), out, depth, cap)?;
         }
         Value::Range(_) => write_json_string(&v.display(), out),
         Value::Bytes(bytes) => {
@@ -98,7 +132,12 @@ fn write_json(v: &Value, out: &mut String, depth: usize) -> VmResult<()> {
     Ok(())
 }
 
-fn write_json_object<'a>(fields: impl Iterator<Item = (&'a str, &'a Value)>, out: &mut String, depth: usize) -> VmResult<()> {
+fn write_json_object<'a>(
+    fields: impl Iterator<Item = (&'a str, &'a Value)>,
+    out: &mut String,
+    depth: usize,
+    cap: usize,
+) -> VmResult<()> {
     out.push('{');
     for (i, (k, v)) in fields.enumerate() {
         if i > 0 {
@@ -106,7 +145,7 @@ fn write_json_object<'a>(fields: impl Iterator<Item = (&'a str, &'a Value)>, out
         }
         write_json_string(k, out);
         out.push(':');
-        write_json(v, out, depth + 1)?;
+        crate::runtime::deep::grow(|| write_json(v, out, depth + 1, cap))?;
     }
     out.push('}');
     Ok(())
@@ -180,8 +219,8 @@ fn json_parse(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     }
 }
 
-fn json_stringify(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
-    done(Value::str(to_json(arg(args, 0))?))
+fn json_stringify(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    done(Value::str(to_json_capped(arg(args, 0), ctx.limits.max_alloc)?))
 }
 
 /// `json_extract(text, key?)`: parses the JSON found in `text`, optionally
@@ -241,6 +280,28 @@ mod tests {
             to_json(&d).unwrap(),
             r#"{"bytes":{"$bytes_b64":"aGk="},"d":null,"e":null,"f":1,"g":0.5,"l":[1,null,true],"r":"1 to 5","s":"a\"b\\c\nd\u001b","set":[2]}"#
         );
+    }
+
+    #[test]
+    fn stringify_refuses_a_dag_whose_text_is_too_long_without_writing_it() {
+        let mut v = Value::Int(1);
+        for _ in 0..60 {
+            v = Value::list(vec![v.clone(), v]);
+        }
+        let err = to_json_capped(&v, 1 << 28).unwrap_err();
+        assert!(err.message().contains("longer than"), "{}", err.message());
+        // Pairs are written as null: their shared children do not count.
+        let mut p = Value::Int(1);
+        for _ in 0..60 {
+            p = Value::pair(p.clone(), p);
+        }
+        assert_eq!(to_json_capped(&Value::list(vec![p]), 1 << 28).unwrap(), "[null]");
+        // A small shared value is written out in full.
+        let mut s = Value::Int(1);
+        for _ in 0..3 {
+            s = Value::list(vec![s.clone(), s]);
+        }
+        assert_eq!(to_json_capped(&s, 1 << 28).unwrap(), "[[[1,1],[1,1]],[[1,1],[1,1]]]");
     }
 
     #[test]

@@ -179,3 +179,12 @@ pub fn check_alloc_product(count: u128, unit: u128, limits: &Limits, what: &str)
 fn alloc_error(size: u128, limits: &Limits, what: &str) -> VmError {
     VmError::limit(LimitKind::Memory, format!("{what} would allocate {size} units (limit {})", limits.max_alloc))
 }
+
+/// `v`'s display text, or a memory-limit error when it would be longer than
+/// `limits.max_alloc` (or `DISPLAY_MAX`) bytes: a value that shares
+/// sub-values can have a text exponentially longer than itself.
+pub fn display_limited(v: &Value, limits: &Limits, what: &str) -> VmResult<String> {
+    let cap = limits.max_alloc.min(crate::runtime::value::DISPLAY_MAX);
+    v.display_capped(cap)
+        .ok_or_else(|| VmError::limit(LimitKind::Memory, format!("{what}: the text of this value is longer than {cap} bytes")))
+}

@@ -345,74 +345,24 @@ impl Value {
 
 /// Harn `==`: structural, same-type; int and float compare numerically.
 /// Durations are never equal (a quirk of the reference), closures never.
+/// Exact at any depth; shared sub-values are compared once (`runtime::deep`).
+#[inline]
 pub fn values_equal(a: &Value, b: &Value) -> bool {
-    equal_at(a, b, 0)
-}
-
-/// Beyond this nesting, structures compare unequal instead of exhausting the native stack.
-const MAX_COMPARE_DEPTH: usize = 256;
-
-fn equal_at(a: &Value, b: &Value, depth: usize) -> bool {
-    if depth > MAX_COMPARE_DEPTH {
-        return false;
-    }
-    let values_equal = |x: &Value, y: &Value| equal_at(x, y, depth + 1);
     match (a, b) {
-        (Value::Nil, Value::Nil) => true,
-        (Value::Bool(x), Value::Bool(y)) => x == y,
         (Value::Int(x), Value::Int(y)) => x == y,
-        (Value::Float(x), Value::Float(y)) => x == y,
-        (Value::Int(x), Value::Float(y)) | (Value::Float(y), Value::Int(x)) => (*x as f64) == *y,
         (Value::Str(x), Value::Str(y)) => Rc::ptr_eq(x, y) || x == y,
-        (Value::Bytes(x), Value::Bytes(y)) => x == y,
-        (Value::List(x), Value::List(y)) => {
-            Rc::ptr_eq(x, y) || (x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| values_equal(p, q)))
-        }
-        (Value::Dict(x), Value::Dict(y)) => {
-            Rc::ptr_eq(x, y)
-                || (x.len() == y.len() && x.iter().zip(y.iter()).all(|((k1, v1), (k2, v2))| k1 == k2 && values_equal(v1, v2)))
-        }
-        (Value::Set(x), Value::Set(y)) => x.len() == y.len() && x.iter().all(|p| y.iter().any(|q| values_equal(p, q))),
-        (Value::Range(x), Value::Range(y)) => x == y,
-        (Value::Pair(x), Value::Pair(y)) => values_equal(&x.0, &y.0) && values_equal(&x.1, &y.1),
-        (Value::Enum(x), Value::Enum(y)) => {
-            x.enum_name == y.enum_name
-                && x.variant == y.variant
-                && x.fields.len() == y.fields.len()
-                && x.fields.iter().zip(y.fields.iter()).all(|(p, q)| values_equal(p, q))
-        }
-        (Value::Struct(x), Value::Struct(y)) => {
-            if x.name() != y.name() {
-                return false;
-            }
-            // Compare as field maps (ignoring unset fields' order of declaration).
-            let fx: BTreeMap<&str, &Value> = x.layout.fields.iter().map(|f| f.as_str()).zip(x.values.iter()).collect();
-            let fy: BTreeMap<&str, &Value> = y.layout.fields.iter().map(|f| f.as_str()).zip(y.values.iter()).collect();
-            fx.len() == fy.len() && fx.iter().zip(fy.iter()).all(|((k1, v1), (k2, v2))| k1 == k2 && values_equal(v1, v2))
-        }
-        (Value::Builtin(x), Value::Builtin(y)) => x == y,
-        (Value::Object(x), Value::Object(y)) => match (&**x, &**y) {
-            (Object::Atomic(p, _), Object::Atomic(q, _)) => p.get() == q.get(),
-            // An iter equals only itself; generators are never equal.
-            (Object::Iter(_), Object::Iter(_)) => Rc::ptr_eq(x, y),
-            _ => false,
-        },
-        _ => false,
+        (Value::Nil, Value::Nil) => true,
+        _ => crate::runtime::deep::values_equal(a, b),
     }
 }
 
 /// Harn ordering: numbers numerically, strings by bytes, pairs
 /// lexicographically; every other combination compares as equal.
+#[inline]
 pub fn compare_values(a: &Value, b: &Value) -> Ordering {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => x.cmp(y),
-        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
-            let (x, y) = (a.as_f64().unwrap(), b.as_f64().unwrap());
-            x.partial_cmp(&y).unwrap_or(Ordering::Equal)
-        }
-        (Value::Str(x), Value::Str(y)) => x.as_bytes().cmp(y.as_bytes()),
-        (Value::Pair(x), Value::Pair(y)) => compare_values(&x.0, &y.0).then_with(|| compare_values(&x.1, &y.1)),
-        _ => Ordering::Equal,
+        _ => crate::runtime::deep::compare_values(a, b),
     }
 }
 
@@ -447,6 +397,9 @@ pub fn format_duration(ms: i64, out: &mut String) {
     let _ = write!(out, "{}ms", ms);
 }
 
+/// Longest display text (bytes) before it is cut short with `...`.
+pub const DISPLAY_MAX: usize = 1 << 28;
+
 impl Value {
     /// The text `log`, `println`, `to_string` and interpolation produce.
     pub fn display(&self) -> String {
@@ -461,13 +414,54 @@ impl Value {
     }
 
     pub fn write_display(&self, out: &mut String) {
-        self.write_display_at(out, 0)
+        if !self.write_display_capped(out, DISPLAY_MAX) {
+            out.push_str("...");
+        }
+    }
+
+    /// Writes the display text, stopping once more than `cap` bytes were
+    /// written; false when it stopped (the text is then cut short). The
+    /// text of a value that shares sub-values grows with its number of paths,
+    /// which can be exponential in its size, so every display is capped.
+    pub fn write_display_capped(&self, out: &mut String, cap: usize) -> bool {
+        let limit = out.len().saturating_add(cap);
+        self.write_display_at(out, 0, limit);
+        out.len() <= limit
+    }
+
+    /// The display text, or None when it would be longer than `cap` bytes.
+    pub fn display_capped(&self, cap: usize) -> Option<String> {
+        use crate::runtime::deep::{expanded_size, PROBE_TEXT};
+        match self {
+            Value::Str(s) => (s.len() <= cap).then(|| s.as_str().to_owned()),
+            _ => {
+                let mut out = String::new();
+                if cap > PROBE_TEXT {
+                    if self.write_display_capped(&mut out, PROBE_TEXT) {
+                        return Some(out);
+                    }
+                    // Every node shown adds a byte or more (apart from one
+                    // empty string), so a value with more nodes to show than
+                    // `cap + 1` cannot fit: refuse it without writing it.
+                    let bound = cap as u64 + 1;
+                    if expanded_size(self, bound, 256) > bound {
+                        return None;
+                    }
+                    out.clear();
+                }
+                self.write_display_capped(&mut out, cap).then_some(out)
+            }
+        }
     }
 
     /// Display with a nesting guard: absurdly deep values print `...`
-    /// rather than exhausting the native stack.
-    fn write_display_at(&self, out: &mut String, depth: usize) {
+    /// rather than exhausting the native stack; nothing more is written
+    /// once `out` is longer than `limit`.
+    fn write_display_at(&self, out: &mut String, depth: usize, limit: usize) {
         const MAX_DEPTH: usize = 256;
+        if out.len() > limit {
+            return;
+        }
         if depth > MAX_DEPTH {
             out.push_str("...");
             return;
@@ -492,7 +486,7 @@ impl Value {
             }
             Value::List(items) => {
                 out.push('[');
-                write_joined(out, items.iter(), d);
+                write_joined(out, items.iter(), d, limit);
                 out.push(']');
             }
             Value::Dict(map) => {
@@ -503,13 +497,13 @@ impl Value {
                     }
                     out.push_str(k);
                     out.push_str(": ");
-                    v.write_display_at(out, d);
+                    v.write_display_at(out, d, limit);
                 }
                 out.push('}');
             }
             Value::Set(items) => {
                 out.push_str("set(");
-                write_joined(out, items.iter(), d);
+                write_joined(out, items.iter(), d, limit);
                 out.push(')');
             }
             Value::Range(r) => {
@@ -520,9 +514,9 @@ impl Value {
             }
             Value::Pair(p) => {
                 out.push('(');
-                p.0.write_display_at(out, d);
+                p.0.write_display_at(out, d, limit);
                 out.push_str(", ");
-                p.1.write_display_at(out, d);
+                p.1.write_display_at(out, d, limit);
                 out.push(')');
             }
             Value::Enum(e) => {
@@ -531,7 +525,7 @@ impl Value {
                 out.push_str(&e.variant);
                 if !e.fields.is_empty() {
                     out.push('(');
-                    write_joined(out, e.fields.iter(), d);
+                    write_joined(out, e.fields.iter(), d, limit);
                     out.push(')');
                 }
             }
@@ -546,7 +540,7 @@ impl Value {
                     }
                     out.push_str(k);
                     out.push_str(": ");
-                    v.write_display_at(out, d);
+                    v.write_display_at(out, d, limit);
                 }
                 out.push('}');
             }
@@ -569,7 +563,7 @@ impl Value {
                 }
                 Object::Sched(s) => s.write_display(out),
                 Object::Opaque { display, .. } => out.push_str(display),
-                Object::Cell(v) => v.borrow().write_display_at(out, d),
+                Object::Cell(v) => v.borrow().write_display_at(out, d, limit),
                 Object::Error(e) => out.push_str(&e.message()),
                 Object::Iter(it) => out.push_str(it.borrow().display()),
                 Object::Generator(g) => out.push_str(g.display()),
@@ -578,12 +572,15 @@ impl Value {
     }
 }
 
-fn write_joined<'a>(out: &mut String, items: impl Iterator<Item = &'a Value>, depth: usize) {
+fn write_joined<'a>(out: &mut String, items: impl Iterator<Item = &'a Value>, depth: usize, limit: usize) {
     for (i, v) in items.enumerate() {
+        if out.len() > limit {
+            return;
+        }
         if i > 0 {
             out.push_str(", ");
         }
-        v.write_display_at(out, depth);
+        v.write_display_at(out, depth, limit);
     }
 }
 
@@ -635,51 +632,25 @@ impl Value {
 }
 
 impl Drop for Value {
-    /// Dismantles the last reference to a container iteratively, so dropping
-    /// a huge nested list cannot overflow the native stack. The check is
-    /// inlined; everything else (scalars, shared containers) costs nothing extra.
+    /// Dismantles the last reference to a value that holds other values
+    /// iteratively (`runtime::deep::drop_last`), so dropping a deep chain of
+    /// any kind cannot overflow the native stack. The check is inlined;
+    /// scalars and shared values cost nothing extra.
     #[inline(always)]
     fn drop(&mut self) {
-        let last_container_ref = match self {
+        let last_ref = match self {
             Value::List(items) | Value::Set(items) => Rc::strong_count(items) == 1,
             Value::Dict(map) => Rc::strong_count(map) == 1,
+            Value::Pair(p) => Rc::strong_count(p) == 1,
+            Value::Enum(e) => Rc::strong_count(e) == 1,
+            Value::Struct(s) => Rc::strong_count(s) == 1,
+            Value::Closure(c) => Rc::strong_count(c) == 1,
+            Value::Object(o) => Rc::strong_count(o) == 1,
             _ => false,
         };
-        if last_container_ref {
-            drop_container(self);
+        if last_ref {
+            crate::runtime::deep::drop_last(self);
         }
-    }
-}
-
-#[inline(never)]
-fn drop_container(v: &mut Value) {
-    let mut pending: Vec<Value> = Vec::new();
-    take_children(v, &mut pending);
-    while let Some(mut child) = pending.pop() {
-        take_children(&mut child, &mut pending);
-        // `child` has no container children left; dropping it is shallow.
-    }
-}
-
-/// Moves the children of a uniquely owned container into `pending`.
-fn take_children(v: &mut Value, pending: &mut Vec<Value>) {
-    match v {
-        Value::List(items) | Value::Set(items) => {
-            if let Some(items) = Rc::get_mut(items) {
-                if items.iter().any(|x| matches!(x, Value::List(_) | Value::Dict(_) | Value::Set(_))) {
-                    pending.append(items);
-                }
-            }
-        }
-        Value::Dict(map) => {
-            if let Some(map) = Rc::get_mut(map) {
-                if map.values().any(|x| matches!(x, Value::List(_) | Value::Dict(_) | Value::Set(_))) {
-                    let taken = std::mem::take(map);
-                    pending.extend(taken.into_values());
-                }
-            }
-        }
-        _ => {}
     }
 }
 
@@ -741,6 +712,21 @@ mod tests {
         assert!(!values_equal(&Value::Duration(5), &Value::Duration(5)));
         assert!(!values_equal(&Value::Int(1), &Value::str("1")));
         assert_eq!(compare_values(&Value::Int(1), &Value::str("a")), Ordering::Equal);
+    }
+
+    #[test]
+    fn capped_display_refuses_a_dag_at_once() {
+        let mut v = Value::Int(1);
+        for _ in 0..60 {
+            v = Value::list(vec![v.clone(), v]);
+        }
+        assert_eq!(v.display_capped(1 << 28), None);
+        let mut s = Value::Int(1);
+        for _ in 0..2 {
+            s = Value::list(vec![s.clone(), s]);
+        }
+        assert_eq!(s.display_capped(1 << 28).as_deref(), Some("[[1, 1], [1, 1]]"));
+        assert_eq!(s.display_capped(4), None);
     }
 
     #[test]

@@ -359,7 +359,8 @@ impl Parser {
         }
         self.nesting += 1;
         let saved = self.begin();
-        let result = f(self);
+        // Small thread stacks: grow the native stack on the heap when it runs low.
+        let result = crate::runtime::deep::grow(|| f(self));
         self.nesting -= 1;
         // The inner error (if any) is the one to report.
         let value = result?;

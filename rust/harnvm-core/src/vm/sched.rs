@@ -1859,7 +1859,12 @@ impl Vm {
         };
         let closure = arg(args, 3).clone();
         let items: Vec<Vec<Value>> = match (mode, arg(args, 1)) {
-            (GroupMode::Count, Value::Int(n)) => (0..(*n).max(0)).map(|i| vec![Value::Int(i)]).collect(),
+            (GroupMode::Count, Value::Int(n)) => {
+                // One task per index: a huge count is a memory-limit error, not a capacity-overflow panic.
+                let n = (*n).max(0);
+                crate::runtime::native::check_alloc_product(n as u128, 64, &self.options.limits, "parallel")?;
+                (0..n).map(|i| vec![Value::Int(i)]).collect()
+            }
             (GroupMode::Count, other) => {
                 return Err(VmError::type_error(format!("parallel expects an int count, got {}", other.type_name())))
             }

@@ -340,7 +340,7 @@ impl Checker<'_> {
 
     fn stmt(&mut self, s: &Stmt) -> Option<Ty> {
         self.depth += 1;
-        let t = if self.depth > 2000 { None } else { self.stmt_inner(s) };
+        let t = if self.depth > 2000 { None } else { crate::runtime::deep::grow(|| self.stmt_inner(s)) };
         self.depth -= 1;
         t
     }
@@ -839,7 +839,7 @@ impl Checker<'_> {
 
     pub(crate) fn expr(&mut self, e: &Expr) -> Option<Ty> {
         self.depth += 1;
-        let t = if self.depth > 2000 { None } else { self.expr_inner(e) };
+        let t = if self.depth > 2000 { None } else { crate::runtime::deep::grow(|| self.expr_inner(e)) };
         self.depth -= 1;
         t
     }

@@ -592,6 +592,10 @@ impl Compiler {
     }
 
     fn compile_stmt(&mut self, s: &Stmt) -> CResult {
+        crate::runtime::deep::grow(|| self.compile_stmt_inner(s))
+    }
+
+    fn compile_stmt_inner(&mut self, s: &Stmt) -> CResult {
         self.pos = s.pos;
         match &s.kind {
             StmtKind::Let { pattern, value, .. } => self.compile_binding(pattern, value, false),
@@ -1306,6 +1310,10 @@ impl Compiler {
     }
 
     fn compile_expr(&mut self, e: &Expr) -> CResult {
+        crate::runtime::deep::grow(|| self.compile_expr_inner(e))
+    }
+
+    fn compile_expr_inner(&mut self, e: &Expr) -> CResult {
         self.pos = e.pos;
         match &e.kind {
             ExprKind::Int(i) => self.emit_const(Value::Int(*i)),
