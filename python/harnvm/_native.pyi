@@ -66,11 +66,16 @@ class Vm:
         output: Callable[[str], object] | None = None,
         inline_caches: bool = True,
         max_frames: int = 512,
-        time_limit: float | None = None,
+        time_limit: float | None = ...,  # 30.0 (harnvm.DEFAULT_TIME_LIMIT)
         module_paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
         module_providers: Iterable[ModuleProvider] | ModuleProvider | None = None,
         clock: Literal["real", "virtual"] = "real",
         typecheck: bool = True,
+        max_memory: int | None = ...,  # 512 MiB (harnvm.DEFAULT_MAX_MEMORY)
+        max_instructions: int | None = None,
+        max_output: int | None = ...,  # 64 MiB (harnvm.DEFAULT_MAX_OUTPUT)
+        seed: int | None = None,
+        allow_file_imports: bool = True,
     ) -> Vm: ...
     def run(self, program: Program | str, *, filename: str = "<string>") -> Any: ...
     def run_async(self, program: Program | str, *, filename: str = "<string>") -> Coroutine[Any, Any, Any]: ...
@@ -105,6 +110,14 @@ class Vm:
     def max_frames(self) -> int: ...
     @property
     def time_limit(self) -> float | None: ...
+    @property
+    def max_memory(self) -> int | None: ...
+    @property
+    def max_instructions(self) -> int | None: ...
+    @property
+    def max_output(self) -> int | None: ...
+    @property
+    def instructions_used(self) -> int: ...
 
 @final
 class InterruptHandle:

@@ -26,20 +26,21 @@ fn first_display(args: &[Value]) -> String {
 }
 
 fn log(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
-    ctx.output.push_str("[harn] ");
-    ctx.output.push_str(&first_display(args));
-    ctx.output.push('\n');
+    let text = first_display(args);
+    ctx.write_output("[harn] ")?;
+    ctx.write_output(&text)?;
+    ctx.write_output("\n")?;
     Ok(Flow::Done(Value::Nil))
 }
 
 fn print(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
-    ctx.output.push_str(&first_display(args));
+    ctx.write_output(&first_display(args))?;
     Ok(Flow::Done(Value::Nil))
 }
 
 fn println(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
-    ctx.output.push_str(&first_display(args));
-    ctx.output.push('\n');
+    ctx.write_output(&first_display(args))?;
+    ctx.write_output("\n")?;
     Ok(Flow::Done(Value::Nil))
 }
 

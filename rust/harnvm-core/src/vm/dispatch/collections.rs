@@ -114,7 +114,7 @@ impl Vm {
 
     /// `parts… -- string`: the top `n` values displayed and joined.
     #[inline(always)]
-    pub(super) fn concat(&mut self, n: usize) {
+    pub(super) fn concat(&mut self, n: usize) -> VmResult<()> {
         let stack = &mut self.fiber.stack;
         let at = stack.len() - n;
         // Sized up front (strings exactly, anything else at an int's
@@ -127,12 +127,18 @@ impl Vm {
                 _ => 20,
             })
             .sum();
+        if guess > 4096 {
+            // (Big pieces only: the budgets see interpolation like `+`.)
+            crate::runtime::native::check_alloc(guess, &self.options.limits, "string interpolation")?;
+        }
+        let stack = &mut self.fiber.stack;
         let mut s = String::with_capacity(guess);
         for v in &stack[at..] {
             v.write_display(&mut s);
         }
         stack.truncate(at);
         stack.push(Value::str(s));
+        Ok(())
     }
 
     /// `fields… -- Enum.Variant(fields…)` from the top `n` values.
