@@ -324,6 +324,8 @@ for _cls in (
     HarnTimeoutError,
     HarnMemoryError,
     HarnStackOverflowError,
+    HarnInstructionLimitError,
+    HarnOutputLimitError,
     HarnInterruptedError,
     HarnConversionError,
     HarnArgumentError,

@@ -434,8 +434,9 @@ impl Sched {
     }
 
     fn abort_one(&mut self, id: TaskId, more: &mut Vec<TaskId>) {
+        // (Its id may stay in the ready queue: `run_task` skips ids with no
+        // task. Taking it out here made cancelling n tasks quadratic.)
         let Some(task) = self.tasks.remove(&id) else { return };
-        self.ready.retain(|t| *t != id);
         if let Some(Wait::Group(g)) = &task.wait {
             if let Some(group) = self.groups.remove(g) {
                 more.extend(group.running);
