@@ -334,3 +334,62 @@ unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
         p
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(r: VmResult<()>) -> Option<ErrorKind> {
+        r.err().map(|e| e.0.kind.clone())
+    }
+
+    #[test]
+    fn output_budget_counts_every_write() {
+        let b = start(BudgetConfig { max_output: Some(10), ..Default::default() });
+        assert!(charge_output(6).is_ok());
+        assert!(matches!(kind(charge_output(5)), Some(ErrorKind::Limit(LimitKind::Output, _))));
+        assert_eq!(b.output_written(), 11);
+        deactivate(&b);
+        // Without an active budget nothing is counted.
+        assert!(charge_output(1 << 40).is_ok());
+    }
+
+    #[test]
+    fn interrupt_and_deadline_are_seen_at_the_next_check() {
+        let flag = Arc::new(AtomicBool::new(false));
+        let b = start(BudgetConfig { interrupt: Some(flag.clone()), ..Default::default() });
+        assert!(check().is_ok());
+        flag.store(true, Ordering::Relaxed);
+        assert!(matches!(kind(check()), Some(ErrorKind::Interrupted)));
+        deactivate(&b);
+        let past = Instant::now() - Duration::from_millis(5);
+        let b = start(BudgetConfig { deadline: Some((past, 1)), ..Default::default() });
+        // `poll` checks only every `WORK_PER_CHECK / POLL_WORK` calls; `charge_work` of a megabyte at once.
+        let mut polls = 0;
+        while poll().is_ok() {
+            polls += 1;
+        }
+        assert_eq!(polls, (WORK_PER_CHECK as usize / POLL_WORK) - 1);
+        assert!(matches!(kind(charge_work(WORK_PER_CHECK as usize)), Some(ErrorKind::Limit(LimitKind::Time, _))));
+        deactivate(&b);
+    }
+
+    #[test]
+    fn memory_budget_refuses_a_request_that_would_not_fit() {
+        let b = start(BudgetConfig { max_memory: Some(1000), ..Default::default() });
+        assert!(check_memory(999).is_ok());
+        assert!(matches!(kind(check_memory(1 << 20)), Some(ErrorKind::Limit(LimitKind::Memory, _))));
+        deactivate(&b);
+        assert!(check_memory(1 << 40).is_ok());
+    }
+
+    #[test]
+    fn a_host_check_error_stops_the_run() {
+        let b = start(BudgetConfig {
+            host_check: Some(Rc::new(|| Err(VmError::new(ErrorKind::Interrupted)))),
+            ..Default::default()
+        });
+        assert!(matches!(kind(check_now()), Some(ErrorKind::Interrupted)));
+        deactivate(&b);
+    }
+}
