@@ -385,10 +385,8 @@ mod tests {
 
     #[test]
     fn a_host_check_error_stops_the_run() {
-        let b = start(BudgetConfig {
-            host_check: Some(Rc::new(|| Err(VmError::new(ErrorKind::Interrupted)))),
-            ..Default::default()
-        });
+        let b =
+            start(BudgetConfig { host_check: Some(Rc::new(|| Err(VmError::new(ErrorKind::Interrupted)))), ..Default::default() });
         assert!(matches!(kind(check_now()), Some(ErrorKind::Interrupted)));
         deactivate(&b);
     }
