@@ -103,6 +103,22 @@ def test_zip_create_is_checked_before_it_builds():
     _still_usable(vm)
 
 
+SHARED_BIG = 'let s = "x".repeat(1000000)\n let xs = range(0, 3000).map({ _ -> s }).to_list()\n'
+
+
+def test_printing_a_value_that_is_huge_only_as_text_is_refused_before_building_it():
+    # 3,000 references to one 1 MB string: 3 MB in memory, 3 GB as text.
+    # Before: the text was built (and the process aborted on allocation failure).
+    out: list[str] = []
+    vm = harnvm.Vm(output=out.append)
+    with pytest.raises(HarnOutputLimitError):
+        vm.run(f"pipeline m() {{ {SHARED_BIG} println(xs) }}")
+    assert out == [] or len("".join(out)) < 1000
+    with pytest.raises(HarnMemoryError):
+        vm.run(f'pipeline m() {{ {SHARED_BIG} let t = "${{xs}}"\n return len(t) }}')
+    _still_usable(vm)
+
+
 def test_harn_code_cannot_catch_a_limit():
     vm = harnvm.Vm(max_memory=32 * MIB)
     src = """

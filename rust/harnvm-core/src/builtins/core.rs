@@ -25,7 +25,13 @@ fn first_display(args: &[Value]) -> String {
     args.first().map(|v| v.display()).unwrap_or_default()
 }
 
+/// The budget check before a value's text is built for output.
+fn check_first(args: &[Value]) -> VmResult<()> {
+    args.first().map_or(Ok(()), crate::runtime::budget::check_display_output)
+}
+
 fn log(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    check_first(args)?;
     let text = first_display(args);
     ctx.write_output("[harn] ")?;
     ctx.write_output(&text)?;
@@ -34,11 +40,13 @@ fn log(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 }
 
 fn print(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    check_first(args)?;
     ctx.write_output(&first_display(args))?;
     Ok(Flow::Done(Value::Nil))
 }
 
 fn println(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    check_first(args)?;
     ctx.write_output(&first_display(args))?;
     ctx.write_output("\n")?;
     Ok(Flow::Done(Value::Nil))

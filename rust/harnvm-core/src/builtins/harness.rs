@@ -83,6 +83,11 @@ fn stdio(ctx: &mut Ctx, name: &str, args: &[Value]) -> Option<VmResult<Flow>> {
         let _ = std::io::stderr().write_all(s.as_bytes());
         done(Value::Nil)
     };
+    if matches!(name, "print" | "println" | "eprint" | "eprintln" | "prompt") {
+        if let Some(Err(e)) = args.first().map(crate::runtime::budget::check_display_output) {
+            return Some(Err(e));
+        }
+    }
     Some(match name {
         "print" => ctx.write_output(&text()).and_then(|_| done(Value::Nil)),
         "println" => ctx.write_output(&text()).and_then(|_| ctx.write_output("\n")).and_then(|_| done(Value::Nil)),

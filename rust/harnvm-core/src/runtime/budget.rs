@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::runtime::error::{ErrorKind, LimitKind, VmError, VmResult};
+use crate::runtime::value::Value;
 
 thread_local! {
     /// Bytes allocated minus bytes freed on this thread (by `CountingAlloc`).
@@ -252,6 +253,88 @@ pub fn check_memory(bytes: usize) -> VmResult<()> {
     let after = live_bytes().saturating_add(isize::try_from(bytes).unwrap_or(isize::MAX));
     if after > ceiling || MEM_OVER.with(Cell::get) {
         return Err(memory_error(bytes));
+    }
+    Ok(())
+}
+
+/// Whether the text of `v` is longer than `cap` bytes, by a lower bound of
+/// its display size (string bytes plus one per other value). Walks shared
+/// values once per reference, as display does, and stops as soon as the
+/// bound passes `cap` (so at most about `cap` steps).
+pub fn display_exceeds(v: &Value, cap: usize) -> bool {
+    let mut total: usize = 0;
+    let mut todo: Vec<&Value> = vec![v];
+    while let Some(v) = todo.pop() {
+        total = total.saturating_add(match v {
+            Value::Str(s) => s.len(),
+            Value::Bytes(b) => b.len(),
+            Value::List(items) | Value::Set(items) => {
+                todo.extend(items.iter());
+                2 + items.len()
+            }
+            Value::Dict(map) => {
+                for (k, x) in map.iter() {
+                    total = total.saturating_add(k.len());
+                    todo.push(x);
+                }
+                2 + map.len()
+            }
+            Value::Pair(p) => {
+                todo.push(&p.0);
+                todo.push(&p.1);
+                2
+            }
+            Value::Enum(e) => {
+                todo.extend(e.fields.iter());
+                1
+            }
+            Value::Struct(s) => {
+                todo.extend(s.values.iter());
+                1
+            }
+            _ => 1,
+        });
+        if total > cap {
+            return true;
+        }
+    }
+    false
+}
+
+/// Fails before the text of a container `v` is built for output when it
+/// would pass the output budget: a value that is small in memory can be
+/// huge as text (a list holding one big string many times).
+pub fn check_display_output(v: &Value) -> VmResult<()> {
+    if !matches!(v, Value::List(_) | Value::Set(_) | Value::Dict(_) | Value::Pair(_) | Value::Enum(_) | Value::Struct(_)) {
+        return Ok(());
+    }
+    let room =
+        CURRENT.with(|c| c.borrow().as_ref().and_then(|b| b.config.max_output.map(|m| m.saturating_sub(b.output_written.get()))));
+    let Some(room) = room else { return Ok(()) };
+    if display_exceeds(v, usize::try_from(room).unwrap_or(usize::MAX)) {
+        let max = CURRENT.with(|c| c.borrow().as_ref().and_then(|b| b.config.max_output)).unwrap_or(0);
+        return Err(VmError::limit(
+            LimitKind::Output,
+            format!("output limit of {max} bytes exceeded (a value too long to display)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Fails before the text of a container `v` is built in memory (string
+/// interpolation) when it would not fit the memory budget.
+#[inline]
+pub fn check_display_memory(v: &Value) -> VmResult<()> {
+    if !matches!(v, Value::List(_) | Value::Set(_) | Value::Dict(_) | Value::Pair(_) | Value::Enum(_) | Value::Struct(_)) {
+        return Ok(());
+    }
+    let ceiling = MEM_CEILING.with(Cell::get);
+    if ceiling == isize::MAX {
+        return Ok(());
+    }
+    let room = usize::try_from(ceiling.saturating_sub(live_bytes())).unwrap_or(0);
+    if display_exceeds(v, room) {
+        return Err(memory_error(room.saturating_add(1)));
     }
     Ok(())
 }

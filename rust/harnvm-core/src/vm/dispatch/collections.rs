@@ -127,6 +127,9 @@ impl Vm {
                 _ => 20,
             })
             .sum();
+        for v in &self.fiber.stack[at..] {
+            crate::runtime::budget::check_display_memory(v)?;
+        }
         if guess > 4096 {
             // (Big pieces only: the budgets see interpolation like `+`.)
             crate::runtime::native::check_alloc(guess, &self.options.limits, "string interpolation")?;
