@@ -120,15 +120,23 @@ impl Vm {
         // Sized up front (strings exactly, anything else at an int's
         // longest, 20 bytes), so building the string usually does not
         // reallocate as it grows.
+        let mut containers = false;
         let guess: usize = stack[at..]
             .iter()
             .map(|v| match v {
                 Value::Str(s) => s.len(),
-                _ => 20,
+                Value::Nil | Value::Bool(_) | Value::Int(_) | Value::Float(_) => 20,
+                _ => {
+                    containers = true;
+                    20
+                }
             })
             .sum();
-        for v in &self.fiber.stack[at..] {
-            crate::runtime::budget::check_display_memory(v)?;
+        if containers {
+            // A container's text may be far bigger than the container.
+            for v in &self.fiber.stack[at..] {
+                crate::runtime::budget::check_display_memory(v)?;
+            }
         }
         if guess > 4096 {
             // (Big pieces only: the budgets see interpolation like `+`.)
