@@ -116,6 +116,8 @@ def test_printing_a_value_that_is_huge_only_as_text_is_refused_before_building_i
     assert out == [] or len("".join(out)) < 1000
     with pytest.raises(HarnMemoryError):
         vm.run(f'pipeline m() {{ {SHARED_BIG} let t = "${{xs}}"\n return len(t) }}')
+    with pytest.raises(HarnMemoryError):
+        vm.run(f"pipeline m() {{ {SHARED_BIG} return len(to_string(xs)) }}")
     _still_usable(vm)
 
 

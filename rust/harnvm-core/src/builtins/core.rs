@@ -85,6 +85,7 @@ fn assert_ne(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 }
 
 fn to_string(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    crate::runtime::budget::check_display_memory(arg(args, 0))?;
     Ok(Flow::Done(Value::str(arg(args, 0).display())))
 }
 
