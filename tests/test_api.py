@@ -39,9 +39,15 @@ def test_vm_defaults_and_repr():
     vm = harnvm.Vm()
     assert vm.max_frames == 512
     assert vm.inline_caches is True
-    assert vm.time_limit is None
+    # Finite budgets by default (see README "Running untrusted code").
+    assert vm.time_limit == harnvm.DEFAULT_TIME_LIMIT == 30.0
+    assert vm.max_memory == harnvm.DEFAULT_MAX_MEMORY == 512 * 1024 * 1024
+    assert vm.max_output == harnvm.DEFAULT_MAX_OUTPUT == 64 * 1024 * 1024
+    assert vm.max_instructions is None
     assert vm.output is None
-    assert repr(vm) == "harnvm.Vm(max_frames=512, inline_caches=True, time_limit=None)"
+    assert repr(vm) == "harnvm.Vm(max_frames=512, inline_caches=True, time_limit=30.0)"
+    unlimited = harnvm.Vm(time_limit=None, max_memory=None, max_output=None)
+    assert (unlimited.time_limit, unlimited.max_memory, unlimited.max_output) == (None, None, None)
 
 
 def test_vm_options_are_kept():

@@ -37,10 +37,12 @@ from harnvm._errors import (
     HarnFrame,
     HarnInternalError,
     HarnImportError,
+    HarnInstructionLimitError,
     HarnInterruptedError,
     HarnLimitError,
     HarnMemoryError,
     HarnModuleNotFoundError,
+    HarnOutputLimitError,
     HarnRuntimeError,
     HarnStackOverflowError,
     HarnSyntaxError,
@@ -91,10 +93,12 @@ __all__ = [
     "HarnFunction",
     "HarnImportError",
     "HarnInternalError",
+    "HarnInstructionLimitError",
     "HarnInterruptedError",
     "HarnLimitError",
     "HarnMemoryError",
     "HarnModuleNotFoundError",
+    "HarnOutputLimitError",
     "HarnObject",
     "HarnRuntimeError",
     "HarnStackOverflowError",
@@ -109,12 +113,22 @@ __all__ = [
     "__version__",
     "compile",
     "disassemble",
+    "DEFAULT_MAX_MEMORY",
+    "DEFAULT_MAX_OUTPUT",
+    "DEFAULT_TIME_LIMIT",
     "display",
     "run",
     "run_file",
     "stdlib_modules",
     "transcript_project",
 ]
+
+DEFAULT_TIME_LIMIT = 30.0
+"""``Vm()``'s ``time_limit``: seconds of wall time per run (compiling included)."""
+DEFAULT_MAX_MEMORY = 512 * 1024 * 1024
+"""``Vm()``'s ``max_memory``: bytes a run may grow the heap by."""
+DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024
+"""``Vm()``'s ``max_output``: bytes of output per run."""
 
 
 def run(
@@ -124,11 +138,15 @@ def run(
     output: Callable[[str], object] | None = None,
     inline_caches: bool = True,
     max_frames: int = 512,
-    time_limit: float | None = None,
+    time_limit: float | None = DEFAULT_TIME_LIMIT,
     module_paths: Iterable[str | os.PathLike[str]] | None = None,
     module_providers: Iterable[ModuleProvider] | ModuleProvider | None = None,
     typecheck: bool = True,
     inputs: dict[str, Any] | None = None,
+    max_memory: int | None = DEFAULT_MAX_MEMORY,
+    max_instructions: int | None = None,
+    max_output: int | None = DEFAULT_MAX_OUTPUT,
+    seed: int | None = None,
 ) -> Any:
     """Compiles and runs ``source`` (or a ``Program``) on a fresh ``Vm``.
 
@@ -145,6 +163,10 @@ def run(
         module_paths=module_paths,
         module_providers=module_providers,
         typecheck=typecheck,
+        max_memory=max_memory,
+        max_instructions=max_instructions,
+        max_output=max_output,
+        seed=seed,
     )
     return vm.run(source, filename=filename, inputs=inputs)
 
@@ -155,11 +177,15 @@ def run_file(
     output: Callable[[str], object] | None = None,
     inline_caches: bool = True,
     max_frames: int = 512,
-    time_limit: float | None = None,
+    time_limit: float | None = DEFAULT_TIME_LIMIT,
     module_paths: Iterable[str | os.PathLike[str]] | None = None,
     module_providers: Iterable[ModuleProvider] | ModuleProvider | None = None,
     typecheck: bool = True,
     inputs: dict[str, Any] | None = None,
+    max_memory: int | None = DEFAULT_MAX_MEMORY,
+    max_instructions: int | None = None,
+    max_output: int | None = DEFAULT_MAX_OUTPUT,
+    seed: int | None = None,
 ) -> Any:
     """Reads, compiles and runs a ``.harn`` file on a fresh ``Vm`` (``inputs`` as for ``run``)."""
     vm = Vm(
@@ -170,5 +196,9 @@ def run_file(
         module_paths=module_paths,
         module_providers=module_providers,
         typecheck=typecheck,
+        max_memory=max_memory,
+        max_instructions=max_instructions,
+        max_output=max_output,
+        seed=seed,
     )
     return vm.run_file(path, inputs=inputs)

@@ -13,6 +13,8 @@ Hierarchy::
     │       ├── HarnTimeoutError     (also a TimeoutError) Vm time_limit exceeded
     │       ├── HarnMemoryError      (also a MemoryError) an allocation beyond the memory limit
     │       ├── HarnStackOverflowError  (also a RecursionError) max_frames exceeded
+    │       ├── HarnInstructionLimitError  max_instructions used up
+    │       ├── HarnOutputLimitError max_output bytes written
     │       └── HarnInterruptedError InterruptHandle.interrupt() stopped the run
     ├── HarnConversionError          (also a TypeError) a value has no equivalent on the other side
     │                                (also a bad call_export_typed payload or result shape)
@@ -42,9 +44,11 @@ __all__ = [
     "HarnInternalError",
     "HarnInterruptedError",
     "HarnImportError",
+    "HarnInstructionLimitError",
     "HarnLimitError",
     "HarnMemoryError",
     "HarnModuleNotFoundError",
+    "HarnOutputLimitError",
     "HarnRuntimeError",
     "HarnStackOverflowError",
     "HarnSyntaxError",
@@ -241,28 +245,62 @@ class HarnRuntimeError(HarnError):
 
 
 class HarnLimitError(HarnRuntimeError):
-    """A resource limit (time, call depth, memory, host interrupt) stopped the program.
+    """A resource limit (time, call depth, memory, instructions, output, host
+    interrupt) stopped the program.
+
+    ``limit`` names the budget: the ``Vm`` keyword that sets it
+    (``"time_limit"``, ``"max_memory"``, ``"max_instructions"``,
+    ``"max_output"``, ``"max_frames"``), or ``"interrupt"``.
 
     Harn code cannot catch these (except stack overflow, which Harn's own
-    ``try`` can catch, as in the reference implementation).
+    ``try`` can catch, as in the reference implementation). The Vm stays
+    usable: the next run starts with fresh budgets.
     """
+
+    limit: str = ""
 
 
 class HarnTimeoutError(HarnLimitError, TimeoutError):
-    """The run exceeded the Vm's ``time_limit``."""
+    """The run exceeded the Vm's ``time_limit`` (compilation, host callbacks
+    and waits included)."""
+
+    limit = "time_limit"
 
 
 class HarnMemoryError(HarnLimitError, MemoryError):
-    """A builtin would have built a string, list or decoded output beyond
-    the Vm's allocation limit."""
+    """The run grew the heap beyond the Vm's ``max_memory``, or a builtin
+    would have built a single string, list or decoded output beyond the
+    allocation cap."""
+
+    limit = "max_memory"
 
 
 class HarnStackOverflowError(HarnLimitError, RecursionError):
     """The program nested more calls than the Vm's ``max_frames``."""
 
+    limit = "max_frames"
+
+
+class HarnInstructionLimitError(HarnLimitError):
+    """The run used up the Vm's ``max_instructions`` (its step budget: one
+    step per call and per loop iteration). Deterministic: a program stops
+    at the same step every time."""
+
+    limit = "max_instructions"
+
+
+class HarnOutputLimitError(HarnLimitError):
+    """The run wrote more than the Vm's ``max_output`` bytes (``print``,
+    ``log``, ``eprint``; output of spawned tasks included)."""
+
+    limit = "max_output"
+
 
 class HarnInterruptedError(HarnLimitError):
-    """The host stopped the run with ``Vm.interrupt_handle().interrupt()``."""
+    """The host stopped the run with ``Vm.interrupt()`` /
+    ``InterruptHandle.interrupt()``."""
+
+    limit = "interrupt"
 
 
 class HarnConversionError(HarnError, TypeError):
@@ -328,6 +366,8 @@ for _cls in (
     HarnTimeoutError,
     HarnMemoryError,
     HarnStackOverflowError,
+    HarnInstructionLimitError,
+    HarnOutputLimitError,
     HarnInterruptedError,
     HarnConversionError,
     HarnArgumentError,

@@ -10,10 +10,17 @@ written in the file ``importer``:
    ``provider:<import_path>``.
 2. ``std/NAME``: the Harn standard library shipped in this package
    (``harnvm/stdlib/NAME.harn``). The key is ``std/NAME``.
-3. Relative to the importing file's directory (the current directory for
-   source text and host calls); ``.harn`` is appended when the path has no
-   extension. Then the same under each of ``module_paths``. The key is the
-   file's real path.
+3. Files, unless ``allow_files`` is false: relative to the importing
+   file's directory (the current directory for source text and host
+   calls), then under each of ``module_paths``; ``.harn`` is appended when
+   the path has no extension. The key is the file's real path.
+
+File imports are confined: the import path must be relative, must not
+contain a ``..`` component, must name a ``.harn`` file, and the file's real
+path (symlinks resolved) must lie inside the directory it was looked up in.
+Anything else is "no such module", so a failed import never reads, and an
+error never quotes, a file that is not a Harn module inside those roots.
+To allow more of the file system, list the directories in ``module_paths``.
 
 ``None`` from ``resolve`` means "no such module".
 """
@@ -72,6 +79,25 @@ def _std_source(name: str) -> str | None:
     return source
 
 
+def _confined_spec(spec: str) -> bool:
+    """A relative import path with no ``..`` (or empty) component, no drive
+    and no NUL byte."""
+    if not spec or "\0" in spec:
+        return False
+    text = spec.replace("\\", "/")
+    if text.startswith("/") or os.path.isabs(spec) or (len(text) > 1 and text[1] == ":"):
+        return False
+    return all(part not in ("..", "") for part in text.split("/"))
+
+
+def _inside(path: str, root: str) -> bool:
+    """Whether the real path ``path`` lies inside the real directory ``root``."""
+    try:
+        return os.path.commonpath([path, root]) == root
+    except ValueError:
+        return False
+
+
 class ModuleResolver:
     """Finds module sources for import paths (see the module docs)."""
 
@@ -79,6 +105,8 @@ class ModuleResolver:
         self,
         module_paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
         module_providers: Iterable[ModuleProvider] | ModuleProvider | None = None,
+        *,
+        allow_files: bool = True,
     ) -> None:
         paths: list[Path] = []
         if module_paths is not None:
@@ -102,10 +130,12 @@ class ModuleResolver:
                 )
         self.module_paths: tuple[Path, ...] = tuple(paths)
         self.module_providers: tuple[ModuleProvider, ...] = tuple(providers)
+        self.allow_files = bool(allow_files)
 
     def __repr__(self) -> str:
         paths = [str(p) for p in self.module_paths]
-        return f"ModuleResolver(module_paths={paths!r}, module_providers={len(self.module_providers)})"
+        files = "" if self.allow_files else ", allow_files=False"
+        return f"ModuleResolver(module_paths={paths!r}, module_providers={len(self.module_providers)}{files})"
 
     def resolve(self, spec: str, importer: str) -> tuple[str, str] | None:
         """``(key, source)`` of the module ``spec`` imported from ``importer``, or None."""
@@ -123,11 +153,19 @@ class ModuleResolver:
         if spec.startswith("std/"):
             source = _std_source(spec[4:])
             return None if source is None else (spec, source)
+        if not self.allow_files or not _confined_spec(spec):
+            return None
         for base in self._bases(importer):
             for candidate in _candidates(spec):
+                if not candidate.endswith(".harn"):
+                    continue
                 path = base / candidate
-                if path.is_file():
-                    return os.path.realpath(path), _read(path)
+                if not path.is_file():
+                    continue
+                real = os.path.realpath(path)
+                if not _inside(real, os.path.realpath(base)):
+                    continue
+                return real, _read(Path(real))
         return None
 
     def _bases(self, importer: str) -> list[Path]:

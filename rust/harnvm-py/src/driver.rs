@@ -68,7 +68,7 @@ impl<T> AssertSend<T> {
 
 /// How long a timer sleep goes without looking at the interrupt flag and
 /// Python's pending signals.
-const SLEEP_SLICE: Duration = Duration::from_millis(20);
+const SLEEP_SLICE: Duration = Duration::from_millis(10);
 
 fn interrupted() -> VmError {
     VmError::new(ErrorKind::Interrupted)
@@ -197,7 +197,10 @@ impl BlockingWait {
         let (Some(event_loop), false) = (&self.event_loop, self.tasks.is_empty()) else { return Ok(None) };
         let futures = PyList::new(py, self.tasks.iter().map(|(_, t)| t.bind(py)))?;
         let kwargs = PyDict::new(py);
-        kwargs.set_item("timeout", timer_ms.map(|ms| ms.max(0.0) / 1000.0))?;
+        // At most one slice: the core then checks the interrupt flag and
+        // the time limit, and waits again.
+        let slice = SLEEP_SLICE.as_secs_f64();
+        kwargs.set_item("timeout", timer_ms.map_or(slice, |ms| (ms.max(0.0) / 1000.0).min(slice)))?;
         kwargs.set_item("return_when", asyncio.getattr("FIRST_COMPLETED")?)?;
         let waiting = asyncio.call_method("wait", (futures,), Some(&kwargs))?;
         let finished = event_loop.bind(py).call_method1("run_until_complete", (waiting,))?.get_item(0)?;

@@ -15,15 +15,18 @@ use crate::errors;
 
 /// Adapts a `harnvm._modules.ModuleResolver` (any object with
 /// `resolve(spec, importer) -> (key, source) | None`) to the core.
+/// It holds no GIL-bound reference: the compiler may run with the GIL
+/// released, and each `load` attaches for the resolver call.
 pub struct PyLoader<'py> {
-    resolver: Bound<'py, PyAny>,
+    resolver: Py<PyAny>,
     /// The first Python exception the resolver raised (re-raised as the cause).
     pub failure: Option<PyErr>,
+    _py: std::marker::PhantomData<&'py ()>,
 }
 
 impl<'py> PyLoader<'py> {
     pub fn new(resolver: Bound<'py, PyAny>) -> PyLoader<'py> {
-        PyLoader { resolver, failure: None }
+        PyLoader { resolver: resolver.unbind(), failure: None, _py: std::marker::PhantomData }
     }
 
     /// Attaches the resolver's own exception (if any) as the cause of `err`.
@@ -37,12 +40,14 @@ impl<'py> PyLoader<'py> {
 
 impl ModuleLoader for PyLoader<'_> {
     fn load(&mut self, spec: &str, importer: &str) -> Result<Option<ModuleSource>, String> {
-        let found = self.resolver.call_method1("resolve", (spec, importer)).and_then(|r| {
-            if r.is_none() {
-                Ok(None)
-            } else {
-                r.extract::<(String, String)>().map(Some)
-            }
+        let found = Python::attach(|py| {
+            self.resolver.bind(py).call_method1("resolve", (spec, importer)).and_then(|r| {
+                if r.is_none() {
+                    Ok(None)
+                } else {
+                    r.extract::<(String, String)>().map(Some)
+                }
+            })
         });
         match found {
             Ok(None) => Ok(None),

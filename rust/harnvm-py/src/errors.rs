@@ -25,6 +25,8 @@ static TIMEOUT_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static MEMORY_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static STACK_OVERFLOW_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static INTERRUPTED_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static INSTRUCTION_LIMIT_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static OUTPUT_LIMIT_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static INTERNAL_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static CONVERSION_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static IMPORT_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -90,7 +92,8 @@ fn kind_name(kind: &ErrorKind) -> &'static str {
 /// * lex/parse/compile errors (and any `Syntax` error, e.g. from an imported
 ///   module) → `HarnSyntaxError(message, filename, line, column, source_line, phase)`;
 /// * stack overflow → `HarnStackOverflowError`; a `Limit` by its `LimitKind`
-///   (time → `HarnTimeoutError`, memory → `HarnMemoryError`); a host
+///   (time → `HarnTimeoutError`, memory → `HarnMemoryError`, instructions →
+///   `HarnInstructionLimitError`, output → `HarnOutputLimitError`); a host
 ///   interrupt → `HarnInterruptedError`;
 /// * everything else → `HarnRuntimeError(message, harn_stack, value, kind, filename, line)`
 ///   where `message` is Harn's uncaught-error text.
@@ -164,6 +167,8 @@ fn vm_error_inner(py: Python<'_>, err: &VmError, vm_id: u64) -> PyErr {
         ErrorKind::StackOverflow => (&STACK_OVERFLOW_ERROR, "HarnStackOverflowError"),
         ErrorKind::Limit(LimitKind::Time, _) => (&TIMEOUT_ERROR, "HarnTimeoutError"),
         ErrorKind::Limit(LimitKind::Memory, _) => (&MEMORY_ERROR, "HarnMemoryError"),
+        ErrorKind::Limit(LimitKind::Instructions, _) => (&INSTRUCTION_LIMIT_ERROR, "HarnInstructionLimitError"),
+        ErrorKind::Limit(LimitKind::Output, _) => (&OUTPUT_LIMIT_ERROR, "HarnOutputLimitError"),
         ErrorKind::Interrupted => (&INTERRUPTED_ERROR, "HarnInterruptedError"),
         _ => (&RUNTIME_ERROR, "HarnRuntimeError"),
     };

@@ -471,7 +471,8 @@ pub fn report<'py>(py: Python<'py>, ic: &InlineCaches) -> PyResult<Vec<Bound<'py
 // ---------------------------------------------------------------------------
 // Error mapping
 
-/// The exception a core limit error of `kind` (`"time"` or `"memory"`) with
+/// The exception a core limit error of `kind` (`"time"`, `"memory"`,
+/// `"instructions"` or `"output"`) with
 /// detail `message` converts to: lets tests check that the class follows the
 /// kind, whatever the message says.
 #[pyfunction]
@@ -479,6 +480,8 @@ pub fn _limit_error(py: Python<'_>, kind: &str, message: &str) -> PyResult<Py<Py
     let kind = match kind {
         "time" => harnvm_core::LimitKind::Time,
         "memory" => harnvm_core::LimitKind::Memory,
+        "instructions" => harnvm_core::LimitKind::Instructions,
+        "output" => harnvm_core::LimitKind::Output,
         other => return Err(PyValueError::new_err(format!("no limit kind {other:?}"))),
     };
     let err = crate::errors::vm_error(py, &harnvm_core::VmError::limit(kind, message), 0);

@@ -35,6 +35,11 @@ mod vm;
 
 use pyo3::prelude::*;
 
+/// Counts the bytes live per thread, for the `max_memory` budget (see
+/// `harnvm_core::runtime::budget`).
+#[global_allocator]
+static ALLOCATOR: harnvm_core::runtime::budget::CountingAlloc = harnvm_core::runtime::budget::CountingAlloc;
+
 /// Compiles Harn source text into a `Program`.
 #[pyfunction]
 #[pyo3(signature = (source, filename = "<string>", *, typecheck = true))]

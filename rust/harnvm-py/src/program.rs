@@ -11,6 +11,7 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyUnicodeDecodeError};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
+use crate::driver::AssertSend;
 use crate::entry::PyLoader;
 use crate::errors;
 use crate::pinned::{wrong_thread, Pinned};
@@ -97,8 +98,22 @@ pub fn compile_with(
     check: Option<CheckOptions>,
 ) -> PyResult<Rc<harnvm_core::Program>> {
     let mut loader = PyLoader::new(resolver);
-    let checked =
-        errors::guard(py, || Ok(harnvm_core::compile::compile_checked(source, filename, &mut loader, cache, check.as_ref())))?;
+    // The GIL is released while the compiler runs (the resolver attaches for
+    // each module it loads): other Python threads go on meanwhile.
+    // SAFETY of `AssertSend`: `detach` runs the closure on this thread.
+    let work = AssertSend((&mut loader, cache, source, filename, check.as_ref()));
+    let outcome = py
+        .detach(move || {
+            let (loader, cache, source, filename, check) = work.into_inner();
+            AssertSend(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                harnvm_core::compile::compile_checked(source, filename, loader, cache, check)
+            })))
+        })
+        .into_inner();
+    let checked = match outcome {
+        Ok(c) => c,
+        Err(payload) => return Err(errors::panic_error(py, &*payload)),
+    };
     // Warnings are delivered even when the compile then fails, as harn
     // renders every diagnostic before compiling.
     crate::check::deliver(py, &checked.diagnostics, source)?;

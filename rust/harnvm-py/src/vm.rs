@@ -94,6 +94,38 @@ pub struct Vm {
     virtual_clock: bool,
     /// Run the static checker before compiling source text.
     typecheck: bool,
+    /// Made on the main thread: runs check Python's signals (Ctrl-C).
+    on_main: bool,
+}
+
+/// How long `run_async` runs Harn code before the event loop gets a turn.
+const ASYNC_SLICE: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// `Vm()`'s time limit per run, in seconds.
+const DEFAULT_TIME_LIMIT: Option<f64> = Some(30.0);
+/// `Vm()`'s memory budget per run: 512 MiB of heap growth.
+const DEFAULT_MAX_MEMORY: Option<i64> = Some(512 << 20);
+/// `Vm()`'s output budget per run: 64 MiB.
+const DEFAULT_MAX_OUTPUT: Option<i64> = Some(64 << 20);
+
+fn is_main_thread(py: Python<'_>) -> PyResult<bool> {
+    let threading = py.import("threading")?;
+    Ok(threading.call_method0("current_thread")?.is(&threading.call_method0("main_thread")?))
+}
+
+/// Makes the core's poll points look at Python's pending signals (at most
+/// every few ms): a `KeyboardInterrupt` from the SIGINT handler stops the
+/// run and is re-raised as is when it ends.
+fn install_signal_check(core: &mut CoreVm, failure: RunFailure) {
+    core.set_host_check(Rc::new(move || {
+        Python::attach(|py| match py.check_signals() {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                failure.record(e);
+                Err(harnvm_core::VmError::new(harnvm_core::ErrorKind::Interrupted))
+            }
+        })
+    }));
 }
 
 /// What `_step` returns: `(done, value, new_calls, cancelled_calls, timer_seconds)`.
@@ -102,7 +134,7 @@ type StepTuple = (bool, Py<PyAny>, Vec<(u64, Py<PyAny>)>, Vec<u64>, Option<f64>)
 #[pymethods]
 impl Vm {
     #[new]
-    #[pyo3(signature = (*, output = None, inline_caches = true, max_frames = 512, time_limit = None, module_paths = None, module_providers = None, clock = "real", typecheck = true))]
+    #[pyo3(signature = (*, output = None, inline_caches = true, max_frames = 512, time_limit = DEFAULT_TIME_LIMIT, module_paths = None, module_providers = None, clock = "real", typecheck = true, max_memory = DEFAULT_MAX_MEMORY, max_instructions = None, max_output = DEFAULT_MAX_OUTPUT, seed = None, allow_file_imports = true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -114,13 +146,24 @@ impl Vm {
         module_providers: Option<Bound<'_, PyAny>>,
         clock: &str,
         typecheck: bool,
+        max_memory: Option<i64>,
+        max_instructions: Option<i64>,
+        max_output: Option<i64>,
+        seed: Option<u64>,
+        allow_file_imports: bool,
     ) -> PyResult<Self> {
         let virtual_clock = match clock {
             "real" => false,
             "virtual" => true,
             other => return Err(PyValueError::new_err(format!("clock must be \"real\" or \"virtual\", got {other:?}"))),
         };
-        let resolver = py.import("harnvm._modules")?.getattr("ModuleResolver")?.call1((module_paths, module_providers))?.unbind();
+        let kwargs = pyo3::types::PyDict::new(py);
+        kwargs.set_item("allow_files", allow_file_imports)?;
+        let resolver = py
+            .import("harnvm._modules")?
+            .getattr("ModuleResolver")?
+            .call((module_paths, module_providers), Some(&kwargs))?
+            .unbind();
         if let Some(cb) = &output {
             if !cb.is_callable() {
                 return Err(PyTypeError::new_err("output must be a callable taking one str, or None"));
@@ -136,10 +179,21 @@ impl Vm {
                 return Err(PyValueError::new_err(format!("time_limit must be a positive number of seconds or None, got {t}")))
             }
         };
+        let budget = |name: &str, v: Option<i64>| -> PyResult<Option<u64>> {
+            match v {
+                None => Ok(None),
+                Some(n) if n >= 0 => Ok(Some(n as u64)),
+                Some(n) => Err(PyValueError::new_err(format!("{name} must be a non-negative integer or None, got {n}"))),
+            }
+        };
         let options = VmOptions {
             max_frames: usize::try_from(max_frames).unwrap_or(usize::MAX),
             inline_caches,
             time_limit_ms,
+            max_memory: budget("max_memory", max_memory)?.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            max_instructions: budget("max_instructions", max_instructions)?,
+            max_output: budget("max_output", max_output)?,
+            seed,
             ..Default::default()
         };
         let mut core = errors::guard(py, || {
@@ -153,6 +207,10 @@ impl Vm {
         let id = next_vm_id();
         let output_slot = OutputSlot::install(&mut core, output.as_ref().map(|o| o.clone().unbind()), failure.clone());
         let wait = BlockingWait::install(&mut core, host.clone(), failure.clone(), id);
+        let on_main = is_main_thread(py)?;
+        if on_main {
+            install_signal_check(&mut core, failure.clone());
+        }
         Ok(Vm {
             state: Pinned::new(RefCell::new(VmState {
                 core,
@@ -172,6 +230,7 @@ impl Vm {
             resolver,
             virtual_clock,
             typecheck,
+            on_main,
         })
     }
 
@@ -188,9 +247,13 @@ impl Vm {
         inputs: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let (py, this) = (slf.py(), Vm::remember(slf)?);
+        let started = std::time::Instant::now();
         let program = this.program_here(py, program, filename)?;
+        // Compiling counts against the run's time limit.
+        let spent = started.elapsed();
         let inputs = this.inputs_value(inputs)?;
         this.execute(py, move |core| {
+            core.charge_time_before_run(spent);
             core.set_run_inputs(inputs);
             core.run(&program)
         })
@@ -217,10 +280,14 @@ impl Vm {
     #[pyo3(signature = (path, *, inputs = None))]
     fn run_file(slf: &Bound<'_, Self>, path: PathBuf, inputs: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
         let (py, this) = (slf.py(), Vm::remember(slf)?);
+        this.state()?;
+        let started = std::time::Instant::now();
         let source = read_source(py, &path)?;
         let program = this.compile_here(py, &source, &path.to_string_lossy())?;
+        let spent = started.elapsed();
         let inputs = this.inputs_value(inputs)?;
         this.execute(py, move |core| {
+            core.charge_time_before_run(spent);
             core.set_run_inputs(inputs);
             core.run(&program)
         })
@@ -399,7 +466,9 @@ impl Vm {
         let outcome = py
             .detach(move || {
                 let core = task.into_inner();
-                AssertSend(grow_large(|| catch_unwind(AssertUnwindSafe(|| core.step()))))
+                // Sliced, so the asyncio loop gets a turn every few ms even
+                // while a Harn task computes (`asyncio.wait_for` can stop it).
+                AssertSend(grow_large(|| catch_unwind(AssertUnwindSafe(|| core.step_sliced(ASYNC_SLICE)))))
             })
             .into_inner();
         let host = self.host()?;
@@ -515,10 +584,35 @@ impl Vm {
     fn time_limit(&self) -> Option<f64> {
         self.time_limit
     }
+    /// Heap growth allowed per run, in bytes (None: unlimited).
+    #[getter]
+    fn max_memory(&self) -> Option<usize> {
+        self.options.max_memory
+    }
+    /// Steps (calls and loop iterations) allowed per run (None: unlimited).
+    #[getter]
+    fn max_instructions(&self) -> Option<u64> {
+        self.options.max_instructions
+    }
+    /// Output bytes allowed per run (None: unlimited).
+    #[getter]
+    fn max_output(&self) -> Option<u64> {
+        self.options.max_output
+    }
+    /// Steps of `max_instructions` the last run used (counted only when
+    /// `max_instructions` is set; 0 otherwise).
+    #[getter]
+    fn instructions_used(&self) -> PyResult<u64> {
+        Ok(self
+            .state()?
+            .try_borrow()
+            .map(|s| if self.options.max_instructions.is_some() { s.core.instructions_used() } else { 0 })
+            .unwrap_or(0))
+    }
 
     fn __repr__(&self) -> String {
         let limit = match self.time_limit {
-            Some(t) => format!("{t}"),
+            Some(t) => format!("{t:?}"),
             None => "None".to_string(),
         };
         format!(
@@ -794,6 +888,9 @@ impl Vm {
         let configured = Python::attach(|py| self.output.as_ref().map(|o| o.clone_ref(py)));
         state.output = OutputSlot::install(&mut state.core, configured, failure.clone());
         state.wait = BlockingWait::install(&mut state.core, host.clone(), failure.clone(), state.id);
+        if self.on_main {
+            install_signal_check(&mut state.core, failure.clone());
+        }
         state.async_run = false;
         if let Ok(mut flag) = self.interrupt.lock() {
             *flag = state.core.interrupt_handle();

@@ -177,10 +177,15 @@ fn tar_extract(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     done(Value::list(out))
 }
 
-fn zip_create(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+fn zip_create(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let entries = entries_arg(args, "zip_create")?;
+    // The archive holds at most about the entries' bytes (plus headers):
+    // checked against the budgets before any is written.
+    let total = entries.iter().fold(0usize, |n, e| n.saturating_add(e.content.len()).saturating_add(e.path.len() + 128));
+    crate::runtime::native::check_alloc(total, ctx.limits, "zip_create")?;
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for e in entries {
+        crate::runtime::native::charge_work(e.content.len())?;
         let mut options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
         if let Some(mode) = e.mode {
             options = options.unix_permissions(mode);

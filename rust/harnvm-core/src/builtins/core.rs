@@ -25,21 +25,30 @@ fn first_display(args: &[Value]) -> String {
     args.first().map(|v| v.display()).unwrap_or_default()
 }
 
+/// The budget check before a value's text is built for output.
+fn check_first(args: &[Value]) -> VmResult<()> {
+    args.first().map_or(Ok(()), crate::runtime::budget::check_display_output)
+}
+
 fn log(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
-    ctx.output.push_str("[harn] ");
-    ctx.output.push_str(&first_display(args));
-    ctx.output.push('\n');
+    check_first(args)?;
+    let text = first_display(args);
+    ctx.write_output("[harn] ")?;
+    ctx.write_output(&text)?;
+    ctx.write_output("\n")?;
     Ok(Flow::Done(Value::Nil))
 }
 
 fn print(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
-    ctx.output.push_str(&first_display(args));
+    check_first(args)?;
+    ctx.write_output(&first_display(args))?;
     Ok(Flow::Done(Value::Nil))
 }
 
 fn println(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
-    ctx.output.push_str(&first_display(args));
-    ctx.output.push('\n');
+    check_first(args)?;
+    ctx.write_output(&first_display(args))?;
+    ctx.write_output("\n")?;
     Ok(Flow::Done(Value::Nil))
 }
 
@@ -76,6 +85,7 @@ fn assert_ne(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 }
 
 fn to_string(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    crate::runtime::budget::check_display_memory(arg(args, 0))?;
     Ok(Flow::Done(Value::str(crate::runtime::native::display_limited(arg(args, 0), ctx.limits, "to_string")?)))
 }
 

@@ -77,25 +77,27 @@ fn builtin(ctx: &mut Ctx, name: &str, args: &[Value]) -> VmResult<Flow> {
 fn stdio(ctx: &mut Ctx, name: &str, args: &[Value]) -> Option<VmResult<Flow>> {
     let text = || args.first().map(Value::display).unwrap_or_default();
     let to_stderr = |s: String| {
+        // Counted against the output budget like stdout.
+        crate::runtime::budget::charge_output(s.len())?;
         // A closed stderr is not the program's failure.
         let _ = std::io::stderr().write_all(s.as_bytes());
         done(Value::Nil)
     };
+    if matches!(name, "print" | "println" | "eprint" | "eprintln" | "prompt") {
+        if let Some(Err(e)) = args.first().map(crate::runtime::budget::check_display_output) {
+            return Some(Err(e));
+        }
+    }
     Some(match name {
-        "print" => {
-            ctx.output.push_str(&text());
-            done(Value::Nil)
-        }
-        "println" => {
-            ctx.output.push_str(&text());
-            ctx.output.push('\n');
-            done(Value::Nil)
-        }
+        "print" => ctx.write_output(&text()).and_then(|_| done(Value::Nil)),
+        "println" => ctx.write_output(&text()).and_then(|_| ctx.write_output("\n")).and_then(|_| done(Value::Nil)),
         "eprint" => to_stderr(text()),
         "eprintln" => to_stderr(text() + "\n"),
         "read_line" | "prompt" => {
             if name == "prompt" {
-                ctx.output.push_str(&text());
+                if let Err(e) = ctx.write_output(&text()) {
+                    return Some(Err(e));
+                }
             }
             let mut line = String::new();
             match std::io::stdin().lock().read_line(&mut line) {

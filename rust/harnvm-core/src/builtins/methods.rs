@@ -20,7 +20,7 @@
 use std::cmp::Ordering;
 use std::rc::Rc;
 
-use crate::builtins::args::{check_alloc, done, key_of, opt_text_arg, text_arg};
+use crate::builtins::args::{done, key_of, opt_text_arg, text_arg};
 use crate::builtins::callback::{item_arg, pair_key_arg, pair_value_arg, CallbackLoop, ReturnResult, Step};
 use crate::builtins::collections::{
     all_each, any_each, chunks, dedupe, difference_of, entry_dicts, entry_pairs, extreme_by_each, filter_each, find_each,
@@ -93,7 +93,7 @@ pub fn sequence_items(v: &Value, limits: &Limits) -> VmResult<Rc<Vec<Value>>> {
     Ok(match v {
         Value::List(items) | Value::Set(items) => Rc::clone(items),
         Value::Range(r) => Rc::new(range_items(r, limits)?),
-        Value::Str(s) => Rc::new(chars(s)),
+        Value::Str(s) => Rc::new(chars(s)?),
         Value::Dict(map) => Rc::new(entry_pairs(map)),
         _ => Rc::new(Vec::new()),
     })
@@ -101,7 +101,12 @@ pub fn sequence_items(v: &Value, limits: &Limits) -> VmResult<Rc<Vec<Value>>> {
 
 fn range_items(r: &RangeVal, limits: &Limits) -> VmResult<Vec<Value>> {
     let len = r.len();
-    check_alloc(len as usize, limits, "range materialization")?;
+    crate::runtime::native::check_alloc_product(
+        len as u128,
+        std::mem::size_of::<Value>() as u128,
+        limits,
+        "range materialization",
+    )?;
     Ok((0..len).map(|i| Value::Int(r.start + i)).collect())
 }
 
@@ -137,7 +142,7 @@ fn string_method(limits: &Limits, s: &str, name: &str, args: &[Value]) -> VmResu
         "substring" => text(char_slice(s, int_or(args, 0, 0), arg(args, 1).as_int()).to_string()),
         "index_of" => Ok(Value::Int(char_index_of(s, &text_arg(args, 0), false))),
         "last_index_of" => Ok(Value::Int(char_index_of(s, &text_arg(args, 0), true))),
-        "chars" => Ok(Value::list(chars(s))),
+        "chars" => Ok(Value::list(chars(s)?)),
         "repeat" => text(repeat(s, int_or(args, 0, 1), limits)?),
         "reverse" => text(s.chars().rev().collect()),
         "pad_left" | "pad_right" => {

@@ -37,6 +37,7 @@ mod math;
 pub mod methods;
 mod multipart;
 mod observe;
+pub(crate) use observe::{end_run as end_run_state, enter_vm, os_seed};
 mod regexp;
 pub mod schema;
 pub mod schemas;

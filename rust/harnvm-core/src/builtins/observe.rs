@@ -2,8 +2,10 @@
 //!
 //! These builtins keep small per-thread settings (color mode, log level,
 //! the open span stack, the RNG state). A Harn program runs on one thread,
-//! so per-thread state is per-program state for every embedding we have;
-//! the settings are cheap `Cell`s, not shared locks.
+//! so the settings are cheap `Cell`s, not shared locks. They belong to the
+//! VM that runs: `enter_vm` resets them all whenever a different VM than
+//! the last one starts running on the thread (nothing carries over from one
+//! VM to the next), and `end_run` frees a run's trace spans.
 
 use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
@@ -70,6 +72,61 @@ thread_local! {
     /// Circuit breakers by name: (threshold, reset window, failures, opened at).
     static CIRCUITS: RefCell<Vec<(String, Circuit)>> = const { RefCell::new(Vec::new()) };
     static RNG: Cell<u64> = const { Cell::new(0x853c_49e6_748f_ea9b) };
+}
+
+thread_local! {
+    /// The VM whose settings the thread-locals above hold (0: none yet).
+    static OWNER: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Called when VM `vm` starts (or resumes) running on this thread: if the
+/// settings belong to another VM, they are reset to a fresh VM's, with the
+/// RNG seeded from `seed`.
+#[inline]
+pub fn enter_vm(vm: u64, seed: u64) {
+    if OWNER.with(Cell::get) != vm {
+        reset_thread_state(seed);
+        OWNER.with(|o| o.set(vm));
+    }
+}
+
+#[cold]
+fn reset_thread_state(seed: u64) {
+    COLOR_ALWAYS.with(|c| c.set(None));
+    LOG_LEVEL.with(|l| l.set(1));
+    OPEN_SPANS.with(|s| *s.borrow_mut() = Vec::new());
+    TRACING.with(|t| t.set(false));
+    FINISHED_SPANS.with(|s| *s.borrow_mut() = Vec::new());
+    CLOCK_ORIGIN.with(|c| c.set(None));
+    CIRCUITS.with(|c| *c.borrow_mut() = Vec::new());
+    RNG.with(|r| r.set(seed));
+}
+
+/// Frees what a finished run leaves behind: its trace spans (open ones
+/// included). Cheap when there are none.
+#[inline]
+pub fn end_run() {
+    OPEN_SPANS.with(|s| {
+        if !s.borrow().is_empty() {
+            *s.borrow_mut() = Vec::new();
+        }
+    });
+    FINISHED_SPANS.with(|s| {
+        if !s.borrow().is_empty() {
+            *s.borrow_mut() = Vec::new();
+        }
+    });
+}
+
+/// A seed from the OS (for VMs created without one).
+pub fn os_seed() -> u64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::getrandom(&mut bytes).is_err() {
+        // No OS randomness: the clock is better than a constant.
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        return t ^ 0x853c_49e6_748f_ea9b;
+    }
+    u64::from_le_bytes(bytes)
 }
 
 fn k(s: &str) -> HStr {
@@ -151,8 +208,8 @@ fn emit_log(ctx: &mut Ctx, level: usize, args: &[Value]) -> VmResult<Flow> {
         Value::Nil => {}
         other => return Err(expected(&format!("log_{}", LEVELS[level]), "a dict of fields", other)),
     }
-    ctx.output.push_str(&super::json::to_json(&Value::dict(record))?);
-    ctx.output.push('\n');
+    ctx.write_output(&super::json::to_json(&Value::dict(record))?)?;
+    ctx.write_output("\n")?;
     done(Value::Nil)
 }
 

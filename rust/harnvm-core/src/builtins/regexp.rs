@@ -24,6 +24,7 @@ use super::args::{check_alloc, done, interned, opt_text_arg};
 use super::BuiltinImpl::Native;
 use super::{BuiltinDef, Ctx, Flow};
 use crate::runtime::error::{VmError, VmResult};
+use crate::runtime::native::{charge_work, poll};
 use crate::runtime::value::{DictMap, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
@@ -127,7 +128,9 @@ fn regex_match(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
         return done(Value::Nil);
     };
     let re = compiled(&args[0], &pattern, &flags(args, 2), "regex_match")?;
-    let matches: Vec<Value> = re.regex.find_iter(&text).map(|m| Value::str(m.as_str())).collect();
+    charge_work(text.len())?;
+    let matches: Vec<Value> =
+        re.regex.find_iter(&text).map(|m| poll().map(|_| Value::str(m.as_str()))).collect::<VmResult<_>>()?;
     done(if matches.is_empty() { Value::Nil } else { Value::list(matches) })
 }
 
@@ -137,6 +140,7 @@ fn regex_replace(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
         return done(Value::Nil);
     };
     let re = compiled(&args[0], &pattern, &flags(args, 3), "regex_replace")?;
+    charge_work(text.len())?;
     // Same result as `Regex::replace_all`, built piecewise so a replacement
     // that multiplies the text hits the allocation limit instead of the OOM killer.
     let mut out = String::with_capacity(text.len());
@@ -157,11 +161,13 @@ fn regex_captures(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
         return done(Value::list(vec![]));
     };
     let re = compiled(&args[0], &pattern, &flags(args, 2), "regex_captures")?;
+    charge_work(text.len())?;
     let text_value = |m: Option<regex::Match>| m.map_or(Value::Nil, |m| Value::str(m.as_str()));
     let results = re
         .regex
         .captures_iter(&text)
         .map(|caps| {
+            poll()?;
             let mut entry = DictMap::new();
             for (i, name) in &re.named_groups {
                 if let Some(group) = caps.get(*i) {
@@ -170,9 +176,9 @@ fn regex_captures(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
             }
             entry.insert(interned("match"), text_value(caps.get(0)));
             entry.insert(interned("groups"), Value::list((1..caps.len()).map(|i| text_value(caps.get(i))).collect()));
-            Value::dict(entry)
+            Ok(Value::dict(entry))
         })
-        .collect();
+        .collect::<VmResult<_>>()?;
     done(Value::list(results))
 }
 
@@ -181,7 +187,9 @@ fn regex_split(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
         return done(Value::Nil);
     };
     let re = compiled(&args[1], &pattern, &flags(args, 2), "regex_split")?;
-    done(Value::list(re.regex.split(&text).map(Value::str).collect()))
+    charge_work(text.len())?;
+    let pieces = re.regex.split(&text).map(|p| poll().map(|_| Value::str(p))).collect::<VmResult<_>>()?;
+    done(Value::list(pieces))
 }
 
 #[cfg(test)]

@@ -56,9 +56,17 @@ pub fn char_index_of(s: &str, needle: &str, last: bool) -> i64 {
     found.map_or(-1, |b| char_len(&s[..b]) as i64)
 }
 
-/// The chars of `s` as 1-char strings.
-pub fn chars(s: &str) -> Vec<Value> {
-    s.chars().map(|c| Value::str(c.to_string())).collect()
+/// The chars of `s` as 1-char strings. Each costs a list slot and a small
+/// string (about 64 bytes), checked against the memory budget up front, and
+/// the loop polls the other budgets.
+pub fn chars(s: &str) -> VmResult<Vec<Value>> {
+    crate::runtime::native::check_memory(s.len().saturating_mul(64))?;
+    let mut out = Vec::with_capacity(s.len().min(1 << 16));
+    for c in s.chars() {
+        crate::runtime::native::poll()?;
+        out.push(Value::str(c.to_string()));
+    }
+    Ok(out)
 }
 
 /// `str::split` pieces (empty pieces kept).

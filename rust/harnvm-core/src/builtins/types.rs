@@ -79,9 +79,22 @@ fn addr_of(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     // Strings are compared by value in Harn, so they get a content key too.
     let key = match (v, address) {
         (Value::Str(_), _) | (_, None) => format!("{}@{}", v.type_name(), v.display()),
-        (_, Some(ptr)) => format!("{}@{:p}", v.type_name(), ptr),
+        (_, Some(ptr)) => format!("{}@0x{:012x}", v.type_name(), masked_address(ptr)),
     };
     done(Value::str(key))
+}
+
+thread_local! {
+    /// A per-thread random key (from the OS, via `RandomState`).
+    static ADDRESS_KEY: std::collections::hash_map::RandomState = std::collections::hash_map::RandomState::new();
+}
+
+/// An address turned into an opaque 48-bit identity (a keyed hash, the
+/// shape of an address): equal for the same live object, and revealing
+/// nothing of where the heap is.
+fn masked_address(ptr: *const u8) -> u64 {
+    use std::hash::BuildHasher;
+    ADDRESS_KEY.with(|k| k.hash_one(ptr as usize)) & 0xffff_ffff_ffff
 }
 
 fn ok(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {

@@ -549,6 +549,20 @@ pub struct Chunk {
     /// Inline-cache slots handed out so far (the slots themselves are the
     /// `Cache` operands in `code`).
     cache_slots: u32,
+    /// Where each deduplicated constant sits in `constants`, so adding one
+    /// is a hash lookup, not a scan (a scan made compiling quadratic in the
+    /// constants of a function).
+    const_index: rustc_hash::FxHashMap<ConstKey, u16>,
+}
+
+/// The identity of a deduplicated constant: strings and ints by value,
+/// floats by bit pattern, durations by value.
+#[derive(PartialEq, Eq, Hash)]
+enum ConstKey {
+    Str(Rc<String>),
+    Int(i64),
+    Float(u64),
+    Duration(i64),
 }
 
 impl Default for Chunk {
@@ -560,6 +574,7 @@ impl Default for Chunk {
             functions: Vec::new(),
             cache_id: next_cache_id(),
             cache_slots: 0,
+            const_index: rustc_hash::FxHashMap::default(),
         }
     }
 }
@@ -610,18 +625,22 @@ pub struct FunctionProto {
 impl Chunk {
     pub fn add_constant(&mut self, v: Value) -> u16 {
         // Dedup strings and ints; floats by bit pattern.
-        let found = self.constants.iter().position(|c| match (c, &v) {
-            (Value::Str(a), Value::Str(b)) => a == b,
-            (Value::Int(a), Value::Int(b)) => a == b,
-            (Value::Float(a), Value::Float(b)) => a.to_bits() == b.to_bits(),
-            (Value::Duration(a), Value::Duration(b)) => a == b,
-            _ => false,
-        });
-        let idx = found.unwrap_or_else(|| {
-            self.constants.push(v);
-            self.constants.len() - 1
-        });
-        u16::try_from(idx).expect("constant pool overflow is checked by the compiler")
+        let key = match &v {
+            Value::Str(s) => Some(ConstKey::Str(Rc::clone(s))),
+            Value::Int(i) => Some(ConstKey::Int(*i)),
+            Value::Float(f) => Some(ConstKey::Float(f.to_bits())),
+            Value::Duration(d) => Some(ConstKey::Duration(*d)),
+            _ => None,
+        };
+        if let Some(&idx) = key.as_ref().and_then(|k| self.const_index.get(k)) {
+            return idx;
+        }
+        let idx = u16::try_from(self.constants.len()).expect("constant pool overflow is checked by the compiler");
+        self.constants.push(v);
+        if let Some(k) = key {
+            self.const_index.insert(k, idx);
+        }
+        idx
     }
 
     /// Emits an opcode with its explicit operands (each given as a u32 and

@@ -61,8 +61,13 @@ pub enum ErrorKind {
 pub enum LimitKind {
     /// The run's wall-clock budget (`VmOptions::time_limit_ms`).
     Time,
-    /// An allocation or decoded output beyond `Limits::max_alloc`.
+    /// An allocation or decoded output beyond `Limits::max_alloc`, or the
+    /// run's heap growth beyond its memory budget (`VmOptions::max_memory`).
     Memory,
+    /// The run used up its instruction budget (`VmOptions::max_instructions`).
+    Instructions,
+    /// The run wrote more output than its budget (`VmOptions::max_output`).
+    Output,
 }
 
 /// One Harn frame of a runtime error's stack trace.

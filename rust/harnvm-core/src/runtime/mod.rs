@@ -2,6 +2,7 @@
 //! the native-call interface, errors, and the operators' semantics. Every
 //! other floor builds on this one.
 
+pub mod budget;
 pub mod deep;
 pub mod error;
 pub mod fiber;

@@ -3,6 +3,7 @@
 //! recursing on the Rust stack. Also the allocation limits every builtin
 //! respects.
 
+pub use crate::runtime::budget::{charge_output, charge_work, check_memory, poll};
 use crate::runtime::error::{LimitKind, VmError, VmResult};
 use crate::runtime::value::Value;
 
@@ -43,6 +44,22 @@ pub struct Ctx<'a> {
     /// Output of the current task (`log`, `print`, `println` append here).
     pub output: &'a mut String,
     pub limits: &'a Limits,
+}
+
+impl Ctx<'_> {
+    /// The cheap budget poll for a builtin's loop (see `budget::poll`):
+    /// time limit, interrupt, memory, host signals.
+    #[inline]
+    pub fn poll(&self) -> VmResult<()> {
+        poll()
+    }
+
+    /// Appends `text` to the task's output, counted against the output budget.
+    pub fn write_output(&mut self, text: &str) -> VmResult<()> {
+        charge_output(text.len())?;
+        self.output.push_str(text);
+        Ok(())
+    }
 }
 
 pub type BuiltinFn = fn(&mut Ctx, &[Value]) -> VmResult<Flow>;
@@ -159,11 +176,16 @@ sched_ops! {
 
 /// Fails with a resource-limit error when a builtin is about to build a
 /// string or list of `size` bytes/elements beyond `limits.max_alloc`.
+///
+/// Also checks the run's memory budget (`budget::check_memory`), counting
+/// `size` as bytes: a lower bound for elements, so the request is refused
+/// before it is made when even that much would not fit.
 pub fn check_alloc(size: usize, limits: &Limits, what: &str) -> VmResult<()> {
     if size > limits.max_alloc {
         return Err(alloc_error(size as u128, limits, what));
     }
-    Ok(())
+    check_memory(size)?;
+    charge_work(size)
 }
 
 /// Like `check_alloc` for a size computed as `count * unit`, which may overflow.
@@ -172,7 +194,9 @@ pub fn check_alloc_product(count: u128, unit: u128, limits: &Limits, what: &str)
     if size > limits.max_alloc as u128 {
         return Err(alloc_error(size, limits, what));
     }
-    Ok(())
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    check_memory(size)?;
+    charge_work(size)
 }
 
 #[cold]

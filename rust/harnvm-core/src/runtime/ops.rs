@@ -153,6 +153,7 @@ pub fn add_limited(a: &Value, b: &Value, limits: &Limits) -> VmResult<Value> {
         }
         (Value::List(x), Value::List(y)) => {
             check_alloc(x.len().saturating_add(y.len()), limits, "list concatenation")?;
+            crate::runtime::native::check_memory((x.len() + y.len()).saturating_mul(std::mem::size_of::<Value>()))?;
             let mut items = Vec::with_capacity(x.len() + y.len());
             items.extend(x.iter().cloned());
             items.extend(y.iter().cloned());

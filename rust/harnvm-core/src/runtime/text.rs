@@ -54,5 +54,22 @@ pub fn repeat(s: &str, n: i64, limits: &Limits) -> VmResult<String> {
         return Ok(String::new());
     }
     check_alloc_product(n as u128, s.len() as u128, limits, "string repeat")?;
-    Ok(s.repeat(n as usize))
+    let total = s.len() * n as usize;
+    if total <= crate::runtime::budget::WORK_PER_CHECK as usize {
+        return Ok(s.repeat(n as usize));
+    }
+    // Big results are built a megabyte at a time, checking the budgets
+    // (time, interrupt) between pieces.
+    let mut out = String::with_capacity(total);
+    let per_piece = (crate::runtime::budget::WORK_PER_CHECK as usize / s.len()).max(1);
+    let mut left = n as usize;
+    while left > 0 {
+        let k = left.min(per_piece);
+        for _ in 0..k {
+            out.push_str(s);
+        }
+        left -= k;
+        crate::runtime::budget::check()?;
+    }
+    Ok(out)
 }

@@ -17,6 +17,7 @@ use std::time::Instant;
 use crate::builtins::{self, methods, Continuation, Ctx, Flow, Limits};
 use crate::bytecode::chunk::{FunctionProto, Op};
 use crate::bytecode::Program;
+use crate::runtime::budget;
 use crate::runtime::error::{closest_match, ErrorKind, LimitKind, StackEntry, VmError, VmResult};
 use crate::runtime::fiber::{Fiber, Frame, ModuleEnv};
 use crate::runtime::ops;
@@ -45,11 +46,30 @@ pub struct VmOptions {
     /// Wall-clock budget for one `run`, in milliseconds.
     pub time_limit_ms: Option<u64>,
     pub limits: Limits,
+    /// Step budget of one run: calls and loop iterations (backward jumps),
+    /// counted exactly, so a program stops at the same step every time.
+    pub max_instructions: Option<u64>,
+    /// Bytes one run may grow this thread's heap by (counted by
+    /// `budget::CountingAlloc` when the host installs it).
+    pub max_memory: Option<usize>,
+    /// Bytes of output one run may write (spawned tasks' included).
+    pub max_output: Option<u64>,
+    /// Seed of `random()` and friends (None: from the OS, per VM).
+    pub seed: Option<u64>,
 }
 
 impl Default for VmOptions {
     fn default() -> Self {
-        VmOptions { max_frames: 512, inline_caches: true, time_limit_ms: None, limits: Limits::default() }
+        VmOptions {
+            max_frames: 512,
+            inline_caches: true,
+            time_limit_ms: None,
+            limits: Limits::default(),
+            max_instructions: None,
+            max_memory: None,
+            max_output: None,
+            seed: None,
+        }
     }
 }
 
@@ -79,6 +99,27 @@ pub struct Vm {
     deadline: Option<Instant>,
     /// Calls and backward jumps left before the next interrupt/deadline check.
     budget: u32,
+    /// What `budget` was refilled with (the steps charged when it runs out).
+    budget_refill: u32,
+    /// Steps left of `max_instructions` (not counting the current `budget`).
+    fuel_left: u64,
+    /// The budgets of the run in progress, as builtins see them.
+    run_budget: Rc<budget::RunBudget>,
+    /// The host's check at poll points (e.g. pending Ctrl-C).
+    host_check: Option<budget::HostCheck>,
+    /// Identifies this VM to the per-thread builtin settings (`builtins::enter_vm`).
+    uid: u64,
+    /// When the current `step_sliced` should hand control back to the host.
+    slice_end: Option<Instant>,
+    /// The running task yielded at the end of its slice.
+    yielded: bool,
+    /// Nested `execute` runs in progress (a task cannot yield inside one).
+    nested_runs: u32,
+    /// Time the host spent for the next run before it started (compiling
+    /// its source): taken off that run's time limit.
+    spent_before_run: std::time::Duration,
+    /// The seed its RNG starts from.
+    rng_seed: u64,
     /// Fibers waiting for the generator they resumed, innermost last.
     parked: Vec<generators::Parked>,
     /// `parked.len()` when the innermost host call started: fibers above it are generator bodies.
@@ -106,6 +147,9 @@ pub struct Vm {
 pub type OutputSink = Box<dyn FnMut(&str)>;
 
 const CHECK_INTERVAL: u32 = 4096;
+
+/// Source of `Vm::uid`.
+static NEXT_VM_UID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Executed opcode pairs (previous op, op) of this thread, counted when the
 /// `op-pair-stats` feature is on: the data for choosing superinstructions.
@@ -141,6 +185,7 @@ enum Exit {
 
 impl Vm {
     pub fn new(options: VmOptions) -> Vm {
+        let rng_seed = options.seed.unwrap_or_else(builtins::os_seed);
         Vm {
             options,
             fiber: Fiber::default(),
@@ -151,6 +196,16 @@ impl Vm {
             waiter: None,
             deadline: None,
             budget: CHECK_INTERVAL,
+            budget_refill: CHECK_INTERVAL,
+            fuel_left: u64::MAX,
+            run_budget: budget::RunBudget::idle(),
+            host_check: None,
+            spent_before_run: std::time::Duration::ZERO,
+            slice_end: None,
+            yielded: false,
+            nested_runs: 0,
+            uid: NEXT_VM_UID.fetch_add(1, AtomicOrdering::Relaxed),
+            rng_seed,
             parked: Vec::new(),
             park_floor: 0,
             parked_frames: 0,
@@ -302,6 +357,18 @@ impl Vm {
         self.tick()
     }
 
+    /// `tick` for a loop's backward jump, where the running task may also
+    /// yield to the host at the end of its slice (see `step_sliced`).
+    #[inline(always)]
+    fn tick_back_jump(&mut self) -> VmResult<()> {
+        self.budget -= 1;
+        if self.budget == 0 {
+            self.check_interrupts()?;
+            return self.maybe_yield();
+        }
+        Ok(())
+    }
+
     /// Counts calls and backward jumps; every so often checks the host
     /// interrupt flag and the time limit.
     #[inline(always)]
@@ -315,23 +382,56 @@ impl Vm {
 
     #[cold]
     fn check_interrupts(&mut self) -> VmResult<()> {
-        self.budget = CHECK_INTERVAL;
-        if self.interrupt.load(AtomicOrdering::Relaxed) {
-            return Err(VmError::new(ErrorKind::Interrupted));
-        }
-        if let Some(deadline) = self.deadline {
-            if Instant::now() >= deadline {
-                return Err(VmError::limit(
-                    LimitKind::Time,
-                    format!("time limit of {} ms exceeded", self.options.time_limit_ms.unwrap_or_default()),
-                ));
-            }
-        }
+        self.charge_fuel()?;
+        budget::activate(&self.run_budget);
+        budget::check()?;
         if self.sched.current_deadline().is_some_and(|d| d <= self.sched.now()) {
             // A `deadline` block ran out while this task computed.
             return Err(self.sched.running_deadline_fired());
         }
         Ok(())
+    }
+
+    /// Charges the steps of the budget that ran out against
+    /// `max_instructions` and refills it (never past the steps left).
+    fn charge_fuel(&mut self) -> VmResult<()> {
+        let used = u64::from(self.budget_refill) - u64::from(self.budget);
+        self.fuel_left = self.fuel_left.saturating_sub(used);
+        if let Some(max) = self.options.max_instructions {
+            if self.fuel_left == 0 {
+                self.budget = 1;
+                self.budget_refill = 1;
+                return Err(VmError::limit(LimitKind::Instructions, format!("instruction limit of {max} steps exceeded")));
+            }
+        }
+        self.budget_refill = CHECK_INTERVAL.min(u32::try_from(self.fuel_left).unwrap_or(u32::MAX)).max(1);
+        self.budget = self.budget_refill;
+        Ok(())
+    }
+
+    /// Steps of `max_instructions` used so far in this run.
+    pub fn instructions_used(&self) -> u64 {
+        let total = self.options.max_instructions.unwrap_or(u64::MAX);
+        total.saturating_sub(self.fuel_left) + u64::from(self.budget_refill - self.budget)
+    }
+
+    /// Counts `spent` (e.g. compiling the program) against the time limit
+    /// of the next run.
+    pub fn charge_time_before_run(&mut self, spent: std::time::Duration) {
+        self.spent_before_run = spent;
+    }
+
+    /// Installs the host's check run at poll points (at most every few
+    /// ms): an error it returns stops the run.
+    pub fn set_host_check(&mut self, check: budget::HostCheck) {
+        self.host_check = Some(check);
+    }
+
+    /// Makes this VM's run budget the thread's active one (after a host
+    /// callback, which may have run another VM) and checks it now.
+    pub(crate) fn recheck_budget(&self) -> VmResult<()> {
+        budget::activate(&self.run_budget);
+        budget::check_now()
     }
 
     /// Calls `callee` with `argc` arguments on the stack (callee below them).

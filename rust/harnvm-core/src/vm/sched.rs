@@ -23,7 +23,7 @@ use std::time::Instant;
 use super::{Fiber, Vm};
 use crate::builtins::concurrency::sched_op_name;
 use crate::builtins::{Flow, SchedOp};
-use crate::runtime::error::{ErrorKind, LimitKind, VmError, VmResult};
+use crate::runtime::error::{ErrorKind, VmError, VmResult};
 use crate::runtime::sched_object::{
     Acquire, Channel, ChannelKind, Mailbox, MailboxState, Permit, SchedObject, SharedCell, SharedCellState, SharedMap,
     SharedMapState,
@@ -434,8 +434,9 @@ impl Sched {
     }
 
     fn abort_one(&mut self, id: TaskId, more: &mut Vec<TaskId>) {
+        // (Its id may stay in the ready queue: `run_task` skips ids with no
+        // task. Taking it out here made cancelling n tasks quadratic.)
         let Some(task) = self.tasks.remove(&id) else { return };
-        self.ready.retain(|t| *t != id);
         if let Some(Wait::Group(g)) = &task.wait {
             if let Some(group) = self.groups.remove(g) {
                 more.extend(group.running);
@@ -516,6 +517,9 @@ impl Sched {
             // The usual state after a host crossing: nothing to cancel or clear.
             return;
         }
+        // Cleared first: `abort_one` takes each task out of the ready queue,
+        // which for 100k unawaited spawns would be quadratic.
+        self.ready.clear();
         if !self.tasks.is_empty() {
             let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
             for id in ids {
@@ -1262,12 +1266,53 @@ impl Vm {
         self.sched.parallel_counter = 0;
         self.park_floor = 0;
         self.interrupt.store(false, std::sync::atomic::Ordering::Relaxed);
-        self.deadline = self.options.time_limit_ms.map(|ms| Instant::now() + std::time::Duration::from_millis(ms));
-        self.budget = super::CHECK_INTERVAL;
+        let spent = std::mem::take(&mut self.spent_before_run);
+        self.deadline =
+            self.options.time_limit_ms.map(|ms| Instant::now() + std::time::Duration::from_millis(ms).saturating_sub(spent));
+        crate::builtins::enter_vm(self.uid, self.rng_seed);
+        crate::builtins::end_run_state();
+        self.fuel_left = self.options.max_instructions.unwrap_or(u64::MAX);
+        self.budget_refill = super::CHECK_INTERVAL.min(u32::try_from(self.fuel_left).unwrap_or(u32::MAX)).max(1);
+        self.budget = self.budget_refill;
+        self.run_budget = crate::runtime::budget::start(crate::runtime::budget::BudgetConfig {
+            deadline: self.deadline.zip(self.options.time_limit_ms),
+            interrupt: Some(self.interrupt.clone()),
+            max_memory: self.options.max_memory,
+            max_output: self.options.max_output,
+            host_check: self.host_check.clone(),
+        });
+    }
+
+    /// `step`, handing control back after about `slice` of running even
+    /// when tasks are ready (the running task yields at a loop's backward
+    /// jump): `Waiting { timer_ms: Some(0.0), .. }` then means "step again
+    /// soon". An asyncio host gets a turn of its loop between slices.
+    pub fn step_sliced(&mut self, slice: std::time::Duration) -> RunState {
+        self.slice_end = Some(Instant::now() + slice);
+        let state = self.step();
+        self.slice_end = None;
+        self.yielded = false;
+        state
+    }
+
+    /// At a loop's backward jump whose tick ran out: yields the running task
+    /// when its slice is over (only a task at its own top level: not inside
+    /// a nested run or a generator body).
+    #[cold]
+    pub(super) fn maybe_yield(&mut self) -> VmResult<()> {
+        let Some(end) = self.slice_end else { return Ok(()) };
+        if self.nested_runs > 0 || self.in_generator() || self.sched.running.is_none() || Instant::now() < end {
+            return Ok(());
+        }
+        self.yielded = true;
+        // (The wait is replaced with "ready" by `step`; Sleep is only the marker.)
+        self.sched.suspend = Some(Wait::Sleep(0.0));
+        Err(suspend_marker())
     }
 
     /// Runs ready tasks until the root task finishes or every task waits.
     pub fn step(&mut self) -> RunState {
+        crate::builtins::enter_vm(self.uid, self.rng_seed);
         loop {
             if let Some(result) = self.sched.root_result.take() {
                 self.sched.shutdown();
@@ -1281,6 +1326,13 @@ impl Vm {
             }
             if let Some(id) = self.sched.ready.pop_front() {
                 self.run_task(id);
+                if std::mem::take(&mut self.yielded) {
+                    if let Some(task) = self.sched.tasks.get_mut(&id) {
+                        task.wait = None;
+                        self.sched.ready.push_back(id);
+                    }
+                    return RunState::Waiting { timer_ms: Some(0.0), host_calls: self.sched.host_pending };
+                }
                 continue;
             }
             self.sched.poll_all();
@@ -1314,18 +1366,8 @@ impl Vm {
     }
 
     fn check_host_limits(&mut self) -> VmResult<()> {
-        if self.interrupt.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(VmError::new(ErrorKind::Interrupted));
-        }
-        if let Some(deadline) = self.deadline {
-            if Instant::now() >= deadline {
-                return Err(VmError::limit(
-                    LimitKind::Time,
-                    format!("time limit of {} ms exceeded", self.options.time_limit_ms.unwrap_or_default()),
-                ));
-            }
-        }
-        Ok(())
+        crate::runtime::budget::activate(&self.run_budget);
+        crate::runtime::budget::check()
     }
 
     /// Runs one task until it finishes or waits.
@@ -1463,7 +1505,10 @@ impl Vm {
         };
         // Host output order: flush before the host runs.
         self.sched.next_host_call += 1;
-        match f(call, &args)? {
+        let reply = f(call, &args);
+        // The callback's time counts: the run stops as soon as it returns.
+        self.recheck_budget()?;
+        match reply? {
             HostReply::Ready(v) => Ok(v),
             HostReply::Pending => {
                 self.sched.host_pending += 1;
@@ -1531,7 +1576,8 @@ impl Vm {
                     return Err(VmError::runtime("a host call is pending but this run has no async driver"));
                 }
                 if let Some(ms) = timer_ms {
-                    std::thread::sleep(std::time::Duration::from_secs_f64((ms / 1000.0).clamp(0.0, 3600.0)));
+                    // In slices, so an interrupt is seen within one.
+                    std::thread::sleep(std::time::Duration::from_secs_f64((ms / 1000.0).clamp(0.0, 0.01)));
                 }
                 continue;
             };

@@ -75,6 +75,11 @@ enum Exit {
 struct FnState {
     proto: FunctionProto,
     scopes: Vec<Vec<Local>>,
+    /// Each local name in scope → where its declarations sit, oldest first
+    /// (scope index, index in that scope): name lookups are a hash probe,
+    /// not a scan of every local (which made compiling a function with
+    /// tens of thousands of `let`s quadratic).
+    names: rustc_hash::FxHashMap<String, Vec<(usize, usize)>>,
     captures: Vec<(String, CaptureSource, LocalKind, bool)>,
     self_name: Option<String>,
     exits: Vec<Exit>,
@@ -186,6 +191,7 @@ impl Compiler {
         self.fns.push(FnState {
             proto,
             scopes: vec![Vec::new()],
+            names: rustc_hash::FxHashMap::default(),
             captures: Vec::new(),
             self_name,
             exits: Vec::new(),
@@ -217,7 +223,16 @@ impl Compiler {
     }
 
     fn pop_scope(&mut self) {
-        self.f().scopes.pop();
+        let st = self.f();
+        let Some(scope) = st.scopes.pop() else { return };
+        for local in scope.iter().rev() {
+            if let Some(places) = st.names.get_mut(&local.name) {
+                places.pop();
+                if places.is_empty() {
+                    st.names.remove(&local.name);
+                }
+            }
+        }
     }
 
     fn new_slot(&mut self, name: &str) -> CResult<u16> {
@@ -239,13 +254,20 @@ impl Compiler {
 
     fn declare(&mut self, name: &str, mutable: bool, kind: LocalKind) -> CResult<u16> {
         let slot = self.new_slot(name)?;
-        self.f().scopes.last_mut().expect("scope").push(Local { name: name.to_string(), slot, mutable, kind });
+        let st = self.f();
+        let scope_index = st.scopes.len() - 1;
+        let scope = st.scopes.last_mut().expect("scope");
+        st.names.entry(name.to_string()).or_default().push((scope_index, scope.len()));
+        scope.push(Local { name: name.to_string(), slot, mutable, kind });
         Ok(slot)
     }
 
     /// The immutable binding of `name` in the innermost scope, if any (redeclaration check).
     fn immutable_in_current_scope(&mut self, name: &str) -> bool {
-        self.f().scopes.last().expect("scope").iter().any(|l| l.name == name && !l.mutable)
+        let st = self.f();
+        let current = st.scopes.len() - 1;
+        let Some(places) = st.names.get(name) else { return false };
+        places.iter().rev().take_while(|(s, _)| *s == current).any(|&(s, i)| !st.scopes[s][i].mutable)
     }
 
     fn resolve(&mut self, name: &str) -> Resolved {
@@ -265,10 +287,10 @@ impl Compiler {
     /// Resolves `name` as a local, self reference or capture of function `depth`.
     fn resolve_in(&mut self, depth: usize, name: &str) -> Option<Resolved> {
         let st = &self.fns[depth];
-        for scope in st.scopes.iter().rev() {
-            if let Some(l) = scope.iter().rev().find(|l| l.name == name) {
-                return Some(Resolved::Local { slot: l.slot, mutable: l.mutable, kind: l.kind });
-            }
+        // The newest declaration still in scope is the innermost one.
+        if let Some(&(s, i)) = st.names.get(name).and_then(|places| places.last()) {
+            let l = &st.scopes[s][i];
+            return Some(Resolved::Local { slot: l.slot, mutable: l.mutable, kind: l.kind });
         }
         if st.self_name.as_deref() == Some(name) {
             return Some(Resolved::SelfRef);
@@ -788,7 +810,7 @@ impl Compiler {
         let mut assigned = Vec::new();
         collect_assigned(body, &mut assigned);
         for name in assigned {
-            if self.f().scopes.iter().any(|s| s.iter().any(|l| l.name == name)) {
+            if self.f().names.contains_key(&name) {
                 continue;
             }
             let depth = self.fns.len() - 1;

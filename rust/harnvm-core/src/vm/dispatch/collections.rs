@@ -114,25 +114,42 @@ impl Vm {
 
     /// `parts… -- string`: the top `n` values displayed and joined.
     #[inline(always)]
-    pub(super) fn concat(&mut self, n: usize) {
+    pub(super) fn concat(&mut self, n: usize) -> VmResult<()> {
         let stack = &mut self.fiber.stack;
         let at = stack.len() - n;
         // Sized up front (strings exactly, anything else at an int's
         // longest, 20 bytes), so building the string usually does not
         // reallocate as it grows.
+        let mut containers = false;
         let guess: usize = stack[at..]
             .iter()
             .map(|v| match v {
                 Value::Str(s) => s.len(),
-                _ => 20,
+                Value::Nil | Value::Bool(_) | Value::Int(_) | Value::Float(_) => 20,
+                _ => {
+                    containers = true;
+                    20
+                }
             })
             .sum();
+        if containers {
+            // A container's text may be far bigger than the container.
+            for v in &self.fiber.stack[at..] {
+                crate::runtime::budget::check_display_memory(v)?;
+            }
+        }
+        if guess > 4096 {
+            // (Big pieces only: the budgets see interpolation like `+`.)
+            crate::runtime::native::check_alloc(guess, &self.options.limits, "string interpolation")?;
+        }
+        let stack = &mut self.fiber.stack;
         let mut s = String::with_capacity(guess);
         for v in &stack[at..] {
             v.write_display(&mut s);
         }
         stack.truncate(at);
         stack.push(Value::str(s));
+        Ok(())
     }
 
     /// `fields… -- Enum.Variant(fields…)` from the top `n` values.

@@ -34,6 +34,7 @@ impl Vm {
     /// Runs until the frame at depth `stop_depth` returns.
     pub(in crate::vm) fn execute(&mut self, stop_depth: usize) -> VmResult<Value> {
         let outer_floor = std::mem::replace(&mut self.park_floor, self.parked.len());
+        self.nested_runs += 1;
         let result = loop {
             match self.run_frame(stop_depth) {
                 Exit::Switch => {}
@@ -49,6 +50,7 @@ impl Vm {
                 }
             }
         };
+        self.nested_runs -= 1;
         self.park_floor = outer_floor;
         result
     }
@@ -399,7 +401,7 @@ impl Vm {
                         let target = u32_at!();
                         // `<=`: `while true {}` is a jump to itself.
                         if target <= op_at {
-                            try_op!(self.tick());
+                            try_op!(self.tick_back_jump());
                         }
                         ip = target;
                     }
@@ -566,7 +568,7 @@ impl Vm {
                     Op::BuildDict => self.build_dict(u16_at!()),
                     Op::DictInsert => self.dict_insert(),
                     Op::DictExtend => try_op_saved!(self.dict_extend()),
-                    Op::Concat => self.concat(u16_at!()),
+                    Op::Concat => try_op!(self.concat(u16_at!())),
                     Op::BuildEnum => {
                         let name = const_name(consts, u16_at!());
                         self.build_enum(name, u8_at!());
