@@ -165,7 +165,7 @@ class ModuleResolver:
                 real = os.path.realpath(path)
                 if not _inside(real, os.path.realpath(base)):
                     continue
-                return real, _read(Path(real))
+                return real, _read(real)
         return None
 
     def _bases(self, importer: str) -> list[Path]:
