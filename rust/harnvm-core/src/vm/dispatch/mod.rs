@@ -596,6 +596,27 @@ impl Vm {
                         let g = u16_at!();
                         try_op!(self.set_path_global(&closure, g, u8_at!()));
                     }
+                    Op::SetLocalField => {
+                        let local = base + u16_at!();
+                        let name_idx = u16_at!();
+                        let slot = u16_at!() as u16;
+                        try_op!(self.set_local_field(consts, local, name_idx, ic_base, slot));
+                    }
+                    Op::ListPushLocal => {
+                        let local = base + u16_at!();
+                        let target = u32_at!();
+                        if self.list_push_local(local) {
+                            ip = target;
+                        }
+                    }
+                    Op::ListExtendLocal => {
+                        let local = base + u16_at!();
+                        let n = u16_at!();
+                        let target = u32_at!();
+                        if try_op!(self.list_extend_local(local, n)) {
+                            ip = target;
+                        }
+                    }
 
                     Op::IterInit => self.iter_init(base + u16_at!()),
                     Op::IterNext => {
