@@ -192,3 +192,28 @@ pipeline main() {
 "#);
     assert_eq!(out, "[harn] 40000\n[harn] 19999\n");
 }
+
+#[test]
+fn struct_literals_in_any_field_order() {
+    let out = run(r#"
+struct P { x, y, z }
+pipeline main() {
+  log(P { x: 1, y: 2, z: 3 })
+  log(P { z: 3, x: 1, y: 2 })
+  log(P { y: 2 })
+  log(P { x: 1, x: 5, y: 2 })
+  log(P { x: 1, w: 9 })
+  var ps = []
+  for i in 0 to 2 { ps = ps.push(P { x: i, y: [i], z: {n: i} }) }
+  log(ps)
+}
+"#);
+    assert_eq!(
+        out,
+        "[harn] P {x: 1, y: 2, z: 3}\n[harn] P {x: 1, y: 2, z: 3}\n[harn] P {x: nil, y: 2, z: nil}\n\
+         [harn] P {x: 5, y: 2, z: nil}\n[harn] P {x: 1, y: nil, z: nil}\n\
+         [harn] [P {x: 0, y: [0], z: {n: 0}}, P {x: 1, y: [1], z: {n: 1}}, P {x: 2, y: [2], z: {n: 2}}]\n"
+    );
+    let err = run_err("pipeline main() { let q = Nope { a: 1 } }");
+    assert!(err.contains("Nope"), "{err}");
+}

@@ -393,6 +393,9 @@ define_ops! {
         BuildEnum = "BUILD_ENUM" [Name, U8];
     /// `fields_dict -- struct` build a struct of the declared struct named by the constant
         BuildStruct = "BUILD_STRUCT" [Name];
+    /// `k1 v1..kn vn -- struct` a literal of the declared struct named by the
+    /// constant from its distinct field names and values, without a dict in between
+        BuildStructFields = "BUILD_STRUCT_FIELDS" [Name, U16];
 
     /// `obj -- obj.name`
         GetProp = "GET_PROP" [Name, Cache];

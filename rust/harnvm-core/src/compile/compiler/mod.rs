@@ -1567,6 +1567,15 @@ impl Compiler {
                     self.emit_const(Value::str(k.clone()))?;
                     self.compile_expr(v)?;
                 }
+                let distinct = fields.iter().enumerate().all(|(i, (k, _))| fields[..i].iter().all(|(k2, _)| k2 != k));
+                if distinct && fields.len() <= u16::MAX as usize {
+                    // No dict in between (a repeated name goes through the
+                    // dict, whose last entry wins).
+                    self.pos = e.pos;
+                    let k = self.name_const(name)?;
+                    self.emit(Op::BuildStructFields, &[k, fields.len() as u32]);
+                    return Ok(());
+                }
                 self.emit(Op::BuildDict, &[fields.len() as u32]);
                 self.pos = e.pos;
                 self.emit_named(Op::BuildStruct, name)

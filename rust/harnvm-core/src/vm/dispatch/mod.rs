@@ -572,6 +572,10 @@ impl Vm {
                         self.build_enum(name, u8_at!());
                     }
                     Op::BuildStruct => try_op!(self.build_struct(const_name(consts, u16_at!()))),
+                    Op::BuildStructFields => {
+                        let name = const_name(consts, u16_at!());
+                        try_op!(self.build_struct_fields(name, u16_at!()));
+                    }
                     Op::DefineStruct => self.define_struct(const_name(consts, u16_at!())),
                     Op::DefineImpl => self.define_impl(const_name(consts, u16_at!())),
 
