@@ -217,3 +217,52 @@ pipeline main() {
     let err = run_err("pipeline main() { let q = Nope { a: 1 } }");
     assert!(err.contains("Nope"), "{err}");
 }
+
+#[test]
+fn struct_method_sites_follow_the_receiver_and_impl_blocks() {
+    // One call site meets two struct types with a method of the same name,
+    // and a third whose impl block is declared later in the program.
+    let out = run(r#"
+struct A { n }
+struct B { n }
+impl A {
+  fn get(self) { return self.n }
+}
+impl B {
+  fn get(self) { return self.n * 100 }
+}
+fn get_all(xs) {
+  var out = []
+  for x in xs { out = out.push(x.get()) }
+  return out
+}
+pipeline main() {
+  log(get_all([A { n: 1 }, A { n: 2 }, B { n: 3 }, A { n: 4 }, B { n: 5 }]))
+  struct C { n }
+  impl C {
+    fn get(self) { return self.n - 10 }
+  }
+  log(get_all([C { n: 1 }, A { n: 7 }, C { n: 2 }]))
+}
+"#);
+    assert_eq!(out, "[harn] [1, 2, 300, 4, 500]\n[harn] [-9, 7, -8]\n");
+}
+
+#[test]
+fn calls_alternating_between_functions_find_their_caches() {
+    let out = run(r#"
+fn f(x) { return x + 1 }
+fn g(x) { return x * 2 }
+fn h(x) { return x - 3 }
+pipeline main() {
+  var t = 0
+  for i in 0 to 50 { t = h(g(f(t))) % 1000 + i }
+  log(t)
+}
+"#);
+    let mut t: i64 = 0;
+    for i in 0..=50 {
+        t = ((t + 1) * 2 - 3) % 1000 + i;
+    }
+    assert_eq!(out, format!("[harn] {t}\n"));
+}

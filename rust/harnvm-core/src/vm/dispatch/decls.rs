@@ -39,6 +39,7 @@ impl Vm {
                 None => m.clone(),
             };
             self.impls.insert(name.to_string(), merged);
+            self.impls_epoch += 1;
         }
     }
 
