@@ -266,3 +266,48 @@ pipeline main() {
     }
     assert_eq!(out, format!("[harn] {t}\n"));
 }
+
+#[test]
+fn growth_of_literals_enums_and_interpolations_takes_the_in_place_op() {
+    let src = r#"
+enum Tok { Num(n), Comma }
+pipeline main() {
+  var xs = []
+  var ys = []
+  for i in 0 to 2 {
+    xs = xs.push(Tok.Num(i))
+    xs = xs.push(Tok.Comma)
+    ys = ys.push({id: i, name: "n${i}", [to_string(i)]: [i]})
+    ys += ["s${i + 1}"]
+  }
+  log(xs)
+  log(ys)
+}
+"#;
+    let program = compile(src, "test.harn").expect("compiles");
+    let dis = harnvm_core::disassemble(&program);
+    assert_eq!(dis.matches("LIST_PUSH_LOCAL").count(), 3, "{dis}");
+    assert_eq!(dis.matches("LIST_EXTEND_LOCAL").count(), 1, "{dis}");
+    assert_eq!(
+        run(src),
+        "[harn] [Tok.Num(0), Tok.Comma, Tok.Num(1), Tok.Comma, Tok.Num(2), Tok.Comma]\n\
+         [harn] [{0: [0], id: 0, name: n0}, s1, {1: [1], id: 1, name: n1}, s2, {2: [2], id: 2, name: n2}, s3]\n"
+    );
+}
+
+#[test]
+fn growth_whose_element_could_assign_the_list_stays_generic() {
+    // An `if` expression may assign the variable being grown: no in-place op.
+    let src = r#"
+pipeline main() {
+  var xs = [1]
+  xs = xs.push(if len(xs) > 0 { xs = [9]
+    2 } else { 3 })
+  log(xs)
+}
+"#;
+    let program = compile(src, "test.harn").expect("compiles");
+    assert!(!harnvm_core::disassemble(&program).contains("LIST_PUSH_LOCAL"));
+    // The receiver was read before the element assigned the variable.
+    assert_eq!(run(src), "[harn] [1, 2]\n");
+}

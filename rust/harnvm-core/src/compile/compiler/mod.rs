@@ -2144,6 +2144,16 @@ fn cannot_assign(e: &Expr) -> bool {
         ExprKind::Unary { operand, .. } => cannot_assign(operand),
         ExprKind::Ternary { cond, then, else_ } => cannot_assign(cond) && cannot_assign(then) && cannot_assign(else_),
         ExprKind::StructConstruct { fields, .. } => fields.iter().all(|(_, x)| cannot_assign(x)),
+        ExprKind::EnumConstruct { args, .. } => args_ok(args),
+        ExprKind::InterpolatedStr(parts) => parts.iter().all(|p| match p {
+            StrSegment::Lit(_) => true,
+            StrSegment::Expr(x) => cannot_assign(x),
+        }),
+        ExprKind::Dict(entries) => entries.iter().all(|e| match e {
+            DictEntry::Pair { key: DictKey::Name(_), value } => cannot_assign(value),
+            DictEntry::Pair { key: DictKey::Computed(k), value } => cannot_assign(k) && cannot_assign(value),
+            DictEntry::Spread(x) => cannot_assign(x),
+        }),
         _ => false,
     }
 }
