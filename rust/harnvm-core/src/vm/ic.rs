@@ -1002,7 +1002,8 @@ mod tests {
     fn struct_method_entries_guard_name_argc_layout_and_epoch() {
         let layout_of = || Rc::new(StructLayout { name: Rc::new("P".into()), fields: vec![Rc::new("x".into())] });
         let (layout, other) = (layout_of(), layout_of());
-        let instance = |l: &Rc<StructLayout>| Value::Struct(Rc::new(StructVal { layout: Rc::clone(l), values: vec![Value::Int(1)] }));
+        let instance =
+            |l: &Rc<StructLayout>| Value::Struct(Rc::new(StructVal { layout: Rc::clone(l), values: vec![Value::Int(1)] }));
         let (recv, stranger) = (instance(&layout), instance(&other));
         let mut e = Entry::Empty;
         struct_method_learn(&mut e, 3, 0, Rc::clone(&layout), 7, Value::Int(42));

@@ -995,9 +995,7 @@ impl Compiler {
     fn compile_list_growth(&mut self, name: &str, slot: usize, op: Option<BinOp>, value: &Expr) -> CResult<bool> {
         let is_x = |e: &Expr| matches!(&e.kind, ExprKind::Ident(n) if n == name);
         match (op, &value.kind) {
-            (None, ExprKind::MethodCall { object, name: method, args, optional: false })
-                if method == "push" && is_x(object) =>
-            {
+            (None, ExprKind::MethodCall { object, name: method, args, optional: false }) if method == "push" && is_x(object) => {
                 let [Arg::Positional(item)] = args.as_slice() else { return Ok(false) };
                 if !cannot_assign(item) {
                     return Ok(false);

@@ -156,15 +156,16 @@ impl Vm {
         let v = pop(&mut self.fiber.stack);
         let obj = &mut self.fiber.stack[local];
         let mut entry = self.ic.entry_at(ic_base, slot);
-        if let (Value::Struct(s), Some(ic::Entry::Property { name_idx: n, target, hits, .. })) = (&mut *obj, entry.as_deref_mut())
+        if let (
+            Value::Struct(s),
+            Some(ic::Entry::Property { name_idx: n, target: ic::PropertyTarget::StructField { layout, index }, hits, .. }),
+        ) = (&mut *obj, entry.as_deref_mut())
         {
-            if let ic::PropertyTarget::StructField { layout, index } = *target {
-                if *n as usize == name_idx && std::ptr::eq(Rc::as_ptr(&s.layout), layout) {
-                    *hits += 1;
-                    // Every struct of one layout has a value per field.
-                    Rc::make_mut(s).values[index as usize] = v;
-                    return Ok(());
-                }
+            if *n as usize == name_idx && std::ptr::eq(Rc::as_ptr(&s.layout), *layout) {
+                *hits += 1;
+                // Every struct of one layout has a value per field.
+                Rc::make_mut(s).values[*index as usize] = v;
+                return Ok(());
             }
         }
         field_write_miss(entry, name_idx, obj, const_name(consts, name_idx), v)
