@@ -4,7 +4,7 @@ Optionally draws the same table as a PNG bar chart."""
 
 from __future__ import annotations
 
-import math
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,33 +36,37 @@ def geomean(values: list[float]) -> float | None:
     values = [v for v in values if v > 0]
     if not values:
         return None
-    return math.exp(sum(math.log(v) for v in values) / len(values))
+    return statistics.geometric_mean(values)
 
 
 PEERS = ("cpython", "lua", "starlark")
 
 
-def format_table(rows: list[Row]) -> str:
+NAMES = {"cpython": "CPython", "lua": "Lua", "starlark": "Starlark"}
+
+
+def format_table(rows: list[Row], peers: tuple[str, ...] = PEERS) -> str:
     def ms(v: float | None) -> str:
         return "-" if v is None else f"{v * 1000:.2f}"
 
     def ratio(v: float | None) -> str:
         return "-" if v is None else f"{v:.2f}x"
 
-    header = "| workload | harnvm ms | CPython ms | Lua ms | Starlark ms | harnvm/CPython | harnvm/Lua | harnvm/Starlark |"
-    lines = [header, "|" + "---|" * 8]
+    header = "| workload | harnvm ms | " + " | ".join(f"{NAMES[p]} ms" for p in peers) + " | "
+    header += " | ".join(f"harnvm/{NAMES[p]}" for p in peers) + " |"
+    lines = [header, "|" + "---|" * (2 + 2 * len(peers))]
     for r in rows:
         s = r.seconds
         lines.append(
-            f"| {r.workload} | {ms(s.get('harnvm'))} | {ms(s.get('cpython'))} | {ms(s.get('lua'))} | {ms(s.get('starlark'))} "
-            f"| {ratio(r.ratio('cpython'))} | {ratio(r.ratio('lua'))} | {ratio(r.ratio('starlark'))} |"
+            f"| {r.workload} | {ms(s.get('harnvm'))} | " + " | ".join(ms(s.get(p)) for p in peers) + " | "
+            + " | ".join(ratio(r.ratio(p)) for p in peers) + " |"
         )
-    means = [geomean([x for x in (r.ratio(p) for r in rows) if x is not None]) for p in PEERS]
-    lines.append(f"| **geometric mean** | | | | | {ratio(means[0])} | {ratio(means[1])} | {ratio(means[2])} |")
+    means = [geomean([x for x in (r.ratio(p) for r in rows) if x is not None]) for p in peers]
+    lines.append("| **geometric mean** | " + "| " * (1 + len(peers)) + " | ".join(ratio(m) for m in means) + " |")
     return "\n".join(lines)
 
 
-def plot(rows: list[Row], out: Path) -> None:
+def plot(rows: list[Row], out: Path, peers: tuple[str, ...] = PEERS) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -71,9 +75,9 @@ def plot(rows: list[Row], out: Path) -> None:
     fig, ax = plt.subplots(figsize=(11, 5))
     width = 0.27
     xs = range(len(rows))
-    for k, peer in enumerate(PEERS):
+    for k, peer in enumerate(peers):
         vals = [r.ratio(peer) or 0.0 for r in rows]
-        ax.bar([x + (k - 1) * width for x in xs], vals, width, label=f"harnvm / {peer}")
+        ax.bar([x + (k - (len(peers) - 1) / 2) * width for x in xs], vals, width, label=f"harnvm / {peer}")
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xticks(list(xs))
     ax.set_xticklabels([r.workload for r in rows], rotation=35, ha="right")

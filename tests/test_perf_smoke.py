@@ -105,3 +105,21 @@ def test_crossing_table_runs() -> None:
     for row in ("no-op by name", "no-op handle", "std/semver.parse handle", "typed std/semver.parse handle", "cold std/semver.parse"):
         line = next(line for line in proc.stdout.splitlines() if line.startswith(row))
         assert line.rstrip().endswith(" ns"), line
+
+
+def test_macro_suite_writes_pyperf_json_and_prints_its_ratio_table(tmp_path: Path) -> None:
+    import pyperf
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "perf", "--quick", "--suites", "macro", "--workload", "json_roundtrip", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    names = {b.get_name() for b in pyperf.BenchmarkSuite.load(str(tmp_path / "macro.json")).get_benchmarks()}
+    assert names == {"json_roundtrip.harnvm", "json_roundtrip.cpython", "json_roundtrip.lua"}
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("| json_roundtrip |"))
+    assert all(c.strip() != "-" for c in row.strip("|").split("|")[1:]), row
+    assert "harnvm/CPython" in proc.stdout and "geometric mean" in proc.stdout
