@@ -446,24 +446,37 @@ impl Vm {
     ) -> VmResult<bool> {
         let name = const_name(consts, name_idx);
         let recv_at = self.fiber.stack.len() - argc - 1;
-        let resolved = match self.ic.method_entry_at(ic_base, slot) {
-            None => return self.call_method(name, argc),
+        match self.ic.method_entry_at(ic_base, slot) {
+            None => self.call_method(name, argc),
             Some((entry, namespace_key)) => {
                 if let Some(v) = ic::method_hit(entry, name_idx as u16, &self.fiber.stack[recv_at..], namespace_key) {
                     self.fiber.stack.truncate(recv_at);
                     self.fiber.stack.push(v);
                     return Ok(false);
                 }
-                let recv = &self.fiber.stack[recv_at];
-                if let Some(callee) = ic::struct_method_hit(entry, name_idx as u16, argc, recv, self.impls_epoch) {
-                    // The receiver becomes the first argument (`self`).
-                    self.fiber.stack.insert(recv_at, callee);
-                    return self.call_value(argc + 1);
-                }
-                ic::MethodTarget::resolve(recv, name, argc, namespace_key)
+                self.call_method_miss(name, name_idx, argc, ic_base, slot)
             }
+        }
+    }
+
+    /// A method site whose builtin binding did not hit: a struct `impl`
+    /// method bound to the receiver's layout, or the generic dispatch, after
+    /// which the site learns (replace-on-miss) from the receiver. Out of
+    /// line, so the hit path above stays small.
+    #[inline(never)]
+    fn call_method_miss(&mut self, name: &HStr, name_idx: usize, argc: usize, ic_base: usize, slot: u16) -> VmResult<bool> {
+        let recv_at = self.fiber.stack.len() - argc - 1;
+        let Some((entry, namespace_key)) = self.ic.method_entry_at(ic_base, slot) else {
+            return self.call_method(name, argc);
         };
-        let impl_method = match &self.fiber.stack[recv_at] {
+        let recv = &self.fiber.stack[recv_at];
+        if let Some(callee) = ic::struct_method_hit(entry, name_idx as u16, argc, recv, self.impls_epoch) {
+            // The receiver becomes the first argument (`self`).
+            self.fiber.stack.insert(recv_at, callee);
+            return self.call_value(argc + 1);
+        }
+        let resolved = ic::MethodTarget::resolve(recv, name, argc, namespace_key);
+        let impl_method = match recv {
             Value::Struct(s) => self.impls.get(s.name()).and_then(|m| m.get(name)).map(|c| (Rc::clone(&s.layout), c.clone())),
             _ => None,
         };

@@ -143,8 +143,9 @@ impl Vm {
     /// `v --`: `local.name = v`. A struct whose layout is the one the site
     /// cached is written at the cached slot (after `Rc::make_mut`, so a
     /// shared struct is copied first and aliases keep the old value); every
-    /// other receiver takes the generic path assignment.
-    #[inline(always)]
+    /// other receiver takes the generic path assignment. (Out of line: in
+    /// the dispatch loop it cost the other ops registers.)
+    #[inline(never)]
     pub(super) fn set_local_field(
         &mut self,
         consts: &[Value],
@@ -173,7 +174,7 @@ impl Vm {
 
     /// `v --` for `local = local.push(v)`: true when the local held a list and
     /// `v` was appended to it in place; otherwise the stack becomes `local v`.
-    #[inline(always)]
+    #[inline(never)]
     pub(super) fn list_push_local(&mut self, local: usize) -> bool {
         let v = pop(&mut self.fiber.stack);
         let receiver = match &mut self.fiber.stack[local] {
