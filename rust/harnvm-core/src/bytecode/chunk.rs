@@ -393,6 +393,9 @@ define_ops! {
         BuildEnum = "BUILD_ENUM" [Name, U8];
     /// `fields_dict -- struct` build a struct of the declared struct named by the constant
         BuildStruct = "BUILD_STRUCT" [Name];
+    /// `k1 v1..kn vn -- struct` a literal of the declared struct named by the
+    /// constant from its distinct field names and values, without a dict in between
+        BuildStructFields = "BUILD_STRUCT_FIELDS" [Name, U16];
 
     /// `obj -- obj.name`
         GetProp = "GET_PROP" [Name, Cache];
@@ -410,6 +413,16 @@ define_ops! {
         SetPathLocal = "SET_PATH_LOCAL" [Local, U8];
     /// `k1..kn v --` the same for a module global
         SetPathGlobal = "SET_PATH_GLOBAL" [Global, U8];
+    /// `v --` `local.name = v`: `SET_PATH_LOCAL` with one name key, a struct
+    /// field found through the site's cache (layout pointer → slot), in place when unshared
+        SetLocalField = "SET_LOCAL_FIELD" [Local, Name, Cache];
+    /// `v --` `local = local.push(v)` for a list local: appends in place (copying
+    /// first only when the list is shared) and jumps; any other value leaves
+    /// `local v` for the `CALL_METHOD push` and `SET_LOCAL` that follow
+        ListPushLocal = "LIST_PUSH_LOCAL" [Local, Jump];
+    /// `a1..an --` `local = local + [a1..an]` (also `+=`) for a list local: extends in
+    /// place and jumps; any other value leaves `local [a1..an]` for the `ADD` and `SET_LOCAL` that follow
+        ListExtendLocal = "LIST_EXTEND_LOCAL" [Local, U16, Jump];
 
     /// `iterable --` start a `for` loop, keeping the iterator in a hidden local
         IterInit = "ITER_INIT" [Local];

@@ -7,6 +7,7 @@
 //! project's spec require; no conformance case depends on the older
 //! wrapping behaviour. `i64::MIN % -1` is 0.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use crate::runtime::error::{ErrorKind, VmError, VmResult};
@@ -152,7 +153,8 @@ pub fn add_limited(a: &Value, b: &Value, limits: &Limits) -> VmResult<Value> {
             Ok(Value::str(s))
         }
         (Value::List(x), Value::List(y)) => {
-            check_alloc(x.len().saturating_add(y.len()), limits, "list concatenation")?;
+            check_list_concat(x.len(), y.len(), limits)?;
+            // The copy is a new allocation of the whole list.
             crate::runtime::native::check_memory((x.len() + y.len()).saturating_mul(std::mem::size_of::<Value>()))?;
             let mut items = Vec::with_capacity(x.len() + y.len());
             items.extend(x.iter().cloned());
@@ -169,6 +171,11 @@ pub fn add_limited(a: &Value, b: &Value, limits: &Limits) -> VmResult<Value> {
         }
         _ => Err(VmError::type_error(format!("Cannot add {} and {}", a.type_name(), b.type_name()))),
     }
+}
+
+/// The size limit of `list + list` (also checked by the in-place `xs += [...]`).
+pub fn check_list_concat(left: usize, right: usize, limits: &Limits) -> VmResult<()> {
+    check_alloc(left.saturating_add(right), limits, "list concatenation")
 }
 
 /// `a - b`: numbers only.
@@ -434,6 +441,15 @@ fn list_slot(len: usize, i: i64) -> VmResult<usize> {
     }
 }
 
+/// The text of a struct field key, borrowed when the key is a string (the
+/// common `p.x = v`), so a field write allocates nothing.
+fn field_name(key: &Value) -> Cow<'_, str> {
+    match key {
+        Value::Str(s) => Cow::Borrowed(s.as_str()),
+        other => Cow::Owned(other.display()),
+    }
+}
+
 /// A mutable (unshared) child of `container`, or None when there is none.
 fn child_mut<'a>(container: &'a mut Value, key: &Value) -> VmResult<Option<&'a mut Value>> {
     match (container, key) {
@@ -443,13 +459,14 @@ fn child_mut<'a>(container: &'a mut Value, key: &Value) -> VmResult<Option<&'a m
         }
         (Value::Dict(map), _) => {
             let key = key_of(key);
-            if !map.contains_key(&key) {
+            // A shared dict is copied only when the key is there to write through.
+            if Rc::get_mut(map).is_none() && !map.contains_key(&key) {
                 return Ok(None);
             }
             Ok(Rc::make_mut(map).get_mut(&key))
         }
         (Value::Struct(s), _) => {
-            let Some(field) = s.layout.index_of(&key.display()) else {
+            let Some(field) = s.layout.index_of(&field_name(key)) else {
                 return Ok(None);
             };
             Ok(Some(&mut Rc::make_mut(s).values[field]))
@@ -466,16 +483,23 @@ fn set_child(container: &mut Value, key: &Value, v: Value) -> VmResult<()> {
             Rc::make_mut(items)[slot] = v;
         }
         (Value::Dict(map), _) => {
-            Rc::make_mut(map).insert(key_of(key), v);
+            let key = key_of(key);
+            let map = Rc::make_mut(map);
+            match map.get_mut(&key) {
+                Some(place) => *place = v,
+                None => {
+                    map.insert(key, v);
+                }
+            }
         }
         (Value::Struct(s), _) => {
-            let name = key.display();
+            let field = s.layout.index_of(&field_name(key));
             let s = Rc::make_mut(s);
-            match s.layout.index_of(&name) {
+            match field {
                 Some(field) => s.values[field] = v,
                 None => {
                     let mut fields = s.layout.fields.clone();
-                    fields.push(Rc::new(name));
+                    fields.push(key_of(key));
                     s.layout = Rc::new(StructLayout { name: s.layout.name.clone(), fields });
                     s.values.push(v);
                 }

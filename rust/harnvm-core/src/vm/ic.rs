@@ -599,6 +599,18 @@ pub enum Entry {
         misses: u64,
     },
     DirectCall(DirectCallState),
+    /// A method call bound to a struct's `impl` method: guarded by the
+    /// receiver's layout (pointer) and the VM's impl epoch (any `impl` block
+    /// run since invalidates it).
+    StructMethod {
+        name_idx: u16,
+        argc: u8,
+        layout: Rc<StructLayout>,
+        epoch: u64,
+        callee: Value,
+        hits: u64,
+        misses: u64,
+    },
 }
 
 impl Entry {
@@ -609,6 +621,7 @@ impl Entry {
             Entry::Property { .. } => "property",
             Entry::Method { .. } => "method",
             Entry::DirectCall(_) => "direct_call",
+            Entry::StructMethod { .. } => "method",
         }
     }
 
@@ -622,6 +635,7 @@ impl Entry {
             }
             Entry::Property { target, hits, misses, .. } => (format!("property({})", target.name()), *hits, *misses),
             Entry::Method { target, hits, misses, .. } => (format!("method({})", target.name()), *hits, *misses),
+            Entry::StructMethod { layout, hits, misses, .. } => (format!("method(impl {})", layout.name), *hits, *misses),
             Entry::DirectCall(state) => {
                 let p = state.peek();
                 let name = match state.target() {
@@ -689,7 +703,7 @@ pub fn method_hit(entry: &mut Entry, name_idx: u16, recv_and_args: &[Value], nam
 #[cold]
 pub fn method_learn(entry: &mut Entry, name_idx: u16, argc: usize, resolved: Option<MethodTarget>) {
     let old_misses = match entry {
-        Entry::Method { misses, .. } => Some(misses),
+        Entry::Method { misses, .. } | Entry::StructMethod { misses, .. } => Some(misses),
         _ => None,
     };
     match resolved {
@@ -705,6 +719,33 @@ pub fn method_learn(entry: &mut Entry, name_idx: u16, argc: usize, resolved: Opt
     }
 }
 
+/// The `impl` method a struct-method site calls, if the entry is bound to
+/// (`name_idx`, argc) and the receiver's layout at `epoch`; counts the hit.
+#[inline(always)]
+pub fn struct_method_hit(entry: &mut Entry, name_idx: u16, argc: usize, recv: &Value, epoch: u64) -> Option<Value> {
+    if let Entry::StructMethod { name_idx: n, argc: a, layout, epoch: e, callee, hits, .. } = entry {
+        if *n == name_idx && *a as usize == argc && *e == epoch {
+            if let Value::Struct(s) = recv {
+                if Rc::ptr_eq(&s.layout, layout) {
+                    *hits += 1;
+                    return Some(callee.clone());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Binds a method site to a struct's `impl` method (replace-on-miss).
+#[cold]
+pub fn struct_method_learn(entry: &mut Entry, name_idx: u16, argc: usize, layout: Rc<StructLayout>, epoch: u64, callee: Value) {
+    let misses = match entry {
+        Entry::Method { misses, .. } | Entry::StructMethod { misses, .. } => *misses + 1,
+        _ => 0,
+    };
+    *entry = Entry::StructMethod { name_idx, argc: argc as u8, layout, epoch, callee, hits: 0, misses };
+}
+
 /// One chunk's slots: a range of the VM's entry arena.
 pub struct CacheSet {
     pub cache_id: u64,
@@ -714,13 +755,18 @@ pub struct CacheSet {
     pub proto: Option<Weak<FunctionProto>>,
 }
 
+/// Size of `InlineCaches::recent`.
+const RECENT_SETS: usize = 8;
+
 /// All inline caches of one VM.
 pub struct InlineCaches {
     entries: Vec<Entry>,
     sets: Vec<CacheSet>,
     set_by_chunk: FxHashMap<u64, usize>,
-    /// One-entry memo for `set_for` (cache id, set index): loops and recursion call the same function.
-    last: (u64, usize),
+    /// Memo for `set_for`, (cache id, set index) direct-mapped by the low
+    /// bits of the id: a loop that calls a few functions in turn (`p.get()`
+    /// then `f(p)`) finds each one's set without hashing. Id 0 is never issued.
+    recent: [(u64, usize); RECENT_SETS],
     /// Interned `"_namespace"` for the dict-method guard.
     pub namespace_key: HStr,
     /// The entry function of the latest run, kept alive so its sites stay
@@ -734,7 +780,7 @@ impl Default for InlineCaches {
             entries: Vec::new(),
             sets: Vec::new(),
             set_by_chunk: FxHashMap::default(),
-            last: (0, 0),
+            recent: [(0, 0); RECENT_SETS],
             namespace_key: Rc::new("_namespace".to_string()),
             latest_run: None,
         }
@@ -795,7 +841,7 @@ impl InlineCaches {
                 set.base = base;
             }
             self.entries = entries;
-            self.last = (0, 0);
+            self.recent = [(0, 0); RECENT_SETS];
         }
         self.latest_run = Some(Rc::clone(main));
     }
@@ -804,11 +850,12 @@ impl InlineCaches {
     #[inline]
     pub fn set_for(&mut self, proto: &Rc<FunctionProto>) -> usize {
         let id = proto.chunk.cache_id;
-        if self.last.0 == id {
-            return self.last.1;
+        let memo = (id as usize) % RECENT_SETS;
+        if self.recent[memo].0 == id {
+            return self.recent[memo].1;
         }
         let index = self.set_index_for_chunk(&proto.chunk, Some(proto));
-        self.last = (id, index);
+        self.recent[memo] = (id, index);
         index
     }
 
@@ -949,6 +996,29 @@ impl InlineCaches {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::value::StructVal;
+
+    #[test]
+    fn struct_method_entries_guard_name_argc_layout_and_epoch() {
+        let layout_of = || Rc::new(StructLayout { name: Rc::new("P".into()), fields: vec![Rc::new("x".into())] });
+        let (layout, other) = (layout_of(), layout_of());
+        let instance =
+            |l: &Rc<StructLayout>| Value::Struct(Rc::new(StructVal { layout: Rc::clone(l), values: vec![Value::Int(1)] }));
+        let (recv, stranger) = (instance(&layout), instance(&other));
+        let mut e = Entry::Empty;
+        struct_method_learn(&mut e, 3, 0, Rc::clone(&layout), 7, Value::Int(42));
+        assert!(matches!(struct_method_hit(&mut e, 3, 0, &recv, 7), Some(Value::Int(42))));
+        assert!(struct_method_hit(&mut e, 3, 0, &recv, 8).is_none(), "an impl block ran since");
+        assert!(struct_method_hit(&mut e, 3, 1, &recv, 7).is_none());
+        assert!(struct_method_hit(&mut e, 4, 0, &recv, 7).is_none());
+        assert!(struct_method_hit(&mut e, 3, 0, &stranger, 7).is_none(), "same name, other layout");
+        assert!(struct_method_hit(&mut e, 3, 0, &Value::Int(1), 7).is_none());
+        assert_eq!(e.describe(), ("method(impl P)".to_string(), 1, 0));
+        // Rebinding counts the miss.
+        struct_method_learn(&mut e, 3, 0, other, 8, Value::Int(43));
+        assert_eq!(e.describe().2, 1);
+        assert!(matches!(struct_method_hit(&mut e, 3, 0, &stranger, 8), Some(Value::Int(43))));
+    }
 
     fn feed(shapes: &[Option<Shape>]) -> Option<BinaryState> {
         let mut state = None;

@@ -8,7 +8,6 @@
 //! and resumed later.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
@@ -90,8 +89,12 @@ impl Drop for Vm {
 pub struct Vm {
     pub options: VmOptions,
     fiber: Fiber,
-    structs: HashMap<String, Rc<StructLayout>>,
-    impls: HashMap<String, Rc<DictMap>>,
+    // Fx-hashed: a struct literal and a struct method call look their name up.
+    structs: rustc_hash::FxHashMap<String, Rc<StructLayout>>,
+    impls: rustc_hash::FxHashMap<String, Rc<DictMap>>,
+    /// Bumped by every `impl` block run: struct-method cache entries made
+    /// before it no longer hit.
+    impls_epoch: u64,
     output_sink: Option<OutputSink>,
     interrupt: Arc<AtomicBool>,
     /// The host's wait for timers and host calls in `drive_blocking`.
@@ -189,8 +192,9 @@ impl Vm {
         Vm {
             options,
             fiber: Fiber::default(),
-            structs: HashMap::new(),
-            impls: HashMap::new(),
+            structs: rustc_hash::FxHashMap::default(),
+            impls: rustc_hash::FxHashMap::default(),
+            impls_epoch: 0,
             output_sink: None,
             interrupt: Arc::new(AtomicBool::new(false)),
             waiter: None,
@@ -555,20 +559,46 @@ impl Vm {
     ) -> VmResult<bool> {
         let name = const_name(consts, name_idx);
         let recv_at = self.fiber.stack.len() - argc - 1;
-        let resolved = match self.ic.method_entry_at(ic_base, slot) {
-            None => return self.call_method(name, argc),
+        match self.ic.method_entry_at(ic_base, slot) {
+            None => self.call_method(name, argc),
             Some((entry, namespace_key)) => {
                 if let Some(v) = ic::method_hit(entry, name_idx as u16, &self.fiber.stack[recv_at..], namespace_key) {
                     self.fiber.stack.truncate(recv_at);
                     self.fiber.stack.push(v);
                     return Ok(false);
                 }
-                ic::MethodTarget::resolve(&self.fiber.stack[recv_at], name, argc, namespace_key)
+                self.call_method_miss(name, name_idx, argc, ic_base, slot)
             }
+        }
+    }
+
+    /// A method site whose builtin binding did not hit: a struct `impl`
+    /// method bound to the receiver's layout, or the generic dispatch, after
+    /// which the site learns (replace-on-miss) from the receiver. Out of
+    /// line, so the hit path above stays small.
+    #[inline(never)]
+    fn call_method_miss(&mut self, name: &HStr, name_idx: usize, argc: usize, ic_base: usize, slot: u16) -> VmResult<bool> {
+        let recv_at = self.fiber.stack.len() - argc - 1;
+        let Some((entry, namespace_key)) = self.ic.method_entry_at(ic_base, slot) else {
+            return self.call_method(name, argc);
+        };
+        let recv = &self.fiber.stack[recv_at];
+        if let Some(callee) = ic::struct_method_hit(entry, name_idx as u16, argc, recv, self.impls_epoch) {
+            // The receiver becomes the first argument (`self`).
+            self.fiber.stack.insert(recv_at, callee);
+            return self.call_value(argc + 1);
+        }
+        let resolved = ic::MethodTarget::resolve(recv, name, argc, namespace_key);
+        let impl_method = match recv {
+            Value::Struct(s) => self.impls.get(s.name()).and_then(|m| m.get(name)).map(|c| (Rc::clone(&s.layout), c.clone())),
+            _ => None,
         };
         let switched = self.call_method(name, argc)?;
         if let Some(entry) = self.ic.entry_at(ic_base, slot) {
-            ic::method_learn(entry, name_idx as u16, argc, resolved);
+            match impl_method {
+                Some((layout, callee)) => ic::struct_method_learn(entry, name_idx as u16, argc, layout, self.impls_epoch, callee),
+                None => ic::method_learn(entry, name_idx as u16, argc, resolved),
+            }
         }
         Ok(switched)
     }

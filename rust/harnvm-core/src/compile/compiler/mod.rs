@@ -937,6 +937,9 @@ impl Compiler {
             ExprKind::Ident(name) => {
                 let resolved = self.resolve(name);
                 if let Resolved::Local { slot, mutable: true, kind: LocalKind::Plain } = resolved {
+                    if self.compile_list_growth(name, slot as usize, op, value)? {
+                        return Ok(());
+                    }
                     if let Some((update, k)) = self.in_place_update(name, op, value) {
                         let k = self.constant(k)?;
                         self.pos = value.pos;
@@ -972,6 +975,17 @@ impl Compiler {
                     return Ok(());
                 };
                 let resolved = self.resolve(root_name);
+                if let (Resolved::Local { slot, mutable: true, kind: LocalKind::Plain }, [PathKey::Name(field)]) =
+                    (&resolved, keys.as_slice())
+                {
+                    // `local.name = v`: the key is the op's operand, and the
+                    // site caches the struct field's slot.
+                    let k = self.name_const(field)?;
+                    self.compile_assigned_value(target, op, value)?;
+                    self.pos = target.pos;
+                    self.emit(Op::SetLocalField, &[*slot as u32, k]);
+                    return Ok(());
+                }
                 for k in &keys {
                     match k {
                         PathKey::Name(n) => self.emit_const(Value::str(n.clone()))?,
@@ -1002,6 +1016,62 @@ impl Compiler {
             }
             _ => Err(self.error("invalid assignment target")),
         }
+    }
+
+    /// `x = x.push(e)`, `x = x + [e1, ..]` and `x += [e1, ..]` on a mutable
+    /// plain local: the elements are evaluated first (they cannot assign `x`,
+    /// see `cannot_assign`), then `LIST_PUSH_LOCAL`/`LIST_EXTEND_LOCAL` grow
+    /// a list in place and jump past the generic code, which any other value
+    /// runs as before (`CALL_METHOD push` or `ADD`, then `SET_LOCAL`).
+    /// Returns whether it compiled the assignment.
+    fn compile_list_growth(&mut self, name: &str, slot: usize, op: Option<BinOp>, value: &Expr) -> CResult<bool> {
+        let is_x = |e: &Expr| matches!(&e.kind, ExprKind::Ident(n) if n == name);
+        match (op, &value.kind) {
+            (None, ExprKind::MethodCall { object, name: method, args, optional: false }) if method == "push" && is_x(object) => {
+                let [Arg::Positional(item)] = args.as_slice() else { return Ok(false) };
+                if !cannot_assign(item) {
+                    return Ok(false);
+                }
+                self.compile_expr(item)?;
+                let k = self.name_const(method)?;
+                self.pos = value.pos;
+                let done = self.emit_jump(Op::ListPushLocal, &[slot as u32]);
+                self.emit(Op::CallMethod, &[k, 1]);
+                self.pos = value.pos;
+                self.emit(Op::SetLocal, &[slot as u32]);
+                self.patch(done);
+                Ok(true)
+            }
+            (Some(BinOp::Add), ExprKind::List(elems)) => self.compile_list_extend(slot, elems, value.pos, value.pos),
+            (None, ExprKind::Binary { op: BinOp::Add, lhs, rhs }) if is_x(lhs) => match &rhs.kind {
+                ExprKind::List(elems) => self.compile_list_extend(slot, elems, value.pos, value.pos),
+                _ => Ok(false),
+            },
+            _ => Ok(false),
+        }
+    }
+
+    fn compile_list_extend(&mut self, slot: usize, elems: &[ListElem], add_pos: Pos, set_pos: Pos) -> CResult<bool> {
+        let mut items = Vec::with_capacity(elems.len());
+        for e in elems {
+            match e {
+                ListElem::Item(x) if cannot_assign(x) => items.push(x),
+                _ => return Ok(false),
+            }
+        }
+        if items.len() > u16::MAX as usize {
+            return Ok(false);
+        }
+        for x in &items {
+            self.compile_expr(x)?;
+        }
+        self.pos = add_pos;
+        let done = self.emit_jump(Op::ListExtendLocal, &[slot as u32, items.len() as u32]);
+        self.emit(Op::Add, &[]);
+        self.pos = set_pos;
+        self.emit(Op::SetLocal, &[slot as u32]);
+        self.patch(done);
+        Ok(true)
     }
 
     /// `x = x + k`, `x = x - k`, `x += k` and `x -= k` with a literal `k`:
@@ -1530,6 +1600,15 @@ impl Compiler {
                 for (k, v) in fields {
                     self.emit_const(Value::str(k.clone()))?;
                     self.compile_expr(v)?;
+                }
+                let distinct = fields.iter().enumerate().all(|(i, (k, _))| fields[..i].iter().all(|(k2, _)| k2 != k));
+                if distinct && fields.len() <= u16::MAX as usize {
+                    // No dict in between (a repeated name goes through the
+                    // dict, whose last entry wins).
+                    self.pos = e.pos;
+                    let k = self.name_const(name)?;
+                    self.emit(Op::BuildStructFields, &[k, fields.len() as u32]);
+                    return Ok(());
                 }
                 self.emit(Op::BuildDict, &[fields.len() as u32]);
                 self.pos = e.pos;
@@ -2087,6 +2166,43 @@ fn literal_constant(e: &Expr) -> Option<Value> {
         ExprKind::Duration(ms) => Some(Value::Duration(*ms)),
         ExprKind::Str(s) => Some(Value::str(s.clone())),
         _ => None,
+    }
+}
+
+/// True for an expression with no statements inside it (no block, `if`,
+/// `match`, `try`, closure, `?`), so evaluating it cannot assign a plain local
+/// of the function compiling it: calls run other frames, which see only
+/// snapshots (a local a closure captures and assigns is a cell, never plain).
+fn cannot_assign(e: &Expr) -> bool {
+    let args_ok = |args: &[Arg]| args.iter().all(|a| matches!(a, Arg::Positional(x) if cannot_assign(x)));
+    match &e.kind {
+        ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Duration(_)
+        | ExprKind::Str(_)
+        | ExprKind::Bool(_)
+        | ExprKind::Nil
+        | ExprKind::Ident(_) => true,
+        ExprKind::List(elems) => elems.iter().all(|x| matches!(x, ListElem::Item(x) if cannot_assign(x))),
+        ExprKind::Call { args, .. } => args_ok(args),
+        ExprKind::MethodCall { object, args, .. } => cannot_assign(object) && args_ok(args),
+        ExprKind::Property { object, .. } => cannot_assign(object),
+        ExprKind::Index { object, index, .. } => cannot_assign(object) && cannot_assign(index),
+        ExprKind::Binary { lhs, rhs, .. } => cannot_assign(lhs) && cannot_assign(rhs),
+        ExprKind::Unary { operand, .. } => cannot_assign(operand),
+        ExprKind::Ternary { cond, then, else_ } => cannot_assign(cond) && cannot_assign(then) && cannot_assign(else_),
+        ExprKind::StructConstruct { fields, .. } => fields.iter().all(|(_, x)| cannot_assign(x)),
+        ExprKind::EnumConstruct { args, .. } => args_ok(args),
+        ExprKind::InterpolatedStr(parts) => parts.iter().all(|p| match p {
+            StrSegment::Lit(_) => true,
+            StrSegment::Expr(x) => cannot_assign(x),
+        }),
+        ExprKind::Dict(entries) => entries.iter().all(|e| match e {
+            DictEntry::Pair { key: DictKey::Name(_), value } => cannot_assign(value),
+            DictEntry::Pair { key: DictKey::Computed(k), value } => cannot_assign(k) && cannot_assign(value),
+            DictEntry::Spread(x) => cannot_assign(x),
+        }),
+        _ => false,
     }
 }
 

@@ -9,7 +9,7 @@ use super::super::{const_name, Vm};
 use super::{at, pop, top};
 use crate::runtime::error::VmResult;
 use crate::runtime::ops;
-use crate::runtime::value::{Closure, Object, Value};
+use crate::runtime::value::{Closure, HStr, Object, Value};
 use crate::vm::ic;
 
 impl Vm {
@@ -140,27 +140,116 @@ impl Vm {
         Ok(())
     }
 
-    /// `keys… v --`: `local[k1][k2]… = v` for the `n` keys below `v`.
+    /// `v --`: `local.name = v`. A struct whose layout is the one the site
+    /// cached is written at the cached slot (after `Rc::make_mut`, so a
+    /// shared struct is copied first and aliases keep the old value); every
+    /// other receiver takes the generic path assignment. (Out of line: in
+    /// the dispatch loop it cost the other ops registers.)
+    #[inline(never)]
+    pub(super) fn set_local_field(
+        &mut self,
+        consts: &[Value],
+        local: usize,
+        name_idx: usize,
+        ic_base: usize,
+        slot: u16,
+    ) -> VmResult<()> {
+        let v = pop(&mut self.fiber.stack);
+        let obj = &mut self.fiber.stack[local];
+        let mut entry = self.ic.entry_at(ic_base, slot);
+        if let (
+            Value::Struct(s),
+            Some(ic::Entry::Property { name_idx: n, target: ic::PropertyTarget::StructField { layout, index }, hits, .. }),
+        ) = (&mut *obj, entry.as_deref_mut())
+        {
+            if *n as usize == name_idx && std::ptr::eq(Rc::as_ptr(&s.layout), *layout) {
+                *hits += 1;
+                // Every struct of one layout has a value per field.
+                Rc::make_mut(s).values[*index as usize] = v;
+                return Ok(());
+            }
+        }
+        field_write_miss(entry, name_idx, obj, const_name(consts, name_idx), v)
+    }
+
+    /// `v --` for `local = local.push(v)`: true when the local held a list and
+    /// `v` was appended to it in place; otherwise the stack becomes `local v`.
+    #[inline(never)]
+    pub(super) fn list_push_local(&mut self, local: usize) -> VmResult<bool> {
+        let v = pop(&mut self.fiber.stack);
+        let receiver = match &mut self.fiber.stack[local] {
+            Value::List(items) => {
+                check_growth_memory(items, 1)?;
+                Rc::make_mut(items).push(v);
+                return Ok(true);
+            }
+            other => other.clone(),
+        };
+        self.fiber.stack.push(receiver);
+        self.fiber.stack.push(v);
+        Ok(false)
+    }
+
+    /// `a1..an --` for `local = local + [a1..an]`: true when the local held a
+    /// list and was extended in place (the same size limit as `+` on lists);
+    /// otherwise the stack becomes `local [a1..an]`.
+    #[inline(never)]
+    pub(super) fn list_extend_local(&mut self, local: usize, n: usize) -> VmResult<bool> {
+        let at = self.fiber.stack.len() - n;
+        let (below, items) = self.fiber.stack.split_at_mut(at);
+        if let Value::List(list) = &mut below[local] {
+            ops::check_list_concat(list.len(), n, &self.options.limits)?;
+            check_growth_memory(list, n)?;
+            let list = Rc::make_mut(list);
+            list.reserve(n);
+            list.extend(items.iter_mut().map(std::mem::take));
+            self.fiber.stack.truncate(at);
+            return Ok(true);
+        }
+        let receiver = below[local].clone();
+        let items: Vec<Value> = self.fiber.stack.drain(at..).collect();
+        self.fiber.stack.push(receiver);
+        self.fiber.stack.push(Value::list(items));
+        Ok(false)
+    }
+
+    /// `keys… v --`: `local[k1][k2]… = v` for the `n` keys below `v`. The
+    /// keys are read where they lie on the stack (no key list is built) and
+    /// each container on the path is written in place when unshared.
     #[inline(never)]
     pub(super) fn set_path_local(&mut self, local: usize, n: usize) -> VmResult<()> {
-        let (keys, v) = self.pop_path(n);
-        ops::set_path(&mut self.fiber.stack[local], &keys, v)
+        let v = pop(&mut self.fiber.stack);
+        let at = self.fiber.stack.len() - n;
+        debug_assert!(local < at, "a local lies below the operand stack");
+        let (below, keys) = self.fiber.stack.split_at_mut(at);
+        let result = ops::set_path(&mut below[local], keys, v);
+        self.fiber.stack.truncate(at);
+        result
     }
 
     /// `keys… v --`: `global[k1][k2]… = v`.
     #[inline(never)]
     pub(super) fn set_path_global(&mut self, closure: &Closure, g: usize, n: usize) -> VmResult<()> {
-        let (keys, v) = self.pop_path(n);
-        ops::set_path(&mut closure.module.globals.borrow_mut()[g], &keys, v)
-    }
-
-    /// Pops the value of a path assignment and the `n` keys below it.
-    fn pop_path(&mut self, n: usize) -> (Vec<Value>, Value) {
         let v = pop(&mut self.fiber.stack);
         let at = self.fiber.stack.len() - n;
-        let keys: Vec<Value> = self.fiber.stack.drain(at..).collect();
-        (keys, v)
+        let result = ops::set_path(&mut closure.module.globals.borrow_mut()[g], &self.fiber.stack[at..], v);
+        self.fiber.stack.truncate(at);
+        result
     }
+}
+
+/// A field write whose cache entry did not hit: the generic assignment, and
+/// a struct field that exists teaches the site its (layout, slot).
+#[inline(never)]
+fn field_write_miss(entry: Option<&mut ic::Entry>, name_idx: usize, obj: &mut Value, name: &HStr, v: Value) -> VmResult<()> {
+    if let Some(entry) = entry {
+        let resolved = match obj {
+            Value::Struct(_) => ic::PropertyTarget::resolve(obj, name),
+            _ => None,
+        };
+        ic::property_learn(entry, name_idx as u16, resolved);
+    }
+    ops::set_path(obj, std::slice::from_ref(&Value::Str(Rc::clone(name))), v)
 }
 
 /// A property read whose cache entry did not hit: the generic read, then
@@ -171,4 +260,19 @@ fn property_miss(entry: &mut ic::Entry, name_idx: usize, obj: &Value, name: &str
     let v = ops::get_property(obj, name, optional)?;
     ic::property_learn(entry, name_idx as u16, resolved);
     Ok(v)
+}
+
+/// Checks the run's memory budget before `list` grows by `extra` values in
+/// place: a shared list is copied whole, and a full one reallocates (up to
+/// doubling), which the allocator's count would see only at the next poll.
+fn check_growth_memory(list: &Rc<Vec<Value>>, extra: usize) -> VmResult<()> {
+    let needed = list.len().saturating_add(extra);
+    let new_values = if Rc::strong_count(list) > 1 {
+        needed
+    } else if needed > list.capacity() {
+        needed.max(list.capacity().saturating_mul(2))
+    } else {
+        return Ok(());
+    };
+    crate::runtime::native::check_memory(new_values.saturating_mul(std::mem::size_of::<Value>()))
 }

@@ -149,9 +149,8 @@ impl Vm {
     /// `v -- bool`: is `v` the variant `Enum.Variant` named by `name`?
     #[inline(always)]
     pub(super) fn is_variant(&mut self, name: &HStr) {
-        let (enum_name, variant) = name.split_once('.').unwrap_or(("", name.as_str()));
         let v = top(&mut self.fiber.stack);
-        let m = matches!(&*v, Value::Enum(e) if e.enum_name.as_str() == enum_name && e.variant.as_str() == variant);
+        let m = matches!(&*v, Value::Enum(e) if names_variant(name, &e.enum_name, &e.variant));
         *v = Value::Bool(m);
     }
 
@@ -172,5 +171,41 @@ impl Vm {
             return Err(errors::destructure(v, want_list));
         }
         Ok(())
+    }
+}
+
+/// Does the `Enum.Variant` constant `name` name this enum value's variant?
+/// The same answer as splitting `name` at its first `.` (no dot: the enum
+/// part is empty) and comparing both parts, without searching for the dot:
+/// the dot must follow the enum name, which (as the part before the first
+/// dot) has none itself.
+#[inline(always)]
+fn names_variant(name: &str, enum_name: &str, variant: &str) -> bool {
+    let (n, en) = (name.as_bytes(), enum_name.as_bytes());
+    if n.len() > en.len() && n.starts_with(en) && n[en.len()] == b'.' {
+        return &n[en.len() + 1..] == variant.as_bytes() && !en.contains(&b'.');
+    }
+    en.is_empty() && n == variant.as_bytes() && !n.contains(&b'.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_variant;
+
+    #[test]
+    fn names_variant_agrees_with_splitting_at_the_first_dot() {
+        let split = |name: &str, en: &str, var: &str| {
+            let (a, b) = name.split_once('.').unwrap_or(("", name));
+            a == en && b == var
+        };
+        let names = ["Tree.Node", "Tree.Leaf", "Node", ".Node", "Tree.", "A.B.C", "", ".", "Tree.Node.x"];
+        let parts = ["", "Tree", "Node", "Leaf", "A", "A.B", "B.C", "C", "Node.x", "."];
+        for name in names {
+            for en in parts {
+                for var in parts {
+                    assert_eq!(names_variant(name, en, var), split(name, en, var), "{name:?} {en:?} {var:?}");
+                }
+            }
+        }
     }
 }

@@ -39,6 +39,7 @@ impl Vm {
                 None => m.clone(),
             };
             self.impls.insert(name.to_string(), merged);
+            self.impls_epoch += 1;
         }
     }
 
@@ -56,6 +57,30 @@ impl Vm {
             Value::Struct(s) => layout.fields.iter().map(|f| s.get(f).cloned().unwrap_or_default()).collect(),
             _ => vec![Value::Nil; layout.fields.len()],
         };
+        self.fiber.stack.push(Value::Struct(Rc::new(StructVal { layout, values })));
+        Ok(())
+    }
+
+    /// `k1 v1..kn vn -- struct`: a literal of struct `name` from `n` name/value
+    /// pairs with distinct names, as `BUILD_DICT` then `BUILD_STRUCT` would
+    /// build it (undeclared names are dropped, missing fields are nil). The
+    /// pair for field j is looked for at position j first (a literal that
+    /// lists the fields in declaration order finds each at once).
+    pub(super) fn build_struct_fields(&mut self, name: &str, n: usize) -> VmResult<()> {
+        let at = self.fiber.stack.len() - 2 * n;
+        let Some(layout) = self.structs.get(name).cloned() else {
+            self.fiber.stack.truncate(at);
+            return Err(VmError::runtime(format!("Unknown struct: {name}")));
+        };
+        let pairs = &mut self.fiber.stack[at..];
+        let names = |i: usize, f: &str| matches!(&pairs[2 * i], Value::Str(k) if k.as_str() == f);
+        let mut found = Vec::with_capacity(layout.fields.len());
+        for (j, field) in layout.fields.iter().enumerate() {
+            let i = if j < n && names(j, field) { Some(j) } else { (0..n).find(|&i| names(i, field)) };
+            found.push(i);
+        }
+        let values = found.into_iter().map(|i| i.map_or(Value::Nil, |i| std::mem::take(&mut pairs[2 * i + 1]))).collect();
+        self.fiber.stack.truncate(at);
         self.fiber.stack.push(Value::Struct(Rc::new(StructVal { layout, values })));
         Ok(())
     }

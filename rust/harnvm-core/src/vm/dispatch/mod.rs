@@ -574,6 +574,10 @@ impl Vm {
                         self.build_enum(name, u8_at!());
                     }
                     Op::BuildStruct => try_op!(self.build_struct(const_name(consts, u16_at!()))),
+                    Op::BuildStructFields => {
+                        let name = const_name(consts, u16_at!());
+                        try_op!(self.build_struct_fields(name, u16_at!()));
+                    }
                     Op::DefineStruct => self.define_struct(const_name(consts, u16_at!())),
                     Op::DefineImpl => self.define_impl(const_name(consts, u16_at!())),
 
@@ -597,6 +601,27 @@ impl Vm {
                     Op::SetPathGlobal => {
                         let g = u16_at!();
                         try_op!(self.set_path_global(&closure, g, u8_at!()));
+                    }
+                    Op::SetLocalField => {
+                        let local = base + u16_at!();
+                        let name_idx = u16_at!();
+                        let slot = u16_at!() as u16;
+                        try_op!(self.set_local_field(consts, local, name_idx, ic_base, slot));
+                    }
+                    Op::ListPushLocal => {
+                        let local = base + u16_at!();
+                        let target = u32_at!();
+                        if try_op!(self.list_push_local(local)) {
+                            ip = target;
+                        }
+                    }
+                    Op::ListExtendLocal => {
+                        let local = base + u16_at!();
+                        let n = u16_at!();
+                        let target = u32_at!();
+                        if try_op!(self.list_extend_local(local, n)) {
+                            ip = target;
+                        }
                     }
 
                     Op::IterInit => self.iter_init(base + u16_at!()),
