@@ -319,7 +319,7 @@ fn take_while_each(f: &Value, items: Rc<Vec<Value>>, take: bool) -> VmResult<Flo
 
 /// `count_by(f)`: `{key: count}` where each key is `f(item)`, which must be
 /// a string (harn 0.9.11 refuses other discriminators).
-fn count_by_each(f: &Value, items: Rc<Vec<Value>>) -> VmResult<Flow> {
+pub(crate) fn count_by_each(f: &Value, items: Rc<Vec<Value>>) -> VmResult<Flow> {
     CallbackLoop::run(
         f.clone(),
         items,

@@ -45,6 +45,12 @@ mod templates;
 mod testing;
 pub mod transcript;
 pub mod types;
+mod coll_extra;
+mod crypto_extra;
+mod csv_fmt;
+mod paths;
+mod rng;
+mod text_extra;
 
 /// Per-module tables; their concatenation (in this order) is `BUILTINS`.
 static MODULE_TABLES: &[&[BuiltinDef]] = &[
@@ -69,6 +75,11 @@ static MODULE_TABLES: &[&[BuiltinDef]] = &[
     jq::TABLE,
     transcript::TABLE,
     harness::TABLE,
+    paths::TABLE,
+    crypto_extra::TABLE,
+    text_extra::TABLE,
+    coll_extra::TABLE,
+    csv_fmt::TABLE,
 ];
 
 /// The table of all builtins; the index is the builtin id.

@@ -158,11 +158,28 @@ fn regex_captures(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     };
     let re = compiled(&args[0], &pattern, &flags(args, 2), "regex_captures")?;
     let text_value = |m: Option<regex::Match>| m.map_or(Value::Nil, |m| Value::str(m.as_str()));
+    // Match positions in characters and 1-based lines, counted incrementally
+    // (matches come in order).
+    let (mut seen_bytes, mut seen_chars, mut seen_lines) = (0usize, 0i64, 1i64);
+    let mut advance = |to: usize| {
+        let part = &text[seen_bytes..to];
+        seen_chars += part.chars().count() as i64;
+        seen_lines += part.bytes().filter(|b| *b == b'\n').count() as i64;
+        seen_bytes = to;
+        (seen_chars, seen_lines)
+    };
     let results = re
         .regex
         .captures_iter(&text)
         .map(|caps| {
             let mut entry = DictMap::new();
+            if let Some(whole) = caps.get(0) {
+                let (start, line) = advance(whole.start());
+                let (end, _) = advance(whole.end());
+                entry.insert(interned("start"), Value::Int(start));
+                entry.insert(interned("end"), Value::Int(end));
+                entry.insert(interned("line"), Value::Int(line));
+            }
             for (i, name) in &re.named_groups {
                 if let Some(group) = caps.get(*i) {
                     entry.insert(Rc::clone(name), Value::str(group.as_str()));
