@@ -67,9 +67,7 @@ fn write_json(v: &Value, out: &mut String, depth: usize) -> VmResult<()> {
         Value::Int(n) => {
             let _ = write!(out, "{n}");
         }
-        Value::Float(f) => {
-            let _ = write!(out, "{f}");
-        }
+        Value::Float(f) => write_json_float(*f, out),
         Value::Str(s) => write_json_string(s, out),
         Value::List(items) | Value::Set(items) => {
             out.push('[');
@@ -96,6 +94,25 @@ fn write_json(v: &Value, out: &mut String, depth: usize) -> VmResult<()> {
         _ => out.push_str("null"),
     }
     Ok(())
+}
+
+/// A float as harn 0.9.11 writes it in JSON: the shortest round-trip text
+/// with a fraction or an exponent (`1.0`, `-0.0`, `1e+16`, `1.5e-7`);
+/// NaN and infinities are `null`.
+fn write_json_float(f: f64, out: &mut String) {
+    if !f.is_finite() {
+        out.push_str("null");
+        return;
+    }
+    let text = serde_json::to_string(&f).unwrap_or_else(|_| "null".to_string());
+    match text.split_once('e') {
+        Some((mantissa, exp)) if !exp.starts_with('-') => {
+            out.push_str(mantissa);
+            out.push_str("e+");
+            out.push_str(exp);
+        }
+        _ => out.push_str(&text),
+    }
 }
 
 fn write_json_object<'a>(fields: impl Iterator<Item = (&'a str, &'a Value)>, out: &mut String, depth: usize) -> VmResult<()> {

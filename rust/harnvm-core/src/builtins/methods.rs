@@ -342,26 +342,20 @@ pub(crate) fn count_by_each(f: &Value, items: Rc<Vec<Value>>) -> VmResult<Flow> 
 
 /// `[...].sum()`: an int sum (wrapping) unless a float is present; other
 /// values are ignored; empty → 0.
+/// The sum of the numbers among `items`: ints while the running total fits,
+/// a float from the first overflow or float on (as harn 0.9.11).
 fn sum(items: &[Value]) -> Value {
-    let (mut int_sum, mut float_sum, mut has_float) = (0i64, 0f64, false);
+    let mut acc = Value::Int(0);
     for v in items {
-        match v {
-            Value::Int(n) => {
-                int_sum = int_sum.wrapping_add(*n);
-                float_sum += *n as f64;
-            }
-            Value::Float(f) => {
-                has_float = true;
-                float_sum += f;
-            }
-            _ => {}
-        }
+        acc = match (&acc, v) {
+            (Value::Int(a), Value::Int(b)) => a.checked_add(*b).map_or(Value::Float(*a as f64 + *b as f64), Value::Int),
+            (Value::Int(a), Value::Float(b)) => Value::Float(*a as f64 + b),
+            (Value::Float(a), Value::Int(b)) => Value::Float(a + *b as f64),
+            (Value::Float(a), Value::Float(b)) => Value::Float(a + b),
+            _ => continue,
+        };
     }
-    if has_float {
-        Value::Float(float_sum)
-    } else {
-        Value::Int(int_sum)
-    }
+    acc
 }
 
 // ---------------------------------------------------------------------------

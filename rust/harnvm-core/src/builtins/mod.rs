@@ -48,9 +48,11 @@ pub mod types;
 mod coll_extra;
 mod crypto_extra;
 mod csv_fmt;
+mod flow;
 mod paths;
 mod rng;
 mod text_extra;
+mod xml;
 
 /// Per-module tables; their concatenation (in this order) is `BUILTINS`.
 static MODULE_TABLES: &[&[BuiltinDef]] = &[
@@ -80,6 +82,8 @@ static MODULE_TABLES: &[&[BuiltinDef]] = &[
     text_extra::TABLE,
     coll_extra::TABLE,
     csv_fmt::TABLE,
+    flow::TABLE,
+    xml::TABLE,
 ];
 
 /// The table of all builtins; the index is the builtin id.

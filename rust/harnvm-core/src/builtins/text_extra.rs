@@ -81,7 +81,10 @@ fn dedent(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
         });
     }
     let cut = common.unwrap_or("");
-    let out: Vec<&str> = s.split('\n').map(|line| line.strip_prefix(cut).unwrap_or(line)).collect();
+    let out: Vec<&str> = s
+        .split('\n')
+        .map(|line| if line.trim().is_empty() { line } else { line.strip_prefix(cut).unwrap_or(line) })
+        .collect();
     done(Value::str(out.join("\n")))
 }
 
