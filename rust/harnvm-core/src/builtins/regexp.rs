@@ -235,7 +235,7 @@ mod tests {
     fn captures() {
         assert_eq!(
             call("regex_captures", &[r"(?P<year>\d{4})-(\d{2})(x)?", "2024-01 1999-12"]),
-            Ok("[{groups: [2024, 01, nil], match: 2024-01, year: 2024}, {groups: [1999, 12, nil], match: 1999-12, year: 1999}]"
+            Ok("[{end: 7, groups: [2024, 01, nil], line: 1, match: 2024-01, start: 0, year: 2024}, {end: 15, groups: [1999, 12, nil], line: 1, match: 1999-12, start: 8, year: 1999}]"
                 .into())
         );
         assert_eq!(call("regex_captures", &[r"\d", "none"]), Ok("[]".into()));
@@ -291,7 +291,8 @@ mod tests {
         for _ in 0..2 {
             assert_eq!(
                 call("regex_captures", &[r"(?P<k>\w)=(?P<match>\d)", "a=1 b=2"]),
-                Ok("[{groups: [a, 1], k: a, match: a=1}, {groups: [b, 2], k: b, match: b=2}]".into())
+                Ok("[{end: 3, groups: [a, 1], k: a, line: 1, match: a=1, start: 0}, {end: 7, groups: [b, 2], k: b, line: 1, match: b=2, start: 4}]"
+                    .into())
             );
         }
     }

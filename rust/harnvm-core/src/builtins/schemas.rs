@@ -270,7 +270,12 @@ mod tests {
     #[test]
     fn check_parse_and_transforms() {
         let v = Value::dict_from([("name", Value::str("a"))]);
-        assert_eq!(call("schema_check", &[v.clone(), schema()]).unwrap(), "Result.Err(at root: missing required key 'age')");
+        assert_eq!(
+            call("schema_check", &[v.clone(), schema()]).unwrap(),
+            "Result.Err({errors: [at root: missing required key 'age'], issues: [{code: schema.validation, message: missing required key 'age', path: root}], message: at root: missing required key 'age', value: {name: a}})"
+        );
+        let report = call("schema_report", &[v.clone(), schema()]).unwrap();
+        assert!(report.contains("ok: false"), "{report}");
         assert_eq!(
             call("schema_is", &[v.clone(), run_builtin("schema_partial", &[schema()], &no_callback).unwrap()]).unwrap(),
             "true"

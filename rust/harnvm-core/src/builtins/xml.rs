@@ -152,8 +152,8 @@ fn err(msg: impl Into<String>) -> VmError {
     VmError::throw_msg(format!("from_xml: {}", msg.into()))
 }
 
-impl Parser<'_> {
-    fn rest(&self) -> &str {
+impl<'a> Parser<'a> {
+    fn rest(&self) -> &'a str {
         &self.s[self.i..]
     }
 

@@ -256,7 +256,9 @@ pub fn closest_match<'a>(name: &str, candidates: impl IntoIterator<Item = &'a st
     } else {
         3
     };
-    let mut best: Option<(usize, usize, &str)> = None;
+    // Ties prefer a candidate with the same first letter (typos rarely hit it).
+    let first = name.chars().next();
+    let mut best: Option<(usize, bool, usize, &str)> = None;
     for c in candidates {
         if c.starts_with("__") || c == name {
             continue;
@@ -266,12 +268,12 @@ pub fn closest_match<'a>(name: &str, candidates: impl IntoIterator<Item = &'a st
             continue;
         }
         let len_diff = (c.chars().count() as isize - n as isize).unsigned_abs();
-        let key = (d, len_diff, c);
+        let key = (d, c.chars().next() != first, len_diff, c);
         if best.is_none_or(|b| key < b) {
             best = Some(key);
         }
     }
-    best.map(|(_, _, c)| c.to_string())
+    best.map(|(_, _, _, c)| c.to_string())
 }
 
 fn levenshtein(a: &str, b: &str) -> usize {
