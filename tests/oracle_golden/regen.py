@@ -22,10 +22,12 @@ ORACLE = HERE.parents[2] / "shared" / "oracle" / "harn"
 
 def regen(name: str) -> None:
     src = CASES / f"{name}.harn"
-    proc = subprocess.run([str(ORACLE), "run", str(src)], capture_output=True, text=True, timeout=60, cwd=CASES)
-    if proc.stderr.lstrip().startswith("error["):
-        raise SystemExit(f"{name}: the oracle's static checker rejects it:\n{proc.stderr}")
-    (CASES / f"{name}.out").write_text(proc.stdout)
+    # Bytes, not text: a `\r` in the output must survive (no newline translation).
+    proc = subprocess.run([str(ORACLE), "run", str(src)], capture_output=True, timeout=60, cwd=CASES)
+    stderr = proc.stderr.decode("utf-8", "replace")
+    if stderr.lstrip().startswith("error["):
+        raise SystemExit(f"{name}: the oracle's static checker rejects it:\n{stderr}")
+    (CASES / f"{name}.out").write_bytes(proc.stdout)
     status = CASES / f"{name}.status"
     if proc.returncode:
         status.write_text(f"{proc.returncode}\n")

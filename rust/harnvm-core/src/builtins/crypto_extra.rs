@@ -99,10 +99,7 @@ fn crypto_random_bytes(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let n = match arg(args, 0) {
         Value::Int(n) if *n > 0 => *n,
         other => {
-            return Err(VmError::runtime(format!(
-                "crypto_random_bytes: n must be a positive integer, got {}",
-                other.type_name()
-            )))
+            return Err(VmError::runtime(format!("crypto_random_bytes: n must be a positive integer, got {}", other.type_name())))
         }
     };
     if n > MAX_RANDOM_BYTES {

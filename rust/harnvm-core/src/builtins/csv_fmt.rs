@@ -12,10 +12,8 @@ use super::{BuiltinDef, Ctx, Flow};
 use crate::runtime::error::{VmError, VmResult};
 use crate::runtime::value::{arg, key_of, DictMap, HStr, Value};
 
-pub(super) static TABLE: &[BuiltinDef] = &[
-    BuiltinDef { name: "csv_parse", imp: Native(csv_parse) },
-    BuiltinDef { name: "csv_stringify", imp: Native(csv_stringify) },
-];
+pub(super) static TABLE: &[BuiltinDef] =
+    &[BuiltinDef { name: "csv_parse", imp: Native(csv_parse) }, BuiltinDef { name: "csv_stringify", imp: Native(csv_stringify) }];
 
 fn option<'a>(options: &'a Value, name: &str) -> Option<&'a Value> {
     match options {
@@ -109,9 +107,7 @@ fn csv_parse(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
             .collect();
         return done(Value::list(out));
     }
-    done(Value::list(
-        records.into_iter().map(|r| Value::list(r.into_iter().map(Value::str).collect())).collect(),
-    ))
+    done(Value::list(records.into_iter().map(|r| Value::list(r.into_iter().map(Value::str).collect())).collect()))
 }
 
 /// A cell as CSV text, quoted when it holds the delimiter, a quote or a line break.

@@ -47,9 +47,10 @@ fn instant_arg(args: &[Value], i: usize, builtin: &str) -> VmResult<DateTime<Utc
     match v {
         Value::Int(secs) => DateTime::from_timestamp(*secs, 0).ok_or_else(out_of_range),
         Value::Float(f) if f.is_finite() => {
-            // Whole milliseconds, rounded (as 0.9.11: `.481` stays `.481`
-            // although the float is a hair below it).
-            let ms = (f * 1000.0).round();
+            // Whole milliseconds of `f * 1000` (as 0.9.11: `.481` stays
+            // `.481` although the float is a hair below it, because the
+            // product rounds up to a whole number).
+            let ms = (f * 1000.0).trunc();
             if ms.abs() > 1e18 {
                 return Err(out_of_range());
             }

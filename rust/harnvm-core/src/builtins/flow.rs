@@ -179,9 +179,7 @@ fn checked<'a>(v: &'a Value, builtin: &str) -> VmResult<(&'a DictMap, &'static s
     let kind_text = kind.display();
     match VERDICTS.iter().find(|v| **v == kind_text) {
         Some(name) => Ok((d, name)),
-        None => Err(bad(format!(
-            "unknown variant `{kind_text}`, expected one of `allow`, `warn`, `block`, `require_approval`"
-        ))),
+        None => Err(bad(format!("unknown variant `{kind_text}`, expected one of `allow`, `warn`, `block`, `require_approval`"))),
     }
 }
 
@@ -216,7 +214,10 @@ fn with_evidence(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
             other => {
                 return Err(fail(
                     B,
-                    format!("invalid evidence: invalid type: {}, expected internally tagged enum EvidenceItem", unexpected(other)),
+                    format!(
+                        "invalid evidence: invalid type: {}, expected internally tagged enum EvidenceItem",
+                        unexpected(other)
+                    ),
                 ))
             }
         };

@@ -21,13 +21,17 @@ pub use crate::runtime::native::{BuiltinDef, BuiltinFn, BuiltinImpl, CallArgs, C
 
 pub mod args;
 pub mod callback;
+mod coll_extra;
 pub mod collections;
 mod compress;
 pub mod concurrency;
 mod cookies;
 mod core;
 pub mod crypto;
+mod crypto_extra;
+mod csv_fmt;
 mod datetime;
+mod flow;
 mod formats;
 pub mod harness;
 pub mod iter;
@@ -37,21 +41,17 @@ mod math;
 pub mod methods;
 mod multipart;
 mod observe;
+mod paths;
 mod regexp;
+mod rng;
 pub mod schema;
 pub mod schemas;
 pub mod strings;
 mod templates;
 mod testing;
+mod text_extra;
 pub mod transcript;
 pub mod types;
-mod coll_extra;
-mod crypto_extra;
-mod csv_fmt;
-mod flow;
-mod paths;
-mod rng;
-mod text_extra;
 mod xml;
 
 /// Per-module tables; their concatenation (in this order) is `BUILTINS`.

@@ -81,10 +81,8 @@ fn dedent(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
         });
     }
     let cut = common.unwrap_or("");
-    let out: Vec<&str> = s
-        .split('\n')
-        .map(|line| if line.trim().is_empty() { line } else { line.strip_prefix(cut).unwrap_or(line) })
-        .collect();
+    let out: Vec<&str> =
+        s.split('\n').map(|line| if line.trim().is_empty() { line } else { line.strip_prefix(cut).unwrap_or(line) }).collect();
     done(Value::str(out.join("\n")))
 }
 
@@ -145,7 +143,6 @@ fn json_stringify_pretty(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let compact = to_json(arg(args, 0))?;
     let parsed: serde_json::Value =
         serde_json::from_str(&compact).map_err(|e| VmError::runtime(format!("json_stringify_pretty: {e}")))?;
-    let pretty =
-        serde_json::to_string_pretty(&parsed).map_err(|e| VmError::runtime(format!("json_stringify_pretty: {e}")))?;
+    let pretty = serde_json::to_string_pretty(&parsed).map_err(|e| VmError::runtime(format!("json_stringify_pretty: {e}")))?;
     done(Value::str(pretty))
 }

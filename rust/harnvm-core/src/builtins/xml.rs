@@ -19,10 +19,8 @@ use super::{BuiltinDef, Ctx, Flow};
 use crate::runtime::error::{VmError, VmResult};
 use crate::runtime::value::{arg, key_of, DictMap, HStr, Value};
 
-pub(super) static TABLE: &[BuiltinDef] = &[
-    BuiltinDef { name: "to_xml", imp: Native(to_xml) },
-    BuiltinDef { name: "from_xml", imp: Native(from_xml) },
-];
+pub(super) static TABLE: &[BuiltinDef] =
+    &[BuiltinDef { name: "to_xml", imp: Native(to_xml) }, BuiltinDef { name: "from_xml", imp: Native(from_xml) }];
 
 /// Deepest element nesting either direction follows.
 const MAX_DEPTH: usize = 256;
