@@ -27,36 +27,23 @@ pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "path_segments", imp: Native(path_segments) },
 ];
 
-/// The path without trailing separators (a lone root stays `/`).
-fn trim_trailing(p: &str) -> &str {
-    let t = p.trim_end_matches('/');
-    if t.is_empty() && p.starts_with('/') {
-        "/"
-    } else {
-        t
-    }
-}
-
-/// (directory, file name): the text before and after the last separator.
-/// The directory of `/x` is `/`; a path without separator has directory "".
-fn split_dir(p: &str) -> (&str, &str) {
-    let t = trim_trailing(p);
-    if t == "/" {
-        return ("/", "");
-    }
-    match t.rfind('/') {
-        None => ("", t),
-        Some(0) => ("/", &t[1..]),
-        Some(i) => (trim_trailing(&t[..i]), &t[i + 1..]),
-    }
+/// (directory, file name) from the path's segments: the file name is the
+/// last segment, the directory the others joined by `/` (with a leading `/`
+/// for an absolute path; empty separators collapse, as on 0.9.11).
+fn split_dir(p: &str) -> (String, &str) {
+    let absolute = p.starts_with('/');
+    let segs = segments(p);
+    let (file, rest) = match segs.split_last() {
+        Some((last, rest)) => (*last, rest),
+        None => ("", &[][..]),
+    };
+    let dir = if absolute { format!("/{}", rest.join("/")) } else { rest.join("/") };
+    (dir, file)
 }
 
 /// (stem, extension without its dot) of a file name; a name whose only
-/// dot leads it, and `..`, have no extension.
+/// dot leads it has no extension.
 fn split_ext(file: &str) -> (&str, Option<&str>) {
-    if file == ".." {
-        return (file, None);
-    }
     match file.rfind('.') {
         None | Some(0) => (file, None),
         Some(i) => (&file[..i], Some(&file[i + 1..])),
@@ -97,7 +84,8 @@ fn path_parent(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 }
 
 fn path_basename(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
-    done(Value::str(split_dir(&text_arg(args, 0)).1))
+    let p = text_arg(args, 0);
+    done(Value::str(split_dir(&p).1))
 }
 
 fn path_stem(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
@@ -117,7 +105,7 @@ fn path_with_extension(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let (dir, file) = split_dir(&p);
     let stem = split_ext(file).0;
     let name = if ext.is_empty() { stem.to_string() } else { format!("{stem}.{ext}") };
-    done(Value::str(join(dir, &name)))
+    done(Value::str(join(&dir, &name)))
 }
 
 fn path_with_stem(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
@@ -125,7 +113,7 @@ fn path_with_stem(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let stem = text_arg(args, 1);
     let (dir, file) = split_dir(&p);
     let name = format!("{stem}{}", ext_text(split_ext(file).1));
-    done(Value::str(join(dir, &name)))
+    done(Value::str(join(&dir, &name)))
 }
 
 fn path_is_absolute(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
