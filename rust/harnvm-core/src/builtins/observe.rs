@@ -494,8 +494,8 @@ mod tests {
         let r = run_builtin("rng_seed", &[Value::Int(42)], &no_callback).unwrap();
         assert_eq!(r.type_name(), "rng");
         assert_eq!(r.display(), "<rng>");
-        assert_eq!(call("random", &[r.clone()]).unwrap(), "0.5265574090027738");
-        assert_eq!(call("random", &[r.clone()]).unwrap(), "0.5427252099031439");
+        assert_eq!(call("random", std::slice::from_ref(&r)).unwrap(), "0.5265574090027738");
+        assert_eq!(call("random", std::slice::from_ref(&r)).unwrap(), "0.5427252099031439");
         assert_eq!(call("random_int", &[r.clone(), Value::Int(1), Value::Int(100)]).unwrap(), "64");
         assert_eq!(call("random_int", &[r.clone(), Value::Int(1), Value::Int(100)]).unwrap(), "41");
         let letters = Value::list(["a", "b", "c", "d"].into_iter().map(Value::str).collect());
@@ -503,7 +503,7 @@ mod tests {
         let six = Value::list((1..=6).map(Value::Int).collect());
         assert_eq!(call("random_shuffle", &[r, six]).unwrap(), "[2, 1, 5, 6, 4, 3]");
         let r0 = run_builtin("rng_seed", &[Value::Int(0)], &no_callback).unwrap();
-        assert_eq!(call("random", &[r0.clone()]).unwrap(), "0.7311134158637046");
+        assert_eq!(call("random", std::slice::from_ref(&r0)).unwrap(), "0.7311134158637046");
         assert_eq!(call("random_int", &[r0, Value::Int(0), Value::Int(9)]).unwrap(), "7");
     }
 
