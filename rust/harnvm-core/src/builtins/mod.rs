@@ -31,6 +31,7 @@ pub mod crypto;
 mod crypto_extra;
 mod csv_fmt;
 mod datetime;
+mod error_preds;
 mod flow;
 mod formats;
 pub mod harness;
@@ -84,6 +85,7 @@ static MODULE_TABLES: &[&[BuiltinDef]] = &[
     csv_fmt::TABLE,
     flow::TABLE,
     xml::TABLE,
+    error_preds::TABLE,
 ];
 
 /// The table of all builtins; the index is the builtin id.
