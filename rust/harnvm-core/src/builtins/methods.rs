@@ -134,7 +134,9 @@ fn string_method(limits: &Limits, s: &str, name: &str, args: &[Value]) -> VmResu
         "lowercase" | "lower" | "to_lower" => text(s.to_lowercase()),
         "uppercase" | "upper" | "to_upper" => text(s.to_uppercase()),
         // END index, unlike the free `substring(s, start, length)`.
-        "substring" => text(char_slice(s, int_or(args, 0, 0), arg(args, 1).as_int()).to_string()),
+        // `s.substring(start, end?)`: indices in characters; negative ones
+        // clamp to 0 (as 0.9.11), unlike `slice`.
+        "substring" => text(char_slice(s, int_or(args, 0, 0).max(0), arg(args, 1).as_int().map(|e| e.max(0))).to_string()),
         "index_of" => Ok(Value::Int(char_index_of(s, &text_arg(args, 0), false))),
         "last_index_of" => Ok(Value::Int(char_index_of(s, &text_arg(args, 0), true))),
         "chars" => Ok(Value::list(chars(s))),
@@ -568,7 +570,8 @@ mod tests {
         assert_eq!(call(&s("MiXeD"), "lower", &[]), "mixed");
         assert_eq!(call(&s("MiXeD"), "to_upper", &[]), "MIXED");
         assert_eq!(call(&hello, "substring", &[int(1), int(4)]), "éll");
-        assert_eq!(call(&hello, "substring", &[int(-5)]), "wörld");
+        assert_eq!(call(&hello, "substring", &[int(-5)]), "héllo wörld");
+        assert_eq!(call(&hello, "substring", &[int(1), int(-1)]), "");
         assert_eq!(call(&hello, "index_of", &[s("l")]), "2");
         assert_eq!(call(&hello, "last_index_of", &[s("l")]), "9");
         assert_eq!(call(&hello, "index_of", &[s("z")]), "-1");
