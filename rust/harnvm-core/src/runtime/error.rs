@@ -170,7 +170,12 @@ impl VmError {
             ErrorKind::Type(m) => format!("Type error: {m}"),
             ErrorKind::Runtime(m) => format!("Runtime error: {m}"),
             ErrorKind::DivisionByZero => "Division by zero".to_string(),
-            ErrorKind::UndefinedVariable(n, hint) => format!("Undefined variable: {n}{}", did_you_mean(hint)),
+            // With a hint 0.9.11 reports it as a runtime error (the prefix
+            // shows in a caught value too); without one, bare.
+            ErrorKind::UndefinedVariable(n, None) => format!("Undefined variable: {n}"),
+            ErrorKind::UndefinedVariable(n, hint) => {
+                format!("Runtime error: Undefined variable: {n}{}", did_you_mean(hint))
+            }
             ErrorKind::UndefinedBuiltin(n, hint) => format!("Undefined builtin: {n}{}", did_you_mean(hint)),
             ErrorKind::ImmutableAssignment(n) => format!("Cannot assign to immutable binding: {n}"),
             ErrorKind::StackOverflow => "Stack overflow: too many nested calls".to_string(),
@@ -195,7 +200,9 @@ impl VmError {
             | ErrorKind::Arity(_)
             | ErrorKind::ModuleNotFound { .. }
             | ErrorKind::Import { .. } => self.message(),
-            ErrorKind::Type(_) | ErrorKind::Runtime(_) => with_line(self.message(), line),
+            ErrorKind::Type(_) | ErrorKind::Runtime(_) | ErrorKind::UndefinedVariable(_, Some(_)) => {
+                with_line(self.message(), line)
+            }
             _ => with_line(format!("Runtime error: {}", self.message()), line),
         }
     }
