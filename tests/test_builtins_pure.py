@@ -91,7 +91,8 @@ def test_schema_builtins_with_type_aliases():
         "[x, y]",
         "true",
         "false",
-        "Result.Err(at root: missing required key 'y')",
+        "Result.Err({errors: [at root: missing required key 'y'], issues: [{code: schema.validation, "
+        "message: missing required key 'y', path: root}], message: at root: missing required key 'y', value: {x: 1}})",
         "integer",
         "true",
     ]

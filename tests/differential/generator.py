@@ -13,6 +13,12 @@ import random
 
 INTS = ["0", "1", "-1", "2", "7", "-13", "100", "9223372036854775807", "-9223372036854775807"]
 FLOATS = ["0.0", "1.5", "-2.25", "0.1", "1e3", "3.0"]
+PATHS = ['""', '"/"', '"a"', '"/a/b/c.txt"', '"a/b/"', '"./x/.hidden"', '"a/../../b"', '"//a//b.tar.gz"', '"a."', '"/a/./b/.."']
+TEXTS = ['"  a\\n    b\\n  c"', '"\\n  x\\n\\n  y\\n"', '"the quick brown fox jumps"', '"a  b\\n\\nc d"']
+EXTS = ['"md"', '".txt"', '""']
+STEMS = ['"x"', '""']
+PREFIXES = ['"> "', '"  "']
+REGEXES = ['"[a-z]+"', '"(l+)(o)?"', '"(?P<d>[0-9])"', '"x"']
 STRS = ['""', '"a"', '"hello"', '"héllo wörld"', '"a,b,,c"', '"  pad  "', '"123"', '"ABC def"']
 
 
@@ -75,7 +81,55 @@ class Gen:
             f"{base}.unique()",
         ][k]
 
+    def new_builtin_expr(self) -> str:
+        """The builtins added for issue 15, with edge-case arguments."""
+        path = self.pick(PATHS)
+        s, t = self.pick(STRS), self.pick(STRS)
+        n = self.pick(["0", "1", "3", "-1", "10"])
+        lst = self.list_expr()
+        forms = [
+            lambda: f"path_parts({path})",
+            lambda: f"path_parent({path})",
+            lambda: f"path_basename({path})",
+            lambda: f"path_stem({path})",
+            lambda: f"path_extension({path})",
+            lambda: f"path_with_extension({path}, {self.pick(EXTS)})",
+            lambda: f"path_with_stem({path}, {self.pick(STEMS)})",
+            lambda: f"path_is_absolute({path})",
+            lambda: f"path_normalize({path})",
+            lambda: f"path_relative_to({path}, {self.pick(PATHS)})",
+            lambda: f"path_segments({path})",
+            lambda: f"path_to_posix({path})",
+            lambda: f"sha224({s})",
+            lambda: f"sha384({s})",
+            lambda: f"sha512_256({s})",
+            lambda: f"sha256_base64url({s})",
+            lambda: f"hmac_sha1({s}, {t})",
+            lambda: f"bytes_to_base64url(bytes_from_string({s}))",
+            lambda: f"bytes_eq(bytes_from_string({s}), bytes_from_string({t}))",
+            lambda: f"index_of({s}, {t})",
+            lambda: f"chars({s})",
+            lambda: f"repeat({s}, {n})",
+            lambda: f"indent({s}, {self.pick(PREFIXES)})",
+            lambda: f"dedent({self.pick(TEXTS)})",
+            lambda: f"word_wrap({self.pick(TEXTS + STRS)}, {self.pick(['0', '1', '4', '10'])})",
+            lambda: f"pascal_to_camel({s})",
+            lambda: f"camel_to_pascal({s})",
+            lambda: f"json_stringify_pretty({self.pick([lst, '{a: [1, {b: nil}], c: 1.5}', s])})",
+            lambda: f"unique({lst})",
+            lambda: f"take_while({lst}, {{ x -> x < 2 }})",
+            lambda: f"drop_while({lst}, {{ x -> x < 2 }})",
+            lambda: f"count_by({lst}, {{ x -> to_string(x > 0) }})",
+            lambda: f"deep_merge({{a: {{x: 1, y: [1]}}, b: {n}}}, {{a: {{y: {lst}}}, c: {s}}})",
+            lambda: f"dict_from_pairs([[{s}, 1], [{t}, {n}]])",
+            lambda: f"clone({lst})",
+            lambda: f"regex_captures({self.pick(REGEXES)}, {s})",
+        ]
+        return self.r.choice(forms)()
+
     def value_print(self) -> str:
+        if self.r.random() < 0.3:
+            return self.new_builtin_expr()
         k = self.r.randrange(16)
         s, lst = self.pick(STRS), self.list_expr()
         return [

@@ -47,12 +47,14 @@ fn instant_arg(args: &[Value], i: usize, builtin: &str) -> VmResult<DateTime<Utc
     match v {
         Value::Int(secs) => DateTime::from_timestamp(*secs, 0).ok_or_else(out_of_range),
         Value::Float(f) if f.is_finite() => {
-            let secs = f.floor();
-            if secs.abs() > 1e15 {
+            // Whole milliseconds of `f * 1000` (as 0.9.11: `.481` stays
+            // `.481` although the float is a hair below it, because the
+            // product rounds up to a whole number).
+            let ms = (f * 1000.0).trunc();
+            if ms.abs() > 1e18 {
                 return Err(out_of_range());
             }
-            let nanos = ((f - secs) * 1e9).round().min(999_999_999.0) as u32;
-            DateTime::from_timestamp(secs as i64, nanos).ok_or_else(out_of_range)
+            DateTime::from_timestamp_millis(ms as i64).ok_or_else(out_of_range)
         }
         Value::Str(s) => parse_date(s).map_err(|_| cannot_parse(s)),
         other => Err(expected(builtin, "a timestamp (seconds since the epoch)", other)),
@@ -137,7 +139,7 @@ fn strftime(t: &DateTime<Tz>, pattern: &str, builtin: &str) -> VmResult<String> 
 fn date_format(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let t = instant_arg(args, 0, "date_format")?;
     let pattern = match arg(args, 1) {
-        Value::Nil => "%Y-%m-%dT%H:%M:%S%:z",
+        Value::Nil => "%Y-%m-%d %H:%M:%S",
         Value::Str(s) => s.as_str(),
         other => return Err(expected("date_format", "a format string", other)),
     };

@@ -101,9 +101,7 @@ fn write_json(v: &Value, out: &mut String, depth: usize, cap: usize) -> VmResult
         Value::Int(n) => {
             let _ = write!(out, "{n}");
         }
-        Value::Float(f) => {
-            let _ = write!(out, "{f}");
-        }
+        Value::Float(f) => write_json_float(*f, out),
         Value::Str(s) => write_json_string(s, out),
         Value::List(items) | Value::Set(items) => {
             out.push('[');
@@ -130,6 +128,18 @@ fn write_json(v: &Value, out: &mut String, depth: usize, cap: usize) -> VmResult
         _ => out.push_str("null"),
     }
     Ok(())
+}
+
+/// A float as harn 0.9.11 writes it in JSON: the shortest round-trip text
+/// with a fraction or an exponent (`1.0`, `-0.0`, `1e+16`, `1.5e-7`);
+/// NaN and infinities are `null`.
+fn write_json_float(f: f64, out: &mut String) {
+    if !f.is_finite() {
+        out.push_str("null");
+        return;
+    }
+    // serde_json writes finite floats in that form already.
+    out.push_str(&serde_json::to_string(&f).unwrap_or_else(|_| "null".to_string()));
 }
 
 fn write_json_object<'a>(
@@ -264,6 +274,14 @@ mod tests {
     }
 
     #[test]
+    fn float_text_follows_harn_0_9_11() {
+        // As printed by harn 0.9.11's json_stringify.
+        let floats = [1.0, -0.0, 1e20, 1e21, 1.5e-7, 0.1, 1e15, 1e16, 0.00001, 0.000001, f64::NAN];
+        let v = Value::list(floats.iter().map(|f| Value::Float(*f)).collect());
+        assert_eq!(to_json(&v).unwrap(), "[1.0,-0.0,1e+20,1e+21,1.5e-7,0.1,1000000000000000.0,1e+16,0.00001,1e-6,null]");
+    }
+
+    #[test]
     fn stringify_rules() {
         let d = Value::dict_from([
             ("s", Value::str("a\"b\\c\nd\u{1b}")),
@@ -278,7 +296,7 @@ mod tests {
         ]);
         assert_eq!(
             to_json(&d).unwrap(),
-            r#"{"bytes":{"$bytes_b64":"aGk="},"d":null,"e":null,"f":1,"g":0.5,"l":[1,null,true],"r":"1 to 5","s":"a\"b\\c\nd\u001b","set":[2]}"#
+            r#"{"bytes":{"$bytes_b64":"aGk="},"d":null,"e":null,"f":1.0,"g":0.5,"l":[1,null,true],"r":"1 to 5","s":"a\"b\\c\nd\u001b","set":[2]}"#
         );
     }
 

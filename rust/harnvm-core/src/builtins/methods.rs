@@ -139,7 +139,9 @@ fn string_method(limits: &Limits, s: &str, name: &str, args: &[Value]) -> VmResu
         "lowercase" | "lower" | "to_lower" => text(s.to_lowercase()),
         "uppercase" | "upper" | "to_upper" => text(s.to_uppercase()),
         // END index, unlike the free `substring(s, start, length)`.
-        "substring" => text(char_slice(s, int_or(args, 0, 0), arg(args, 1).as_int()).to_string()),
+        // `s.substring(start, end?)`: indices in characters; negative ones
+        // clamp to 0 (as 0.9.11), unlike `slice`.
+        "substring" => text(char_slice(s, int_or(args, 0, 0).max(0), arg(args, 1).as_int().map(|e| e.max(0))).to_string()),
         "index_of" => Ok(Value::Int(char_index_of(s, &text_arg(args, 0), false))),
         "last_index_of" => Ok(Value::Int(char_index_of(s, &text_arg(args, 0), true))),
         "chars" => Ok(Value::list(chars(s)?)),
@@ -324,7 +326,7 @@ fn take_while_each(f: &Value, items: Rc<Vec<Value>>, take: bool) -> VmResult<Flo
 
 /// `count_by(f)`: `{key: count}` where each key is `f(item)`, which must be
 /// a string (harn 0.9.11 refuses other discriminators).
-fn count_by_each(f: &Value, items: Rc<Vec<Value>>) -> VmResult<Flow> {
+pub(crate) fn count_by_each(f: &Value, items: Rc<Vec<Value>>) -> VmResult<Flow> {
     CallbackLoop::run(
         f.clone(),
         items,
@@ -347,26 +349,20 @@ fn count_by_each(f: &Value, items: Rc<Vec<Value>>) -> VmResult<Flow> {
 
 /// `[...].sum()`: an int sum (wrapping) unless a float is present; other
 /// values are ignored; empty → 0.
+/// The sum of the numbers among `items`: ints while the running total fits,
+/// a float from the first overflow or float on (as harn 0.9.11).
 fn sum(items: &[Value]) -> Value {
-    let (mut int_sum, mut float_sum, mut has_float) = (0i64, 0f64, false);
+    let mut acc = Value::Int(0);
     for v in items {
-        match v {
-            Value::Int(n) => {
-                int_sum = int_sum.wrapping_add(*n);
-                float_sum += *n as f64;
-            }
-            Value::Float(f) => {
-                has_float = true;
-                float_sum += f;
-            }
-            _ => {}
-        }
+        acc = match (&acc, v) {
+            (Value::Int(a), Value::Int(b)) => a.checked_add(*b).map_or(Value::Float(*a as f64 + *b as f64), Value::Int),
+            (Value::Int(a), Value::Float(b)) => Value::Float(*a as f64 + b),
+            (Value::Float(a), Value::Int(b)) => Value::Float(a + *b as f64),
+            (Value::Float(a), Value::Float(b)) => Value::Float(a + b),
+            _ => continue,
+        };
     }
-    if has_float {
-        Value::Float(float_sum)
-    } else {
-        Value::Int(int_sum)
-    }
+    acc
 }
 
 // ---------------------------------------------------------------------------
@@ -579,7 +575,8 @@ mod tests {
         assert_eq!(call(&s("MiXeD"), "lower", &[]), "mixed");
         assert_eq!(call(&s("MiXeD"), "to_upper", &[]), "MIXED");
         assert_eq!(call(&hello, "substring", &[int(1), int(4)]), "éll");
-        assert_eq!(call(&hello, "substring", &[int(-5)]), "wörld");
+        assert_eq!(call(&hello, "substring", &[int(-5)]), "héllo wörld");
+        assert_eq!(call(&hello, "substring", &[int(1), int(-1)]), "");
         assert_eq!(call(&hello, "index_of", &[s("l")]), "2");
         assert_eq!(call(&hello, "last_index_of", &[s("l")]), "9");
         assert_eq!(call(&hello, "index_of", &[s("z")]), "-1");

@@ -21,13 +21,18 @@ pub use crate::runtime::native::{BuiltinDef, BuiltinFn, BuiltinImpl, CallArgs, C
 
 pub mod args;
 pub mod callback;
+mod coll_extra;
 pub mod collections;
 mod compress;
 pub mod concurrency;
 mod cookies;
 mod core;
 pub mod crypto;
+mod crypto_extra;
+mod csv_fmt;
 mod datetime;
+mod error_preds;
+mod flow;
 mod formats;
 pub mod harness;
 pub mod iter;
@@ -37,15 +42,19 @@ mod math;
 pub mod methods;
 mod multipart;
 mod observe;
+mod paths;
 pub(crate) use observe::{end_run as end_run_state, enter_vm, os_seed};
 mod regexp;
+mod rng;
 pub mod schema;
 pub mod schemas;
 pub mod strings;
 mod templates;
 mod testing;
+mod text_extra;
 pub mod transcript;
 pub mod types;
+mod xml;
 
 /// Per-module tables; their concatenation (in this order) is `BUILTINS`.
 static MODULE_TABLES: &[&[BuiltinDef]] = &[
@@ -70,6 +79,14 @@ static MODULE_TABLES: &[&[BuiltinDef]] = &[
     jq::TABLE,
     transcript::TABLE,
     harness::TABLE,
+    paths::TABLE,
+    crypto_extra::TABLE,
+    text_extra::TABLE,
+    coll_extra::TABLE,
+    csv_fmt::TABLE,
+    flow::TABLE,
+    xml::TABLE,
+    error_preds::TABLE,
 ];
 
 /// The table of all builtins; the index is the builtin id.

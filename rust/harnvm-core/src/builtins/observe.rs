@@ -458,22 +458,39 @@ fn below(n: u64) -> u64 {
     }
 }
 
+/// `rng_seed(n)`: a seeded `rng` value (see builtins/rng.rs); it also seeds
+/// the thread's default generator, which the rng-less forms draw from.
 fn rng_seed(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let seed = int_arg(args, 0, "rng_seed")?;
     RNG.with(|s| s.set(seed as u64));
-    done(Value::Nil)
+    done(super::rng::new_rng(seed as u64))
 }
 
-fn random(_: &mut Ctx, _: &[Value]) -> VmResult<Flow> {
+/// An `rng` value given as the first argument: the rest of the arguments.
+fn split_rng(args: &[Value]) -> (Option<&Value>, &[Value]) {
+    match args.first() {
+        Some(v @ Value::Object(_)) if super::rng::with_rng(v, |_| ()).is_some() => (Some(v), &args[1..]),
+        _ => (None, args),
+    }
+}
+
+fn random(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    if let (Some(rng), _) = split_rng(args) {
+        return done(Value::Float(super::rng::with_rng(rng, |d| d.unit_f64()).unwrap_or(0.0)));
+    }
     done(Value::Float((next_u64() >> 11) as f64 / (1u64 << 53) as f64))
 }
 
-/// `random_int(lo, hi)`: inclusive of both ends.
+/// `random_int(rng?, lo, hi)`: inclusive of both ends.
 fn random_int(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let (rng, args) = split_rng(args);
     let lo = int_arg(args, 0, "random_int")?;
     let hi = int_arg(args, 1, "random_int")?;
     if hi < lo {
         return Err(VmError::throw_msg(format!("random_int: empty range {lo}..{hi}")));
+    }
+    if let Some(rng) = rng {
+        return done(Value::Int(super::rng::with_rng(rng, |d| d.int_inclusive(lo, hi)).unwrap_or(lo)));
     }
     let span = (hi as i128 - lo as i128 + 1) as u128;
     let pick = if span > u64::MAX as u128 { next_u64() } else { below(span as u64) };
@@ -481,15 +498,25 @@ fn random_int(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 }
 
 fn random_choice(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let (rng, args) = split_rng(args);
     let items = list_arg(args, 0, "random_choice")?;
     if items.is_empty() {
         return done(Value::Nil);
+    }
+    if let Some(rng) = rng {
+        let i = super::rng::with_rng(rng, |d| d.index(items.len())).unwrap_or(0);
+        return done(items[i].clone());
     }
     done(items[below(items.len() as u64) as usize].clone())
 }
 
 fn random_shuffle(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let (rng, args) = split_rng(args);
     let mut items = list_arg(args, 0, "random_shuffle")?.to_vec();
+    if let Some(rng) = rng {
+        super::rng::with_rng(rng, |d| d.shuffle(&mut items));
+        return done(Value::list(items));
+    }
     for i in (1..items.len()).rev() {
         items.swap(i, below(i as u64 + 1) as usize);
     }
@@ -516,6 +543,25 @@ mod tests {
         assert_eq!(draw(), draw());
         assert_eq!(call("random_int", &[Value::Int(5), Value::Int(1)]).unwrap_err(), "Thrown: random_int: empty range 5..1");
         assert_eq!(call("random_int", &[Value::Int(i64::MIN), Value::Int(i64::MAX)]).map(|_| ()), Ok(()));
+    }
+
+    #[test]
+    fn seeded_rng_values_follow_harn_0_9_11() {
+        // Sequences printed by harn 0.9.11 for the same calls.
+        let r = run_builtin("rng_seed", &[Value::Int(42)], &no_callback).unwrap();
+        assert_eq!(r.type_name(), "rng");
+        assert_eq!(r.display(), "<rng>");
+        assert_eq!(call("random", std::slice::from_ref(&r)).unwrap(), "0.5265574090027738");
+        assert_eq!(call("random", std::slice::from_ref(&r)).unwrap(), "0.5427252099031439");
+        assert_eq!(call("random_int", &[r.clone(), Value::Int(1), Value::Int(100)]).unwrap(), "64");
+        assert_eq!(call("random_int", &[r.clone(), Value::Int(1), Value::Int(100)]).unwrap(), "41");
+        let letters = Value::list(["a", "b", "c", "d"].into_iter().map(Value::str).collect());
+        assert_eq!(call("random_choice", &[r.clone(), letters]).unwrap(), "d");
+        let six = Value::list((1..=6).map(Value::Int).collect());
+        assert_eq!(call("random_shuffle", &[r, six]).unwrap(), "[2, 1, 5, 6, 4, 3]");
+        let r0 = run_builtin("rng_seed", &[Value::Int(0)], &no_callback).unwrap();
+        assert_eq!(call("random", std::slice::from_ref(&r0)).unwrap(), "0.7311134158637046");
+        assert_eq!(call("random_int", &[r0, Value::Int(0), Value::Int(9)]).unwrap(), "7");
     }
 
     #[test]

@@ -163,12 +163,29 @@ fn regex_captures(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let re = compiled(&args[0], &pattern, &flags(args, 2), "regex_captures")?;
     charge_work(text.len())?;
     let text_value = |m: Option<regex::Match>| m.map_or(Value::Nil, |m| Value::str(m.as_str()));
+    // Match positions in characters and 1-based lines, counted incrementally
+    // (matches come in order).
+    let (mut seen_bytes, mut seen_chars, mut seen_lines) = (0usize, 0i64, 1i64);
+    let mut advance = |to: usize| {
+        let part = &text[seen_bytes..to];
+        seen_chars += part.chars().count() as i64;
+        seen_lines += part.bytes().filter(|b| *b == b'\n').count() as i64;
+        seen_bytes = to;
+        (seen_chars, seen_lines)
+    };
     let results = re
         .regex
         .captures_iter(&text)
         .map(|caps| {
             poll()?;
             let mut entry = DictMap::new();
+            if let Some(whole) = caps.get(0) {
+                let (start, line) = advance(whole.start());
+                let (end, _) = advance(whole.end());
+                entry.insert(interned("start"), Value::Int(start));
+                entry.insert(interned("end"), Value::Int(end));
+                entry.insert(interned("line"), Value::Int(line));
+            }
             for (i, name) in &re.named_groups {
                 if let Some(group) = caps.get(*i) {
                     entry.insert(Rc::clone(name), Value::str(group.as_str()));
@@ -226,7 +243,7 @@ mod tests {
     fn captures() {
         assert_eq!(
             call("regex_captures", &[r"(?P<year>\d{4})-(\d{2})(x)?", "2024-01 1999-12"]),
-            Ok("[{groups: [2024, 01, nil], match: 2024-01, year: 2024}, {groups: [1999, 12, nil], match: 1999-12, year: 1999}]"
+            Ok("[{end: 7, groups: [2024, 01, nil], line: 1, match: 2024-01, start: 0, year: 2024}, {end: 15, groups: [1999, 12, nil], line: 1, match: 1999-12, start: 8, year: 1999}]"
                 .into())
         );
         assert_eq!(call("regex_captures", &[r"\d", "none"]), Ok("[]".into()));
@@ -282,7 +299,8 @@ mod tests {
         for _ in 0..2 {
             assert_eq!(
                 call("regex_captures", &[r"(?P<k>\w)=(?P<match>\d)", "a=1 b=2"]),
-                Ok("[{groups: [a, 1], k: a, match: a=1}, {groups: [b, 2], k: b, match: b=2}]".into())
+                Ok("[{end: 3, groups: [a, 1], k: a, line: 1, match: a=1, start: 0}, {end: 7, groups: [b, 2], k: b, line: 1, match: b=2, start: 4}]"
+                    .into())
             );
         }
     }

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use super::args::{done, expected};
 use super::BuiltinImpl::Native;
 use super::{BuiltinDef, Ctx, Flow};
-use crate::builtins::schema::{apply_defaults, convert, schema_message, Validator};
+use crate::builtins::schema::{apply_defaults, convert, path_text, schema_message, Failure, Validator};
 use crate::runtime::error::{VmError, VmResult};
 use crate::runtime::value::{arg, DictMap, HStr, Value};
 
@@ -20,6 +20,7 @@ pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "schema_check", imp: Native(schema_check) },
     BuiltinDef { name: "schema_parse", imp: Native(schema_parse) },
     BuiltinDef { name: "schema_expect", imp: Native(schema_expect) },
+    BuiltinDef { name: "schema_report", imp: Native(schema_report) },
     BuiltinDef { name: "json_validate", imp: Native(json_validate) },
     BuiltinDef { name: "schema_to_json_schema", imp: Native(schema_to_json_schema) },
     BuiltinDef { name: "schema_from_json_schema", imp: Native(schema_from_json_schema) },
@@ -40,6 +41,7 @@ pub const TYPE_ARG_BUILTINS: &[(&str, usize)] = &[
     ("schema_check", 1),
     ("schema_parse", 1),
     ("schema_expect", 1),
+    ("schema_report", 1),
     ("json_validate", 1),
 ];
 
@@ -72,10 +74,42 @@ fn schema_is(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     done(Value::Bool(check(args, "schema_is")?.is_ok()))
 }
 
+/// The report of a validation, as harn 0.9.11 shapes it:
+/// `{errors, issues, message, value}` (plus `ok` for `schema_report`).
+/// harnvm's validator stops at the first failure, so there is at most one
+/// issue.
+fn report(value: Value, failure: Option<&Failure>, with_ok: bool) -> Value {
+    let mut out = DictMap::new();
+    let (message, errors, issues) = match failure {
+        None => (String::new(), vec![], vec![]),
+        Some(f) => {
+            let message = schema_message(f);
+            let path = path_text(&f.path);
+            let what = message.strip_prefix(&format!("at {path}: ")).unwrap_or(&message).to_string();
+            let issue = Value::dict_from([
+                ("code", Value::str("schema.validation")),
+                ("message", Value::str(what)),
+                ("path", Value::str(path)),
+            ]);
+            (message.clone(), vec![Value::str(message)], vec![issue])
+        }
+    };
+    if with_ok {
+        out.insert(k("ok"), Value::Bool(failure.is_none()));
+    }
+    out.insert(k("errors"), Value::list(errors));
+    out.insert(k("issues"), Value::list(issues));
+    out.insert(k("message"), Value::str(message));
+    out.insert(k("value"), value);
+    Value::dict(out)
+}
+
 fn schema_check(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
-    done(match check(args, "schema_check")? {
-        Ok(()) => Value::ok(arg(args, 0).clone()),
-        Err(msg) => Value::err(Value::str(msg)),
+    schema_arg(args, 1, "schema_check")?;
+    let value = arg(args, 0);
+    done(match STRICT.validate(value, arg(args, 1)) {
+        Ok(()) => Value::ok(value.clone()),
+        Err(f) => Value::err(report(value.clone(), Some(&f), false)),
     })
 }
 
@@ -85,8 +119,17 @@ fn schema_parse(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     schema_arg(args, 1, "schema_parse")?;
     done(match STRICT.validate(&filled, schema) {
         Ok(()) => Value::ok(filled),
-        Err(f) => Value::err(Value::str(schema_message(&f))),
+        Err(f) => Value::err(report(filled, Some(&f), false)),
     })
+}
+
+/// `schema_report(value, schema, apply_defaults?)`: the report dict, with `ok`.
+fn schema_report(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let schema = arg(args, 1);
+    schema_arg(args, 1, "schema_report")?;
+    let value = if arg(args, 2).is_truthy() { apply_defaults(arg(args, 0), schema, 0) } else { arg(args, 0).clone() };
+    let failure = STRICT.validate(&value, schema).err();
+    done(report(value, failure.as_ref(), true))
 }
 
 fn schema_expect(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
@@ -227,7 +270,12 @@ mod tests {
     #[test]
     fn check_parse_and_transforms() {
         let v = Value::dict_from([("name", Value::str("a"))]);
-        assert_eq!(call("schema_check", &[v.clone(), schema()]).unwrap(), "Result.Err(at root: missing required key 'age')");
+        assert_eq!(
+            call("schema_check", &[v.clone(), schema()]).unwrap(),
+            "Result.Err({errors: [at root: missing required key 'age'], issues: [{code: schema.validation, message: missing required key 'age', path: root}], message: at root: missing required key 'age', value: {name: a}})"
+        );
+        let report = call("schema_report", &[v.clone(), schema()]).unwrap();
+        assert!(report.contains("ok: false"), "{report}");
         assert_eq!(
             call("schema_is", &[v.clone(), run_builtin("schema_partial", &[schema()], &no_callback).unwrap()]).unwrap(),
             "true"

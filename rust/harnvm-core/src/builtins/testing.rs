@@ -76,6 +76,11 @@ fn classify_message(msg: &str) -> &'static str {
             return category;
         }
     }
+    // Transport failures 0.9.11 files as transient_network (any case).
+    const NETWORK: [&str; 5] = ["connection reset", "connection refused", "connection closed", "broken pipe", "dns error"];
+    if NETWORK.iter().any(|n| lower.contains(n)) {
+        return "transient_network";
+    }
     "generic"
 }
 

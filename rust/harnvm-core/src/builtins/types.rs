@@ -36,7 +36,7 @@ fn to_int(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     done(match arg(args, 0) {
         Value::Int(n) => Value::Int(*n),
         Value::Float(f) => Value::Int(*f as i64),
-        Value::Str(s) => s.parse::<i64>().map_or(Value::Nil, Value::Int),
+        Value::Str(s) => s.trim().parse::<i64>().map_or(Value::Nil, Value::Int),
         _ => Value::Nil,
     })
 }
@@ -46,7 +46,7 @@ fn to_float(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     done(match arg(args, 0) {
         Value::Float(f) => Value::Float(*f),
         Value::Int(n) => Value::Float(*n as f64),
-        Value::Str(s) => s.parse::<f64>().map_or(Value::Nil, Value::Float),
+        Value::Str(s) => s.trim().parse::<f64>().map_or(Value::Nil, Value::Float),
         _ => Value::Nil,
     })
 }

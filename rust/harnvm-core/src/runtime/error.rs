@@ -177,7 +177,12 @@ impl VmError {
             ErrorKind::Type(m) => format!("Type error: {m}"),
             ErrorKind::Runtime(m) => format!("Runtime error: {m}"),
             ErrorKind::DivisionByZero => "Division by zero".to_string(),
-            ErrorKind::UndefinedVariable(n, hint) => format!("Undefined variable: {n}{}", did_you_mean(hint)),
+            // With a hint 0.9.11 reports it as a runtime error (the prefix
+            // shows in a caught value too); without one, bare.
+            ErrorKind::UndefinedVariable(n, None) => format!("Undefined variable: {n}"),
+            ErrorKind::UndefinedVariable(n, hint) => {
+                format!("Runtime error: Undefined variable: {n}{}", did_you_mean(hint))
+            }
             ErrorKind::UndefinedBuiltin(n, hint) => format!("Undefined builtin: {n}{}", did_you_mean(hint)),
             ErrorKind::ImmutableAssignment(n) => format!("Cannot assign to immutable binding: {n}"),
             ErrorKind::StackOverflow => "Stack overflow: too many nested calls".to_string(),
@@ -202,7 +207,9 @@ impl VmError {
             | ErrorKind::Arity(_)
             | ErrorKind::ModuleNotFound { .. }
             | ErrorKind::Import { .. } => self.message(),
-            ErrorKind::Type(_) | ErrorKind::Runtime(_) => with_line(self.message(), line),
+            ErrorKind::Type(_) | ErrorKind::Runtime(_) | ErrorKind::UndefinedVariable(_, Some(_)) => {
+                with_line(self.message(), line)
+            }
             _ => with_line(format!("Runtime error: {}", self.message()), line),
         }
     }
@@ -273,7 +280,9 @@ pub fn closest_match<'a>(name: &str, candidates: impl IntoIterator<Item = &'a st
     } else {
         3
     };
-    let mut best: Option<(usize, usize, &str)> = None;
+    // Ties prefer a candidate with the same first letter (typos rarely hit it).
+    let first = name.chars().next();
+    let mut best: Option<(usize, bool, usize, &str)> = None;
     for c in candidates {
         if c.starts_with("__") || c == name {
             continue;
@@ -283,12 +292,12 @@ pub fn closest_match<'a>(name: &str, candidates: impl IntoIterator<Item = &'a st
             continue;
         }
         let len_diff = (c.chars().count() as isize - n as isize).unsigned_abs();
-        let key = (d, len_diff, c);
+        let key = (d, c.chars().next() != first, len_diff, c);
         if best.is_none_or(|b| key < b) {
             best = Some(key);
         }
     }
-    best.map(|(_, _, c)| c.to_string())
+    best.map(|(_, _, _, c)| c.to_string())
 }
 
 #[cfg(test)]

@@ -523,6 +523,7 @@ impl Lexer {
                     self.bump();
                     match escaped {
                         'n' => lit.push('\n'),
+                        'r' => lit.push('\r'),
                         't' => lit.push('\t'),
                         '\\' => lit.push('\\'),
                         '"' => lit.push('"'),
