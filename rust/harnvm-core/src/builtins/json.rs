@@ -30,7 +30,13 @@ const MAX_JSON_DEPTH: usize = 512;
 
 /// A parsed JSON document as a Harn value.
 pub fn from_json(json: &serde_json::Value) -> Value {
-    match json {
+    from_json_polled(json, &mut || Ok(())).unwrap_or_default()
+}
+
+/// `from_json`, calling `poll` once per array or object: a document of
+/// millions of nodes is built under the run's time limit and interrupts.
+fn from_json_polled(json: &serde_json::Value, poll: &mut dyn FnMut() -> VmResult<()>) -> VmResult<Value> {
+    Ok(match json {
         serde_json::Value::Null => Value::Nil,
         serde_json::Value::Bool(b) => Value::Bool(*b),
         serde_json::Value::Number(n) => match n.as_i64() {
@@ -38,17 +44,40 @@ pub fn from_json(json: &serde_json::Value) -> Value {
             None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
         },
         serde_json::Value::String(s) => Value::str(s.as_str()),
-        serde_json::Value::Array(items) => Value::list(items.iter().map(from_json).collect()),
-        serde_json::Value::Object(map) => {
-            Value::dict(map.iter().map(|(k, v)| (HStr::new(k.clone()), from_json(v))).collect::<DictMap>())
+        serde_json::Value::Array(items) => {
+            poll()?;
+            Value::list(items.iter().map(|item| from_json_polled(item, poll)).collect::<VmResult<Vec<_>>>()?)
         }
-    }
+        serde_json::Value::Object(map) => {
+            poll()?;
+            let mut dict = DictMap::new();
+            for (k, v) in map {
+                dict.insert(HStr::new(k.clone()), from_json_polled(v, poll)?);
+            }
+            Value::dict(dict)
+        }
+    })
 }
 
 /// Parses JSON text into a Harn value; the error is serde's message.
 pub fn parse_json(text: &str) -> Result<Value, String> {
     crate::runtime::deep::grow_large(|| {
         serde_json::from_str::<serde_json::Value>(text).map(|json| from_json(&json)).map_err(|e| e.to_string())
+    })
+}
+
+/// `parse_json` for a running program: the text's size is charged as work
+/// before parsing (so a parse that starts past the deadline does not run),
+/// and building the value polls the run's budgets. `Ok(Err(..))` is a
+/// syntax error (serde's message).
+fn parse_json_in_run(text: &str) -> VmResult<Result<Value, String>> {
+    crate::runtime::native::charge_work(text.len())?;
+    crate::runtime::deep::grow_large(|| match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(json) => {
+            crate::runtime::native::poll()?;
+            from_json_polled(&json, &mut crate::runtime::native::poll).map(Ok)
+        }
+        Err(e) => Ok(Err(e.to_string())),
     })
 }
 
@@ -223,7 +252,7 @@ fn balanced(text: &str, open: u8, close: u8) -> Option<&str> {
 }
 
 fn json_parse(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
-    match parse_json(&text_arg(args, 0)) {
+    match parse_json_in_run(&text_arg(args, 0))? {
         Ok(v) => done(v),
         Err(e) => Err(VmError::throw_msg(format!("JSON parse error: {e}"))),
     }
@@ -240,7 +269,7 @@ fn json_extract(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
         return Err(VmError::throw_msg("json_extract requires at least 1 argument: text"));
     }
     let text = text_arg(args, 0);
-    let parsed = parse_json(extract_json_text(&text))
+    let parsed = parse_json_in_run(extract_json_text(&text))?
         .map_err(|e| VmError::throw_msg(format!("json_extract: failed to parse JSON: {e}")))?;
     let Some(key) = opt_text_arg(args, 1) else {
         return done(parsed);
