@@ -419,6 +419,25 @@ def test_random_is_seeded_from_the_os_unless_a_seed_is_given():
     assert harnvm.Vm().run(src) != harnvm.Vm().run(src)
 
 
+def test_interleaved_vms_keep_their_own_settings_and_random_streams():
+    """Each Vm keeps its own RNG stream, colour mode and circuits while
+    another Vm runs in between on the same thread (they are parked and
+    restored, not reset)."""
+    draw = "pipeline m() { return [random(), random_int(0, 1000000000)] }"
+    alone = harnvm.Vm(seed=11)
+    expected = [alone.run(draw) for _ in range(3)]
+    a, b = harnvm.Vm(seed=11), harnvm.Vm(seed=12)
+    seen = []
+    for _ in range(3):
+        seen.append(a.run(draw))
+        b.run(draw)
+    assert seen == expected
+    a.run('pipeline m() { set_color_mode("always")\n circuit_breaker("c", 1)\n circuit_record_failure("c") }')
+    assert b.run('pipeline m() { return color("x", "red") }') == "x"
+    assert a.run('pipeline m() { return color("x", "red") }') != "x"
+    assert a.run('pipeline m() { return circuit_check("c") }') == "open"
+
+
 def test_addr_of_keeps_identity_without_revealing_addresses():
     vm = harnvm.Vm()
     a, b, c = vm.run("pipeline m() { let xs = [1]\n return [addr_of(xs), addr_of(xs), addr_of([1])] }")

@@ -43,7 +43,7 @@ pub mod methods;
 mod multipart;
 mod observe;
 mod paths;
-pub(crate) use observe::{end_run as end_run_state, enter_vm, os_seed};
+pub(crate) use observe::{end_run as end_run_state, enter_vm, forget_vm, os_seed};
 mod regexp;
 mod rng;
 pub mod schema;

@@ -80,26 +80,92 @@ thread_local! {
 }
 
 /// Called when VM `vm` starts (or resumes) running on this thread: if the
-/// settings belong to another VM, they are reset to a fresh VM's, with the
-/// RNG seeded from `seed`.
+/// settings belong to another VM, that VM's are parked and `vm`'s own are
+/// restored (a fresh VM's, with the RNG seeded from `seed`, the first time),
+/// so two VMs interleaving on one thread never see each other's settings.
 #[inline]
 pub fn enter_vm(vm: u64, seed: u64) {
     if OWNER.with(Cell::get) != vm {
-        reset_thread_state(seed);
-        OWNER.with(|o| o.set(vm));
+        switch_owner(vm, seed);
     }
 }
 
+/// Drops what VM `vm` parked here (called when the VM is dropped).
+pub fn forget_vm(vm: u64) {
+    if OWNER.with(Cell::get) == vm {
+        OWNER.with(|o| o.set(0));
+    }
+    let _ = PARKED.try_with(|p| p.borrow_mut().remove(&vm));
+}
+
+/// The per-VM settings held in the thread-locals while that VM runs.
+struct VmSettings {
+    color_always: Option<bool>,
+    log_level: usize,
+    open_spans: Vec<Span>,
+    tracing: bool,
+    finished_spans: Vec<Span>,
+    clock_origin: Option<Instant>,
+    circuits: Vec<(String, Circuit)>,
+    rng: u64,
+}
+
+impl VmSettings {
+    fn fresh(seed: u64) -> Self {
+        VmSettings {
+            color_always: None,
+            log_level: 1,
+            open_spans: Vec::new(),
+            tracing: false,
+            finished_spans: Vec::new(),
+            clock_origin: None,
+            circuits: Vec::new(),
+            rng: seed,
+        }
+    }
+
+    fn take_current() -> Self {
+        VmSettings {
+            color_always: COLOR_ALWAYS.with(Cell::get),
+            log_level: LOG_LEVEL.with(Cell::get),
+            open_spans: OPEN_SPANS.with(|s| std::mem::take(&mut *s.borrow_mut())),
+            tracing: TRACING.with(Cell::get),
+            finished_spans: FINISHED_SPANS.with(|s| std::mem::take(&mut *s.borrow_mut())),
+            clock_origin: CLOCK_ORIGIN.with(Cell::get),
+            circuits: CIRCUITS.with(|c| std::mem::take(&mut *c.borrow_mut())),
+            rng: RNG.with(Cell::get),
+        }
+    }
+
+    fn install(self) {
+        COLOR_ALWAYS.with(|c| c.set(self.color_always));
+        LOG_LEVEL.with(|l| l.set(self.log_level));
+        OPEN_SPANS.with(|s| *s.borrow_mut() = self.open_spans);
+        TRACING.with(|t| t.set(self.tracing));
+        FINISHED_SPANS.with(|s| *s.borrow_mut() = self.finished_spans);
+        CLOCK_ORIGIN.with(|c| c.set(self.clock_origin));
+        CIRCUITS.with(|c| *c.borrow_mut() = self.circuits);
+        RNG.with(|r| r.set(self.rng));
+    }
+}
+
+thread_local! {
+    /// Settings of the VMs on this thread that are not running now, by VM id.
+    static PARKED: RefCell<rustc_hash::FxHashMap<u64, VmSettings>> = RefCell::new(rustc_hash::FxHashMap::default());
+}
+
 #[cold]
-fn reset_thread_state(seed: u64) {
-    COLOR_ALWAYS.with(|c| c.set(None));
-    LOG_LEVEL.with(|l| l.set(1));
-    OPEN_SPANS.with(|s| *s.borrow_mut() = Vec::new());
-    TRACING.with(|t| t.set(false));
-    FINISHED_SPANS.with(|s| *s.borrow_mut() = Vec::new());
-    CLOCK_ORIGIN.with(|c| c.set(None));
-    CIRCUITS.with(|c| *c.borrow_mut() = Vec::new());
-    RNG.with(|r| r.set(seed));
+fn switch_owner(vm: u64, seed: u64) {
+    let previous = OWNER.with(Cell::get);
+    let current = VmSettings::take_current();
+    PARKED.with(|p| {
+        let mut parked = p.borrow_mut();
+        if previous != 0 {
+            parked.insert(previous, current);
+        }
+        parked.remove(&vm).unwrap_or_else(|| VmSettings::fresh(seed)).install();
+    });
+    OWNER.with(|o| o.set(vm));
 }
 
 /// Frees what a finished run leaves behind: its trace spans (open ones

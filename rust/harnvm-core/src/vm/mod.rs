@@ -77,6 +77,7 @@ impl Default for VmOptions {
 /// that outlives its VM then sees undefined globals, never freed memory.
 impl Drop for Vm {
     fn drop(&mut self) {
+        builtins::forget_vm(self.uid);
         for env in self.entry_envs.drain(..).filter_map(|w| w.upgrade()) {
             env.clear();
         }
