@@ -425,3 +425,21 @@ def test_handles_pass_back_only_on_their_thread():
 @needs_core
 def test_bytes_from_harn():
     assert harn_value('bytes_from_string("hi")') == b"hi"
+
+
+def test_large_conversions_leave_the_garbage_collector_as_they_found_it():
+    """A conversion of many objects pauses Python's cyclic collector (it
+    would otherwise rescan everything built so far, again and again) and
+    restores its state afterwards, on success and on error."""
+    import gc
+
+    src = "pipeline m() { var xs = []\n for i in 0 to 20000 { xs = xs.push({i: i}) }\n return xs }"
+    assert gc.isenabled()
+    assert len(harnvm.run(src)) == 20000
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert len(harnvm.run(src)) == 20000
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
