@@ -433,13 +433,14 @@ def test_large_conversions_leave_the_garbage_collector_as_they_found_it():
     restores its state afterwards, on success and on error."""
     import gc
 
+    # `0 to 20000` is inclusive: 20001 items.
     src = "pipeline m() { var xs = []\n for i in 0 to 20000 { xs = xs.push({i: i}) }\n return xs }"
     assert gc.isenabled()
-    assert len(harnvm.run(src)) == 20000
+    assert len(harnvm.run(src)) == 20001
     assert gc.isenabled()
     gc.disable()
     try:
-        assert len(harnvm.run(src)) == 20000
+        assert len(harnvm.run(src)) == 20001
         assert not gc.isenabled()
     finally:
         gc.enable()
