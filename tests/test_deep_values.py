@@ -384,3 +384,33 @@ def test_small_stack_helper_in_process():
     """The same conversion in this process, on a small-stack thread."""
     value = on_small_stack(lambda: harn("pipeline default() { var c: any = 1\n for _i in 0 to 300 { c = [c, c] }\n return len(c) }"))
     assert value == 2
+
+
+def test_nested_set_chains_shared_by_a_dag_compare_once():
+    """`==` and `set()` over a DAG whose leaves are 20k-deep chains of
+    one-element sets: each shared pair is compared once (before, every set
+    level started a fresh walk with no memory, so the 2^40 paths were all
+    walked; a fuzz program took 23 s for 2^8 of them)."""
+    source = """
+enum Tree {
+  Two(a, b)
+}
+fn build(leaf) {
+  var chain: any = leaf
+  for _i in 0 to 20000 {
+    chain = set([chain])
+  }
+  var v: any = chain
+  for _i in 0 to 40 {
+    v = Tree.Two(v, v)
+  }
+  return v
+}
+pipeline default() {
+  let a = build(0)
+  let b = build(0)
+  let c = build(1)
+  return [a == b, a == c, len(set([a, c, b]))]
+}
+"""
+    assert harn(source, time_limit=60.0) == [True, False, 2]

@@ -141,8 +141,23 @@ impl<'a> EqWalk<'a> {
             }
             // Sets match elements in any order: each membership test is its
             // own walk (its answer is not a plain AND of pairs).
+            // (No pointer shortcut: in 0.9.11 a set holding a duration is
+            // not equal to itself.) A pair met again compared equal before.
             (Value::Set(x), Value::Set(y)) => {
-                x.len() == y.len() && x.iter().all(|p| y.iter().any(|q| grow(|| values_equal(p, q))))
+                if x.len() != y.len() {
+                    return false;
+                }
+                if !self.first_visit(x, y) {
+                    return true;
+                }
+                if let ([p], [q]) = (&x[..], &y[..]) {
+                    // One element each: the sets are equal exactly when the
+                    // elements are, so it joins this walk (a chain of nested
+                    // sets stays one walk).
+                    self.stack.push((p, q));
+                    return true;
+                }
+                x.iter().all(|p| y.iter().any(|q| grow(|| values_equal(p, q))))
             }
             (Value::Range(x), Value::Range(y)) => x == y,
             (Value::Pair(x), Value::Pair(y)) => {
