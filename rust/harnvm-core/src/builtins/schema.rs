@@ -458,7 +458,7 @@ pub fn schema_message(f: &Failure) -> String {
 /// The parameter check's message (without the `Type error: ` prefix).
 pub fn param_message(param: &str, f: &Failure) -> String {
     if let FailKind::NoUnionBranch { expected, got } = &f.kind {
-        let as_type = FailKind::WrongType { expected: expected.clone(), got: *got };
+        let as_type = FailKind::WrongType { expected: expected.clone(), got };
         return param_message(param, &Failure { path: f.path.clone(), kind: as_type });
     }
     let mut where_ = param.to_string();
