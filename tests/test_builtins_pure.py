@@ -181,3 +181,40 @@ def test_render_string():
     assert error_of('render_string("{{ for x in xs }}", {})') == (
         "Thrown: render_string: 'for' block is missing its {{ end }}"
     )
+
+
+def test_log_json_lines_match_the_oracle_shape():
+    # Shape checked on harn 0.9.11: scalars stay JSON, other values go as their display text.
+    import json
+    import re
+
+    lines = run_lines(
+        """
+  log_json("k", 5)
+  log_json("k", "s\\"q")
+  log_json("k", [1, "a", nil, 1.5, true])
+  log_json("n", {a: {b: [1]}})
+  log_json("k", nil)
+  log_json("f", 2.0)
+  log_json("b", false)
+  log_json("f", 1.5)
+  log_json("f", -0.0)
+"""
+    )
+    assert len(lines) == 9
+    for line in lines:
+        assert re.fullmatch(r'\{"ts":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","key":.*\}', line), line
+    values = [(d["key"], d["value"]) for d in map(json.loads, lines)]
+    assert values == [
+        ("k", 5),
+        ("k", 's"q'),
+        ("k", "[1, a, nil, 1.5, true]"),
+        ("n", "{a: {b: [1]}}"),
+        ("k", None),
+        ("f", 2.0),
+        ("b", False),
+        ("f", 1.5),
+        ("f", -0.0),
+    ]
+    assert lines[5].endswith('"value":2}')
+    assert lines[8].endswith('"value":-0}')

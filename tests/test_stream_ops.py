@@ -119,9 +119,9 @@ def test_output_of_sources_pumped_by_merge_is_joined_when_they_finish():
 def test_zip_interleave_and_broadcast():
     source = NATURALS + """
     pipeline main() {
-      log(stream.collect(stream.zip([1, 2, 3], ["a", "b"], naturals())))
+      log(stream.collect(stream.zip([1, 2, 3], naturals())))
+      log(try { stream.zip([1], [2], naturals()) } catch (e) { e })
       log(stream.collect(stream.interleave([1, 2, 3], ["a"], [])))
-      log(stream.collect(stream.zip()))
       let copies = stream.broadcast(stream.map([1, 2, 3], { x -> x * 10 }), 3)
       log(stream.collect(copies[1]))
       log(stream.collect(copies[0]))
@@ -129,9 +129,9 @@ def test_zip_interleave_and_broadcast():
     }
     """
     assert [line.removeprefix("[harn] ") for line in run_lines(source)] == [
-        '[[1, a, 0], [2, b, 1]]',
+        '[(1, 0), (2, 1), (3, 2)]',
+        'Type error: stream.zip: expected 2 streams, got 3',
         '[1, a, 2, 3]',
-        "[]",
         "[10, 20, 30]",
         "[10, 20, 30]",
         "10",

@@ -82,7 +82,7 @@ class Gen:
         ][k]
 
     def new_builtin_expr(self) -> str:
-        """The builtins added for issue 15, with edge-case arguments."""
+        """The builtins added for issue 15 (and stream.zip's pairs), with edge-case arguments."""
         path = self.pick(PATHS)
         s, t = self.pick(STRS), self.pick(STRS)
         n = self.pick(["0", "1", "3", "-1", "10"])
@@ -124,6 +124,9 @@ class Gen:
             lambda: f"dict_from_pairs([[{s}, 1], [{t}, {n}]])",
             lambda: f"clone({lst})",
             lambda: f"regex_captures({self.pick(REGEXES)}, {s})",
+            lambda: f"stream.collect(stream.zip({lst}, {self.list_expr()}))",
+            lambda: "shared_scope_id()",
+            lambda: f"channel_is_closed(channel({s}, 1))",
         ]
         return self.r.choice(forms)()
 

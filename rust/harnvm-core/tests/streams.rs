@@ -23,7 +23,7 @@ fn operators_over_lists_and_streams() {
         log(stream.collect(stream.take(stream.map(1 to 1000000000, { x -> x * 2 }), 3)))
         "#,
     ));
-    assert_eq!(out, ["[2, 3, 4]", "[1, 3, 6]", "12", "[[1, a], [2, b]]", "[1, 10, 2, 3]", "[2, 4, 6]"]);
+    assert_eq!(out, ["[2, 3, 4]", "[1, 3, 6]", "12", "[(1, a), (2, b)]", "[1, 10, 2, 3]", "[2, 4, 6]"]);
 }
 
 #[test]

@@ -11,6 +11,7 @@ use crate::runtime::value::{arg, values_equal, HStr, Value};
 
 pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "log", imp: Native(log) },
+    BuiltinDef { name: "log_json", imp: Native(log_json) },
     BuiltinDef { name: "print", imp: Native(print) },
     BuiltinDef { name: "println", imp: Native(println) },
     BuiltinDef { name: "assert", imp: Native(assert) },
@@ -36,6 +37,31 @@ fn log(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     ctx.write_output("[harn] ")?;
     ctx.write_output(&text)?;
     ctx.write_output("\n")?;
+    Ok(Flow::Done(Value::Nil))
+}
+
+/// `log_json(key, value)`: one JSON line `{"ts", "key", "value"}` on the
+/// output, as 0.9.11: scalars stay JSON scalars, other values go as their
+/// display text.
+fn log_json(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    let value = arg(args, 1);
+    crate::runtime::budget::check_display_output(value)?;
+    let mut line = String::from("{\"ts\":");
+    let ts = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    super::json::write_json_string(&ts, &mut line);
+    line.push_str(",\"key\":");
+    super::json::write_json_string(&arg(args, 0).display(), &mut line);
+    line.push_str(",\"value\":");
+    match value {
+        // 0.9.11 writes whole floats without a fraction (`2`, `-0`).
+        Value::Float(f) if f.is_finite() => line.push_str(&f.to_string()),
+        Value::Nil | Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Str(_) => {
+            line.push_str(&super::json::to_json_capped(value, ctx.limits.max_alloc)?)
+        }
+        other => super::json::write_json_string(&other.display(), &mut line),
+    }
+    line.push_str("}\n");
+    ctx.write_output(&line)?;
     Ok(Flow::Done(Value::Nil))
 }
 

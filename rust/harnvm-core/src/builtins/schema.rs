@@ -9,7 +9,8 @@
 //! aliases and parameter annotations to these dicts at compile time; the
 //! `schema_*` builtins and the `CheckParam` opcode validate against them.
 //!
-//! Validation reports the first failure with its path; two renderers give
+//! Validation reports the first failure with its path (the schema
+//! builtins ask for every failure, `validate_all`); two renderers give
 //! Harn's two message styles: `at user.name: expected type 'string', got
 //! 'int'` (schema builtins) and `parameter 'u': missing field 'age' (int)`
 //! (parameter checks).
@@ -49,6 +50,11 @@ pub enum FailKind {
         hint: Option<String>,
     },
     WrongType {
+        expected: String,
+        got: &'static str,
+    },
+    /// No option of a union accepts the value (a type mismatch for parameter checks).
+    NoUnionBranch {
         expected: String,
         got: &'static str,
     },
@@ -165,14 +171,45 @@ pub struct Validator<'a> {
 impl Validator<'_> {
     pub fn validate(&self, v: &Value, schema: &Value) -> Result<(), Failure> {
         let mut path = Vec::new();
-        self.check(v, schema, &mut path, 0)
+        self.check(v, schema, &mut path, 0, &mut None)
+    }
+
+    /// Every failure, as 0.9.11's schema builtins list them: missing keys,
+    /// then each declared field, then unexpected keys; every list item.
+    pub fn validate_all(&self, v: &Value, schema: &Value) -> Vec<Failure> {
+        let mut path = Vec::new();
+        let mut all = Some(Vec::new());
+        let last = self.check(v, schema, &mut path, 0, &mut all);
+        let mut out = all.unwrap_or_default();
+        if let Err(f) = last {
+            out.push(f);
+        }
+        out
     }
 
     fn fail(path: &[Seg], kind: FailKind) -> Result<(), Failure> {
         Err(Failure { path: path.to_vec(), kind })
     }
 
-    fn check(&self, v: &Value, schema: &Value, path: &mut Vec<Seg>, depth: usize) -> Result<(), Failure> {
+    /// In collecting mode (`all` is `Some`), records a failure and goes on.
+    fn soft(all: &mut Option<Vec<Failure>>, r: Result<(), Failure>) -> Result<(), Failure> {
+        match (r, all) {
+            (Err(f), Some(list)) => {
+                list.push(f);
+                Ok(())
+            }
+            (r, _) => r,
+        }
+    }
+
+    fn check(
+        &self,
+        v: &Value,
+        schema: &Value,
+        path: &mut Vec<Seg>,
+        depth: usize,
+        all: &mut Option<Vec<Failure>>,
+    ) -> Result<(), Failure> {
         if depth > MAX_DEPTH {
             return Self::fail(path, FailKind::BadSchema { message: format!("nested deeper than {MAX_DEPTH} levels") });
         }
@@ -180,7 +217,7 @@ impl Validator<'_> {
             Value::Dict(d) => d,
             Value::Str(ty) => {
                 // A bare type name is accepted as shorthand for `{type: name}`.
-                return self.check(v, &type_schema(ty), path, depth + 1);
+                return self.check(v, &type_schema(ty), path, depth + 1, all);
             }
             other => {
                 return Self::fail(
@@ -194,11 +231,11 @@ impl Validator<'_> {
                 return Self::fail(path, FailKind::BadSchema { message: "union must be a list of schemas".into() });
             };
             for o in options.iter() {
-                if self.check(v, o, path, depth + 1).is_ok() {
+                if self.check(v, o, path, depth + 1, &mut None).is_ok() {
                     return Ok(());
                 }
             }
-            return Self::fail(path, FailKind::WrongType { expected: type_label(schema), got: v.type_name() });
+            return Self::fail(path, FailKind::NoUnionBranch { expected: type_label(schema), got: v.type_name() });
         }
         if v.is_nil() && get(d, "nullable").is_some_and(Value::is_truthy) {
             return Ok(());
@@ -230,14 +267,15 @@ impl Validator<'_> {
                 return Self::fail(path, FailKind::NotInEnum { value: v.display(), options: format!("[{}]", c.display()) });
             }
         }
-        self.check_bounds(v, d, path)?;
+        Self::soft(all, self.check_bounds(v, d, path))?;
         match v {
-            Value::Dict(_) | Value::Struct(_) => self.check_fields(v, d, path, depth),
+            Value::Dict(_) | Value::Struct(_) => self.check_fields(v, d, path, depth, all),
             Value::List(items) | Value::Set(items) => {
                 if let Some(item_schema) = get(d, "items") {
                     for (i, item) in items.iter().enumerate() {
                         path.push(Seg::Index(i));
-                        self.check(item, item_schema, path, depth + 1)?;
+                        let r = self.check(item, item_schema, path, depth + 1, all);
+                        Self::soft(all, r)?;
                         path.pop();
                     }
                 }
@@ -247,7 +285,14 @@ impl Validator<'_> {
         }
     }
 
-    fn check_fields(&self, v: &Value, d: &DictMap, path: &mut Vec<Seg>, depth: usize) -> Result<(), Failure> {
+    fn check_fields(
+        &self,
+        v: &Value,
+        d: &DictMap,
+        path: &mut Vec<Seg>,
+        depth: usize,
+        all: &mut Option<Vec<Failure>>,
+    ) -> Result<(), Failure> {
         let props = match get(d, "properties") {
             Some(Value::Dict(p)) => Some(p),
             _ => None,
@@ -261,7 +306,7 @@ impl Validator<'_> {
                     let present: Vec<String> =
                         field_names(v).into_iter().filter(|n| !props.is_some_and(|p| p.contains_key(&key(n)))).collect();
                     let hint = crate::runtime::error::closest_match(&name, present.iter().map(String::as_str));
-                    return Self::fail(path, FailKind::Missing { key: name, expected, hint });
+                    Self::soft(all, Self::fail(path, FailKind::Missing { key: name, expected, hint }))?;
                 }
             }
         }
@@ -269,7 +314,8 @@ impl Validator<'_> {
             for (name, prop_schema) in props.iter() {
                 if let Some(fv) = field(v, name) {
                     path.push(Seg::Key(name.to_string()));
-                    self.check(fv, prop_schema, path, depth + 1)?;
+                    let r = self.check(fv, prop_schema, path, depth + 1, all);
+                    Self::soft(all, r)?;
                     path.pop();
                 }
             }
@@ -281,11 +327,12 @@ impl Validator<'_> {
                     continue;
                 }
                 match extra {
-                    Value::Bool(false) => return Self::fail(path, FailKind::ExtraKey { key: name }),
+                    Value::Bool(false) => Self::soft(all, Self::fail(path, FailKind::ExtraKey { key: name }))?,
                     Value::Dict(_) => {
                         let fv = field(v, &name).cloned().unwrap_or(Value::Nil);
                         path.push(Seg::Key(name));
-                        self.check(&fv, extra, path, depth + 1)?;
+                        let r = self.check(&fv, extra, path, depth + 1, all);
+                        Self::soft(all, r)?;
                         path.pop();
                     }
                     _ => {}
@@ -398,6 +445,7 @@ pub fn schema_message(f: &Failure) -> String {
     let what = match &f.kind {
         FailKind::Missing { key, .. } => format!("missing required key '{key}'"),
         FailKind::WrongType { expected, got } => format!("expected type '{expected}', got '{got}'"),
+        FailKind::NoUnionBranch { .. } => "value did not match any union branch".to_string(),
         FailKind::NotInEnum { value, options } => format!("value '{value}' is not one of {options}"),
         FailKind::ExtraKey { key } => format!("unexpected key '{key}'"),
         FailKind::Bound { message } => message.clone(),
@@ -409,6 +457,10 @@ pub fn schema_message(f: &Failure) -> String {
 
 /// The parameter check's message (without the `Type error: ` prefix).
 pub fn param_message(param: &str, f: &Failure) -> String {
+    if let FailKind::NoUnionBranch { expected, got } = &f.kind {
+        let as_type = FailKind::WrongType { expected: expected.clone(), got };
+        return param_message(param, &Failure { path: f.path.clone(), kind: as_type });
+    }
     let mut where_ = param.to_string();
     let (parent, last) = match f.path.split_last() {
         Some((last, parent)) if !matches!(f.kind, FailKind::Missing { .. } | FailKind::ExtraKey { .. }) => (parent, Some(last)),
@@ -449,6 +501,8 @@ pub fn param_message(param: &str, f: &Failure) -> String {
         (FailKind::Bound { message }, _) => format!("{head}: {message}"),
         (FailKind::Interface { name, got }, _) => format!("{head}: expected value satisfying interface '{name}', got {got}"),
         (FailKind::BadSchema { message }, _) => format!("{head}: invalid schema: {message}"),
+        // Turned into `WrongType` above.
+        (FailKind::NoUnionBranch { expected, got }, _) => format!("{head}: expected {expected}, got {got}"),
     }
 }
 

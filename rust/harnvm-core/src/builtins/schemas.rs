@@ -76,26 +76,25 @@ fn schema_is(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 
 /// The report of a validation, as harn 0.9.11 shapes it:
 /// `{errors, issues, message, value}` (plus `ok` for `schema_report`).
-/// harnvm's validator stops at the first failure, so there is at most one
-/// issue.
-fn report(value: Value, failure: Option<&Failure>, with_ok: bool) -> Value {
+/// Every failure is listed; `message` is the first one's.
+fn report(value: Value, failures: &[Failure], with_ok: bool) -> Value {
     let mut out = DictMap::new();
-    let (message, errors, issues) = match failure {
-        None => (String::new(), vec![], vec![]),
-        Some(f) => {
-            let message = schema_message(f);
-            let path = path_text(&f.path);
-            let what = message.strip_prefix(&format!("at {path}: ")).unwrap_or(&message).to_string();
-            let issue = Value::dict_from([
-                ("code", Value::str("schema.validation")),
-                ("message", Value::str(what)),
-                ("path", Value::str(path)),
-            ]);
-            (message.clone(), vec![Value::str(message)], vec![issue])
-        }
-    };
+    let mut errors = Vec::with_capacity(failures.len());
+    let mut issues = Vec::with_capacity(failures.len());
+    for f in failures {
+        let message = schema_message(f);
+        let path = path_text(&f.path);
+        let what = message.strip_prefix(&format!("at {path}: ")).unwrap_or(&message).to_string();
+        issues.push(Value::dict_from([
+            ("code", Value::str("schema.validation")),
+            ("message", Value::str(what)),
+            ("path", Value::str(path)),
+        ]));
+        errors.push(Value::str(message));
+    }
+    let message = failures.first().map(schema_message).unwrap_or_default();
     if with_ok {
-        out.insert(k("ok"), Value::Bool(failure.is_none()));
+        out.insert(k("ok"), Value::Bool(failures.is_empty()));
     }
     out.insert(k("errors"), Value::list(errors));
     out.insert(k("issues"), Value::list(issues));
@@ -107,20 +106,16 @@ fn report(value: Value, failure: Option<&Failure>, with_ok: bool) -> Value {
 fn schema_check(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     schema_arg(args, 1, "schema_check")?;
     let value = arg(args, 0);
-    done(match STRICT.validate(value, arg(args, 1)) {
-        Ok(()) => Value::ok(value.clone()),
-        Err(f) => Value::err(report(value.clone(), Some(&f), false)),
-    })
+    let failures = STRICT.validate_all(value, arg(args, 1));
+    done(if failures.is_empty() { Value::ok(value.clone()) } else { Value::err(report(value.clone(), &failures, false)) })
 }
 
 fn schema_parse(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let schema = arg(args, 1);
     let filled = apply_defaults(arg(args, 0), schema, 0);
     schema_arg(args, 1, "schema_parse")?;
-    done(match STRICT.validate(&filled, schema) {
-        Ok(()) => Value::ok(filled),
-        Err(f) => Value::err(report(filled, Some(&f), false)),
-    })
+    let failures = STRICT.validate_all(&filled, schema);
+    done(if failures.is_empty() { Value::ok(filled) } else { Value::err(report(filled, &failures, false)) })
 }
 
 /// `schema_report(value, schema, apply_defaults?)`: the report dict, with `ok`.
@@ -128,8 +123,8 @@ fn schema_report(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let schema = arg(args, 1);
     schema_arg(args, 1, "schema_report")?;
     let value = if arg(args, 2).is_truthy() { apply_defaults(arg(args, 0), schema, 0) } else { arg(args, 0).clone() };
-    let failure = STRICT.validate(&value, schema).err();
-    done(report(value, failure.as_ref(), true))
+    let failures = STRICT.validate_all(&value, schema);
+    done(report(value, &failures, true))
 }
 
 fn schema_expect(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {

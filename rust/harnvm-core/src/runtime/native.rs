@@ -119,6 +119,9 @@ sched_ops! {
     Receive,
     TryReceive,
     CloseChannel,
+    ChannelIsClosed,
+    YieldNow,
+    SharedScopeId,
     Select,
     ChannelSelect,
     // Named locks.

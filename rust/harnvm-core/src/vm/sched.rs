@@ -1806,6 +1806,17 @@ impl Vm {
                 channel_close(a(0));
                 Value::Nil
             }
+            SchedOp::ChannelIsClosed => match channel_of(a(0)) {
+                Some(c) => Value::Bool(c.closed.get()),
+                None => return Err(VmError::throw_msg("channel_is_closed: first argument must be a channel")),
+            },
+            // Lets every other ready task run first: a wake-up at the current time.
+            SchedOp::YieldNow => return self.block(Wait::Sleep(now)),
+            // 0.9.11: the scope shared values are keyed by, the task's group (the root's otherwise).
+            SchedOp::SharedScopeId => {
+                let group = self.sched.cur().info.group.clone().unwrap_or_else(|| "task_root".to_string());
+                Value::str(format!("task_group:{group}"))
+            }
             SchedOp::Select => {
                 let chans: Vec<Value> = args.clone();
                 match select_ready(&chans, SelectForm::Dict) {
