@@ -498,7 +498,7 @@ impl Vm {
                             if self.fiber.frames[frame_index].cont.is_none() {
                                 // The common case: back to the Harn caller that made the call.
                                 self.fiber.frames.pop();
-                                self.fiber.stack.truncate(base - 1);
+                                drop_frame_values(&mut self.fiber.stack, base - 1);
                                 self.fiber.stack.push(value);
                                 continue 'frame;
                             }
