@@ -71,7 +71,8 @@ impl Vm {
             // takes a counted reference where one is stored.
             // SAFETY: the pointer comes from a live `Rc` in the frame, which
             // outlives every use of `closure` as argued above.
-            let closure = std::mem::ManuallyDrop::new(unsafe { Rc::from_raw(Rc::as_ptr(&self.fiber.frames[frame_index].closure)) });
+            let closure =
+                std::mem::ManuallyDrop::new(unsafe { Rc::from_raw(Rc::as_ptr(&self.fiber.frames[frame_index].closure)) });
             let proto: &FunctionProto = &closure.proto;
             let code: &[u8] = &proto.chunk.code;
             let consts = &proto.chunk.constants;
@@ -486,7 +487,14 @@ impl Vm {
                             self.fiber.stack.drain(frame.base - 1..callee_at);
                             if let Err(e) = self.push_frame(target, argc as u32, frame.cont) {
                                 // Restore a frame so the error has a location to unwind from.
-                                self.fiber.frames.push(Frame { closure: Rc::clone(&closure), ip, base, argc: 0, cont: None, ic_set });
+                                self.fiber.frames.push(Frame {
+                                    closure: Rc::clone(&closure),
+                                    ip,
+                                    base,
+                                    argc: 0,
+                                    cont: None,
+                                    ic_set,
+                                });
                                 return Exit::Error(e, op_at);
                             }
                             continue 'frame;
