@@ -829,6 +829,26 @@ fn discard_top(stack: &mut Vec<Value>) {
     }
 }
 
+/// `stack.truncate(keep)` for a returning frame (its callee value and
+/// locals): scalar locals are dropped without a destructor call, and only
+/// heap values (the callee, strings, lists...) run theirs.
+#[inline(always)]
+fn drop_frame_values(stack: &mut Vec<Value>, keep: usize) {
+    debug_assert!(keep <= stack.len(), "frame base past the stack top");
+    while stack.len() > keep {
+        let n = stack.len();
+        // SAFETY: `n - 1 >= keep`, so the slot is in bounds; the length drops
+        // first, so the value is moved out (and dropped) exactly once.
+        unsafe {
+            stack.set_len(n - 1);
+            let slot = stack.as_mut_ptr().add(n - 1);
+            if (*slot).is_heap() {
+                std::ptr::drop_in_place(slot);
+            }
+        }
+    }
+}
+
 /// `*slot = v`, skipping the destructor call when the old value is a scalar.
 #[inline(always)]
 fn store(slot: &mut Value, v: Value) {

@@ -62,7 +62,17 @@ impl Vm {
         // frame's state (without leaving this function).
         'frame: loop {
             let frame_index = self.fiber.frames.len() - 1;
-            let closure = self.fiber.frames[frame_index].closure.clone();
+            // The running function, borrowed without a reference count: the
+            // frame holds its `Rc` for as long as this iteration runs the
+            // frame's code (a return or tail call leaves the frame only to
+            // switch at once, and the tail call's error path keeps the popped
+            // frame alive while it reads it). `ManuallyDrop` makes the
+            // borrowed `Rc` never decrement; `Rc::clone(&closure)` still
+            // takes a counted reference where one is stored.
+            // SAFETY: the pointer comes from a live `Rc` in the frame, which
+            // outlives every use of `closure` as argued above.
+            let closure =
+                std::mem::ManuallyDrop::new(unsafe { Rc::from_raw(Rc::as_ptr(&self.fiber.frames[frame_index].closure)) });
             let proto: &FunctionProto = &closure.proto;
             let code: &[u8] = &proto.chunk.code;
             let consts = &proto.chunk.constants;
@@ -313,7 +323,7 @@ impl Vm {
                         let i = u16_at!();
                         self.fiber.stack.push(closure.captures[i].dup());
                     }
-                    Op::GetSelf => self.fiber.stack.push(Value::Closure(closure.clone())),
+                    Op::GetSelf => self.fiber.stack.push(Value::Closure(Rc::clone(&closure))),
                     Op::GetGlobal => try_op!(self.get_global(&closure, u16_at!())),
                     Op::SetGlobal => self.set_global(&closure, u16_at!()),
                     Op::GetLocalCell => self.get_local_cell(base + u16_at!()),
@@ -477,7 +487,14 @@ impl Vm {
                             self.fiber.stack.drain(frame.base - 1..callee_at);
                             if let Err(e) = self.push_frame(target, argc as u32, frame.cont) {
                                 // Restore a frame so the error has a location to unwind from.
-                                self.fiber.frames.push(Frame { closure: closure.clone(), ip, base, argc: 0, cont: None, ic_set });
+                                self.fiber.frames.push(Frame {
+                                    closure: Rc::clone(&closure),
+                                    ip,
+                                    base,
+                                    argc: 0,
+                                    cont: None,
+                                    ic_set,
+                                });
                                 return Exit::Error(e, op_at);
                             }
                             continue 'frame;
@@ -498,7 +515,7 @@ impl Vm {
                             if self.fiber.frames[frame_index].cont.is_none() {
                                 // The common case: back to the Harn caller that made the call.
                                 self.fiber.frames.pop();
-                                self.fiber.stack.truncate(base - 1);
+                                drop_frame_values(&mut self.fiber.stack, base - 1);
                                 self.fiber.stack.push(value);
                                 continue 'frame;
                             }
