@@ -32,7 +32,7 @@ def _harnvm(name: str) -> Callable[[], object]:
 
     path = HARN_DIR / f"{name}.harn"
     program = harnvm.compile(path.read_text(), str(path))
-    vm = harnvm.Vm(output=lambda _text: None)
+    vm = harnvm.Vm(output=lambda _text: None, time_limit=None)
     return lambda: vm.run(program)
 
 
