@@ -12,27 +12,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pyperf  # noqa: E402
-
-from perf import workloads  # noqa: E402
-
-
-def add_cmdline_args(cmd: list[str], args: object) -> None:
-    """Pass our own options on to pyperf's worker processes."""
-    cmd.extend(["--runtimes", getattr(args, "runtimes")])
-    if getattr(args, "workload"):
-        cmd.extend(["--workload", getattr(args, "workload")])
+from perf import workloads, pyperf_programs  # noqa: E402
 
 
 def main() -> None:
-    runner = pyperf.Runner(add_cmdline_args=add_cmdline_args)
-    runner.argparser.add_argument("--workload", default="", help="run only this workload")
-    runner.argparser.add_argument("--runtimes", default=",".join(workloads.RUNTIMES))
-    args = runner.parse_args()
-    selected = [args.workload] if args.workload else workloads.names()
-    for name in selected:
-        for runtime in args.runtimes.split(","):
-            runner.bench_func(f"{name}.{runtime}", workloads.build(runtime, name))
+    pyperf_programs.run(workloads, "workload")
 
 
 if __name__ == "__main__":

@@ -249,14 +249,7 @@ impl Vm {
         let (py, this) = (slf.py(), Vm::remember(slf)?);
         let started = std::time::Instant::now();
         let program = this.program_here(py, program, filename)?;
-        // Compiling counts against the run's time limit.
-        let spent = started.elapsed();
-        let inputs = this.inputs_value(inputs)?;
-        this.execute(py, move |core| {
-            core.charge_time_before_run(spent);
-            core.set_run_inputs(inputs);
-            core.run(&program)
-        })
+        this.run_compiled(py, program, started.elapsed(), inputs)
     }
 
     /// `await vm.run_async(program)`: runs under the current asyncio loop;
@@ -284,13 +277,7 @@ impl Vm {
         let started = std::time::Instant::now();
         let source = read_source(py, &path)?;
         let program = this.compile_here(py, &source, &path.to_string_lossy())?;
-        let spent = started.elapsed();
-        let inputs = this.inputs_value(inputs)?;
-        this.execute(py, move |core| {
-            core.charge_time_before_run(spent);
-            core.set_run_inputs(inputs);
-            core.run(&program)
-        })
+        this.run_compiled(py, program, started.elapsed(), inputs)
     }
 
     /// Compiles source text with this Vm's module resolver (its
@@ -787,6 +774,23 @@ impl Vm {
     }
 
     /// The Harn dict of a run's `inputs=` (None: no inputs).
+    /// Runs `program` with `inputs` bound; `compiling` (the time spent
+    /// reading and compiling it) counts against the run's time limit.
+    fn run_compiled(
+        &self,
+        py: Python<'_>,
+        program: Rc<harnvm_core::Program>,
+        compiling: std::time::Duration,
+        inputs: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let inputs = self.inputs_value(inputs)?;
+        self.execute(py, move |core| {
+            core.charge_time_before_run(compiling);
+            core.set_run_inputs(inputs);
+            core.run(&program)
+        })
+    }
+
     fn inputs_value(&self, inputs: Option<&Bound<'_, PyAny>>) -> PyResult<Value> {
         let Some(inputs) = inputs.filter(|i| !i.is_none()) else { return Ok(Value::Nil) };
         if !inputs.is_instance_of::<pyo3::types::PyDict>() {
