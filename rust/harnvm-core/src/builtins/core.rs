@@ -111,7 +111,6 @@ fn assert_ne(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 }
 
 fn to_string(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
-    crate::runtime::budget::check_display_memory(arg(args, 0))?;
     Ok(Flow::Done(Value::str(crate::runtime::native::display_limited(arg(args, 0), ctx.limits, "to_string")?)))
 }
 

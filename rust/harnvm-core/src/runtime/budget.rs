@@ -321,6 +321,16 @@ pub fn check_display_output(v: &Value) -> VmResult<()> {
     Ok(())
 }
 
+/// Bytes the run in progress may still allocate under its memory budget
+/// (`usize::MAX` without one).
+pub fn memory_room() -> usize {
+    let ceiling = MEM_CEILING.with(Cell::get);
+    if ceiling == isize::MAX {
+        return usize::MAX;
+    }
+    usize::try_from(ceiling.saturating_sub(live_bytes())).unwrap_or(0)
+}
+
 /// Fails before the text of a container `v` is built in memory (string
 /// interpolation) when it would not fit the memory budget.
 #[inline]
@@ -328,11 +338,10 @@ pub fn check_display_memory(v: &Value) -> VmResult<()> {
     if !matches!(v, Value::List(_) | Value::Set(_) | Value::Dict(_) | Value::Pair(_) | Value::Enum(_) | Value::Struct(_)) {
         return Ok(());
     }
-    let ceiling = MEM_CEILING.with(Cell::get);
-    if ceiling == isize::MAX {
+    let room = memory_room();
+    if room == usize::MAX {
         return Ok(());
     }
-    let room = usize::try_from(ceiling.saturating_sub(live_bytes())).unwrap_or(0);
     if display_exceeds(v, room) {
         return Err(memory_error(room.saturating_add(1)));
     }

@@ -208,10 +208,11 @@ fn alloc_error(size: u128, limits: &Limits, what: &str) -> VmError {
 }
 
 /// `v`'s display text, or a memory-limit error when it would be longer than
-/// `limits.max_alloc` (or `DISPLAY_MAX`) bytes: a value that shares
-/// sub-values can have a text exponentially longer than itself.
+/// `limits.max_alloc`, `DISPLAY_MAX` or the run's remaining memory budget:
+/// a value that shares sub-values can have a text exponentially longer
+/// than itself.
 pub fn display_limited(v: &Value, limits: &Limits, what: &str) -> VmResult<String> {
-    let cap = limits.max_alloc.min(crate::runtime::value::DISPLAY_MAX);
+    let cap = limits.max_alloc.min(crate::runtime::value::DISPLAY_MAX).min(crate::runtime::budget::memory_room());
     v.display_capped(cap)
         .ok_or_else(|| VmError::limit(LimitKind::Memory, format!("{what}: the text of this value is longer than {cap} bytes")))
 }
