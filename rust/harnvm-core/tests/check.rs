@@ -170,7 +170,7 @@ fn rules_give_the_conformance_wording() {
             "1:1 type parameter 'T' is declared 'out' (covariant) but appears in a contravariant position in type alias 'Sink'",
             "6:18 type parameter 'T' was inferred as both bool and float",
             "6:18 Argument 2 ('b'): expected bool, got float",
-            "10:7 warning: Function 'area' expects 2 arguments, got 1",
+            "10:7 warning: Function 'area' expects at least 2 arguments, got 1",
             "11:7 call target `srot` is not defined or imported — did you mean `sqrt`?",
             "13:3 warning: unreachable code",
         ]

@@ -2,7 +2,8 @@
 //! constructors (`flow_invariant_allow|warn|block|require_approval`,
 //! `flow_remediation`, `flow_evidence_atom|citation|metadata|transcript`),
 //! combinators (`flow_with_confidence|remediation|evidence`) and readers
-//! (`flow_invariant_kind|confidence|is_blocking`).
+//! (`flow_invariant_kind|confidence|is_blocking`), and
+//! `flow_invariant_feedback`, the agent-facing text of an evaluation report.
 //!
 //! A result is `{confidence, verdict: {kind, ...}, remediation?, evidence?}`;
 //! readers and combinators check that shape and fail with
@@ -30,6 +31,7 @@ pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "flow_invariant_kind", imp: Native(kind) },
     BuiltinDef { name: "flow_invariant_confidence", imp: Native(confidence) },
     BuiltinDef { name: "flow_invariant_is_blocking", imp: Native(is_blocking) },
+    BuiltinDef { name: "flow_invariant_feedback", imp: Native(feedback) },
 ];
 
 const VERDICTS: [&str; 4] = ["allow", "warn", "block", "require_approval"];
@@ -250,4 +252,121 @@ fn confidence(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 fn is_blocking(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let (_, kind) = checked(arg(args, 0), "flow_invariant_is_blocking")?;
     done(Value::Bool(kind == "block"))
+}
+
+/// At most this many feedback lines unless `max_items` says otherwise (0.9.11's default).
+const FEEDBACK_MAX_ITEMS: i64 = 8;
+
+/// Whitespace runs collapsed to one space, trimmed; `None` when empty or not text.
+fn squeezed(v: Option<&Value>) -> Option<String> {
+    let Some(Value::Str(s)) = v else { return None };
+    let out = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!out.is_empty()).then_some(out)
+}
+
+fn field<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+    match v {
+        Value::Dict(d) => d.get(&k(name)),
+        _ => None,
+    }
+}
+
+/// One feedback line for an evaluation record, `None` for an allow (or a
+/// record without a verdict).
+fn record_line(record: &Value) -> Option<String> {
+    let result = field(record, "result")?;
+    let verdict = field(result, "verdict")?;
+    let name = match field(record, "name") {
+        Some(Value::Str(s)) if !s.trim().is_empty() => s.to_string(),
+        _ => "unnamed_predicate".to_string(),
+    };
+    let kind = match field(verdict, "kind") {
+        Some(Value::Str(s)) => s.to_string(),
+        _ => "unknown".to_string(),
+    };
+    let line = match kind.as_str() {
+        "allow" => return None,
+        "warn" => format!("Warn {name}: {}", squeezed(field(verdict, "reason")).unwrap_or_else(|| "warning".into())),
+        "block" => {
+            let error = field(verdict, "error");
+            let code = squeezed(error.and_then(|e| field(e, "code"))).unwrap_or_else(|| "block".into());
+            let message = squeezed(error.and_then(|e| field(e, "message"))).unwrap_or_else(|| "blocked".into());
+            format!("Block {name}: {code}: {message}")
+        }
+        "require_approval" => {
+            let approver = field(verdict, "approver");
+            let who_kind = squeezed(approver.and_then(|a| field(a, "kind"))).unwrap_or_else(|| "approver".into());
+            let who = squeezed(approver.and_then(|a| field(a, "id")))
+                .or_else(|| squeezed(approver.and_then(|a| field(a, "name"))))
+                .unwrap_or_else(|| "unknown".into());
+            format!("RequireApproval {name}: requires {who_kind} approval from {who}")
+        }
+        other => {
+            let shown = squeezed(Some(&Value::str(other))).unwrap_or_else(|| "unknown".into());
+            format!("Invariant {name}: unsupported verdict {shown}")
+        }
+    };
+    let remediation = match field(result, "remediation") {
+        Some(d @ Value::Dict(_)) => squeezed(field(d, "description")),
+        other => squeezed(other),
+    };
+    Some(match remediation {
+        Some(r) => format!("{line} Remediation: {r}"),
+        None => line,
+    })
+}
+
+/// `flow_invariant_feedback(report, options?)`: the error diagnostics and
+/// non-allow records of a `flow_evaluate_invariants` report as a bounded
+/// bullet list (`options.max_items`, default 8); "" when nothing needs attention.
+fn feedback(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    const NAME: &str = "flow_invariant_feedback";
+    let report = arg(args, 0);
+    if !matches!(report, Value::Dict(_)) {
+        return Err(VmError::type_error(format!("'{NAME}' parameter `report` expects dict, got {}", report.type_name())));
+    }
+    let mut max_items = FEEDBACK_MAX_ITEMS;
+    match arg(args, 1) {
+        Value::Nil => {}
+        Value::Dict(options) => {
+            for (key, v) in options.iter() {
+                if key.as_str() != "max_items" {
+                    return Err(fail(NAME, format!("unknown option key '{key}'")));
+                }
+                match v {
+                    Value::Int(n) if *n > 0 => max_items = *n,
+                    Value::Int(n) => return Err(fail(NAME, format!("option `max_items` must be > 0, got {n}"))),
+                    other => return Err(fail(NAME, format!("option `max_items` must be an int, got {}", other.type_name()))),
+                }
+            }
+        }
+        other => {
+            return Err(VmError::type_error(format!("'{NAME}' parameter `options` expects dict, got {}", other.type_name())))
+        }
+    }
+    let mut lines = Vec::new();
+    if let Some(Value::List(diagnostics)) = field(report, "diagnostics") {
+        for d in diagnostics.iter() {
+            if matches!(field(d, "severity"), Some(Value::Str(s)) if s.as_str() == "error") {
+                let message = squeezed(field(d, "message")).unwrap_or_else(|| "unknown diagnostic".into());
+                lines.push(format!("Diagnostic error: {message}"));
+            }
+        }
+    }
+    if let Some(Value::List(records)) = field(report, "records") {
+        lines.extend(records.iter().filter_map(record_line));
+    }
+    if lines.is_empty() {
+        return done(Value::str(""));
+    }
+    let shown = lines.len().min(usize::try_from(max_items).unwrap_or(usize::MAX));
+    let mut out = String::from("Flow invariants need attention:");
+    for line in &lines[..shown] {
+        out.push_str("\n- ");
+        out.push_str(line);
+    }
+    if lines.len() > shown {
+        out.push_str(&format!("\n- {} more item(s) omitted.", lines.len() - shown));
+    }
+    done(Value::str(out))
 }

@@ -20,6 +20,7 @@ use crate::runtime::value::Value;
 pub use crate::runtime::native::{BuiltinDef, BuiltinFn, BuiltinImpl, CallArgs, Continuation, Ctx, Flow, Limits, SchedOp};
 
 pub mod args;
+mod aws;
 pub mod callback;
 mod coll_extra;
 pub mod collections;
@@ -87,6 +88,7 @@ static MODULE_TABLES: &[&[BuiltinDef]] = &[
     flow::TABLE,
     xml::TABLE,
     error_preds::TABLE,
+    aws::TABLE,
 ];
 
 /// The table of all builtins; the index is the builtin id.

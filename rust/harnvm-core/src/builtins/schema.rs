@@ -62,11 +62,19 @@ pub enum FailKind {
         value: String,
         options: String,
     },
+    Const {
+        expected: String,
+        got: String,
+    },
     ExtraKey {
         key: String,
     },
     Bound {
         message: String,
+    },
+    /// Several bounds of one value failed (listed one by one when collecting).
+    Bounds {
+        messages: Vec<String>,
     },
     /// The struct lacks the methods an interface requires.
     Interface {
@@ -132,7 +140,7 @@ fn type_matches(ty: &str, v: &Value, lenient_numbers: bool) -> bool {
     match canonical_type(ty) {
         "any" => true,
         "int" => matches!(v, Value::Int(_)) || (lenient_numbers && matches!(v, Value::Float(_))),
-        "float" => matches!(v, Value::Float(_) | Value::Int(_)),
+        "float" => matches!(v, Value::Float(_)) || (lenient_numbers && matches!(v, Value::Int(_))),
         "string" => matches!(v, Value::Str(_)),
         "bool" => matches!(v, Value::Bool(_)),
         "nil" => v.is_nil(),
@@ -162,8 +170,8 @@ fn field_names(v: &Value) -> Vec<String> {
 }
 
 pub struct Validator<'a> {
-    /// Parameter checks accept a float where an int is declared (Harn's
-    /// int/float leniency); schema builtins do not.
+    /// Parameter checks accept a float where an int is declared and an int
+    /// where a float is (Harn's int/float leniency); schema builtins do not.
     pub lenient_numbers: bool,
     pub has_method: Option<HasMethod<'a>>,
 }
@@ -182,9 +190,23 @@ impl Validator<'_> {
         let last = self.check(v, schema, &mut path, 0, &mut all);
         let mut out = all.unwrap_or_default();
         if let Err(f) = last {
-            out.push(f);
+            push_failure(&mut out, f);
         }
         out
+    }
+
+    /// The `value` a failed check reports: 0.9.11 keeps only the items of
+    /// a list that validated (nested values stay as given).
+    pub fn reported_value(&self, v: &Value, schema: &Value) -> Value {
+        match (v, schema) {
+            (Value::List(items), Value::Dict(d)) => match get(d, "items") {
+                Some(item_schema) => {
+                    Value::list(items.iter().filter(|i| self.validate(i, item_schema).is_ok()).cloned().collect())
+                }
+                None => v.clone(),
+            },
+            _ => v.clone(),
+        }
     }
 
     fn fail(path: &[Seg], kind: FailKind) -> Result<(), Failure> {
@@ -195,7 +217,7 @@ impl Validator<'_> {
     fn soft(all: &mut Option<Vec<Failure>>, r: Result<(), Failure>) -> Result<(), Failure> {
         match (r, all) {
             (Err(f), Some(list)) => {
-                list.push(f);
+                push_failure(list, f);
                 Ok(())
             }
             (r, _) => r,
@@ -250,39 +272,64 @@ impl Validator<'_> {
                 )
             }
         };
+        // 0.9.11 checks `const` before the type, and nothing after a mismatch.
+        if let Some(c) = get(d, "const") {
+            if !values_equal(c, v) {
+                return Self::fail(path, FailKind::Const { expected: c.display(), got: v.display() });
+            }
+        }
         if ty == "interface" {
             return self.check_interface(v, d, path);
         }
         if !type_matches(ty, v, self.lenient_numbers) {
             return Self::fail(path, FailKind::WrongType { expected: type_label(schema), got: v.type_name() });
         }
-        if let Some(Value::List(options)) = get(d, "enum") {
-            if !options.iter().any(|o| values_equal(o, v)) {
-                let shown: Vec<String> = options.iter().map(Value::display).collect();
-                return Self::fail(path, FailKind::NotInEnum { value: v.display(), options: format!("[{}]", shown.join(", ")) });
+        Self::soft(all, self.check_scalar_bounds(v, d, path))?;
+        let output = match v {
+            Value::Dict(_) | Value::Struct(_) => {
+                self.check_fields(v, d, path, depth, all)?;
+                None
             }
-        }
-        if let Some(c) = get(d, "const") {
-            if !values_equal(c, v) {
-                return Self::fail(path, FailKind::NotInEnum { value: v.display(), options: format!("[{}]", c.display()) });
-            }
-        }
-        Self::soft(all, self.check_bounds(v, d, path))?;
-        match v {
-            Value::Dict(_) | Value::Struct(_) => self.check_fields(v, d, path, depth, all),
             Value::List(items) | Value::Set(items) => {
+                Self::soft(all, Self::check_count(items.len(), d, path))?;
+                let mut passed = Vec::with_capacity(items.len());
                 if let Some(item_schema) = get(d, "items") {
                     for (i, item) in items.iter().enumerate() {
                         path.push(Seg::Index(i));
+                        let before = all.as_ref().map_or(0, Vec::len);
                         let r = self.check(item, item_schema, path, depth + 1, all);
+                        let ok = r.is_ok() && all.as_ref().map_or(0, Vec::len) == before;
                         Self::soft(all, r)?;
                         path.pop();
+                        if ok {
+                            passed.push(item.clone());
+                        }
+                    }
+                } else {
+                    passed.extend(items.iter().cloned());
+                }
+                // 0.9.11 checks uniqueness and `enum` against the items that validated.
+                if get(d, "unique_items").or_else(|| get(d, "uniqueItems")).is_some_and(|u| matches!(u, Value::Bool(true))) {
+                    let dup = (1..passed.len()).any(|i| passed[..i].iter().any(|p| values_equal(p, &passed[i])));
+                    if dup {
+                        Self::soft(all, Self::fail(path, FailKind::Bound { message: "expected items to be unique".into() }))?;
                     }
                 }
-                Ok(())
+                Some(Value::list(passed))
             }
-            _ => Ok(()),
+            _ => None,
+        };
+        if let Some(Value::List(options)) = get(d, "enum") {
+            let subject = output.as_ref().unwrap_or(v);
+            if !options.iter().any(|o| values_equal(o, subject)) {
+                let shown: Vec<String> = options.iter().map(Value::display).collect();
+                return Self::fail(
+                    path,
+                    FailKind::NotInEnum { value: subject.display(), options: format!("[{}]", shown.join(", ")) },
+                );
+            }
         }
+        Ok(())
     }
 
     fn check_fields(
@@ -342,52 +389,63 @@ impl Validator<'_> {
         Ok(())
     }
 
-    fn check_bounds(&self, v: &Value, d: &DictMap, path: &[Seg]) -> Result<(), Failure> {
-        let num = |k: &str| get(d, k).and_then(Value::as_f64);
-        if let Some(x) = v.as_f64().filter(|_| matches!(v, Value::Int(_) | Value::Float(_))) {
-            if let Some(min) = num("minimum") {
-                if x < min {
-                    return Self::fail(
-                        path,
-                        FailKind::Bound { message: format!("value {} is less than minimum {}", v.display(), fmt_num(min)) },
-                    );
-                }
-            }
-            if let Some(max) = num("maximum") {
-                if x > max {
-                    return Self::fail(
-                        path,
-                        FailKind::Bound { message: format!("value {} is greater than maximum {}", v.display(), fmt_num(max)) },
-                    );
-                }
-            }
-        }
-        let len = match v {
-            Value::Str(s) => Some(s.chars().count()),
-            Value::List(items) => Some(items.len()),
+    /// Numeric bounds, string lengths and `pattern`, in 0.9.11's order;
+    /// every failing bound is reported.
+    fn check_scalar_bounds(&self, v: &Value, d: &DictMap, path: &[Seg]) -> Result<(), Failure> {
+        let mut found = Vec::new();
+        let num = |a: &str, b: &str| get(d, a).or_else(|| get(d, b)).and_then(bound_number);
+        if let Some(x) = match v {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
             _ => None,
-        };
-        if let Some(len) = len {
-            let min = num("min_length").or_else(|| num("minLength")).or_else(|| num("min_items")).or_else(|| num("minItems"));
-            if let Some(min) = min {
-                if (len as f64) < min {
-                    return Self::fail(
-                        path,
-                        FailKind::Bound { message: format!("length {len} is less than minimum length {}", fmt_num(min)) },
-                    );
-                }
+        } {
+            if let Some(min) = num("minimum", "min").filter(|m| x < *m) {
+                found.push(format!("expected value >= {min}, got {x}"));
             }
-            let max = num("max_length").or_else(|| num("maxLength")).or_else(|| num("max_items")).or_else(|| num("maxItems"));
-            if let Some(max) = max {
-                if (len as f64) > max {
-                    return Self::fail(
-                        path,
-                        FailKind::Bound { message: format!("length {len} is greater than maximum length {}", fmt_num(max)) },
-                    );
+            if let Some(max) = num("maximum", "max").filter(|m| x > *m) {
+                found.push(format!("expected value <= {max}, got {x}"));
+            }
+        }
+        if let Value::Str(s) = v {
+            let len = s.chars().count() as i64;
+            if let Some(min) = int_bound(d, "min_length", "minLength").filter(|m| len < *m) {
+                found.push(format!("expected length >= {min}, got {len}"));
+            }
+            if let Some(max) = int_bound(d, "max_length", "maxLength").filter(|m| len > *m) {
+                found.push(format!("expected length <= {max}, got {len}"));
+            }
+            if let Some(Value::Str(pattern)) = get(d, "pattern") {
+                match regex::Regex::new(pattern) {
+                    Ok(re) if re.is_match(s) => {}
+                    Ok(_) => found.push(format!("value does not match pattern '{pattern}'")),
+                    Err(e) => found.push(format!("invalid regex pattern '{pattern}': {e}")),
                 }
             }
         }
-        Ok(())
+        Self::bounds_result(found, path)
+    }
+
+    /// `min_items` / `max_items` of a list.
+    fn check_count(len: usize, d: &DictMap, path: &[Seg]) -> Result<(), Failure> {
+        let mut found = Vec::new();
+        let len = len as i64;
+        if let Some(min) = int_bound(d, "min_items", "minItems").filter(|m| len < *m) {
+            found.push(format!("expected at least {min} items, got {len}"));
+        }
+        if let Some(max) = int_bound(d, "max_items", "maxItems").filter(|m| len > *m) {
+            found.push(format!("expected at most {max} items, got {len}"));
+        }
+        Self::bounds_result(found, path)
+    }
+
+    /// Several failed bounds of one value: in collecting mode all are
+    /// reported (the caller records the last one it gets back).
+    fn bounds_result(found: Vec<String>, path: &[Seg]) -> Result<(), Failure> {
+        match found.len() {
+            0 => Ok(()),
+            1 => Self::fail(path, FailKind::Bound { message: found.into_iter().next().unwrap_or_default() }),
+            _ => Self::fail(path, FailKind::Bounds { messages: found }),
+        }
     }
 
     fn check_interface(&self, v: &Value, d: &DictMap, path: &[Seg]) -> Result<(), Failure> {
@@ -411,11 +469,33 @@ impl Validator<'_> {
     }
 }
 
-fn fmt_num(f: f64) -> String {
-    if f.fract() == 0.0 && f.abs() < 1e15 {
-        format!("{}", f as i64)
-    } else {
-        format!("{f}")
+/// Records a failure, splitting one with several failed bounds.
+fn push_failure(list: &mut Vec<Failure>, f: Failure) {
+    match f.kind {
+        FailKind::Bounds { messages } => {
+            for message in messages {
+                list.push(Failure { path: f.path.clone(), kind: FailKind::Bound { message } });
+            }
+        }
+        kind => list.push(Failure { path: f.path, kind }),
+    }
+}
+
+/// A numeric bound (`minimum`, `max`, ...); other values are ignored, as on 0.9.11.
+fn bound_number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        _ => None,
+    }
+}
+
+/// A length or count bound: only whole non-negative ints count (0.9.11
+/// ignores `min_length: 3.0`).
+fn int_bound(d: &DictMap, a: &str, b: &str) -> Option<i64> {
+    match get(d, a).or_else(|| get(d, b)) {
+        Some(Value::Int(i)) if *i >= 0 => Some(*i),
+        _ => None,
     }
 }
 
@@ -446,9 +526,11 @@ pub fn schema_message(f: &Failure) -> String {
         FailKind::Missing { key, .. } => format!("missing required key '{key}'"),
         FailKind::WrongType { expected, got } => format!("expected type '{expected}', got '{got}'"),
         FailKind::NoUnionBranch { .. } => "value did not match any union branch".to_string(),
-        FailKind::NotInEnum { value, options } => format!("value '{value}' is not one of {options}"),
+        FailKind::NotInEnum { options, .. } => format!("value must be one of {options}"),
+        FailKind::Const { expected, got } => format!("expected constant {expected}, got {got}"),
         FailKind::ExtraKey { key } => format!("unexpected key '{key}'"),
         FailKind::Bound { message } => message.clone(),
+        FailKind::Bounds { messages } => messages.first().cloned().unwrap_or_default(),
         FailKind::Interface { name, got } => format!("expected value satisfying interface '{name}', got {got}"),
         FailKind::BadSchema { message } => format!("invalid schema: {message}"),
     };
@@ -497,8 +579,10 @@ pub fn param_message(param: &str, f: &Failure) -> String {
             };
             format!("{head}:{at} value '{value}' is not one of {options}")
         }
+        (FailKind::Const { expected, got }, _) => format!("{head}: expected constant {expected}, got {got}"),
         (FailKind::ExtraKey { key }, _) => format!("{head}: unexpected field '{key}'"),
         (FailKind::Bound { message }, _) => format!("{head}: {message}"),
+        (FailKind::Bounds { messages }, _) => format!("{head}: {}", messages.first().cloned().unwrap_or_default()),
         (FailKind::Interface { name, got }, _) => format!("{head}: expected value satisfying interface '{name}', got {got}"),
         (FailKind::BadSchema { message }, _) => format!("{head}: invalid schema: {message}"),
         // Turned into `WrongType` above.

@@ -77,7 +77,8 @@ fn schema_is(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 /// The report of a validation, as harn 0.9.11 shapes it:
 /// `{errors, issues, message, value}` (plus `ok` for `schema_report`).
 /// Every failure is listed; `message` is the first one's.
-fn report(value: Value, failures: &[Failure], with_ok: bool) -> Value {
+fn report(value: Value, schema: &Value, failures: &[Failure], with_ok: bool) -> Value {
+    let value = if failures.is_empty() { value } else { STRICT.reported_value(&value, schema) };
     let mut out = DictMap::new();
     let mut errors = Vec::with_capacity(failures.len());
     let mut issues = Vec::with_capacity(failures.len());
@@ -107,7 +108,11 @@ fn schema_check(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     schema_arg(args, 1, "schema_check")?;
     let value = arg(args, 0);
     let failures = STRICT.validate_all(value, arg(args, 1));
-    done(if failures.is_empty() { Value::ok(value.clone()) } else { Value::err(report(value.clone(), &failures, false)) })
+    done(if failures.is_empty() {
+        Value::ok(value.clone())
+    } else {
+        Value::err(report(value.clone(), arg(args, 1), &failures, false))
+    })
 }
 
 fn schema_parse(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
@@ -115,7 +120,7 @@ fn schema_parse(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let filled = apply_defaults(arg(args, 0), schema, 0);
     schema_arg(args, 1, "schema_parse")?;
     let failures = STRICT.validate_all(&filled, schema);
-    done(if failures.is_empty() { Value::ok(filled) } else { Value::err(report(filled, &failures, false)) })
+    done(if failures.is_empty() { Value::ok(filled) } else { Value::err(report(filled, schema, &failures, false)) })
 }
 
 /// `schema_report(value, schema, apply_defaults?)`: the report dict, with `ok`.
@@ -124,24 +129,33 @@ fn schema_report(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     schema_arg(args, 1, "schema_report")?;
     let value = if arg(args, 2).is_truthy() { apply_defaults(arg(args, 0), schema, 0) } else { arg(args, 0).clone() };
     let failures = STRICT.validate_all(&value, schema);
-    done(report(value, &failures, true))
+    done(report(value, schema, &failures, true))
 }
 
 fn schema_expect(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let schema = arg(args, 1);
     schema_arg(args, 1, "schema_expect")?;
     let filled = apply_defaults(arg(args, 0), schema, 0);
-    match STRICT.validate(&filled, schema) {
-        Ok(()) => done(filled),
-        Err(f) => Err(VmError::throw_msg(schema_message(&f))),
+    match all_failures_message(&filled, schema) {
+        None => done(filled),
+        Some(msg) => Err(VmError::throw_msg(msg)),
     }
 }
 
-/// `json_validate(value, schema)`: true, or a thrown `at <path>: <reason>`.
+/// Every failure as `at <path>: <reason>`, joined with `; ` (0.9.11's
+/// thrown message); `None` when the value validates.
+fn all_failures_message(value: &Value, schema: &Value) -> Option<String> {
+    let failures = STRICT.validate_all(value, schema);
+    (!failures.is_empty()).then(|| failures.iter().map(schema_message).collect::<Vec<_>>().join("; "))
+}
+
+/// `json_validate(value, schema)`: true, or a thrown `at <path>: <reason>`
+/// listing every failure.
 fn json_validate(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
-    match check(args, "json_validate")? {
-        Ok(()) => done(Value::Bool(true)),
-        Err(msg) => Err(VmError::throw_msg(msg)),
+    schema_arg(args, 1, "json_validate")?;
+    match all_failures_message(arg(args, 0), arg(args, 1)) {
+        None => done(Value::Bool(true)),
+        Some(msg) => Err(VmError::throw_msg(msg)),
     }
 }
 
@@ -260,6 +274,19 @@ mod tests {
             call("json_validate", &[Value::Nil, Value::Int(1)]).unwrap_err(),
             "Thrown: json_validate: expected a schema dict, got int"
         );
+    }
+
+    #[test]
+    fn bounds_are_all_listed() {
+        let bounded = Value::dict_from([("maximum", Value::Int(1)), ("minimum", Value::Int(10))]);
+        assert_eq!(
+            call("json_validate", &[Value::Int(5), bounded]).unwrap_err(),
+            "Thrown: at root: expected value >= 10, got 5; at root: expected value <= 1, got 5"
+        );
+        let list = Value::dict_from([("items", Value::dict_from([("type", Value::str("int"))])), ("min_items", Value::Int(3))]);
+        let report = call("schema_report", &[Value::list(vec![Value::Int(1), Value::str("a")]), list]).unwrap();
+        assert!(report.contains("expected at least 3 items, got 2"), "{report}");
+        assert!(report.ends_with("value: [1]}"), "{report}");
     }
 
     #[test]

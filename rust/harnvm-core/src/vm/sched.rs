@@ -1093,8 +1093,10 @@ fn group_result(mut group: Group, output: &mut String) -> VmResult<Value> {
     }
 }
 
+/// A supervisor event; supervisor-wide events have a nil `child` (as 0.9.11).
 fn sup_event(kind: &str, child: &str) -> Value {
-    Value::dict_from([("kind", Value::str(kind)), ("child", Value::str(child))])
+    let child = if child.is_empty() { Value::Nil } else { Value::str(child) };
+    Value::dict_from([("kind", Value::str(kind)), ("child", child)])
 }
 
 /// Milliseconds from a duration or a number (`None` for nil).
@@ -2235,48 +2237,79 @@ impl Vm {
     fn supervisor_op(&mut self, op: SchedOp, handle: &Value) -> VmResult<Value> {
         let s = match sched_object(handle) {
             Some(SchedObject::Supervisor { index, .. }) if *index < self.sched.supervisors.len() => *index,
+            // 0.9.11's texts for `supervisor_stop` (it also takes a supervisor id there).
+            _ if op == SchedOp::SupervisorStop && handle.is_nil() => {
+                return Err(VmError::runtime("supervisor_stop: supervisor handle or id is required"))
+            }
+            _ if op == SchedOp::SupervisorStop => {
+                return Err(VmError::runtime(format!("supervisor_stop: unknown supervisor '{}'", handle.display())))
+            }
             _ => return Err(VmError::throw_msg(format!("{}: first argument must be a supervisor", sched_op_name(op)))),
         };
         Ok(match op {
-            SchedOp::SupervisorState => {
-                let sup = &self.sched.supervisors[s];
-                let children = sup
-                    .children
-                    .iter()
-                    .map(|c| {
-                        dict_of(vec![
-                            ("name", Value::str(c.name.clone())),
-                            ("kind", Value::str(c.kind.clone())),
-                            ("status", Value::str(c.status)),
-                            ("restart_count", Value::Int(c.restart_count)),
-                            ("current_wait_reason", c.wait_reason.map_or(Value::Nil, Value::str)),
-                            ("last_error", c.last_error.clone().map_or(Value::Nil, Value::str)),
-                        ])
-                    })
-                    .collect();
-                dict_of(vec![
-                    ("name", Value::str(sup.name.clone())),
-                    ("strategy", Value::str(sup.strategy.clone())),
-                    ("status", Value::str(sup_status(sup))),
-                    ("children", Value::list(children)),
-                    ("metrics", sup_metrics(sup)),
-                ])
-            }
+            SchedOp::SupervisorState => sup_state(&self.sched.supervisors[s]),
             SchedOp::SupervisorEvents => Value::list(self.sched.supervisors[s].events.clone()),
             SchedOp::SupervisorMetrics => sup_metrics(&self.sched.supervisors[s]),
             _ => {
-                // SupervisorStop
-                self.sched.supervisors[s].stopped = true;
-                self.sched.restarts.retain(|(_, sup, _)| *sup != s);
-                let running: Vec<TaskId> = self.sched.supervisors[s].children.iter().filter_map(|c| c.running).collect();
-                for t in running {
-                    self.sched.abort_task(t);
+                // SupervisorStop, as 0.9.11: `supervisor_stopping`, the running
+                // children cancelled (each a `child_failed`), `supervisor_stopped`;
+                // the result is the supervisor's state. Cancelling is immediate
+                // here, so the drain never needs 0.9.11's optional timeout.
+                if !self.sched.supervisors[s].stopped {
+                    self.sched.supervisors[s].stopped = true;
+                    self.sched.supervisors[s].events.push(sup_event("supervisor_stopping", ""));
+                    self.sched.restarts.retain(|(_, sup, _)| *sup != s);
+                    let running: Vec<(usize, TaskId)> = self.sched.supervisors[s]
+                        .children
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, c)| c.running.map(|t| (i, t)))
+                        .collect();
+                    for (c, t) in running {
+                        self.sched.abort_task(t);
+                        let sup = &mut self.sched.supervisors[s];
+                        sup.failed += 1;
+                        let child = &mut sup.children[c];
+                        child.status = "failed";
+                        child.wait_reason = None;
+                        child.last_error = Some(CANCELLED_BY_STOP.to_string());
+                        let name = child.name.clone();
+                        sup.events.push(sup_event("child_failed", &name));
+                    }
                 }
                 self.sched.supervisors[s].events.push(sup_event("supervisor_stopped", ""));
-                Value::Bool(true)
+                sup_state(&self.sched.supervisors[s])
             }
         })
     }
+}
+
+/// A child's `last_error` after `supervisor_stop` cancelled it (0.9.11's text).
+const CANCELLED_BY_STOP: &str = "Thrown: kind:cancelled:VM cancelled by host";
+
+/// `supervisor_state(sup)`: name, strategy, status, children and metrics.
+fn sup_state(sup: &Supervisor) -> Value {
+    let children = sup
+        .children
+        .iter()
+        .map(|c| {
+            dict_of(vec![
+                ("name", Value::str(c.name.clone())),
+                ("kind", Value::str(c.kind.clone())),
+                ("status", Value::str(c.status)),
+                ("restart_count", Value::Int(c.restart_count)),
+                ("current_wait_reason", c.wait_reason.map_or(Value::Nil, Value::str)),
+                ("last_error", c.last_error.clone().map_or(Value::Nil, Value::str)),
+            ])
+        })
+        .collect();
+    dict_of(vec![
+        ("name", Value::str(sup.name.clone())),
+        ("strategy", Value::str(sup.strategy.clone())),
+        ("status", Value::str(sup_status(sup))),
+        ("children", Value::list(children)),
+        ("metrics", sup_metrics(sup)),
+    ])
 }
 
 fn mailbox_value(mb: Rc<Mailbox>) -> Value {

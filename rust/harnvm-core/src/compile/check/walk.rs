@@ -1427,12 +1427,16 @@ impl Checker<'_> {
         }
         let has_rest = sig.params.iter().any(|p| p.rest);
         if !spread && !has_rest && !is_builtin(name) {
-            let total = sig.params.len();
+            // As 0.9.11: only too few arguments warn (extra ones are dropped at run time).
             let required = sig.params.iter().filter(|p| !p.default).count();
             let got = args.len();
-            if got < required || got > total {
-                let n = if required == total { total.to_string() } else { format!("{required}-{total}") };
-                self.warn("HARN-ORC-001", format!("Function '{name}' expects {n} arguments, got {got}"), pos);
+            if got < required {
+                let plural = if required == 1 { "" } else { "s" };
+                self.warn(
+                    "HARN-ORC-001",
+                    format!("Function '{name}' expects at least {required} argument{plural}, got {got}"),
+                    pos,
+                );
             }
         }
         // Generic bindings (§4.5): explicit type arguments, else inferred from the arguments.

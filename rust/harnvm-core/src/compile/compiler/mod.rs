@@ -646,7 +646,9 @@ impl Compiler {
                 for m in &d.methods {
                     self.emit_const(Value::str(m.name.clone()))?;
                     self.next_fn_flavor = (m.is_generator || m.is_stream, m.is_stream);
-                    self.compile_function(&m.name, &m.params, &m.body, None, m.pos)?;
+                    // 0.9.11 names impl methods `Type.method` (arity errors, tracebacks).
+                    let qualified = format!("{}.{}", d.type_name, m.name);
+                    self.compile_function(&qualified, &m.params, &m.body, None, m.pos)?;
                 }
                 self.emit(Op::BuildDict, &[d.methods.len() as u32]);
                 self.emit_named(Op::DefineImpl, &d.type_name)
