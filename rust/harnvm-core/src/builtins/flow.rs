@@ -370,3 +370,31 @@ fn feedback(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     }
     done(Value::str(out))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::callback::test_driver::{no_callback, run_builtin};
+    use super::*;
+
+    fn record(name: &str, verdict: Value) -> Value {
+        Value::dict_from([("name", Value::str(name)), ("result", result_of(verdict))])
+    }
+
+    #[test]
+    fn feedback_lists_what_needs_attention() {
+        let warn = Value::dict_from([("kind", Value::str("warn")), ("reason", Value::str(" a \n b "))]);
+        let allow = Value::dict_from([("kind", Value::str("allow"))]);
+        let report =
+            Value::dict_from([("records", Value::list(vec![record("w", warn.clone()), record("ok", allow), record("", warn)]))]);
+        let text = run_builtin("flow_invariant_feedback", &[report.clone()], &no_callback).unwrap();
+        assert_eq!(text.display(), "Flow invariants need attention:\n- Warn w: a b\n- Warn unnamed_predicate: a b");
+        let one = Value::dict_from([("max_items", Value::Int(1))]);
+        let text = run_builtin("flow_invariant_feedback", &[report.clone(), one], &no_callback).unwrap();
+        assert_eq!(text.display(), "Flow invariants need attention:\n- Warn w: a b\n- 1 more item(s) omitted.");
+        let bad = Value::dict_from([("max_items", Value::Int(0))]);
+        let err = run_builtin("flow_invariant_feedback", &[report, bad], &no_callback).unwrap_err();
+        assert!(err.contains("option `max_items` must be > 0, got 0"), "{err}");
+        let empty = run_builtin("flow_invariant_feedback", &[Value::dict_from([])], &no_callback).unwrap();
+        assert_eq!(empty.display(), "");
+    }
+}

@@ -2531,4 +2531,26 @@ println(mailbox_metrics("box").dropped_count)
 "#);
         assert_eq!(out, "5\ntrue\nfalse\n<mailbox:box>\nx\n1\n");
     }
+
+    #[test]
+    fn supervisor_stop_cancels_children_and_returns_the_state() {
+        let out = run(r#"
+let sup = supervisor_start({name: "s", children: [{name: "slow", task: { -> sleep(5000ms)
+  println("never")
+  return 1 }}]})
+sleep(10ms)
+let st = supervisor_stop(sup, 100)
+println(st.status)
+println(st.children[0].status)
+println(st.metrics.failed)
+println(supervisor_events(sup).map({ e -> e.kind }))
+sleep(6000ms)
+println(supervisor_stop(sup).status)
+println(supervisor_events(sup).filter({ e -> e.kind == "supervisor_stopped" }).count())
+"#);
+        assert_eq!(
+            out,
+            "stopped\nfailed\n1\n[supervisor_started, supervisor_stopping, child_failed, supervisor_stopped]\nstopped\n2\n"
+        );
+    }
 }
