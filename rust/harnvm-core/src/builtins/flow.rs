@@ -386,7 +386,7 @@ mod tests {
         let allow = Value::dict_from([("kind", Value::str("allow"))]);
         let report =
             Value::dict_from([("records", Value::list(vec![record("w", warn.clone()), record("ok", allow), record("", warn)]))]);
-        let text = run_builtin("flow_invariant_feedback", &[report.clone()], &no_callback).unwrap();
+        let text = run_builtin("flow_invariant_feedback", std::slice::from_ref(&report), &no_callback).unwrap();
         assert_eq!(text.display(), "Flow invariants need attention:\n- Warn w: a b\n- Warn unnamed_predicate: a b");
         let one = Value::dict_from([("max_items", Value::Int(1))]);
         let text = run_builtin("flow_invariant_feedback", &[report.clone(), one], &no_callback).unwrap();
