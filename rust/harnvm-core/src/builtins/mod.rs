@@ -53,6 +53,7 @@ mod templates;
 mod testing;
 mod text_extra;
 pub mod transcript;
+mod transcript_data;
 pub mod types;
 mod xml;
 
@@ -87,6 +88,7 @@ static MODULE_TABLES: &[&[BuiltinDef]] = &[
     flow::TABLE,
     xml::TABLE,
     error_preds::TABLE,
+    transcript_data::TABLE,
 ];
 
 /// The table of all builtins; the index is the builtin id.
