@@ -17,9 +17,9 @@ pytestmark = pytest.mark.needs_core
 
 
 def values(body: str) -> list[Any]:
-    """Runs `body` (which calls `emit(value)`) and returns the emitted values."""
+    """Runs `body` (which calls `put(value)`) and returns the emitted values."""
     out: list[str] = []
-    prelude = "fn emit(v) { println(json_stringify(v)) }\npipeline default() {\n"
+    prelude = "fn put(v) { println(json_stringify(v)) }\npipeline default() {\n"
     harnvm.run(prelude + body + "\n}\n", output=out.append)
     return [json.loads(line) for line in "".join(out).splitlines()]
 
@@ -37,7 +37,7 @@ def is_uuid7(text: Any) -> bool:
 def test_every_generated_id_is_a_uuid7_and_unique() -> None:
     [t] = values(
         'let t = transcript_add_asset(transcript_from_messages([{role: "user", content: "a"}, "b"]), {kind: "file"})\n'
-        "emit(transcript_fork(t))"
+        "put(transcript_fork(t))"
     )
     ids = [t["id"]] + [e["id"] for e in t["events"]] + [a["id"] for a in t["assets"]]
     assert len(ids) == 5
@@ -49,7 +49,7 @@ def test_a_rebuild_keeps_the_transcript_id_and_renews_event_ids() -> None:
     first, second, forked, fresh = values(
         'let t = transcript_from_messages([{role: "user", content: "a"}])\n'
         'let t2 = add_assistant(t, "b")\n'
-        "emit(t)\nemit(t2)\nemit(transcript_fork(t2))\nemit(transcript_from_messages(t2))"
+        "put(t)\nput(t2)\nput(transcript_fork(t2))\nput(transcript_from_messages(t2))"
     )
     assert first["id"] == second["id"] == forked["id"]
     assert fresh["id"] != first["id"] and is_uuid7(fresh["id"])
@@ -58,7 +58,7 @@ def test_a_rebuild_keeps_the_transcript_id_and_renews_event_ids() -> None:
 
 
 def test_ids_given_by_the_caller_are_kept() -> None:
-    [t] = values('emit(transcript_add_asset({_type: "transcript", id: "T"}, {id: "A"}))')
+    [t] = values('put(transcript_add_asset({_type: "transcript", id: "T"}, {id: "A"}))')
     assert t["id"] == "T"
     assert t["assets"][0]["id"] == "A"
 
@@ -66,16 +66,16 @@ def test_ids_given_by_the_caller_are_kept() -> None:
 def test_ids_increase_in_creation_order() -> None:
     # UUID v7 leads with a millisecond timestamp and a counter, so ids made
     # later in one run never sort before earlier ones.
-    [t] = values('emit(transcript_from_messages(["a", "b", "c", "d", "e", "f"]))')
+    [t] = values('put(transcript_from_messages(["a", "b", "c", "d", "e", "f"]))')
     ids = [e["id"] for e in t["events"]]
     assert ids == sorted(ids)
 
 
 def test_lifecycle_event_builders_have_an_id_and_keep_their_payload() -> None:
     events = values(
-        'emit(transcript_suspension_event({reason: "r"}))\n'
-        'emit(transcript_resumption_event({initiator_id: "i"}))\n'
-        'emit(transcript_drain_decision_event({reason: "d"}))'
+        'put(transcript_suspension_event({reason: "r"}))\n'
+        'put(transcript_resumption_event({initiator_id: "i"}))\n'
+        'put(transcript_drain_decision_event({reason: "d"}))'
     )
     assert [e["kind"] for e in events] == ["suspension", "resumption", "drain_decision"]
     assert [e["text"] for e in events] == ["r", "i", "d"]
