@@ -222,7 +222,8 @@ fn message_event(message: &Value) -> Value {
 
 /// A system event with one text block (lifecycle transitions and markers).
 fn system_event(kind: &str, text: &str, visibility: &str) -> DictMap {
-    let block = Value::dict_from([("type", Value::str("text")), ("text", Value::str(text)), ("visibility", Value::str(visibility))]);
+    let block =
+        Value::dict_from([("type", Value::str("text")), ("text", Value::str(text)), ("visibility", Value::str(visibility))]);
     event(kind, Value::str("system"), visibility, vec![block])
 }
 
@@ -556,14 +557,12 @@ fn add_tool_result(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     check_arity(NAME, args, 3, 3)?;
     check_transcript_param(NAME, "messages_or_transcript", &args[0], false)?;
     string_param(NAME, "tool_use_id", &args[1])?;
-    let message = Value::dict_from([
-        ("role", Value::str("tool_result")),
-        ("tool_use_id", args[1].clone()),
-        ("content", args[2].clone()),
-    ]);
+    let message =
+        Value::dict_from([("role", Value::str("tool_result")), ("tool_use_id", args[1].clone()), ("content", args[2].clone())]);
     // Its event holds the content as it is in one text block (a list is not
     // split into blocks), and reads as the content's display text.
-    let block = Value::dict_from([("type", Value::str("text")), ("text", args[2].clone()), ("visibility", Value::str("internal"))]);
+    let block =
+        Value::dict_from([("type", Value::str("text")), ("text", args[2].clone()), ("visibility", Value::str("internal"))]);
     let mut own = event("tool_result", Value::str("tool_result"), "internal", vec![block]);
     set(&mut own, "text", Value::str(text_of(&args[2])));
     append(NAME, &args[0], message, Some(Value::dict(own)))
@@ -593,7 +592,9 @@ mod tests {
 
     #[test]
     fn messages_become_events_with_fresh_ids() {
-        let msgs = j(r#"[{"role":"user","content":"hi"},{"role":"tool_result","content":"r"},{"content":[{"type":"image","name":"p"},7]}]"#);
+        let msgs = j(
+            r#"[{"role":"user","content":"hi"},{"role":"tool_result","content":"r"},{"content":[{"type":"image","name":"p"},7]}]"#,
+        );
         let t = run_builtin("transcript_from_messages", &[msgs], &no_callback).unwrap();
         assert!(is_uuid_v7(&field(&t, "id")));
         let Value::List(ref events) = field(&t, "events") else { panic!("events") };
