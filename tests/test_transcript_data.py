@@ -81,3 +81,10 @@ def test_lifecycle_event_builders_have_an_id_and_keep_their_payload() -> None:
     assert [e["text"] for e in events] == ["r", "i", "d"]
     assert all(is_uuid7(e["id"]) for e in events)
     assert events[0]["suspension"] == events[0]["metadata"] == {"reason": "r"}
+
+
+def test_a_reminder_without_an_id_gets_a_uuid7() -> None:
+    given, generated = values('put(transcript_reminder_event({id: "r1"}))\nput(transcript_reminder_event({body: "b"}))')
+    assert given["reminder"]["id"] == "r1" and is_uuid7(given["id"])
+    assert is_uuid7(generated["reminder"]["id"]) and generated["reminder"]["id"] != generated["id"]
+    assert generated["metadata"] == generated["reminder"]

@@ -42,6 +42,7 @@ pub(super) static TABLE: &[BuiltinDef] = &[
     BuiltinDef { name: "transcript_suspension_event", imp: Native(transcript_suspension_event) },
     BuiltinDef { name: "transcript_resumption_event", imp: Native(transcript_resumption_event) },
     BuiltinDef { name: "transcript_drain_decision_event", imp: Native(transcript_drain_decision_event) },
+    BuiltinDef { name: "transcript_reminder_event", imp: Native(transcript_reminder_event) },
     BuiltinDef { name: "add_message", imp: Native(add_message) },
     BuiltinDef { name: "add_user", imp: Native(add_user) },
     BuiltinDef { name: "add_assistant", imp: Native(add_assistant) },
@@ -437,6 +438,60 @@ fn transcript_resumption_event(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 
 fn transcript_drain_decision_event(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     payload_event("transcript_drain_decision_event", "drain", args, "drain_decision", "drain", "reason")
+}
+
+/// `transcript_reminder_event(reminder)`: a system-reminder event. The
+/// reminder is normalized leniently, as 0.9.11 does: a field of the wrong
+/// type or an unknown enum name falls back to its default instead of failing.
+fn transcript_reminder_event(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    const NAME: &str = "transcript_reminder_event";
+    check_arity(NAME, args, 1, 1)?;
+    let given = dict_param(NAME, "reminder", &args[0])?;
+    let field = |key: &str| dict_get(given, key);
+    // Present and not displaying as empty (so an explicit nil is kept).
+    let non_empty = |key: &str| field(key).filter(|v| !text_of(v).is_empty()).cloned();
+    let one_of = |key: &str, names: &[&str]| {
+        let chosen = field(key).and_then(Value::as_str).filter(|name| names.contains(name)).unwrap_or(names[0]);
+        Value::str(chosen)
+    };
+    let body = field("body").filter(|v| !v.is_nil()).cloned().unwrap_or_else(|| Value::str(""));
+    let role_hint = one_of("role_hint", &["system", "developer", "user_block", "ephemeral_cache"]);
+    let mut reminder = DictMap::new();
+    set(&mut reminder, "id", non_empty("id").unwrap_or_else(new_id));
+    set(&mut reminder, "body", body.clone());
+    set(
+        &mut reminder,
+        "tags",
+        field("tags").filter(|v| matches!(v, Value::List(_))).cloned().unwrap_or_else(|| Value::list(Vec::new())),
+    );
+    for key in ["dedupe_key", "originating_agent_id"] {
+        if let Some(v) = non_empty(key) {
+            set(&mut reminder, key, v);
+        }
+    }
+    if let Some(ttl @ Value::Int(_)) = field("ttl_turns") {
+        set(&mut reminder, "ttl_turns", ttl.clone());
+    }
+    set(&mut reminder, "preserve_on_compact", Value::Bool(field("preserve_on_compact").is_some_and(Value::is_truthy)));
+    set(&mut reminder, "propagate", one_of("propagate", &["session", "all", "none"]));
+    set(&mut reminder, "role_hint", role_hint.clone());
+    set(&mut reminder, "source", one_of("source", &["in_pipeline", "stdlib_provider", "bridge", "inherited"]));
+    set(
+        &mut reminder,
+        "fired_at_turn",
+        field("fired_at_turn").filter(|v| matches!(v, Value::Int(_))).cloned().unwrap_or(Value::Int(0)),
+    );
+    let text = text_of(&body);
+    let block = Value::dict_from([
+        ("type", Value::str("text")),
+        ("text", Value::str(text.clone())),
+        ("visibility", Value::str("public")),
+    ]);
+    let mut e = event("system_reminder", role_hint, "public", vec![block]);
+    set(&mut e, "text", Value::str(text));
+    set(&mut e, "reminder", Value::dict(reminder.clone()));
+    set(&mut e, "metadata", Value::dict(reminder));
+    done(Value::dict(e))
 }
 
 // ---- rendering and interchange ------------------------------------------------
