@@ -54,6 +54,7 @@ mod templates;
 mod testing;
 mod text_extra;
 pub mod transcript;
+mod transcript_data;
 pub mod types;
 mod xml;
 
@@ -89,6 +90,7 @@ static MODULE_TABLES: &[&[BuiltinDef]] = &[
     xml::TABLE,
     error_preds::TABLE,
     aws::TABLE,
+    transcript_data::TABLE,
 ];
 
 /// The table of all builtins; the index is the builtin id.
