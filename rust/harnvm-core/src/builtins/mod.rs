@@ -20,6 +20,8 @@ use crate::runtime::value::Value;
 pub use crate::runtime::native::{BuiltinDef, BuiltinFn, BuiltinImpl, CallArgs, Continuation, Ctx, Flow, Limits, SchedOp};
 
 pub mod args;
+pub mod arity;
+mod arity_table;
 mod aws;
 pub mod callback;
 mod coll_extra;

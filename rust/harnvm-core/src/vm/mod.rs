@@ -466,6 +466,7 @@ impl Vm {
 
     /// Runs builtin `id` on the stack values from `args_at` to the top.
     fn invoke_builtin(&mut self, id: u32, args_at: usize) -> VmResult<Flow> {
+        builtins::arity::check(id, self.fiber.stack.len() - args_at)?;
         match builtins::builtin_impl(id) {
             builtins::BuiltinImpl::Native(f) => {
                 let Fiber { stack, output, .. } = &mut self.fiber;
