@@ -111,12 +111,13 @@ def probe(name: str) -> tuple[str, str]:
 
 def rust_row(name: str, rule: str, note: str) -> str:
     if name in SUITE_WINS:
-        return f'    ("{name}", PERMISSIVE), // suite wins (0.9.11: {rule}): {SUITE_WINS[name]}'
+        return f'    // suite wins (0.9.11: {rule}): {SUITE_WINS[name]}\n    ("{name}", PERMISSIVE),'
     if rule[0].isdigit():
         lo, hi = rule.split()
         hi_rust = "VARIADIC" if hi == "*" else hi
         return f'    ("{name}", ({lo}, {hi_rust})),'
-    return f'    ("{name}", PERMISSIVE), // {rule}: {note}'
+    # The note goes above the row: rustfmt would realign trailing comments.
+    return f'    // {rule}: {note}\n    ("{name}", PERMISSIVE),'
 
 
 def main(argv: list[str]) -> None:

@@ -6,25 +6,44 @@
 use super::arity::{PERMISSIVE, VARIADIC};
 
 pub(super) static ORACLE_ARITY: &[(&str, (u8, u8))] = &[
-    ("Err", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("Ok", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("__clock_ms", PERMISSIVE), // absent: not a builtin of 0.9.11
-    ("__const_e", PERMISSIVE), // absent: not a builtin of 0.9.11
-    ("__const_pi", PERMISSIVE), // absent: not a builtin of 0.9.11
-    ("__deadline_pop", PERMISSIVE), // absent: not a builtin of 0.9.11
-    ("__deadline_push", PERMISSIVE), // absent: not a builtin of 0.9.11
-    ("__harness", PERMISSIVE), // absent: not a builtin of 0.9.11
-    ("__io_print", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("__io_println", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("__millis", PERMISSIVE), // absent: not a builtin of 0.9.11
-    ("__mutex_acquire", PERMISSIVE), // absent: not a builtin of 0.9.11
-    ("__mutex_release", PERMISSIVE), // absent: not a builtin of 0.9.11
-    ("__parallel", PERMISSIVE), // absent: not a builtin of 0.9.11
-    ("__prelude_global", PERMISSIVE), // absent: not a builtin of 0.9.11
-    ("__range__", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("__run_input", PERMISSIVE), // absent: not a builtin of 0.9.11
-    ("__select", PERMISSIVE), // absent: not a builtin of 0.9.11
-    ("__spawn", PERMISSIVE), // absent: not a builtin of 0.9.11
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("Err", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("Ok", PERMISSIVE),
+    // absent: not a builtin of 0.9.11
+    ("__clock_ms", PERMISSIVE),
+    // absent: not a builtin of 0.9.11
+    ("__const_e", PERMISSIVE),
+    // absent: not a builtin of 0.9.11
+    ("__const_pi", PERMISSIVE),
+    // absent: not a builtin of 0.9.11
+    ("__deadline_pop", PERMISSIVE),
+    // absent: not a builtin of 0.9.11
+    ("__deadline_push", PERMISSIVE),
+    // absent: not a builtin of 0.9.11
+    ("__harness", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("__io_print", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("__io_println", PERMISSIVE),
+    // absent: not a builtin of 0.9.11
+    ("__millis", PERMISSIVE),
+    // absent: not a builtin of 0.9.11
+    ("__mutex_acquire", PERMISSIVE),
+    // absent: not a builtin of 0.9.11
+    ("__mutex_release", PERMISSIVE),
+    // absent: not a builtin of 0.9.11
+    ("__parallel", PERMISSIVE),
+    // absent: not a builtin of 0.9.11
+    ("__prelude_global", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("__range__", PERMISSIVE),
+    // absent: not a builtin of 0.9.11
+    ("__run_input", PERMISSIVE),
+    // absent: not a builtin of 0.9.11
+    ("__select", PERMISSIVE),
+    // absent: not a builtin of 0.9.11
+    ("__spawn", PERMISSIVE),
     ("abs", (1, 1)),
     ("acos", (1, 1)),
     ("add_assistant", (2, 2)),
@@ -125,7 +144,8 @@ pub(super) static ORACLE_ARITY: &[(&str, (u8, u8))] = &[
     ("duration_ms", (1, 1)),
     ("duration_seconds", (1, 1)),
     ("duration_to_human", (1, 1)),
-    ("duration_to_ms", PERMISSIVE), // absent: not a builtin of 0.9.11
+    // absent: not a builtin of 0.9.11
+    ("duration_to_ms", PERMISSIVE),
     ("duration_to_seconds", (1, 1)),
     ("ed25519_keypair", (0, 0)),
     ("ed25519_sign", (2, 2)),
@@ -214,19 +234,25 @@ pub(super) static ORACLE_ARITY: &[(&str, (u8, u8))] = &[
     ("mailbox_receive", (1, 1)),
     ("mailbox_send", (2, 2)),
     ("mailbox_try_receive", (1, 1)),
-    ("max", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("max", PERMISSIVE),
     ("md5", (1, 1)),
-    ("mean", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("median", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("min", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("mean", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("median", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("min", PERMISSIVE),
     ("month_name", (1, 2)),
     ("multipart_field_bytes", (1, 1)),
     ("multipart_field_text", (1, 1)),
     ("multipart_form_data", (1, 2)),
     ("multipart_parse", (2, 3)),
-    ("pair", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("pair", PERMISSIVE),
     ("parse_junit_xml", (1, 1)),
-    ("partition", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("partition", PERMISSIVE),
     ("pascal_to_camel", (1, 1)),
     ("pascal_to_snake", (1, 1)),
     ("path_basename", (1, 1)),
@@ -243,17 +269,26 @@ pub(super) static ORACLE_ARITY: &[(&str, (u8, u8))] = &[
     ("path_to_posix", (1, 1)),
     ("path_with_extension", (2, 2)),
     ("path_with_stem", (2, 2)),
-    ("percentile", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("pow", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("print", PERMISSIVE), // absent: not a builtin of 0.9.11
-    ("println", PERMISSIVE), // absent: not a builtin of 0.9.11
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("percentile", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("pow", PERMISSIVE),
+    // absent: not a builtin of 0.9.11
+    ("print", PERMISSIVE),
+    // absent: not a builtin of 0.9.11
+    ("println", PERMISSIVE),
     ("query_parse", (1, 1)),
     ("query_stringify", (1, 1)),
-    ("random", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("random_choice", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("random_int", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("random_shuffle", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("range", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("random", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("random_choice", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("random_int", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("random_shuffle", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("range", PERMISSIVE),
     ("receive", (1, 1)),
     ("regex_captures", (2, 3)),
     ("regex_match", (2, 3)),
@@ -263,14 +298,21 @@ pub(super) static ORACLE_ARITY: &[(&str, (u8, u8))] = &[
     ("render_string", (1, 2)),
     ("repeat", (2, 2)),
     ("replace", (3, 3)),
-    ("rng_seed", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("rng_seed", PERMISSIVE),
     ("round", (1, 2)),
-    ("run_inputs", PERMISSIVE), // absent: not a builtin of 0.9.11
-    ("runtime_context", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("runtime_context_clear", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("runtime_context_get", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("runtime_context_set", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("runtime_context_values", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
+    // absent: not a builtin of 0.9.11
+    ("run_inputs", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("runtime_context", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("runtime_context_clear", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("runtime_context_get", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("runtime_context_set", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("runtime_context_values", PERMISSIVE),
     ("schema_check", (2, 2)),
     ("schema_expect", (2, 3)),
     ("schema_extend", (2, 2)),
@@ -285,13 +327,15 @@ pub(super) static ORACLE_ARITY: &[(&str, (u8, u8))] = &[
     ("schema_report", (2, 3)),
     ("schema_to_json_schema", (1, 1)),
     ("schema_to_openapi_schema", (1, 1)),
-    ("select", PERMISSIVE), // unknown: 0.9.11's checker rejects the probe: error[HARN-PAR-001]: expected {, found (
+    // unknown: 0.9.11's checker rejects the probe: error[HARN-PAR-001]: expected {, found (
+    ("select", PERMISSIVE),
     ("send", (2, 2)),
     ("session_cookie", (3, 4)),
     ("session_from_cookies", (3, 3)),
     ("session_sign", (2, 2)),
     ("session_verify", (2, 2)),
-    ("set", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("set", PERMISSIVE),
     ("set_add", (2, 2)),
     ("set_color_mode", (1, 1)),
     ("set_contains", (2, 2)),
@@ -303,7 +347,8 @@ pub(super) static ORACLE_ARITY: &[(&str, (u8, u8))] = &[
     ("set_remove", (2, 2)),
     ("set_symmetric_difference", (2, 2)),
     ("set_union", (2, 2)),
-    ("sha1", PERMISSIVE), // absent: not a builtin of 0.9.11
+    // absent: not a builtin of 0.9.11
+    ("sha1", PERMISSIVE),
     ("sha224", (1, 1)),
     ("sha256", (1, 1)),
     ("sha256_base64url", (1, 1)),
@@ -321,31 +366,41 @@ pub(super) static ORACLE_ARITY: &[(&str, (u8, u8))] = &[
     ("shared_map_delete", (2, 2)),
     ("shared_map_entries", (1, 1)),
     ("shared_map_get", (2, 3)),
-    ("shared_map_metrics", PERMISSIVE), // absent: not a builtin of 0.9.11
+    // absent: not a builtin of 0.9.11
+    ("shared_map_metrics", PERMISSIVE),
     ("shared_map_set", (3, 3)),
     ("shared_map_snapshot", (2, 2)),
     ("shared_metrics", (0, 1)),
     ("shared_scope_id", (0, 2)),
     ("shared_set", (2, 2)),
     ("shared_snapshot", (1, 1)),
-    ("sign", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("sign", PERMISSIVE),
     ("signed_url", (4, 5)),
-    ("sin", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("sin", PERMISSIVE),
     ("sleep", (0, 1)),
     ("snake_to_camel", (1, 1)),
     ("snake_to_kebab", (1, 1)),
     ("snake_to_pascal", (1, 1)),
     ("split", (1, 2)),
-    ("sqrt", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("sqrt", PERMISSIVE),
     ("starts_with", (2, 2)),
-    ("stddev", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("stddev", PERMISSIVE),
     ("str_pad", (2, 4)),
     ("substring", (2, 3)),
-    ("supervisor_events", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("supervisor_metrics", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("supervisor_start", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("supervisor_state", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("supervisor_stop", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("supervisor_events", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("supervisor_metrics", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("supervisor_start", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("supervisor_state", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("supervisor_stop", PERMISSIVE),
     ("sync_gate_acquire", (0, 3)),
     ("sync_metrics", (0, 2)),
     ("sync_mutex_acquire", (0, 2)),
@@ -353,26 +408,37 @@ pub(super) static ORACLE_ARITY: &[(&str, (u8, u8))] = &[
     ("sync_rwlock_acquire", (0, 3)),
     ("sync_semaphore_acquire", (0, 4)),
     ("take_while", (2, 2)),
-    ("tan", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("tan", PERMISSIVE),
     ("tar_create", (1, 1)),
     ("tar_extract", (1, 2)),
-    ("task_current", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("task_current", PERMISSIVE),
     ("throw_error", (1, 2)),
     ("timer_end", (1, 1)),
     ("timer_start", (0, 1)),
     ("title_case", (1, 1)),
-    ("to_float", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("to_int", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("to_list", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("to_string", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("to_float", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("to_int", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("to_list", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("to_string", PERMISSIVE),
     ("to_xml", (1, 2)),
     ("toml_parse", (1, 1)),
     ("toml_stringify", (1, 1)),
-    ("trace_end", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("trace_id", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("trace_spans", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("trace_start", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("trace_summary", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("trace_end", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("trace_id", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("trace_spans", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("trace_start", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("trace_summary", PERMISSIVE),
     ("transcript", (0, 1)),
     ("transcript_abandon", (1, 1)),
     ("transcript_add_asset", (2, 2)),
@@ -396,14 +462,19 @@ pub(super) static ORACLE_ARITY: &[(&str, (u8, u8))] = &[
     ("transcript_suspension_event", (1, 1)),
     ("trim", (1, 1)),
     ("try_receive", (1, 1)),
-    ("type_of", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("type_of", PERMISSIVE),
     ("unicode_graphemes", (1, 1)),
     ("unicode_normalize", (1, 2)),
     ("unique", (1, 1)),
-    ("unreachable", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("unwrap", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("unwrap_err", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("unwrap_or", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("unreachable", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("unwrap", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("unwrap_err", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("unwrap_or", PERMISSIVE),
     ("uppercase", (1, 1)),
     ("uppercase_first", (1, 1)),
     ("url_build", (1, 1)),
@@ -413,14 +484,18 @@ pub(super) static ORACLE_ARITY: &[(&str, (u8, u8))] = &[
     ("uuid", (0, 0)),
     ("uuid_nil", (0, 0)),
     ("uuid_parse", (1, 1)),
-    ("uuid_v4", PERMISSIVE), // absent: not a builtin of 0.9.11
+    // absent: not a builtin of 0.9.11
+    ("uuid_v4", PERMISSIVE),
     ("uuid_v5", (2, 2)),
     ("uuid_v7", (0, 0)),
-    ("values", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
-    ("variance", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("values", PERMISSIVE),
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("variance", PERMISSIVE),
     ("verify_signed_url", (3, 4)),
     ("weekday_name", (1, 2)),
-    ("window", PERMISSIVE), // unchecked: 0.9.11 runs it with 0 and 20 arguments
+    // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
+    ("window", PERMISSIVE),
     ("word_wrap", (1, 2)),
     ("x25519_agree", (2, 2)),
     ("x25519_keypair", (0, 0)),
