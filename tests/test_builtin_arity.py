@@ -109,3 +109,13 @@ def test_accepted_counts_still_run(call: str, want: str) -> None:
 def test_builtin_values_are_checked_when_called_back() -> None:
     got = run_lines('__io_println(to_string(try { [1, 2].map(uuid) }))\n__io_println(to_string([[1], [2, 3]].map(len)))\n')
     assert got == ["Result.Err(Arity mismatch: 'uuid' expects 0 arguments, got 1)", "[1, 2]"]
+
+
+def test_checker_warns_as_0_9_11_for_literal_counts() -> None:
+    src = "let xs = [1]\nlen([1], 2)\nuuid(1)\nformat()\nlen(...xs)\nlen([1])\nto_string(1, 2)\n"
+    diags = harnvm.check(src, filename="w.harn")
+    assert [(d.severity, d.code, d.message, d.line) for d in diags] == [
+        ("warning", "HARN-STD-003", "Builtin function 'len' expects 1 argument, got 2", 2),
+        ("warning", "HARN-STD-003", "Builtin function 'uuid' expects 0 arguments, got 1", 3),
+        ("warning", "HARN-STD-003", "Builtin function 'format' expects at least 1 argument, got 0", 4),
+    ]

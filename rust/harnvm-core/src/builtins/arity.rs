@@ -42,10 +42,22 @@ pub fn bounds(id: u32) -> (u8, u8) {
 #[inline]
 pub fn check(id: u32, argc: usize) -> Result<(), VmError> {
     let (min, max) = BOUNDS_BY_ID[id as usize];
-    if argc < min as usize || (argc > max as usize && max != VARIADIC) {
+    if !accepts(min, max, argc) {
         return Err(mismatch(id, argc));
     }
     Ok(())
+}
+
+#[inline]
+fn accepts(min: u8, max: u8, argc: usize) -> bool {
+    argc >= min as usize && (argc <= max as usize || max == VARIADIC)
+}
+
+/// For the static checker: `Some("1 argument")` (what builtin `id` expects)
+/// when `argc` is outside its range.
+pub fn rejects(id: u32, argc: usize) -> Option<String> {
+    let (min, max) = bounds(id);
+    (!accepts(min, max, argc)).then(|| expects(min, max))
 }
 
 #[cold]

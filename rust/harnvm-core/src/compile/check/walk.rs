@@ -1360,12 +1360,22 @@ impl Checker<'_> {
             None => match self.decls.fns.get(name) {
                 Some(s) => s.clone(),
                 None => {
+                    if !spread {
+                        self.builtin_arity(name, args.len(), pos);
+                    }
                     return self.other_call(name, &arg_tys, pos);
                 }
             },
         };
         let sig = sig?;
         self.check_call(&sig, type_args, args, &arg_tys, spread, pos)
+    }
+
+    /// 0.9.11's warning for a builtin called with a count its runtime rejects.
+    fn builtin_arity(&mut self, name: &str, argc: usize, pos: Pos) {
+        if let Some(expects) = crate::builtins::builtin_id(name).and_then(|id| crate::builtins::arity::rejects(id, argc)) {
+            self.warn("HARN-STD-003", format!("Builtin function '{name}' expects {expects}, got {argc}"), pos);
+        }
     }
 
     /// Calls of builtins, struct names and undefined names.
