@@ -21,6 +21,7 @@ pub use crate::runtime::native::{BuiltinDef, BuiltinFn, BuiltinImpl, CallArgs, C
 
 pub mod args;
 pub mod callback;
+mod calendar;
 mod coll_extra;
 pub mod collections;
 mod compress;
@@ -87,6 +88,7 @@ static MODULE_TABLES: &[&[BuiltinDef]] = &[
     flow::TABLE,
     xml::TABLE,
     error_preds::TABLE,
+    calendar::TABLE,
 ];
 
 /// The table of all builtins; the index is the builtin id.
