@@ -262,8 +262,9 @@ fn from_local(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let (hour, minute, second) = (component("hour", false)?, component("minute", false)?, component("second", false)?);
     let date = (|| NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, u32::try_from(month).ok()?, u32::try_from(day).ok()?))()
         .ok_or_else(|| fail(NAME, "invalid date"))?;
-    let time = (|| NaiveTime::from_hms_opt(u32::try_from(hour).ok()?, u32::try_from(minute).ok()?, u32::try_from(second).ok()?))()
-        .ok_or_else(|| fail(NAME, "invalid time"))?;
+    let time =
+        (|| NaiveTime::from_hms_opt(u32::try_from(hour).ok()?, u32::try_from(minute).ok()?, u32::try_from(second).ok()?))()
+            .ok_or_else(|| fail(NAME, "invalid time"))?;
     done(ts_value(resolve(tz, date.and_time(time), how, NAME)?))
 }
 
@@ -882,7 +883,9 @@ fn business_days_between(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 /// `HH:MM`, `H:MM` or `HH:MM:SS`.
 fn clock_time(text: &str) -> Option<NaiveTime> {
     let fields: Vec<&str> = text.split(':').collect();
-    if !(2..=3).contains(&fields.len()) || fields.iter().any(|f| f.is_empty() || f.len() > 2 || !f.bytes().all(|b| b.is_ascii_digit())) {
+    if !(2..=3).contains(&fields.len())
+        || fields.iter().any(|f| f.is_empty() || f.len() > 2 || !f.bytes().all(|b| b.is_ascii_digit()))
+    {
         return None;
     }
     let n = |i: usize| fields.get(i).map_or(Some(0), |f| f.parse::<u32>().ok());

@@ -20,8 +20,8 @@ use crate::runtime::value::Value;
 pub use crate::runtime::native::{BuiltinDef, BuiltinFn, BuiltinImpl, CallArgs, Continuation, Ctx, Flow, Limits, SchedOp};
 
 pub mod args;
-pub mod callback;
 mod calendar;
+pub mod callback;
 mod coll_extra;
 pub mod collections;
 mod compress;
