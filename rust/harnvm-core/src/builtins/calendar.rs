@@ -851,7 +851,12 @@ fn business_days_between(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let cal = business_calendar(arg(args, 2), arg(args, 3), NAME)?;
     let start = local(instant(arg(args, 0), cal.tz, NAME)?, cal.tz).date();
     let end = local(instant(arg(args, 1), cal.tz, NAME)?, cal.tz).date();
-    let (lo, hi, sign) = if start <= end { (start, end, 1) } else { (end, start, -1) };
+    // Forward it counts [start, end); backward, (end, start], negated.
+    let (lo, hi, sign) = if start <= end {
+        (start, end, 1)
+    } else {
+        (end.succ_opt().ok_or_else(|| out_of_range(NAME))?, start.succ_opt().ok_or_else(|| out_of_range(NAME))?, -1)
+    };
     let span = (hi - lo).num_days();
     // Charged as work: one step per day walked.
     check_alloc_product(span as u128, 1, ctx.limits, NAME)?;
