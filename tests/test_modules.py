@@ -461,7 +461,9 @@ def test_imported_fns_shadow_builtins_and_std_math() -> None:
 
 def test_std_modules_are_shipped() -> None:
     names = harnvm.stdlib_modules()
-    for name in ["std/semver", "std/math", "std/text", "std/json", "std/schema", "std/collections", "std/context"]:
+    for name in ["std/semver", "std/math", "std/text", "std/json", "std/schema", "std/collections", "std/context"] + [
+        "std/ansi", "std/table", "std/diff", "std/slug", "std/calendar"
+    ]:
         assert name in names
     vm = harnvm.Vm()
     for name in names:

@@ -21,6 +21,7 @@ pub use crate::runtime::native::{BuiltinDef, BuiltinFn, BuiltinImpl, CallArgs, C
 
 pub mod args;
 mod aws;
+mod calendar;
 pub mod callback;
 mod coll_extra;
 pub mod collections;
@@ -91,6 +92,7 @@ static MODULE_TABLES: &[&[BuiltinDef]] = &[
     error_preds::TABLE,
     aws::TABLE,
     transcript_data::TABLE,
+    calendar::TABLE,
 ];
 
 /// The table of all builtins; the index is the builtin id.
