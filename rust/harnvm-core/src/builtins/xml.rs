@@ -6,7 +6,9 @@
 //! its only children are two or more of one tag; otherwise a dict with
 //! `@attr` (the attributes), `@text` (the trimmed text) and one entry per
 //! child tag (a list when the tag repeats). Comments, processing
-//! instructions and doctypes are skipped; CDATA is text.
+//! instructions and doctypes are skipped; CDATA is text. Option
+//! `preserve_repeated_tag: true` keeps the tag of such repeated children:
+//! the element is then `{tag: [..]}` rather than the bare list.
 //!
 //! `to_xml` wraps the value in `<root>` (option `root`), writes dict entries
 //! as child elements (keys made into XML names), list items as `<item>`,
@@ -19,8 +21,14 @@ use super::{BuiltinDef, Ctx, Flow};
 use crate::runtime::error::{VmError, VmResult};
 use crate::runtime::value::{arg, key_of, DictMap, HStr, Value};
 
-pub(super) static TABLE: &[BuiltinDef] =
-    &[BuiltinDef { name: "to_xml", imp: Native(to_xml) }, BuiltinDef { name: "from_xml", imp: Native(from_xml) }];
+// `__to_xml`/`__from_xml` are the same functions under names `std/xml`'s
+// exports (which shadow `to_xml`/`from_xml` inside that module) can call.
+pub(super) static TABLE: &[BuiltinDef] = &[
+    BuiltinDef { name: "to_xml", imp: Native(to_xml) },
+    BuiltinDef { name: "from_xml", imp: Native(from_xml) },
+    BuiltinDef { name: "__to_xml", imp: Native(to_xml) },
+    BuiltinDef { name: "__from_xml", imp: Native(from_xml) },
+];
 
 /// Deepest element nesting either direction follows.
 const MAX_DEPTH: usize = 256;
@@ -302,14 +310,14 @@ fn unescape(raw: &str) -> VmResult<String> {
     Ok(out)
 }
 
-fn content(el: Element) -> Value {
+fn content(el: Element, keep_tag: bool) -> Value {
     let text = el.text.trim().to_string();
     if el.attrs.is_empty() && el.children.is_empty() {
         return if text.is_empty() { Value::Nil } else { Value::str(text) };
     }
-    let one_tag = el.children.len() >= 2 && el.children.iter().all(|c| c.name == el.children[0].name);
+    let one_tag = !keep_tag && el.children.len() >= 2 && el.children.iter().all(|c| c.name == el.children[0].name);
     if el.attrs.is_empty() && text.is_empty() && one_tag {
-        return Value::list(el.children.into_iter().map(content).collect());
+        return Value::list(el.children.into_iter().map(|c| content(c, keep_tag)).collect());
     }
     let mut out = DictMap::new();
     if !el.attrs.is_empty() {
@@ -323,7 +331,7 @@ fn content(el: Element) -> Value {
     let mut groups: Vec<(String, Vec<Value>)> = Vec::new();
     for child in el.children {
         let name = child.name.clone();
-        let v = content(child);
+        let v = content(child, keep_tag);
         match groups.iter_mut().find(|(n, _)| *n == name) {
             Some((_, vs)) => vs.push(v),
             None => groups.push((name, vec![v])),
@@ -338,6 +346,7 @@ fn content(el: Element) -> Value {
 
 fn from_xml(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let text = text_arg(args, 0);
+    let keep_tag = option(arg(args, 1), "preserve_repeated_tag").is_some_and(Value::is_truthy);
     check_alloc(text.len(), ctx.limits, "from_xml")?;
     let mut p = Parser { s: &text, i: 0 };
     loop {
@@ -355,6 +364,6 @@ fn from_xml(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let root = p.element(0)?;
     let name = root.name.clone();
     let mut out = DictMap::new();
-    out.insert(k(&name), content(root));
+    out.insert(k(&name), content(root, keep_tag));
     done(Value::dict(out))
 }
