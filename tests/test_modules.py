@@ -463,6 +463,8 @@ def test_std_modules_are_shipped() -> None:
     names = harnvm.stdlib_modules()
     for name in ["std/semver", "std/math", "std/text", "std/json", "std/schema", "std/collections", "std/context"]:
         assert name in names
+    for name in ["std/xml", "std/graphql", "std/json/stream", "std/cli/argparse", "std/eval/stats"]:
+        assert name in names
     vm = harnvm.Vm()
     for name in names:
         vm.warm_module(name)

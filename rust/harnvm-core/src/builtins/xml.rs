@@ -11,7 +11,8 @@
 //! the element is then `{tag: [..]}` rather than the bare list.
 //!
 //! `to_xml` wraps the value in `<root>` (option `root`), writes dict entries
-//! as child elements (keys made into XML names), list items as `<item>`,
+//! as child elements (keys made into XML names), list items as `<item>`
+//! (option `item_tag`),
 //! nil as an empty element; options `pretty` (two-space indentation) and
 //! `declaration` (an `<?xml ...?>` line).
 
@@ -78,6 +79,8 @@ fn escape_text(s: &str, out: &mut String) {
 struct Writer {
     out: String,
     pretty: bool,
+    /// The element name of list items (option `item_tag`, made a valid name).
+    item_tag: String,
 }
 
 impl Writer {
@@ -104,7 +107,7 @@ impl Writer {
                 return Ok(());
             }
             Value::Dict(d) => d.iter().map(|(key, val)| (element_name(key), val)).collect(),
-            Value::List(items) | Value::Set(items) => items.iter().map(|val| ("item".to_string(), val)).collect(),
+            Value::List(items) | Value::Set(items) => items.iter().map(|val| (self.item_tag.clone(), val)).collect(),
             scalar => {
                 self.out.push_str(&format!("<{name}>"));
                 escape_text(&scalar.display(), &mut self.out);
@@ -130,7 +133,11 @@ fn to_xml(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
         Some(Value::Str(s)) => element_name(s),
         _ => "root".to_string(),
     };
-    let mut w = Writer { out: String::new(), pretty: option(options, "pretty").is_some_and(Value::is_truthy) };
+    let item_tag = match option(options, "item_tag") {
+        Some(Value::Str(s)) => element_name(s),
+        _ => "item".to_string(),
+    };
+    let mut w = Writer { out: String::new(), pretty: option(options, "pretty").is_some_and(Value::is_truthy), item_tag };
     w.element(&root, arg(args, 0), 0)?;
     if option(options, "declaration").is_some_and(Value::is_truthy) {
         let sep = if w.pretty { "\n" } else { "" };
@@ -366,4 +373,36 @@ fn from_xml(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let mut out = DictMap::new();
     out.insert(k(&name), content(root, keep_tag));
     done(Value::dict(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::callback::test_driver::{no_callback, run_builtin};
+    use super::k;
+    use crate::runtime::value::{DictMap, Value};
+
+    fn call(name: &str, args: &[Value]) -> String {
+        run_builtin(name, args, &no_callback).map_or_else(|e| e, |v| v.display())
+    }
+
+    fn options(name: &str, value: Value) -> Value {
+        let mut d = DictMap::new();
+        d.insert(k(name), value);
+        Value::dict(d)
+    }
+
+    #[test]
+    fn item_tag_names_list_items() {
+        let list = Value::list(vec![Value::Int(1), Value::list(vec![Value::Int(2)])]);
+        assert_eq!(call("to_xml", &[list.clone(), options("item_tag", Value::str("a b"))]), "<root><a_b>1</a_b><a_b><a_b>2</a_b></a_b></root>");
+        assert_eq!(call("__to_xml", &[list, options("item_tag", Value::str(""))]), "<root><item>1</item><item><item>2</item></item></root>");
+    }
+
+    #[test]
+    fn preserve_repeated_tag_keeps_the_inner_tag() {
+        let doc = Value::str("<r><as><a>1</a><a>2</a></as></r>");
+        assert_eq!(call("from_xml", &[doc.clone()]), "{r: {as: [1, 2]}}");
+        assert_eq!(call("__from_xml", &[doc.clone(), options("preserve_repeated_tag", Value::Bool(true))]), "{r: {as: {a: [1, 2]}}}");
+        assert_eq!(call("from_xml", &[doc, options("preserve_repeated_tag", Value::Bool(false))]), "{r: {as: [1, 2]}}");
+    }
 }
