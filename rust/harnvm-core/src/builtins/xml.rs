@@ -2,7 +2,8 @@
 //! shapes them.
 //!
 //! `from_xml` gives `{root_name: content}`. An element's content is its text
-//! (nil when empty) when it has neither attributes nor children; a list when
+//! (nil when empty; typed: `true`/`false`, ints and floats are values) when
+//! it has neither attributes nor children; a list when
 //! its only children are two or more of one tag; otherwise a dict with
 //! `@attr` (the attributes), `@text` (the trimmed text) and one entry per
 //! child tag (a list when the tag repeats). Comments, processing
@@ -317,10 +318,33 @@ fn unescape(raw: &str) -> VmResult<String> {
     Ok(out)
 }
 
+/// The value of a leaf element's text, typed as harn 0.9.11 types it:
+/// `true`/`false` are bools, an i64 literal is an int, a finite number
+/// written with a fraction or exponent is a float, anything else stays text.
+fn leaf_value(text: String) -> Value {
+    match text.as_str() {
+        "" => return Value::Nil,
+        "true" => return Value::Bool(true),
+        "false" => return Value::Bool(false),
+        _ => {}
+    }
+    if let Ok(i) = text.parse::<i64>() {
+        return Value::Int(i);
+    }
+    if text.contains(['.', 'e', 'E']) {
+        if let Ok(f) = text.parse::<f64>() {
+            if f.is_finite() {
+                return Value::Float(f);
+            }
+        }
+    }
+    Value::str(text)
+}
+
 fn content(el: Element, keep_tag: bool) -> Value {
     let text = el.text.trim().to_string();
     if el.attrs.is_empty() && el.children.is_empty() {
-        return if text.is_empty() { Value::Nil } else { Value::str(text) };
+        return leaf_value(text);
     }
     let one_tag = !keep_tag && el.children.len() >= 2 && el.children.iter().all(|c| c.name == el.children[0].name);
     if el.attrs.is_empty() && text.is_empty() && one_tag {
@@ -394,15 +418,44 @@ mod tests {
     #[test]
     fn item_tag_names_list_items() {
         let list = Value::list(vec![Value::Int(1), Value::list(vec![Value::Int(2)])]);
-        assert_eq!(call("to_xml", &[list.clone(), options("item_tag", Value::str("a b"))]), "<root><a_b>1</a_b><a_b><a_b>2</a_b></a_b></root>");
-        assert_eq!(call("__to_xml", &[list, options("item_tag", Value::str(""))]), "<root><item>1</item><item><item>2</item></item></root>");
+        assert_eq!(
+            call("to_xml", &[list.clone(), options("item_tag", Value::str("a b"))]),
+            "<root><a_b>1</a_b><a_b><a_b>2</a_b></a_b></root>"
+        );
+        assert_eq!(
+            call("__to_xml", &[list, options("item_tag", Value::str(""))]),
+            "<root><item>1</item><item><item>2</item></item></root>"
+        );
     }
 
     #[test]
     fn preserve_repeated_tag_keeps_the_inner_tag() {
         let doc = Value::str("<r><as><a>1</a><a>2</a></as></r>");
         assert_eq!(call("from_xml", &[doc.clone()]), "{r: {as: [1, 2]}}");
-        assert_eq!(call("__from_xml", &[doc.clone(), options("preserve_repeated_tag", Value::Bool(true))]), "{r: {as: {a: [1, 2]}}}");
+        assert_eq!(
+            call("__from_xml", &[doc.clone(), options("preserve_repeated_tag", Value::Bool(true))]),
+            "{r: {as: {a: [1, 2]}}}"
+        );
         assert_eq!(call("from_xml", &[doc, options("preserve_repeated_tag", Value::Bool(false))]), "{r: {as: [1, 2]}}");
+    }
+
+    #[test]
+    fn leaf_text_is_typed() {
+        let typed = |text: &str| {
+            let v = run_builtin("from_xml", &[Value::str(format!("<a>{text}</a>"))], &no_callback).unwrap_or(Value::Nil);
+            match v {
+                Value::Dict(d) => d.get(&k("a")).cloned().unwrap_or(Value::Nil),
+                _ => Value::Nil,
+            }
+        };
+        assert!(matches!(typed(" 7 "), Value::Int(7)));
+        assert!(matches!(typed("+3"), Value::Int(3)));
+        assert!(matches!(typed("true"), Value::Bool(true)));
+        assert!(matches!(typed("1e3"), Value::Float(f) if f == 1000.0));
+        assert!(matches!(typed(".5"), Value::Float(f) if f == 0.5));
+        for text in ["True", "NaN", "inf", "0x10", "1_000", "99999999999999999999", "12abc", "null"] {
+            assert!(matches!(typed(text), Value::Str(_)), "{text}");
+        }
+        assert!(matches!(typed(""), Value::Nil));
     }
 }
