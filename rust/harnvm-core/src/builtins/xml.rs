@@ -197,10 +197,12 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// An XML name: a letter, `_` or `:`, then letters, digits and `_-.:`.
     fn name(&mut self) -> VmResult<String> {
         let r = self.rest();
-        let end = r.find(|c: char| c.is_whitespace() || matches!(c, '/' | '>' | '=' | '<')).unwrap_or(r.len());
-        if end == 0 {
+        let starts_well = r.chars().next().is_some_and(|c| c.is_alphabetic() || matches!(c, '_' | ':'));
+        let end = r.find(|c: char| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))).unwrap_or(r.len());
+        if !starts_well {
             return Err(err("expected element name"));
         }
         self.i += end;
@@ -214,6 +216,10 @@ impl<'a> Parser<'a> {
         // At '<'.
         self.i += 1;
         let name = self.name()?;
+        if self.rest().is_empty() {
+            // 0.9.11 reports a start tag cut off after its name this way.
+            return Err(err("expected element name"));
+        }
         let mut el = Element { name, attrs: vec![], text: String::new(), children: vec![] };
         loop {
             self.skip_ws();
@@ -232,7 +238,7 @@ impl<'a> Parser<'a> {
             let attr = self.name()?;
             self.skip_ws();
             if !self.rest().starts_with('=') {
-                return Err(err("expected attribute value"));
+                return Err(err("expected `=`"));
             }
             self.i += 1;
             self.skip_ws();
@@ -259,8 +265,11 @@ impl<'a> Parser<'a> {
                 self.i += 2;
                 let close = self.name()?;
                 self.skip_ws();
-                if !self.rest().starts_with('>') || close != el.name {
-                    return Err(err(format!("mismatched closing tag </{close}> for <{}>", el.name)));
+                if !self.rest().starts_with('>') {
+                    return Err(err("expected `>`"));
+                }
+                if close != el.name {
+                    return Err(err(format!("mismatched close tag: opened <{}>, closed </{close}>", el.name)));
                 }
                 self.i += 1;
                 return Ok(el);
@@ -319,8 +328,8 @@ fn unescape(raw: &str) -> VmResult<String> {
 }
 
 /// The value of a leaf element's text, typed as harn 0.9.11 types it:
-/// `true`/`false` are bools, an i64 literal is an int, a finite number
-/// written with a fraction or exponent is a float, anything else stays text.
+/// `true`/`false` are bools, an i64 literal is an int, a number written
+/// with a fraction or exponent is a float, anything else stays text.
 fn leaf_value(text: String) -> Value {
     match text.as_str() {
         "" => return Value::Nil,
@@ -331,11 +340,11 @@ fn leaf_value(text: String) -> Value {
     if let Ok(i) = text.parse::<i64>() {
         return Value::Int(i);
     }
+    // Only text with a fraction or exponent: `inf`, `NaN` and an int too
+    // big for i64 stay text (an exponent past f64's range is infinity).
     if text.contains(['.', 'e', 'E']) {
         if let Ok(f) = text.parse::<f64>() {
-            if f.is_finite() {
-                return Value::Float(f);
-            }
+            return Value::Float(f);
         }
     }
     Value::str(text)
@@ -390,7 +399,7 @@ fn from_xml(ctx: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
         return done(Value::dict(DictMap::new()));
     }
     if !p.rest().starts_with('<') {
-        return Err(err("expected element name"));
+        return Err(err("expected `<`"));
     }
     let root = p.element(0)?;
     let name = root.name.clone();
@@ -453,6 +462,7 @@ mod tests {
         assert!(matches!(typed("true"), Value::Bool(true)));
         assert!(matches!(typed("1e3"), Value::Float(f) if f == 1000.0));
         assert!(matches!(typed(".5"), Value::Float(f) if f == 0.5));
+        assert!(matches!(typed("1.0e400"), Value::Float(f) if f.is_infinite()));
         for text in ["True", "NaN", "inf", "0x10", "1_000", "99999999999999999999", "12abc", "null"] {
             assert!(matches!(typed(text), Value::Str(_)), "{text}");
         }
