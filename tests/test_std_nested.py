@@ -4,6 +4,8 @@ oracle golden cases cannot show: host-capability errors and per-VM state."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import harnvm
@@ -91,3 +93,39 @@ def test_graphql_requests_need_the_net_capability() -> None:
         assert "harness.net.request: the `net` capability is not available" in line
     # Variables are checked before anything is sent.
     assert out[2] == "Result.Err({category: generic, message: at root: missing required key 'id'})"
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        '{"name": "bob", "age": 3, "tags": ["a", {"b": [1, 2.5e3]}], "esc": "q\\"}]\\\\"}',
+        '{"name": 5}',
+        '{"age": 1.5, "name": "x"}',
+        '{"name": "x", "nested": {"deep": {"flag": "yes"}}}',
+        '{"name": "x", "nested": {"deep": {"flag": true}}} ',
+        '{"name": "x"} extra',
+        '{"name": "x", "tags": [1, 2}',
+        '[1, 2]',
+        '{"name": "x",}',
+    ],
+)
+def test_feeding_one_character_at_a_time_gives_the_whole_document_verdict(doc: str) -> None:
+    # The validator resumes its scan where the previous chunk ended; cutting
+    # the text anywhere must not change the verdict.
+    schema = (
+        '{type: "object", required: ["name"], properties: {name: {type: "string"}, age: {type: "integer"},'
+        ' nested: {type: "object", properties: {deep: {type: "object", properties: {flag: {type: "boolean"}}}}}}}'
+    )
+    src = (
+        'import { stream_validate_create, stream_validate_chunk, stream_validate_finalize } from "std/json/stream"\n'
+        "fn main(harness: Harness) {\n"
+        f"  let whole = stream_validate_create({schema})\n"
+        "  stream_validate_chunk(whole, DOC)\n"
+        f"  let bits = stream_validate_create({schema})\n"
+        "  for c in DOC.chars() { stream_validate_chunk(bits, c) }\n"
+        "  harness.stdio.println(json_stringify(stream_validate_finalize(whole)))\n"
+        "  harness.stdio.println(json_stringify(stream_validate_finalize(bits)))\n"
+        "}\n"
+    ).replace("DOC", json.dumps(doc))
+    whole, bits = _run(src)
+    assert whole == bits
