@@ -452,7 +452,7 @@ mod tests {
     fn leaf_text_is_typed() {
         let typed = |text: &str| {
             let v = run_builtin("from_xml", &[Value::str(format!("<a>{text}</a>"))], &no_callback).unwrap_or(Value::Nil);
-            match v {
+            match &v {
                 Value::Dict(d) => d.get(&k("a")).cloned().unwrap_or(Value::Nil),
                 _ => Value::Nil,
             }
