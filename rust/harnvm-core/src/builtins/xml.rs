@@ -440,7 +440,7 @@ mod tests {
     #[test]
     fn preserve_repeated_tag_keeps_the_inner_tag() {
         let doc = Value::str("<r><as><a>1</a><a>2</a></as></r>");
-        assert_eq!(call("from_xml", &[doc.clone()]), "{r: {as: [1, 2]}}");
+        assert_eq!(call("from_xml", std::slice::from_ref(&doc)), "{r: {as: [1, 2]}}");
         assert_eq!(
             call("__from_xml", &[doc.clone(), options("preserve_repeated_tag", Value::Bool(true))]),
             "{r: {as: {a: [1, 2]}}}"
