@@ -465,6 +465,8 @@ def test_std_modules_are_shipped() -> None:
         "std/ansi", "std/table", "std/diff", "std/slug", "std/calendar"
     ]:
         assert name in names
+    for name in ["std/xml", "std/graphql", "std/json/stream", "std/cli/argparse", "std/eval/stats"]:
+        assert name in names
     vm = harnvm.Vm()
     for name in names:
         vm.warm_module(name)
