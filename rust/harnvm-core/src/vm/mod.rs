@@ -87,6 +87,30 @@ impl Drop for Vm {
     }
 }
 
+/// The shared parts of the enum values one `Enum.Variant` name builds: its
+/// two names, and the value itself when the variant has no fields (values
+/// are immutable, so every `Tree.Leaf` can be the same one). Built once per
+/// VM and name instead of splitting and allocating the names on every
+/// construction.
+pub(crate) struct EnumNames {
+    enum_name: HStr,
+    variant: HStr,
+    nullary: Value,
+}
+
+impl EnumNames {
+    fn new(qualified: &str) -> EnumNames {
+        let (enum_name, variant) = qualified.split_once('.').unwrap_or(("", qualified));
+        let (enum_name, variant) = (Rc::new(enum_name.to_string()), Rc::new(variant.to_string()));
+        let nullary = Value::Enum(Rc::new(crate::runtime::value::EnumVal {
+            enum_name: enum_name.clone(),
+            variant: variant.clone(),
+            fields: Vec::new(),
+        }));
+        EnumNames { enum_name, variant, nullary }
+    }
+}
+
 pub struct Vm {
     pub options: VmOptions,
     fiber: Fiber,
@@ -96,6 +120,8 @@ pub struct Vm {
     /// Bumped by every `impl` block run: struct-method cache entries made
     /// before it no longer hit.
     impls_epoch: u64,
+    /// `BUILD_ENUM`'s names by qualified name (see `EnumNames`).
+    enum_names: rustc_hash::FxHashMap<HStr, EnumNames>,
     output_sink: Option<OutputSink>,
     interrupt: Arc<AtomicBool>,
     /// The host's wait for timers and host calls in `drive_blocking`.
@@ -195,6 +221,7 @@ impl Vm {
             fiber: Fiber::default(),
             structs: rustc_hash::FxHashMap::default(),
             impls: rustc_hash::FxHashMap::default(),
+            enum_names: rustc_hash::FxHashMap::default(),
             impls_epoch: 0,
             output_sink: None,
             interrupt: Arc::new(AtomicBool::new(false)),
