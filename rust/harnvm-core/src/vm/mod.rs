@@ -586,6 +586,9 @@ impl Vm {
         slot: u16,
     ) -> VmResult<bool> {
         let name = const_name(consts, name_idx);
+        if self.unique_list_method(name, argc)? {
+            return Ok(false);
+        }
         let recv_at = self.fiber.stack.len() - argc - 1;
         match self.ic.method_entry_at(ic_base, slot) {
             None => self.call_method(name, argc),
@@ -747,12 +750,13 @@ fn adapt_args(stack: &mut Vec<Value>, proto: &FunctionProto, base: usize) -> VmR
     if argc != proto.params.len() || proto.has_rest {
         return adapt_args_slow(stack, proto, base);
     }
-    // Exactly the parameters: only the other locals start nil (usually a
-    // few, so pushes inline; `resize` does not).
+    // Exactly the parameters: only the other locals start nil (one
+    // capacity check for all of them; `resize` does not inline).
     let frame_top = base + proto.num_locals as usize;
     debug_assert!(stack.len() <= frame_top, "parameters are the first locals");
-    while stack.len() < frame_top {
-        stack.push(Value::Nil);
+    let missing = frame_top.saturating_sub(stack.len());
+    if missing > 0 {
+        stack.extend((0..missing).map(|_| Value::Nil));
     }
     Ok(())
 }
