@@ -65,15 +65,12 @@ pub fn move_last_uses(chunk: &mut Chunk, num_locals: u16) {
     for (i, insn) in insns.iter().enumerate() {
         index_at[insn.at] = i;
     }
-    let catch_targets: Vec<usize> = insns
-        .iter()
-        .filter(|i| i.op == Op::TryBegin)
-        .flat_map(|i| i.targets.iter().map(|&t| index_at[t]))
-        .collect();
     // Every jump lands on an instruction start (else: leave the code alone).
     if insns.iter().flat_map(|i| &i.targets).any(|&t| index_at.get(t).is_none_or(|&i| i == usize::MAX)) {
         return;
     }
+    let catch_targets: Vec<usize> =
+        insns.iter().filter(|i| i.op == Op::TryBegin).flat_map(|i| i.targets.iter().map(|&t| index_at[t])).collect();
 
     let n = num_locals as usize;
     let mut live_in = vec![Slots::new(n); insns.len()];
