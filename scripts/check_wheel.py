@@ -1,5 +1,7 @@
 """Checks a built wheel: its extension module is a stripped ELF (no .symtab
-section) and the wheel carries the LICENSE. Used by scripts/build-wheels.sh.
+section) and the wheel carries the LICENSE and every std module of
+python/harnvm/stdlib (nested ones such as json/stream.harn included). Used by
+scripts/build-wheels.sh.
 
     python scripts/check_wheel.py dist/harnvm-*.whl
 """
@@ -9,6 +11,9 @@ from __future__ import annotations
 import struct
 import sys
 import zipfile
+from pathlib import Path
+
+STDLIB = Path(__file__).resolve().parents[1] / "python" / "harnvm" / "stdlib"
 
 
 def elf_sections(data: bytes) -> list[str]:
@@ -39,6 +44,10 @@ def check(wheel: str) -> None:
         print(f"{modules[0]}: {len(data) / 1e6:.1f} MB, stripped={stripped}")
         assert stripped, "the extension module is not stripped"
         assert any(n.endswith("LICENSE") for n in names), "LICENSE is missing from the wheel"
+        std = sorted(f"harnvm/stdlib/{p.relative_to(STDLIB).as_posix()}" for p in STDLIB.rglob("*.harn"))
+        missing = [n for n in std if n not in names]
+        assert not missing, f"std modules missing from the wheel: {missing}"
+        print(f"{len(std)} std modules present")
 
 
 if __name__ == "__main__":

@@ -461,7 +461,11 @@ def test_imported_fns_shadow_builtins_and_std_math() -> None:
 
 def test_std_modules_are_shipped() -> None:
     names = harnvm.stdlib_modules()
-    for name in ["std/semver", "std/math", "std/text", "std/json", "std/schema", "std/collections", "std/context"]:
+    for name in ["std/semver", "std/math", "std/text", "std/json", "std/schema", "std/collections", "std/context"] + [
+        "std/ansi", "std/table", "std/diff", "std/slug", "std/calendar"
+    ]:
+        assert name in names
+    for name in ["std/xml", "std/graphql", "std/json/stream", "std/cli/argparse", "std/eval/stats"]:
         assert name in names
     vm = harnvm.Vm()
     for name in names:

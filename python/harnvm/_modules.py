@@ -9,7 +9,8 @@ written in the file ``importer``:
    callable ``provider(import_path) -> source | None``. The key is
    ``provider:<import_path>``.
 2. ``std/NAME``: the Harn standard library shipped in this package
-   (``harnvm/stdlib/NAME.harn``). The key is ``std/NAME``.
+   (``harnvm/stdlib/NAME.harn``; a nested path such as ``std/json/stream``
+   is ``harnvm/stdlib/json/stream.harn``). The key is ``std/NAME``.
 3. Files, unless ``allow_files`` is false: relative to the importing
    file's directory (the current directory for source text and host
    calls), then under each of ``module_paths``; ``.harn`` is appended when
@@ -49,8 +50,22 @@ _PROVIDER_PREFIX = "provider:"
 
 
 def stdlib_modules() -> list[str]:
-    """Import paths of the std modules shipped with harnvm (``std/semver``, ...)."""
-    return sorted(f"std/{name[:-5]}" for name in os.listdir(STDLIB_DIR) if name.endswith(".harn"))
+    """Import paths of the std modules shipped with harnvm (``std/semver``,
+    ``std/json/stream``, ...)."""
+    found = []
+    for folder, dirs, files in os.walk(STDLIB_DIR):
+        dirs[:] = [d for d in dirs if _std_segment(d)]
+        prefix = os.path.relpath(folder, STDLIB_DIR).replace(os.sep, "/")
+        for name in files:
+            if name.endswith(".harn") and _std_segment(name[:-5]):
+                found.append("std/" + (name[:-5] if prefix == "." else f"{prefix}/{name[:-5]}"))
+    return sorted(found)
+
+
+def _std_segment(part: str) -> bool:
+    """One component of a std module path: a plain name (no dots, separators
+    or NUL), so a std import never leaves the stdlib directory."""
+    return bool(part) and "." not in part and "\\" not in part and "/" not in part and "\0" not in part
 
 
 def _candidates(spec: str) -> list[str]:
@@ -72,8 +87,11 @@ _STD_SOURCES: dict[str, str] = {}
 def _std_source(name: str) -> str | None:
     source = _STD_SOURCES.get(name)
     if source is None:
-        path = os.path.join(STDLIB_DIR, f"{name}.harn")
-        if not name or "/" in name or "." in name or not os.path.isfile(path):
+        parts = name.split("/")
+        if not all(_std_segment(part) for part in parts):
+            return None
+        path = os.path.join(STDLIB_DIR, *parts[:-1], f"{parts[-1]}.harn")
+        if not os.path.isfile(path):
             return None
         source = _STD_SOURCES[name] = _read(path)
     return source

@@ -23,6 +23,7 @@ pub mod args;
 pub mod arity;
 mod arity_table;
 mod aws;
+mod calendar;
 pub mod callback;
 mod coll_extra;
 pub mod collections;
@@ -93,6 +94,7 @@ static MODULE_TABLES: &[&[BuiltinDef]] = &[
     error_preds::TABLE,
     aws::TABLE,
     transcript_data::TABLE,
+    calendar::TABLE,
 ];
 
 /// The table of all builtins; the index is the builtin id.

@@ -210,6 +210,9 @@ define_ops! {
         GetLocal = "GET_LOCAL" [Local];
     /// `v --` store into a local slot
         SetLocal = "SET_LOCAL" [Local];
+    /// `-- local` taking the value out of the slot (left nil): a read after
+    /// which the slot is dead (`compile::liveness`)
+        MoveLocal = "MOVE_LOCAL" [Local];
     /// `-- capture` read a captured (snapshot) value of the running closure
         GetCapture = "GET_CAPTURE" [Capture];
     /// `-- closure` the running closure itself (a fn referring to its own name)

@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod compiler;
+pub mod liveness;
 pub mod modules;
 pub mod prelude;
 pub mod types;

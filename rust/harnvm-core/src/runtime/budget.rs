@@ -34,15 +34,31 @@ use crate::runtime::error::{ErrorKind, LimitKind, VmError, VmResult};
 use crate::runtime::value::Value;
 
 thread_local! {
-    /// Bytes allocated minus bytes freed on this thread (by `CountingAlloc`).
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-    /// `LIVE` value past which the run in progress is over its memory budget.
-    static MEM_CEILING: Cell<isize> = const { Cell::new(isize::MAX) };
-    /// Set by the allocator when `LIVE` passed `MEM_CEILING`.
-    static MEM_OVER: Cell<bool> = const { Cell::new(false) };
+    /// The allocator's counts, in one thread-local: in a shared library
+    /// every thread-local access is a `__tls_get_addr` call, so the
+    /// allocator makes one per allocation or free instead of one per field.
+    static MEM: MemCount = const { MemCount { live: Cell::new(0), ceiling: Cell::new(isize::MAX), over: Cell::new(false) } };
     /// Work units (≈ bytes processed) left before the next full check.
     static WORK_LEFT: Cell<isize> = const { Cell::new(WORK_PER_CHECK) };
     static CURRENT: RefCell<Option<Rc<RunBudget>>> = const { RefCell::new(None) };
+}
+
+/// This thread's memory counts (see `MEM`).
+struct MemCount {
+    /// Bytes allocated minus bytes freed on this thread (by `CountingAlloc`).
+    live: Cell<isize>,
+    /// `live` value past which the run in progress is over its memory budget.
+    ceiling: Cell<isize>,
+    /// Set by the allocator when `live` passed `ceiling`.
+    over: Cell<bool>,
+}
+
+fn mem_ceiling() -> isize {
+    MEM.with(|m| m.ceiling.get())
+}
+
+fn mem_over() -> bool {
+    MEM.with(|m| m.over.get())
 }
 
 /// Work units (about a byte scanned, built or copied each) between two full
@@ -123,8 +139,10 @@ fn set_active(budget: &Rc<RunBudget>) {
         Some(m) => budget.mem_base.saturating_add(isize::try_from(m).unwrap_or(isize::MAX)),
         None => isize::MAX,
     };
-    MEM_CEILING.with(|c| c.set(ceiling));
-    MEM_OVER.with(|o| o.set(live_bytes() > ceiling));
+    MEM.with(|m| {
+        m.ceiling.set(ceiling);
+        m.over.set(m.live.get() > ceiling);
+    });
     WORK_LEFT.with(|c| c.set(WORK_PER_CHECK));
     CURRENT.with(|c| *c.borrow_mut() = Some(budget.clone()));
 }
@@ -135,15 +153,17 @@ pub fn deactivate(budget: &Rc<RunBudget>) {
         let mut current = c.borrow_mut();
         if current.as_ref().is_some_and(|b| Rc::ptr_eq(b, budget)) {
             *current = None;
-            MEM_CEILING.with(|c| c.set(isize::MAX));
-            MEM_OVER.with(|o| o.set(false));
+            MEM.with(|m| {
+                m.ceiling.set(isize::MAX);
+                m.over.set(false);
+            });
         }
     });
 }
 
 /// Bytes live on this thread (0 when the counting allocator is not installed).
 pub fn live_bytes() -> isize {
-    LIVE.with(Cell::get)
+    MEM.with(|m| m.live.get())
 }
 
 /// Bytes the run in progress has grown the heap by (0 without a run).
@@ -178,7 +198,7 @@ pub fn charge_work(units: usize) -> VmResult<()> {
 #[cold]
 pub fn check() -> VmResult<()> {
     WORK_LEFT.with(|c| c.set(WORK_PER_CHECK));
-    if MEM_OVER.with(Cell::get) {
+    if mem_over() {
         return Err(memory_error(0));
     }
     let host_check = CURRENT.with(|c| -> VmResult<Option<HostCheck>> {
@@ -246,12 +266,12 @@ fn memory_error(request: usize) -> VmError {
 /// (or the budget is passed already).
 #[inline]
 pub fn check_memory(bytes: usize) -> VmResult<()> {
-    let ceiling = MEM_CEILING.with(Cell::get);
+    let ceiling = mem_ceiling();
     if ceiling == isize::MAX {
         return Ok(());
     }
     let after = live_bytes().saturating_add(isize::try_from(bytes).unwrap_or(isize::MAX));
-    if after > ceiling || MEM_OVER.with(Cell::get) {
+    if after > ceiling || mem_over() {
         return Err(memory_error(bytes));
     }
     Ok(())
@@ -324,7 +344,7 @@ pub fn check_display_output(v: &Value) -> VmResult<()> {
 /// Bytes the run in progress may still allocate under its memory budget
 /// (`usize::MAX` without one).
 pub fn memory_room() -> usize {
-    let ceiling = MEM_CEILING.with(Cell::get);
+    let ceiling = mem_ceiling();
     if ceiling == isize::MAX {
         return usize::MAX;
     }
@@ -369,18 +389,29 @@ pub fn charge_output(bytes: usize) -> VmResult<()> {
 fn note_alloc(bytes: usize) {
     // `try_with`: never panic in the allocator, even while the thread's
     // locals are being torn down.
-    let _ = LIVE.try_with(|live| {
-        let now = live.get().wrapping_add(bytes as isize);
-        live.set(now);
-        if now > MEM_CEILING.try_with(Cell::get).unwrap_or(isize::MAX) {
-            let _ = MEM_OVER.try_with(|o| o.set(true));
+    let _ = MEM.try_with(|m| {
+        let now = m.live.get().wrapping_add(bytes as isize);
+        m.live.set(now);
+        if now > m.ceiling.get() {
+            m.over.set(true);
+        }
+    });
+}
+
+#[inline(always)]
+fn note_realloc(old: usize, new: usize) {
+    let _ = MEM.try_with(|m| {
+        let now = m.live.get().wrapping_sub(old as isize).wrapping_add(new as isize);
+        m.live.set(now);
+        if now > m.ceiling.get() {
+            m.over.set(true);
         }
     });
 }
 
 #[inline(always)]
 fn note_free(bytes: usize) {
-    let _ = LIVE.try_with(|live| live.set(live.get().wrapping_sub(bytes as isize)));
+    let _ = MEM.try_with(|m| m.live.set(m.live.get().wrapping_sub(bytes as isize)));
 }
 
 /// A global allocator that counts the bytes live per thread (see the module
@@ -420,8 +451,7 @@ unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
     unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
         let p = std::alloc::System.realloc(ptr, layout, new_size);
         if !p.is_null() {
-            note_free(layout.size());
-            note_alloc(new_size);
+            note_realloc(layout.size(), new_size);
         }
         p
     }

@@ -87,6 +87,30 @@ impl Drop for Vm {
     }
 }
 
+/// The shared parts of the enum values one `Enum.Variant` name builds: its
+/// two names, and the value itself when the variant has no fields (values
+/// are immutable, so every `Tree.Leaf` can be the same one). Built once per
+/// VM and name instead of splitting and allocating the names on every
+/// construction.
+pub(crate) struct EnumNames {
+    enum_name: HStr,
+    variant: HStr,
+    nullary: Value,
+}
+
+impl EnumNames {
+    fn new(qualified: &str) -> EnumNames {
+        let (enum_name, variant) = qualified.split_once('.').unwrap_or(("", qualified));
+        let (enum_name, variant) = (Rc::new(enum_name.to_string()), Rc::new(variant.to_string()));
+        let nullary = Value::Enum(Rc::new(crate::runtime::value::EnumVal {
+            enum_name: enum_name.clone(),
+            variant: variant.clone(),
+            fields: Vec::new(),
+        }));
+        EnumNames { enum_name, variant, nullary }
+    }
+}
+
 pub struct Vm {
     pub options: VmOptions,
     fiber: Fiber,
@@ -96,6 +120,8 @@ pub struct Vm {
     /// Bumped by every `impl` block run: struct-method cache entries made
     /// before it no longer hit.
     impls_epoch: u64,
+    /// `BUILD_ENUM`'s names by qualified name (see `EnumNames`).
+    enum_names: rustc_hash::FxHashMap<HStr, EnumNames>,
     output_sink: Option<OutputSink>,
     interrupt: Arc<AtomicBool>,
     /// The host's wait for timers and host calls in `drive_blocking`.
@@ -195,6 +221,7 @@ impl Vm {
             fiber: Fiber::default(),
             structs: rustc_hash::FxHashMap::default(),
             impls: rustc_hash::FxHashMap::default(),
+            enum_names: rustc_hash::FxHashMap::default(),
             impls_epoch: 0,
             output_sink: None,
             interrupt: Arc::new(AtomicBool::new(false)),
@@ -560,6 +587,9 @@ impl Vm {
         slot: u16,
     ) -> VmResult<bool> {
         let name = const_name(consts, name_idx);
+        if self.unique_list_method(name, argc)? {
+            return Ok(false);
+        }
         let recv_at = self.fiber.stack.len() - argc - 1;
         match self.ic.method_entry_at(ic_base, slot) {
             None => self.call_method(name, argc),
@@ -721,12 +751,13 @@ fn adapt_args(stack: &mut Vec<Value>, proto: &FunctionProto, base: usize) -> VmR
     if argc != proto.params.len() || proto.has_rest {
         return adapt_args_slow(stack, proto, base);
     }
-    // Exactly the parameters: only the other locals start nil (usually a
-    // few, so pushes inline; `resize` does not).
+    // Exactly the parameters: only the other locals start nil (one
+    // capacity check for all of them; `resize` does not inline).
     let frame_top = base + proto.num_locals as usize;
     debug_assert!(stack.len() <= frame_top, "parameters are the first locals");
-    while stack.len() < frame_top {
-        stack.push(Value::Nil);
+    let missing = frame_top.saturating_sub(stack.len());
+    if missing > 0 {
+        stack.extend((0..missing).map(|_| Value::Nil));
     }
     Ok(())
 }

@@ -780,7 +780,8 @@ impl Compiler {
         self.push_scope();
         self.compile_block_value(body)?;
         self.pop_scope();
-        let proto = self.end_function();
+        let mut proto = self.end_function();
+        crate::compile::liveness::move_last_uses(&mut proto.chunk, proto.num_locals);
         self.pos = outer_pos;
         let idx = self.chunk().functions.len();
         if idx >= u16::MAX as usize {

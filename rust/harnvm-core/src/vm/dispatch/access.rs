@@ -190,6 +190,41 @@ impl Vm {
         Ok(false)
     }
 
+    /// `recv args… -- result` for `recv.push(v)` and `recv.pop()` when
+    /// `recv` is a list nothing else references (it was moved out of its
+    /// variable: `h = h.pop()`, `var h = heap.push(x)`): the list itself
+    /// becomes the result, grown or shrunk in place. False (nothing
+    /// changed) for anything else, which the method call then handles.
+    #[inline(always)]
+    pub(in crate::vm) fn unique_list_method(&mut self, name: &HStr, argc: usize) -> VmResult<bool> {
+        let recv_at = self.fiber.stack.len() - argc - 1;
+        let Value::List(items) = &self.fiber.stack[recv_at] else { return Ok(false) };
+        if Rc::strong_count(items) != 1 || Rc::weak_count(items) != 0 {
+            return Ok(false);
+        }
+        match (argc, name.as_str()) {
+            (1, "push") => {
+                check_growth_memory(items, 1)?;
+                let v = pop(&mut self.fiber.stack);
+                if let Value::List(items) = top(&mut self.fiber.stack) {
+                    if let Some(list) = Rc::get_mut(items) {
+                        list.push(v);
+                    }
+                }
+            }
+            (0, "pop") => {
+                if let Some(list) = match top(&mut self.fiber.stack) {
+                    Value::List(items) => Rc::get_mut(items),
+                    _ => None,
+                } {
+                    list.pop();
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
     /// `a1..an --` for `local = local + [a1..an]`: true when the local held a
     /// list and was extended in place (the same size limit as `+` on lists);
     /// otherwise the stack becomes `local [a1..an]`.

@@ -9,7 +9,8 @@ use super::super::{dict_key, Vm};
 use super::{errors, pop, top};
 use crate::runtime::error::VmResult;
 use crate::runtime::ops;
-use crate::runtime::value::{DictMap, HStr, Value};
+use crate::runtime::value::{DictMap, EnumVal, HStr, Value};
+use crate::vm::EnumNames;
 
 impl Vm {
     /// `items… -- list` from the top `n` values.
@@ -155,11 +156,19 @@ impl Vm {
     /// `fields… -- Enum.Variant(fields…)` from the top `n` values.
     #[inline(always)]
     pub(super) fn build_enum(&mut self, name: &HStr, n: usize) {
+        let names = match self.enum_names.get(name) {
+            Some(names) => names,
+            None => self.enum_names.entry(name.clone()).or_insert_with(|| EnumNames::new(name)),
+        };
         let stack = &mut self.fiber.stack;
-        let at = stack.len() - n;
-        let fields: Vec<Value> = stack.drain(at..).collect();
-        let (enum_name, variant) = name.split_once('.').unwrap_or(("", name.as_str()));
-        stack.push(Value::enum_val(enum_name, variant, fields));
+        let v = if n == 0 {
+            names.nullary.clone()
+        } else {
+            let at = stack.len() - n;
+            let fields: Vec<Value> = stack.drain(at..).collect();
+            Value::Enum(Rc::new(EnumVal { enum_name: names.enum_name.clone(), variant: names.variant.clone(), fields }))
+        };
+        stack.push(v);
     }
 
     /// `start end -- range`.

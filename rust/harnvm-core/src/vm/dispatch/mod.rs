@@ -314,6 +314,11 @@ impl Vm {
                         let v = at!(base + slot).dup();
                         self.fiber.stack.push(v);
                     }
+                    Op::MoveLocal => {
+                        let slot = u16_at!();
+                        let v = std::mem::replace(at_mut!(base + slot), Value::Nil);
+                        self.fiber.stack.push(v);
+                    }
                     Op::SetLocal => {
                         let slot = u16_at!();
                         let v = pop!();
