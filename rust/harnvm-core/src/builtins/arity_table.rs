@@ -10,6 +10,22 @@ pub(super) static ORACLE_ARITY: &[(&str, (u8, u8))] = &[
     ("Err", PERMISSIVE),
     // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
     ("Ok", PERMISSIVE),
+    ("__calendar_add", (3, 5)),
+    ("__calendar_add_business_days", (2, 4)),
+    ("__calendar_boundary", (3, 4)),
+    ("__calendar_business_days_between", (2, 4)),
+    ("__calendar_business_window", (1, 4)),
+    ("__calendar_countries", (0, 0)),
+    ("__calendar_country_info", (1, 1)),
+    ("__calendar_date_range", (3, 5)),
+    ("__calendar_from_local", (1, 3)),
+    ("__calendar_holidays", (2, 2)),
+    ("__calendar_is_business_day", (1, 3)),
+    ("__calendar_is_holiday", (1, 3)),
+    ("__calendar_next_business_day", (1, 4)),
+    ("__calendar_next_weekday", (3, 5)),
+    ("__calendar_parts", (1, 2)),
+    ("__calendar_supported_holiday_calendars", (0, 0)),
     // absent: not a builtin of 0.9.11
     ("__clock_ms", PERMISSIVE),
     // absent: not a builtin of 0.9.11
@@ -20,6 +36,7 @@ pub(super) static ORACLE_ARITY: &[(&str, (u8, u8))] = &[
     ("__deadline_pop", PERMISSIVE),
     // absent: not a builtin of 0.9.11
     ("__deadline_push", PERMISSIVE),
+    ("__from_xml", (1, 2)),
     // absent: not a builtin of 0.9.11
     ("__harness", PERMISSIVE),
     // unchecked: no Arity mismatch from 0.9.11 for 0 or 20 arguments
@@ -44,6 +61,7 @@ pub(super) static ORACLE_ARITY: &[(&str, (u8, u8))] = &[
     ("__select", PERMISSIVE),
     // absent: not a builtin of 0.9.11
     ("__spawn", PERMISSIVE),
+    ("__to_xml", (1, 2)),
     ("abs", (1, 1)),
     ("acos", (1, 1)),
     ("add_assistant", (2, 2)),
