@@ -303,14 +303,10 @@ pub fn contains(item: &Value, coll: &Value) -> bool {
 // ---------------------------------------------------------------------------
 // Access
 
-/// A dict entry by string key.
+/// A dict entry by string key (a hash probe; no key is allocated).
+#[inline]
 pub fn dict_get<'a>(map: &'a DictMap, key: &str) -> Option<&'a Value> {
-    // `DictMap` keys are `Rc<String>`, which only borrow as `String`, so a
-    // tree lookup needs an owned key; small dicts are scanned instead.
-    if map.len() <= 8 {
-        return map.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v);
-    }
-    map.get(&key.to_string())
+    map.get(key)
 }
 
 /// `obj.name` (or `obj?.name` when `optional`).
@@ -483,14 +479,8 @@ fn set_child(container: &mut Value, key: &Value, v: Value) -> VmResult<()> {
             Rc::make_mut(items)[slot] = v;
         }
         (Value::Dict(map), _) => {
-            let key = key_of(key);
-            let map = Rc::make_mut(map);
-            match map.get_mut(&key) {
-                Some(place) => *place = v,
-                None => {
-                    map.insert(key, v);
-                }
-            }
+            // An existing key keeps its `Rc` (and slot); a new one is added.
+            Rc::make_mut(map).insert(key_of(key), v);
         }
         (Value::Struct(s), _) => {
             let field = s.layout.index_of(&field_name(key));

@@ -222,7 +222,10 @@ pub enum PropertyTarget {
     PairSecond,
     EnumVariant,
     EnumFields,
-    DictField,
+    /// A dict entry, remembered by its slot in the dict (`DictMap::slot`):
+    /// a hit is the key at that slot being the site's name `Rc` (interned
+    /// at compile time, so literal keys and property names share it).
+    DictField { slot: u32 },
     StructField { layout: *const StructLayout, index: u32 },
 }
 
@@ -238,12 +241,13 @@ impl PropertyTarget {
         ("pair_second", PropertyTarget::PairSecond),
         ("enum_variant", PropertyTarget::EnumVariant),
         ("enum_fields", PropertyTarget::EnumFields),
-        ("dict_field", PropertyTarget::DictField),
+        ("dict_field", PropertyTarget::DictField { slot: 0 }),
     ];
 
     pub fn name(self) -> &'static str {
         match self {
             PropertyTarget::StructField { .. } => "struct_field",
+            PropertyTarget::DictField { .. } => "dict_field",
             other => Self::UNIT_NAMES.iter().find(|(_, t)| *t == other).map_or("?", |(n, _)| n),
         }
     }
@@ -256,7 +260,7 @@ impl PropertyTarget {
     /// layout the entry must keep alive for a struct field.
     pub fn resolve(obj: &Value, name: &str) -> Option<(PropertyTarget, Option<Rc<StructLayout>>)> {
         let target = match (obj, name) {
-            (Value::Dict(_), _) => PropertyTarget::DictField,
+            (Value::Dict(map), _) => PropertyTarget::DictField { slot: map.get_full(name).map_or(0, |(slot, _, _)| slot as u32) },
             (Value::Struct(s), _) => {
                 let index = s.layout.index_of(name)?;
                 let layout = Rc::clone(&s.layout);
@@ -288,7 +292,10 @@ impl PropertyTarget {
                 }
                 s.values.get(index as usize)?.clone()
             }
-            (PropertyTarget::DictField, Value::Dict(map)) => dict_field(map, name),
+            (PropertyTarget::DictField { slot }, Value::Dict(map)) => {
+                let mut slot = slot;
+                dict_slot_read(map, &mut slot, name)
+            }
             (PropertyTarget::ListCount, Value::List(items)) => Value::Int(items.len() as i64),
             (PropertyTarget::ListEmpty, Value::List(items)) => Value::Bool(items.is_empty()),
             (PropertyTarget::ListFirst, Value::List(items)) => items.first().cloned().unwrap_or_default(),
@@ -304,10 +311,49 @@ impl PropertyTarget {
     }
 }
 
-/// A dict field by the site's interned name: a tree lookup with no key allocation.
+/// A dict field through the slot a site remembered: when the key there is
+/// the site's name `Rc`, the value is read with no hashing and no string
+/// compare; otherwise `dict_slot_relearn`.
+#[inline(always)]
+pub fn dict_slot_read(map: &DictMap, slot: &mut u32, name: &HStr) -> Value {
+    if let Some((k, v)) = map.slot(*slot as usize) {
+        if Rc::ptr_eq(k, name) {
+            return v.clone();
+        }
+    }
+    dict_slot_relearn(map, slot, name)
+}
+
+/// The slot missed: the same text under another `Rc` (keys parsed from
+/// JSON, built strings) still reads there; else a hashed lookup, and the
+/// site remembers where it found the key. A missing key reads nil.
+#[inline(never)]
+fn dict_slot_relearn(map: &DictMap, slot: &mut u32, name: &HStr) -> Value {
+    if let Some((k, v)) = map.slot(*slot as usize) {
+        if k.as_str() == name.as_str() {
+            return v.clone();
+        }
+    }
+    match map.get_full(name) {
+        Some((found, _, v)) => {
+            *slot = found as u32;
+            v.clone()
+        }
+        None => Value::Nil,
+    }
+}
+
+/// `map.name = v` through the slot a site remembered (the same guard as
+/// `dict_slot_read`); a new key is inserted and its slot remembered.
 #[inline]
-fn dict_field(map: &DictMap, name: &HStr) -> Value {
-    map.get(name).cloned().unwrap_or_default()
+pub fn dict_slot_write(map: &mut DictMap, slot: &mut u32, name: &HStr, v: Value) {
+    if let Some((k, place)) = map.slot_mut(*slot as usize) {
+        if Rc::ptr_eq(k, name) || k.as_str() == name.as_str() {
+            *place = v;
+            return;
+        }
+    }
+    *slot = map.insert_full(Rc::clone(name), v).0 as u32;
 }
 
 // ---------------------------------------------------------------------------
@@ -655,7 +701,10 @@ impl Entry {
 pub fn property_hit(entry: &mut Entry, name_idx: u16, obj: &Value, name: &HStr) -> Option<Value> {
     if let Entry::Property { name_idx: n, target, hits, .. } = entry {
         if *n == name_idx {
-            let v = target.read(obj, name)?;
+            let v = match (&mut *target, obj) {
+                (PropertyTarget::DictField { slot }, Value::Dict(map)) => dict_slot_read(map, slot, name),
+                (target, obj) => target.read(obj, name)?,
+            };
             *hits += 1;
             return Some(v);
         }
