@@ -449,7 +449,7 @@ mod tests {
 
     fn key(n: u64) -> HStr {
         // Mixed lengths and a shared prefix, so byte order is not numeric order.
-        Rc::new(if n % 3 == 0 { format!("k{n}") } else { format!("{}", n * 7919 % 1000) })
+        Rc::new(if n.is_multiple_of(3) { format!("k{n}") } else { format!("{}", n * 7919 % 1000) })
     }
 
     fn same_as_model(d: &DictMap, model: &BTreeMap<HStr, i64>) {
@@ -481,7 +481,7 @@ mod tests {
             for step in 0..300i64 {
                 let k = key(rng.below(span));
                 match rng.below(5) {
-                    0 | 1 | 2 => {
+                    0..=2 => {
                         assert_eq!(d.insert(k.clone(), Value::Int(step)).is_some(), model.insert(k, step).is_some());
                     }
                     _ => {

@@ -225,8 +225,13 @@ pub enum PropertyTarget {
     /// A dict entry, remembered by its slot in the dict (`DictMap::slot`):
     /// a hit is the key at that slot being the site's name `Rc` (interned
     /// at compile time, so literal keys and property names share it).
-    DictField { slot: u32 },
-    StructField { layout: *const StructLayout, index: u32 },
+    DictField {
+        slot: u32,
+    },
+    StructField {
+        layout: *const StructLayout,
+        index: u32,
+    },
 }
 
 impl PropertyTarget {

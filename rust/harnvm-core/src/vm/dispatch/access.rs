@@ -169,8 +169,10 @@ impl Vm {
                 return Ok(());
             }
         }
-        if let (Value::Dict(map), Some(ic::Entry::Property { name_idx: n, target: ic::PropertyTarget::DictField { slot }, hits, .. })) =
-            (&mut *obj, entry.as_deref_mut())
+        if let (
+            Value::Dict(map),
+            Some(ic::Entry::Property { name_idx: n, target: ic::PropertyTarget::DictField { slot }, hits, .. }),
+        ) = (&mut *obj, entry.as_deref_mut())
         {
             if *n as usize == name_idx {
                 *hits += 1;
