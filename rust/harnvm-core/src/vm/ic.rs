@@ -297,10 +297,11 @@ impl PropertyTarget {
                 }
                 s.values.get(index as usize)?.clone()
             }
-            (PropertyTarget::DictField { slot }, Value::Dict(map)) => {
-                let mut slot = slot;
-                dict_slot_read(map, &mut slot, name)
-            }
+            // Another key in the slot: `dict_slot_relearn`, out of line (see `property_hit`).
+            (PropertyTarget::DictField { slot }, Value::Dict(map)) => match map.slot(slot as usize) {
+                Some((k, v)) if Rc::ptr_eq(k, name) => v.clone(),
+                _ => return None,
+            },
             (PropertyTarget::ListCount, Value::List(items)) => Value::Int(items.len() as i64),
             (PropertyTarget::ListEmpty, Value::List(items)) => Value::Bool(items.is_empty()),
             (PropertyTarget::ListFirst, Value::List(items)) => items.first().cloned().unwrap_or_default(),
@@ -316,24 +317,11 @@ impl PropertyTarget {
     }
 }
 
-/// A dict field through the slot a site remembered: when the key there is
-/// the site's name `Rc`, the value is read with no hashing and no string
-/// compare; otherwise `dict_slot_relearn`.
-#[inline(always)]
-pub fn dict_slot_read(map: &DictMap, slot: &mut u32, name: &HStr) -> Value {
-    if let Some((k, v)) = map.slot(*slot as usize) {
-        if Rc::ptr_eq(k, name) {
-            return v.clone();
-        }
-    }
-    dict_slot_relearn(map, slot, name)
-}
-
-/// The slot missed: the same text under another `Rc` (keys parsed from
+/// A dict-field site's slot did not hold its name `Rc`: the same text under another `Rc` (keys parsed from
 /// JSON, built strings) still reads there; else a hashed lookup, and the
 /// site remembers where it found the key. A missing key reads nil.
 #[inline(never)]
-fn dict_slot_relearn(map: &DictMap, slot: &mut u32, name: &HStr) -> Value {
+pub fn dict_slot_relearn(map: &DictMap, slot: &mut u32, name: &HStr) -> Value {
     if let Some((k, v)) = map.slot(*slot as usize) {
         if k.as_str() == name.as_str() {
             return v.clone();
@@ -706,15 +694,32 @@ impl Entry {
 pub fn property_hit(entry: &mut Entry, name_idx: u16, obj: &Value, name: &HStr) -> Option<Value> {
     if let Entry::Property { name_idx: n, target, hits, .. } = entry {
         if *n == name_idx {
-            let v = match (&mut *target, obj) {
-                (PropertyTarget::DictField { slot }, Value::Dict(map)) => dict_slot_read(map, slot, name),
-                (target, obj) => target.read(obj, name)?,
-            };
+            // Kept small (it is inlined into the dispatch loop): a dict
+            // whose slot holds another key takes the miss path, which
+            // re-learns the slot and still counts a hit (`dict_field_rehit`).
+            let v = target.read(obj, name)?;
             *hits += 1;
             return Some(v);
         }
     }
     None
+}
+
+/// A dict read at a site bound to a dict field whose slot held another
+/// key: the hashed lookup, the new slot remembered, counted as a hit (the
+/// site still fits its receiver). None when the entry is not such a site.
+#[inline(never)]
+pub fn dict_field_rehit(entry: &mut Entry, name_idx: u16, obj: &Value, name: &HStr) -> Option<Value> {
+    match (entry, obj) {
+        (Entry::Property { name_idx: n, target: PropertyTarget::DictField { slot }, hits, .. }, Value::Dict(map))
+            if *n == name_idx =>
+        {
+            let v = dict_slot_relearn(map, slot, name);
+            *hits += 1;
+            Some(v)
+        }
+        _ => None,
+    }
 }
 
 /// After a generic read: bind the site to `resolved` (replace-on-miss), or

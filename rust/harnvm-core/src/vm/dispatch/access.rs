@@ -274,7 +274,10 @@ fn field_write_miss(entry: Option<&mut ic::Entry>, name_idx: usize, obj: &mut Va
 /// A property read whose cache entry did not hit: the generic read, then
 /// the entry learns where `name` was found.
 #[inline(never)]
-fn property_miss(entry: &mut ic::Entry, name_idx: usize, obj: &Value, name: &str, optional: bool) -> VmResult<Value> {
+fn property_miss(entry: &mut ic::Entry, name_idx: usize, obj: &Value, name: &HStr, optional: bool) -> VmResult<Value> {
+    if let Some(v) = ic::dict_field_rehit(entry, name_idx as u16, obj, name) {
+        return Ok(v);
+    }
     let resolved = ic::PropertyTarget::resolve(obj, name);
     let v = ops::get_property(obj, name, optional)?;
     ic::property_learn(entry, name_idx as u16, resolved);
