@@ -39,6 +39,9 @@ pub struct DictMap {
     order: OnceCell<Box<[u32]>>,
 }
 
+// Lookups and inserts are out of line: the hash probe is sizeable code, and
+// inlined into the dispatch loop's ops it cost every other op registers.
+
 /// Anything a dict can be looked up by: its text.
 pub trait DictKey {
     fn key_str(&self) -> &str;
@@ -108,28 +111,28 @@ impl DictMap {
         self.entries.is_empty()
     }
 
-    #[inline]
+    #[inline(never)]
     pub fn get<K: DictKey + ?Sized>(&self, key: &K) -> Option<&Value> {
         self.entries.get(&Probe(key.key_str()))
     }
 
-    #[inline]
+    #[inline(never)]
     pub fn get_key_value<K: DictKey + ?Sized>(&self, key: &K) -> Option<(&HStr, &Value)> {
         self.entries.get_key_value(&Probe(key.key_str()))
     }
 
-    #[inline]
+    #[inline(never)]
     pub fn contains_key<K: DictKey + ?Sized>(&self, key: &K) -> bool {
         self.entries.contains_key(&Probe(key.key_str()))
     }
 
-    #[inline]
+    #[inline(never)]
     pub fn get_mut<K: DictKey + ?Sized>(&mut self, key: &K) -> Option<&mut Value> {
         self.entries.get_mut(&Probe(key.key_str()))
     }
 
     /// The slot of `key` and its entry (slots are what a property cache remembers).
-    #[inline]
+    #[inline(never)]
     pub fn get_full<K: DictKey + ?Sized>(&self, key: &K) -> Option<(usize, &HStr, &Value)> {
         self.entries.get_full(&Probe(key.key_str()))
     }
@@ -153,6 +156,7 @@ impl DictMap {
     }
 
     /// `insert`, also giving the entry's slot.
+    #[inline(never)]
     pub fn insert_full(&mut self, key: HStr, value: Value) -> (usize, Option<Value>) {
         let (slot, old) = self.entries.insert_full(key, value);
         if old.is_none() {
@@ -177,6 +181,7 @@ impl DictMap {
         self.remove_entry(key).map(|(_, v)| v)
     }
 
+    #[inline(never)]
     pub fn remove_entry<K: DictKey + ?Sized>(&mut self, key: &K) -> Option<(HStr, Value)> {
         let probe = Probe(key.key_str());
         let removed = if self.entries.len() <= SHIFT_REMOVE_MAX {
@@ -245,6 +250,17 @@ impl DictMap {
 
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &Value> + ExactSizeIterator + Clone + '_ {
         self.iter().map(|(_, v)| v)
+    }
+
+    /// Values in slot order, for walks whose outcome does not depend on
+    /// order (drops, size sums): no key order is computed.
+    pub fn values_unordered(&self) -> indexmap::map::Values<'_, HStr, Value> {
+        self.entries.values()
+    }
+
+    /// `into_values` in slot order (see `values_unordered`).
+    pub fn into_values_unordered(self) -> indexmap::map::IntoValues<HStr, Value> {
+        self.entries.into_values()
     }
 
     /// Entries in key order, values writable.
