@@ -30,7 +30,6 @@ type Entries = IndexMap<HStr, Value, FxBuildHasher>;
 const SHIFT_REMOVE_MAX: usize = 16;
 
 /// A Harn dict: string keys to values, walked in key byte order.
-#[derive(Clone)]
 pub struct DictMap {
     entries: Entries,
     /// The entries' slot order is key order.
@@ -83,6 +82,14 @@ impl Hash for Probe<'_> {
 impl Equivalent<HStr> for Probe<'_> {
     fn equivalent(&self, key: &HStr) -> bool {
         self.0 == key.as_str()
+    }
+}
+
+impl Clone for DictMap {
+    /// Out of line: `Rc::make_mut` on a dict sits in ops the dispatch loop inlines.
+    #[inline(never)]
+    fn clone(&self) -> DictMap {
+        DictMap { entries: self.entries.clone(), sorted: self.sorted, order: self.order.clone() }
     }
 }
 
@@ -216,12 +223,18 @@ impl DictMap {
     }
 
     /// Puts the slots in key order (no-op when they are), so later walks go direct.
+    #[inline]
     pub fn sort_in_place(&mut self) {
         if !self.sorted {
-            self.entries.sort_unstable_keys();
-            self.sorted = true;
-            self.order.take();
+            self.sort_slots();
         }
+    }
+
+    #[inline(never)]
+    fn sort_slots(&mut self) {
+        self.entries.sort_unstable_keys();
+        self.sorted = true;
+        self.order.take();
     }
 
     /// The slots in key order, or None when slot order is key order.
@@ -230,12 +243,15 @@ impl DictMap {
         if self.sorted {
             return None;
         }
-        Some(self.order.get_or_init(|| {
-            let keys: Vec<&[u8]> = self.entries.keys().map(|k| k.as_bytes()).collect();
-            let mut slots: Vec<u32> = (0..keys.len() as u32).collect();
-            slots.sort_unstable_by_key(|&s| keys[s as usize]);
-            slots.into_boxed_slice()
-        }))
+        Some(self.order.get_or_init(|| self.sorted_slots()))
+    }
+
+    #[inline(never)]
+    fn sorted_slots(&self) -> Box<[u32]> {
+        let keys: Vec<&[u8]> = self.entries.keys().map(|k| k.as_bytes()).collect();
+        let mut slots: Vec<u32> = (0..keys.len() as u32).collect();
+        slots.sort_unstable_by_key(|&s| keys[s as usize]);
+        slots.into_boxed_slice()
     }
 
     /// Entries in key order.
@@ -285,6 +301,7 @@ impl DictMap {
     }
 
     /// The first entry whose key sorts after `key` (a resumable ordered walk).
+    #[inline(never)]
     pub fn next_after(&self, key: &str) -> Option<(&HStr, &Value)> {
         let it = self.iter();
         let n = self.entries.len();
