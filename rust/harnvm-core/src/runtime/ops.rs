@@ -471,6 +471,13 @@ fn child_mut<'a>(container: &'a mut Value, key: &Value) -> VmResult<Option<&'a m
     }
 }
 
+/// `map[key] = v`: an existing key keeps its `Rc` (and slot); a new one is
+/// added. Out of line, so `set_child` stays small for list and struct writes.
+#[inline(never)]
+fn set_dict_entry(map: &mut Rc<DictMap>, key: &Value, v: Value) {
+    Rc::make_mut(map).insert(key_of(key), v);
+}
+
 /// `container[key] = v` for the last key of a path.
 fn set_child(container: &mut Value, key: &Value, v: Value) -> VmResult<()> {
     match (container, key) {
@@ -478,10 +485,7 @@ fn set_child(container: &mut Value, key: &Value, v: Value) -> VmResult<()> {
             let slot = list_slot(items.len(), *i)?;
             Rc::make_mut(items)[slot] = v;
         }
-        (Value::Dict(map), _) => {
-            // An existing key keeps its `Rc` (and slot); a new one is added.
-            Rc::make_mut(map).insert(key_of(key), v);
-        }
+        (Value::Dict(map), _) => set_dict_entry(map, key, v),
         (Value::Struct(s), _) => {
             let field = s.layout.index_of(&field_name(key));
             let s = Rc::make_mut(s);
