@@ -248,9 +248,10 @@ impl DictMap {
 
     #[inline(never)]
     fn sorted_slots(&self) -> Box<[u32]> {
-        let keys: Vec<&[u8]> = self.entries.keys().map(|k| k.as_bytes()).collect();
-        let mut slots: Vec<u32> = (0..keys.len() as u32).collect();
-        slots.sort_unstable_by_key(|&s| keys[s as usize]);
+        let entries = self.entries.as_slice();
+        let key = |slot: u32| entries.get_index(slot as usize).map(|(k, _)| k.as_bytes());
+        let mut slots: Vec<u32> = (0..entries.len() as u32).collect();
+        slots.sort_unstable_by(|&a, &b| key(a).cmp(&key(b)));
         slots.into_boxed_slice()
     }
 

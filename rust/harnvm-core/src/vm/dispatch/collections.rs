@@ -56,6 +56,9 @@ impl Vm {
             map.insert(dict_key(&k), v);
         }
         drop(pairs);
+        // Literals list keys in source order; sorted once here, later walks
+        // (display, JSON, iteration) need no key-order permutation.
+        map.sort_in_place();
         stack.push(Value::dict(map));
     }
 
