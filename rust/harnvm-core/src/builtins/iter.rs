@@ -142,7 +142,7 @@ fn next_direct(kind: &mut Kind) -> Option<Option<Value>> {
         Kind::DictEntries { map, last } | Kind::DictPairs { map, last } => {
             let entry = match last {
                 None => map.iter().next(),
-                Some(k) => map.range::<HStr, _>((std::ops::Bound::Excluded(&*k), std::ops::Bound::Unbounded)).next(),
+                Some(k) => map.next_after(k),
             };
             match entry.map(|(k, v)| (k.clone(), v.clone())) {
                 None => None,

@@ -337,8 +337,8 @@ fn take_children(v: &mut Value, pending: &mut SmallVec<[Value; 8]>) {
         }
         Value::Dict(map) => {
             if let Some(map) = Rc::get_mut(map) {
-                if map.values().any(nests) {
-                    pending.extend(std::mem::take(map).into_values());
+                if map.values_unordered().any(nests) {
+                    pending.extend(std::mem::take(map).into_values_unordered());
                 }
             }
         }
@@ -437,7 +437,7 @@ impl SizeWalk {
         };
         let n = match v {
             Value::List(x) | Value::Set(x) => sum(&mut x.iter(), memo),
-            Value::Dict(x) => sum(&mut x.values(), memo),
+            Value::Dict(x) => sum(&mut x.values_unordered(), memo),
             Value::Pair(x) => sum(&mut [&x.0, &x.1].into_iter(), memo),
             Value::Enum(x) => sum(&mut x.fields.iter(), memo),
             Value::Struct(x) => sum(&mut x.values.iter(), memo),

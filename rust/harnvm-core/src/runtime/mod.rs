@@ -4,6 +4,7 @@
 
 pub mod budget;
 pub mod deep;
+pub mod dict;
 pub mod error;
 pub mod fiber;
 pub mod harness;

@@ -303,14 +303,10 @@ pub fn contains(item: &Value, coll: &Value) -> bool {
 // ---------------------------------------------------------------------------
 // Access
 
-/// A dict entry by string key.
+/// A dict entry by string key (a hash probe; no key is allocated).
+#[inline]
 pub fn dict_get<'a>(map: &'a DictMap, key: &str) -> Option<&'a Value> {
-    // `DictMap` keys are `Rc<String>`, which only borrow as `String`, so a
-    // tree lookup needs an owned key; small dicts are scanned instead.
-    if map.len() <= 8 {
-        return map.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v);
-    }
-    map.get(&key.to_string())
+    map.get(key)
 }
 
 /// `obj.name` (or `obj?.name` when `optional`).
@@ -475,6 +471,13 @@ fn child_mut<'a>(container: &'a mut Value, key: &Value) -> VmResult<Option<&'a m
     }
 }
 
+/// `map[key] = v`: an existing key keeps its `Rc` (and slot); a new one is
+/// added. Out of line, so `set_child` stays small for list and struct writes.
+#[inline(never)]
+fn set_dict_entry(map: &mut Rc<DictMap>, key: &Value, v: Value) {
+    Rc::make_mut(map).insert(key_of(key), v);
+}
+
 /// `container[key] = v` for the last key of a path.
 fn set_child(container: &mut Value, key: &Value, v: Value) -> VmResult<()> {
     match (container, key) {
@@ -482,16 +485,7 @@ fn set_child(container: &mut Value, key: &Value, v: Value) -> VmResult<()> {
             let slot = list_slot(items.len(), *i)?;
             Rc::make_mut(items)[slot] = v;
         }
-        (Value::Dict(map), _) => {
-            let key = key_of(key);
-            let map = Rc::make_mut(map);
-            match map.get_mut(&key) {
-                Some(place) => *place = v,
-                None => {
-                    map.insert(key, v);
-                }
-            }
-        }
+        (Value::Dict(map), _) => set_dict_entry(map, key, v),
         (Value::Struct(s), _) => {
             let field = s.layout.index_of(&field_name(key));
             let s = Rc::make_mut(s);

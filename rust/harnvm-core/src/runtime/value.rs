@@ -8,7 +8,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::rc::Rc;
 
@@ -18,8 +17,8 @@ use crate::bytecode::chunk::FunctionProto;
 /// thin pointer) at the cost of one extra indirection on reads.
 pub type HStr = Rc<String>;
 
-/// Dicts are ordered by key (byte order), as Harn displays and iterates them.
-pub type DictMap = BTreeMap<HStr, Value>;
+/// Dicts: hashed lookups, walked in key (byte) order as Harn displays and iterates them.
+pub use crate::runtime::dict::DictMap;
 
 #[derive(Default)]
 pub enum Value {

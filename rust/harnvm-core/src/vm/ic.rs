@@ -222,8 +222,16 @@ pub enum PropertyTarget {
     PairSecond,
     EnumVariant,
     EnumFields,
-    DictField,
-    StructField { layout: *const StructLayout, index: u32 },
+    /// A dict entry, remembered by its slot in the dict (`DictMap::slot`):
+    /// a hit is the key at that slot being the site's name `Rc` (interned
+    /// at compile time, so literal keys and property names share it).
+    DictField {
+        slot: u32,
+    },
+    StructField {
+        layout: *const StructLayout,
+        index: u32,
+    },
 }
 
 impl PropertyTarget {
@@ -238,12 +246,13 @@ impl PropertyTarget {
         ("pair_second", PropertyTarget::PairSecond),
         ("enum_variant", PropertyTarget::EnumVariant),
         ("enum_fields", PropertyTarget::EnumFields),
-        ("dict_field", PropertyTarget::DictField),
+        ("dict_field", PropertyTarget::DictField { slot: 0 }),
     ];
 
     pub fn name(self) -> &'static str {
         match self {
             PropertyTarget::StructField { .. } => "struct_field",
+            PropertyTarget::DictField { .. } => "dict_field",
             other => Self::UNIT_NAMES.iter().find(|(_, t)| *t == other).map_or("?", |(n, _)| n),
         }
     }
@@ -256,7 +265,7 @@ impl PropertyTarget {
     /// layout the entry must keep alive for a struct field.
     pub fn resolve(obj: &Value, name: &str) -> Option<(PropertyTarget, Option<Rc<StructLayout>>)> {
         let target = match (obj, name) {
-            (Value::Dict(_), _) => PropertyTarget::DictField,
+            (Value::Dict(map), _) => PropertyTarget::DictField { slot: map.get_full(name).map_or(0, |(slot, _, _)| slot as u32) },
             (Value::Struct(s), _) => {
                 let index = s.layout.index_of(name)?;
                 let layout = Rc::clone(&s.layout);
@@ -288,7 +297,11 @@ impl PropertyTarget {
                 }
                 s.values.get(index as usize)?.clone()
             }
-            (PropertyTarget::DictField, Value::Dict(map)) => dict_field(map, name),
+            // Another key in the slot: `dict_slot_relearn`, out of line (see `property_hit`).
+            (PropertyTarget::DictField { slot }, Value::Dict(map)) => match map.slot(slot as usize) {
+                Some((k, v)) if Rc::ptr_eq(k, name) => v.clone(),
+                _ => return None,
+            },
             (PropertyTarget::ListCount, Value::List(items)) => Value::Int(items.len() as i64),
             (PropertyTarget::ListEmpty, Value::List(items)) => Value::Bool(items.is_empty()),
             (PropertyTarget::ListFirst, Value::List(items)) => items.first().cloned().unwrap_or_default(),
@@ -304,10 +317,36 @@ impl PropertyTarget {
     }
 }
 
-/// A dict field by the site's interned name: a tree lookup with no key allocation.
+/// A dict-field site's slot did not hold its name `Rc`: the same text under another `Rc` (keys parsed from
+/// JSON, built strings) still reads there; else a hashed lookup, and the
+/// site remembers where it found the key. A missing key reads nil.
+#[inline(never)]
+pub fn dict_slot_relearn(map: &DictMap, slot: &mut u32, name: &HStr) -> Value {
+    if let Some((k, v)) = map.slot(*slot as usize) {
+        if k.as_str() == name.as_str() {
+            return v.clone();
+        }
+    }
+    match map.get_full(name) {
+        Some((found, _, v)) => {
+            *slot = found as u32;
+            v.clone()
+        }
+        None => Value::Nil,
+    }
+}
+
+/// `map.name = v` through the slot a site remembered (the same guard as
+/// `dict_slot_read`); a new key is inserted and its slot remembered.
 #[inline]
-fn dict_field(map: &DictMap, name: &HStr) -> Value {
-    map.get(name).cloned().unwrap_or_default()
+pub fn dict_slot_write(map: &mut DictMap, slot: &mut u32, name: &HStr, v: Value) {
+    if let Some((k, place)) = map.slot_mut(*slot as usize) {
+        if Rc::ptr_eq(k, name) || k.as_str() == name.as_str() {
+            *place = v;
+            return;
+        }
+    }
+    *slot = map.insert_full(Rc::clone(name), v).0 as u32;
 }
 
 // ---------------------------------------------------------------------------
@@ -655,12 +694,32 @@ impl Entry {
 pub fn property_hit(entry: &mut Entry, name_idx: u16, obj: &Value, name: &HStr) -> Option<Value> {
     if let Entry::Property { name_idx: n, target, hits, .. } = entry {
         if *n == name_idx {
+            // Kept small (it is inlined into the dispatch loop): a dict
+            // whose slot holds another key takes the miss path, which
+            // re-learns the slot and still counts a hit (`dict_field_rehit`).
             let v = target.read(obj, name)?;
             *hits += 1;
             return Some(v);
         }
     }
     None
+}
+
+/// A dict read at a site bound to a dict field whose slot held another
+/// key: the hashed lookup, the new slot remembered, counted as a hit (the
+/// site still fits its receiver). None when the entry is not such a site.
+#[inline(never)]
+pub fn dict_field_rehit(entry: &mut Entry, name_idx: u16, obj: &Value, name: &HStr) -> Option<Value> {
+    match (entry, obj) {
+        (Entry::Property { name_idx: n, target: PropertyTarget::DictField { slot }, hits, .. }, Value::Dict(map))
+            if *n == name_idx =>
+        {
+            let v = dict_slot_relearn(map, slot, name);
+            *hits += 1;
+            Some(v)
+        }
+        _ => None,
+    }
 }
 
 /// After a generic read: bind the site to `resolved` (replace-on-miss), or

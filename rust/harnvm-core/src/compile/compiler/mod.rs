@@ -114,7 +114,12 @@ struct Compiler {
     module_mode: bool,
     /// Module globals that `var` made assignable.
     mutable_globals: HashSet<u16>,
+    /// The interned string constants (see `intern`).
+    strings: HashSet<HStrConst>,
 }
+
+/// A string constant (`Value::Str`'s payload).
+type HStrConst = Rc<String>;
 
 type CResult<T = ()> = VmResult<T>;
 
@@ -132,6 +137,7 @@ impl Compiler {
             imports: Vec::new(),
             module_mode: false,
             mutable_globals: HashSet::new(),
+            strings: HashSet::new(),
         }
     }
 
@@ -350,7 +356,24 @@ impl Compiler {
         if self.chunk().constants.len() >= u16::MAX as usize {
             return Err(self.error("too many constants in one function"));
         }
+        let v = match &v {
+            Value::Str(s) => Value::Str(self.intern(Rc::clone(s))),
+            _ => v,
+        };
         Ok(self.chunk().add_constant(v) as u32)
+    }
+
+    /// One `Rc` per distinct string constant of the compilation: dict
+    /// literal keys and property names then share it, so a dict slot's key
+    /// is compared with a site's name by pointer (`ic::dict_slot_read`).
+    fn intern(&mut self, s: HStrConst) -> HStrConst {
+        match self.strings.get(&s) {
+            Some(shared) => Rc::clone(shared),
+            None => {
+                self.strings.insert(Rc::clone(&s));
+                s
+            }
+        }
     }
 
     fn name_const(&mut self, name: &str) -> CResult<u32> {

@@ -169,6 +169,18 @@ impl Vm {
                 return Ok(());
             }
         }
+        if let (
+            Value::Dict(map),
+            Some(ic::Entry::Property { name_idx: n, target: ic::PropertyTarget::DictField { slot }, hits, .. }),
+        ) = (&mut *obj, entry.as_deref_mut())
+        {
+            if *n as usize == name_idx {
+                *hits += 1;
+                // Copies a shared dict first, so aliases keep the old value.
+                ic::dict_slot_write(Rc::make_mut(map), slot, const_name(consts, name_idx), v);
+                return Ok(());
+            }
+        }
         field_write_miss(entry, name_idx, obj, const_name(consts, name_idx), v)
     }
 
@@ -278,6 +290,13 @@ impl Vm {
 #[inline(never)]
 fn field_write_miss(entry: Option<&mut ic::Entry>, name_idx: usize, obj: &mut Value, name: &HStr, v: Value) -> VmResult<()> {
     if let Some(entry) = entry {
+        if let Value::Dict(map) = obj {
+            // The site learns the slot the write lands in.
+            let mut slot = 0;
+            ic::dict_slot_write(Rc::make_mut(map), &mut slot, name, v);
+            ic::property_learn(entry, name_idx as u16, Some((ic::PropertyTarget::DictField { slot }, None)));
+            return Ok(());
+        }
         let resolved = match obj {
             Value::Struct(_) => ic::PropertyTarget::resolve(obj, name),
             _ => None,
@@ -290,7 +309,10 @@ fn field_write_miss(entry: Option<&mut ic::Entry>, name_idx: usize, obj: &mut Va
 /// A property read whose cache entry did not hit: the generic read, then
 /// the entry learns where `name` was found.
 #[inline(never)]
-fn property_miss(entry: &mut ic::Entry, name_idx: usize, obj: &Value, name: &str, optional: bool) -> VmResult<Value> {
+fn property_miss(entry: &mut ic::Entry, name_idx: usize, obj: &Value, name: &HStr, optional: bool) -> VmResult<Value> {
+    if let Some(v) = ic::dict_field_rehit(entry, name_idx as u16, obj, name) {
+        return Ok(v);
+    }
     let resolved = ic::PropertyTarget::resolve(obj, name);
     let v = ops::get_property(obj, name, optional)?;
     ic::property_learn(entry, name_idx as u16, resolved);

@@ -45,22 +45,26 @@ impl Vm {
         Ok(())
     }
 
-    /// `k v … -- dict` from the top `n` key/value pairs.
-    #[inline(always)]
+    /// `k v … -- dict` from the top `n` key/value pairs. (Out of line: the
+    /// hashed dict's setup, inlined, cost the dispatch loop registers.)
+    #[inline(never)]
     pub(super) fn build_dict(&mut self, n: usize) {
         let stack = &mut self.fiber.stack;
         let at = stack.len() - 2 * n;
-        let mut map = DictMap::new();
+        let mut map = DictMap::with_capacity(n);
         let mut pairs = stack.drain(at..);
         while let (Some(k), Some(v)) = (pairs.next(), pairs.next()) {
             map.insert(dict_key(&k), v);
         }
         drop(pairs);
+        // Literals list keys in source order; sorted once here, later walks
+        // (display, JSON, iteration) need no key-order permutation.
+        map.sort_in_place();
         stack.push(Value::dict(map));
     }
 
     /// `dict k v -- dict` with the entry inserted.
-    #[inline(always)]
+    #[inline(never)]
     pub(super) fn dict_insert(&mut self) {
         let v = pop(&mut self.fiber.stack);
         let k = pop(&mut self.fiber.stack);
