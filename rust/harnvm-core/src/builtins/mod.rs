@@ -32,6 +32,7 @@ pub mod crypto;
 mod crypto_extra;
 mod csv_fmt;
 mod datetime;
+pub mod decimal;
 mod error_preds;
 mod flow;
 mod formats;
@@ -89,6 +90,7 @@ static MODULE_TABLES: &[&[BuiltinDef]] = &[
     xml::TABLE,
     error_preds::TABLE,
     aws::TABLE,
+    decimal::TABLE,
 ];
 
 /// The table of all builtins; the index is the builtin id.
