@@ -53,6 +53,7 @@ fn abs(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
         Value::Int(i64::MIN) => done(Value::Float(-(i64::MIN as f64))),
         Value::Int(n) => done(Value::Int(n.abs())),
         Value::Float(f) => done(Value::Float(f.abs())),
+        other if other.as_decimal().is_some() => Err(no_decimal("abs")),
         other => Err(expected("abs", "a number", other)),
     }
 }
@@ -82,6 +83,12 @@ fn max(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     min_max(args, "max", true)
 }
 
+/// 0.9.11's error for a decimal passed to `abs`/`floor`/`ceil`, which take
+/// only ints and floats there (other non-numbers keep the older text).
+fn no_decimal(name: &str) -> VmError {
+    VmError::type_error(format!("'{name}' parameter `value` expects int | float, got decimal"))
+}
+
 /// A float that must become an int: errors when not finite or out of range.
 fn float_to_int(f: f64, name: &str) -> VmResult<i64> {
     if !f.is_finite() {
@@ -98,6 +105,7 @@ fn to_integral(args: &[Value], name: &str, op: fn(f64) -> f64) -> VmResult<Flow>
     match arg(args, 0) {
         Value::Int(n) => done(Value::Int(*n)),
         Value::Float(f) => done(Value::Int(float_to_int(op(*f), name)?)),
+        other if other.as_decimal().is_some() => Err(no_decimal(name)),
         other => Err(expected(name, "a number", other)),
     }
 }

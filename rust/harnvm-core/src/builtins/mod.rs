@@ -40,6 +40,7 @@ pub mod harness;
 pub mod iter;
 mod jq;
 pub mod json;
+mod jwt;
 mod math;
 pub mod methods;
 mod multipart;
@@ -91,6 +92,7 @@ static MODULE_TABLES: &[&[BuiltinDef]] = &[
     error_preds::TABLE,
     aws::TABLE,
     decimal::TABLE,
+    jwt::TABLE,
 ];
 
 /// The table of all builtins; the index is the builtin id.
