@@ -21,10 +21,8 @@ use super::{BuiltinDef, Ctx, Flow};
 use crate::runtime::error::{VmError, VmResult};
 use crate::runtime::value::{arg, Value};
 
-pub(super) static TABLE: &[BuiltinDef] = &[
-    BuiltinDef { name: "jwt_sign", imp: Native(jwt_sign) },
-    BuiltinDef { name: "jwt_verify", imp: Native(jwt_verify) },
-];
+pub(super) static TABLE: &[BuiltinDef] =
+    &[BuiltinDef { name: "jwt_sign", imp: Native(jwt_sign) }, BuiltinDef { name: "jwt_verify", imp: Native(jwt_verify) }];
 
 /// Argument `i` as text, or 0.9.11's type error naming the parameter.
 fn text_arg<'a>(args: &'a [Value], i: usize, builtin: &str, param: &str) -> VmResult<&'a str> {
@@ -37,21 +35,20 @@ fn jwt_sign(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     let alg_name = text_arg(args, 0, "jwt_sign", "algorithm")?;
     let claims = arg(args, 1);
     if !matches!(claims, Value::Dict(_)) {
-        return Err(VmError::type_error(format!(
-            "'jwt_sign' parameter `claims` expects dict, got {}",
-            claims.type_name()
-        )));
+        return Err(VmError::type_error(format!("'jwt_sign' parameter `claims` expects dict, got {}", claims.type_name())));
     }
     let pem = text_arg(args, 2, "jwt_sign", "private_key")?;
     let alg = match alg_name {
         "ES256" => Algorithm::ES256,
         "RS256" => Algorithm::RS256,
-        other => {
-            return Err(VmError::runtime(format!("jwt_sign: unsupported algorithm `{other}`; expected ES256 or RS256")))
-        }
+        other => return Err(VmError::runtime(format!("jwt_sign: unsupported algorithm `{other}`; expected ES256 or RS256"))),
     };
-    let key = if alg == Algorithm::ES256 { EncodingKey::from_ec_pem(pem.as_bytes()) } else { EncodingKey::from_rsa_pem(pem.as_bytes()) }
-        .map_err(|e| VmError::runtime(format!("jwt_sign: invalid {alg_name} PEM private key: {e}")))?;
+    let key = if alg == Algorithm::ES256 {
+        EncodingKey::from_ec_pem(pem.as_bytes())
+    } else {
+        EncodingKey::from_rsa_pem(pem.as_bytes())
+    }
+    .map_err(|e| VmError::runtime(format!("jwt_sign: invalid {alg_name} PEM private key: {e}")))?;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let header = format!("{{\"typ\":\"JWT\",\"alg\":\"{alg_name}\"}}");
     let message = format!("{}.{}", b64.encode(header), b64.encode(to_json(claims)?));
@@ -103,20 +100,26 @@ mod tests {
         for (alg, private, public) in [("ES256", EC_PRIVATE, EC_PUBLIC), ("RS256", RSA_PRIVATE, RSA_PUBLIC)] {
             let token = call("jwt_sign", &[Value::str(alg), claims(), Value::str(private)]);
             assert_eq!(token.split('.').count(), 3, "{token}");
-            assert_eq!(call("jwt_verify", &[Value::str(alg), Value::str(&token), Value::str(public)]), "{claims: {n: 1, sub: a}, valid: true}");
+            assert_eq!(
+                call("jwt_verify", &[Value::str(alg), Value::str(&token), Value::str(public)]),
+                "{claims: {n: 1, sub: a}, valid: true}"
+            );
             // A changed payload no longer matches the signature.
             let mut parts: Vec<&str> = token.split('.').collect();
             parts[1] = "eyJzdWIiOiJiIn0";
             let forged = parts.join(".");
-            assert!(call("jwt_verify", &[Value::str(alg), Value::str(forged), Value::str(public)]).ends_with("jwt_verify: InvalidSignature"));
+            assert!(call("jwt_verify", &[Value::str(alg), Value::str(forged), Value::str(public)])
+                .ends_with("jwt_verify: InvalidSignature"));
         }
     }
 
     #[test]
     fn errors_use_the_crate_names() {
         let token = call("jwt_sign", &[Value::str("ES256"), claims(), Value::str(EC_PRIVATE)]);
-        assert!(call("jwt_verify", &[Value::str("RS256"), Value::str(&token), Value::str(RSA_PUBLIC)]).ends_with("jwt_verify: InvalidAlgorithm"));
-        assert!(call("jwt_verify", &[Value::str("ES256"), Value::str("abc"), Value::str(EC_PUBLIC)]).ends_with("jwt_verify: InvalidToken"));
+        assert!(call("jwt_verify", &[Value::str("RS256"), Value::str(&token), Value::str(RSA_PUBLIC)])
+            .ends_with("jwt_verify: InvalidAlgorithm"));
+        assert!(call("jwt_verify", &[Value::str("ES256"), Value::str("abc"), Value::str(EC_PUBLIC)])
+            .ends_with("jwt_verify: InvalidToken"));
         assert!(call("jwt_verify", &[Value::str("ES384"), Value::str(&token), Value::str(EC_PUBLIC)])
             .ends_with("jwt_verify: unsupported algorithm 'ES384'"));
         assert!(call("jwt_sign", &[Value::str("ES256"), claims(), Value::str("nope")])

@@ -150,10 +150,8 @@ fn round_decimal(d: rust_decimal::Decimal, args: &[Value]) -> VmResult<Flow> {
         return done(Value::decimal(d.round_dp_with_strategy(u32::try_from(digits).unwrap_or(u32::MAX), MidpointNearestEven)));
     }
     // 10^k overflows a decimal past k = 28, where every decimal rounds to 0.
-    let unit = u32::try_from(-digits)
-        .ok()
-        .filter(|k| *k <= 28)
-        .and_then(|k| Decimal::try_from_i128_with_scale(10i128.pow(k), 0).ok());
+    let unit =
+        u32::try_from(-digits).ok().filter(|k| *k <= 28).and_then(|k| Decimal::try_from_i128_with_scale(10i128.pow(k), 0).ok());
     let Some(unit) = unit else { return done(Value::decimal(Decimal::ZERO)) };
     let rounded = (d / unit).round_dp_with_strategy(0, MidpointNearestEven).checked_mul(unit);
     rounded.map_or_else(|| Err(VmError::runtime("decimal multiplication overflowed")), |r| done(Value::decimal(r)))
