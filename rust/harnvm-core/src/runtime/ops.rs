@@ -136,10 +136,9 @@ pub fn binary(op: BinaryOp, a: &Value, b: &Value, limits: &Limits) -> VmResult<V
 /// exactly one side is a decimal, as 0.9.11 answers `decimal(2) <= 2`.
 #[inline]
 fn ordering(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
-    if matches!(a, Value::Object(_)) || matches!(b, Value::Object(_)) {
-        if a.as_decimal().is_some() != b.as_decimal().is_some() {
-            return None;
-        }
+    let either_object = matches!(a, Value::Object(_)) || matches!(b, Value::Object(_));
+    if either_object && a.as_decimal().is_some() != b.as_decimal().is_some() {
+        return None;
     }
     Some(compare_values(a, b))
 }
