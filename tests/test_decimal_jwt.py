@@ -3,7 +3,8 @@ round trips with the throwaway keys in tests/fixtures/jwt.
 
 The oracle comparisons live in tests/oracle_golden/cases/decimal*.harn and
 jwt.harn; these check what the golden files cannot: Python's
-``decimal.Decimal`` conversion both ways and ES256 (randomized signatures).
+``decimal.Decimal`` conversion both ways and ES256 signing (0.9.11's ES256
+signatures use a random nonce, so its tokens cannot be golden output).
 """
 
 from __future__ import annotations
