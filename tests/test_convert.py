@@ -10,7 +10,6 @@ import math
 import pickle
 import threading
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from hypothesis import given
@@ -153,7 +152,7 @@ def test_other_dict_keys_are_rejected(key):
         _roundtrip({key: "one"})
 
 
-@pytest.mark.parametrize("value", [object(), 1 + 2j, Decimal("1.5"), print, Ellipsis, type])
+@pytest.mark.parametrize("value", [object(), 1 + 2j, print, Ellipsis, type])
 def test_unsupported_python_types_are_rejected(value):
     with pytest.raises(HarnConversionError, match="has no Harn equivalent"):
         _roundtrip(value)

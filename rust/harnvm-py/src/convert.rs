@@ -13,6 +13,9 @@
 //! | range                 | range (only step 1 goes back in)                     |
 //! | pair                  | tuple of two (a tuple comes back as a list)          |
 //! | duration              | datetime.timedelta (whole milliseconds going in)     |
+//! | decimal               | decimal.Decimal (same digits and scale; going in, a  |
+//! |                       | Decimal that a Harn decimal cannot hold exactly is   |
+//! |                       | an error, never rounded)                             |
 //! | enum                  | harnvm.HarnEnum(enum_name, variant, fields)          |
 //! | struct                | harnvm.HarnStruct(name, fields)                      |
 //! | closure / builtin     | harnvm.HarnFunction (opaque handle)                  |
@@ -47,12 +50,16 @@ pub const MAX_NODES: u64 = 1 << 24;
 static TIMEDELTA: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static HARN_ENUM: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static HARN_STRUCT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static DECIMAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 fn timedelta(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     TIMEDELTA.import(py, "datetime", "timedelta")
 }
 fn harn_enum(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     HARN_ENUM.import(py, "harnvm._values", "HarnEnum")
+}
+fn decimal_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    DECIMAL.import(py, "decimal", "Decimal")
 }
 fn harn_struct(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     HARN_STRUCT.import(py, "harnvm._values", "HarnStruct")
@@ -278,6 +285,8 @@ fn to_py_at<'py>(py: Python<'py>, v: &Value, depth: usize, vm_id: u64) -> PyResu
             };
             Bound::new(py, f)?.into_any()
         }
+        // The text keeps the digits and the scale (`2.50`), which Decimal keeps too.
+        Value::Object(_) if v.as_decimal().is_some() => decimal_type(py)?.call1((v.display(),))?,
         Value::Object(o) => {
             let obj =
                 HarnObject { type_name: o.type_name().to_string(), display: v.display(), value: Pinned::new(v.clone()), vm_id };
@@ -501,6 +510,13 @@ fn from_py_leaf<'py>(obj: &Bound<'py, PyAny>, path: &mut Path, target: Option<u6
     if let Ok(o) = obj.cast::<HarnObject>() {
         let o = o.get();
         return handle_value(py, path, "HarnObject", &o.value, o.vm_id, target);
+    }
+    if obj.is_instance(decimal_type(py)?)? {
+        let text: String = obj.str()?.extract()?;
+        return match harnvm_core::builtins::decimal::parse_exact(&text) {
+            Some(d) => Ok(d),
+            None => fail(py, path, format!("Decimal('{text}') does not fit a Harn decimal (96-bit, at most 28 decimal places)")),
+        };
     }
     fail(py, path, format!("Python type '{}' has no Harn equivalent", type_name_of(obj)))
 }

@@ -168,6 +168,8 @@ fn hash_into(v: &Value, h: &mut FxHasher, depth: usize, memo: &mut HashMemo) {
         Value::Closure(c) => h.write_usize(Rc::as_ptr(c) as *const u8 as usize),
         Value::Object(o) => match &**o {
             Object::Atomic(n, _) => h.write_i64(n.get()),
+            // Equal decimals differ only in scale; the normalized form is canonical.
+            Object::Decimal(x) => h.write_u128(x.normalize().serialize().iter().fold(0u128, |acc, b| acc << 8 | u128::from(*b))),
             _ => h.write_usize(Rc::as_ptr(o) as *const u8 as usize),
         },
     }

@@ -154,6 +154,8 @@ fn write_json(v: &Value, out: &mut String, depth: usize, cap: usize) -> VmResult
             write_json_string(&base64::engine::general_purpose::STANDARD.encode(bytes.as_slice()), out);
             out.push('}');
         }
+        // 0.9.11 writes a decimal as its text, keeping the exact digits.
+        Value::Object(_) if v.as_decimal().is_some() => write_json_string(&v.display(), out),
         _ => out.push_str("null"),
     }
     Ok(())

@@ -53,6 +53,7 @@ fn abs(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
         Value::Int(i64::MIN) => done(Value::Float(-(i64::MIN as f64))),
         Value::Int(n) => done(Value::Int(n.abs())),
         Value::Float(f) => done(Value::Float(f.abs())),
+        other if other.as_decimal().is_some() => Err(no_decimal("abs")),
         other => Err(expected("abs", "a number", other)),
     }
 }
@@ -60,6 +61,12 @@ fn abs(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 /// `min(a, b)` / `max(a, b)`: int when both are ints, else float.
 fn min_max(args: &[Value], name: &str, pick_max: bool) -> VmResult<Flow> {
     match (arg(args, 0), arg(args, 1)) {
+        // Decimals pick among decimals (the first on a tie); with anything else the answer is nil, as in 0.9.11.
+        (a, b) if a.as_decimal().is_some() || b.as_decimal().is_some() => done(match (a.as_decimal(), b.as_decimal()) {
+            (Some(x), Some(y)) if (if pick_max { y > x } else { y < x }) => b.clone(),
+            (Some(_), Some(_)) => a.clone(),
+            _ => Value::Nil,
+        }),
         (Value::Int(a), Value::Int(b)) => done(Value::Int(if pick_max { *a.max(b) } else { *a.min(b) })),
         _ => {
             let (a, b) = (number_arg(args, 0, name)?, number_arg(args, 1, name)?);
@@ -74,6 +81,12 @@ fn min(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 
 fn max(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
     min_max(args, "max", true)
+}
+
+/// 0.9.11's error for a decimal passed to `abs`/`floor`/`ceil`, which take
+/// only ints and floats there (other non-numbers keep the older text).
+fn no_decimal(name: &str) -> VmError {
+    VmError::type_error(format!("'{name}' parameter `value` expects int | float, got decimal"))
 }
 
 /// A float that must become an int: errors when not finite or out of range.
@@ -92,6 +105,7 @@ fn to_integral(args: &[Value], name: &str, op: fn(f64) -> f64) -> VmResult<Flow>
     match arg(args, 0) {
         Value::Int(n) => done(Value::Int(*n)),
         Value::Float(f) => done(Value::Int(float_to_int(op(*f), name)?)),
+        other if other.as_decimal().is_some() => Err(no_decimal(name)),
         other => Err(expected(name, "a number", other)),
     }
 }
@@ -108,6 +122,9 @@ fn ceil(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
 /// type and rounds to `digits` decimal places (negative digits round to tens,
 /// hundreds, ...).
 fn round(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
+    if let Some(d) = arg(args, 0).as_decimal() {
+        return round_decimal(d, args);
+    }
     if arg(args, 1).is_nil() {
         return to_integral(args, "round", f64::round);
     }
@@ -121,6 +138,23 @@ fn round(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
         }
         other => Err(expected("round", "a number", other)),
     }
+}
+
+/// `round(decimal[, digits])` stays a decimal: halves to even (rust_decimal's
+/// banker's rounding, as 0.9.11), never adding places (`round(1.50, 5)` is
+/// `1.50`); negative digits round to tens, hundreds, ... (`1234.5, -2` → `1200`).
+fn round_decimal(d: rust_decimal::Decimal, args: &[Value]) -> VmResult<Flow> {
+    use rust_decimal::{Decimal, RoundingStrategy::MidpointNearestEven};
+    let digits = if arg(args, 1).is_nil() { 0 } else { int_arg(args, 1, "round")? };
+    if digits >= 0 {
+        return done(Value::decimal(d.round_dp_with_strategy(u32::try_from(digits).unwrap_or(u32::MAX), MidpointNearestEven)));
+    }
+    // 10^k overflows a decimal past k = 28, where every decimal rounds to 0.
+    let unit =
+        u32::try_from(-digits).ok().filter(|k| *k <= 28).and_then(|k| Decimal::try_from_i128_with_scale(10i128.pow(k), 0).ok());
+    let Some(unit) = unit else { return done(Value::decimal(Decimal::ZERO)) };
+    let rounded = (d / unit).round_dp_with_strategy(0, MidpointNearestEven).checked_mul(unit);
+    rounded.map_or_else(|| Err(VmError::runtime("decimal multiplication overflowed")), |r| done(Value::decimal(r)))
 }
 
 fn round_to_digits(x: f64, digits: i64) -> f64 {

@@ -67,6 +67,7 @@ pub fn call_method(ctx: &mut Ctx, recv: &Value, name: &str, args: &[Value]) -> V
                 Some(handle) => crate::builtins::harness::call(ctx, handle, name, args),
                 None => done(Value::Nil),
             },
+            Object::Decimal(_) => Err(VmError::type_error(format!("value of type decimal has no method `{name}`"))),
             _ => done(Value::Nil),
         },
         Value::Bool(_) | Value::Nil | Value::Enum(_) | Value::Closure(_) | Value::Builtin(_) | Value::Duration(_) => {
@@ -818,9 +819,13 @@ mod tests {
         for recv in [int(1), Value::Float(1.0)] {
             assert_eq!(call(&recv, "to_string", &[]), "nil");
         }
-        for (recv, ty) in
-            [(Value::Bool(true), "bool"), (Value::Nil, "nil"), (Value::Duration(5), "duration"), (Value::ok(int(1)), "enum")]
-        {
+        for (recv, ty) in [
+            (Value::Bool(true), "bool"),
+            (Value::Nil, "nil"),
+            (Value::Duration(5), "duration"),
+            (Value::ok(int(1)), "enum"),
+            (Value::decimal(1.into()), "decimal"),
+        ] {
             assert_eq!(call(&recv, "to_string", &[]), format!("Type error: value of type {ty} has no method `to_string`"));
         }
     }

@@ -35,6 +35,7 @@ pub mod crypto;
 mod crypto_extra;
 mod csv_fmt;
 mod datetime;
+pub mod decimal;
 mod error_preds;
 mod flow;
 mod formats;
@@ -42,6 +43,7 @@ pub mod harness;
 pub mod iter;
 mod jq;
 pub mod json;
+mod jwt;
 mod math;
 pub mod methods;
 mod multipart;
@@ -95,6 +97,8 @@ static MODULE_TABLES: &[&[BuiltinDef]] = &[
     aws::TABLE,
     transcript_data::TABLE,
     calendar::TABLE,
+    decimal::TABLE,
+    jwt::TABLE,
 ];
 
 /// The table of all builtins; the index is the builtin id.

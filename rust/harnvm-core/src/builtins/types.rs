@@ -37,6 +37,10 @@ fn to_int(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
         Value::Int(n) => Value::Int(*n),
         Value::Float(f) => Value::Int(*f as i64),
         Value::Str(s) => s.trim().parse::<i64>().map_or(Value::Nil, Value::Int),
+        // Truncated; nil outside the int range.
+        v @ Value::Object(_) => {
+            v.as_decimal().and_then(|d| rust_decimal::prelude::ToPrimitive::to_i64(&d.trunc())).map_or(Value::Nil, Value::Int)
+        }
         _ => Value::Nil,
     })
 }
@@ -47,6 +51,9 @@ fn to_float(_: &mut Ctx, args: &[Value]) -> VmResult<Flow> {
         Value::Float(f) => Value::Float(*f),
         Value::Int(n) => Value::Float(*n as f64),
         Value::Str(s) => s.trim().parse::<f64>().map_or(Value::Nil, Value::Float),
+        v @ Value::Object(_) => {
+            v.as_decimal().and_then(|d| rust_decimal::prelude::ToPrimitive::to_f64(&d)).map_or(Value::Nil, Value::Float)
+        }
         _ => Value::Nil,
     })
 }

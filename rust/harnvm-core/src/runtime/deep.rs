@@ -197,6 +197,8 @@ impl<'a> EqWalk<'a> {
                 (Object::Atomic(p, _), Object::Atomic(q, _)) => p.get() == q.get(),
                 // An iter equals only itself; generators are never equal.
                 (Object::Iter(_), Object::Iter(_)) => Rc::ptr_eq(x, y),
+                // By value: `decimal("1.5") == decimal("1.50")`.
+                (Object::Decimal(p), Object::Decimal(q)) => p == q,
                 _ => false,
             },
             _ => false,
@@ -217,6 +219,10 @@ fn compare_flat(a: &Value, b: &Value) -> Ordering {
             x.partial_cmp(&y).unwrap_or(Ordering::Equal)
         }
         (Value::Str(x), Value::Str(y)) => x.as_bytes().cmp(y.as_bytes()),
+        (Value::Object(_), Value::Object(_)) => match (a.as_decimal(), b.as_decimal()) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            _ => Ordering::Equal,
+        },
         _ => Ordering::Equal,
     }
 }

@@ -10,6 +10,8 @@
 use std::borrow::Cow;
 use std::rc::Rc;
 
+use rust_decimal::Decimal;
+
 use crate::runtime::error::{ErrorKind, VmError, VmResult};
 use crate::runtime::native::{check_alloc, Limits};
 use crate::runtime::text::{char_at, char_len, char_slice, clamp_index, repeat};
@@ -123,11 +125,22 @@ pub fn binary(op: BinaryOp, a: &Value, b: &Value, limits: &Limits) -> VmResult<V
         BinaryOp::Mod => rem(a, b)?,
         BinaryOp::Eq => Value::Bool(values_equal(a, b)),
         BinaryOp::Ne => Value::Bool(!values_equal(a, b)),
-        BinaryOp::Lt => Value::Bool(compare_values(a, b).is_lt()),
-        BinaryOp::Gt => Value::Bool(compare_values(a, b).is_gt()),
-        BinaryOp::Le => Value::Bool(compare_values(a, b).is_le()),
-        BinaryOp::Ge => Value::Bool(compare_values(a, b).is_ge()),
+        BinaryOp::Lt => Value::Bool(ordering(a, b).is_some_and(|o| o.is_lt())),
+        BinaryOp::Gt => Value::Bool(ordering(a, b).is_some_and(|o| o.is_gt())),
+        BinaryOp::Le => Value::Bool(ordering(a, b).is_some_and(|o| o.is_le())),
+        BinaryOp::Ge => Value::Bool(ordering(a, b).is_some_and(|o| o.is_ge())),
     })
+}
+
+/// The order of `a < b` and friends; None (every comparison false) when
+/// exactly one side is a decimal, as 0.9.11 answers `decimal(2) <= 2`.
+#[inline]
+fn ordering(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
+    let either_object = matches!(a, Value::Object(_)) || matches!(b, Value::Object(_));
+    if either_object && a.as_decimal().is_some() != b.as_decimal().is_some() {
+        return None;
+    }
+    Some(compare_values(a, b))
 }
 
 // ---------------------------------------------------------------------------
@@ -169,7 +182,10 @@ pub fn add_limited(a: &Value, b: &Value, limits: &Limits) -> VmResult<Value> {
             merged.extend(y.iter().map(|(k, v)| (k.clone(), v.clone())));
             Ok(Value::dict(merged))
         }
-        _ => Err(VmError::type_error(format!("Cannot add {} and {}", a.type_name(), b.type_name()))),
+        _ => match decimal_pair(a, b) {
+            Some((x, y)) => decimal_result(x.checked_add(y), "addition"),
+            None => Err(VmError::type_error(format!("Cannot add {} and {}", a.type_name(), b.type_name()))),
+        },
     }
 }
 
@@ -184,7 +200,10 @@ pub fn sub(a: &Value, b: &Value) -> VmResult<Value> {
         (&Value::Int(x), &Value::Int(y)) => Ok(int_arith(BinaryOp::Sub, x, y)),
         _ => match float_pair(a, b) {
             Some((x, y)) => Ok(Value::Float(x - y)),
-            None => Err(VmError::type_error(format!("Cannot subtract {} from {}", b.type_name(), a.type_name()))),
+            None => match decimal_pair(a, b) {
+                Some((x, y)) => decimal_result(x.checked_sub(y), "subtraction"),
+                None => Err(VmError::type_error(format!("Cannot subtract {} from {}", b.type_name(), a.type_name()))),
+            },
         },
     }
 }
@@ -201,7 +220,10 @@ pub fn mul_limited(a: &Value, b: &Value, limits: &Limits) -> VmResult<Value> {
         (Value::Str(s), Value::Int(n)) | (Value::Int(n), Value::Str(s)) => Ok(Value::str(repeat(s, *n, limits)?)),
         _ => match float_pair(a, b) {
             Some((x, y)) => Ok(Value::Float(x * y)),
-            None => Err(VmError::type_error(format!("Cannot multiply {} and {}", a.type_name(), b.type_name()))),
+            None => match decimal_pair(a, b) {
+                Some((x, y)) => decimal_result(x.checked_mul(y), "multiplication"),
+                None => Err(VmError::type_error(format!("Cannot multiply {} and {}", a.type_name(), b.type_name()))),
+            },
         },
     }
 }
@@ -213,7 +235,11 @@ pub fn div(a: &Value, b: &Value) -> VmResult<Value> {
         (&Value::Int(x), &Value::Int(y)) => int_binary(BinaryOp::Div, x, y).ok_or_else(division_by_zero),
         _ => match float_pair(a, b) {
             Some((x, y)) => Ok(Value::Float(x / y)),
-            None => Err(VmError::runtime(format!("Cannot divide {} by {}", a.type_name(), b.type_name()))),
+            None => match decimal_pair(a, b) {
+                Some((_, y)) if y.is_zero() => Err(division_by_zero()),
+                Some((x, y)) => decimal_result(x.checked_div(y), "division"),
+                None => Err(VmError::runtime(format!("Cannot divide {} by {}", a.type_name(), b.type_name()))),
+            },
         },
     }
 }
@@ -225,7 +251,11 @@ pub fn rem(a: &Value, b: &Value) -> VmResult<Value> {
         (&Value::Int(x), &Value::Int(y)) => int_binary(BinaryOp::Mod, x, y).ok_or_else(division_by_zero),
         _ => match float_pair(a, b) {
             Some((x, y)) => float_binary(BinaryOp::Mod, x, y).ok_or_else(division_by_zero),
-            None => Err(VmError::runtime(format!("Cannot modulo {} by {}", a.type_name(), b.type_name()))),
+            None => match decimal_pair(a, b) {
+                Some((_, y)) if y.is_zero() => Err(division_by_zero()),
+                Some((x, y)) => decimal_result(x.checked_rem(y), "remainder"),
+                None => Err(VmError::runtime(format!("Cannot modulo {} by {}", a.type_name(), b.type_name()))),
+            },
         },
     }
 }
@@ -254,6 +284,7 @@ pub fn neg(a: &Value) -> VmResult<Value> {
     match a {
         Value::Int(n) => Ok(n.checked_neg().map_or(Value::Float(-(*n as f64)), Value::Int)),
         Value::Float(f) => Ok(Value::Float(-f)),
+        Value::Object(_) if a.as_decimal().is_some() => Ok(Value::decimal(-a.as_decimal().unwrap_or_default())),
         _ => Err(VmError::runtime(format!("Cannot negate value of type {}", a.type_name()))),
     }
 }
@@ -280,6 +311,26 @@ fn division_by_zero() -> VmError {
 #[inline]
 fn float_pair(a: &Value, b: &Value) -> Option<(f64, f64)> {
     Some((a.as_f64()?, b.as_f64()?))
+}
+
+/// Both operands as decimals when one is a decimal and the other a decimal
+/// or an int (ints widen exactly; floats never mix with decimals).
+#[inline]
+fn decimal_pair(a: &Value, b: &Value) -> Option<(Decimal, Decimal)> {
+    let operand = |v: &Value| match v {
+        Value::Int(n) => Some(Decimal::from(*n)),
+        other => other.as_decimal(),
+    };
+    if !matches!(a, Value::Object(_)) && !matches!(b, Value::Object(_)) {
+        return None;
+    }
+    Some((operand(a)?, operand(b)?))
+}
+
+/// A checked decimal operation's value, or 0.9.11's overflow error.
+#[cold]
+fn decimal_result(result: Option<Decimal>, what: &str) -> VmResult<Value> {
+    result.map(Value::decimal).ok_or_else(|| VmError::runtime(format!("decimal {what} overflowed")))
 }
 
 // ---------------------------------------------------------------------------

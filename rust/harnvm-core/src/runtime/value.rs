@@ -152,6 +152,8 @@ pub enum Object {
         display: String,
         data: RefCell<Box<dyn std::any::Any>>,
     },
+    /// A `decimal` (rust_decimal semantics, as harn 0.9.11).
+    Decimal(rust_decimal::Decimal),
 }
 
 impl Object {
@@ -164,6 +166,7 @@ impl Object {
             Object::Generator(g) => g.type_name(),
             Object::Sched(s) => s.type_name(),
             Object::Opaque { type_name, .. } => type_name,
+            Object::Decimal(_) => "decimal",
         }
     }
 }
@@ -274,6 +277,10 @@ impl Value {
             Value::List(l) => !l.is_empty(),
             Value::Dict(d) => !d.is_empty(),
             Value::Set(s) => !s.is_empty(),
+            Value::Object(o) => match &**o {
+                Object::Decimal(d) => !d.is_zero(),
+                _ => true,
+            },
             _ => true,
         }
     }
@@ -292,6 +299,20 @@ impl Value {
         } else {
             // SAFETY: immediates own no heap data, so a bitwise copy is a valid clone.
             unsafe { std::ptr::read(self) }
+        }
+    }
+
+    pub fn decimal(d: rust_decimal::Decimal) -> Value {
+        Value::Object(Rc::new(Object::Decimal(d)))
+    }
+
+    pub fn as_decimal(&self) -> Option<rust_decimal::Decimal> {
+        match self {
+            Value::Object(o) => match &**o {
+                Object::Decimal(d) => Some(*d),
+                _ => None,
+            },
+            _ => None,
         }
     }
 
@@ -566,6 +587,9 @@ impl Value {
                 Object::Error(e) => out.push_str(&e.message()),
                 Object::Iter(it) => out.push_str(it.borrow().display()),
                 Object::Generator(g) => out.push_str(g.display()),
+                Object::Decimal(x) => {
+                    let _ = write!(out, "{x}");
+                }
             },
         }
     }
