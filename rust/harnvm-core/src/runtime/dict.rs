@@ -1,29 +1,33 @@
 //! The dict representation: hashed lookups, key-ordered iteration.
 //!
-//! Harn shows and walks a dict in key (byte) order. Entries live in an
-//! `IndexMap` (a hash index over a dense entry vector), so a lookup is one
-//! hash probe and an entry has a stable *slot* (its index) that a property
-//! cache can remember. The slots are usually already in key order: a dict
-//! built all at once is sorted when it is finished, and an insert of a key
-//! past the last one keeps it so. Otherwise (inserts out of order, a removal
-//! that moved an entry) the dict is marked unsorted and an ordered walk goes
-//! through a key-order permutation computed on first use and kept until the
-//! next change of the key set; a batch of n out-of-order inserts costs one
+//! Harn shows and walks a dict in key (byte) order. Entries live in a dense
+//! vector of slots; an entry has a stable *slot* (its index) that a property
+//! cache can remember. A dict of at most `SMALL_MAX` entries is found by a
+//! linear scan of its slots (one allocation, which is most dicts: records,
+//! parsed JSON objects); once it grows past that it also keeps a hash index
+//! (slot numbers in a `hashbrown::HashTable`, Fx hash), so a lookup is one
+//! probe. The slots are usually already in key order: a dict built all at
+//! once is sorted when it is finished, and an insert of a key past the last
+//! one keeps it so. Otherwise (inserts out of order, a removal that moved an
+//! entry) the dict is marked unsorted and an ordered walk goes through a
+//! key-order permutation computed on first use and kept until the next
+//! change of the key set; a batch of n out-of-order inserts costs one
 //! O(n log n) sort, not n of them. Methods that walk entries mutably or by
 //! value sort the entries in place first (they own the dict then).
 
 use std::cell::OnceCell;
 use std::fmt;
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::rc::Rc;
 
-use indexmap::map::Slice;
-use indexmap::{Equivalent, IndexMap};
+use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
 use crate::runtime::value::{HStr, Value};
 
-type Entries = IndexMap<HStr, Value, FxBuildHasher>;
+/// Dicts up to this long have no hash index: a scan of a few slots is
+/// cheaper than hashing, and the index would be a second allocation.
+const SMALL_MAX: usize = 8;
 
 /// Dicts at most this long remove by shifting (keeping slots in key order);
 /// longer ones move the last entry into the hole (O(1), order mended lazily).
@@ -31,15 +35,31 @@ const SHIFT_REMOVE_MAX: usize = 16;
 
 /// A Harn dict: string keys to values, walked in key byte order.
 pub struct DictMap {
-    entries: Entries,
+    slots: Vec<(HStr, Value)>,
+    /// Slot numbers by key hash; kept only once the dict has grown past
+    /// `SMALL_MAX` (`indexed`), then it covers every slot.
+    index: HashTable<u32>,
+    indexed: bool,
     /// The entries' slot order is key order.
     sorted: bool,
     /// When not `sorted`: slots in key order, computed on first ordered walk.
     order: OnceCell<Box<[u32]>>,
 }
 
-// Lookups and inserts are out of line: the hash probe is sizeable code, and
+// Lookups and inserts are out of line: the probe is sizeable code, and
 // inlined into the dispatch loop's ops it cost every other op registers.
+
+#[inline]
+fn hash_key(key: &str) -> u64 {
+    FxBuildHasher.hash_one(key)
+}
+
+/// `a == b`, trying the pointer first: literal keys and property names are
+/// one interned `Rc`, so a hit is usually the same bytes.
+#[inline(always)]
+fn same_key(a: &str, b: &str) -> bool {
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
+}
 
 /// Anything a dict can be looked up by: its text.
 pub trait DictKey {
@@ -70,26 +90,17 @@ impl<T: DictKey + ?Sized> DictKey for &T {
     }
 }
 
-/// A borrowed key for probing: hashes like the `Rc<String>` keys (both hash as `str`).
-struct Probe<'a>(&'a str);
-
-impl Hash for Probe<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.hash(state)
-    }
-}
-
-impl Equivalent<HStr> for Probe<'_> {
-    fn equivalent(&self, key: &HStr) -> bool {
-        self.0 == key.as_str()
-    }
-}
-
 impl Clone for DictMap {
     /// Out of line: `Rc::make_mut` on a dict sits in ops the dispatch loop inlines.
     #[inline(never)]
     fn clone(&self) -> DictMap {
-        DictMap { entries: self.entries.clone(), sorted: self.sorted, order: self.order.clone() }
+        DictMap {
+            slots: self.slots.clone(),
+            index: self.index.clone(),
+            indexed: self.indexed,
+            sorted: self.sorted,
+            order: self.order.clone(),
+        }
     }
 }
 
@@ -101,59 +112,81 @@ impl Default for DictMap {
 
 impl DictMap {
     pub fn new() -> DictMap {
-        DictMap { entries: IndexMap::with_hasher(FxBuildHasher), sorted: true, order: OnceCell::new() }
+        DictMap::with_capacity(0)
     }
 
     pub fn with_capacity(n: usize) -> DictMap {
-        DictMap { entries: IndexMap::with_capacity_and_hasher(n, FxBuildHasher), sorted: true, order: OnceCell::new() }
+        DictMap {
+            slots: Vec::with_capacity(n),
+            index: HashTable::new(),
+            indexed: false,
+            sorted: true,
+            order: OnceCell::new(),
+        }
     }
 
     #[inline]
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.slots.len()
     }
 
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.slots.is_empty()
+    }
+
+    /// The slot holding `key`.
+    #[inline(never)]
+    fn find(&self, key: &str) -> Option<usize> {
+        if !self.indexed {
+            return self.slots.iter().position(|(k, _)| same_key(k, key));
+        }
+        let slots = &self.slots;
+        self.index.find(hash_key(key), |&s| same_key(&slots[s as usize].0, key)).map(|&s| s as usize)
     }
 
     #[inline(never)]
     pub fn get<K: DictKey + ?Sized>(&self, key: &K) -> Option<&Value> {
-        self.entries.get(&Probe(key.key_str()))
+        self.find(key.key_str()).map(|s| &self.slots[s].1)
     }
 
     #[inline(never)]
     pub fn get_key_value<K: DictKey + ?Sized>(&self, key: &K) -> Option<(&HStr, &Value)> {
-        self.entries.get_key_value(&Probe(key.key_str()))
+        self.find(key.key_str()).map(|s| {
+            let (k, v) = &self.slots[s];
+            (k, v)
+        })
     }
 
     #[inline(never)]
     pub fn contains_key<K: DictKey + ?Sized>(&self, key: &K) -> bool {
-        self.entries.contains_key(&Probe(key.key_str()))
+        self.find(key.key_str()).is_some()
     }
 
     #[inline(never)]
     pub fn get_mut<K: DictKey + ?Sized>(&mut self, key: &K) -> Option<&mut Value> {
-        self.entries.get_mut(&Probe(key.key_str()))
+        self.find(key.key_str()).map(|s| &mut self.slots[s].1)
     }
 
     /// The slot of `key` and its entry (slots are what a property cache remembers).
     #[inline(never)]
     pub fn get_full<K: DictKey + ?Sized>(&self, key: &K) -> Option<(usize, &HStr, &Value)> {
-        self.entries.get_full(&Probe(key.key_str()))
+        self.find(key.key_str()).map(|s| {
+            let (k, v) = &self.slots[s];
+            (s, k, v)
+        })
     }
 
     /// The entry at `slot`, if there is one. Slots are not key order.
     #[inline(always)]
     pub fn slot(&self, slot: usize) -> Option<(&HStr, &Value)> {
-        self.entries.get_index(slot)
+        self.slots.get(slot).map(|(k, v)| (k, v))
     }
 
     /// The value at `slot`, writable. Slots are not key order.
     #[inline]
     pub fn slot_mut(&mut self, slot: usize) -> Option<(&HStr, &mut Value)> {
-        self.entries.get_index_mut(slot)
+        self.slots.get_mut(slot).map(|(k, v)| (&*k, v))
     }
 
     /// Sets `key` to `value`; an existing key keeps its `Rc` and slot. Returns the old value.
@@ -165,22 +198,43 @@ impl DictMap {
     /// `insert`, also giving the entry's slot.
     #[inline(never)]
     pub fn insert_full(&mut self, key: HStr, value: Value) -> (usize, Option<Value>) {
-        let (slot, old) = self.entries.insert_full(key, value);
-        if old.is_none() {
-            self.key_added(slot);
+        if let Some(s) = self.find(&key) {
+            return (s, Some(std::mem::replace(&mut self.slots[s].1, value)));
         }
-        (slot, old)
+        let slot = self.slots.len();
+        let hash = if self.indexed { Some(hash_key(&key)) } else { None };
+        self.slots.push((key, value));
+        match hash {
+            Some(hash) => {
+                let slots = &self.slots;
+                self.index.insert_unique(hash, slot as u32, |&s| hash_key(&slots[s as usize].0));
+            }
+            None if self.slots.len() > SMALL_MAX => self.build_index(),
+            None => {}
+        }
+        self.key_added(slot);
+        (slot, None)
+    }
+
+    /// (Re)builds the hash index over every slot and marks the dict indexed.
+    #[cold]
+    #[inline(never)]
+    fn build_index(&mut self) {
+        let slots = &self.slots;
+        let hasher = |&s: &u32| hash_key(&slots[s as usize].0);
+        self.index.clear();
+        self.index.reserve(slots.capacity().max(slots.len()), hasher);
+        for (s, (k, _)) in slots.iter().enumerate() {
+            self.index.insert_unique(hash_key(k), s as u32, hasher);
+        }
+        self.indexed = true;
     }
 
     /// Keeps `sorted`/`order` true to the key set after a new key took `slot` (the last one).
     fn key_added(&mut self, slot: usize) {
         self.order.take();
-        if self.sorted && slot > 0 {
-            let before = self.entries.get_index(slot - 1).map(|(k, _)| k.as_bytes());
-            let added = self.entries.get_index(slot).map(|(k, _)| k.as_bytes());
-            if before > added {
-                self.sorted = false;
-            }
+        if self.sorted && slot > 0 && self.slots[slot - 1].0.as_bytes() > self.slots[slot].0.as_bytes() {
+            self.sorted = false;
         }
     }
 
@@ -190,36 +244,65 @@ impl DictMap {
 
     #[inline(never)]
     pub fn remove_entry<K: DictKey + ?Sized>(&mut self, key: &K) -> Option<(HStr, Value)> {
-        let probe = Probe(key.key_str());
-        let removed = if self.entries.len() <= SHIFT_REMOVE_MAX {
-            self.entries.shift_remove_full(&probe)
-        } else {
-            let last = self.entries.len() - 1;
-            let r = self.entries.swap_remove_full(&probe);
-            if matches!(r, Some((slot, _, _)) if slot != last) {
-                self.sorted = false;
+        let key = key.key_str();
+        let slot = self.find(key)?;
+        let last = self.slots.len() - 1;
+        if self.indexed {
+            if let Ok(found) = self.index.find_entry(hash_key(key), |&s| s as usize == slot) {
+                found.remove();
             }
-            r
+        }
+        let removed = if self.slots.len() <= SHIFT_REMOVE_MAX {
+            let removed = self.slots.remove(slot);
+            if self.indexed {
+                for s in self.index.iter_mut() {
+                    if *s as usize > slot {
+                        *s -= 1;
+                    }
+                }
+            }
+            removed
+        } else {
+            let removed = self.slots.swap_remove(slot);
+            if slot != last {
+                self.sorted = false;
+                if self.indexed {
+                    let moved = hash_key(&self.slots[slot].0);
+                    if let Some(s) = self.index.find_mut(moved, |&s| s as usize == last) {
+                        *s = slot as u32;
+                    }
+                }
+            }
+            removed
         };
-        let (_, k, v) = removed?;
         self.order.take();
-        Some((k, v))
+        Some(removed)
     }
 
     /// Keeps the entries `keep` accepts (visited in key order).
     pub fn retain(&mut self, mut keep: impl FnMut(&HStr, &mut Value) -> bool) {
         self.sort_in_place();
-        self.entries.retain(|k, v| keep(k, v));
+        let before = self.slots.len();
+        self.slots.retain_mut(|(k, v)| keep(k, v));
+        if self.indexed && self.slots.len() != before {
+            self.build_index();
+        }
     }
 
     pub fn clear(&mut self) {
-        self.entries.clear();
+        self.slots.clear();
+        self.index = HashTable::new();
+        self.indexed = false;
         self.sorted = true;
         self.order.take();
     }
 
     pub fn reserve(&mut self, n: usize) {
-        self.entries.reserve(n);
+        self.slots.reserve(n);
+        if self.indexed {
+            let slots = &self.slots;
+            self.index.reserve(n, |&s| hash_key(&slots[s as usize].0));
+        }
     }
 
     /// Puts the slots in key order (no-op when they are), so later walks go direct.
@@ -232,7 +315,10 @@ impl DictMap {
 
     #[inline(never)]
     fn sort_slots(&mut self) {
-        self.entries.sort_unstable_keys();
+        self.slots.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        if self.indexed {
+            self.build_index();
+        }
         self.sorted = true;
         self.order.take();
     }
@@ -248,17 +334,16 @@ impl DictMap {
 
     #[inline(never)]
     fn sorted_slots(&self) -> Box<[u32]> {
-        let entries = self.entries.as_slice();
-        let key = |slot: u32| entries.get_index(slot as usize).map(|(k, _)| k.as_bytes());
-        let mut slots: Vec<u32> = (0..entries.len() as u32).collect();
-        slots.sort_unstable_by(|&a, &b| key(a).cmp(&key(b)));
-        slots.into_boxed_slice()
+        let key = |slot: u32| self.slots[slot as usize].0.as_bytes();
+        let mut order: Vec<u32> = (0..self.slots.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)));
+        order.into_boxed_slice()
     }
 
     /// Entries in key order.
     #[inline]
     pub fn iter(&self) -> Iter<'_> {
-        Iter { entries: self.entries.as_slice(), order: self.key_order(), front: 0, back: self.entries.len() }
+        Iter { entries: &self.slots, order: self.key_order(), front: 0, back: self.slots.len() }
     }
 
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &HStr> + ExactSizeIterator + Clone + '_ {
@@ -271,41 +356,41 @@ impl DictMap {
 
     /// Values in slot order, for walks whose outcome does not depend on
     /// order (drops, size sums): no key order is computed.
-    pub fn values_unordered(&self) -> indexmap::map::Values<'_, HStr, Value> {
-        self.entries.values()
+    pub fn values_unordered(&self) -> impl DoubleEndedIterator<Item = &Value> + ExactSizeIterator + Clone + '_ {
+        self.slots.iter().map(|(_, v)| v)
     }
 
     /// `into_values` in slot order (see `values_unordered`).
-    pub fn into_values_unordered(self) -> indexmap::map::IntoValues<HStr, Value> {
-        self.entries.into_values()
+    pub fn into_values_unordered(self) -> impl DoubleEndedIterator<Item = Value> + ExactSizeIterator {
+        self.slots.into_iter().map(|(_, v)| v)
     }
 
     /// Entries in key order, values writable.
-    pub fn iter_mut(&mut self) -> indexmap::map::IterMut<'_, HStr, Value> {
+    pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = (&HStr, &mut Value)> + ExactSizeIterator + '_ {
         self.sort_in_place();
-        self.entries.iter_mut()
+        self.slots.iter_mut().map(|(k, v)| (&*k, v))
     }
 
-    pub fn values_mut(&mut self) -> indexmap::map::ValuesMut<'_, HStr, Value> {
+    pub fn values_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut Value> + ExactSizeIterator + '_ {
         self.sort_in_place();
-        self.entries.values_mut()
+        self.slots.iter_mut().map(|(_, v)| v)
     }
 
-    pub fn into_keys(mut self) -> indexmap::map::IntoKeys<HStr, Value> {
+    pub fn into_keys(mut self) -> impl DoubleEndedIterator<Item = HStr> + ExactSizeIterator {
         self.sort_in_place();
-        self.entries.into_keys()
+        self.slots.into_iter().map(|(k, _)| k)
     }
 
-    pub fn into_values(mut self) -> indexmap::map::IntoValues<HStr, Value> {
+    pub fn into_values(mut self) -> impl DoubleEndedIterator<Item = Value> + ExactSizeIterator {
         self.sort_in_place();
-        self.entries.into_values()
+        self.slots.into_iter().map(|(_, v)| v)
     }
 
     /// The first entry whose key sorts after `key` (a resumable ordered walk).
     #[inline(never)]
     pub fn next_after(&self, key: &str) -> Option<(&HStr, &Value)> {
         let it = self.iter();
-        let n = self.entries.len();
+        let n = self.slots.len();
         // Binary search over key-order positions.
         let (mut lo, mut hi) = (0, n);
         while lo < hi {
@@ -340,11 +425,11 @@ pub struct Entry<'a> {
 
 impl<'a> Entry<'a> {
     pub fn or_insert_with(self, make: impl FnOnce() -> Value) -> &'a mut Value {
-        let slot = match self.map.entries.get_index_of(&Probe(&self.key)) {
+        let slot = match self.map.find(&self.key) {
             Some(slot) => slot,
             None => self.map.insert_full(self.key, make()).0,
         };
-        &mut self.map.entries[slot]
+        &mut self.map.slots[slot].1
     }
 
     pub fn or_insert(self, value: Value) -> &'a mut Value {
@@ -355,7 +440,7 @@ impl<'a> Entry<'a> {
 /// The entries of a dict in key order.
 #[derive(Clone)]
 pub struct Iter<'a> {
-    entries: &'a Slice<HStr, Value>,
+    entries: &'a [(HStr, Value)],
     order: Option<&'a [u32]>,
     front: usize,
     back: usize,
@@ -368,7 +453,7 @@ impl<'a> Iter<'a> {
             Some(order) => *order.get(i)? as usize,
             None => i,
         };
-        self.entries.get_index(slot)
+        self.entries.get(slot).map(|(k, v)| (k, v))
     }
 }
 
@@ -415,11 +500,11 @@ impl<'a> IntoIterator for &'a DictMap {
 
 impl IntoIterator for DictMap {
     type Item = (HStr, Value);
-    type IntoIter = indexmap::map::IntoIter<HStr, Value>;
+    type IntoIter = std::vec::IntoIter<(HStr, Value)>;
     /// Entries in key order.
     fn into_iter(mut self) -> Self::IntoIter {
         self.sort_in_place();
-        self.entries.into_iter()
+        self.slots.into_iter()
     }
 }
 
@@ -530,6 +615,64 @@ mod tests {
             let owned: Vec<String> = d.clone().into_iter().map(|(k, _)| k.to_string()).collect();
             assert_eq!(owned, model.keys().map(|k| k.to_string()).collect::<Vec<_>>());
         }
+    }
+
+    /// Every key is found by lookup and by its slot, in both modes.
+    fn slots_agree(d: &DictMap) {
+        for (k, v) in d.iter() {
+            let (slot, k2, v2) = d.get_full(k.as_str()).unwrap();
+            assert!(Rc::ptr_eq(k, k2) && std::ptr::eq(v, v2));
+            let (k3, _) = d.slot(slot).unwrap();
+            assert!(Rc::ptr_eq(k, k3));
+        }
+        assert!(!d.indexed || d.index.len() == d.len());
+    }
+
+    #[test]
+    fn small_dicts_scan_and_grow_into_an_index() {
+        let mut d = DictMap::new();
+        let mut model = BTreeMap::new();
+        for i in (0..SMALL_MAX as u64).rev() {
+            d.insert(key(i), Value::Int(i as i64));
+            model.insert(key(i), i as i64);
+            assert!(!d.indexed, "{} entries need no index", d.len());
+            slots_agree(&d);
+        }
+        same_as_model(&d, &model);
+        let small_clone = d.clone();
+        d.insert(key(100), Value::Int(100));
+        model.insert(key(100), 100);
+        assert!(d.indexed);
+        slots_agree(&d);
+        same_as_model(&d, &model);
+        // The clone taken before the growth is untouched and still small.
+        assert_eq!(small_clone.len(), SMALL_MAX);
+        assert!(!small_clone.indexed && small_clone.get(key(100).as_str()).is_none());
+        // Shrinking keeps the index true to the slots (shift and swap removals).
+        for i in 101..140u64 {
+            d.insert(key(i), Value::Int(i as i64));
+            model.insert(key(i), i as i64);
+        }
+        for i in (0..140u64).step_by(3) {
+            assert_eq!(d.remove(&key(i)).is_some(), model.remove(&key(i)).is_some());
+            slots_agree(&d);
+        }
+        same_as_model(&d, &model);
+        d.retain(|k, _| k.len() % 2 == 0);
+        model.retain(|k, _| k.len() % 2 == 0);
+        slots_agree(&d);
+        same_as_model(&d, &model);
+        d.clear();
+        assert!(!d.indexed && d.is_empty() && d.get("k3").is_none());
+    }
+
+    #[test]
+    fn small_lookup_matches_equal_text_in_another_rc() {
+        let mut d = DictMap::new();
+        d.insert(Rc::new("name".into()), Value::Int(1));
+        let other = String::from("name");
+        assert!(matches!(d.get(other.as_str()), Some(Value::Int(1))));
+        assert!(d.get("nam").is_none() && d.get("names").is_none());
     }
 
     #[test]
