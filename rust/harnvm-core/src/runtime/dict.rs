@@ -137,13 +137,7 @@ impl DictMap {
     }
 
     pub fn with_capacity(n: usize) -> DictMap {
-        DictMap {
-            slots: Vec::with_capacity(n),
-            index: HashTable::new(),
-            indexed: false,
-            sorted: true,
-            order: OnceCell::new(),
-        }
+        DictMap { slots: Vec::with_capacity(n), index: HashTable::new(), indexed: false, sorted: true, order: OnceCell::new() }
     }
 
     #[inline]
