@@ -33,30 +33,9 @@ const SMALL_MAX: usize = 8;
 /// longer ones move the last entry into the hole (O(1), order mended lazily).
 const SHIFT_REMOVE_MAX: usize = 16;
 
-/// One entry. `hash` is the key's hash while the dict is indexed (0 before),
-/// so the index grows without rehashing keys; it also makes a slot 32 bytes,
-/// which a slot number scales to with one shift.
-pub struct Slot {
-    key: HStr,
-    value: Value,
-    hash: u64,
-}
-
-impl Clone for Slot {
-    fn clone(&self) -> Slot {
-        Slot { key: Rc::clone(&self.key), value: self.value.clone(), hash: self.hash }
-    }
-}
-
-impl Slot {
-    fn into_pair(self) -> (HStr, Value) {
-        (self.key, self.value)
-    }
-}
-
 /// A Harn dict: string keys to values, walked in key byte order.
 pub struct DictMap {
-    slots: Vec<Slot>,
+    slots: Vec<(HStr, Value)>,
     /// Slot numbers by key hash; kept only once the dict has grown past
     /// `SMALL_MAX` (`indexed`), then it covers every slot.
     index: HashTable<u32>,
@@ -154,22 +133,22 @@ impl DictMap {
     #[inline(never)]
     fn find(&self, key: &str) -> Option<usize> {
         if !self.indexed {
-            return self.slots.iter().position(|e| same_key(&e.key, key));
+            return self.slots.iter().position(|(k, _)| same_key(k, key));
         }
         let slots = &self.slots;
-        self.index.find(hash_key(key), |&s| same_key(&slots[s as usize].key, key)).map(|&s| s as usize)
+        self.index.find(hash_key(key), |&s| same_key(&slots[s as usize].0, key)).map(|&s| s as usize)
     }
 
     #[inline(never)]
     pub fn get<K: DictKey + ?Sized>(&self, key: &K) -> Option<&Value> {
-        self.find(key.key_str()).map(|s| &self.slots[s].value)
+        self.find(key.key_str()).map(|s| &self.slots[s].1)
     }
 
     #[inline(never)]
     pub fn get_key_value<K: DictKey + ?Sized>(&self, key: &K) -> Option<(&HStr, &Value)> {
         self.find(key.key_str()).map(|s| {
-            let e = &self.slots[s];
-            (&e.key, &e.value)
+            let (k, v) = &self.slots[s];
+            (k, v)
         })
     }
 
@@ -180,28 +159,28 @@ impl DictMap {
 
     #[inline(never)]
     pub fn get_mut<K: DictKey + ?Sized>(&mut self, key: &K) -> Option<&mut Value> {
-        self.find(key.key_str()).map(|s| &mut self.slots[s].value)
+        self.find(key.key_str()).map(|s| &mut self.slots[s].1)
     }
 
     /// The slot of `key` and its entry (slots are what a property cache remembers).
     #[inline(never)]
     pub fn get_full<K: DictKey + ?Sized>(&self, key: &K) -> Option<(usize, &HStr, &Value)> {
         self.find(key.key_str()).map(|s| {
-            let e = &self.slots[s];
-            (s, &e.key, &e.value)
+            let (k, v) = &self.slots[s];
+            (s, k, v)
         })
     }
 
     /// The entry at `slot`, if there is one. Slots are not key order.
     #[inline(always)]
     pub fn slot(&self, slot: usize) -> Option<(&HStr, &Value)> {
-        self.slots.get(slot).map(|e| (&e.key, &e.value))
+        self.slots.get(slot).map(|(k, v)| (k, v))
     }
 
     /// The value at `slot`, writable. Slots are not key order.
     #[inline]
     pub fn slot_mut(&mut self, slot: usize) -> Option<(&HStr, &mut Value)> {
-        self.slots.get_mut(slot).map(|e| (&e.key, &mut e.value))
+        self.slots.get_mut(slot).map(|(k, v)| (&*k, v))
     }
 
     /// Sets `key` to `value`; an existing key keeps its `Rc` and slot. Returns the old value.
@@ -214,16 +193,18 @@ impl DictMap {
     #[inline(never)]
     pub fn insert_full(&mut self, key: HStr, value: Value) -> (usize, Option<Value>) {
         if let Some(s) = self.find(&key) {
-            return (s, Some(std::mem::replace(&mut self.slots[s].value, value)));
+            return (s, Some(std::mem::replace(&mut self.slots[s].1, value)));
         }
         let slot = self.slots.len();
-        let hash = if self.indexed { hash_key(&key) } else { 0 };
-        self.slots.push(Slot { key, value, hash });
-        if self.indexed {
-            let slots = &self.slots;
-            self.index.insert_unique(hash, slot as u32, |&s| slots[s as usize].hash);
-        } else if self.slots.len() > SMALL_MAX {
-            self.build_index();
+        let hash = if self.indexed { Some(hash_key(&key)) } else { None };
+        self.slots.push((key, value));
+        match hash {
+            Some(hash) => {
+                let slots = &self.slots;
+                self.index.insert_unique(hash, slot as u32, |&s| hash_key(&slots[s as usize].0));
+            }
+            None if self.slots.len() > SMALL_MAX => self.build_index(),
+            None => {}
         }
         self.key_added(slot);
         (slot, None)
@@ -233,17 +214,12 @@ impl DictMap {
     #[cold]
     #[inline(never)]
     fn build_index(&mut self) {
-        if !self.indexed {
-            for e in &mut self.slots {
-                e.hash = hash_key(&e.key);
-            }
-        }
         let slots = &self.slots;
-        let hasher = |&s: &u32| slots[s as usize].hash;
+        let hasher = |&s: &u32| hash_key(&slots[s as usize].0);
         self.index.clear();
         self.index.reserve(slots.capacity().max(slots.len()), hasher);
-        for (s, e) in slots.iter().enumerate() {
-            self.index.insert_unique(e.hash, s as u32, hasher);
+        for (s, (k, _)) in slots.iter().enumerate() {
+            self.index.insert_unique(hash_key(k), s as u32, hasher);
         }
         self.indexed = true;
     }
@@ -251,7 +227,7 @@ impl DictMap {
     /// Keeps `sorted`/`order` true to the key set after a new key took `slot` (the last one).
     fn key_added(&mut self, slot: usize) {
         self.order.take();
-        if self.sorted && slot > 0 && self.slots[slot - 1].key.as_bytes() > self.slots[slot].key.as_bytes() {
+        if self.sorted && slot > 0 && self.slots[slot - 1].0.as_bytes() > self.slots[slot].0.as_bytes() {
             self.sorted = false;
         }
     }
@@ -266,7 +242,7 @@ impl DictMap {
         let slot = self.find(key)?;
         let last = self.slots.len() - 1;
         if self.indexed {
-            if let Ok(found) = self.index.find_entry(self.slots[slot].hash, |&s| s as usize == slot) {
+            if let Ok(found) = self.index.find_entry(hash_key(key), |&s| s as usize == slot) {
                 found.remove();
             }
         }
@@ -285,7 +261,7 @@ impl DictMap {
             if slot != last {
                 self.sorted = false;
                 if self.indexed {
-                    let moved = self.slots[slot].hash;
+                    let moved = hash_key(&self.slots[slot].0);
                     if let Some(s) = self.index.find_mut(moved, |&s| s as usize == last) {
                         *s = slot as u32;
                     }
@@ -294,14 +270,14 @@ impl DictMap {
             removed
         };
         self.order.take();
-        Some(removed.into_pair())
+        Some(removed)
     }
 
     /// Keeps the entries `keep` accepts (visited in key order).
     pub fn retain(&mut self, mut keep: impl FnMut(&HStr, &mut Value) -> bool) {
         self.sort_in_place();
         let before = self.slots.len();
-        self.slots.retain_mut(|e| keep(&e.key, &mut e.value));
+        self.slots.retain_mut(|(k, v)| keep(k, v));
         if self.indexed && self.slots.len() != before {
             self.build_index();
         }
@@ -319,7 +295,7 @@ impl DictMap {
         self.slots.reserve(n);
         if self.indexed {
             let slots = &self.slots;
-            self.index.reserve(n, |&s| slots[s as usize].hash);
+            self.index.reserve(n, |&s| hash_key(&slots[s as usize].0));
         }
     }
 
@@ -333,7 +309,7 @@ impl DictMap {
 
     #[inline(never)]
     fn sort_slots(&mut self) {
-        self.slots.sort_unstable_by(|a, b| a.key.as_bytes().cmp(b.key.as_bytes()));
+        self.slots.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         if self.indexed {
             self.build_index();
         }
@@ -352,7 +328,7 @@ impl DictMap {
 
     #[inline(never)]
     fn sorted_slots(&self) -> Box<[u32]> {
-        let key = |slot: u32| self.slots[slot as usize].key.as_bytes();
+        let key = |slot: u32| self.slots[slot as usize].0.as_bytes();
         let mut order: Vec<u32> = (0..self.slots.len() as u32).collect();
         order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)));
         order.into_boxed_slice()
@@ -375,33 +351,33 @@ impl DictMap {
     /// Values in slot order, for walks whose outcome does not depend on
     /// order (drops, size sums): no key order is computed.
     pub fn values_unordered(&self) -> impl DoubleEndedIterator<Item = &Value> + ExactSizeIterator + Clone + '_ {
-        self.slots.iter().map(|e| &e.value)
+        self.slots.iter().map(|(_, v)| v)
     }
 
     /// `into_values` in slot order (see `values_unordered`).
     pub fn into_values_unordered(self) -> impl DoubleEndedIterator<Item = Value> + ExactSizeIterator {
-        self.slots.into_iter().map(|e| e.value)
+        self.slots.into_iter().map(|(_, v)| v)
     }
 
     /// Entries in key order, values writable.
     pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = (&HStr, &mut Value)> + ExactSizeIterator + '_ {
         self.sort_in_place();
-        self.slots.iter_mut().map(|e| (&e.key, &mut e.value))
+        self.slots.iter_mut().map(|(k, v)| (&*k, v))
     }
 
     pub fn values_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut Value> + ExactSizeIterator + '_ {
         self.sort_in_place();
-        self.slots.iter_mut().map(|e| &mut e.value)
+        self.slots.iter_mut().map(|(_, v)| v)
     }
 
     pub fn into_keys(mut self) -> impl DoubleEndedIterator<Item = HStr> + ExactSizeIterator {
         self.sort_in_place();
-        self.slots.into_iter().map(|e| e.key)
+        self.slots.into_iter().map(|(k, _)| k)
     }
 
     pub fn into_values(mut self) -> impl DoubleEndedIterator<Item = Value> + ExactSizeIterator {
         self.sort_in_place();
-        self.slots.into_iter().map(|e| e.value)
+        self.slots.into_iter().map(|(_, v)| v)
     }
 
     /// The first entry whose key sorts after `key` (a resumable ordered walk).
@@ -447,7 +423,7 @@ impl<'a> Entry<'a> {
             Some(slot) => slot,
             None => self.map.insert_full(self.key, make()).0,
         };
-        &mut self.map.slots[slot].value
+        &mut self.map.slots[slot].1
     }
 
     pub fn or_insert(self, value: Value) -> &'a mut Value {
@@ -458,7 +434,7 @@ impl<'a> Entry<'a> {
 /// The entries of a dict in key order.
 #[derive(Clone)]
 pub struct Iter<'a> {
-    entries: &'a [Slot],
+    entries: &'a [(HStr, Value)],
     order: Option<&'a [u32]>,
     front: usize,
     back: usize,
@@ -471,7 +447,7 @@ impl<'a> Iter<'a> {
             Some(order) => *order.get(i)? as usize,
             None => i,
         };
-        self.entries.get(slot).map(|e| (&e.key, &e.value))
+        self.entries.get(slot).map(|(k, v)| (k, v))
     }
 }
 
@@ -518,11 +494,11 @@ impl<'a> IntoIterator for &'a DictMap {
 
 impl IntoIterator for DictMap {
     type Item = (HStr, Value);
-    type IntoIter = std::iter::Map<std::vec::IntoIter<Slot>, fn(Slot) -> (HStr, Value)>;
+    type IntoIter = std::vec::IntoIter<(HStr, Value)>;
     /// Entries in key order.
     fn into_iter(mut self) -> Self::IntoIter {
         self.sort_in_place();
-        self.slots.into_iter().map(Slot::into_pair as fn(Slot) -> (HStr, Value))
+        self.slots.into_iter()
     }
 }
 
