@@ -293,7 +293,8 @@ pub fn display_exceeds(v: &Value, cap: usize) -> bool {
                 2 + items.len()
             }
             Value::Dict(map) => {
-                for (k, x) in map.iter() {
+                // A size sum: order does not matter, so no key order is computed.
+                for (k, x) in map.iter_unordered() {
                     total = total.saturating_add(k.len());
                     todo.push(x);
                 }

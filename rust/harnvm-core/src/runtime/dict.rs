@@ -354,6 +354,11 @@ impl DictMap {
         self.slots.iter().map(|(_, v)| v)
     }
 
+    /// Entries in slot order (see `values_unordered`).
+    pub fn iter_unordered(&self) -> impl DoubleEndedIterator<Item = (&HStr, &Value)> + ExactSizeIterator + Clone + '_ {
+        self.slots.iter().map(|(k, v)| (k, v))
+    }
+
     /// `into_values` in slot order (see `values_unordered`).
     pub fn into_values_unordered(self) -> impl DoubleEndedIterator<Item = Value> + ExactSizeIterator {
         self.slots.into_iter().map(|(_, v)| v)
@@ -545,20 +550,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-
-    /// A small deterministic generator (xorshift), so the tests need no crate.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use crate::runtime::test_rng::TestRng as Rng;
 
     fn key(n: u64) -> HStr {
         // Mixed lengths and a shared prefix, so byte order is not numeric order.

@@ -12,5 +12,7 @@ pub mod iter;
 pub mod native;
 pub mod ops;
 pub mod sched_object;
+#[cfg(test)]
+pub(crate) mod test_rng;
 pub mod text;
 pub mod value;

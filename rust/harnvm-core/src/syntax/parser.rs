@@ -2228,6 +2228,7 @@ fn pipe_closure(body: Expr) -> Expr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::test_rng::TestRng as Rng;
 
     fn parse_ok(src: &str) -> Program {
         match parse(src, "test.harn") {
@@ -2622,20 +2623,6 @@ mod tests {
         std::thread::Builder::new().stack_size(STACK_TEST).spawn(f).unwrap().join().unwrap();
     }
 
-    /// Deterministic xorshift generator (no external crates).
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
-
     /// Height of a tree (test-only; trees are bounded by construction).
     fn height(e: &Expr) -> usize {
         let h = |x: &Expr| height(x);
@@ -2818,8 +2805,8 @@ mod tests {
                 )
                 .collect();
             for _ in 0..3000 {
-                let len = rng.below(80);
-                let s: String = (0..len).map(|_| alphabet[rng.below(alphabet.len())]).collect();
+                let len = rng.index(80);
+                let s: String = (0..len).map(|_| alphabet[rng.index(alphabet.len())]).collect();
                 let _ = parse(&s, "garbage.harn");
             }
             // Token-level mutations of real programs.
@@ -2831,14 +2818,14 @@ mod tests {
                 for _ in 0..60 {
                     let mut c = chars.clone();
                     for _ in 0..3 {
-                        let i = rng.below(c.len());
-                        match rng.below(3) {
+                        let i = rng.index(c.len());
+                        match rng.index(3) {
                             0 => {
                                 c.remove(i);
                             }
-                            1 => c.insert(i, alphabet[rng.below(alphabet.len())]),
+                            1 => c.insert(i, alphabet[rng.index(alphabet.len())]),
                             _ => {
-                                let j = rng.below(c.len());
+                                let j = rng.index(c.len());
                                 c.swap(i, j)
                             }
                         }
